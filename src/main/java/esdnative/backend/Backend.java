@@ -1,0 +1,195 @@
+package esdnative.backend;
+
+import esdnative.tensor.Conv2dShape;
+import esdnative.tensor.Tensor;
+
+/**
+ * The operations every layer is built from, implemented once per device (the CPU reference and CUDA).
+ *
+ * <p>Conventions, as in llm.c:
+ * <ul>
+ *   <li>All tensors are float32, row-major, NCHW for images; attention activations are [batch, tokens, channels].</li>
+ *   <li>Forward ops <b>overwrite</b> their output. Backward ops <b>accumulate</b> ({@code +=}) into every gradient
+ *       they write, input gradients included, so residual and skip connections need no extra adds. A gradient
+ *       argument may be {@code null} when it is not wanted.</li>
+ *   <li>Dimensions are passed explicitly; a tensor argument must hold at least the elements the dimensions imply
+ *       (its own shape is not consulted beyond its size).</li>
+ *   <li>Results are deterministic: bit for bit the same whatever the thread count.</li>
+ * </ul>
+ */
+public interface Backend extends AutoCloseable {
+
+    /** Short name for logs: "cpu", "cuda". */
+    String name();
+
+    // ---- memory -------------------------------------------------------------------------------------------
+
+    /** A new zero-filled tensor. */
+    Tensor zeros(int... shape);
+
+    /** A new tensor holding a copy of {@code data} (length = product of shape). */
+    Tensor fromHost(float[] data, int... shape);
+
+    /** A host copy of the tensor's elements. */
+    float[] toHost(Tensor t);
+
+    /** Copies {@code src.size()} host floats starting at {@code srcOffset} into {@code dst}. */
+    void copyFromHost(Tensor dst, float[] src, int srcOffset);
+
+    void fill(Tensor t, float value);
+
+    /** dst = src (same number of elements). */
+    void copy(Tensor dst, Tensor src);
+
+    // ---- linear algebra ------------------------------------------------------------------------------------
+
+    /**
+     * Row-major GEMM, batched over {@code batch} matrices spaced by the given strides (elements):
+     * C[b] = alpha * op(A[b]) · op(B[b]) + beta * C[b], where op(A) is [m, k], op(B) is [k, n], C is [m, n];
+     * op(X) = Xᵀ when its trans flag is set. lda/ldb/ldc are the row strides of A, B, C as stored.
+     */
+    void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+              Tensor a, int lda, long strideA, Tensor b, int ldb, long strideB,
+              float beta, Tensor c, int ldc, long strideC, int batch);
+
+    /** y[rows, cols] += bias[cols] broadcast over rows. */
+    void addRowBias(Tensor y, Tensor bias, int rows, int cols);
+
+    /** dBias[cols] += Σ_rows dy[rows, cols]. */
+    void sumRows(Tensor dBias, Tensor dy, int rows, int cols);
+
+    /** out[b, c, r] = in[b, r, c]: transposes the last two dimensions, e.g. [N, C, HW] ↔ [N, HW, C]. */
+    void transpose(Tensor out, Tensor in, int batch, int rows, int cols);
+
+    // ---- convolution ---------------------------------------------------------------------------------------
+
+    /** out[n, k, oh, ow] = conv(in[n, c, h, w], weight[k, c, r, s]) + bias[k] (bias may be null). */
+    void conv2d(Tensor out, Tensor in, Tensor weight, Tensor bias, Conv2dShape shape);
+
+    /** dIn += convᵀ(dOut, weight). */
+    void conv2dBackwardData(Tensor dIn, Tensor dOut, Tensor weight, Conv2dShape shape);
+
+    /** dWeight += corr(in, dOut); dBias[k] += Σ dOut[:, k] (either may be null). */
+    void conv2dBackwardWeight(Tensor dWeight, Tensor dBias, Tensor dOut, Tensor in, Conv2dShape shape);
+
+    // ---- normalisation -------------------------------------------------------------------------------------
+
+    /**
+     * torch.nn.GroupNorm over in[n, c, hw] with {@code groups} groups (biased variance):
+     * out = (x - mean) * rstd * gamma[c] + beta[c]; saves mean[n*groups] and rstd[n*groups] for backward.
+     */
+    void groupNorm(Tensor out, Tensor mean, Tensor rstd, Tensor in, Tensor gamma, Tensor beta,
+                   int n, int c, int hw, int groups, float eps);
+
+    void groupNormBackward(Tensor dIn, Tensor dGamma, Tensor dBeta, Tensor dOut, Tensor in,
+                           Tensor mean, Tensor rstd, Tensor gamma, int n, int c, int hw, int groups);
+
+    /** torch.nn.LayerNorm over the last dimension of in[rows, cols]; saves mean[rows], rstd[rows]. */
+    void layerNorm(Tensor out, Tensor mean, Tensor rstd, Tensor in, Tensor gamma, Tensor beta,
+                   int rows, int cols, float eps);
+
+    void layerNormBackward(Tensor dIn, Tensor dGamma, Tensor dBeta, Tensor dOut, Tensor in,
+                           Tensor mean, Tensor rstd, Tensor gamma, int rows, int cols);
+
+    /** Softmax over the last dimension of in[rows, cols]. */
+    void softmax(Tensor out, Tensor in, int rows, int cols);
+
+    /** dIn += out * (dOut - Σ dOut * out), per row. */
+    void softmaxBackward(Tensor dIn, Tensor dOut, Tensor out, int rows, int cols);
+
+    // ---- attention -----------------------------------------------------------------------------------------
+
+    /**
+     * Multi-head scaled-dot-product attention as diffusers' and CLIP's Attention compute it.
+     * q[b, lq, heads*d], k and v [b, lk, heads*d] → out[b, lq, heads*d];
+     * per head: probs = softmax(scale · q kᵀ (+ causal mask: key j > query i is excluded)), out = probs · v.
+     * {@code probs} [b, heads, lq, lk] receives the probabilities for backward, or is null when not needed.
+     */
+    void attention(Tensor out, Tensor probs, Tensor q, Tensor k, Tensor v,
+                   int b, int heads, int lq, int lk, int d, float scale, boolean causal);
+
+    /** Gradients of {@link #attention}, from the saved probabilities. */
+    void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
+                           Tensor probs, int b, int heads, int lq, int lk, int d, float scale);
+
+    // ---- activations (elementwise over n elements) ---------------------------------------------------------
+
+    void silu(Tensor out, Tensor in, long n);
+
+    void siluBackward(Tensor dIn, Tensor dOut, Tensor in, long n);
+
+    /** Exact GELU: x · Φ(x) with the error function. */
+    void gelu(Tensor out, Tensor in, long n);
+
+    void geluBackward(Tensor dIn, Tensor dOut, Tensor in, long n);
+
+    /** CLIP's quick GELU: x · sigmoid(1.702 x). */
+    void quickGelu(Tensor out, Tensor in, long n);
+
+    void quickGeluBackward(Tensor dIn, Tensor dOut, Tensor in, long n);
+
+    /** diffusers GEGLU after its projection: in[rows, 2*cols] = [h | gate] → out[rows, cols] = h · gelu(gate). */
+    void geglu(Tensor out, Tensor in, int rows, int cols);
+
+    void gegluBackward(Tensor dIn, Tensor dOut, Tensor in, int rows, int cols);
+
+    // ---- shape ops -----------------------------------------------------------------------------------------
+
+    /** Nearest-neighbour 2× upsampling: in[nc, h, w] → out[nc, 2h, 2w] (nc = batch × channels). */
+    void upsampleNearest2x(Tensor out, Tensor in, int nc, int h, int w);
+
+    /** dIn[nc, h, w] += the sum of each 2×2 block of dOut. */
+    void upsampleNearest2xBackward(Tensor dIn, Tensor dOut, int nc, int h, int w);
+
+    /** Channel concatenation: out[n, ca+cb, hw] = [a[n, ca, hw] | b[n, cb, hw]]. */
+    void concatChannels(Tensor out, Tensor a, Tensor b, int n, int ca, int cb, int hw);
+
+    /** The backward of {@link #concatChannels}: dA += dOut[:, :ca], dB += dOut[:, ca:] (either may be null). */
+    void splitChannels(Tensor dA, Tensor dB, Tensor dOut, int n, int ca, int cb, int hw);
+
+    // ---- elementwise arithmetic ----------------------------------------------------------------------------
+
+    /** out = a + b. out may alias a or b. */
+    void add(Tensor out, Tensor a, Tensor b, long n);
+
+    /** y += alpha · x. */
+    void axpy(Tensor y, float alpha, Tensor x, long n);
+
+    /** out = alpha · x. out may alias x. */
+    void scale(Tensor out, Tensor x, float alpha, long n);
+
+    /** out = alpha · a + beta · b (the DDIM update and the ESD target). out may alias a or b. */
+    void linearCombination(Tensor out, float alpha, Tensor a, float beta, Tensor b, long n);
+
+    /** y[n, c, hw] += bias[n, c]: a per-sample channel bias, e.g. the time embedding in a ResNet block. */
+    void addChannelBias(Tensor y, Tensor bias, int n, int c, int hw);
+
+    /** dBias[n, c] += Σ_hw dy[n, c, hw]. */
+    void sumChannelBias(Tensor dBias, Tensor dy, int n, int c, int hw);
+
+    // ---- embeddings, losses, optimiser ---------------------------------------------------------------------
+
+    /**
+     * diffusers' get_timestep_embedding: out[n, dim] for timesteps[n]; half = dim/2,
+     * freq_i = exp(-ln(maxPeriod) · i / (half - freqShift)), [sin(t·freq) | cos(t·freq)], swapped when
+     * flipSinToCos, zero-padded when dim is odd.
+     */
+    void timestepEmbedding(Tensor out, float[] timesteps, int dim, boolean flipSinToCos, float freqShift,
+                           float maxPeriod);
+
+    /** mean((pred - target)²) over n elements. */
+    float mseLoss(Tensor pred, Tensor target, long n);
+
+    /** dPred += scale · 2 (pred - target) / n. */
+    void mseLossBackward(Tensor dPred, Tensor pred, Tensor target, long n, float scale);
+
+    /**
+     * One torch.optim.Adam step (L2 weight decay added to the gradient, as torch does) over n elements;
+     * {@code step} counts from 1 and drives the bias corrections.
+     */
+    void adamStep(Tensor param, Tensor grad, Tensor m, Tensor v, long n, int step, float lr, float beta1,
+                  float beta2, float eps, float weightDecay);
+
+    @Override
+    void close();
+}

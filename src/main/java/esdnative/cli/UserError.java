@@ -1,0 +1,11 @@
+package esdnative.cli;
+
+/**
+ * A problem with what the user gave us (a file, a flag, a value), reported as one line and exit code 2,
+ * without a stack trace unless {@code --verbose}. The message names the file or flag and what is wrong.
+ */
+public class UserError extends RuntimeException {
+    public UserError(String message) { super(message); }
+
+    public UserError(String message, Throwable cause) { super(message, cause); }
+}
