@@ -39,6 +39,14 @@ public record GoldenNpy(int[] shape, String dtype, ByteBuffer data) {
         return read(dir.resolve(name));
     }
 
+    /** The manifest's suggested_atol for a golden file: a fair bound on |java float32 − golden|. */
+    public static double suggestedAtol(Path goldenDir, String file) throws IOException {
+        var manifest = new com.fasterxml.jackson.databind.ObjectMapper().readTree(goldenDir.resolve("manifest.json").toFile());
+        var entry = manifest.path("files").path(file.replace(".npy", "")).path("f32_vs_f64").path("suggested_atol");
+        if (!entry.isNumber()) throw new IOException("manifest.json has no suggested_atol for " + file);
+        return entry.asDouble();
+    }
+
     public long size() {
         long n = 1;
         for (int x : shape) n *= x;
