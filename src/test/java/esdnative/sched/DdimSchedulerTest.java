@@ -1,6 +1,9 @@
 package esdnative.sched;
 
+import esdnative.backend.Backend;
+import esdnative.backend.cpu.CpuBackend;
 import esdnative.cli.UserError;
+import esdnative.tensor.Tensor;
 import esdnative.testing.Fixtures;
 import esdnative.text.GoldenNpy;
 import org.junit.jupiter.api.Test;
@@ -56,41 +59,56 @@ class DdimSchedulerTest {
         assertThrows(UserError.class, () -> s.setTimesteps(1001));
     }
 
-    /**
-     * The step coefficients, applied the way {@link DdimScheduler#step} applies them (float32 a·x + b·y), give
-     * diffusers' prev_sample and pred_original_sample at t = 901, 501 and 1 (the last uses final_alpha_cumprod).
-     */
+    /** diffusers' prev_sample and pred_original_sample at t = 901, 501 and 1 (the last uses final_alpha_cumprod). */
     @Test
-    void stepCoefficientsReproduceDiffusersSteps() throws IOException {
+    void stepReproducesDiffusers() throws IOException {
         float[] model = GoldenNpy.read(Fixtures.golden("ddim_step_in_model_output.npy")).floats();
         float[] sample = GoldenNpy.read(Fixtures.golden("ddim_step_in_sample.npy")).floats();
         DdimScheduler s = fixtureScheduler();
         s.setTimesteps(10);
-        for (int t : new int[] {901, 501, 1}) {
-            DdimScheduler.StepCoefficients c = s.coefficients(t, 0f);
-            assertEquals(0f, c.noiseScale());
-            float[] x0 = combine(c.x0FromSample(), sample, c.x0FromModel(), model);
-            float[] prev = combine(c.prevFromEps() * c.epsFromSample(), sample, c.prevFromEps() * c.epsFromModel(), model);
-            for (int i = 0; i < prev.length; i++) prev[i] += c.prevFromX0() * x0[i];
-            assertClose("ddim_step_t" + t + "_pred_original_sample.npy", x0);
-            assertClose("ddim_step_t" + t + "_prev_sample.npy", prev);
+        try (Backend cpu = new CpuBackend()) {
+            Tensor m = cpu.fromHost(model, 1, 4, 16, 16), x = cpu.fromHost(sample, 1, 4, 16, 16);
+            Tensor prev = cpu.zeros(1, 4, 16, 16), x0 = cpu.zeros(1, 4, 16, 16);
+            for (int t : new int[] {901, 501, 1}) {
+                s.step(cpu, prev, x0, m, t, x, 0f, null);
+                assertClose("ddim_step_t" + t + "_pred_original_sample.npy", cpu.toHost(x0));
+                assertClose("ddim_step_t" + t + "_prev_sample.npy", cpu.toHost(prev));
+            }
         }
     }
 
-    /** eta > 0 follows DDIM eq. (12) with σ from eq. (16), evaluated here independently in float64. */
+    /** eta > 0, clip_sample and add_noise against the DDIM formulas evaluated here independently in float64. */
     @Test
-    void etaAddsScaledNoiseAsInThePaper() {
-        DdimScheduler s = new DdimScheduler(DdimConfig.stableDiffusion1());
+    void etaClipAndAddNoiseFollowTheFormulas() {
+        DdimConfig clipped = new DdimConfig(1000, 0.00085, 0.012, "scaled_linear", null, true, 1.0, false, 1,
+                "epsilon", "leading");
+        DdimScheduler s = new DdimScheduler(clipped);
         s.setTimesteps(50);
         float[] abar = s.alphasCumprod();
-        for (int t : new int[] {981, 501, 21}) {
-            double a = abar[t], ap = abar[t - 20];
-            for (float eta : new float[] {0.5f, 1f}) {
-                double sigma = eta * Math.sqrt((1 - ap) / (1 - a) * (1 - a / ap));
-                DdimScheduler.StepCoefficients c = s.coefficients(t, eta);
-                assertEquals(sigma, c.noiseScale(), 1e-6 * sigma);
-                assertEquals(Math.sqrt(1 - ap - sigma * sigma), c.prevFromEps(), 2e-6);
-                assertEquals(Math.sqrt(ap), c.prevFromX0(), 1e-6);
+        float[] sample = {0.3f, -2.5f, 1.7f, 0.05f}, model = {1.1f, -0.4f, -0.9f, 2.2f}, noise = {0.5f, -1f, 0.25f, 2f};
+        try (Backend cpu = new CpuBackend()) {
+            Tensor x = cpu.fromHost(sample, 4), m = cpu.fromHost(model, 4), z = cpu.fromHost(noise, 4);
+            Tensor prev = cpu.zeros(4), x0 = cpu.zeros(4), noisy = cpu.zeros(4);
+            for (int t : new int[] {981, 501, 21}) {
+                double a = abar[t], ap = abar[t - 20];
+                for (float eta : new float[] {0f, 0.5f, 1f}) {
+                    double sigma = eta * Math.sqrt((1 - ap) / (1 - a) * (1 - a / ap));
+                    s.step(cpu, prev, x0, m, t, x, eta, z);
+                    float[] gotPrev = cpu.toHost(prev), gotX0 = cpu.toHost(x0);
+                    for (int i = 0; i < 4; i++) {
+                        double predX0 = (sample[i] - Math.sqrt(1 - a) * model[i]) / Math.sqrt(a);
+                        double clippedX0 = Math.max(-1, Math.min(1, predX0));
+                        double want = Math.sqrt(ap) * clippedX0 + Math.sqrt(1 - ap - sigma * sigma) * model[i]
+                                + sigma * noise[i];
+                        assertEquals(clippedX0, gotX0[i], 1e-5, "x0 t=" + t);
+                        assertEquals(want, gotPrev[i], 1e-5, "prev t=" + t + " eta=" + eta);
+                    }
+                }
+                s.addNoise(cpu, noisy, x, z, t);
+                float[] got = cpu.toHost(noisy);
+                for (int i = 0; i < 4; i++) {
+                    assertEquals(Math.sqrt(a) * sample[i] + Math.sqrt(1 - a) * noise[i], got[i], 1e-6, "add_noise t=" + t);
+                }
             }
         }
     }
@@ -124,12 +142,6 @@ class DdimSchedulerTest {
         UserError e = assertThrows(UserError.class, () -> DdimConfig.read(file));
         assertTrue(e.getMessage().contains("squaredcos_cap_v2"), e.getMessage());
         assertThrows(UserError.class, () -> DdimConfig.read(dir.resolve("missing.json")));
-    }
-
-    private static float[] combine(float alpha, float[] a, float beta, float[] b) {
-        float[] out = new float[a.length];
-        for (int i = 0; i < a.length; i++) out[i] = alpha * a[i] + beta * b[i];
-        return out;
     }
 
     private static void assertClose(String golden, float[] actual) throws IOException {
