@@ -5,22 +5,16 @@ import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
 import esdnative.io.Json;
 import esdnative.io.Npy;
-import esdnative.io.SafetensorsFile;
-import esdnative.io.TensorInfo;
 import esdnative.model.Weights;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.model.unet.UNetConfig;
-import esdnative.model.unet.UNetWeights;
 import esdnative.optim.Adam;
 import esdnative.tensor.Tensor;
 import esdnative.testing.Fixtures;
+import esdnative.testing.UNets;
 import org.junit.jupiter.api.Test;
 
-import java.nio.file.Path;
-import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -44,7 +38,7 @@ class EsdStepGoldenTest {
         Backend be = new CpuBackend();
         UNetConfig config = UNetConfig.fromJson(Fixtures.path("tiny-sd-a/unet/config.json"));
         UNet2DConditionModel unet = new UNet2DConditionModel(config);
-        Weights frozen = loadUnet(be, config, Fixtures.path("tiny-sd-a/unet/diffusion_pytorch_model.safetensors"));
+        Weights frozen = UNets.load(be, config, Fixtures.path("tiny-sd-a/unet/diffusion_pytorch_model.safetensors"));
 
         TrainableSubset subset = TrainableSubset.select(be, frozen, name -> name.contains("attn2"));
         assertEquals(Json.tree(Fixtures.golden("manifest.json")).get("scalars").get("esd_num_trainable_parameters").asInt(),
@@ -80,14 +74,6 @@ class EsdStepGoldenTest {
         assertClose(files, "esd_en_after_step", be.toHost(after.en()));
         assertClose(files, "esd_loss_after_step", new float[] {after.loss()});
         assertTrue(after.loss() < r.loss(), "one step lowers the loss: " + r.loss() + " → " + after.loss());
-    }
-
-    static Weights loadUnet(Backend be, UNetConfig config, Path file) {
-        try (SafetensorsFile f = SafetensorsFile.open(file)) {
-            Map<String, int[]> shapes = new LinkedHashMap<>();
-            for (TensorInfo info : f.tensors()) shapes.put(info.name(), Arrays.stream(info.shape()).mapToInt(Math::toIntExact).toArray());
-            return UNetWeights.load(be, config, shapes, f::readFloats, file.toString());
-        }
     }
 
     private static Tensor golden(Backend be, String name) {
