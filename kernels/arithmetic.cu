@@ -1,9 +1,6 @@
 // elementwise arithmetic over flat buffers of n floats. outputs may alias inputs (no __restrict__).
+// (fill is cuMemsetD32, no kernel.)
 #include "common.cuh"
-
-extern "C" __global__ void fill(float* x, float value, i64 n) {
-    GRID_STRIDE_LOOP(i, n) x[i] = value;
-}
 
 // out = a + b
 extern "C" __global__ void add(float* out, const float* a, const float* b, i64 n) {
