@@ -84,7 +84,10 @@ class ClipTokenizerTest {
         for (int i = 1; i < 76; i++) assertEquals(cat, ids[i]);
     }
 
-    /** SD2.x tokenizers pad with "!" (id 0) via special_tokens_map.json. */
+    /**
+     * SD2.x tokenizers pad with "!" (id 0) via special_tokens_map.json, which also makes "!" a no-split special
+     * token: transformers maps "! !! !!!" to six 0s (output quoted in huggingface/diffusers issue #4153).
+     */
     @Test
     void padTokenComesFromSpecialTokensMap(@TempDir Path dir) throws IOException {
         Path source = Fixtures.path("clip-tokenizer");
@@ -98,6 +101,8 @@ class ClipTokenizerTest {
         int[] ids = sd2.encodePadded("a photo of a cat");
         assertArrayEquals(new int[] {49406, 320, 1125, 539, 320, 2368, 49407, 0, 0}, Arrays.copyOf(ids, 9));
         assertEquals(0, ids[76]);
+        assertArrayEquals(new int[] {49406, 0, 0, 0, 0, 0, 0, 49407, 0, 0}, Arrays.copyOf(sd2.encodePadded("! !! !!!"), 10));
+        assertArrayEquals(new int[] {256, 748, 995}, tokenizer.encode("! !! !!!"));
     }
 
     @Test
