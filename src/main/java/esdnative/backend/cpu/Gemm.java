@@ -20,13 +20,13 @@ import java.util.function.IntConsumer;
  * identical for any thread count.
  */
 public final class Gemm {
-    /** k-block: a KC × NC slice of the packed panel (512 KiB) stays in L2 while a task sweeps its rows. */
+    /** k-block: a KC × NC block of the packed panel (512 KiB) stays in L2 while a task sweeps its rows. */
     static final int KC = 256;
     /** columns of C per task: a 4 × NC accumulator tile (8 KiB) stays in L1. */
     static final int NC = 512;
     /** rows of C per task. */
     static final int MC = 64;
-    /** columns of op(B) packed per pass; bounds the panel at KC × N_PANEL floats (2 MiB). */
+    /** columns of op(B) packed per pass, in NC-wide blocks; bounds the panel at KC × N_PANEL floats (2 MiB). */
     static final int N_PANEL = 2048;
     /** m·n·k up to which the plain loop is faster than packing. */
     static final long SMALL_WORK = 1L << 15;
@@ -38,9 +38,9 @@ public final class Gemm {
         void forEach(int n, IntConsumer body);
     }
 
-    // packed op(B) panels, reused across calls; a pool rather than per-thread because a caller may be
-    // re-entered (work stealing) while its panel is in use
-    private static final ConcurrentLinkedDeque<float[][]> PANELS = new ConcurrentLinkedDeque<>();
+    // packed op(B) panels [N_PANEL / NC blocks][KC rows][≤ NC], reused across calls; a pool rather than
+    // per-thread because a caller may be re-entered (work stealing) while its panel is in use
+    private static final ConcurrentLinkedDeque<float[][][]> PANELS = new ConcurrentLinkedDeque<>();
 
     // per-thread task scratch: a task never blocks, so it is never re-entered on its thread
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -48,6 +48,7 @@ public final class Gemm {
     private static final class Scratch {
         final float[] aPack = new float[KC * GemmKernel.MR];
         final float[][] acc = new float[GemmKernel.MR][NC];
+        final float[] cRow = new float[NC];
     }
 
     private Gemm() {}
@@ -106,25 +107,24 @@ public final class Gemm {
         // equal k-blocks of at most KC, a function of k only (determinism)
         int kBlocks = ceilDiv(k, KC);
         int kcMax = ceilDiv(k, kBlocks);
-        float[][] panel = acquirePanel();
+        float[][][] panel = acquirePanel();
         try {
             for (int col0 = 0; col0 < n; col0 += N_PANEL) {
                 int width = Math.min(N_PANEL, n - col0);
                 for (int kb = 0; kb < kBlocks; kb++) {
                     int p0 = kb * kcMax, kc = Math.min(kcMax, k - p0);
                     int kcPad = ceilDiv(kc, GemmKernel.KU) * GemmKernel.KU;
-                    float[][] rows = ensureRows(panel, kcPad, width);
-                    int packChunks = ceilDiv(width, NC);
+                    int colBlocks = ceilDiv(width, NC);
                     int c0 = col0;
-                    loop.forEach(packChunks, t -> {
-                        int j = t * NC;
-                        GemmPack.packPanel(b, p0, kc, kcPad, c0 + j, Math.min(NC, width - j), rows, j);
+                    loop.forEach(colBlocks, t -> {
+                        int j = t * NC, w = Math.min(NC, width - j);
+                        GemmPack.packPanel(b, p0, kc, kcPad, c0 + j, w, ensureRows(panel, t, kcPad, w));
                     });
                     boolean firstBlock = kb == 0;
                     int rowTasks = ceilDiv(m, MC);
-                    loop.forEach(rowTasks * packChunks, t -> {
-                        int i = (t / packChunks) * MC, j = (t % packChunks) * NC;
-                        task(a, c, rows, i, Math.min(MC, m - i), c0, j, Math.min(NC, width - j), p0, kc, kcPad,
+                    loop.forEach(rowTasks * colBlocks, t -> {
+                        int i = (t / colBlocks) * MC, cb = t % colBlocks, j = cb * NC;
+                        task(a, c, panel[cb], i, Math.min(MC, m - i), c0 + j, Math.min(NC, width - j), p0, kc, kcPad,
                                 alpha, beta, firstBlock);
                     });
                 }
@@ -134,8 +134,8 @@ public final class Gemm {
         }
     }
 
-    /** rows [row0, row0 + rows) × panel columns [col, col + width) of C for one k-block. */
-    private static void task(Operand a, Operand c, float[][] panel, int row0, int rows, int col0, int col, int width,
+    /** rows [row0, row0 + rows) × columns [col, col + width) of C for one k-block; panel holds those columns. */
+    private static void task(Operand a, Operand c, float[][] panel, int row0, int rows, int col, int width,
                              int p0, int kc, int kcPad, float alpha, float beta, boolean firstBlock) {
         Scratch s = SCRATCH.get();
         final int mr = GemmKernel.MR;
@@ -143,28 +143,33 @@ public final class Gemm {
             int strip = Math.min(mr, row0 + rows - i);
             GemmPack.packStrip(a, i, strip, p0, kc, kcPad, s.aPack);
             for (float[] accRow : s.acc) Arrays.fill(accRow, 0, width, 0f);
-            GemmKernel.accumulate(s.acc, s.aPack, panel, col, width, kcPad);
+            GemmKernel.accumulate(s.acc, s.aPack, panel, width, kcPad);
             for (int r = 0; r < strip; r++) {
-                store(s.acc[r], c, i + r, col0 + col, width, alpha, beta, firstBlock);
+                store(s.acc[r], s.cRow, c, i + r, col, width, alpha, beta, firstBlock);
             }
         }
     }
 
-    /** C(row, col + j) = (first k-block ? beta·C : C) + alpha · acc[j] for j < width. */
-    private static void store(float[] acc, Operand c, int row, int col, int width, float alpha, float beta,
-                              boolean firstBlock) {
+    /**
+     * C(row, col + j) = (first k-block ? beta·C : C) + alpha · acc[j] for j < width. Unit-stride rows go
+     * through cRow by arraycopy so the arithmetic loops index every array by the same j (C2 vectorises them).
+     */
+    private static void store(float[] acc, float[] cRow, Operand c, int row, int col, int width, float alpha,
+                              float beta, boolean firstBlock) {
         float[] cd = c.data();
         int base = c.off() + row * c.rowStride() + col * c.colStride();
         int cs = c.colStride();
-        if (cs == 1) {
-            // unit stride: vectorised by C2
-            if (!firstBlock) {
-                for (int j = 0; j < width; j++) cd[base + j] += alpha * acc[j];
-            } else if (beta == 0f) {
-                for (int j = 0; j < width; j++) cd[base + j] = alpha * acc[j];
+        if (cs == 1 && firstBlock && beta == 0f) {
+            for (int j = 0; j < width; j++) acc[j] *= alpha;
+            System.arraycopy(acc, 0, cd, base, width);
+        } else if (cs == 1) {
+            System.arraycopy(cd, base, cRow, 0, width);
+            if (firstBlock) {
+                for (int j = 0; j < width; j++) cRow[j] = beta * cRow[j] + alpha * acc[j];
             } else {
-                for (int j = 0; j < width; j++) cd[base + j] = beta * cd[base + j] + alpha * acc[j];
+                for (int j = 0; j < width; j++) cRow[j] += alpha * acc[j];
             }
+            System.arraycopy(cRow, 0, cd, base, width);
         } else {
             for (int j = 0; j < width; j++) {
                 int at = base + j * cs;
@@ -174,17 +179,18 @@ public final class Gemm {
         }
     }
 
-    private static float[][] acquirePanel() {
-        float[][] panel = PANELS.poll();
-        return panel != null ? panel : new float[KC][];
+    private static float[][][] acquirePanel() {
+        float[][][] panel = PANELS.poll();
+        return panel != null ? panel : new float[N_PANEL / NC][KC][];
     }
 
-    /** makes the first kcPad rows of panel at least width long (grown once, then reused). */
-    private static float[][] ensureRows(float[][] panel, int kcPad, int width) {
+    /** makes the first kcPad rows of column block cb at least width long (grown once, then reused). */
+    private static float[][] ensureRows(float[][][] panel, int cb, int kcPad, int width) {
+        float[][] rows = panel[cb];
         for (int p = 0; p < kcPad; p++) {
-            if (panel[p] == null || panel[p].length < width) panel[p] = new float[width];
+            if (rows[p] == null || rows[p].length < width) rows[p] = new float[width];
         }
-        return panel;
+        return rows;
     }
 
     private static int ceilDiv(int x, int y) { return (x + y - 1) / y; }

@@ -23,24 +23,24 @@ final class GemmPack {
     }
 
     /**
-     * panel[p][panelCol + j] = B(p0 + p, col0 + j) for p < kc, j < width; rows kc..kcPad-1 become zero.
+     * panel[p][j] = B(p0 + p, col0 + j) for p < kc, j < width; rows kc..kcPad-1 become zero.
      */
-    static void packPanel(Operand b, int p0, int kc, int kcPad, int col0, int width, float[][] panel, int panelCol) {
+    static void packPanel(Operand b, int p0, int kc, int kcPad, int col0, int width, float[][] panel) {
         float[] src = b.data();
         if (b.colStride() == 1) {
             // op(B) rows are contiguous: one copy per row
             for (int p = 0; p < kc; p++) {
-                System.arraycopy(src, b.off() + (p0 + p) * b.rowStride() + col0, panel[p], panelCol, width);
+                System.arraycopy(src, b.off() + (p0 + p) * b.rowStride() + col0, panel[p], 0, width);
             }
         } else {
             // op(B) columns are contiguous (B transposed): read down each column, scatter across rows
             int cs = b.colStride(), rs = b.rowStride();
             for (int j = 0; j < width; j++) {
                 int base = b.off() + (col0 + j) * cs + p0 * rs;
-                for (int p = 0; p < kc; p++) panel[p][panelCol + j] = src[base + p * rs];
+                for (int p = 0; p < kc; p++) panel[p][j] = src[base + p * rs];
             }
         }
-        for (int p = kc; p < kcPad; p++) Arrays.fill(panel[p], panelCol, panelCol + width, 0f);
+        for (int p = kc; p < kcPad; p++) Arrays.fill(panel[p], 0, width, 0f);
     }
 
     /** aPack[p·MR + r] = A(row0 + r, p0 + p) for r < rows, p < kc; zero for r ≥ rows or p ≥ kc (up to kcPad). */
