@@ -1,8 +1,8 @@
 package esdnative.text;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import esdnative.cli.UserError;
+import esdnative.io.Json;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -76,9 +76,8 @@ public final class ClipTokenizer {
         for (Path p : List.of(vocabFile, mergesFile)) {
             if (!Files.isRegularFile(p)) throw new UserError("tokenizer: " + p + " not found");
         }
-        ObjectMapper json = new ObjectMapper();
         Map<String, Integer> vocab = new HashMap<>();
-        JsonNode vocabJson = readJson(json, vocabFile);
+        JsonNode vocabJson = Json.tree(vocabFile);
         vocabJson.properties().forEach(e -> {
             if (!e.getValue().isInt()) throw new UserError("tokenizer: " + vocabFile + ": id of '" + e.getKey() + "' is not an integer");
             vocab.put(e.getKey(), e.getValue().asInt());
@@ -105,7 +104,7 @@ public final class ClipTokenizer {
         for (String name : List.of("tokenizer_config.json", "special_tokens_map.json")) {
             Path file = folder.resolve(name);
             if (!Files.isRegularFile(file)) continue;
-            JsonNode config = readJson(json, file);
+            JsonNode config = Json.tree(file);
             for (String key : List.copyOf(special.keySet())) {
                 JsonNode v = config.get(key);
                 if (v == null || v.isNull()) continue;
@@ -120,14 +119,6 @@ public final class ClipTokenizer {
         if (maxLength < 2) throw new UserError("tokenizer: model_max_length " + maxLength + " leaves no room for BOS and EOS");
         return new ClipTokenizer(vocab, ranks, special.get("bos_token"), special.get("eos_token"),
                 special.get("pad_token"), special.get("unk_token"), maxLength);
-    }
-
-    private static JsonNode readJson(ObjectMapper json, Path file) {
-        try {
-            return json.readTree(file.toFile());
-        } catch (IOException e) {
-            throw new UserError("tokenizer: cannot parse " + file + ": " + e.getMessage(), e);
-        }
     }
 
     private int idOf(String token, String role) {

@@ -3,6 +3,8 @@ package esdnative.text;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import esdnative.cli.UserError;
+import esdnative.io.Npy;
+import esdnative.io.NpyArray;
 import esdnative.testing.Fixtures;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -32,7 +34,7 @@ class ClipTokenizerTest {
     @Test
     void reproducesGoldenInputIds() throws IOException {
         JsonNode prompts = new ObjectMapper().readTree(Fixtures.golden("prompts.json").toFile());
-        GoldenNpy golden = GoldenNpy.read(Fixtures.golden("tokens_input_ids.npy"));
+        NpyArray golden = Npy.read(Fixtures.golden("tokens_input_ids.npy"));
         assertArrayEquals(new int[] {prompts.size(), 77}, golden.shape());
         long[] expected = golden.longs();
         for (int p = 0; p < prompts.size(); p++) {
