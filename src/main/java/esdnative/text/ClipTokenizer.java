@@ -13,6 +13,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -46,7 +47,7 @@ public final class ClipTokenizer {
     private final int padId;
     private final int unkId;
     private final int maxLength;
-    private final Map<String, String> bpeCache = new HashMap<>();
+    private final Map<String, String> bpeCache = new ConcurrentHashMap<>();
 
     private ClipTokenizer(Map<String, Integer> vocab, Map<String, Integer> mergeRanks, String bos, String eos,
                           String pad, String unk, int maxLength) {
@@ -114,7 +115,7 @@ public final class ClipTokenizer {
             }
             JsonNode max = config.get("model_max_length");
             // transformers writes a huge sentinel when no limit is known; CLIP's text model needs 77 anyway
-            if (max != null && max.isIntegralNumber() && max.asLong() < 100_000) maxLength = max.asInt();
+            if (max != null && max.canConvertToInt() && max.asInt() < 100_000) maxLength = max.asInt();
         }
         if (maxLength < 2) throw new UserError("tokenizer: model_max_length " + maxLength + " leaves no room for BOS and EOS");
         return new ClipTokenizer(vocab, ranks, special.get("bos_token"), special.get("eos_token"),
@@ -159,6 +160,15 @@ public final class ClipTokenizer {
         System.arraycopy(ids, 0, out, 1, kept);
         out[kept + 1] = eosId;
         return out;
+    }
+
+    /** {@link #encodePadded} for each prompt, concatenated: ids [prompts, maxLength] for the text encoder. */
+    public int[] encodeBatch(List<String> prompts) {
+        int[] ids = new int[prompts.size() * maxLength];
+        for (int p = 0; p < prompts.size(); p++) {
+            System.arraycopy(encodePadded(prompts.get(p)), 0, ids, p * maxLength, maxLength);
+        }
+        return ids;
     }
 
     /** BPE token strings (in the byte→unicode alphabet, words ending in {@code </w>}); special tokens whole. */

@@ -37,12 +37,15 @@ class ClipTokenizerTest {
         NpyArray golden = Npy.read(Fixtures.golden("tokens_input_ids.npy"));
         assertArrayEquals(new int[] {prompts.size(), 77}, golden.shape());
         long[] expected = golden.longs();
+        List<String> texts = new ArrayList<>();
         for (int p = 0; p < prompts.size(); p++) {
             String prompt = prompts.get(p).asText();
+            texts.add(prompt);
             long[] row = Arrays.copyOfRange(expected, p * 77, (p + 1) * 77);
             long[] actual = Arrays.stream(tokenizer.encodePadded(prompt)).asLongStream().toArray();
             assertArrayEquals(row, actual, "prompt " + p + ": " + prompt);
         }
+        assertArrayEquals(expected, Arrays.stream(tokenizer.encodeBatch(texts)).asLongStream().toArray());
         assertEquals(49406, tokenizer.bosId());
         assertEquals(49407, tokenizer.eosId());
         assertEquals(49407, tokenizer.padId());

@@ -3,14 +3,18 @@ package esdnative.model.clip;
 import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
 import esdnative.cli.UserError;
+import esdnative.io.Json;
 import esdnative.io.Npy;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.TensorInfo;
 import esdnative.testing.Fixtures;
 import esdnative.testing.Goldens;
+import esdnative.text.ClipTokenizer;
 import org.junit.jupiter.api.Test;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.SequencedMap;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -54,6 +58,18 @@ class ClipTextModelTest {
             ClipTextModel model = ClipTextModel.fromDiffusers(cpu, Fixtures.path("tiny-sd-a/text_encoder"));
             Goldens.assertClose("text_embeddings_input", cpu.toHost(model.embeddings(ids, ids.length / 77)));
             Goldens.assertClose("text_last_hidden_state", cpu.toHost(model.forward(ids, ids.length / 77)));
+        }
+    }
+
+    /** The whole text path: the golden prompts' strings → tokenizer → text encoder → the SD context. */
+    @Test
+    void promptsToContext() {
+        List<String> prompts = new ArrayList<>();
+        Json.tree(Fixtures.golden("prompts.json")).forEach(p -> prompts.add(p.asText()));
+        ClipTokenizer tokenizer = ClipTokenizer.load(Fixtures.path("tiny-sd-a/tokenizer"));
+        try (Backend cpu = new CpuBackend()) {
+            ClipTextModel model = ClipTextModel.fromDiffusers(cpu, Fixtures.path("tiny-sd-a/text_encoder"));
+            Goldens.assertClose("text_last_hidden_state", cpu.toHost(model.forward(tokenizer.encodeBatch(prompts), prompts.size())));
         }
     }
 
