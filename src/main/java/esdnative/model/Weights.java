@@ -20,9 +20,12 @@ import java.util.function.Function;
  */
 public final class Weights {
     private final SequencedMap<String, Tensor> tensors;
+    /** The one buffer all tensors view, in order and without gaps; null once some were replaced. */
+    private final Tensor flat;
 
-    private Weights(SequencedMap<String, Tensor> tensors) {
+    private Weights(SequencedMap<String, Tensor> tensors, Tensor flat) {
         this.tensors = tensors;
+        this.flat = flat;
     }
 
     /** One zero-filled flat buffer holding every named shape, in the order given. */
@@ -39,7 +42,7 @@ public final class Weights {
             views.put(e.getKey(), flat.view(offset, e.getValue()));
             offset += Tensor.sizeOf(e.getValue());
         }
-        return new Weights(views);
+        return new Weights(views, flat);
     }
 
     /**
@@ -78,6 +81,12 @@ public final class Weights {
         return Collections.unmodifiableSequencedMap(tensors);
     }
 
+    /** The single buffer that holds every tensor back to back (for one-pass optimisers and zeroing). */
+    public Tensor flat() {
+        if (flat == null) throw new IllegalStateException("these weights are not one flat buffer");
+        return flat;
+    }
+
     /** Total number of elements. */
     public long elementCount() {
         long n = 0;
@@ -97,6 +106,6 @@ public final class Weights {
             }
             copy.put(e.getKey(), e.getValue());
         }
-        return new Weights(copy);
+        return new Weights(copy, null);
     }
 }

@@ -1,0 +1,79 @@
+// torch.nn.LayerNorm over the last dimension of in[rows, cols], forward and backward.
+// https://pytorch.org/docs/stable/generated/torch.nn.LayerNorm.html
+// one warp per row (warp-shuffle reductions); the parameter gradients reduce over rows per column.
+#include "common.cuh"
+
+#define PARAM_ROWS 16   // blockDim.y of layer_norm_backward_params: row slices summed in a fixed order
+
+extern "C" __global__ void layer_norm_forward(float* out, float* mean, float* rstd, const float* in,
+                                              const float* gamma, const float* beta, int rows, int cols, float eps) {
+    i64 row = (i64) blockIdx.x * (blockDim.x / WARP_SIZE) + threadIdx.x / WARP_SIZE;
+    int lane = threadIdx.x % WARP_SIZE;
+    if (row >= rows) return;                    // whole warps leave together
+    const float* x = in + row * cols;
+    float* y = out + row * cols;
+
+    float sum = 0.0f;
+    for (int j = lane; j < cols; j += WARP_SIZE) sum += x[j];
+    float m = warp_sum(sum) / (float) cols;
+    float squares = 0.0f;
+    for (int j = lane; j < cols; j += WARP_SIZE) { float d = x[j] - m; squares += d * d; }
+    float r = 1.0f / sqrtf(warp_sum(squares) / (float) cols + eps);
+
+    for (int j = lane; j < cols; j += WARP_SIZE) y[j] = (x[j] - m) * r * gamma[j] + beta[j];
+    if (lane == 0) { mean[row] = m; rstd[row] = r; }
+}
+
+// dIn += rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dOut * gamma
+extern "C" __global__ void layer_norm_backward_input(float* dIn, const float* dOut, const float* in,
+                                                     const float* mean, const float* rstd, const float* gamma,
+                                                     int rows, int cols) {
+    i64 row = (i64) blockIdx.x * (blockDim.x / WARP_SIZE) + threadIdx.x / WARP_SIZE;
+    int lane = threadIdx.x % WARP_SIZE;
+    if (row >= rows) return;
+    const float* x = in + row * cols;
+    const float* dy = dOut + row * cols;
+    float* dx = dIn + row * cols;
+    float m = mean[row], r = rstd[row];
+
+    float sumDxhat = 0.0f, sumDxhatXhat = 0.0f;
+    for (int j = lane; j < cols; j += WARP_SIZE) {
+        float dxhat = dy[j] * gamma[j];
+        sumDxhat += dxhat;
+        sumDxhatXhat += dxhat * (x[j] - m) * r;
+    }
+    float meanDxhat = warp_sum(sumDxhat) / (float) cols;
+    float meanDxhatXhat = warp_sum(sumDxhatXhat) / (float) cols;
+
+    for (int j = lane; j < cols; j += WARP_SIZE) {
+        float xhat = (x[j] - m) * r;
+        dx[j] += r * (dy[j] * gamma[j] - meanDxhat - xhat * meanDxhatXhat);
+    }
+}
+
+// dGamma[col] += sum over rows of dOut * xhat; dBeta[col] += sum of dOut. block (32, PARAM_ROWS) per 32 columns.
+// either output may be null.
+extern "C" __global__ void layer_norm_backward_params(float* dGamma, float* dBeta, const float* dOut, const float* in,
+                                                      const float* mean, const float* rstd, int rows, int cols) {
+    __shared__ float partialGamma[PARAM_ROWS][WARP_SIZE + 1];
+    __shared__ float partialBeta[PARAM_ROWS][WARP_SIZE + 1];
+    int col = blockIdx.x * WARP_SIZE + threadIdx.x;
+    float sumGamma = 0.0f, sumBeta = 0.0f;
+    if (col < cols) {
+        for (int row = threadIdx.y; row < rows; row += PARAM_ROWS) {
+            i64 at = (i64) row * cols + col;
+            float dy = dOut[at];
+            sumGamma += dy * (in[at] - mean[row]) * rstd[row];
+            sumBeta += dy;
+        }
+    }
+    partialGamma[threadIdx.y][threadIdx.x] = sumGamma;
+    partialBeta[threadIdx.y][threadIdx.x] = sumBeta;
+    __syncthreads();
+    if (threadIdx.y == 0 && col < cols) {
+        float g = 0.0f, b = 0.0f;
+        for (int s = 0; s < PARAM_ROWS; s++) { g += partialGamma[s][threadIdx.x]; b += partialBeta[s][threadIdx.x]; }
+        if (dGamma) dGamma[col] += g;
+        if (dBeta) dBeta[col] += b;
+    }
+}

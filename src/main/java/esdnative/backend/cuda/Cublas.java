@@ -1,0 +1,162 @@
+package esdnative.backend.cuda;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Path;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * cuBLAS through Java's foreign function API (JCublas cannot load next to CUDA 13's libcublas.so.13).
+ * Only what the backend needs: a handle on the backend's stream, and float32 GEMMs (plain and strided-batched)
+ * with either TF32 tensor-core math or strict float32.
+ *
+ * <p>cuBLAS is column-major; callers pass column-major arguments. {@link ColumnMajorGemm} maps the backend's
+ * row-major GEMM onto them.
+ */
+final class Cublas implements AutoCloseable {
+    /** The library files: cuBLAS and, when found beside it, the cuBLASLt it links to. */
+    record Files(Path cublas, Path cublasLt) {}
+
+    // cublas_api.h / library_types.h
+    private static final int CUBLAS_STATUS_SUCCESS = 0;
+    private static final int CUDA_R_32F = 0;
+    private static final int CUBLAS_COMPUTE_32F = 68;
+    private static final int CUBLAS_COMPUTE_32F_FAST_TF32 = 77;
+    private static final int CUBLAS_GEMM_DEFAULT = -1;
+    private static final int CUBLAS_DEFAULT_MATH = 0;
+
+    private final MethodHandle destroy;
+    private final MethodHandle gemmEx;
+    private final MethodHandle gemmStridedBatchedEx;
+    private final Arena arena = Arena.ofConfined();
+    private final MemorySegment handle;
+    private final MemorySegment alpha;
+    private final MemorySegment beta;
+    private final int computeType;
+    private final int version;
+
+    /**
+     * Loads cuBLAS, creates a handle bound to {@code stream} (a CUstream's address; the CUDA context must be current).
+     *
+     * @param tf32 TF32 tensor-core math (as PyTorch's default for convolutions); false: strict float32
+     */
+    Cublas(Files files, long stream, boolean tf32) {
+        Linker linker = Linker.nativeLinker();
+        // load cuBLASLt by its path first, so that cuBLAS finds it even when the folder is not on the loader's path
+        if (files.cublasLt() != null) SymbolLookup.libraryLookup(files.cublasLt(), Arena.global());
+        SymbolLookup lib = SymbolLookup.libraryLookup(files.cublas(), Arena.global());
+
+        MethodHandle create = downcall(linker, lib, "cublasCreate_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        MethodHandle setStream = downcall(linker, lib, "cublasSetStream_v2",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        MethodHandle setMathMode = downcall(linker, lib, "cublasSetMathMode",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        MethodHandle getVersion = downcall(linker, lib, "cublasGetVersion_v2",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        destroy = downcall(linker, lib, "cublasDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        // cublasGemmEx(handle, transa, transb, m, n, k, *alpha, A, Atype, lda, B, Btype, ldb, *beta, C, Ctype, ldc,
+        //              computeType, algo)
+        gemmEx = downcall(linker, lib, "cublasGemmEx", FunctionDescriptor.of(JAVA_INT,
+                ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT,
+                ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+        // cublasGemmStridedBatchedEx(handle, transa, transb, m, n, k, *alpha, A, Atype, lda, strideA(long long),
+        //     B, Btype, ldb, strideB, *beta, C, Ctype, ldc, strideC, batchCount, computeType, algo)
+        gemmStridedBatchedEx = downcall(linker, lib, "cublasGemmStridedBatchedEx", FunctionDescriptor.of(JAVA_INT,
+                ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS, JAVA_INT, JAVA_INT, JAVA_LONG,
+                ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT));
+
+        MemorySegment handleOut = arena.allocate(ADDRESS);
+        check(invokeInt(create, handleOut), "cublasCreate");
+        handle = handleOut.get(ADDRESS, 0);
+        check(invokeInt(setStream, handle, MemorySegment.ofAddress(stream)), "cublasSetStream");
+        // TF32 is chosen per call through the compute type; the handle's own math mode stays the default
+        check(invokeInt(setMathMode, handle, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+        MemorySegment versionOut = arena.allocate(JAVA_INT);
+        check(invokeInt(getVersion, handle, versionOut), "cublasGetVersion");
+        version = versionOut.get(JAVA_INT, 0);
+        computeType = tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+        alpha = arena.allocate(JAVA_FLOAT);
+        beta = arena.allocate(JAVA_FLOAT);
+    }
+
+    /** cuBLAS's version number, e.g. 130100 for 13.1.0. */
+    int version() { return version; }
+
+    /** A column-major float32 GEMM on device addresses; batch > 1 uses the strided-batched call. */
+    void gemm(ColumnMajorGemm g, long a, long b, long c) {
+        alpha.set(JAVA_FLOAT, 0, g.alpha());
+        beta.set(JAVA_FLOAT, 0, g.beta());
+        int status;
+        if (g.batch() == 1) {
+            status = invokeInt(gemmEx, handle, g.opA(), g.opB(), g.m(), g.n(), g.k(),
+                    alpha, MemorySegment.ofAddress(a), CUDA_R_32F, g.lda(),
+                    MemorySegment.ofAddress(b), CUDA_R_32F, g.ldb(),
+                    beta, MemorySegment.ofAddress(c), CUDA_R_32F, g.ldc(), computeType, CUBLAS_GEMM_DEFAULT);
+        } else {
+            status = invokeInt(gemmStridedBatchedEx, handle, g.opA(), g.opB(), g.m(), g.n(), g.k(),
+                    alpha, MemorySegment.ofAddress(a), CUDA_R_32F, g.lda(), g.strideA(),
+                    MemorySegment.ofAddress(b), CUDA_R_32F, g.ldb(), g.strideB(),
+                    beta, MemorySegment.ofAddress(c), CUDA_R_32F, g.ldc(), g.strideC(),
+                    g.batch(), computeType, CUBLAS_GEMM_DEFAULT);
+        }
+        if (status != CUBLAS_STATUS_SUCCESS) {
+            throw new CudaException("cuBLAS GEMM " + g + " failed: " + statusName(status));
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            check(invokeInt(destroy, handle), "cublasDestroy");
+        } finally {
+            arena.close();
+        }
+    }
+
+    private static MethodHandle downcall(Linker linker, SymbolLookup lib, String name, FunctionDescriptor fd) {
+        MemorySegment symbol = lib.find(name)
+                .orElseThrow(() -> new CudaException("cuBLAS has no symbol " + name));
+        return linker.downcallHandle(symbol, fd);
+    }
+
+    private static int invokeInt(MethodHandle h, Object... args) {
+        try {
+            return (int) h.invokeWithArguments(args);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException("cuBLAS call failed: " + t, t);
+        }
+    }
+
+    private static void check(int status, String what) {
+        if (status != CUBLAS_STATUS_SUCCESS) throw new CudaException(what + " failed: " + statusName(status));
+    }
+
+    /** cublasStatus_t names (cublas_api.h). */
+    static String statusName(int status) {
+        return switch (status) {
+            case 0 -> "CUBLAS_STATUS_SUCCESS";
+            case 1 -> "CUBLAS_STATUS_NOT_INITIALIZED";
+            case 3 -> "CUBLAS_STATUS_ALLOC_FAILED";
+            case 7 -> "CUBLAS_STATUS_INVALID_VALUE";
+            case 8 -> "CUBLAS_STATUS_ARCH_MISMATCH";
+            case 11 -> "CUBLAS_STATUS_MAPPING_ERROR";
+            case 13 -> "CUBLAS_STATUS_EXECUTION_FAILED";
+            case 14 -> "CUBLAS_STATUS_INTERNAL_ERROR";
+            case 15 -> "CUBLAS_STATUS_NOT_SUPPORTED";
+            case 16 -> "CUBLAS_STATUS_LICENSE_ERROR";
+            default -> "cublasStatus " + status;
+        };
+    }
+}

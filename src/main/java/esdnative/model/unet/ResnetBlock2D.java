@@ -1,0 +1,106 @@
+package esdnative.model.unet;
+
+import esdnative.backend.Backend;
+import esdnative.model.Weights;
+import esdnative.tensor.Tensor;
+
+import java.util.SequencedMap;
+
+/**
+ * diffusers' ResnetBlock2D (time_embedding_norm "default", no up/down sampling, dropout 0):
+ * h = conv1(SiLU(norm1(x))) + time_emb_proj(SiLU(temb))[:, :, None, None];
+ * h = conv2(SiLU(norm2(h))); out = (shortcut(x) + h) / outputScale, shortcut = 1×1 conv_shortcut when the
+ * channel count changes, else identity.
+ *
+ * <p>SiLU(temb) is the same for every block of a UNet, so the caller computes it once and passes it in
+ * ({@code tembAct} [n, tembChannels]); backward accumulates its gradient.
+ */
+public final class ResnetBlock2D {
+    private final GroupNorm norm1;
+    private final Conv2d conv1;
+    private final Linear timeEmbProj;
+    private final GroupNorm norm2;
+    private final Conv2d conv2;
+    private final Conv2d shortcut;
+    private final int outChannels;
+    private final float outputScale;
+
+    /** What backward needs; {@code out} is the block's output. */
+    public record Act(Tensor x, Tensor tembAct, GroupNorm.Act n1, Tensor s1, Tensor h1, GroupNorm.Act n2, Tensor s2,
+                      Tensor out) {}
+
+    public ResnetBlock2D(String name, int in, int out, int tembChannels, int groups, float eps, float outputScale) {
+        this.norm1 = new GroupNorm(name + ".norm1", in, groups, eps);
+        this.conv1 = Conv2d.same(name + ".conv1", in, out, 3);
+        this.timeEmbProj = new Linear(name + ".time_emb_proj", tembChannels, out, true);
+        this.norm2 = new GroupNorm(name + ".norm2", out, groups, eps);
+        this.conv2 = Conv2d.same(name + ".conv2", out, out, 3);
+        this.shortcut = in != out ? new Conv2d(name + ".conv_shortcut", in, out, 1, 1, 0) : null;
+        this.outChannels = out;
+        this.outputScale = outputScale;
+    }
+
+    public void declare(SequencedMap<String, int[]> shapes) {
+        norm1.declare(shapes);
+        conv1.declare(shapes);
+        timeEmbProj.declare(shapes);
+        norm2.declare(shapes);
+        conv2.declare(shapes);
+        if (shortcut != null) shortcut.declare(shapes);
+    }
+
+    /** x [n, in, h, w], tembAct [n, temb] → out [n, out, h, w]. */
+    public Act forward(Backend be, Weights p, Tensor x, Tensor tembAct) {
+        int n = x.dim(0);
+        int hw = x.dim(2) * x.dim(3);
+        GroupNorm.Act n1 = norm1.forward(be, p, x);
+        Tensor s1 = be.zeros(x.shape());
+        be.silu(s1, n1.out(), s1.size());
+        Tensor h1 = conv1.forward(be, p, s1);
+        Tensor t = timeEmbProj.forward(be, p, tembAct, n);
+        be.addChannelBias(h1, t, n, outChannels, hw);
+        GroupNorm.Act n2 = norm2.forward(be, p, h1);
+        Tensor s2 = be.zeros(h1.shape());
+        be.silu(s2, n2.out(), s2.size());
+        Tensor out = conv2.forward(be, p, s2);
+        if (shortcut != null) {
+            be.add(out, out, shortcut.forward(be, p, x), out.size());
+        } else {
+            be.add(out, out, x, out.size());
+        }
+        if (outputScale != 1f) be.scale(out, out, 1f / outputScale, out.size());
+        return new Act(x, tembAct, n1, s1, h1, n2, s2, out);
+    }
+
+    /** dx += ∂/∂x (dx may be null), dTembAct += ∂/∂tembAct, parameter gradients += theirs. */
+    public void backward(Backend be, Weights p, Weights g, Tensor dx, Tensor dTembAct, Tensor dOut, Act a) {
+        int n = a.x().dim(0);
+        int hw = a.x().dim(2) * a.x().dim(3);
+        Tensor d = dOut;
+        if (outputScale != 1f) {
+            d = be.zeros(dOut.shape());
+            be.scale(d, dOut, 1f / outputScale, d.size());
+        }
+        // main branch, last layer first
+        Tensor ds2 = be.zeros(a.s2().shape());
+        conv2.backward(be, p, g, ds2, d, a.s2());
+        Tensor dn2 = be.zeros(a.s2().shape());
+        be.siluBackward(dn2, ds2, a.n2().out(), dn2.size());
+        Tensor dh1 = be.zeros(a.h1().shape());
+        norm2.backward(be, p, g, dh1, dn2, a.h1(), a.n2());
+        Tensor dt = be.zeros(n, outChannels);
+        be.sumChannelBias(dt, dh1, n, outChannels, hw);
+        timeEmbProj.backward(be, p, g, dTembAct, dt, a.tembAct(), n);
+        Tensor ds1 = be.zeros(a.s1().shape());
+        conv1.backward(be, p, g, ds1, dh1, a.s1());
+        Tensor dn1 = be.zeros(a.s1().shape());
+        be.siluBackward(dn1, ds1, a.n1().out(), dn1.size());
+        norm1.backward(be, p, g, dx, dn1, a.x(), a.n1());
+        // shortcut branch
+        if (shortcut != null) {
+            shortcut.backward(be, p, g, dx, d, a.x());
+        } else if (dx != null) {
+            be.axpy(dx, 1f, d, d.size());
+        }
+    }
+}

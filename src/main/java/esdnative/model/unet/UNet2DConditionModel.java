@@ -1,0 +1,276 @@
+package esdnative.model.unet;
+
+import esdnative.backend.Backend;
+import esdnative.model.Weights;
+import esdnative.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.SequencedMap;
+
+/**
+ * diffusers' UNet2DConditionModel (SD1.x / SD2.x), forward and backward on a {@link Backend}, llm.c style.
+ *
+ * <p>Forward: sinusoidal timestep embedding → time_embedding MLP (linear_1, SiLU, linear_2) = temb;
+ * conv_in → down blocks (each stage's output kept as a skip) → mid block → up blocks (each resnet concatenates
+ * the latest skip) → conv_norm_out → SiLU → conv_out. {@link #forward} returns an {@link Activations} holding
+ * what {@link #backward} needs; backward walks the blocks in mirror order and accumulates gradients w.r.t. every
+ * parameter that has a gradient tensor, the latents and the context.
+ *
+ * <p>The model holds no weights: parameters come in as a {@link Weights} keyed by diffusers names (see
+ * {@link #parameterShapes}), so a frozen and a trainable model can share every untrained tensor.
+ */
+public final class UNet2DConditionModel {
+    private static final float MAX_PERIOD = 10000f;
+    private final UNetConfig config;
+    private final Conv2d convIn;
+    private final Linear timeLinear1;
+    private final Linear timeLinear2;
+    private final List<DownBlock2D> downBlocks = new ArrayList<>();
+    private final MidBlock2DCrossAttn midBlock;
+    private final List<UpBlock2D> upBlocks = new ArrayList<>();
+    private final GroupNorm convNormOut;
+    private final Conv2d convOut;
+
+    /** What one forward pass keeps for backward, and its intermediates (named as diffusers' modules). */
+    public static final class Activations {
+        private final Tensor latents;
+        private final Tensor context;
+        private Tensor timeProj;
+        private Tensor timeHidden;
+        private Tensor timeHiddenAct;
+        private Tensor timeEmbedding;
+        private Tensor tembAct;
+        private Tensor convIn;
+        private final List<DownBlock2D.Act> down = new ArrayList<>();
+        private final List<Tensor> skips = new ArrayList<>();
+        private MidBlock2DCrossAttn.Act mid;
+        private final List<UpBlock2D.Act> up = new ArrayList<>();
+        private GroupNorm.Act normOut;
+        private Tensor normOutAct;
+        private Tensor output;
+
+        private Activations(Tensor latents, Tensor context) {
+            this.latents = latents;
+            this.context = context;
+        }
+
+        /** The noise prediction [n, outChannels, h, w]. */
+        public Tensor output() { return output; }
+
+        /** time_proj: the sinusoidal embedding [n, blockOut[0]]. */
+        public Tensor timeProj() { return timeProj; }
+
+        /** time_embedding: temb [n, timeEmbeddingDim]. */
+        public Tensor timeEmbedding() { return timeEmbedding; }
+
+        public Tensor convIn() { return convIn; }
+
+        public Tensor downBlockOutput(int i) { return down.get(i).out(); }
+
+        public Tensor midBlockOutput() { return mid.out(); }
+
+        public Tensor upBlockOutput(int i) { return up.get(i).out(); }
+    }
+
+    public UNet2DConditionModel(UNetConfig config) {
+        this.config = config;
+        List<Integer> channels = config.blockOutChannels();
+        int levels = config.levels();
+        int temb = config.timeEmbeddingDim();
+        int groups = config.normNumGroups();
+        float eps = config.normEps();
+        boolean linear = config.useLinearProjection();
+
+        this.convIn = Conv2d.same("conv_in", config.inChannels(), channels.get(0), config.convInKernel());
+        this.timeLinear1 = new Linear("time_embedding.linear_1", channels.get(0), temb, true);
+        this.timeLinear2 = new Linear("time_embedding.linear_2", temb, temb, true);
+
+        int out = channels.get(0);
+        for (int i = 0; i < levels; i++) {
+            int in = out;
+            out = channels.get(i);
+            downBlocks.add(new DownBlock2D("down_blocks." + i,
+                    config.downBlockTypes().get(i).equals(UNetConfig.CROSS_ATTN_DOWN), config.layersPerBlock().get(i),
+                    in, out, temb, i < levels - 1, groups, eps, config.attentionHeads().get(i),
+                    config.crossAttentionDim().get(i), config.transformerLayersPerBlock().get(i), linear));
+        }
+
+        int last = levels - 1;
+        this.midBlock = new MidBlock2DCrossAttn("mid_block", channels.get(last), temb, groups, eps,
+                config.midBlockScaleFactor(), config.attentionHeads().get(last), config.crossAttentionDim().get(last),
+                config.transformerLayersPerBlock().get(last), linear);
+
+        // up blocks mirror the down blocks: per-block settings are read in reverse
+        out = channels.get(last);
+        for (int i = 0; i < levels; i++) {
+            int mirror = last - i;
+            int prevOut = out;
+            out = channels.get(mirror);
+            int in = channels.get(Math.max(mirror - 1, 0));
+            upBlocks.add(new UpBlock2D("up_blocks." + i, config.upBlockTypes().get(i).equals(UNetConfig.CROSS_ATTN_UP),
+                    config.layersPerBlock().get(mirror) + 1, in, out, prevOut, temb, i < last, groups, eps,
+                    config.attentionHeads().get(mirror), config.crossAttentionDim().get(mirror),
+                    config.transformerLayersPerBlock().get(mirror), linear));
+        }
+
+        this.convNormOut = new GroupNorm("conv_norm_out", channels.get(0), groups, eps);
+        this.convOut = Conv2d.same("conv_out", channels.get(0), config.outChannels(), config.convOutKernel());
+    }
+
+    public UNetConfig config() { return config; }
+
+    /** Every parameter's diffusers name and shape, from the config alone (nothing is allocated). */
+    public static SequencedMap<String, int[]> parameterShapes(UNetConfig config) {
+        return new UNet2DConditionModel(config).parameterShapes();
+    }
+
+    public SequencedMap<String, int[]> parameterShapes() {
+        SequencedMap<String, int[]> shapes = new LinkedHashMap<>();
+        convIn.declare(shapes);
+        timeLinear1.declare(shapes);
+        timeLinear2.declare(shapes);
+        for (DownBlock2D b : downBlocks) b.declare(shapes);
+        midBlock.declare(shapes);
+        for (UpBlock2D b : upBlocks) b.declare(shapes);
+        convNormOut.declare(shapes);
+        convOut.declare(shapes);
+        return Collections.unmodifiableSequencedMap(shapes);
+    }
+
+    /**
+     * latents [n, in, h, w] (h, w multiples of {@link UNetConfig#spatialMultiple}), one timestep per sample,
+     * context [n, tokens, crossAttentionDim] → activations whose {@link Activations#output} is [n, out, h, w].
+     */
+    public Activations forward(Backend be, Weights p, Tensor latents, float[] timesteps, Tensor context) {
+        checkInputs(latents, timesteps, context);
+        int n = latents.dim(0);
+        Activations a = new Activations(latents, context);
+
+        // time embedding; SiLU(temb) is what every resnet's time_emb_proj reads
+        int c0 = config.blockOutChannels().get(0);
+        a.timeProj = be.zeros(n, c0);
+        be.timestepEmbedding(a.timeProj, timesteps, c0, config.flipSinToCos(), config.freqShift(), MAX_PERIOD);
+        a.timeHidden = timeLinear1.forward(be, p, a.timeProj, n);
+        a.timeHiddenAct = be.zeros(a.timeHidden.shape());
+        be.silu(a.timeHiddenAct, a.timeHidden, a.timeHidden.size());
+        a.timeEmbedding = timeLinear2.forward(be, p, a.timeHiddenAct, n);
+        a.tembAct = be.zeros(a.timeEmbedding.shape());
+        be.silu(a.tembAct, a.timeEmbedding, a.tembAct.size());
+
+        a.convIn = convIn.forward(be, p, latents);
+        a.skips.add(a.convIn);
+        Tensor h = a.convIn;
+        for (DownBlock2D b : downBlocks) {
+            DownBlock2D.Act d = b.forward(be, p, h, a.tembAct, context);
+            a.down.add(d);
+            a.skips.addAll(d.states());
+            h = d.out();
+        }
+
+        a.mid = midBlock.forward(be, p, h, a.tembAct, context);
+        h = a.mid.out();
+
+        for (int i = 0; i < upBlocks.size(); i++) {
+            UpBlock2D.Act u = upBlocks.get(i).forward(be, p, h, upBlockSkips(i, a.skips), a.tembAct, context);
+            a.up.add(u);
+            h = u.out();
+        }
+
+        a.normOut = convNormOut.forward(be, p, h);
+        a.normOutAct = be.zeros(h.shape());
+        be.silu(a.normOutAct, a.normOut.out(), h.size());
+        a.output = convOut.forward(be, p, a.normOutAct);
+        return a;
+    }
+
+    /**
+     * Accumulates, for the loss whose gradient w.r.t. the output is {@code dOutput}: every parameter gradient
+     * present in {@code grads} (null: none), dLatents and dContext (either may be null when not wanted).
+     */
+    public void backward(Backend be, Weights p, Weights grads, Activations a, Tensor dOutput, Tensor dLatents,
+                         Tensor dContext) {
+        Tensor dTembAct = be.zeros(a.tembAct.shape());
+        List<Tensor> dSkips = new ArrayList<>();
+        for (Tensor s : a.skips) dSkips.add(be.zeros(s.shape()));
+
+        Tensor dAct = be.zeros(a.normOutAct.shape());
+        convOut.backward(be, p, grads, dAct, dOutput, a.normOutAct);
+        Tensor dNormOut = be.zeros(dAct.shape());
+        be.siluBackward(dNormOut, dAct, a.normOut.out(), dAct.size());
+        Tensor upOut = a.up.getLast().out();
+        Tensor d = be.zeros(upOut.shape());
+        convNormOut.backward(be, p, grads, d, dNormOut, upOut, a.normOut);
+
+        for (int i = upBlocks.size() - 1; i >= 0; i--) {
+            Tensor in = i > 0 ? a.up.get(i - 1).out() : a.mid.out();
+            Tensor dIn = be.zeros(in.shape());
+            upBlocks.get(i).backward(be, p, grads, dIn, upBlockSkips(i, dSkips), dTembAct, dContext, d, a.up.get(i));
+            d = dIn;
+        }
+
+        Tensor downOut = a.down.getLast().out();
+        Tensor dMidIn = be.zeros(downOut.shape());
+        midBlock.backward(be, p, grads, dMidIn, dTembAct, dContext, d, a.mid);
+        d = dMidIn;
+
+        int state = a.skips.size();
+        for (int i = downBlocks.size() - 1; i >= 0; i--) {
+            DownBlock2D b = downBlocks.get(i);
+            List<Tensor> dStates = dSkips.subList(state - b.stateCount(), state);
+            state -= b.stateCount();
+            Tensor in = i > 0 ? a.down.get(i - 1).out() : a.convIn;
+            Tensor dIn = be.zeros(in.shape());
+            b.backward(be, p, grads, dIn, dTembAct, dContext, d, dStates, a.down.get(i));
+            d = dIn;
+        }
+        be.axpy(d, 1f, dSkips.get(0), d.size()); // conv_in's output is also the first skip
+        convIn.backward(be, p, grads, dLatents, d, a.latents);
+
+        // time embedding MLP; the sinusoidal input has no parameters
+        Tensor dTemb = be.zeros(a.timeEmbedding.shape());
+        be.siluBackward(dTemb, dTembAct, a.timeEmbedding, dTemb.size());
+        Tensor dHiddenAct = be.zeros(a.timeHidden.shape());
+        int n = a.latents.dim(0);
+        timeLinear2.backward(be, p, grads, dHiddenAct, dTemb, a.timeHiddenAct, n);
+        Tensor dHidden = be.zeros(a.timeHidden.shape());
+        be.siluBackward(dHidden, dHiddenAct, a.timeHidden, dHidden.size());
+        timeLinear1.backward(be, p, grads, null, dHidden, a.timeProj, n);
+    }
+
+    /**
+     * The skips (or their gradients) up block i consumes, in its order: diffusers pops them off the end of the
+     * down path's list, so up block 0 takes the last ones, latest first.
+     */
+    private <T> List<T> upBlockSkips(int i, List<T> all) {
+        int end = all.size();
+        for (int j = 0; j < i; j++) end -= upBlocks.get(j).skipCount();
+        return all.subList(end - upBlocks.get(i).skipCount(), end).reversed();
+    }
+
+    private void checkInputs(Tensor latents, float[] timesteps, Tensor context) {
+        if (latents.rank() != 4 || latents.dim(1) != config.inChannels()) {
+            throw new IllegalArgumentException("latents must be [n, " + config.inChannels() + ", h, w], got "
+                    + Arrays.toString(latents.shape()));
+        }
+        int m = config.spatialMultiple();
+        if (latents.dim(2) % m != 0 || latents.dim(3) % m != 0) {
+            throw new IllegalArgumentException("latent height and width must be multiples of " + m + ", got "
+                    + latents.dim(2) + "×" + latents.dim(3));
+        }
+        int n = latents.dim(0);
+        if (timesteps.length != n) {
+            throw new IllegalArgumentException(n + " samples need " + n + " timesteps, got " + timesteps.length);
+        }
+        for (int i = 0; i < config.levels(); i++) {
+            int dim = config.crossAttentionDim().get(i);
+            if (context.rank() != 3 || context.dim(0) != n || context.dim(2) != dim) {
+                throw new IllegalArgumentException("context must be [" + n + ", tokens, " + dim + "], got "
+                        + Arrays.toString(context.shape()));
+            }
+        }
+    }
+}
