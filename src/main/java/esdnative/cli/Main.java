@@ -17,6 +17,7 @@ import java.util.Properties;
         subcommands = {
                 CommandLine.HelpCommand.class,
                 esdnative.weights.WeightsCommand.class,
+                esdnative.bench.BenchCommand.class,
         })
 public final class Main implements Runnable {
 
