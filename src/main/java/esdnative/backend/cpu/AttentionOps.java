@@ -12,14 +12,14 @@ import static esdnative.backend.cpu.CpuStorage.offset;
  * Multi-head scaled-dot-product attention on the [b, tokens, heads·d] layout: head h of sample b is the
  * [tokens, d] block starting at column h·d with row stride heads·d. (b, h) pairs run in parallel; each is computed
  * by one task. Heads of at least {@link #GEMM_MIN_D} channels (SD's 40–160, CLIP's 64) run as strided GEMMs and a
- * softmax; narrower heads (small test models) run as direct loops over a packed copy of the head, where a GEMM
- * would spend its time packing. Score matrices live in pooled scratch: no per-call allocation.
+ * softmax; narrower heads (small test models) run as direct loops over key-indexed copies of the head, where a
+ * GEMM would spend its time packing. Scratch is pooled: no per-call allocation once warm.
  */
 final class AttentionOps {
     /** head width from which the products go through {@link Gemm}. */
     static final int GEMM_MIN_D = 16;
 
-    // score scratch, pooled rather than per-thread: a task waiting in a nested GEMM may be re-entered (work stealing)
+    // score matrices, pooled rather than per-thread: a task waiting in a nested GEMM may be re-entered (work stealing)
     private static final ConcurrentLinkedDeque<float[]> SCRATCH = new ConcurrentLinkedDeque<>();
 
     private AttentionOps() {}
@@ -35,40 +35,36 @@ final class AttentionOps {
             int kOff = offset(k) + bi * lk * ld + hi * d;
             int vOff = offset(v) + bi * lk * ld + hi * d;
             int oOff = offset(out) + bi * lq * ld + hi * d;
-            float[] scratch = pa == null || d < GEMM_MIN_D ? acquire(scratchSize(pa == null, lq, lk, d)) : null;
-            float[] p = pa != null ? pa : scratch;
             int pOff = pa != null ? offset(probs) + bh * lq * lk : 0;
-            int packOff = pa != null ? 0 : lq * lk;
             if (d >= GEMM_MIN_D) {
                 // scores[lq, lk] = scale · q_h k_hᵀ; softmax per row; out_h[lq, d] = probs · v_h
+                float[] p = pa != null ? pa : acquire((long) lq * lk);
                 Gemm.sgemm(false, true, lq, lk, d, scale, qa, qOff, ld, ka, kOff, ld, 0f, p, pOff, lk);
                 for (int i = 0; i < lq; i++) softmaxRow(p, pOff + i * lk, causal ? Math.min(lk, i + 1) : lk, lk);
                 Gemm.sgemm(false, false, lq, d, lk, 1f, p, pOff, lk, va, vOff, ld, 0f, o, oOff, ld);
+                if (pa == null) SCRATCH.push(p);
             } else {
-                // kT[d, lk] and v_h[lk, d] packed contiguous after the scores
-                int kT = packOff, vh = packOff + d * lk;
-                packTransposed(scratch, kT, ka, kOff, ld, lk, d);
-                pack(scratch, vh, va, vOff, ld, lk, d);
+                Narrow s = Narrow.acquire(lk, d);
+                packRows(s.kT, ka, kOff, ld, lk, d);
+                packRows(s.vT, va, vOff, ld, lk, d);
+                float[] row = s.row;
                 for (int i = 0; i < lq; i++) {
                     int allowed = causal ? Math.min(lk, i + 1) : lk;
-                    int row = pOff + i * lk, qRow = qOff + i * ld;
-                    Arrays.fill(p, row, row + allowed, 0f);
+                    int qRow = qOff + i * ld;
+                    // row[j] = Σ_c (scale · q[i, c]) kT[c][j]; the loops index row and kT[c] alike (C2 vectorises)
+                    Arrays.fill(row, 0, allowed, 0f);
                     for (int c = 0; c < d; c++) {
                         float qc = scale * qa[qRow + c];
-                        int kc = kT + c * lk;
-                        for (int j = 0; j < allowed; j++) p[row + j] += qc * scratch[kc + j];
+                        float[] kc = s.kT[c];
+                        for (int j = 0; j < allowed; j++) row[j] += qc * kc[j];
                     }
-                    softmaxRow(p, row, allowed, lk);
+                    softmaxRow(row, 0, allowed, lk);
+                    if (pa != null) System.arraycopy(row, 0, pa, pOff + i * lk, lk);
                     int oRow = oOff + i * ld;
-                    for (int c = 0; c < d; c++) o[oRow + c] = 0f;
-                    for (int j = 0; j < allowed; j++) {
-                        float pj = p[row + j];
-                        int vj = vh + j * d;
-                        for (int c = 0; c < d; c++) o[oRow + c] += pj * scratch[vj + c];
-                    }
+                    for (int c = 0; c < d; c++) o[oRow + c] = dot(row, s.vT[c], allowed);
                 }
+                Narrow.release(s);
             }
-            if (scratch != null) SCRATCH.push(scratch);
         });
     }
 
@@ -108,53 +104,90 @@ final class AttentionOps {
     }
 
     /**
-     * One narrow head's backward by rows of P: per query row i, ds = P_i ⊙ (dOut_i v_hᵀ − dot); dq_i += scale·ds k_h;
-     * dk and dv summed over i in order in scratch, then added once.
+     * One narrow head's backward, a query row at a time, on transposed [d][lk] copies so every inner loop runs
+     * over keys j: ds = P_i ⊙ (dOut_i v_hᵀ − dot); dq_i += scale · ds k_h; dkT[c] += scale · q[i, c] · ds;
+     * dvT[c] += dOut[i, c] · P_i; dk and dv are summed over i in scratch, then added once.
      */
     private static void narrowBackward(Tensor dq, Tensor dk, Tensor dv, float[] dy, int dyOff, float[] qa, int qOff,
                                        float[] ka, int kOff, float[] va, int vOff, float[] pa, int pOff, int qRow,
                                        int kRow, int lq, int lk, int d, int ld, float scale) {
-        // scratch: ds[lk] | vT[d, lk] | k_h[lk, d] | dk_h[lk, d] | dv_h[lk, d]
-        float[] s = acquire(lk + 4L * d * lk);
-        int ds = 0, vT = lk, kh = vT + d * lk, dkh = kh + d * lk, dvh = dkh + d * lk;
-        packTransposed(s, vT, va, vOff, ld, lk, d);
-        pack(s, kh, ka, kOff, ld, lk, d);
-        Arrays.fill(s, dkh, dvh + d * lk, 0f);
+        Narrow s = Narrow.acquire(lk, d);
+        packRows(s.kT, ka, kOff, ld, lk, d);
+        packRows(s.vT, va, vOff, ld, lk, d);
+        for (int c = 0; c < d; c++) {
+            Arrays.fill(s.dkT[c], 0, lk, 0f);
+            Arrays.fill(s.dvT[c], 0, lk, 0f);
+        }
+        float[] p = s.p, ds = s.row;
         for (int i = 0; i < lq; i++) {
-            int pRow = pOff + i * lk, dyRow = dyOff + i * ld, qi = qOff + i * ld;
-            for (int j = 0; j < lk; j++) {
-                float pj = pa[pRow + j];
-                int dvj = dvh + j * d;
-                for (int c = 0; c < d; c++) s[dvj + c] += pj * dy[dyRow + c];
-            }
-            if (dq == null && dk == null) continue;
-            Arrays.fill(s, ds, ds + lk, 0f);
+            int dyRow = dyOff + i * ld, qi = qOff + i * ld;
+            System.arraycopy(pa, pOff + i * lk, p, 0, lk);
             for (int c = 0; c < d; c++) {
                 float g = dy[dyRow + c];
-                int vc = vT + c * lk;
-                for (int j = 0; j < lk; j++) s[ds + j] += g * s[vc + j];
+                float[] dvc = s.dvT[c];
+                for (int j = 0; j < lk; j++) dvc[j] += g * p[j];
             }
-            softmaxGradRow(s, ds, pa, pRow, lk);
+            if (dq == null && dk == null) continue;
+            Arrays.fill(ds, 0, lk, 0f);
+            for (int c = 0; c < d; c++) {
+                float g = dy[dyRow + c];
+                float[] vc = s.vT[c];
+                for (int j = 0; j < lk; j++) ds[j] += g * vc[j];
+            }
+            softmaxGradRow(ds, 0, p, 0, lk);
             if (dq != null) {
                 float[] dqa = array(dq);
                 int dqRow = offset(dq) + qRow + i * ld;
-                for (int j = 0; j < lk; j++) {
-                    float sj = scale * s[ds + j];
-                    int kj = kh + j * d;
-                    for (int c = 0; c < d; c++) dqa[dqRow + c] += sj * s[kj + c];
-                }
+                for (int c = 0; c < d; c++) dqa[dqRow + c] += scale * dot(ds, s.kT[c], lk);
             }
             if (dk != null) {
-                for (int j = 0; j < lk; j++) {
-                    float sj = scale * s[ds + j];
-                    int dkj = dkh + j * d;
-                    for (int c = 0; c < d; c++) s[dkj + c] += sj * qa[qi + c];
+                for (int c = 0; c < d; c++) {
+                    float g = scale * qa[qi + c];
+                    float[] dkc = s.dkT[c];
+                    for (int j = 0; j < lk; j++) dkc[j] += g * ds[j];
                 }
             }
         }
-        if (dk != null) addHead(array(dk), offset(dk) + kRow, ld, s, dkh, lk, d);
-        if (dv != null) addHead(array(dv), offset(dv) + kRow, ld, s, dvh, lk, d);
-        SCRATCH.push(s);
+        if (dk != null) addRows(array(dk), offset(dk) + kRow, ld, s.dkT, lk, d);
+        if (dv != null) addRows(array(dv), offset(dv) + kRow, ld, s.dvT, lk, d);
+        Narrow.release(s);
+    }
+
+    /** Per-task arrays of a narrow head, pooled: key-indexed rows [d][≥ lk] and two rows of scores. */
+    private static final class Narrow {
+        private static final ConcurrentLinkedDeque<Narrow> POOL = new ConcurrentLinkedDeque<>();
+        final float[][] kT, vT, dkT, dvT;
+        final float[] row, p;
+
+        private Narrow(int lk, int d) {
+            kT = new float[d][lk];
+            vT = new float[d][lk];
+            dkT = new float[d][lk];
+            dvT = new float[d][lk];
+            row = new float[lk];
+            p = new float[lk];
+        }
+
+        static Narrow acquire(int lk, int d) {
+            Narrow s = POOL.poll();
+            return s != null && s.kT.length >= d && s.row.length >= lk ? s : new Narrow(lk, d);
+        }
+
+        static void release(Narrow s) { POOL.push(s); }
+    }
+
+    /** Σ_j a[j] · b[j] for j < n in four interleaved float partial sums (a fixed order). */
+    private static float dot(float[] a, float[] b, int n) {
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        int j = 0;
+        for (; j + 3 < n; j += 4) {
+            s0 += a[j] * b[j];
+            s1 += a[j + 1] * b[j + 1];
+            s2 += a[j + 2] * b[j + 2];
+            s3 += a[j + 3] * b[j + 3];
+        }
+        for (; j < n; j++) s0 += a[j] * b[j];
+        return (s0 + s1) + (s2 + s3);
     }
 
     /** In place over one row: ds = p ⊙ (ds − Σ ds ⊙ p). */
@@ -165,28 +198,18 @@ final class AttentionOps {
         for (int j = 0; j < len; j++) ds[dsOff + j] = p[pOff + j] * (ds[dsOff + j] - dotF);
     }
 
-    /** dst[dOff + t·d + c] = src[sOff + t·ld + c]: one head's [tokens, d] block made contiguous. */
-    private static void pack(float[] dst, int dOff, float[] src, int sOff, int ld, int tokens, int d) {
-        for (int t = 0; t < tokens; t++) System.arraycopy(src, sOff + t * ld, dst, dOff + t * d, d);
-    }
-
-    /** dst[dOff + c·tokens + t] = src[sOff + t·ld + c]: one head's block transposed to [d, tokens]. */
-    private static void packTransposed(float[] dst, int dOff, float[] src, int sOff, int ld, int tokens, int d) {
+    /** rows[c][t] = src[sOff + t·ld + c]: one head's [tokens, d] block transposed to key-indexed rows. */
+    private static void packRows(float[][] rows, float[] src, int sOff, int ld, int tokens, int d) {
         for (int t = 0; t < tokens; t++) {
-            for (int c = 0; c < d; c++) dst[dOff + c * tokens + t] = src[sOff + t * ld + c];
+            for (int c = 0; c < d; c++) rows[c][t] = src[sOff + t * ld + c];
         }
     }
 
-    /** dst[dOff + t·ld + c] += src[sOff + t·d + c]. */
-    private static void addHead(float[] dst, int dOff, int ld, float[] src, int sOff, int tokens, int d) {
+    /** dst[dOff + t·ld + c] += rows[c][t]. */
+    private static void addRows(float[] dst, int dOff, int ld, float[][] rows, int tokens, int d) {
         for (int t = 0; t < tokens; t++) {
-            for (int c = 0; c < d; c++) dst[dOff + t * ld + c] += src[sOff + t * d + c];
+            for (int c = 0; c < d; c++) dst[dOff + t * ld + c] += rows[c][t];
         }
-    }
-
-    /** Forward scratch: the scores when not saved, plus the packed k and v of a narrow head. */
-    private static long scratchSize(boolean scores, int lq, int lk, int d) {
-        return (scores ? (long) lq * lk : 0) + (d < GEMM_MIN_D ? 2L * d * lk : 0);
     }
 
     /** A pooled array of at least {@code size} floats (contents undefined). */
@@ -199,13 +222,13 @@ final class AttentionOps {
 
     /**
      * In place: row[0, allowed) = softmax(row[0, allowed)) with max subtraction, row[allowed, len) = 0.
-     * Shared with the plain softmax op. exp by {@link FastExp} (vectorised); the sum in double, in order.
+     * Shared with the plain softmax op. The sum in double, in four interleaved partial sums (a fixed order).
      */
     static void softmaxRow(float[] a, int off, int allowed, int len) {
         float max = Float.NEGATIVE_INFINITY;
         for (int j = 0; j < allowed; j++) max = Math.max(max, a[off + j]);
-        for (int j = 0; j < allowed; j++) a[off + j] = FastExp.exp(a[off + j] - max);
-        // four interleaved partial sums: independent add chains, fixed order
+        for (int j = 0; j < allowed; j++) a[off + j] = (float) Math.exp(a[off + j] - max);
+        // independent add chains
         double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         int j = 0;
         for (; j + 3 < allowed; j += 4) {
