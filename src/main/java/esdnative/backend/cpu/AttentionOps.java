@@ -222,12 +222,13 @@ final class AttentionOps {
 
     /**
      * In place: row[0, allowed) = softmax(row[0, allowed)) with max subtraction, row[allowed, len) = 0.
-     * Shared with the plain softmax op. The sum in double, in four interleaved partial sums (a fixed order).
+     * Shared with the plain softmax op. exp by {@link FastExp} (vectorised); the sum in double, in four interleaved
+     * partial sums (a fixed order).
      */
     static void softmaxRow(float[] a, int off, int allowed, int len) {
         float max = Float.NEGATIVE_INFINITY;
         for (int j = 0; j < allowed; j++) max = Math.max(max, a[off + j]);
-        for (int j = 0; j < allowed; j++) a[off + j] = (float) Math.exp(a[off + j] - max);
+        FastExp.expShifted(a, off, allowed, max);
         // independent add chains
         double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         int j = 0;
