@@ -5,6 +5,8 @@ import esdnative.backend.Batch;
 import esdnative.backend.ProfilingBackend;
 import esdnative.backend.cpu.CpuBackend;
 import esdnative.backend.cpu.Parallel;
+import esdnative.backend.cuda.CudaBackend;
+import esdnative.backend.cuda.CudaProbe;
 import esdnative.cli.UserError;
 import esdnative.esd.EsdTrainer;
 import esdnative.esd.Schedule;
@@ -46,7 +48,7 @@ public final class BenchCommand implements Runnable {
     private static final int GEMM_SIZE = 1024;
     private static final int TOKENS = 77;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "Backend: cpu (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--backend", defaultValue = "cpu", description = "Backend: cpu or cuda (default: ${DEFAULT-VALUE}).")
     String backend;
 
     @Option(names = "--model", description = "A diffusers folder or single .safetensors file to time.")
@@ -84,14 +86,34 @@ public final class BenchCommand implements Runnable {
 
     private PrintWriter out;
     private ProfilingBackend be;
+    /** one element read back after every timed run: waits for an asynchronous backend to finish */
+    private Tensor syncProbe;
 
     @Override
     public void run() {
         Set<String> items = checkFlags();
         out = spec.commandLine().getOut();
-        be = new ProfilingBackend(new CpuBackend());
-        out.printf("esd-native bench: backend %s, %d threads, Java %s%n", be.name(), Parallel.threads(),
-                Runtime.version());
+        try (ProfilingBackend profiling = new ProfilingBackend(openBackend())) {
+            be = profiling;
+            syncProbe = be.zeros(1);
+            bench(items);
+        }
+    }
+
+    private Backend openBackend() {
+        if (backend.equals("cpu")) {
+            out.printf("esd-native bench: backend cpu, %d threads, Java %s%n", Parallel.threads(), Runtime.version());
+            return new CpuBackend();
+        }
+        CudaProbe.Result probe = CudaBackend.probe();
+        if (!probe.available()) throw new UserError("--backend cuda: " + probe.description());
+        CudaBackend cuda = CudaBackend.create();
+        out.printf("esd-native bench: backend cuda, %s; Java %s%n", cuda.describe(), Runtime.version());
+        out.println("(per-op times of an asynchronous backend are launch times unless ESD_CUDA_SYNC=1)");
+        return cuda;
+    }
+
+    private void bench(Set<String> items) {
         if (items.contains("gemm")) gemm();
         if (items.stream().anyMatch(i -> !i.equals("gemm"))) {
             BenchModel m = model != null ? BenchModel.load(be, model, tokenizer)
@@ -115,7 +137,9 @@ public final class BenchCommand implements Runnable {
 
     /** Validates the flags; returns the items to run, in the canonical order. */
     private Set<String> checkFlags() {
-        if (!backend.equals("cpu")) throw new UserError("--backend: '" + backend + "' is not available (cpu)");
+        if (!backend.equals("cpu") && !backend.equals("cuda")) {
+            throw new UserError("--backend: '" + backend + "' is not a backend (cpu, cuda)");
+        }
         if (model != null && config != null) throw new UserError("--model and --config: give one, not both");
         if (model == null && config == null) config = "tiny";
         if (config != null && !config.equals("sd14") && !config.equals("tiny")) {
@@ -158,7 +182,7 @@ public final class BenchCommand implements Runnable {
         Tensor a = be.fromHost(rng.normal(s * s), s, s), b = be.fromHost(rng.normal(s * s), s, s);
         Tensor c = be.zeros(s, s);
         for (boolean[] t : new boolean[][] {{false, false}, {false, true}, {true, false}}) {
-            Measurement r = Measurement.of(warmup, repeat,
+            Measurement r = measure(warmup, repeat,
                     () -> be.gemm(t[0], t[1], s, s, s, 1f, a, s, 0, b, s, 0, 0f, c, s, 0, 1));
             line(String.format("gemm %d³ %s%s", s, t[0] ? "T" : "N", t[1] ? "T" : "N"), r,
                     String.format("%.1f GFLOP/s", r.gflops(2.0 * s * s * s)));
@@ -180,11 +204,11 @@ public final class BenchCommand implements Runnable {
             Tensor dx = be.zeros(x.shape()), dw = be.zeros(w.shape());
             String name = String.format("conv %d→%d %dx%d/%d at %d×%d, batch %d", ch, ch, sh.r(), sh.s(), sh.stride(),
                     latent, latent, n);
-            Measurement f = Measurement.of(warmup, repeat, () -> be.conv2d(y, x, w, bias, sh));
+            Measurement f = measure(warmup, repeat, () -> be.conv2d(y, x, w, bias, sh));
             line(name + " forward", f, String.format("%.1f GFLOP/s", f.gflops(sh.flops())));
-            Measurement bd = Measurement.of(warmup, repeat, () -> be.conv2dBackwardData(dx, y, w, sh));
+            Measurement bd = measure(warmup, repeat, () -> be.conv2dBackwardData(dx, y, w, sh));
             line(name + " backward data", bd, String.format("%.1f GFLOP/s", bd.gflops(sh.flops())));
-            Measurement bw = Measurement.of(warmup, repeat, () -> be.conv2dBackwardWeight(dw, null, y, x, sh));
+            Measurement bw = measure(warmup, repeat, () -> be.conv2dBackwardWeight(dw, null, y, x, sh));
             line(name + " backward weight", bw, String.format("%.1f GFLOP/s", bw.gflops(sh.flops())));
         }
     }
@@ -213,7 +237,7 @@ public final class BenchCommand implements Runnable {
         Rng rng = new Rng(seed);
         int[] ids = new int[TOKENS];
         for (int i = 0; i < TOKENS; i++) ids[i] = rng.nextInt(0, vocab);
-        Measurement r = Measurement.of(warmup, repeat, () -> m.textEncoder().forward(ids, 1));
+        Measurement r = measure(warmup, repeat, () -> m.textEncoder().forward(ids, 1));
         line("text encoder forward, 1×" + TOKENS + " tokens", r, "");
     }
 
@@ -226,7 +250,7 @@ public final class BenchCommand implements Runnable {
         Tensor x = in.latents.slice(0).reshape(1, m.unetConfig().inChannels(), latent, latent);
         Tensor uncond = in.context.slice(0).reshape(1, in.context.dim(1), in.context.dim(2));
         Tensor cond = in.context.slice(1).reshape(1, in.context.dim(1), in.context.dim(2));
-        Measurement r = Measurement.of(warmup, repeat,
+        Measurement r = measure(warmup, repeat,
                 () -> GuidedSampler.sample(be, unet, m.unetWeights(), scheduler, x, uncond, cond, 7.5f, 1, 0f, null, null));
         line("guided DDIM step (batch-2 forward + step)", r, "");
     }
@@ -260,8 +284,9 @@ public final class BenchCommand implements Runnable {
     /** Times {@code work}, then prints where the timed runs spent their time, per op and per run. */
     private void profiled(String name, Runnable work) {
         for (int i = 0; i < warmup; i++) work.run();
+        be.toHost(syncProbe);
         be.reset();
-        Measurement r = Measurement.of(0, repeat, work);
+        Measurement r = measure(0, repeat, work);
         List<ProfilingBackend.OpStats> ops = be.stats();
         double flops = 0;
         for (ProfilingBackend.OpStats s : ops) flops += s.flops();
@@ -283,6 +308,14 @@ public final class BenchCommand implements Runnable {
         rows.forEach(out::println);
         out.printf("    (ops under 0.1%% left out; ops account for %.0f%% of the wall time)%n", 100 * totalNanos / wallNanos);
         out.flush();
+    }
+
+    /** Times runs of {@code work}, each until the backend has finished it. */
+    private Measurement measure(int warmupRuns, int runs, Runnable work) {
+        return Measurement.of(warmupRuns, runs, () -> {
+            work.run();
+            be.toHost(syncProbe);
+        });
     }
 
     private void line(String name, Measurement r, String extra) {
