@@ -131,7 +131,8 @@ public final class BenchCommand implements Runnable {
             if (items.contains("ddim-step")) ddimStep(m, latent);
             if (items.contains("esd-iteration")) esdIteration(m, latent);
         }
-        out.printf("peak resident memory: %s%n", PeakMemory.format(PeakMemory.peakResidentBytes()));
+        out.printf("peak resident memory: %s (Java heap limit %s)%n", PeakMemory.format(PeakMemory.peakResidentBytes()),
+                PeakMemory.format(Runtime.getRuntime().maxMemory()));
         out.flush();
     }
 
