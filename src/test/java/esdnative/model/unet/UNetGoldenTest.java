@@ -90,7 +90,12 @@ class UNetGoldenTest {
 
     @Test
     void noisePredictionAtT500() {
-        assertClose("unet_eps_t500", unet.forward(be, params, latents, new float[] {500, 500}, context).output());
+        assertClose("unet_eps_t500", unet.predict(be, params, latents, new float[] {500, 500}, context));
+    }
+
+    @Test
+    void predictIsForwardWithoutTheActivations() {
+        assertArrayEquals(be.toHost(acts.output()), be.toHost(unet.predict(be, params, latents, timesteps, context)));
     }
 
     @Test
