@@ -18,7 +18,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -60,7 +59,7 @@ public final class ModelLoader {
                 "a diffusers model folder needs text_encoder/config.json"));
         ClipTextModel text;
         try (SafetensorsFile f = SafetensorsFile.open(weightsFile(dir.resolve("text_encoder"), "model"))) {
-            text = loadText(be, textConfig, f, "text_model.");
+            text = ClipTextModel.load(be, textConfig, f, "text_model.");
         }
         Path schedulerFile = dir.resolve("scheduler/scheduler_config.json");
         DdimConfig scheduler = Files.isRegularFile(schedulerFile) ? DdimConfig.read(schedulerFile) : DdimConfig.stableDiffusion1();
@@ -117,7 +116,7 @@ public final class ModelLoader {
                 }
             }
             Map<String, int[]> unetShapes = new LinkedHashMap<>();
-            unetNames.forEach((d, c) -> unetShapes.put(d, intShape(f.info(c))));
+            unetNames.forEach((d, c) -> unetShapes.put(d, f.info(c).intShape()));
 
             UNetConfig unetConfig = configDir != null
                     ? UNetConfig.fromJson(require(configDir.resolve("unet/config.json"), "--config needs unet/config.json"))
@@ -126,15 +125,11 @@ public final class ModelLoader {
 
             if (textNames.isEmpty()) throw new UserError(file + ": no cond_stage_model.transformer.* text encoder tensors");
             Map<String, int[]> textShapes = new HashMap<>();
-            textNames.forEach((d, c) -> textShapes.put(d, intShape(f.info(c))));
+            textNames.forEach((d, c) -> textShapes.put(d, f.info(c).intShape()));
             ClipTextConfig textConfig = configDir != null
                     ? ClipTextConfig.read(require(configDir.resolve("text_encoder/config.json"), "--config needs text_encoder/config.json"))
                     : SingleFileArchitecture.text(textShapes);
-            ClipTextModel text = ClipTextModel.load(be, textConfig, n -> {
-                String c = textNames.get("text_model." + n);
-                if (c == null) throw new UserError(file + ": text encoder tensor text_model." + n + " missing");
-                return f.readFloats(c);
-            });
+            ClipTextModel text = ClipTextModel.load(be, textConfig, f, Component.TEXT_ENCODER.compVisPrefix() + "text_model.");
 
             Path schedulerFile = configDir == null ? null : configDir.resolve("scheduler/scheduler_config.json");
             DdimConfig scheduler = schedulerFile != null && Files.isRegularFile(schedulerFile)
@@ -149,23 +144,12 @@ public final class ModelLoader {
 
     // ---- shared --------------------------------------------------------------------------------------------
 
-    private static ClipTextModel loadText(Backend be, ClipTextConfig config, SafetensorsFile f, String prefix) {
-        return ClipTextModel.load(be, config, n -> {
-            if (f.info(prefix + n) == null) throw new UserError(f.path() + ": text encoder tensor " + prefix + n + " missing");
-            return f.readFloats(prefix + n);
-        });
-    }
-
     private static Map<String, int[]> shapes(SafetensorsFile f, String prefix) {
         Map<String, int[]> shapes = new LinkedHashMap<>();
         for (TensorInfo info : f.tensors()) {
-            if (info.name().startsWith(prefix)) shapes.put(info.name().substring(prefix.length()), intShape(info));
+            if (info.name().startsWith(prefix)) shapes.put(info.name().substring(prefix.length()), info.intShape());
         }
         return shapes;
-    }
-
-    static int[] intShape(TensorInfo info) {
-        return Arrays.stream(info.shape()).mapToInt(Math::toIntExact).toArray();
     }
 
     /**
