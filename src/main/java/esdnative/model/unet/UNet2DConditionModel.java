@@ -38,7 +38,6 @@ public final class UNet2DConditionModel {
     /** What one forward pass keeps for backward, and its intermediates (named as diffusers' modules). */
     public static final class Activations {
         private final Tensor latents;
-        private final Tensor context;
         private Tensor timeProj;
         private Tensor timeHidden;
         private Tensor timeHiddenAct;
@@ -53,9 +52,8 @@ public final class UNet2DConditionModel {
         private Tensor normOutAct;
         private Tensor output;
 
-        private Activations(Tensor latents, Tensor context) {
+        private Activations(Tensor latents) {
             this.latents = latents;
-            this.context = context;
         }
 
         /** The noise prediction [n, outChannels, h, w]. */
@@ -161,7 +159,7 @@ public final class UNet2DConditionModel {
     private Activations run(Backend be, Weights p, Tensor latents, float[] timesteps, Tensor context, boolean train) {
         checkInputs(latents, timesteps, context);
         int n = latents.dim(0);
-        Activations a = new Activations(latents, context);
+        Activations a = new Activations(latents);
 
         // time embedding; SiLU(temb) is what every resnet's time_emb_proj reads
         int c0 = config.blockOutChannels().get(0);

@@ -7,7 +7,6 @@ import esdnative.backend.cpu.CpuBackend;
 import esdnative.cli.UserError;
 import esdnative.io.Npy;
 import esdnative.io.NpyArray;
-import esdnative.io.SafetensorsFile;
 import esdnative.model.Weights;
 import esdnative.tensor.Tensor;
 import esdnative.testing.Fixtures;
