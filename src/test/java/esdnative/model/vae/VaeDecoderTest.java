@@ -51,6 +51,14 @@ class VaeDecoderTest {
     }
 
     @Test
+    void sdDecoderHasTheKnownParameterCount() {
+        long n = 0;
+        for (int[] shape : VaeDecoder.parameterShapes(VaeConfig.sd()).values()) n += Tensor.sizeOf(shape);
+        // the decoder-only VAE parameter buffer of buddy-compiler/buddy-mlir's Stable Diffusion example
+        assertEquals(49_490_199L, n);
+    }
+
+    @Test
     void legacyAttentionNamesAreAcceptedAndStrayDecoderTensorsRefused() {
         VaeConfig config = VaeConfig.fromJson(Fixtures.path("tiny-sd-a/vae/config.json"));
         Map<String, int[]> shapes = new LinkedHashMap<>(VaeDecoder.parameterShapes(config));
