@@ -20,6 +20,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -91,6 +92,16 @@ class UNetGoldenTest {
     @Test
     void noisePredictionAtT500() {
         assertClose("unet_eps_t500", unet.predict(be, params, latents, new float[] {500, 500}, context));
+    }
+
+    @Test
+    void badInputShapesAreRefused() {
+        assertThrows(IllegalArgumentException.class,
+                () -> unet.predict(be, params, be.zeros(1, 4, 15, 15), new float[] {1}, be.zeros(1, 77, 32)));
+        assertThrows(IllegalArgumentException.class,
+                () -> unet.predict(be, params, be.zeros(1, 4, 16, 16), new float[] {1, 2}, be.zeros(1, 77, 32)));
+        assertThrows(IllegalArgumentException.class,
+                () -> unet.predict(be, params, be.zeros(1, 4, 16, 16), new float[] {1}, be.zeros(1, 77, 16)));
     }
 
     @Test

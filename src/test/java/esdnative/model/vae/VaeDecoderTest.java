@@ -11,8 +11,11 @@ import esdnative.model.Weights;
 import esdnative.tensor.Tensor;
 import esdnative.testing.Fixtures;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -48,6 +51,17 @@ class VaeDecoderTest {
         double atol = manifest.get(key).get("f32_vs_f64").get("suggested_atol").asDouble();
         System.out.printf("%s: max|err| %.3e (atol %.1e)%n", key, maxErr, atol);
         assertTrue(maxErr <= atol, key + ": max abs error " + maxErr + " > " + atol);
+    }
+
+    @Test
+    void unsupportedVaeConfigsAreUserErrors(@TempDir Path dir) throws IOException {
+        String tiny = Files.readString(Fixtures.path("tiny-sd-a/vae/config.json"));
+        Path bad = dir.resolve("config.json");
+        Files.writeString(bad, tiny.replace("\"UpDecoderBlock2D\"", "\"AttnUpDecoderBlock2D\""));
+        UserError e = assertThrows(UserError.class, () -> VaeConfig.fromJson(bad));
+        assertTrue(e.getMessage().contains("up_block_types") && e.getMessage().contains(bad.toString()), e.getMessage());
+        Files.writeString(bad, tiny.replace("\"norm_num_groups\": 8", "\"norm_num_groups\": 5"));
+        assertThrows(UserError.class, () -> VaeConfig.fromJson(bad));
     }
 
     @Test
