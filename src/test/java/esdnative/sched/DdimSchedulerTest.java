@@ -74,6 +74,10 @@ class DdimSchedulerTest {
                 s.step(cpu, prev, x0, m, t, x, 0f, null);
                 Goldens.assertClose("ddim_step_t" + t + "_pred_original_sample", cpu.toHost(x0));
                 Goldens.assertClose("ddim_step_t" + t + "_prev_sample", cpu.toHost(prev));
+                // in place: prevSample aliasing sample gives the same values
+                Tensor inPlace = cpu.fromHost(sample, 1, 4, 16, 16);
+                s.step(cpu, inPlace, x0, m, t, inPlace, 0f, null);
+                assertArrayEquals(cpu.toHost(prev), cpu.toHost(inPlace));
             }
         }
     }

@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.SequencedMap;
+import java.util.function.Function;
 
 /**
  * transformers 4.33's CLIPTextModel forward (the Stable Diffusion text encoder): token + position embeddings,
@@ -56,7 +57,15 @@ public final class ClipTextModel {
                         + Arrays.toString(info.intShape()) + ", the config needs " + Arrays.toString(e.getValue()));
             }
         }
-        return new ClipTextModel(backend, config, Weights.load(backend, shapes, name -> file.readFloats(prefix + name)));
+        return load(backend, config, name -> file.readFloats(prefix + name));
+    }
+
+    /**
+     * Loads every parameter from {@code source} (name without "text_model." → floats of the declared size), for
+     * checkpoints whose names need mapping.
+     */
+    public static ClipTextModel load(Backend backend, ClipTextConfig config, Function<String, float[]> source) {
+        return new ClipTextModel(backend, config, Weights.load(backend, parameterShapes(config), source));
     }
 
     /** Every parameter's name and shape, in checkpoint order, from the config alone. */
