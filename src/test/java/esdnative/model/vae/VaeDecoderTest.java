@@ -32,15 +32,20 @@ class VaeDecoderTest {
     void decodesLikeDiffusers() throws IOException {
         VaeConfig config = VaeConfig.fromJson(Fixtures.path("tiny-sd-a/vae/config.json"));
         assertEquals(0.18215f, config.scalingFactor());
+        checkDecoding(be, config);
+    }
+
+    /** Both decode goldens on a backend. */
+    static void checkDecoding(Backend be, VaeConfig config) throws IOException {
         Weights p = VaeWeights.load(be, config, Fixtures.path("tiny-sd-a/vae/diffusion_pytorch_model.safetensors"));
         VaeDecoder vae = new VaeDecoder(config);
         JsonNode manifest = new ObjectMapper().readTree(Fixtures.golden("manifest.json").toFile()).get("files");
-        check(vae, p, manifest, "vae_decode_in_latents.npy", "vae_decode_out_image");
-        check(vae, p, manifest, "pipeline_out_latents.npy", "vae_decoded_image");
+        check(be, vae, p, manifest, "vae_decode_in_latents.npy", "vae_decode_out_image");
+        check(be, vae, p, manifest, "pipeline_out_latents.npy", "vae_decoded_image");
     }
 
     /** |ours - golden| ≤ the manifest's suggested_atol (10× the golden's own float32-vs-float64 error). */
-    private void check(VaeDecoder vae, Weights p, JsonNode manifest, String input, String key) {
+    private static void check(Backend be, VaeDecoder vae, Weights p, JsonNode manifest, String input, String key) {
         NpyArray in = Npy.read(Fixtures.golden(input));
         Tensor image = vae.decode(be, p, be.fromHost(in.floats(), in.shape()));
         NpyArray golden = Npy.read(Fixtures.golden(manifest.get(key).get("file").asText()));
