@@ -71,10 +71,7 @@ public final class ModelLoader {
     private static StableDiffusion loadFolder(Backend be, Path dir, Path tokenizerDir) {
         Path unetConfigFile = require(dir.resolve("unet/config.json"), "a diffusers model folder needs unet/config.json");
         UNetConfig unetConfig = UNetConfig.fromJson(unetConfigFile);
-        Weights unet;
-        try (SafetensorsFile f = SafetensorsFile.open(weightsFile(dir.resolve("unet"), "diffusion_pytorch_model"))) {
-            unet = UNetWeights.load(be, unetConfig, shapes(f, ""), f::readFloats, f.path().toString());
-        }
+        Weights unet = UNetWeights.load(be, unetConfig, weightsFile(dir.resolve("unet"), "diffusion_pytorch_model"));
         ClipTextConfig textConfig = ClipTextConfig.read(require(dir.resolve("text_encoder/config.json"),
                 "a diffusers model folder needs text_encoder/config.json"));
         ClipTextModel text;
@@ -163,14 +160,6 @@ public final class ModelLoader {
     }
 
     // ---- shared --------------------------------------------------------------------------------------------
-
-    private static Map<String, int[]> shapes(SafetensorsFile f, String prefix) {
-        Map<String, int[]> shapes = new LinkedHashMap<>();
-        for (TensorInfo info : f.tensors()) {
-            if (info.name().startsWith(prefix)) shapes.put(info.name().substring(prefix.length()), info.intShape());
-        }
-        return shapes;
-    }
 
     /**
      * The tokenizer folder: the one given; else the model folder's tokenizer/ (or the folder itself); else the
