@@ -17,6 +17,7 @@ import java.util.Properties;
         subcommands = {
                 CommandLine.HelpCommand.class,
                 TrainCommand.class,
+                GenerateCommand.class,
                 esdnative.weights.WeightsCommand.class,
         })
 public final class Main implements Runnable {

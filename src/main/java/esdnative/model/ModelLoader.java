@@ -9,6 +9,8 @@ import esdnative.model.clip.ClipTextConfig;
 import esdnative.model.clip.ClipTextModel;
 import esdnative.model.unet.UNetConfig;
 import esdnative.model.unet.UNetWeights;
+import esdnative.model.vae.VaeConfig;
+import esdnative.model.vae.VaeWeights;
 import esdnative.sched.DdimConfig;
 import esdnative.text.ClipTokenizer;
 import esdnative.weights.CompVisNames;
@@ -18,6 +20,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -44,6 +47,35 @@ public final class ModelLoader {
     public static StableDiffusion load(Backend be, Path path, Path tokenizerDir, Path configDir) {
         if (!Files.exists(path)) throw new UserError("--model: " + path + " does not exist");
         return Files.isDirectory(path) ? loadFolder(be, path, tokenizerDir) : loadSingleFile(be, path, tokenizerDir, configDir);
+    }
+
+    /**
+     * The model's VAE decoder, or null for a pixel-space model without one. A single file's VAE is SD's kl-f8
+     * unless {@code configDir} holds a vae/config.json.
+     */
+    public static Vae loadVae(Backend be, StableDiffusion model, Path configDir) {
+        if (model.layout() == StableDiffusion.Layout.DIFFUSERS) {
+            Path config = model.source().resolve("vae/config.json");
+            if (!Files.isRegularFile(config)) return null;
+            VaeConfig vc = VaeConfig.fromJson(config);
+            return new Vae(vc, VaeWeights.load(be, vc, weightsFile(model.source().resolve("vae"), "diffusion_pytorch_model")));
+        }
+        try (SafetensorsFile f = SafetensorsFile.open(model.source())) {
+            CompVisNames table = CompVisNames.of(CompVisNames.Topology.fromCompVis(f.names()));
+            Map<String, String> names = new LinkedHashMap<>();   // diffusers → CompVis
+            Map<String, int[]> shapes = new LinkedHashMap<>();
+            for (TensorInfo info : f.tensors()) {
+                CompVisNames.DiffusersName d = table.toDiffusers(info.name());
+                if (d == null || d.component() != Component.VAE) continue;
+                names.put(d.name(), info.name());
+                long[] shape = CompVisNames.diffusersShape(info.name(), info.shape());
+                shapes.put(d.name(), Arrays.stream(shape).mapToInt(Math::toIntExact).toArray());
+            }
+            if (names.isEmpty()) return null;
+            Path vaeConfig = configDir == null ? null : configDir.resolve("vae/config.json");
+            VaeConfig vc = vaeConfig != null && Files.isRegularFile(vaeConfig) ? VaeConfig.fromJson(vaeConfig) : VaeConfig.sd();
+            return new Vae(vc, VaeWeights.load(be, vc, shapes, d -> f.readFloats(names.get(d)), model.source().toString()));
+        }
     }
 
     /** The UNet's architecture alone, without reading any weights (for dry runs). */
