@@ -34,7 +34,7 @@ import java.util.zip.ZipFile;
  * (or of the top-level dict if it holds tensors directly); storages are read when a tensor is asked for.
  * Hostile pickles are refused by {@link Pickle}; every problem is a one-line UserError naming the file.
  */
-public final class CkptFile implements AutoCloseable {
+public final class CkptFile implements TensorSource {
     private static final BigInteger LEGACY_MAGIC = new BigInteger("1950a86a20f9469cfc6c", 16);   // torch.serialization
     private static final Map<String, DType> STORAGE_TYPES = Map.of(
             "torch.FloatStorage", DType.F32, "torch.HalfStorage", DType.F16, "torch.BFloat16Storage", DType.BF16,
@@ -42,6 +42,17 @@ public final class CkptFile implements AutoCloseable {
 
     /** A tensor of the state dict: element type, shape, and where its elements are. */
     public record Tensor(String name, DType dtype, long[] shape, long[] stride, String storageKey, long storageOffset) {
+        public Tensor {
+            shape = shape.clone();
+            stride = stride.clone();
+        }
+
+        @Override
+        public long[] shape() { return shape.clone(); }
+
+        @Override
+        public long[] stride() { return stride.clone(); }
+
         public long numel() {
             long n = 1;
             for (long d : shape) n = Math.multiplyExact(n, d);
@@ -224,10 +235,18 @@ public final class CkptFile implements AutoCloseable {
                 Collections.unmodifiableMap(extras));
     }
 
+    @Override
     public Path path() { return path; }
 
     /** The state dict's tensor names, in file order. */
+    @Override
     public Set<String> names() { return tensors.keySet(); }
+
+    @Override
+    public DType dtype(String name) { return require(name).dtype(); }
+
+    @Override
+    public long[] shape(String name) { return require(name).shape(); }
 
     /** The state dict's tensors, in file order. */
     public List<Tensor> tensors() { return List.copyOf(tensors.values()); }
@@ -239,25 +258,28 @@ public final class CkptFile implements AutoCloseable {
     public Map<String, Object> extras() { return extras; }
 
     /** The tensor's elements in row-major order, converted to float32 (F16/BF16 exactly). */
+    @Override
     public float[] readFloats(String name) {
-        Tensor t = tensors.get(name);
-        if (t == null) throw new UserError(path + ": no tensor named \"" + name + "\"");
+        Tensor t = require(name);
         long n = t.numel();
         if (n > Integer.MAX_VALUE - 8) throw new UserError(path + ": tensor \"" + name + "\" is too large for one array");
         ByteBuffer storage = storageBytes(t);
         long elements = storage.capacity() / t.dtype().bytes();
+        long[] shape = t.shape(), stride = t.stride();
         // the furthest element the view touches must lie inside the storage
         long last = t.storageOffset();
-        for (int d = 0; d < t.shape().length; d++) {
-            if (t.shape()[d] == 0) { last = -1; break; }
-            if (t.stride()[d] < 0) throw new UserError(path + ": tensor \"" + name + "\" has a negative stride");
-            last += (t.shape()[d] - 1) * t.stride()[d];
+        for (int d = 0; d < shape.length; d++) {
+            if (stride[d] < 0) throw new UserError(path + ": tensor \"" + name + "\" has a negative stride");
+            last += (shape[d] - 1) * stride[d];
         }
         if (n > 0 && (t.storageOffset() < 0 || last >= elements)) {
             throw new UserError(path + ": tensor \"" + name + "\" reaches past its storage (" + elements + " elements)");
         }
         float[] out = new float[(int) n];
-        long[] shape = t.shape(), stride = t.stride();
+        if (t.dtype() == DType.F32 && isRowMajor(shape, stride)) {
+            storage.slice((int) (4 * t.storageOffset()), 4 * out.length).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(out);
+            return out;
+        }
         long[] index = new long[shape.length];
         for (int i = 0; i < out.length; i++) {
             long at = t.storageOffset();
@@ -269,6 +291,22 @@ public final class CkptFile implements AutoCloseable {
             }
         }
         return out;
+    }
+
+    /** True if the strides are those of a contiguous row-major tensor (size-1 dims may have any stride). */
+    private static boolean isRowMajor(long[] shape, long[] stride) {
+        long expected = 1;
+        for (int d = shape.length - 1; d >= 0; d--) {
+            if (shape[d] != 1 && stride[d] != expected) return false;
+            expected *= shape[d];
+        }
+        return true;
+    }
+
+    private Tensor require(String name) {
+        Tensor t = tensors.get(name);
+        if (t == null) throw new UserError(path + ": no tensor named \"" + name + "\"");
+        return t;
     }
 
     private static float element(ByteBuffer b, DType dtype, int i) {

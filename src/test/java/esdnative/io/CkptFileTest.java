@@ -98,4 +98,67 @@ class CkptFileTest {
         assertTrue(e.getMessage().contains("truncated legacy checkpoint"), e.getMessage());
         assertThrows(UserError.class, () -> CkptFile.open(dir.resolve("missing.ckpt")));
     }
+
+    @Test
+    void tensorSourceOpensEitherFormat() {
+        String name = "first_stage_model.decoder.mid.attn_1.q.weight";
+        try (TensorSource ckpt = TensorSource.open(Fixtures.path("ckpt/tiny-sd-a-legacy.ckpt"));
+             TensorSource safetensors = TensorSource.open(Fixtures.path("tiny-sd-a-single-file.safetensors"))) {
+            assertTrue(ckpt instanceof CkptFile && safetensors instanceof SafetensorsFile);
+            assertArrayEquals(safetensors.shape(name), ckpt.shape(name));
+            assertEquals(safetensors.dtype(name), ckpt.dtype(name));
+            assertArrayEquals(safetensors.readFloats(name), ckpt.readFloats(name));
+            assertThrows(UserError.class, () -> ckpt.shape("missing"));
+        }
+    }
+
+    /** A torch.save-style zip whose state dict holds one 2x2 float view (offset, strides) of a 6-float storage. */
+    private Path stridedCheckpoint(String name, int offset, int stride0, int stride1) throws IOException {
+        java.io.ByteArrayOutputStream pkl = new java.io.ByteArrayOutputStream();
+        java.util.function.Consumer<String> op = text -> pkl.writeBytes(text.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+        java.util.function.Consumer<String> unicode = text -> {
+            byte[] b = text.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            pkl.write('X');
+            pkl.writeBytes(java.nio.ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(b.length).array());
+            pkl.writeBytes(b);
+        };
+        op.accept("\u0080\u0002}(");                            // PROTO 2, EMPTY_DICT, MARK
+        unicode.accept("state_dict");
+        op.accept("}(");
+        unicode.accept("t");
+        op.accept("ctorch._utils\n_rebuild_tensor_v2\n((");
+        unicode.accept("storage");
+        op.accept("ctorch\nFloatStorage\n");
+        unicode.accept("0");
+        unicode.accept("cpu");
+        op.accept("K\u0006tQ");                                   // numel 6, TUPLE, BINPERSID
+        op.accept("K" + (char) offset + "K\u0002K\u0002\u0086K" + (char) stride0 + "K" + (char) stride1 + "\u0086");
+        op.accept("\u0089ccollections\nOrderedDict\n)RtRuu.");     // False, OrderedDict(), REDUCE, SETITEMS x2, STOP
+        Path p = dir.resolve(name);
+        try (java.util.zip.ZipOutputStream zip = new java.util.zip.ZipOutputStream(Files.newOutputStream(p))) {
+            zip.putNextEntry(new java.util.zip.ZipEntry("archive/data.pkl"));
+            zip.write(pkl.toByteArray());
+            zip.putNextEntry(new java.util.zip.ZipEntry("archive/data/0"));
+            java.nio.ByteBuffer data = java.nio.ByteBuffer.allocate(24).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (int i = 0; i < 6; i++) data.putFloat(i);
+            zip.write(data.array());
+        }
+        return p;
+    }
+
+    @Test
+    void readsStridedViewsAndRejectsViewsPastTheirStorage() throws IOException {
+        try (CkptFile f = CkptFile.open(stridedCheckpoint("t.ckpt", 1, 1, 2))) {
+            // element [i][j] = storage[1 + i + 2j]: a transposed view
+            assertArrayEquals(new long[] {2, 2}, f.shape("t"));
+            assertArrayEquals(new float[] {1, 3, 2, 4}, f.readFloats("t"));
+        }
+        try (CkptFile f = CkptFile.open(stridedCheckpoint("row.ckpt", 2, 2, 1))) {
+            assertArrayEquals(new float[] {2, 3, 4, 5}, f.readFloats("t"));   // contiguous fast path
+        }
+        try (CkptFile f = CkptFile.open(stridedCheckpoint("past.ckpt", 3, 1, 2))) {
+            UserError e = assertThrows(UserError.class, () -> f.readFloats("t"));
+            assertTrue(e.getMessage().contains("reaches past its storage"), e.getMessage());
+        }
+    }
 }
