@@ -144,39 +144,50 @@ public final class Gemm {
             GemmPack.packStrip(a, i, strip, p0, kc, kcPad, s.aPack);
             for (float[] accRow : s.acc) Arrays.fill(accRow, 0, width, 0f);
             GemmKernel.accumulate(s.acc, s.aPack, panel, width, kcPad);
+            store(s.acc, strip, s.cRow, c, i, col, width, alpha, beta, firstBlock);
+        }
+    }
+
+    /** C(row + r, col + j) = (first k-block ? beta·C : C) + alpha · acc[r][j] for r < strip, j < width. */
+    private static void store(float[][] acc, int strip, float[] cRow, Operand c, int row, int col, int width,
+                              float alpha, float beta, boolean firstBlock) {
+        float[] cd = c.data();
+        int rs = c.rowStride(), cs = c.colStride();
+        if (cs == 1) {
             for (int r = 0; r < strip; r++) {
-                store(s.acc[r], s.cRow, c, i + r, col, width, alpha, beta, firstBlock);
+                storeRow(acc[r], cRow, cd, c.off() + (row + r) * rs + col, width, alpha, beta, firstBlock);
+            }
+        } else {
+            // C is stored transposed (skinny path): the strip's rows are adjacent in memory, so walk j outside
+            for (int j = 0; j < width; j++) {
+                int base = c.off() + row * rs + (col + j) * cs;
+                for (int r = 0; r < strip; r++) {
+                    int at = base + r * rs;
+                    float prior = !firstBlock ? cd[at] : beta == 0f ? 0f : beta * cd[at];
+                    cd[at] = prior + alpha * acc[r][j];
+                }
             }
         }
     }
 
     /**
-     * C(row, col + j) = (first k-block ? beta·C : C) + alpha · acc[j] for j < width. Unit-stride rows go
-     * through cRow by arraycopy so the arithmetic loops index every array by the same j (C2 vectorises them).
+     * cd[base + j] = (first k-block ? beta·cd : cd) + alpha · acc[j] for j < width, through cRow by arraycopy so
+     * the arithmetic loops index every array by the same j (C2 vectorises them).
      */
-    private static void store(float[] acc, float[] cRow, Operand c, int row, int col, int width, float alpha,
-                              float beta, boolean firstBlock) {
-        float[] cd = c.data();
-        int base = c.off() + row * c.rowStride() + col * c.colStride();
-        int cs = c.colStride();
-        if (cs == 1 && firstBlock && beta == 0f) {
+    private static void storeRow(float[] acc, float[] cRow, float[] cd, int base, int width, float alpha, float beta,
+                                 boolean firstBlock) {
+        if (firstBlock && beta == 0f) {
             for (int j = 0; j < width; j++) acc[j] *= alpha;
             System.arraycopy(acc, 0, cd, base, width);
-        } else if (cs == 1) {
-            System.arraycopy(cd, base, cRow, 0, width);
-            if (firstBlock) {
-                for (int j = 0; j < width; j++) cRow[j] = beta * cRow[j] + alpha * acc[j];
-            } else {
-                for (int j = 0; j < width; j++) cRow[j] += alpha * acc[j];
-            }
-            System.arraycopy(cRow, 0, cd, base, width);
-        } else {
-            for (int j = 0; j < width; j++) {
-                int at = base + j * cs;
-                float prior = !firstBlock ? cd[at] : beta == 0f ? 0f : beta * cd[at];
-                cd[at] = prior + alpha * acc[j];
-            }
+            return;
         }
+        System.arraycopy(cd, base, cRow, 0, width);
+        if (firstBlock) {
+            for (int j = 0; j < width; j++) cRow[j] = beta * cRow[j] + alpha * acc[j];
+        } else {
+            for (int j = 0; j < width; j++) cRow[j] += alpha * acc[j];
+        }
+        System.arraycopy(cRow, 0, cd, base, width);
     }
 
     private static float[][][] acquirePanel() {

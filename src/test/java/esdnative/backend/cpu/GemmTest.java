@@ -68,7 +68,7 @@ class GemmTest {
         check(new Case(true, true, 5, 6, 0, 2f, 0f, 1, 3), Parallel::forEach);
     }
 
-    /** the pool's result equals, bit for bit, one thread running the tasks in reverse order. */
+    /** 1 thread, 3 threads and one thread running the tasks in reverse order give the same bits. */
     @Test
     void resultDoesNotDependOnThreadsOrTaskOrder() {
         Gemm.Loop reversed = (n, body) -> { for (int t = n - 1; t >= 0; t--) body.accept(t); };
@@ -77,13 +77,19 @@ class GemmTest {
                 new Case(true, true, 150, 1100, 700, 1f, 0f, 0, 0),
                 new Case(false, true, 1000, 20, 300, 1f, 1f, 0, 0))) { // skinny: transposed path
             Operands x = Operands.random(cs, 42);
-            float[] c1 = x.c.clone(), c2 = x.c.clone();
-            run(cs, x, c1, Parallel::forEach);
-            run(cs, x, c2, reversed);
-            for (int i = 0; i < c1.length; i++) {
-                if (Float.floatToRawIntBits(c1[i]) != Float.floatToRawIntBits(c2[i])) {
-                    fail(cs + ": element " + i + " differs: " + c1[i] + " vs " + c2[i]);
-                }
+            float[] one = x.c.clone(), three = x.c.clone(), backwards = x.c.clone();
+            Parallel.withThreads(1, () -> run(cs, x, one, Parallel::forEach));
+            Parallel.withThreads(3, () -> run(cs, x, three, Parallel::forEach));
+            run(cs, x, backwards, reversed);
+            assertSameBits(cs + ", 1 vs 3 threads", one, three);
+            assertSameBits(cs + ", 1 thread vs reversed tasks", one, backwards);
+        }
+    }
+
+    private static void assertSameBits(String what, float[] expected, float[] actual) {
+        for (int i = 0; i < expected.length; i++) {
+            if (Float.floatToRawIntBits(expected[i]) != Float.floatToRawIntBits(actual[i])) {
+                fail(what + ": element " + i + " differs: " + expected[i] + " vs " + actual[i]);
             }
         }
     }

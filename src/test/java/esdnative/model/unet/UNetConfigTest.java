@@ -1,16 +1,13 @@
 package esdnative.model.unet;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import esdnative.cli.UserError;
+import esdnative.io.SafetensorsFile;
+import esdnative.io.TensorInfo;
 import esdnative.testing.Fixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -89,17 +86,10 @@ class UNetConfigTest {
         assertFalse(c.upcastAttention());
     }
 
-    /** Names and shapes from a safetensors header (8-byte little-endian length, then JSON). */
-    private static Map<String, List<Integer>> safetensorsShapes(Path file) throws IOException {
-        try (InputStream in = Files.newInputStream(file)) {
-            long len = ByteBuffer.wrap(in.readNBytes(8)).order(ByteOrder.LITTLE_ENDIAN).getLong();
-            JsonNode header = new ObjectMapper().readTree(in.readNBytes((int) len));
+    private static Map<String, List<Integer>> safetensorsShapes(Path file) {
+        try (SafetensorsFile st = SafetensorsFile.open(file)) {
             Map<String, List<Integer>> out = new TreeMap<>();
-            header.properties().forEach(e -> {
-                if (e.getKey().equals("__metadata__")) return;
-                out.put(e.getKey(), java.util.stream.StreamSupport.stream(e.getValue().get("shape").spliterator(), false)
-                        .map(JsonNode::asInt).toList());
-            });
+            for (TensorInfo t : st.tensors()) out.put(t.name(), Arrays.stream(t.intShape()).boxed().toList());
             return out;
         }
     }

@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
+import esdnative.io.Npy;
+import esdnative.io.NpyArray;
 import esdnative.model.Weights;
 import esdnative.tensor.Tensor;
 import esdnative.testing.Fixtures;
@@ -44,11 +46,11 @@ class UNetGoldenTest {
         be = new CpuBackend();
         UNetConfig config = UNetConfig.fromJson(Fixtures.path("tiny-sd-a/unet/config.json"));
         unet = new UNet2DConditionModel(config);
-        TestSafetensors file = TestSafetensors.read(Fixtures.path("tiny-sd-a/unet/diffusion_pytorch_model.safetensors"));
-        params = UNetWeights.load(be, config, file.shapes(), file.values()::get, "tiny-sd-a unet");
+        params = UNetWeights.load(be, config, Fixtures.path("tiny-sd-a/unet/diffusion_pytorch_model.safetensors"));
         latents = load("unet_in_latents.npy");
         context = load("unet_in_context.npy");
-        timesteps = Npy.read(Fixtures.golden("unet_in_timesteps.npy")).data();
+        long[] t = Npy.read(Fixtures.golden("unet_in_timesteps.npy")).longs();
+        timesteps = new float[] {t[0], t[1]};
         acts = unet.forward(be, params, latents, timesteps, context);
     }
 
@@ -57,41 +59,42 @@ class UNetGoldenTest {
         if (be != null) be.close();
     }
 
-    private static Tensor load(String name) throws IOException {
-        Npy npy = Npy.read(Fixtures.golden(name));
-        return be.fromHost(npy.data(), npy.shape());
+    private static Tensor load(String name) {
+        NpyArray npy = Npy.read(Fixtures.golden(name));
+        return be.fromHost(npy.floats(), npy.shape());
     }
 
     /** |ours - golden| ≤ the manifest's suggested_atol for that golden, element-wise. */
-    private static void assertClose(String key, Tensor ours) throws IOException {
+    private static void assertClose(String key, Tensor ours) {
         assertClose(key, ours, manifest.get(key).get("f32_vs_f64").get("suggested_atol").asDouble());
     }
 
-    private static void assertClose(String key, Tensor ours, double atol) throws IOException {
-        Npy golden = Npy.read(Fixtures.golden(manifest.get(key).get("file").asText()));
+    private static void assertClose(String key, Tensor ours, double atol) {
+        NpyArray golden = Npy.read(Fixtures.golden(manifest.get(key).get("file").asText()));
+        float[] ref = golden.floats();
         assertArrayEquals(golden.shape(), ours.shape(), key + " shape");
         float[] o = be.toHost(ours);
         double maxErr = 0, maxRef = 0;
         for (int i = 0; i < o.length; i++) {
-            maxErr = Math.max(maxErr, Math.abs(o[i] - golden.data()[i]));
-            maxRef = Math.max(maxRef, Math.abs(golden.data()[i]));
+            maxErr = Math.max(maxErr, Math.abs(o[i] - ref[i]));
+            maxRef = Math.max(maxRef, Math.abs(ref[i]));
         }
         System.out.printf("%-90s max|err| %.3e  atol %.1e  max|ref| %.3e%n", key, maxErr, atol, maxRef);
         assertTrue(maxErr <= atol, key + ": max abs error " + maxErr + " > " + atol);
     }
 
     @Test
-    void noisePrediction() throws IOException {
+    void noisePrediction() {
         assertClose("unet_eps", acts.output());
     }
 
     @Test
-    void noisePredictionAtT500() throws IOException {
+    void noisePredictionAtT500() {
         assertClose("unet_eps_t500", unet.forward(be, params, latents, new float[] {500, 500}, context).output());
     }
 
     @Test
-    void intermediates() throws IOException {
+    void intermediates() {
         // sin/cos of t·freq in float32 (the golden's float64 twin does the same, hence its floor atol of 1e-6):
         // an exp or product rounded one ulp apart from torch's moves the argument by up to max(t)·2⁻²³
         double maxT = Math.max(timesteps[0], timesteps[1]);
@@ -106,11 +109,11 @@ class UNetGoldenTest {
     }
 
     @Test
-    void gradientsOfMseLoss() throws IOException {
+    void gradientsOfMseLoss() {
         Tensor target = load("grad_in_target.npy");
         Tensor eps = acts.output();
         float loss = be.mseLoss(eps, target, eps.size());
-        assertEquals(Npy.read(Fixtures.golden("grad_loss.npy")).data()[0], loss,
+        assertEquals(Npy.read(Fixtures.golden("grad_loss.npy")).floats()[0], loss,
                 manifest.get("grad_loss").get("f32_vs_f64").get("suggested_atol").asDouble());
 
         // gradients only for the 16 parameters the fixture has (the others are skipped)
