@@ -87,7 +87,7 @@ public final class Pickle {
                 int op = u8();
                 switch (op) {
                     case 0x80 -> u8();                                    // PROTO
-                    case 0x95 -> in.position(in.position() + 8);          // FRAME: a length we do not need
+                    case 0x95 -> in.getLong();                            // FRAME: a length we do not need
                     case '.' -> { return pop(); }                          // STOP
                     case '(' -> { marks.add(stack.size()); stack.add(MARK); }
                     case '0' -> pop();                                     // POP

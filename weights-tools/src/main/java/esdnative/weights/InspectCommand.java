@@ -1,8 +1,9 @@
 package esdnative.weights;
 
 import esdnative.cli.UserError;
-import esdnative.io.SafetensorsFile;
 import esdnative.io.CkptFile;
+import esdnative.io.SafetensorsFile;
+import esdnative.io.TensorSource;
 import esdnative.weights.CompVisNames.Component;
 import esdnative.weights.CompVisNames.DiffusersName;
 import picocli.CommandLine;
@@ -21,8 +22,8 @@ import java.util.Map;
 import java.util.TreeSet;
 
 /**
- * {@code esd-native weights inspect PATH}: what a safetensors file, PyTorch checkpoint or diffusers folder holds — its layout, metadata,
- * every tensor (name, dtype, shape) and per-component tensor, parameter and byte counts.
+ * {@code esd-native weights inspect PATH}: what a safetensors file, PyTorch checkpoint or diffusers folder holds —
+ * its layout, metadata, every tensor (name, dtype, shape) and per-component tensor, parameter and byte counts.
  */
 @Command(name = "inspect",
         description = "List the tensors of a safetensors or .ckpt file or a diffusers model folder, with per-component "
@@ -76,21 +77,17 @@ public final class InspectCommand implements Runnable {
     private record Entry(String name, String dtype, long[] shape, long numel, long bytes) {}
 
     private void inspectFile(PrintWriter out, Path file, Map<String, Totals> rows) {
-        String fileName = file.getFileName().toString();
-        if (fileName.endsWith(".ckpt") || fileName.endsWith(".pt") || fileName.endsWith(".pth") || fileName.endsWith(".bin")) {
-            try (CkptFile f = CkptFile.open(file)) {
-                List<Entry> entries = f.tensors().stream().map(t -> new Entry(t.name(), t.dtype().safetensorsName(),
-                        t.shape(), t.numel(), t.numel() * t.dtype().bytes())).toList();
-                Map<String, String> extras = new LinkedHashMap<>();
-                f.extras().forEach((k, v) -> extras.put(k, String.valueOf(v)));
-                list(out, file, "PyTorch checkpoint", extras, entries, rows);
-            }
-            return;
-        }
-        try (SafetensorsFile f = SafetensorsFile.open(file)) {
-            List<Entry> entries = f.tensors().stream().map(t -> new Entry(t.name(), t.dtype().safetensorsName(),
-                    t.shape(), t.numel(), t.byteSize())).toList();
-            list(out, file, "safetensors", f.metadata(), entries, rows);
+        try (TensorSource f = TensorSource.open(file)) {
+            Map<String, String> metadata = new LinkedHashMap<>();
+            if (f instanceof SafetensorsFile s) metadata.putAll(s.metadata());
+            if (f instanceof CkptFile c) c.extras().forEach((k, v) -> metadata.put(k, String.valueOf(v)));
+            List<Entry> entries = f.names().stream().map(n -> {
+                long[] shape = f.shape(n);
+                long numel = 1;
+                for (long d : shape) numel *= d;
+                return new Entry(n, f.dtype(n).safetensorsName(), shape, numel, numel * f.dtype(n).bytes());
+            }).toList();
+            list(out, file, f instanceof SafetensorsFile ? "safetensors" : "PyTorch checkpoint", metadata, entries, rows);
         }
     }
 
