@@ -46,6 +46,26 @@ public final class ModelLoader {
         return Files.isDirectory(path) ? loadFolder(be, path, tokenizerDir) : loadSingleFile(be, path, tokenizerDir, configDir);
     }
 
+    /** The UNet's architecture alone, without reading any weights (for dry runs). */
+    public static UNetConfig unetConfig(Path path, Path configDir) {
+        if (!Files.exists(path)) throw new UserError("--model: " + path + " does not exist");
+        if (Files.isDirectory(path)) {
+            return UNetConfig.fromJson(require(path.resolve("unet/config.json"), "a diffusers model folder needs unet/config.json"));
+        }
+        if (configDir != null) {
+            return UNetConfig.fromJson(require(configDir.resolve("unet/config.json"), "--config needs unet/config.json"));
+        }
+        try (SafetensorsFile f = SafetensorsFile.open(path)) {
+            CompVisNames table = CompVisNames.of(CompVisNames.Topology.fromCompVis(f.names()));
+            Map<String, int[]> shapes = new LinkedHashMap<>();
+            for (TensorInfo info : f.tensors()) {
+                CompVisNames.DiffusersName d = table.toDiffusers(info.name());
+                if (d != null && d.component() == Component.UNET) shapes.put(d.name(), info.intShape());
+            }
+            return SingleFileArchitecture.unet(shapes);
+        }
+    }
+
     // ---- diffusers folder ----------------------------------------------------------------------------------
 
     private static StableDiffusion loadFolder(Backend be, Path dir, Path tokenizerDir) {
