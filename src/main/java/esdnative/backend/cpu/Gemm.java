@@ -28,8 +28,6 @@ public final class Gemm {
     static final int MC = 64;
     /** columns of op(B) packed per pass, in NC-wide blocks; bounds the panel at KC × N_PANEL floats (2 MiB). */
     static final int N_PANEL = 2048;
-    /** m·n·k up to which the plain loop is faster than packing. */
-    static final long SMALL_WORK = 1L << 15;
     /** n below which (with m > n) the transposed problem Cᵀ = op(B)ᵀ·op(A)ᵀ is computed: wide rows vectorise. */
     static final int SKINNY_N = 64;
 
@@ -68,8 +66,6 @@ public final class Gemm {
         Operand opC = new Operand(c, cOff, ldc, 1);
         if (k <= 0) {
             scale(m, n, beta, opC);
-        } else if ((long) m * n * k <= SMALL_WORK) {
-            plain(m, n, k, alpha, opA, opB, beta, opC);
         } else if (n < SKINNY_N && m > n) {
             blocked(n, m, k, alpha, opB.transposed(), opA.transposed(), beta, opC.transposed(), loop);
         } else {
@@ -84,20 +80,6 @@ public final class Gemm {
             for (int j = 0; j < n; j++) {
                 int at = c.off() + i * c.rowStride() + j * c.colStride();
                 cd[at] = beta == 0f ? 0f : beta * cd[at];
-            }
-        }
-    }
-
-    /** the textbook triple loop, serial: for tiny products. */
-    private static void plain(int m, int n, int k, float alpha, Operand a, Operand b, float beta, Operand c) {
-        float[] ad = a.data(), bd = b.data(), cd = c.data();
-        for (int i = 0; i < m; i++) {
-            for (int j = 0; j < n; j++) {
-                float sum = 0f;
-                int ai = a.off() + i * a.rowStride(), bj = b.off() + j * b.colStride();
-                for (int p = 0; p < k; p++) sum = Math.fma(ad[ai + p * a.colStride()], bd[bj + p * b.rowStride()], sum);
-                int at = c.off() + i * c.rowStride() + j * c.colStride();
-                cd[at] = (beta == 0f ? 0f : beta * cd[at]) + alpha * sum;
             }
         }
     }

@@ -29,7 +29,7 @@ class GemmTest {
     }
 
     static List<Case> cases() {
-        // shapes reach every path: tiny (plain loop), skinny n (transposed), several k-blocks (k > 256),
+        // shapes reach every path: tiny, skinny n (transposed problem), several k-blocks (k > 256),
         // several column tasks (n > 512), two packed panels (n > 2048), row tails (m % 4 ≠ 0)
         int[][] shapes = {
                 {1, 1, 1}, {3, 17, 5}, {17, 3, 65}, {65, 130, 17}, {130, 65, 300}, {1, 130, 65},
