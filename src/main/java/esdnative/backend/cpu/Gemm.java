@@ -14,6 +14,8 @@ import java.util.function.IntConsumer;
  * <p>Blocked in the Goto/BLIS way: k is cut into blocks of at most {@link #KC}; per block, op(B) is packed
  * into a panel of row arrays (shared, L2-sized per task), then tasks of {@link #MC} rows × {@link #NC}
  * columns of C pack 4-row strips of op(A) and run {@link GemmKernel}. Tasks split M and N only.
+ * A skinny product (n < {@link #SKINNY_N}, m > n) is computed as Cᵀ = op(B)ᵀ · op(A)ᵀ so the kernel's
+ * vectorised rows run along m. Panels and scratch are reused, so steady-state calls allocate no buffers.
  *
  * <p>Deterministic: the k-blocks depend on k alone, each block's partial sums are formed in a fixed order,
  * and blocks are added to C in ascending order by the one task that owns the element, so results are

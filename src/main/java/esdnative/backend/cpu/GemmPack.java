@@ -65,14 +65,11 @@ final class GemmPack {
         final int mr = GemmKernel.MR;
         float[] src = a.data();
         int rs = a.rowStride(), cs = a.colStride();
-        for (int r = 0; r < mr; r++) {
-            if (r < rows) {
-                int base = a.off() + (row0 + r) * rs + p0 * cs;
-                for (int p = 0; p < kc; p++) aPack[p * mr + r] = src[base + p * cs];
-                for (int p = kc; p < kcPad; p++) aPack[p * mr + r] = 0f;
-            } else {
-                for (int p = 0; p < kcPad; p++) aPack[p * mr + r] = 0f;
-            }
+        if (rows < mr || kc < kcPad) Arrays.fill(aPack, 0, kcPad * mr, 0f);
+        // p outside: with A transposed the strip's rows at one p are adjacent in memory
+        for (int p = 0; p < kc; p++) {
+            int at = a.off() + row0 * rs + (p0 + p) * cs;
+            for (int r = 0; r < rows; r++) aPack[p * mr + r] = src[at + r * rs];
         }
     }
 }
