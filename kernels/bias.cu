@@ -1,5 +1,6 @@
 // biases and their gradient reductions: row bias y[rows, cols] += bias[cols]; channel bias over [n, c, hw],
 // either shared by all samples (bias[c], convolutions) or per sample (bias[n, c], the resnet time embedding).
+// gradient sums accumulate in double (as the cpu reference does).
 #include "common.cuh"
 
 #define SUM_ROWS 16   // blockDim.y of sum_rows: row slices summed in a fixed order
@@ -11,18 +12,18 @@ extern "C" __global__ void add_row_bias(float* y, const float* bias, int rows, i
 
 // dBias[col] += sum over rows of dy[row, col]; block (32, SUM_ROWS) per 32 columns
 extern "C" __global__ void sum_rows(float* dBias, const float* dy, int rows, int cols) {
-    __shared__ float partial[SUM_ROWS][WARP_SIZE + 1];
+    __shared__ double partial[SUM_ROWS][WARP_SIZE + 1];
     int col = blockIdx.x * WARP_SIZE + threadIdx.x;
-    float sum = 0.0f;
+    double sum = 0.0;
     if (col < cols) {
         for (int row = threadIdx.y; row < rows; row += SUM_ROWS) sum += dy[(i64) row * cols + col];
     }
     partial[threadIdx.y][threadIdx.x] = sum;
     __syncthreads();
     if (threadIdx.y == 0 && col < cols) {
-        float total = 0.0f;
+        double total = 0.0;
         for (int s = 0; s < SUM_ROWS; s++) total += partial[s][threadIdx.x];
-        dBias[col] += total;
+        dBias[col] += (float) total;
     }
 }
 
@@ -39,7 +40,7 @@ extern "C" __global__ void add_channel_bias(float* y, const float* bias, int n, 
 // else:      dBias[ch] += sum_{ni, p} dy[ni, ch, p], one block per ch
 extern "C" __global__ void channel_bias_grad(float* dBias, const float* dy, int n, int c, int hw, int perSample) {
     int out = blockIdx.x;
-    float sum = 0.0f;
+    double sum = 0.0;
     if (perSample) {
         const float* plane = dy + (i64) out * hw;
         for (int p = threadIdx.x; p < hw; p += blockDim.x) sum += plane[p];
@@ -49,6 +50,6 @@ extern "C" __global__ void channel_bias_grad(float* dBias, const float* dy, int 
             for (int p = threadIdx.x; p < hw; p += blockDim.x) sum += plane[p];
         }
     }
-    sum = block_sum(sum);
-    if (threadIdx.x == 0) dBias[out] += sum;
+    sum = block_sum_double(sum);
+    if (threadIdx.x == 0) dBias[out] += (float) sum;
 }

@@ -1,6 +1,7 @@
 // torch.nn.GroupNorm over in[n, c, hw] (biased variance), forward and backward.
 // https://pytorch.org/docs/stable/generated/torch.nn.GroupNorm.html
 // one block per (sample, group): the group's (c / groups) * hw elements are contiguous in memory.
+// statistics and gradient sums accumulate in double (as the cpu reference does); elements stay float.
 #include "common.cuh"
 
 extern "C" __global__ void group_norm_forward(float* out, float* mean, float* rstd, const float* in,
@@ -14,18 +15,20 @@ extern "C" __global__ void group_norm_forward(float* out, float* mean, float* rs
     float* y = out + (i64) sampleGroup * count;
 
     // two passes: mean, then the mean of squared deviations
-    float sum = 0.0f;
+    double sum = 0.0;
     for (i64 i = threadIdx.x; i < count; i += blockDim.x) sum += x[i];
-    float m = block_sum(sum) / (float) count;
-    float squares = 0.0f;
-    for (i64 i = threadIdx.x; i < count; i += blockDim.x) { float d = x[i] - m; squares += d * d; }
-    float var = block_sum(squares) / (float) count;
-    float r = 1.0f / sqrtf(var + eps);
-    if (threadIdx.x == 0) { mean[sampleGroup] = m; rstd[sampleGroup] = r; }
+    double md = block_sum_double(sum) / (double) count;
+    double squares = 0.0;
+    for (i64 i = threadIdx.x; i < count; i += blockDim.x) { double d = x[i] - md; squares += d * d; }
+    double rd = 1.0 / sqrt(block_sum_double(squares) / (double) count + (double) eps);
+    if (threadIdx.x == 0) {                      // saved for backward; may be null at inference
+        if (mean) mean[sampleGroup] = (float) md;
+        if (rstd) rstd[sampleGroup] = (float) rd;
+    }
 
     for (i64 i = threadIdx.x; i < count; i += blockDim.x) {
         int ch = g * channelsPerGroup + (int) (i / hw);
-        y[i] = (x[i] - m) * r * gamma[ch] + beta[ch];
+        y[i] = (float) ((x[i] - md) * rd * gamma[ch] + beta[ch]);
     }
 }
 
@@ -40,15 +43,15 @@ extern "C" __global__ void group_norm_backward_input(float* dIn, const float* dO
     i64 base = (i64) sampleGroup * count;
     float m = mean[sampleGroup], r = rstd[sampleGroup];
 
-    float sumDxhat = 0.0f, sumDxhatXhat = 0.0f;
+    double sumDxhat = 0.0, sumDxhatXhat = 0.0;
     for (i64 i = threadIdx.x; i < count; i += blockDim.x) {
         int ch = g * channelsPerGroup + (int) (i / hw);
         float dxhat = dOut[base + i] * gamma[ch];
         sumDxhat += dxhat;
         sumDxhatXhat += dxhat * (in[base + i] - m) * r;
     }
-    float meanDxhat = block_sum(sumDxhat) / (float) count;
-    float meanDxhatXhat = block_sum(sumDxhatXhat) / (float) count;
+    float meanDxhat = (float) (block_sum_double(sumDxhat) / (double) count);
+    float meanDxhatXhat = (float) (block_sum_double(sumDxhatXhat) / (double) count);
 
     for (i64 i = threadIdx.x; i < count; i += blockDim.x) {
         int ch = g * channelsPerGroup + (int) (i / hw);
@@ -65,7 +68,7 @@ extern "C" __global__ void group_norm_backward_params(float* dGamma, float* dBet
                                                       int n, int c, int hw, int groups) {
     int ch = blockIdx.x;
     int g = ch / (c / groups);
-    float sumGamma = 0.0f, sumBeta = 0.0f;
+    double sumGamma = 0.0, sumBeta = 0.0;
     for (int ni = 0; ni < n; ni++) {
         i64 base = ((i64) ni * c + ch) * hw;
         float m = mean[ni * groups + g], r = rstd[ni * groups + g];
@@ -75,10 +78,10 @@ extern "C" __global__ void group_norm_backward_params(float* dGamma, float* dBet
             sumBeta += dy;
         }
     }
-    sumGamma = block_sum(sumGamma);
-    sumBeta = block_sum(sumBeta);
+    sumGamma = block_sum_double(sumGamma);
+    sumBeta = block_sum_double(sumBeta);
     if (threadIdx.x == 0) {
-        if (dGamma) dGamma[ch] += sumGamma;
-        if (dBeta) dBeta[ch] += sumBeta;
+        if (dGamma) dGamma[ch] += (float) sumGamma;
+        if (dBeta) dBeta[ch] += (float) sumBeta;
     }
 }

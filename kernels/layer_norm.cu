@@ -1,6 +1,7 @@
 // torch.nn.LayerNorm over the last dimension of in[rows, cols], forward and backward.
 // https://pytorch.org/docs/stable/generated/torch.nn.LayerNorm.html
 // one warp per row (warp-shuffle reductions); the parameter gradients reduce over rows per column.
+// sums accumulate in double (as the cpu reference does); elements stay float.
 #include "common.cuh"
 
 #define PARAM_ROWS 16   // blockDim.y of layer_norm_backward_params: row slices summed in a fixed order
@@ -13,15 +14,17 @@ extern "C" __global__ void layer_norm_forward(float* out, float* mean, float* rs
     const float* x = in + row * cols;
     float* y = out + row * cols;
 
-    float sum = 0.0f;
+    double sum = 0.0;
     for (int j = lane; j < cols; j += WARP_SIZE) sum += x[j];
-    float m = warp_sum(sum) / (float) cols;
-    float squares = 0.0f;
-    for (int j = lane; j < cols; j += WARP_SIZE) { float d = x[j] - m; squares += d * d; }
-    float r = 1.0f / sqrtf(warp_sum(squares) / (float) cols + eps);
-
-    for (int j = lane; j < cols; j += WARP_SIZE) y[j] = (x[j] - m) * r * gamma[j] + beta[j];
-    if (lane == 0) { mean[row] = m; rstd[row] = r; }
+    double md = warp_sum_double(sum) / (double) cols;
+    double squares = 0.0;
+    for (int j = lane; j < cols; j += WARP_SIZE) { double d = x[j] - md; squares += d * d; }
+    double rd = 1.0 / sqrt(warp_sum_double(squares) / (double) cols + (double) eps);
+    for (int j = lane; j < cols; j += WARP_SIZE) y[j] = (float) ((x[j] - md) * rd * gamma[j] + beta[j]);
+    if (lane == 0) {                             // saved for backward; may be null at inference
+        if (mean) mean[row] = (float) md;
+        if (rstd) rstd[row] = (float) rd;
+    }
 }
 
 // dIn += rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dOut * gamma
@@ -36,14 +39,14 @@ extern "C" __global__ void layer_norm_backward_input(float* dIn, const float* dO
     float* dx = dIn + row * cols;
     float m = mean[row], r = rstd[row];
 
-    float sumDxhat = 0.0f, sumDxhatXhat = 0.0f;
+    double sumDxhat = 0.0, sumDxhatXhat = 0.0;
     for (int j = lane; j < cols; j += WARP_SIZE) {
         float dxhat = dy[j] * gamma[j];
         sumDxhat += dxhat;
         sumDxhatXhat += dxhat * (x[j] - m) * r;
     }
-    float meanDxhat = warp_sum(sumDxhat) / (float) cols;
-    float meanDxhatXhat = warp_sum(sumDxhatXhat) / (float) cols;
+    float meanDxhat = (float) (warp_sum_double(sumDxhat) / (double) cols);
+    float meanDxhatXhat = (float) (warp_sum_double(sumDxhatXhat) / (double) cols);
 
     for (int j = lane; j < cols; j += WARP_SIZE) {
         float xhat = (x[j] - m) * r;
@@ -55,10 +58,10 @@ extern "C" __global__ void layer_norm_backward_input(float* dIn, const float* dO
 // either output may be null.
 extern "C" __global__ void layer_norm_backward_params(float* dGamma, float* dBeta, const float* dOut, const float* in,
                                                       const float* mean, const float* rstd, int rows, int cols) {
-    __shared__ float partialGamma[PARAM_ROWS][WARP_SIZE + 1];
-    __shared__ float partialBeta[PARAM_ROWS][WARP_SIZE + 1];
+    __shared__ double partialGamma[PARAM_ROWS][WARP_SIZE + 1];
+    __shared__ double partialBeta[PARAM_ROWS][WARP_SIZE + 1];
     int col = blockIdx.x * WARP_SIZE + threadIdx.x;
-    float sumGamma = 0.0f, sumBeta = 0.0f;
+    double sumGamma = 0.0, sumBeta = 0.0;
     if (col < cols) {
         for (int row = threadIdx.y; row < rows; row += PARAM_ROWS) {
             i64 at = (i64) row * cols + col;
@@ -71,9 +74,9 @@ extern "C" __global__ void layer_norm_backward_params(float* dGamma, float* dBet
     partialBeta[threadIdx.y][threadIdx.x] = sumBeta;
     __syncthreads();
     if (threadIdx.y == 0 && col < cols) {
-        float g = 0.0f, b = 0.0f;
+        double g = 0.0, b = 0.0;
         for (int s = 0; s < PARAM_ROWS; s++) { g += partialGamma[s][threadIdx.x]; b += partialBeta[s][threadIdx.x]; }
-        if (dGamma) dGamma[col] += g;
-        if (dBeta) dBeta[col] += b;
+        if (dGamma) dGamma[col] += (float) g;
+        if (dBeta) dBeta[col] += (float) b;
     }
 }

@@ -1,5 +1,6 @@
 // softmax over the last dimension of [rows, cols] and its backward; one warp per row.
 // https://pytorch.org/docs/stable/generated/torch.nn.Softmax.html
+// row sums accumulate in double (as the cpu reference does).
 #include "common.cuh"
 
 // out = softmax(in) per row. with causal set, row r is query i = r % queries and keys j > i are excluded
@@ -15,10 +16,10 @@ extern "C" __global__ void softmax_forward(float* out, const float* in, int rows
     float maxValue = -INFINITY;
     for (int j = lane; j < valid; j += WARP_SIZE) maxValue = fmaxf(maxValue, x[j]);
     maxValue = warp_max(maxValue);
-    float sum = 0.0f;
+    double sum = 0.0;
     for (int j = lane; j < valid; j += WARP_SIZE) sum += expf(x[j] - maxValue);
-    float inverse = 1.0f / warp_sum(sum);
-    for (int j = lane; j < cols; j += WARP_SIZE) y[j] = j < valid ? expf(x[j] - maxValue) * inverse : 0.0f;
+    sum = warp_sum_double(sum);
+    for (int j = lane; j < cols; j += WARP_SIZE) y[j] = j < valid ? (float) (expf(x[j] - maxValue) / sum) : 0.0f;
 }
 
 // d = out * (dOut - sum(dOut * out)) per row; dIn += d when accumulate, else dIn = d. dIn may alias dOut.
@@ -31,11 +32,11 @@ extern "C" __global__ void softmax_backward(float* dIn, const float* dOut, const
     const float* y = out + row * cols;
     float* dx = dIn + row * cols;
 
-    float dot = 0.0f;
-    for (int j = lane; j < cols; j += WARP_SIZE) dot += dy[j] * y[j];
-    dot = warp_sum(dot);
+    double dot = 0.0;
+    for (int j = lane; j < cols; j += WARP_SIZE) dot += (double) dy[j] * y[j];
+    dot = warp_sum_double(dot);
     for (int j = lane; j < cols; j += WARP_SIZE) {
-        float d = y[j] * (dy[j] - dot);
+        float d = (float) (y[j] * (dy[j] - dot));
         dx[j] = accumulate ? dx[j] + d : d;
     }
 }

@@ -1,4 +1,4 @@
-// diffusers' get_timestep_embedding (embeddings.py), in float32 as torch computes it:
+// diffusers' get_timestep_embedding (embeddings.py), with torch's float32 rounding at each step:
 // half = dim / 2, freq_i = exp(-ln(max_period) * i / (half - freq_shift)), emb = [sin(t freq) | cos(t freq)],
 // halves swapped when flip_sin_to_cos, a zero column appended when dim is odd.
 #include "common.cuh"
@@ -13,10 +13,12 @@ extern "C" __global__ void timestep_embedding(float* out, const float* timesteps
         int sample = (int) (i / dim);
         if (j >= 2 * half) { out[i] = 0.0f; continue; }
         int k = j < half ? j : j - half;
-        float exponent = (negLogMaxPeriod * (float) k) / ((float) half - freqShift);
-        float arg = timesteps[sample] * expf(exponent);
+        float exponent = __fdiv_rn(__fmul_rn(negLogMaxPeriod, (float) k), __fsub_rn((float) half, freqShift));
+        float freq = (float) exp((double) exponent);       // double, rounded once: as the cpu reference
+        float arg = __fmul_rn(timesteps[sample], freq);
         bool firstHalf = j < half;
         bool useSin = flipSinToCos ? !firstHalf : firstHalf;
-        out[i] = useSin ? sinf(arg) : cosf(arg);
+        // arguments reach ~1000: sin/cos in double, so one float ulp of error is not amplified
+        out[i] = (float) (useSin ? sin((double) arg) : cos((double) arg));
     }
 }

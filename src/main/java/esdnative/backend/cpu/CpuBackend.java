@@ -93,6 +93,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void addRowBias(Tensor y, Tensor bias, int rows, int cols) {
+        need("addRowBias", "y", y, (long) rows * cols);
+        need("addRowBias", "bias", bias, cols);
         float[] ya = array(y), ba = array(bias);
         int yOff = offset(y), bOff = offset(bias);
         Parallel.forEach(rows, r -> {
@@ -103,6 +105,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void sumRows(Tensor dBias, Tensor dy, int rows, int cols) {
+        need("sumRows", "dBias", dBias, cols);
+        need("sumRows", "dy", dy, (long) rows * cols);
         float[] db = array(dBias), g = array(dy);
         int dbOff = offset(dBias), gOff = offset(dy);
         // column blocks, each summing all rows in order
@@ -223,6 +227,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void softmax(Tensor out, Tensor in, int rows, int cols) {
+        need("softmax", "out", out, (long) rows * cols);
+        need("softmax", "in", in, (long) rows * cols);
         float[] o = array(out), x = array(in);
         int oOff = offset(out), xOff = offset(in);
         Parallel.forEach(rows, r -> {
@@ -233,6 +239,9 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void softmaxBackward(Tensor dIn, Tensor dOut, Tensor out, int rows, int cols) {
+        need("softmaxBackward", "dIn", dIn, (long) rows * cols);
+        need("softmaxBackward", "dOut", dOut, (long) rows * cols);
+        need("softmaxBackward", "out", out, (long) rows * cols);
         float[] dx = array(dIn), dy = array(dOut), y = array(out);
         int dxOff = offset(dIn), dyOff = offset(dOut), yOff = offset(out);
         Parallel.forEach(rows, r -> {
@@ -308,6 +317,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void geglu(Tensor out, Tensor in, int rows, int cols) {
+        need("geglu", "out", out, (long) rows * cols);
+        need("geglu", "in", in, 2L * rows * cols);
         float[] o = array(out), x = array(in);
         int oOff = offset(out), xOff = offset(in);
         Parallel.forEach(rows, r -> {
@@ -320,6 +331,9 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void gegluBackward(Tensor dIn, Tensor dOut, Tensor in, int rows, int cols) {
+        need("gegluBackward", "dIn", dIn, 2L * rows * cols);
+        need("gegluBackward", "dOut", dOut, (long) rows * cols);
+        need("gegluBackward", "in", in, 2L * rows * cols);
         float[] dx = array(dIn), dy = array(dOut), x = array(in);
         int dxOff = offset(dIn), dyOff = offset(dOut), xOff = offset(in);
         Parallel.forEach(rows, r -> {
@@ -336,6 +350,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void upsampleNearest2x(Tensor out, Tensor in, int nc, int h, int w) {
+        need("upsampleNearest2x", "out", out, 4L * nc * h * w);
+        need("upsampleNearest2x", "in", in, (long) nc * h * w);
         float[] o = array(out), x = array(in);
         int oOff = offset(out), xOff = offset(in);
         Parallel.forEach(nc, p -> {
@@ -348,6 +364,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void upsampleNearest2xBackward(Tensor dIn, Tensor dOut, int nc, int h, int w) {
+        need("upsampleNearest2xBackward", "dIn", dIn, (long) nc * h * w);
+        need("upsampleNearest2xBackward", "dOut", dOut, 4L * nc * h * w);
         float[] dx = array(dIn), dy = array(dOut);
         int dxOff = offset(dIn), dyOff = offset(dOut);
         Parallel.forEach(nc, p -> {
@@ -363,6 +381,9 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void concatChannels(Tensor out, Tensor a, Tensor b, int n, int ca, int cb, int hw) {
+        need("concatChannels", "out", out, (long) n * (ca + cb) * hw);
+        need("concatChannels", "a", a, (long) n * ca * hw);
+        need("concatChannels", "b", b, (long) n * cb * hw);
         float[] o = array(out), aa = array(a), ba = array(b);
         int la = ca * hw, lb = cb * hw;
         Parallel.forEach(n, i -> {
@@ -374,6 +395,9 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void splitChannels(Tensor dA, Tensor dB, Tensor dOut, int n, int ca, int cb, int hw) {
+        need("splitChannels", "dOut", dOut, (long) n * (ca + cb) * hw);
+        need("splitChannels", "dA", dA, (long) n * ca * hw);
+        need("splitChannels", "dB", dB, (long) n * cb * hw);
         float[] dy = array(dOut);
         int la = ca * hw, lb = cb * hw;
         Parallel.forEach(n, i -> {
@@ -433,6 +457,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void addChannelBias(Tensor y, Tensor bias, int n, int c, int hw) {
+        need("addChannelBias", "y", y, (long) n * c * hw);
+        need("addChannelBias", "bias", bias, (long) n * c);
         float[] ya = array(y), ba = array(bias);
         int yOff = offset(y), bOff = offset(bias);
         Parallel.forEach(n * c, nc -> {
@@ -444,6 +470,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void sumChannelBias(Tensor dBias, Tensor dy, int n, int c, int hw) {
+        need("sumChannelBias", "dBias", dBias, (long) n * c);
+        need("sumChannelBias", "dy", dy, (long) n * c * hw);
         float[] db = array(dBias), g = array(dy);
         int dbOff = offset(dBias), gOff = offset(dy);
         Parallel.forEach(n * c, nc -> {

@@ -6,7 +6,6 @@ import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
-import java.nio.file.Path;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
@@ -22,8 +21,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * row-major GEMM onto them.
  */
 final class Cublas implements AutoCloseable {
-    /** The library files: cuBLAS and, when found beside it, the cuBLASLt it links to. */
-    record Files(Path cublas, Path cublasLt) {}
+    /** cuBLAS and, when found beside it, the cuBLASLt it links to (paths, or names for the system loader). */
+    record Files(String cublas, String cublasLt) {}
 
     // cublas_api.h / library_types.h
     private static final int CUBLAS_STATUS_SUCCESS = 0;
@@ -48,6 +47,7 @@ final class Cublas implements AutoCloseable {
      *
      * @param tf32 TF32 tensor-core math (as PyTorch's default for convolutions); false: strict float32
      */
+    @SuppressWarnings("restricted") // native access is what this class is for; the jar enables it
     Cublas(Files files, long stream, boolean tf32) {
         Linker linker = Linker.nativeLinker();
         // load cuBLASLt by its path first, so that cuBLAS finds it even when the folder is not on the loader's path
@@ -123,6 +123,7 @@ final class Cublas implements AutoCloseable {
         }
     }
 
+    @SuppressWarnings("restricted")
     private static MethodHandle downcall(Linker linker, SymbolLookup lib, String name, FunctionDescriptor fd) {
         MemorySegment symbol = lib.find(name)
                 .orElseThrow(() -> new CudaException("cuBLAS has no symbol " + name));

@@ -58,13 +58,29 @@ final class CudaAllocator implements AutoCloseable {
         return Math.max(unit, (bytes + unit - 1) / unit * unit);
     }
 
-    /** A block of at least {@code bytes}; {@code op} names the backend operation for error messages. */
-    synchronized Block allocate(long bytes, String op) {
+    /**
+     * A block of at least {@code bytes} for a new tensor; {@code op} names the backend operation for errors.
+     * Blocks the cleaner handed back are reused from here on.
+     */
+    synchronized Block allocateTensor(long bytes, String op) {
+        return allocate(bytes, op, true);
+    }
+
+    /**
+     * A block for an operation's workspace, released by the operation itself. It never takes a block the cleaner
+     * handed back during the operation: that could be one of the operation's own arguments, unreachable in Java
+     * but still to be read by the kernels being queued.
+     */
+    synchronized Block allocateWorkspace(long bytes, String op) {
+        return allocate(bytes, op, false);
+    }
+
+    private Block allocate(long bytes, String op, boolean collect) {
         ensureOpen();
-        collectReturned();
+        if (collect) collectReturned();
         long size = roundUp(bytes);
         Block block = takeCached(size);
-        if (block == null) block = allocateOnDevice(size, bytes, op);
+        if (block == null) block = allocateOnDevice(size, bytes, op, collect);
         inUse.add(block);
         inUseBytes += block.bytes;
         peakBytes = Math.max(peakBytes, inUseBytes);
@@ -86,6 +102,8 @@ final class CudaAllocator implements AutoCloseable {
 
     /** Returns every cached block to the driver. */
     synchronized void freeCached() {
+        if (cached.isEmpty()) return;
+        context.synchronize("cuda free cached memory"); // no queued kernel may still use a block being freed
         for (ArrayDeque<Block> blocks : cached.values()) {
             for (Block b : blocks) CudaContext.check(JCudaDriver.cuMemFree(b.pointer), "cuMemFree");
         }
@@ -122,20 +140,20 @@ final class CudaAllocator implements AutoCloseable {
         return b;
     }
 
-    private Block allocateOnDevice(long size, long requested, String op) {
+    private Block allocateOnDevice(long size, long requested, String op, boolean collect) {
         DevicePointer pointer = new DevicePointer();
         int result = JCudaDriver.cuMemAlloc(pointer, size);
-        if (result == CUresult.CUDA_ERROR_OUT_OF_MEMORY) {
-            // unreachable tensors may still hold blocks: let the cleaner hand them back, then try the cache
-            for (int attempt = 0; attempt < 3 && result == CUresult.CUDA_ERROR_OUT_OF_MEMORY; attempt++) {
+        for (int attempt = 0; attempt < 3 && result == CUresult.CUDA_ERROR_OUT_OF_MEMORY; attempt++) {
+            if (collect) {
+                // unreachable tensors may still hold blocks: let the cleaner hand them back, then try the cache
                 System.gc();
                 sleepBriefly();
                 collectReturned();
                 Block reused = takeCached(size);
                 if (reused != null) return reused;
-                freeCached();
-                result = JCudaDriver.cuMemAlloc(pointer, size);
             }
+            freeCached();
+            result = JCudaDriver.cuMemAlloc(pointer, size);
         }
         if (result == CUresult.CUDA_ERROR_OUT_OF_MEMORY) {
             long[] info = context.memoryInfo();

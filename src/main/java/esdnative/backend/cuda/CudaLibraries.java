@@ -2,6 +2,8 @@ package esdnative.backend.cuda;
 
 import java.io.File;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.SymbolLookup;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -11,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.stream.Collectors;
 
 /**
  * Finds the NVIDIA libraries the CUDA backend loads: the driver ({@code libcuda.so.1}), cuBLAS
@@ -50,17 +53,55 @@ public final class CudaLibraries {
         return Optional.empty();
     }
 
-    /** cuBLAS, newest major version first, with the cuBLASLt of the same version when it sits beside it. */
-    public Optional<Cublas.Files> findCublas() {
+    /**
+     * Loads the driver library (by its path when found, else by name through the system loader), so that JCuda's
+     * native part, which links to libcuda.so.1, finds it even in a folder the loader does not search.
+     */
+    @SuppressWarnings("restricted")
+    public void loadDriver() {
+        String location = find(DRIVER).map(Path::toString).orElse(DRIVER);
+        try {
+            SymbolLookup.libraryLookup(location, Arena.global());
+        } catch (IllegalArgumentException e) {
+            throw new CudaException("no NVIDIA driver: " + DRIVER + " is not in " + describeFolders()
+                    + " and the system loader does not know it");
+        }
+    }
+
+    /** Where the driver library is, or empty (it may still be known to the system loader). */
+    public Optional<Path> driver() {
+        return find(DRIVER);
+    }
+
+    /**
+     * cuBLAS, newest major version first, with the cuBLASLt of the same version when it sits beside it; a version
+     * in none of the folders is tried through the system loader. Throws when none loads.
+     */
+    @SuppressWarnings("restricted")
+    Cublas.Files cublas() {
         for (String name : CUBLAS) {
             Optional<Path> cublas = find(name);
             if (cublas.isPresent()) {
-                String lt = name.replace("libcublas", "libcublasLt");
-                Path ltPath = cublas.get().resolveSibling(lt);
-                return Optional.of(new Cublas.Files(cublas.get(), Files.isRegularFile(ltPath) ? ltPath : null));
+                Path lt = cublas.get().resolveSibling(name.replace("libcublas", "libcublasLt"));
+                return new Cublas.Files(cublas.get().toString(), Files.isRegularFile(lt) ? lt.toString() : null);
             }
         }
-        return Optional.empty();
+        for (String name : CUBLAS) {
+            try {
+                SymbolLookup.libraryLookup(name, Arena.global());
+                return new Cublas.Files(name, null);
+            } catch (IllegalArgumentException notKnown) {
+                // try the next version
+            }
+        }
+        throw new CudaException("cuBLAS not found: " + String.join(" or ", CUBLAS) + " is not in "
+                + describeFolders() + " (set ESD_CUDA_LIBS to the folder that holds it)");
+    }
+
+    /** The folders, for messages; "no folders" when none exists. */
+    String describeFolders() {
+        if (folders.isEmpty()) return "any searched folder (none exists)";
+        return folders.stream().map(Path::toString).collect(Collectors.joining(", "));
     }
 
     /** Folders in search order, from the environment and well-known places; only those that exist. */

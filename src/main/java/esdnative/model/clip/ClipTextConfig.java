@@ -1,11 +1,9 @@
 package esdnative.model.clip;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import esdnative.cli.UserError;
+import esdnative.io.Json;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -39,13 +37,7 @@ public record ClipTextConfig(int vocabSize, int hiddenSize, int intermediateSize
 
     /** Reads config.json; absent keys take CLIPTextConfig's defaults (a full CLIPConfig's text_config is used). */
     public static ClipTextConfig read(Path file) {
-        if (!Files.isRegularFile(file)) throw new UserError("text encoder: " + file + " not found");
-        JsonNode json;
-        try {
-            json = new ObjectMapper().readTree(file.toFile());
-        } catch (IOException e) {
-            throw new UserError("text encoder: cannot parse " + file + ": " + e.getMessage(), e);
-        }
+        JsonNode json = Json.tree(file);
         if (json.has("text_config")) json = json.get("text_config");
         return new ClipTextConfig(
                 json.path("vocab_size").asInt(49408),

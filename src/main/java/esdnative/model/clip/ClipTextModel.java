@@ -1,9 +1,14 @@
 package esdnative.model.clip;
 
 import esdnative.backend.Backend;
+import esdnative.cli.UserError;
+import esdnative.io.SafetensorsFile;
+import esdnative.io.TensorInfo;
 import esdnative.model.Weights;
 import esdnative.tensor.Tensor;
 
+import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.SequencedMap;
 import java.util.function.Function;
@@ -28,9 +33,36 @@ public final class ClipTextModel {
         this.weights = weights;
     }
 
+    /** A diffusers {@code text_encoder/} folder: config.json and model.safetensors. */
+    public static ClipTextModel fromDiffusers(Backend backend, Path folder) {
+        ClipTextConfig config = ClipTextConfig.read(folder.resolve("config.json"));
+        try (SafetensorsFile file = SafetensorsFile.open(folder.resolve("model.safetensors"))) {
+            return load(backend, config, file, "text_model.");
+        }
+    }
+
     /**
-     * Loads every parameter from {@code source} (name without "text_model." → floats), e.g.
-     * {@code name -> file.readFloats("text_model." + name)}.
+     * Loads every parameter from {@code file}, where the names carry {@code prefix}: "text_model." in diffusers'
+     * model.safetensors, "cond_stage_model.transformer.text_model." in an SD1.x single file. Every tensor must be
+     * present with the shape the config implies.
+     */
+    public static ClipTextModel load(Backend backend, ClipTextConfig config, SafetensorsFile file, String prefix) {
+        SequencedMap<String, int[]> shapes = parameterShapes(config);
+        for (var e : shapes.entrySet()) {
+            String name = prefix + e.getKey();
+            TensorInfo info = file.info(name);
+            if (info == null) throw new UserError(file.path() + ": text encoder tensor \"" + name + "\" is missing");
+            if (!Arrays.equals(info.intShape(), e.getValue())) {
+                throw new UserError(file.path() + ": text encoder tensor \"" + name + "\" has shape "
+                        + Arrays.toString(info.intShape()) + ", the config needs " + Arrays.toString(e.getValue()));
+            }
+        }
+        return load(backend, config, name -> file.readFloats(prefix + name));
+    }
+
+    /**
+     * Loads every parameter from {@code source} (name without "text_model." → floats of the declared size), for
+     * checkpoints whose names need mapping.
      */
     public static ClipTextModel load(Backend backend, ClipTextConfig config, Function<String, float[]> source) {
         return new ClipTextModel(backend, config, Weights.load(backend, parameterShapes(config), source));

@@ -2,18 +2,24 @@ package esdnative.model.clip;
 
 import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
+import esdnative.cli.UserError;
+import esdnative.io.Json;
+import esdnative.io.Npy;
+import esdnative.io.SafetensorsFile;
+import esdnative.io.TensorInfo;
 import esdnative.testing.Fixtures;
-import esdnative.text.GoldenNpy;
+import esdnative.testing.Goldens;
+import esdnative.text.ClipTokenizer;
 import org.junit.jupiter.api.Test;
 
-import java.io.IOException;
-import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Map;
+import java.util.List;
 import java.util.SequencedMap;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class ClipTextModelTest {
@@ -32,41 +38,64 @@ class ClipTextModelTest {
 
     /** The declared names and shapes are exactly the fixture checkpoint's (minus the text_model. prefix). */
     @Test
-    void parameterShapesMatchTheCheckpoint() throws IOException {
+    void parameterShapesMatchTheCheckpoint() {
         ClipTextConfig config = ClipTextConfig.read(Fixtures.path("tiny-sd-a/text_encoder/config.json"));
-        ClipSafetensors file = ClipSafetensors.read(Fixtures.path("tiny-sd-a/text_encoder/model.safetensors"));
         SequencedMap<String, int[]> declared = ClipTextModel.parameterShapes(config);
-        assertEquals(file.shapes().size(), declared.size());
-        for (var e : declared.entrySet()) {
-            assertArrayEquals(file.shapes().get("text_model." + e.getKey()), e.getValue(), e.getKey());
+        try (SafetensorsFile file = SafetensorsFile.open(Fixtures.path("tiny-sd-a/text_encoder/model.safetensors"))) {
+            assertEquals(file.names().size(), declared.size());
+            for (var e : declared.entrySet()) {
+                TensorInfo info = file.info("text_model." + e.getKey());
+                assertArrayEquals(info.intShape(), e.getValue(), e.getKey());
+            }
         }
     }
 
     /** Embeddings and last_hidden_state for the 10 golden prompts (batch 10 × 77 tokens) vs transformers. */
     @Test
-    void forwardMatchesTransformers() throws IOException {
-        Path golden = Fixtures.root().resolve("tiny-sd-a-golden");
-        ClipTextConfig config = ClipTextConfig.read(Fixtures.path("tiny-sd-a/text_encoder/config.json"));
-        Map<String, float[]> values = ClipSafetensors.read(Fixtures.path("tiny-sd-a/text_encoder/model.safetensors")).values();
-        int[] ids = Arrays.stream(GoldenNpy.read(golden, "tokens_input_ids.npy").longs()).mapToInt(Math::toIntExact).toArray();
-        int batch = ids.length / 77;
+    void forwardMatchesTransformers() {
+        int[] ids = goldenIds();
         try (Backend cpu = new CpuBackend()) {
-            ClipTextModel model = ClipTextModel.load(cpu, config, name -> values.get("text_model." + name));
-            float[] hidden = cpu.toHost(model.forward(ids, batch));
-            assertClose(golden, "text_last_hidden_state.npy", hidden);
-
-            float[] embeddings = cpu.toHost(model.embeddings(ids, batch));
-            assertClose(golden, "text_embeddings_input.npy", embeddings);
+            ClipTextModel model = ClipTextModel.fromDiffusers(cpu, Fixtures.path("tiny-sd-a/text_encoder"));
+            Goldens.assertClose("text_embeddings_input", cpu.toHost(model.embeddings(ids, ids.length / 77)));
+            Goldens.assertClose("text_last_hidden_state", cpu.toHost(model.forward(ids, ids.length / 77)));
         }
     }
 
-    private static void assertClose(Path golden, String name, float[] actual) throws IOException {
-        float[] expected = GoldenNpy.read(golden, name).floats();
-        assertEquals(expected.length, actual.length, name);
-        double atol = GoldenNpy.suggestedAtol(golden, name);
-        double worst = 0;
-        for (int i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(expected[i] - actual[i]));
-        System.out.printf("%s: max |java - golden| = %.3g (atol %.3g)%n", name, worst, atol);
-        assertTrue(worst <= atol, name + ": max abs error " + worst + " > " + atol);
+    /** The whole text path: the golden prompts' strings → tokenizer → text encoder → the SD context. */
+    @Test
+    void promptsToContext() {
+        List<String> prompts = new ArrayList<>();
+        Json.tree(Fixtures.golden("prompts.json")).forEach(p -> prompts.add(p.asText()));
+        ClipTokenizer tokenizer = ClipTokenizer.load(Fixtures.path("tiny-sd-a/tokenizer"));
+        try (Backend cpu = new CpuBackend()) {
+            ClipTextModel model = ClipTextModel.fromDiffusers(cpu, Fixtures.path("tiny-sd-a/text_encoder"));
+            Goldens.assertClose("text_last_hidden_state", cpu.toHost(model.forward(tokenizer.encodeBatch(prompts), prompts.size())));
+        }
+    }
+
+    /** The same weights from the CompVis single file (cond_stage_model.transformer.text_model.*). */
+    @Test
+    void loadsFromTheSingleFile() {
+        int[] ids = goldenIds();
+        ClipTextConfig config = ClipTextConfig.read(Fixtures.path("tiny-sd-a/text_encoder/config.json"));
+        try (Backend cpu = new CpuBackend();
+             SafetensorsFile file = SafetensorsFile.open(Fixtures.path("tiny-sd-a-single-file.safetensors"))) {
+            ClipTextModel model = ClipTextModel.load(cpu, config, file, "cond_stage_model.transformer.text_model.");
+            Goldens.assertClose("text_last_hidden_state", cpu.toHost(model.forward(ids, ids.length / 77)));
+        }
+    }
+
+    @Test
+    void shapeMismatchIsAUserError() {
+        ClipTextConfig wrong = new ClipTextConfig(49408, 32, 64, 2, 4, 77, "quick_gelu", 1e-5f);
+        try (Backend cpu = new CpuBackend();
+             SafetensorsFile file = SafetensorsFile.open(Fixtures.path("tiny-sd-a/text_encoder/model.safetensors"))) {
+            UserError e = assertThrows(UserError.class, () -> ClipTextModel.load(cpu, wrong, file, "text_model."));
+            assertTrue(e.getMessage().contains("text_model.encoder.layers.0.mlp.fc1.weight"), e.getMessage());
+        }
+    }
+
+    private static int[] goldenIds() {
+        return Arrays.stream(Npy.read(Fixtures.golden("tokens_input_ids.npy")).longs()).mapToInt(Math::toIntExact).toArray();
     }
 }

@@ -1,0 +1,837 @@
+package esdnative.backend.cuda;
+
+import esdnative.backend.Backend;
+import esdnative.backend.cuda.CudaKernels.Dim;
+import esdnative.backend.cuda.CudaKernels.Ptr;
+import esdnative.tensor.Conv2dShape;
+import esdnative.tensor.Tensor;
+import jcuda.Pointer;
+import jcuda.driver.JCudaDriver;
+
+import java.lang.ref.Cleaner;
+import java.util.Arrays;
+import java.util.Locale;
+
+/**
+ * The backend on one NVIDIA GPU. Elementwise, normalisation, softmax, layout, loss and optimiser ops are own
+ * kernels ({@code kernels/*.cu}, compiled to PTX by the build); matrix products are cuBLAS GEMMs; convolution is
+ * im2col + cuBLAS GEMM (not cuDNN); attention is batched cuBLAS GEMMs around the softmax kernel, with the
+ * probabilities kept for backward.
+ *
+ * <p>All work goes to one stream, in order; tensors live in device memory from a caching allocator. Every driver
+ * call, launch and cuBLAS call is checked and a failure names the operation; {@code ESD_CUDA_SYNC=1} also waits
+ * after every launch so that a faulting kernel is named. GEMMs use TF32 tensor cores unless the math mode is
+ * {@link MathMode#FP32} ({@code ESD_CUDA_MATH=fp32}). Not thread-safe: use a backend from one thread at a time.
+ */
+public final class CudaBackend implements Backend {
+    /** How GEMM-based ops (gemm, convolution, attention) multiply. */
+    public enum MathMode {
+        /** TF32 tensor-core products with float32 accumulation (PyTorch's default for convolutions) */
+        TF32,
+        /** strict float32 */
+        FP32
+    }
+
+    private static final int BLOCK = 256;                  // threads of 1-D kernels
+    private static final int MAX_GRID = 65535 * 16;        // elementwise grids stride beyond this
+    private static final int ROWS_PER_BLOCK = BLOCK / 32;  // warp-per-row kernels
+    private static final int MSE_BLOCKS = 256;             // fixed: the loss's summation order must not vary
+    private static final int MAX_GRID_Z = 65535;
+    private static final long IM2COL_MAX_ELEMENTS = 1L << 28; // 1 GiB of columns at a time
+    private static final Cleaner CLEANER = Cleaner.create();
+
+    private final CudaContext context;
+    private final CudaAllocator allocator;
+    private final CudaKernels kernels;
+    private final Cublas cublas;
+    private final MathMode math;
+    private final boolean syncEveryCall;
+    private final String description;
+    private String op = "init";
+    private boolean closed;
+
+    /**
+     * Opens device 0 ({@code ESD_CUDA_DEVICE} picks another). Throws {@link CudaException} when there is no usable
+     * GPU; {@link #probe()} tells beforehand without throwing.
+     */
+    public CudaBackend(MathMode math) {
+        this.math = math;
+        this.syncEveryCall = "1".equals(System.getenv("ESD_CUDA_SYNC"));
+        CudaLibraries libraries = CudaLibraries.standard();
+        libraries.loadDriver();
+        Cublas.Files cublasFiles = libraries.cublas();
+        context = new CudaContext(deviceOrdinal());
+        CudaAllocator alloc = null;
+        CudaKernels kern = null;
+        try {
+            alloc = new CudaAllocator(context);
+            kern = new CudaKernels(context, syncEveryCall);
+            cublas = new Cublas(cublasFiles, context.stream().handle(), math == MathMode.TF32);
+        } catch (RuntimeException | Error e) {
+            if (kern != null) kern.close();
+            if (alloc != null) alloc.close();
+            context.close();
+            throw e;
+        }
+        allocator = alloc;
+        kernels = kern;
+        String cudnn = libraries.find(CudaLibraries.CUDNN).map(p -> "cuDNN 9 present (unused)").orElse("no cuDNN");
+        description = String.format(Locale.ROOT, "%s; cuBLAS %d.%d.%d (%s), %s GEMMs; convolution im2col + cuBLAS; %s",
+                context.describe(), cublas.version() / 10000, cublas.version() / 100 % 100, cublas.version() % 100,
+                cublasFiles.cublas(), math == MathMode.TF32 ? "TF32" : "strict float32", cudnn);
+    }
+
+    /** The backend in the math mode of {@code ESD_CUDA_MATH} (tf32, the default, or fp32). */
+    public static CudaBackend create() {
+        String env = System.getenv("ESD_CUDA_MATH");
+        return new CudaBackend(env != null && env.trim().equalsIgnoreCase("fp32") ? MathMode.FP32 : MathMode.TF32);
+    }
+
+    /** Whether a GPU backend can be created here, with the device or the reason why not; never throws or hangs. */
+    public static CudaProbe.Result probe() {
+        return CudaProbe.run();
+    }
+
+    /** E.g. "NVIDIA H200, compute 9.0, 132 SMs, 139.8 GiB, driver CUDA 13.0; cuBLAS 13.1.0 (...), TF32 GEMMs; ...". */
+    public String describe() { return description; }
+
+    public MathMode mathMode() { return math; }
+
+    /** Allocator counters, e.g. "in use 1.2 MiB (peak 3.4 MiB), cached 0.5 MiB, 17 cuMemAlloc calls". */
+    public String memoryReport() { return allocator.describe(); }
+
+    /** Number of cuMemAlloc calls so far (steady-state training steps should add none). */
+    public long deviceAllocations() { return allocator.deviceAllocations(); }
+
+    /** Waits until all queued work is done (e.g. before stopping a timer); reports earlier kernel failures. */
+    public void synchronize() {
+        begin("synchronize");
+        context.synchronize("cuda synchronize");
+    }
+
+    @Override
+    public String name() { return "cuda"; }
+
+    // ---- memory -------------------------------------------------------------------------------------------
+
+    @Override
+    public Tensor zeros(int... shape) {
+        begin("zeros");
+        Tensor t = allocate(shape);
+        if (t.size() > 0) {
+            check(JCudaDriver.cuMemsetD32Async(pointerOf(t), 0, t.size(), context.stream()), "cuMemsetD32");
+        }
+        return t;
+    }
+
+    @Override
+    public Tensor fromHost(float[] data, int... shape) {
+        begin("fromHost");
+        if (Tensor.sizeOf(shape) != data.length) {
+            throw new IllegalArgumentException(data.length + " values for shape " + Arrays.toString(shape));
+        }
+        Tensor t = allocate(shape);
+        upload(t, data, 0);
+        return t;
+    }
+
+    @Override
+    public float[] toHost(Tensor t) {
+        begin("toHost");
+        float[] out = new float[Math.toIntExact(t.size())];
+        context.synchronize("cuda toHost");
+        if (out.length > 0) {
+            check(JCudaDriver.cuMemcpyDtoH(Pointer.to(out), pointerOf(t), (long) out.length * Float.BYTES),
+                    "cuMemcpyDtoH");
+        }
+        return out;
+    }
+
+    @Override
+    public void copyFromHost(Tensor dst, float[] src, int srcOffset) {
+        begin("copyFromHost");
+        if (srcOffset < 0 || src.length - (long) srcOffset < dst.size()) {
+            throw new IllegalArgumentException("copyFromHost: " + dst + " needs " + dst.size() + " values from offset "
+                    + srcOffset + ", the array has " + src.length);
+        }
+        upload(dst, src, srcOffset);
+    }
+
+    @Override
+    public void fill(Tensor t, float value) {
+        begin("fill");
+        if (t.size() == 0) return;
+        check(JCudaDriver.cuMemsetD32Async(pointerOf(t), Float.floatToRawIntBits(value), t.size(), context.stream()),
+                "cuMemsetD32");
+    }
+
+    @Override
+    public void copy(Tensor dst, Tensor src) {
+        begin("copy");
+        if (dst.size() != src.size()) {
+            throw new IllegalArgumentException("copy of " + src + " into " + dst + ": sizes differ");
+        }
+        if (src.size() == 0) return;
+        check(JCudaDriver.cuMemcpyDtoDAsync(pointerOf(dst), pointerOf(src), src.size() * Float.BYTES,
+                context.stream()), "cuMemcpyDtoD");
+    }
+
+    // ---- linear algebra ------------------------------------------------------------------------------------
+
+    @Override
+    public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                     Tensor a, int lda, long strideA, Tensor b, int ldb, long strideB,
+                     float beta, Tensor c, int ldc, long strideC, int batch) {
+        begin("gemm");
+        if (m == 0 || n == 0 || batch == 0) return;
+        long aNeed = matrixElements(transA ? k : m, transA ? m : k, lda, strideA, batch);
+        long bNeed = matrixElements(transB ? n : k, transB ? k : n, ldb, strideB, batch);
+        long cNeed = matrixElements(m, n, ldc, strideC, batch);
+        gemmAt(transA, transB, m, n, k, alpha, ptr(a, aNeed, "A").address(), lda, strideA,
+                ptr(b, bNeed, "B").address(), ldb, strideB, beta, ptr(c, cNeed, "C").address(), ldc, strideC, batch);
+    }
+
+    @Override
+    public void addRowBias(Tensor y, Tensor bias, int rows, int cols) {
+        begin("addRowBias");
+        long n = (long) rows * cols;
+        elementwise(Kernel.ADD_ROW_BIAS, n, ptr(y, n, "y"), ptr(bias, cols, "bias"), rows, cols);
+    }
+
+    @Override
+    public void sumRows(Tensor dBias, Tensor dy, int rows, int cols) {
+        begin("sumRows");
+        if (cols == 0) return;
+        launch(Kernel.SUM_ROWS, Dim.of(ceilDiv(cols, 32)), Dim.of(32, 16),
+                ptr(dBias, cols, "dBias"), ptr(dy, (long) rows * cols, "dy"), rows, cols);
+    }
+
+    @Override
+    public void transpose(Tensor out, Tensor in, int batch, int rows, int cols) {
+        begin("transpose");
+        long matrix = (long) rows * cols;
+        Ptr o = ptr(out, batch * matrix, "out"), x = ptr(in, batch * matrix, "in");
+        if (matrix == 0) return;
+        for (int first = 0; first < batch; first += MAX_GRID_Z) {
+            int count = Math.min(MAX_GRID_Z, batch - first);
+            long skip = first * matrix * Float.BYTES;
+            launch(Kernel.TRANSPOSE, new Dim(ceilDiv(cols, 32), ceilDiv(rows, 32), count), Dim.of(32, 8),
+                    new Ptr(o.address() + skip), new Ptr(x.address() + skip), rows, cols);
+        }
+    }
+
+    // ---- convolution: im2col + cuBLAS ----------------------------------------------------------------------
+
+    @Override
+    public void conv2d(Tensor out, Tensor in, Tensor weight, Tensor bias, Conv2dShape sh) {
+        begin("conv2d");
+        ConvSizes z = new ConvSizes(sh);
+        Ptr o = ptr(out, z.outAll, "out"), x = ptr(in, z.inAll, "in"), w = ptr(weight, z.weight, "weight");
+        Ptr bi = optional(bias, sh.k(), "bias");
+        if (z.pointwise) {
+            // out[n] [k, hw] = w [k, c] · in[n] [c, hw], all samples in one batched GEMM
+            gemmAt(false, false, sh.k(), z.ohw, sh.c(), 1f, w.address(), sh.c(), 0, x.address(), z.ohw, z.inSample,
+                    0f, o.address(), z.ohw, z.outSample, sh.n());
+        } else {
+            int chunk = z.samplesPerChunk();
+            CudaAllocator.Block col = allocator.allocateWorkspace(chunk * z.colSample * Float.BYTES, op);
+            try {
+                for (int first = 0; first < sh.n(); first += chunk) {
+                    int count = Math.min(chunk, sh.n() - first);
+                    im2col(col.address(), x.address() + first * z.inSample * Float.BYTES, count, sh);
+                    // out[n] [k, ohw] = w [k, crs] · col[n] [crs, ohw]
+                    gemmAt(false, false, sh.k(), z.ohw, z.crs, 1f, w.address(), z.crs, 0,
+                            col.address(), z.ohw, z.colSample, 0f,
+                            o.address() + first * z.outSample * Float.BYTES, z.ohw, z.outSample, count);
+                }
+            } finally {
+                allocator.release(col);
+            }
+        }
+        if (bi != null) {
+            elementwise(Kernel.ADD_CHANNEL_BIAS, z.outAll, o, bi, sh.n(), sh.k(), z.ohw, 0);
+        }
+    }
+
+    @Override
+    public void conv2dBackwardData(Tensor dIn, Tensor dOut, Tensor weight, Conv2dShape sh) {
+        begin("conv2dBackwardData");
+        ConvSizes z = new ConvSizes(sh);
+        Ptr dx = ptr(dIn, z.inAll, "dIn"), dy = ptr(dOut, z.outAll, "dOut"), w = ptr(weight, z.weight, "weight");
+        if (z.pointwise) {
+            // dIn[n] [c, hw] += wᵀ [c, k] · dOut[n] [k, hw]
+            gemmAt(true, false, sh.c(), z.ohw, sh.k(), 1f, w.address(), sh.c(), 0, dy.address(), z.ohw, z.outSample,
+                    1f, dx.address(), z.ohw, z.inSample, sh.n());
+            return;
+        }
+        int chunk = z.samplesPerChunk();
+        CudaAllocator.Block col = allocator.allocateWorkspace(chunk * z.colSample * Float.BYTES, op);
+        try {
+            for (int first = 0; first < sh.n(); first += chunk) {
+                int count = Math.min(chunk, sh.n() - first);
+                // dcol[n] [crs, ohw] = wᵀ [crs, k] · dOut[n] [k, ohw], then folded back onto the pixels
+                gemmAt(true, false, z.crs, z.ohw, sh.k(), 1f, w.address(), z.crs, 0,
+                        dy.address() + first * z.outSample * Float.BYTES, z.ohw, z.outSample,
+                        0f, col.address(), z.ohw, z.colSample, count);
+                elementwise(Kernel.COL2IM, (long) count * z.inSample,
+                        new Ptr(dx.address() + first * z.inSample * Float.BYTES), new Ptr(col.address()),
+                        count, sh.c(), sh.h(), sh.w(), sh.r(), sh.s(), sh.stride(), sh.pad(), sh.outH(), sh.outW());
+            }
+        } finally {
+            allocator.release(col);
+        }
+    }
+
+    @Override
+    public void conv2dBackwardWeight(Tensor dWeight, Tensor dBias, Tensor dOut, Tensor in, Conv2dShape sh) {
+        begin("conv2dBackwardWeight");
+        ConvSizes z = new ConvSizes(sh);
+        Ptr dw = optional(dWeight, z.weight, "dWeight"), db = optional(dBias, sh.k(), "dBias");
+        Ptr dy = ptr(dOut, z.outAll, "dOut"), x = ptr(in, z.inAll, "in");
+        if (dw != null) {
+            if (z.pointwise) {
+                // dW [k, c] += dOut[n] [k, hw] · in[n]ᵀ [hw, c], one sample after another
+                for (int ni = 0; ni < sh.n(); ni++) {
+                    gemmAt(false, true, sh.k(), sh.c(), z.ohw, 1f, dy.address() + ni * z.outSample * Float.BYTES,
+                            z.ohw, 0, x.address() + ni * z.inSample * Float.BYTES, z.ohw, 0,
+                            1f, dw.address(), sh.c(), 0, 1);
+                }
+            } else {
+                int chunk = z.samplesPerChunk();
+                CudaAllocator.Block col = allocator.allocateWorkspace(chunk * z.colSample * Float.BYTES, op);
+                try {
+                    for (int first = 0; first < sh.n(); first += chunk) {
+                        int count = Math.min(chunk, sh.n() - first);
+                        im2col(col.address(), x.address() + first * z.inSample * Float.BYTES, count, sh);
+                        // dW [k, crs] += dOut[n] [k, ohw] · col[n]ᵀ [ohw, crs]
+                        for (int i = 0; i < count; i++) {
+                            gemmAt(false, true, sh.k(), z.crs, z.ohw, 1f,
+                                    dy.address() + (first + i) * z.outSample * Float.BYTES, z.ohw, 0,
+                                    col.address() + i * z.colSample * Float.BYTES, z.ohw, 0,
+                                    1f, dw.address(), z.crs, 0, 1);
+                        }
+                    }
+                } finally {
+                    allocator.release(col);
+                }
+            }
+        }
+        if (db != null) {
+            launch(Kernel.CHANNEL_BIAS_GRAD, Dim.of(sh.k()), Dim.of(BLOCK), db, dy, sh.n(), sh.k(), z.ohw, 0);
+        }
+    }
+
+    /** Element counts of one convolution; pointwise = 1×1, stride 1, no padding (the input is its own im2col). */
+    private static final class ConvSizes {
+        final int ohw;
+        final int crs;
+        final long inSample;
+        final long outSample;
+        final long colSample;
+        final long inAll;
+        final long outAll;
+        final long weight;
+        final boolean pointwise;
+
+        ConvSizes(Conv2dShape sh) {
+            ohw = sh.outH() * sh.outW();
+            crs = sh.c() * sh.r() * sh.s();
+            inSample = (long) sh.c() * sh.h() * sh.w();
+            outSample = (long) sh.k() * ohw;
+            colSample = (long) crs * ohw;
+            inAll = sh.n() * inSample;
+            outAll = sh.n() * outSample;
+            weight = (long) sh.k() * crs;
+            pointwise = sh.r() == 1 && sh.s() == 1 && sh.stride() == 1 && sh.pad() == 0;
+        }
+
+        /** Samples whose columns fit one workspace of at most IM2COL_MAX_ELEMENTS (at least one). */
+        int samplesPerChunk() {
+            return (int) Math.max(1, Math.min(Integer.MAX_VALUE, IM2COL_MAX_ELEMENTS / Math.max(1, colSample)));
+        }
+    }
+
+    private void im2col(long col, long in, int samples, Conv2dShape sh) {
+        long total = (long) samples * sh.c() * sh.r() * sh.s() * sh.outH() * sh.outW();
+        elementwise(Kernel.IM2COL, total, new Ptr(col), new Ptr(in), samples, sh.c(), sh.h(), sh.w(),
+                sh.r(), sh.s(), sh.stride(), sh.pad(), sh.outH(), sh.outW());
+    }
+
+    // ---- normalisation -------------------------------------------------------------------------------------
+
+    @Override
+    public void groupNorm(Tensor out, Tensor mean, Tensor rstd, Tensor in, Tensor gamma, Tensor beta,
+                          int n, int c, int hw, int groups, float eps) {
+        begin("groupNorm");
+        checkGroups(c, groups);
+        long size = (long) n * c * hw;
+        int stats = n * groups;
+        launch(Kernel.GROUP_NORM_FORWARD, Dim.of(stats), Dim.of(groupBlock(c / groups, hw)),
+                ptr(out, size, "out"), optional(mean, stats, "mean"), optional(rstd, stats, "rstd"),
+                ptr(in, size, "in"), ptr(gamma, c, "gamma"), ptr(beta, c, "beta"), c, hw, groups, eps);
+    }
+
+    @Override
+    public void groupNormBackward(Tensor dIn, Tensor dGamma, Tensor dBeta, Tensor dOut, Tensor in,
+                                  Tensor mean, Tensor rstd, Tensor gamma, int n, int c, int hw, int groups) {
+        begin("groupNormBackward");
+        checkGroups(c, groups);
+        long size = (long) n * c * hw;
+        int stats = n * groups;
+        Ptr dy = ptr(dOut, size, "dOut"), x = ptr(in, size, "in");
+        Ptr mu = ptr(mean, stats, "mean"), rs = ptr(rstd, stats, "rstd");
+        if (dIn != null) {
+            launch(Kernel.GROUP_NORM_BACKWARD_INPUT, Dim.of(stats), Dim.of(groupBlock(c / groups, hw)),
+                    ptr(dIn, size, "dIn"), dy, x, mu, rs, ptr(gamma, c, "gamma"), c, hw, groups);
+        }
+        if (dGamma != null || dBeta != null) {
+            launch(Kernel.GROUP_NORM_BACKWARD_PARAMS, Dim.of(c), Dim.of(BLOCK),
+                    optional(dGamma, c, "dGamma"), optional(dBeta, c, "dBeta"), dy, x, mu, rs, n, c, hw, groups);
+        }
+    }
+
+    @Override
+    public void layerNorm(Tensor out, Tensor mean, Tensor rstd, Tensor in, Tensor gamma, Tensor beta,
+                          int rows, int cols, float eps) {
+        begin("layerNorm");
+        long size = (long) rows * cols;
+        if (rows == 0) return;
+        launch(Kernel.LAYER_NORM_FORWARD, Dim.of(ceilDiv(rows, ROWS_PER_BLOCK)), Dim.of(BLOCK),
+                ptr(out, size, "out"), optional(mean, rows, "mean"), optional(rstd, rows, "rstd"),
+                ptr(in, size, "in"), ptr(gamma, cols, "gamma"), ptr(beta, cols, "beta"), rows, cols, eps);
+    }
+
+    @Override
+    public void layerNormBackward(Tensor dIn, Tensor dGamma, Tensor dBeta, Tensor dOut, Tensor in,
+                                  Tensor mean, Tensor rstd, Tensor gamma, int rows, int cols) {
+        begin("layerNormBackward");
+        long size = (long) rows * cols;
+        if (rows == 0 || cols == 0) return;
+        Ptr dy = ptr(dOut, size, "dOut"), x = ptr(in, size, "in");
+        Ptr mu = ptr(mean, rows, "mean"), rs = ptr(rstd, rows, "rstd");
+        if (dIn != null) {
+            launch(Kernel.LAYER_NORM_BACKWARD_INPUT, Dim.of(ceilDiv(rows, ROWS_PER_BLOCK)), Dim.of(BLOCK),
+                    ptr(dIn, size, "dIn"), dy, x, mu, rs, ptr(gamma, cols, "gamma"), rows, cols);
+        }
+        if (dGamma != null || dBeta != null) {
+            launch(Kernel.LAYER_NORM_BACKWARD_PARAMS, Dim.of(ceilDiv(cols, 32)), Dim.of(32, 16),
+                    optional(dGamma, cols, "dGamma"), optional(dBeta, cols, "dBeta"), dy, x, mu, rs, rows, cols);
+        }
+    }
+
+    @Override
+    public void softmax(Tensor out, Tensor in, int rows, int cols) {
+        begin("softmax");
+        long size = (long) rows * cols;
+        softmaxRows(ptr(out, size, "out"), ptr(in, size, "in"), rows, cols, false, 1);
+    }
+
+    @Override
+    public void softmaxBackward(Tensor dIn, Tensor dOut, Tensor out, int rows, int cols) {
+        begin("softmaxBackward");
+        long size = (long) rows * cols;
+        softmaxBackwardRows(ptr(dIn, size, "dIn"), ptr(dOut, size, "dOut"), ptr(out, size, "out"), rows, cols, true);
+    }
+
+    private void softmaxRows(Ptr out, Ptr in, int rows, int cols, boolean causal, int queries) {
+        if (rows == 0) return;
+        launch(Kernel.SOFTMAX_FORWARD, Dim.of(ceilDiv(rows, ROWS_PER_BLOCK)), Dim.of(BLOCK),
+                out, in, rows, cols, causal ? 1 : 0, queries);
+    }
+
+    private void softmaxBackwardRows(Ptr dIn, Ptr dOut, Ptr out, int rows, int cols, boolean accumulate) {
+        if (rows == 0) return;
+        launch(Kernel.SOFTMAX_BACKWARD, Dim.of(ceilDiv(rows, ROWS_PER_BLOCK)), Dim.of(BLOCK),
+                dIn, dOut, out, rows, cols, accumulate ? 1 : 0);
+    }
+
+    // ---- attention: batched GEMMs over heads around the softmax kernel -------------------------------------
+
+    @Override
+    public void attention(Tensor out, Tensor probs, Tensor q, Tensor k, Tensor v,
+                          int b, int heads, int lq, int lk, int d, float scale, boolean causal) {
+        begin("attention");
+        int ld = heads * d;
+        long headProbs = (long) lq * lk, sampleProbs = heads * headProbs;
+        Ptr o = ptr(out, (long) b * lq * ld, "out"), qp = ptr(q, (long) b * lq * ld, "q");
+        Ptr kp = ptr(k, (long) b * lk * ld, "k"), vp = ptr(v, (long) b * lk * ld, "v");
+        Ptr saved = optional(probs, b * sampleProbs, "probs");
+        CudaAllocator.Block scratch = saved == null ? allocator.allocateWorkspace(sampleProbs * Float.BYTES, op) : null;
+        try {
+            for (int bi = 0; bi < b; bi++) {
+                long p = saved != null ? saved.address() + bi * sampleProbs * Float.BYTES : scratch.address();
+                long qb = qp.address() + (long) bi * lq * ld * Float.BYTES;
+                long kb = kp.address() + (long) bi * lk * ld * Float.BYTES;
+                long vb = vp.address() + (long) bi * lk * ld * Float.BYTES;
+                long ob = o.address() + (long) bi * lq * ld * Float.BYTES;
+                // per head h (batch, stride d between heads): scores[lq, lk] = scale · q_h k_hᵀ
+                gemmAt(false, true, lq, lk, d, scale, qb, ld, d, kb, ld, d, 0f, p, lk, headProbs, heads);
+                softmaxRows(new Ptr(p), new Ptr(p), heads * lq, lk, causal, lq);
+                // out_h[lq, d] = probs · v_h
+                gemmAt(false, false, lq, d, lk, 1f, p, lk, headProbs, vb, ld, d, 0f, ob, ld, d, heads);
+            }
+        } finally {
+            if (scratch != null) allocator.release(scratch);
+        }
+    }
+
+    /**
+     * dv_h += Pᵀ dOut_h; dP = dOut_h v_hᵀ; dS = P ⊙ (dP - rowsum(dP ⊙ P)) (in place); dq_h += scale · dS k_h;
+     * dk_h += scale · dSᵀ q_h. Masked entries have P = 0, hence dS = 0.
+     */
+    @Override
+    public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
+                                  Tensor probs, int b, int heads, int lq, int lk, int d, float scale) {
+        begin("attentionBackward");
+        int ld = heads * d;
+        long qSize = (long) b * lq * ld, kSize = (long) b * lk * ld;
+        long headProbs = (long) lq * lk, sampleProbs = heads * headProbs;
+        Ptr dy = ptr(dOut, qSize, "dOut"), qp = ptr(q, qSize, "q"), kp = ptr(k, kSize, "k"), vp = ptr(v, kSize, "v");
+        Ptr pp = ptr(probs, b * sampleProbs, "probs");
+        Ptr dqp = optional(dq, qSize, "dq"), dkp = optional(dk, kSize, "dk"), dvp = optional(dv, kSize, "dv");
+        boolean scores = dqp != null || dkp != null;
+        CudaAllocator.Block ds = scores ? allocator.allocateWorkspace(sampleProbs * Float.BYTES, op) : null;
+        try {
+            for (int bi = 0; bi < b; bi++) {
+                long qOff = (long) bi * lq * ld * Float.BYTES, kOff = (long) bi * lk * ld * Float.BYTES;
+                long p = pp.address() + bi * sampleProbs * Float.BYTES;
+                long dyb = dy.address() + qOff;
+                if (dvp != null) {
+                    gemmAt(true, false, lk, d, lq, 1f, p, lk, headProbs, dyb, ld, d, 1f, dvp.address() + kOff, ld, d,
+                            heads);
+                }
+                if (!scores) continue;
+                gemmAt(false, true, lq, lk, d, 1f, dyb, ld, d, vp.address() + kOff, ld, d, 0f, ds.address(), lk,
+                        headProbs, heads);
+                softmaxBackwardRows(new Ptr(ds.address()), new Ptr(ds.address()), new Ptr(p), heads * lq, lk, false);
+                if (dqp != null) {
+                    gemmAt(false, false, lq, d, lk, scale, ds.address(), lk, headProbs, kp.address() + kOff, ld, d,
+                            1f, dqp.address() + qOff, ld, d, heads);
+                }
+                if (dkp != null) {
+                    gemmAt(true, false, lk, d, lq, scale, ds.address(), lk, headProbs, qp.address() + qOff, ld, d,
+                            1f, dkp.address() + kOff, ld, d, heads);
+                }
+            }
+        } finally {
+            if (ds != null) allocator.release(ds);
+        }
+    }
+
+    // ---- activations ---------------------------------------------------------------------------------------
+
+    @Override
+    public void silu(Tensor out, Tensor in, long n) {
+        begin("silu");
+        elementwise(Kernel.SILU_FORWARD, n, ptr(out, n, "out"), ptr(in, n, "in"), n);
+    }
+
+    @Override
+    public void siluBackward(Tensor dIn, Tensor dOut, Tensor in, long n) {
+        begin("siluBackward");
+        elementwise(Kernel.SILU_BACKWARD, n, ptr(dIn, n, "dIn"), ptr(dOut, n, "dOut"), ptr(in, n, "in"), n);
+    }
+
+    @Override
+    public void gelu(Tensor out, Tensor in, long n) {
+        begin("gelu");
+        elementwise(Kernel.GELU_FORWARD, n, ptr(out, n, "out"), ptr(in, n, "in"), n);
+    }
+
+    @Override
+    public void geluBackward(Tensor dIn, Tensor dOut, Tensor in, long n) {
+        begin("geluBackward");
+        elementwise(Kernel.GELU_BACKWARD, n, ptr(dIn, n, "dIn"), ptr(dOut, n, "dOut"), ptr(in, n, "in"), n);
+    }
+
+    @Override
+    public void quickGelu(Tensor out, Tensor in, long n) {
+        begin("quickGelu");
+        elementwise(Kernel.QUICK_GELU_FORWARD, n, ptr(out, n, "out"), ptr(in, n, "in"), n);
+    }
+
+    @Override
+    public void quickGeluBackward(Tensor dIn, Tensor dOut, Tensor in, long n) {
+        begin("quickGeluBackward");
+        elementwise(Kernel.QUICK_GELU_BACKWARD, n, ptr(dIn, n, "dIn"), ptr(dOut, n, "dOut"), ptr(in, n, "in"), n);
+    }
+
+    @Override
+    public void geglu(Tensor out, Tensor in, int rows, int cols) {
+        begin("geglu");
+        long n = (long) rows * cols;
+        elementwise(Kernel.GEGLU_FORWARD, n, ptr(out, n, "out"), ptr(in, 2 * n, "in"), rows, cols);
+    }
+
+    @Override
+    public void gegluBackward(Tensor dIn, Tensor dOut, Tensor in, int rows, int cols) {
+        begin("gegluBackward");
+        long n = (long) rows * cols;
+        elementwise(Kernel.GEGLU_BACKWARD, n, ptr(dIn, 2 * n, "dIn"), ptr(dOut, n, "dOut"), ptr(in, 2 * n, "in"),
+                rows, cols);
+    }
+
+    // ---- shape ops -----------------------------------------------------------------------------------------
+
+    @Override
+    public void upsampleNearest2x(Tensor out, Tensor in, int nc, int h, int w) {
+        begin("upsampleNearest2x");
+        long n = (long) nc * h * w;
+        elementwise(Kernel.UPSAMPLE_NEAREST2X_FORWARD, 4 * n, ptr(out, 4 * n, "out"), ptr(in, n, "in"), nc, h, w);
+    }
+
+    @Override
+    public void upsampleNearest2xBackward(Tensor dIn, Tensor dOut, int nc, int h, int w) {
+        begin("upsampleNearest2xBackward");
+        long n = (long) nc * h * w;
+        elementwise(Kernel.UPSAMPLE_NEAREST2X_BACKWARD, n, ptr(dIn, n, "dIn"), ptr(dOut, 4 * n, "dOut"), nc, h, w);
+    }
+
+    @Override
+    public void concatChannels(Tensor out, Tensor a, Tensor b, int n, int ca, int cb, int hw) {
+        begin("concatChannels");
+        long total = (long) n * (ca + cb) * hw;
+        elementwise(Kernel.CONCAT_CHANNELS, total, ptr(out, total, "out"), ptr(a, (long) n * ca * hw, "a"),
+                ptr(b, (long) n * cb * hw, "b"), n, ca, cb, hw);
+    }
+
+    @Override
+    public void splitChannels(Tensor dA, Tensor dB, Tensor dOut, int n, int ca, int cb, int hw) {
+        begin("splitChannels");
+        if (dA == null && dB == null) return;
+        long total = (long) n * (ca + cb) * hw;
+        elementwise(Kernel.SPLIT_CHANNELS, total, optional(dA, (long) n * ca * hw, "dA"),
+                optional(dB, (long) n * cb * hw, "dB"), ptr(dOut, total, "dOut"), n, ca, cb, hw);
+    }
+
+    // ---- elementwise arithmetic ----------------------------------------------------------------------------
+
+    @Override
+    public void add(Tensor out, Tensor a, Tensor b, long n) {
+        begin("add");
+        elementwise(Kernel.ADD, n, ptr(out, n, "out"), ptr(a, n, "a"), ptr(b, n, "b"), n);
+    }
+
+    @Override
+    public void axpy(Tensor y, float alpha, Tensor x, long n) {
+        begin("axpy");
+        elementwise(Kernel.AXPY, n, ptr(y, n, "y"), alpha, ptr(x, n, "x"), n);
+    }
+
+    @Override
+    public void scale(Tensor out, Tensor x, float alpha, long n) {
+        begin("scale");
+        elementwise(Kernel.SCALE, n, ptr(out, n, "out"), ptr(x, n, "x"), alpha, n);
+    }
+
+    @Override
+    public void linearCombination(Tensor out, float alpha, Tensor a, float beta, Tensor b, long n) {
+        begin("linearCombination");
+        elementwise(Kernel.LINEAR_COMBINATION, n, ptr(out, n, "out"), alpha, ptr(a, n, "a"), beta, ptr(b, n, "b"), n);
+    }
+
+    @Override
+    public void addChannelBias(Tensor y, Tensor bias, int n, int c, int hw) {
+        begin("addChannelBias");
+        long total = (long) n * c * hw;
+        elementwise(Kernel.ADD_CHANNEL_BIAS, total, ptr(y, total, "y"), ptr(bias, (long) n * c, "bias"), n, c, hw, 1);
+    }
+
+    @Override
+    public void sumChannelBias(Tensor dBias, Tensor dy, int n, int c, int hw) {
+        begin("sumChannelBias");
+        if (n * c == 0) return;
+        launch(Kernel.CHANNEL_BIAS_GRAD, Dim.of(n * c), Dim.of(BLOCK),
+                ptr(dBias, (long) n * c, "dBias"), ptr(dy, (long) n * c * hw, "dy"), n, c, hw, 1);
+    }
+
+    // ---- embeddings, losses, optimiser ---------------------------------------------------------------------
+
+    @Override
+    public void timestepEmbedding(Tensor out, float[] timesteps, int dim, boolean flipSinToCos, float freqShift,
+                                  float maxPeriod) {
+        begin("timestepEmbedding");
+        int n = timesteps.length;
+        Ptr o = ptr(out, (long) n * dim, "out");
+        if (n == 0) return;
+        CudaAllocator.Block t = allocator.allocateWorkspace((long) n * Float.BYTES, op);
+        try {
+            context.synchronize("cuda " + op);
+            check(JCudaDriver.cuMemcpyHtoD(t.pointer, Pointer.to(timesteps), (long) n * Float.BYTES), "cuMemcpyHtoD");
+            elementwise(Kernel.TIMESTEP_EMBEDDING, (long) n * dim, o, new Ptr(t.address()), n, dim,
+                    flipSinToCos ? 1 : 0, freqShift, (float) -Math.log(maxPeriod));
+        } finally {
+            allocator.release(t);
+        }
+    }
+
+    @Override
+    public float mseLoss(Tensor pred, Tensor target, long n) {
+        begin("mseLoss");
+        Ptr p = ptr(pred, n, "pred"), t = ptr(target, n, "target");
+        long partialBytes = (long) MSE_BLOCKS * Double.BYTES;
+        CudaAllocator.Block ws = allocator.allocateWorkspace(partialBytes + Float.BYTES, op);
+        try {
+            Ptr partial = new Ptr(ws.address()), loss = new Ptr(ws.address() + partialBytes);
+            launch(Kernel.MSE_PARTIAL, Dim.of(MSE_BLOCKS), Dim.of(BLOCK), partial, p, t, n);
+            launch(Kernel.MSE_FINISH, Dim.of(1), Dim.of(BLOCK), loss, partial, MSE_BLOCKS, n);
+            float[] result = new float[1];
+            context.synchronize("cuda " + op);
+            check(JCudaDriver.cuMemcpyDtoH(Pointer.to(result), ws.pointer.withByteOffset(partialBytes), Float.BYTES),
+                    "cuMemcpyDtoH");
+            return result[0];
+        } finally {
+            allocator.release(ws);
+        }
+    }
+
+    @Override
+    public void mseLossBackward(Tensor dPred, Tensor pred, Tensor target, long n, float scale) {
+        begin("mseLossBackward");
+        float factor = (float) (2.0 * scale / n);
+        elementwise(Kernel.MSE_BACKWARD, n, ptr(dPred, n, "dPred"), ptr(pred, n, "pred"), ptr(target, n, "target"),
+                factor, n);
+    }
+
+    /** Scalars as the CPU reference (and torch, from Python floats) computes them: see {@code AdamStep}. */
+    @Override
+    public void adamStep(Tensor param, Tensor grad, Tensor m, Tensor v, long n, int step, float lr, float beta1,
+                         float beta2, float eps, float weightDecay) {
+        begin("adamStep");
+        if (step < 1) throw new IllegalArgumentException("Adam step counts from 1, got " + step);
+        double b1 = decimal(beta1), b2 = decimal(beta2);
+        float negStepSize = (float) (-decimal(lr) / (1 - Math.pow(b1, step)));
+        float bc2Sqrt = (float) Math.sqrt(1 - Math.pow(b2, step));
+        elementwise(Kernel.ADAM_STEP, n, ptr(param, n, "param"), ptr(grad, n, "grad"), ptr(m, n, "m"), ptr(v, n, "v"),
+                n, (float) b1, (float) (1 - b1), (float) b2, (float) (1 - b2), (float) decimal(eps),
+                (float) decimal(weightDecay), negStepSize, bc2Sqrt);
+    }
+
+    /** The double a user meant by a float (0.9f → 0.9), as Python holds it. */
+    private static double decimal(float x) {
+        return Double.parseDouble(Float.toString(x));
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        context.bind();
+        try {
+            context.synchronize("cuda close");
+        } finally {
+            cublas.close();
+            kernels.close();
+            allocator.close();
+            context.close();
+        }
+    }
+
+    // ---- plumbing ------------------------------------------------------------------------------------------
+
+    private void begin(String name) {
+        if (closed) throw new IllegalStateException("the CUDA backend is closed (" + name + ")");
+        op = name;
+        context.bind();
+    }
+
+    private Tensor allocate(int... shape) {
+        long size = Tensor.sizeOf(shape);
+        CudaAllocator.Block block = allocator.allocateTensor(Math.max(1, size) * Float.BYTES, op);
+        CudaStorage storage = new CudaStorage(allocator, block, size);
+        CudaAllocator a = allocator;
+        CLEANER.register(storage, () -> a.releaseLater(block));
+        return new Tensor(storage, 0, shape);
+    }
+
+    private void upload(Tensor dst, float[] src, int srcOffset) {
+        if (dst.size() == 0) return;
+        context.synchronize("cuda " + op); // the block may still be read by queued kernels
+        check(JCudaDriver.cuMemcpyHtoD(pointerOf(dst), Pointer.to(src).withByteOffset((long) srcOffset * Float.BYTES),
+                dst.size() * Float.BYTES), "cuMemcpyHtoD");
+    }
+
+    private static CudaStorage storageOf(Tensor t) {
+        if (t.storage() instanceof CudaStorage s) return s;
+        throw new IllegalArgumentException(t + " is not a CUDA tensor (its storage is "
+                + t.storage().getClass().getSimpleName() + ")");
+    }
+
+    private static jcuda.driver.CUdeviceptr pointerOf(Tensor t) {
+        return storageOf(t).pointer(t.offset());
+    }
+
+    /** The tensor's device address, after checking it holds the {@code elements} the op will touch. */
+    private Ptr ptr(Tensor t, long elements, String what) {
+        if (t == null) throw new IllegalArgumentException("cuda " + op + ": " + what + " is null");
+        if (t.size() < elements) {
+            throw new IllegalArgumentException("cuda " + op + ": " + what + " " + t + " holds " + t.size()
+                    + " elements, the op needs " + elements);
+        }
+        return new Ptr(storageOf(t).address(t.offset()));
+    }
+
+    private Ptr optional(Tensor t, long elements, String what) {
+        return t == null ? null : ptr(t, elements, what);
+    }
+
+    /** Elements a batch of strided row-major matrices spans: rows × cols with row stride ld, batch spaced by stride. */
+    private static long matrixElements(int rows, int cols, int ld, long stride, int batch) {
+        if (rows == 0 || cols == 0) return 0;
+        return (batch - 1) * stride + (long) (rows - 1) * ld + cols;
+    }
+
+    /** Row-major GEMM on device addresses, through column-major cuBLAS (operands swapped). */
+    private void gemmAt(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                        long a, int lda, long strideA, long b, int ldb, long strideB,
+                        float beta, long c, int ldc, long strideC, int batch) {
+        ColumnMajorGemm g = ColumnMajorGemm.fromRowMajor(transA, transB, m, n, k, alpha, lda, strideA, ldb, strideB,
+                beta, ldc, strideC, batch);
+        try {
+            cublas.gemm(g, b, a, c);
+        } catch (CudaException e) {
+            throw new CudaException("cuda " + op + ": " + e.getMessage(), e);
+        }
+        if (syncEveryCall) context.synchronize("cuda " + op + ": cuBLAS GEMM " + g);
+    }
+
+    private void elementwise(Kernel kernel, long n, Object... args) {
+        if (n == 0) return;
+        int grid = (int) Math.min((n + BLOCK - 1) / BLOCK, MAX_GRID);
+        launch(kernel, Dim.of(grid), Dim.of(BLOCK), args);
+    }
+
+    private void launch(Kernel kernel, Dim grid, Dim block, Object... args) {
+        kernels.launch(op, kernel, grid, block, args);
+    }
+
+    /** Threads per (sample, group) block: enough to cover small groups without idling most of a large block. */
+    private static int groupBlock(int channelsPerGroup, int hw) {
+        long count = (long) channelsPerGroup * hw;
+        return count >= 8192 ? 512 : count >= 1024 ? 256 : 64;
+    }
+
+    private static void checkGroups(int c, int groups) {
+        if (groups <= 0 || c % groups != 0) {
+            throw new IllegalArgumentException(c + " channels do not split into " + groups + " groups");
+        }
+    }
+
+    private void check(int result, String what) {
+        CudaContext.check(result, "cuda " + op + ": " + what);
+    }
+
+    private static int ceilDiv(long a, int b) {
+        return Math.toIntExact((a + b - 1) / b);
+    }
+
+    private static int deviceOrdinal() {
+        String env = System.getenv("ESD_CUDA_DEVICE");
+        if (env == null || env.isBlank()) return 0;
+        try {
+            return Integer.parseInt(env.trim());
+        } catch (NumberFormatException e) {
+            throw new CudaException("ESD_CUDA_DEVICE must be a device number, got '" + env + "'");
+        }
+    }
+}

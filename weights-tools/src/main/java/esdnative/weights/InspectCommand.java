@@ -1,0 +1,135 @@
+package esdnative.weights;
+
+import esdnative.cli.UserError;
+import esdnative.io.SafetensorsFile;
+import esdnative.io.TensorInfo;
+import esdnative.weights.CompVisNames.Component;
+import esdnative.weights.CompVisNames.DiffusersName;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeSet;
+
+/**
+ * {@code esd-native weights inspect PATH}: what a safetensors file or diffusers folder holds — its layout, metadata,
+ * every tensor (name, dtype, shape) and per-component tensor, parameter and byte counts.
+ */
+@Command(name = "inspect",
+        description = "List the tensors of a safetensors file or diffusers model folder, with per-component "
+                + "parameter counts, bytes, metadata and layout (diffusers component or CompVis single file).")
+public final class InspectCommand implements Runnable {
+    @Parameters(paramLabel = "PATH", description = "A .safetensors file, a diffusers pipeline folder, or one component folder.")
+    Path path;
+
+    @Option(names = "--summary", description = "Print only the layout, metadata and counts, not every tensor.")
+    boolean summary;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    /** Counts for one row of the summary table. */
+    private static final class Totals {
+        long tensors, parameters, bytes;
+        final TreeSet<String> dtypes = new TreeSet<>();
+
+        void add(TensorInfo t) {
+            tensors++;
+            parameters += t.numel();
+            bytes += t.byteSize();
+            dtypes.add(t.dtype().safetensorsName());
+        }
+    }
+
+    @Override
+    public void run() {
+        PrintWriter out = spec.commandLine().getOut();
+        if (!Files.exists(path)) throw new UserError(path + ": no such file or folder");
+        Map<String, Totals> rows = new LinkedHashMap<>();
+        if (Files.isDirectory(path)) {
+            if (DiffusersFolder.isPipeline(path)) {
+                Map<Component, Path> components = DiffusersFolder.components(path);
+                if (components.isEmpty()) throw new UserError(path + ": no unet, text_encoder or vae folder");
+                out.println(path + ": diffusers pipeline folder (" + String.join(", ",
+                        components.keySet().stream().map(Component::folder).toList()) + ")");
+                components.values().forEach(file -> inspectFile(out, file, rows));
+            } else {
+                inspectFile(out, DiffusersFolder.weightsFile(path), rows);
+            }
+        } else {
+            inspectFile(out, path, rows);
+        }
+        printTotals(out, rows);
+        out.flush();
+    }
+
+    private void inspectFile(PrintWriter out, Path file, Map<String, Totals> rows) {
+        if (file.getFileName().toString().endsWith(".ckpt")) {
+            throw new UserError(file + ": .ckpt (pickle) files are not supported; convert to .safetensors first");
+        }
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+            Layout layout = Layout.of(f.names());
+            out.println(file + ": " + layout.description() + ", " + f.tensors().size() + " tensors");
+            out.println("  metadata: " + (f.metadata().isEmpty() ? "(none)" : format(f.metadata())));
+            if (!summary) {
+                int width = f.names().stream().mapToInt(String::length).max().orElse(0);
+                for (TensorInfo t : f.tensors()) {
+                    out.printf(Locale.ROOT, "  %-" + width + "s  %-4s %s%n", t.name(), t.dtype().safetensorsName(),
+                            Arrays.toString(t.shape()));
+                }
+            }
+            CompVisNames table = layout == Layout.COMPVIS_SINGLE_FILE
+                    ? CompVisNames.of(CompVisNames.Topology.fromCompVis(f.names())) : null;
+            for (TensorInfo t : f.tensors()) {
+                String row;
+                if (table != null) {
+                    DiffusersName d = table.toDiffusers(t.name());
+                    row = d == null ? "other" : d.component().folder();
+                } else {
+                    row = layout.component() == null ? "unknown" : layout.component().folder();
+                }
+                rows.computeIfAbsent(row, k -> new Totals()).add(t);
+            }
+        }
+    }
+
+    private static String format(Map<String, String> metadata) {
+        StringBuilder b = new StringBuilder();
+        metadata.forEach((k, v) -> b.append(b.isEmpty() ? "" : ", ").append(k).append('=')
+                .append(v.length() > 200 ? v.substring(0, 200) + "... (" + v.length() + " chars)" : v));
+        return b.toString().replace('\n', ' ');
+    }
+
+    private static void printTotals(PrintWriter out, Map<String, Totals> rows) {
+        // stable order: the three SD components, then anything else
+        Map<String, Totals> ordered = new LinkedHashMap<>();
+        for (Component c : Component.values()) {
+            if (rows.containsKey(c.folder())) ordered.put(c.folder(), rows.get(c.folder()));
+        }
+        rows.forEach(ordered::putIfAbsent);
+        Totals all = new Totals();
+        out.println();
+        out.printf(Locale.ROOT, "%-14s %8s %15s %16s  %s%n", "component", "tensors", "parameters", "bytes", "dtypes");
+        ordered.forEach((name, t) -> {
+            printRow(out, name, t);
+            all.tensors += t.tensors;
+            all.parameters += t.parameters;
+            all.bytes += t.bytes;
+            all.dtypes.addAll(t.dtypes);
+        });
+        printRow(out, "total", all);
+    }
+
+    private static void printRow(PrintWriter out, String name, Totals t) {
+        out.printf(Locale.ROOT, "%-14s %8d %,15d %,16d  %s%n", name, t.tensors, t.parameters, t.bytes,
+                String.join(" ", t.dtypes));
+    }
+}
