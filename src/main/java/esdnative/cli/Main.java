@@ -19,6 +19,7 @@ import java.util.Properties;
                 TrainCommand.class,
                 GenerateCommand.class,
                 esdnative.weights.WeightsCommand.class,
+                SelfTestCommand.class,
         })
 public final class Main implements Runnable {
 
