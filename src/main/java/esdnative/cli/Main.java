@@ -20,6 +20,7 @@ import java.util.Properties;
                 GenerateCommand.class,
                 esdnative.weights.WeightsCommand.class,
                 SelfTestCommand.class,
+                esdnative.bench.BenchCommand.class,
         })
 public final class Main implements Runnable {
 
