@@ -366,6 +366,7 @@ public final class CudaBackend implements Backend {
         checkGroups(c, groups);
         long size = (long) n * c * hw;
         int stats = n * groups;
+        if (size == 0) return;
         launch(Kernel.GROUP_NORM_FORWARD, Dim.of(stats), Dim.of(groupBlock(c / groups, hw)),
                 ptr(out, size, "out"), optional(mean, stats, "mean"), optional(rstd, stats, "rstd"),
                 ptr(in, size, "in"), ptr(gamma, c, "gamma"), ptr(beta, c, "beta"), c, hw, groups, eps);
@@ -380,6 +381,7 @@ public final class CudaBackend implements Backend {
         int stats = n * groups;
         Ptr dy = ptr(dOut, size, "dOut"), x = ptr(in, size, "in");
         Ptr mu = ptr(mean, stats, "mean"), rs = ptr(rstd, stats, "rstd");
+        if (size == 0) return;
         if (dIn != null) {
             launch(Kernel.GROUP_NORM_BACKWARD_INPUT, Dim.of(stats), Dim.of(groupBlock(c / groups, hw)),
                     ptr(dIn, size, "dIn"), dy, x, mu, rs, ptr(gamma, c, "gamma"), c, hw, groups);
