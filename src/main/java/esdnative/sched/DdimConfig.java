@@ -1,11 +1,9 @@
 package esdnative.sched;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import esdnative.cli.UserError;
+import esdnative.io.Json;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -41,13 +39,7 @@ public record DdimConfig(int numTrainTimesteps, double betaStart, double betaEnd
 
     /** Reads a scheduler_config.json; missing keys take DDIMScheduler's defaults. */
     public static DdimConfig read(Path file) {
-        if (!Files.isRegularFile(file)) throw new UserError("scheduler: " + file + " not found");
-        JsonNode json;
-        try {
-            json = new ObjectMapper().readTree(file.toFile());
-        } catch (IOException e) {
-            throw new UserError("scheduler: cannot parse " + file + ": " + e.getMessage(), e);
-        }
+        JsonNode json = Json.tree(file);
         if (json.path("thresholding").asBoolean(false)) {
             throw new UserError("scheduler: " + file + ": thresholding is not supported");
         }

@@ -118,10 +118,12 @@ public final class DdimScheduler {
     /**
      * One DDIM step from timestep t: writes prevSample (x_{t_prev}) and predOriginalSample (x̂0).
      * All tensors hold n = sample.size() elements; varianceNoise (standard normal) is read only when eta > 0.
+     * prevSample may alias sample (an in-place step); predOriginalSample must be a tensor of its own.
      */
     public void step(Backend backend, Tensor prevSample, Tensor predOriginalSample, Tensor modelOutput, int t,
                      Tensor sample, float eta, Tensor varianceNoise) {
         long n = sample.size();
+        if (eta > 0 && varianceNoise == null) throw new IllegalArgumentException("eta " + eta + " > 0 needs variance noise");
         StepCoefficients c = coefficients(t, eta);
         backend.linearCombination(predOriginalSample, c.x0FromSample(), sample, c.x0FromModel(), modelOutput, n);
         if (config.clipSample()) clamp(backend, predOriginalSample, (float) config.clipSampleRange());

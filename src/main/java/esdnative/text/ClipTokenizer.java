@@ -1,8 +1,8 @@
 package esdnative.text;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import esdnative.cli.UserError;
+import esdnative.io.Json;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -13,6 +13,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -46,7 +47,7 @@ public final class ClipTokenizer {
     private final int padId;
     private final int unkId;
     private final int maxLength;
-    private final Map<String, String> bpeCache = new HashMap<>();
+    private final Map<String, String> bpeCache = new ConcurrentHashMap<>();
 
     private ClipTokenizer(Map<String, Integer> vocab, Map<String, Integer> mergeRanks, String bos, String eos,
                           String pad, String unk, int maxLength) {
@@ -76,9 +77,8 @@ public final class ClipTokenizer {
         for (Path p : List.of(vocabFile, mergesFile)) {
             if (!Files.isRegularFile(p)) throw new UserError("tokenizer: " + p + " not found");
         }
-        ObjectMapper json = new ObjectMapper();
         Map<String, Integer> vocab = new HashMap<>();
-        JsonNode vocabJson = readJson(json, vocabFile);
+        JsonNode vocabJson = Json.tree(vocabFile);
         vocabJson.properties().forEach(e -> {
             if (!e.getValue().isInt()) throw new UserError("tokenizer: " + vocabFile + ": id of '" + e.getKey() + "' is not an integer");
             vocab.put(e.getKey(), e.getValue().asInt());
@@ -105,7 +105,7 @@ public final class ClipTokenizer {
         for (String name : List.of("tokenizer_config.json", "special_tokens_map.json")) {
             Path file = folder.resolve(name);
             if (!Files.isRegularFile(file)) continue;
-            JsonNode config = readJson(json, file);
+            JsonNode config = Json.tree(file);
             for (String key : List.copyOf(special.keySet())) {
                 JsonNode v = config.get(key);
                 if (v == null || v.isNull()) continue;
@@ -115,19 +115,11 @@ public final class ClipTokenizer {
             }
             JsonNode max = config.get("model_max_length");
             // transformers writes a huge sentinel when no limit is known; CLIP's text model needs 77 anyway
-            if (max != null && max.isIntegralNumber() && max.asLong() < 100_000) maxLength = max.asInt();
+            if (max != null && max.canConvertToInt() && max.asInt() < 100_000) maxLength = max.asInt();
         }
         if (maxLength < 2) throw new UserError("tokenizer: model_max_length " + maxLength + " leaves no room for BOS and EOS");
         return new ClipTokenizer(vocab, ranks, special.get("bos_token"), special.get("eos_token"),
                 special.get("pad_token"), special.get("unk_token"), maxLength);
-    }
-
-    private static JsonNode readJson(ObjectMapper json, Path file) {
-        try {
-            return json.readTree(file.toFile());
-        } catch (IOException e) {
-            throw new UserError("tokenizer: cannot parse " + file + ": " + e.getMessage(), e);
-        }
     }
 
     private int idOf(String token, String role) {
@@ -168,6 +160,15 @@ public final class ClipTokenizer {
         System.arraycopy(ids, 0, out, 1, kept);
         out[kept + 1] = eosId;
         return out;
+    }
+
+    /** {@link #encodePadded} for each prompt, concatenated: ids [prompts, maxLength] for the text encoder. */
+    public int[] encodeBatch(List<String> prompts) {
+        int[] ids = new int[prompts.size() * maxLength];
+        for (int p = 0; p < prompts.size(); p++) {
+            System.arraycopy(encodePadded(prompts.get(p)), 0, ids, p * maxLength, maxLength);
+        }
+        return ids;
     }
 
     /** BPE token strings (in the byte→unicode alphabet, words ending in {@code </w>}); special tokens whole. */

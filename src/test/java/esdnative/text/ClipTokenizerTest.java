@@ -3,6 +3,8 @@ package esdnative.text;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import esdnative.cli.UserError;
+import esdnative.io.Npy;
+import esdnative.io.NpyArray;
 import esdnative.testing.Fixtures;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -32,15 +34,18 @@ class ClipTokenizerTest {
     @Test
     void reproducesGoldenInputIds() throws IOException {
         JsonNode prompts = new ObjectMapper().readTree(Fixtures.golden("prompts.json").toFile());
-        GoldenNpy golden = GoldenNpy.read(Fixtures.golden("tokens_input_ids.npy"));
+        NpyArray golden = Npy.read(Fixtures.golden("tokens_input_ids.npy"));
         assertArrayEquals(new int[] {prompts.size(), 77}, golden.shape());
         long[] expected = golden.longs();
+        List<String> texts = new ArrayList<>();
         for (int p = 0; p < prompts.size(); p++) {
             String prompt = prompts.get(p).asText();
+            texts.add(prompt);
             long[] row = Arrays.copyOfRange(expected, p * 77, (p + 1) * 77);
             long[] actual = Arrays.stream(tokenizer.encodePadded(prompt)).asLongStream().toArray();
             assertArrayEquals(row, actual, "prompt " + p + ": " + prompt);
         }
+        assertArrayEquals(expected, Arrays.stream(tokenizer.encodeBatch(texts)).asLongStream().toArray());
         assertEquals(49406, tokenizer.bosId());
         assertEquals(49407, tokenizer.eosId());
         assertEquals(49407, tokenizer.padId());
@@ -84,7 +89,10 @@ class ClipTokenizerTest {
         for (int i = 1; i < 76; i++) assertEquals(cat, ids[i]);
     }
 
-    /** SD2.x tokenizers pad with "!" (id 0) via special_tokens_map.json. */
+    /**
+     * SD2.x tokenizers pad with "!" (id 0) via special_tokens_map.json, which also makes "!" a no-split special
+     * token: transformers maps "! !! !!!" to six 0s (output quoted in huggingface/diffusers issue #4153).
+     */
     @Test
     void padTokenComesFromSpecialTokensMap(@TempDir Path dir) throws IOException {
         Path source = Fixtures.path("clip-tokenizer");
@@ -98,6 +106,8 @@ class ClipTokenizerTest {
         int[] ids = sd2.encodePadded("a photo of a cat");
         assertArrayEquals(new int[] {49406, 320, 1125, 539, 320, 2368, 49407, 0, 0}, Arrays.copyOf(ids, 9));
         assertEquals(0, ids[76]);
+        assertArrayEquals(new int[] {49406, 0, 0, 0, 0, 0, 0, 49407, 0, 0}, Arrays.copyOf(sd2.encodePadded("! !! !!!"), 10));
+        assertArrayEquals(new int[] {256, 748, 995}, tokenizer.encode("! !! !!!"));
     }
 
     @Test

@@ -19,6 +19,8 @@ import static esdnative.backend.cpu.CpuStorage.offset;
 public final class CpuBackend implements Backend {
     /** elements per task of elementwise ops and per partial sum of reductions (fixed: determinism) */
     private static final int GRAIN = 1 << 14;
+    /** columns per transpose task */
+    private static final int TILE = 16;
 
     @Override
     public String name() { return "cpu"; }
@@ -51,6 +53,10 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void copyFromHost(Tensor dst, float[] src, int srcOffset) {
+        if (srcOffset < 0 || srcOffset + dst.size() > src.length) {
+            throw new IllegalArgumentException("copyFromHost: " + dst + " needs " + dst.size() + " floats from offset "
+                    + srcOffset + " of a host array of " + src.length);
+        }
         System.arraycopy(src, srcOffset, array(dst), offset(dst), (int) dst.size());
     }
 
@@ -74,6 +80,9 @@ public final class CpuBackend implements Backend {
     public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                      Tensor a, int lda, long strideA, Tensor b, int ldb, long strideB,
                      float beta, Tensor c, int ldc, long strideC, int batch) {
+        need("gemm", "a", a, extent(batch, strideA, transA ? k : m, lda, transA ? m : k));
+        need("gemm", "b", b, extent(batch, strideB, transB ? n : k, ldb, transB ? k : n));
+        need("gemm", "c", c, extent(batch, strideC, m, ldc, n));
         float[] aa = array(a), ba = array(b), ca = array(c);
         for (int i = 0; i < batch; i++) {
             Gemm.sgemm(transA, transB, m, n, k, alpha,
@@ -84,6 +93,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void addRowBias(Tensor y, Tensor bias, int rows, int cols) {
+        need("addRowBias", "y", y, (long) rows * cols);
+        need("addRowBias", "bias", bias, cols);
         float[] ya = array(y), ba = array(bias);
         int yOff = offset(y), bOff = offset(bias);
         Parallel.forEach(rows, r -> {
@@ -94,6 +105,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void sumRows(Tensor dBias, Tensor dy, int rows, int cols) {
+        need("sumRows", "dBias", dBias, cols);
+        need("sumRows", "dy", dy, (long) rows * cols);
         float[] db = array(dBias), g = array(dy);
         int dbOff = offset(dBias), gOff = offset(dy);
         // column blocks, each summing all rows in order
@@ -110,14 +123,19 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void transpose(Tensor out, Tensor in, int batch, int rows, int cols) {
+        need("transpose", "out", out, (long) batch * rows * cols);
+        need("transpose", "in", in, (long) batch * rows * cols);
         float[] o = array(out), x = array(in);
         int oOff = offset(out), xOff = offset(in);
-        // one task per output row (bi, column of in)
-        Parallel.forEach(batch * cols, bc -> {
-            int bi = bc / cols, col = bc % cols;
-            int src = xOff + bi * rows * cols + col;
-            int dst = oOff + bc * rows;
-            for (int r = 0; r < rows; r++) o[dst + r] = x[src + r * cols];
+        // one task per (bi, block of TILE columns of in): reads TILE contiguous floats of each input row,
+        // writes TILE output rows front to back
+        int blocks = (cols + TILE - 1) / TILE;
+        Parallel.forEach(batch * blocks, task -> {
+            int bi = task / blocks, c0 = (task % blocks) * TILE, c1 = Math.min(cols, c0 + TILE);
+            int src = xOff + bi * rows * cols, dst = oOff + bi * rows * cols;
+            for (int r = 0; r < rows; r++) {
+                for (int col = c0; col < c1; col++) o[dst + col * rows + r] = x[src + r * cols + col];
+            }
         });
     }
 
@@ -125,16 +143,27 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void conv2d(Tensor out, Tensor in, Tensor weight, Tensor bias, Conv2dShape shape) {
+        need("conv2d", "out", out, outSize(shape));
+        need("conv2d", "in", in, inSize(shape));
+        need("conv2d", "weight", weight, weightSize(shape));
+        need("conv2d", "bias", bias, shape.k());
         ConvOps.forward(out, in, weight, bias, shape);
     }
 
     @Override
     public void conv2dBackwardData(Tensor dIn, Tensor dOut, Tensor weight, Conv2dShape shape) {
+        need("conv2dBackwardData", "dIn", dIn, inSize(shape));
+        need("conv2dBackwardData", "dOut", dOut, outSize(shape));
+        need("conv2dBackwardData", "weight", weight, weightSize(shape));
         ConvOps.backwardData(dIn, dOut, weight, shape);
     }
 
     @Override
     public void conv2dBackwardWeight(Tensor dWeight, Tensor dBias, Tensor dOut, Tensor in, Conv2dShape shape) {
+        need("conv2dBackwardWeight", "dWeight", dWeight, weightSize(shape));
+        need("conv2dBackwardWeight", "dBias", dBias, shape.k());
+        need("conv2dBackwardWeight", "dOut", dOut, outSize(shape));
+        need("conv2dBackwardWeight", "in", in, inSize(shape));
         ConvOps.backwardWeight(dWeight, dBias, dOut, in, shape);
     }
 
@@ -143,29 +172,63 @@ public final class CpuBackend implements Backend {
     @Override
     public void groupNorm(Tensor out, Tensor mean, Tensor rstd, Tensor in, Tensor gamma, Tensor beta,
                           int n, int c, int hw, int groups, float eps) {
+        long size = (long) n * c * hw;
+        need("groupNorm", "out", out, size);
+        need("groupNorm", "in", in, size);
+        need("groupNorm", "mean", mean, (long) n * groups);
+        need("groupNorm", "rstd", rstd, (long) n * groups);
+        need("groupNorm", "gamma", gamma, c);
+        need("groupNorm", "beta", beta, c);
         NormOps.groupNorm(out, mean, rstd, in, gamma, beta, n, c, hw, groups, eps);
     }
 
     @Override
     public void groupNormBackward(Tensor dIn, Tensor dGamma, Tensor dBeta, Tensor dOut, Tensor in,
                                   Tensor mean, Tensor rstd, Tensor gamma, int n, int c, int hw, int groups) {
+        long size = (long) n * c * hw;
+        need("groupNormBackward", "dIn", dIn, size);
+        need("groupNormBackward", "dOut", dOut, size);
+        need("groupNormBackward", "in", in, size);
+        need("groupNormBackward", "mean", mean, (long) n * groups);
+        need("groupNormBackward", "rstd", rstd, (long) n * groups);
+        need("groupNormBackward", "gamma", gamma, c);
+        need("groupNormBackward", "dGamma", dGamma, c);
+        need("groupNormBackward", "dBeta", dBeta, c);
         NormOps.groupNormBackward(dIn, dGamma, dBeta, dOut, in, mean, rstd, gamma, n, c, hw, groups);
     }
 
     @Override
     public void layerNorm(Tensor out, Tensor mean, Tensor rstd, Tensor in, Tensor gamma, Tensor beta,
                           int rows, int cols, float eps) {
+        long size = (long) rows * cols;
+        need("layerNorm", "out", out, size);
+        need("layerNorm", "in", in, size);
+        need("layerNorm", "mean", mean, rows);
+        need("layerNorm", "rstd", rstd, rows);
+        need("layerNorm", "gamma", gamma, cols);
+        need("layerNorm", "beta", beta, cols);
         NormOps.layerNorm(out, mean, rstd, in, gamma, beta, rows, cols, eps);
     }
 
     @Override
     public void layerNormBackward(Tensor dIn, Tensor dGamma, Tensor dBeta, Tensor dOut, Tensor in,
                                   Tensor mean, Tensor rstd, Tensor gamma, int rows, int cols) {
+        long size = (long) rows * cols;
+        need("layerNormBackward", "dIn", dIn, size);
+        need("layerNormBackward", "dOut", dOut, size);
+        need("layerNormBackward", "in", in, size);
+        need("layerNormBackward", "mean", mean, rows);
+        need("layerNormBackward", "rstd", rstd, rows);
+        need("layerNormBackward", "gamma", gamma, cols);
+        need("layerNormBackward", "dGamma", dGamma, cols);
+        need("layerNormBackward", "dBeta", dBeta, cols);
         NormOps.layerNormBackward(dIn, dGamma, dBeta, dOut, in, mean, rstd, gamma, rows, cols);
     }
 
     @Override
     public void softmax(Tensor out, Tensor in, int rows, int cols) {
+        need("softmax", "out", out, (long) rows * cols);
+        need("softmax", "in", in, (long) rows * cols);
         float[] o = array(out), x = array(in);
         int oOff = offset(out), xOff = offset(in);
         Parallel.forEach(rows, r -> {
@@ -176,6 +239,9 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void softmaxBackward(Tensor dIn, Tensor dOut, Tensor out, int rows, int cols) {
+        need("softmaxBackward", "dIn", dIn, (long) rows * cols);
+        need("softmaxBackward", "dOut", dOut, (long) rows * cols);
+        need("softmaxBackward", "out", out, (long) rows * cols);
         float[] dx = array(dIn), dy = array(dOut), y = array(out);
         int dxOff = offset(dIn), dyOff = offset(dOut), yOff = offset(out);
         Parallel.forEach(rows, r -> {
@@ -193,12 +259,27 @@ public final class CpuBackend implements Backend {
     @Override
     public void attention(Tensor out, Tensor probs, Tensor q, Tensor k, Tensor v,
                           int b, int heads, int lq, int lk, int d, float scale, boolean causal) {
+        long qSize = (long) b * lq * heads * d, kSize = (long) b * lk * heads * d;
+        need("attention", "out", out, qSize);
+        need("attention", "q", q, qSize);
+        need("attention", "k", k, kSize);
+        need("attention", "v", v, kSize);
+        need("attention", "probs", probs, (long) b * heads * lq * lk);
         AttentionOps.forward(out, probs, q, k, v, b, heads, lq, lk, d, scale, causal);
     }
 
     @Override
     public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
                                   Tensor probs, int b, int heads, int lq, int lk, int d, float scale) {
+        long qSize = (long) b * lq * heads * d, kSize = (long) b * lk * heads * d;
+        need("attentionBackward", "dOut", dOut, qSize);
+        need("attentionBackward", "q", q, qSize);
+        need("attentionBackward", "dq", dq, qSize);
+        need("attentionBackward", "k", k, kSize);
+        need("attentionBackward", "dk", dk, kSize);
+        need("attentionBackward", "v", v, kSize);
+        need("attentionBackward", "dv", dv, kSize);
+        need("attentionBackward", "probs", probs, (long) b * heads * lq * lk);
         AttentionOps.backward(dq, dk, dv, dOut, q, k, v, probs, b, heads, lq, lk, d, scale);
     }
 
@@ -236,6 +317,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void geglu(Tensor out, Tensor in, int rows, int cols) {
+        need("geglu", "out", out, (long) rows * cols);
+        need("geglu", "in", in, 2L * rows * cols);
         float[] o = array(out), x = array(in);
         int oOff = offset(out), xOff = offset(in);
         Parallel.forEach(rows, r -> {
@@ -248,6 +331,9 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void gegluBackward(Tensor dIn, Tensor dOut, Tensor in, int rows, int cols) {
+        need("gegluBackward", "dIn", dIn, 2L * rows * cols);
+        need("gegluBackward", "dOut", dOut, (long) rows * cols);
+        need("gegluBackward", "in", in, 2L * rows * cols);
         float[] dx = array(dIn), dy = array(dOut), x = array(in);
         int dxOff = offset(dIn), dyOff = offset(dOut), xOff = offset(in);
         Parallel.forEach(rows, r -> {
@@ -264,6 +350,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void upsampleNearest2x(Tensor out, Tensor in, int nc, int h, int w) {
+        need("upsampleNearest2x", "out", out, 4L * nc * h * w);
+        need("upsampleNearest2x", "in", in, (long) nc * h * w);
         float[] o = array(out), x = array(in);
         int oOff = offset(out), xOff = offset(in);
         Parallel.forEach(nc, p -> {
@@ -276,6 +364,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void upsampleNearest2xBackward(Tensor dIn, Tensor dOut, int nc, int h, int w) {
+        need("upsampleNearest2xBackward", "dIn", dIn, (long) nc * h * w);
+        need("upsampleNearest2xBackward", "dOut", dOut, 4L * nc * h * w);
         float[] dx = array(dIn), dy = array(dOut);
         int dxOff = offset(dIn), dyOff = offset(dOut);
         Parallel.forEach(nc, p -> {
@@ -291,6 +381,9 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void concatChannels(Tensor out, Tensor a, Tensor b, int n, int ca, int cb, int hw) {
+        need("concatChannels", "out", out, (long) n * (ca + cb) * hw);
+        need("concatChannels", "a", a, (long) n * ca * hw);
+        need("concatChannels", "b", b, (long) n * cb * hw);
         float[] o = array(out), aa = array(a), ba = array(b);
         int la = ca * hw, lb = cb * hw;
         Parallel.forEach(n, i -> {
@@ -302,6 +395,9 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void splitChannels(Tensor dA, Tensor dB, Tensor dOut, int n, int ca, int cb, int hw) {
+        need("splitChannels", "dOut", dOut, (long) n * (ca + cb) * hw);
+        need("splitChannels", "dA", dA, (long) n * ca * hw);
+        need("splitChannels", "dB", dB, (long) n * cb * hw);
         float[] dy = array(dOut);
         int la = ca * hw, lb = cb * hw;
         Parallel.forEach(n, i -> {
@@ -315,6 +411,9 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void add(Tensor out, Tensor a, Tensor b, long n) {
+        need("add", "out", out, n);
+        need("add", "a", a, n);
+        need("add", "b", b, n);
         float[] o = array(out), aa = array(a), ba = array(b);
         int oOff = offset(out), aOff = offset(a), bOff = offset(b);
         Parallel.forRanges(n, GRAIN, (s, e) -> {
@@ -324,6 +423,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void axpy(Tensor y, float alpha, Tensor x, long n) {
+        need("axpy", "y", y, n);
+        need("axpy", "x", x, n);
         float[] ya = array(y), xa = array(x);
         int yOff = offset(y), xOff = offset(x);
         Parallel.forRanges(n, GRAIN, (s, e) -> {
@@ -333,6 +434,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void scale(Tensor out, Tensor x, float alpha, long n) {
+        need("scale", "out", out, n);
+        need("scale", "x", x, n);
         float[] o = array(out), xa = array(x);
         int oOff = offset(out), xOff = offset(x);
         Parallel.forRanges(n, GRAIN, (s, e) -> {
@@ -342,6 +445,9 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void linearCombination(Tensor out, float alpha, Tensor a, float beta, Tensor b, long n) {
+        need("linearCombination", "out", out, n);
+        need("linearCombination", "a", a, n);
+        need("linearCombination", "b", b, n);
         float[] o = array(out), aa = array(a), ba = array(b);
         int oOff = offset(out), aOff = offset(a), bOff = offset(b);
         Parallel.forRanges(n, GRAIN, (s, e) -> {
@@ -351,6 +457,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void addChannelBias(Tensor y, Tensor bias, int n, int c, int hw) {
+        need("addChannelBias", "y", y, (long) n * c * hw);
+        need("addChannelBias", "bias", bias, (long) n * c);
         float[] ya = array(y), ba = array(bias);
         int yOff = offset(y), bOff = offset(bias);
         Parallel.forEach(n * c, nc -> {
@@ -362,6 +470,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void sumChannelBias(Tensor dBias, Tensor dy, int n, int c, int hw) {
+        need("sumChannelBias", "dBias", dBias, (long) n * c);
+        need("sumChannelBias", "dy", dy, (long) n * c * hw);
         float[] db = array(dBias), g = array(dy);
         int dbOff = offset(dBias), gOff = offset(dy);
         Parallel.forEach(n * c, nc -> {
@@ -377,11 +487,15 @@ public final class CpuBackend implements Backend {
     @Override
     public void timestepEmbedding(Tensor out, float[] timesteps, int dim, boolean flipSinToCos, float freqShift,
                                   float maxPeriod) {
-        copyFromHost(out, TimestepEmbedding.compute(timesteps, dim, flipSinToCos, freqShift, maxPeriod), 0);
+        need("timestepEmbedding", "out", out, (long) timesteps.length * dim);
+        float[] embedding = TimestepEmbedding.compute(timesteps, dim, flipSinToCos, freqShift, maxPeriod);
+        System.arraycopy(embedding, 0, array(out), offset(out), embedding.length);
     }
 
     @Override
     public float mseLoss(Tensor pred, Tensor target, long n) {
+        need("mseLoss", "pred", pred, n);
+        need("mseLoss", "target", target, n);
         float[] p = array(pred), t = array(target);
         int pOff = offset(pred), tOff = offset(target);
         // per-range partial sums, added in range order
@@ -401,6 +515,9 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void mseLossBackward(Tensor dPred, Tensor pred, Tensor target, long n, float scale) {
+        need("mseLossBackward", "dPred", dPred, n);
+        need("mseLossBackward", "pred", pred, n);
+        need("mseLossBackward", "target", target, n);
         float[] dp = array(dPred), p = array(pred), t = array(target);
         int dOff = offset(dPred), pOff = offset(pred), tOff = offset(target);
         double factor = 2.0 * scale / n;
@@ -414,6 +531,10 @@ public final class CpuBackend implements Backend {
     @Override
     public void adamStep(Tensor param, Tensor grad, Tensor m, Tensor v, long n, int step, float lr, float beta1,
                          float beta2, float eps, float weightDecay) {
+        need("adamStep", "param", param, n);
+        need("adamStep", "grad", grad, n);
+        need("adamStep", "m", m, n);
+        need("adamStep", "v", v, n);
         AdamStep.apply(array(param), offset(param), array(grad), offset(grad), array(m), offset(m),
                 array(v), offset(v), n, step, lr, beta1, beta2, eps, weightDecay);
     }
@@ -425,8 +546,33 @@ public final class CpuBackend implements Backend {
 
     // ---- helpers -------------------------------------------------------------------------------------------
 
+    /**
+     * Fails when a tensor holds fewer elements than the op's dimensions imply (a null tensor passes: optional
+     * outputs). Without it a too-small view would silently read or write its neighbours in a shared buffer.
+     */
+    private static void need(String op, String arg, Tensor t, long elements) {
+        if (t != null && t.size() < elements) {
+            throw new IllegalArgumentException(op + ": " + arg + " " + t + " holds " + t.size()
+                    + " elements, the dimensions need " + elements);
+        }
+    }
+
+    /** elements spanned by batch matrices of rows × cols with row stride ld, spaced by stride */
+    private static long extent(int batch, long stride, int rows, int ld, int cols) {
+        if (batch <= 0 || rows <= 0 || cols <= 0) return 0;
+        return (batch - 1) * stride + (long) (rows - 1) * ld + cols;
+    }
+
+    private static long inSize(Conv2dShape s) { return (long) s.n() * s.c() * s.h() * s.w(); }
+
+    private static long outSize(Conv2dShape s) { return (long) s.n() * s.k() * s.outH() * s.outW(); }
+
+    private static long weightSize(Conv2dShape s) { return (long) s.k() * s.c() * s.r() * s.s(); }
+
     /** out[i] = f(in[i]), rounded to float */
     private static void map(Tensor out, Tensor in, long n, DoubleUnaryOperator f) {
+        need("activation", "out", out, n);
+        need("activation", "in", in, n);
         float[] o = array(out), x = array(in);
         int oOff = offset(out), xOff = offset(in);
         Parallel.forRanges(n, GRAIN, (s, e) -> {
@@ -436,6 +582,9 @@ public final class CpuBackend implements Backend {
 
     /** dIn[i] += dOut[i] · f'(in[i]) */
     private static void accumulateGrad(Tensor dIn, Tensor dOut, Tensor in, long n, DoubleUnaryOperator derivative) {
+        need("activation backward", "dIn", dIn, n);
+        need("activation backward", "dOut", dOut, n);
+        need("activation backward", "in", in, n);
         float[] dx = array(dIn), dy = array(dOut), x = array(in);
         int dxOff = offset(dIn), dyOff = offset(dOut), xOff = offset(in);
         Parallel.forRanges(n, GRAIN, (s, e) -> {

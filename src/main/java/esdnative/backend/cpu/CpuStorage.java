@@ -14,8 +14,6 @@ public final class CpuStorage implements Storage {
         this.data = data;
     }
 
-    public float[] data() { return data; }
-
     @Override
     public long capacity() { return data.length; }
 

@@ -14,22 +14,24 @@ import java.util.function.IntConsumer;
  * <p>Blocked in the Goto/BLIS way: k is cut into blocks of at most {@link #KC}; per block, op(B) is packed
  * into a panel of row arrays (shared, L2-sized per task), then tasks of {@link #MC} rows × {@link #NC}
  * columns of C pack 4-row strips of op(A) and run {@link GemmKernel}. Tasks split M and N only.
+ * A skinny product (n < {@link #SKINNY_N}, m > n) is computed as Cᵀ = op(B)ᵀ · op(A)ᵀ so the kernel's
+ * vectorised rows run along m. Panels and scratch are reused, so steady-state calls allocate no buffers.
  *
  * <p>Deterministic: the k-blocks depend on k alone, each block's partial sums are formed in a fixed order,
  * and blocks are added to C in ascending order by the one task that owns the element, so results are
- * identical for any thread count.
+ * identical for any thread count (the task sizes may follow the thread count; the sums do not).
  */
 public final class Gemm {
-    /** k-block: a KC × NC slice of the packed panel (512 KiB) stays in L2 while a task sweeps its rows. */
+    /** k-block: a KC × NC block of the packed panel (512 KiB) stays in L2 while a task sweeps its rows. */
     static final int KC = 256;
     /** columns of C per task: a 4 × NC accumulator tile (8 KiB) stays in L1. */
     static final int NC = 512;
-    /** rows of C per task. */
+    /** rows of C per task at most; fewer when that leaves threads idle. */
     static final int MC = 64;
-    /** columns of op(B) packed per pass; bounds the panel at KC × N_PANEL floats (2 MiB). */
+    /** compute tasks per thread to aim for, so uneven tasks still balance. */
+    static final int TASKS_PER_THREAD = 4;
+    /** columns of op(B) packed per pass, in NC-wide blocks; bounds the panel at KC × N_PANEL floats (2 MiB). */
     static final int N_PANEL = 2048;
-    /** m·n·k up to which the plain loop is faster than packing. */
-    static final long SMALL_WORK = 1L << 15;
     /** n below which (with m > n) the transposed problem Cᵀ = op(B)ᵀ·op(A)ᵀ is computed: wide rows vectorise. */
     static final int SKINNY_N = 64;
 
@@ -38,9 +40,9 @@ public final class Gemm {
         void forEach(int n, IntConsumer body);
     }
 
-    // packed op(B) panels, reused across calls; a pool rather than per-thread because a caller may be
-    // re-entered (work stealing) while its panel is in use
-    private static final ConcurrentLinkedDeque<float[][]> PANELS = new ConcurrentLinkedDeque<>();
+    // packed op(B) panels [N_PANEL / NC blocks][KC rows][≤ NC], reused across calls; a pool rather than
+    // per-thread because a caller may be re-entered (work stealing) while its panel is in use
+    private static final ConcurrentLinkedDeque<float[][][]> PANELS = new ConcurrentLinkedDeque<>();
 
     // per-thread task scratch: a task never blocks, so it is never re-entered on its thread
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -48,6 +50,7 @@ public final class Gemm {
     private static final class Scratch {
         final float[] aPack = new float[KC * GemmKernel.MR];
         final float[][] acc = new float[GemmKernel.MR][NC];
+        final float[] cRow = new float[NC];
     }
 
     private Gemm() {}
@@ -67,8 +70,6 @@ public final class Gemm {
         Operand opC = new Operand(c, cOff, ldc, 1);
         if (k <= 0) {
             scale(m, n, beta, opC);
-        } else if ((long) m * n * k <= SMALL_WORK) {
-            plain(m, n, k, alpha, opA, opB, beta, opC);
         } else if (n < SKINNY_N && m > n) {
             blocked(n, m, k, alpha, opB.transposed(), opA.transposed(), beta, opC.transposed(), loop);
         } else {
@@ -87,44 +88,30 @@ public final class Gemm {
         }
     }
 
-    /** the textbook triple loop, serial: for tiny products. */
-    private static void plain(int m, int n, int k, float alpha, Operand a, Operand b, float beta, Operand c) {
-        float[] ad = a.data(), bd = b.data(), cd = c.data();
-        for (int i = 0; i < m; i++) {
-            for (int j = 0; j < n; j++) {
-                float sum = 0f;
-                int ai = a.off() + i * a.rowStride(), bj = b.off() + j * b.colStride();
-                for (int p = 0; p < k; p++) sum = Math.fma(ad[ai + p * a.colStride()], bd[bj + p * b.rowStride()], sum);
-                int at = c.off() + i * c.rowStride() + j * c.colStride();
-                cd[at] = (beta == 0f ? 0f : beta * cd[at]) + alpha * sum;
-            }
-        }
-    }
-
     private static void blocked(int m, int n, int k, float alpha, Operand a, Operand b, float beta, Operand c,
                                 Loop loop) {
         // equal k-blocks of at most KC, a function of k only (determinism)
         int kBlocks = ceilDiv(k, KC);
         int kcMax = ceilDiv(k, kBlocks);
-        float[][] panel = acquirePanel();
+        float[][][] panel = acquirePanel();
         try {
             for (int col0 = 0; col0 < n; col0 += N_PANEL) {
                 int width = Math.min(N_PANEL, n - col0);
                 for (int kb = 0; kb < kBlocks; kb++) {
                     int p0 = kb * kcMax, kc = Math.min(kcMax, k - p0);
                     int kcPad = ceilDiv(kc, GemmKernel.KU) * GemmKernel.KU;
-                    float[][] rows = ensureRows(panel, kcPad, width);
-                    int packChunks = ceilDiv(width, NC);
+                    int colBlocks = ceilDiv(width, NC);
                     int c0 = col0;
-                    loop.forEach(packChunks, t -> {
-                        int j = t * NC;
-                        GemmPack.packPanel(b, p0, kc, kcPad, c0 + j, Math.min(NC, width - j), rows, j);
+                    loop.forEach(colBlocks, t -> {
+                        int j = t * NC, w = Math.min(NC, width - j);
+                        GemmPack.packPanel(b, p0, kc, kcPad, c0 + j, w, ensureRows(panel, t, kcPad, w));
                     });
                     boolean firstBlock = kb == 0;
-                    int rowTasks = ceilDiv(m, MC);
-                    loop.forEach(rowTasks * packChunks, t -> {
-                        int i = (t / packChunks) * MC, j = (t % packChunks) * NC;
-                        task(a, c, rows, i, Math.min(MC, m - i), c0, j, Math.min(NC, width - j), p0, kc, kcPad,
+                    int mc = rowsPerTask(m, colBlocks);
+                    int rowTasks = ceilDiv(m, mc);
+                    loop.forEach(rowTasks * colBlocks, t -> {
+                        int i = (t / colBlocks) * mc, cb = t % colBlocks, j = cb * NC;
+                        task(a, c, panel[cb], i, Math.min(mc, m - i), c0 + j, Math.min(NC, width - j), p0, kc, kcPad,
                                 alpha, beta, firstBlock);
                     });
                 }
@@ -134,8 +121,15 @@ public final class Gemm {
         }
     }
 
-    /** rows [row0, row0 + rows) × panel columns [col, col + width) of C for one k-block. */
-    private static void task(Operand a, Operand c, float[][] panel, int row0, int rows, int col0, int col, int width,
+    /** rows per task: MC, or fewer (a multiple of the kernel's rows) to give every thread several tasks. */
+    private static int rowsPerTask(int m, int colBlocks) {
+        int wantRowTasks = ceilDiv(TASKS_PER_THREAD * Parallel.threads(), colBlocks);
+        int rows = ceilDiv(ceilDiv(m, wantRowTasks), GemmKernel.MR) * GemmKernel.MR;
+        return Math.min(MC, rows);
+    }
+
+    /** rows [row0, row0 + rows) × columns [col, col + width) of C for one k-block; panel holds those columns. */
+    private static void task(Operand a, Operand c, float[][] panel, int row0, int rows, int col, int width,
                              int p0, int kc, int kcPad, float alpha, float beta, boolean firstBlock) {
         Scratch s = SCRATCH.get();
         final int mr = GemmKernel.MR;
@@ -143,48 +137,65 @@ public final class Gemm {
             int strip = Math.min(mr, row0 + rows - i);
             GemmPack.packStrip(a, i, strip, p0, kc, kcPad, s.aPack);
             for (float[] accRow : s.acc) Arrays.fill(accRow, 0, width, 0f);
-            GemmKernel.accumulate(s.acc, s.aPack, panel, col, width, kcPad);
-            for (int r = 0; r < strip; r++) {
-                store(s.acc[r], c, i + r, col0 + col, width, alpha, beta, firstBlock);
-            }
+            GemmKernel.accumulate(s.acc, s.aPack, panel, width, kcPad);
+            store(s.acc, strip, s.cRow, c, i, col, width, alpha, beta, firstBlock);
         }
     }
 
-    /** C(row, col + j) = (first k-block ? beta·C : C) + alpha · acc[j] for j < width. */
-    private static void store(float[] acc, Operand c, int row, int col, int width, float alpha, float beta,
-                              boolean firstBlock) {
+    /** C(row + r, col + j) = (first k-block ? beta·C : C) + alpha · acc[r][j] for r < strip, j < width. */
+    private static void store(float[][] acc, int strip, float[] cRow, Operand c, int row, int col, int width,
+                              float alpha, float beta, boolean firstBlock) {
         float[] cd = c.data();
-        int base = c.off() + row * c.rowStride() + col * c.colStride();
-        int cs = c.colStride();
+        int rs = c.rowStride(), cs = c.colStride();
         if (cs == 1) {
-            // unit stride: vectorised by C2
-            if (!firstBlock) {
-                for (int j = 0; j < width; j++) cd[base + j] += alpha * acc[j];
-            } else if (beta == 0f) {
-                for (int j = 0; j < width; j++) cd[base + j] = alpha * acc[j];
-            } else {
-                for (int j = 0; j < width; j++) cd[base + j] = beta * cd[base + j] + alpha * acc[j];
+            for (int r = 0; r < strip; r++) {
+                storeRow(acc[r], cRow, cd, c.off() + (row + r) * rs + col, width, alpha, beta, firstBlock);
             }
         } else {
+            // C is stored transposed (skinny path): the strip's rows are adjacent in memory, so walk j outside
             for (int j = 0; j < width; j++) {
-                int at = base + j * cs;
-                float prior = !firstBlock ? cd[at] : beta == 0f ? 0f : beta * cd[at];
-                cd[at] = prior + alpha * acc[j];
+                int base = c.off() + row * rs + (col + j) * cs;
+                for (int r = 0; r < strip; r++) {
+                    int at = base + r * rs;
+                    float prior = !firstBlock ? cd[at] : beta == 0f ? 0f : beta * cd[at];
+                    cd[at] = prior + alpha * acc[r][j];
+                }
             }
         }
     }
 
-    private static float[][] acquirePanel() {
-        float[][] panel = PANELS.poll();
-        return panel != null ? panel : new float[KC][];
+    /**
+     * cd[base + j] = (first k-block ? beta·cd : cd) + alpha · acc[j] for j < width, through cRow by arraycopy so
+     * the arithmetic loops index every array by the same j (C2 vectorises them).
+     */
+    private static void storeRow(float[] acc, float[] cRow, float[] cd, int base, int width, float alpha, float beta,
+                                 boolean firstBlock) {
+        if (firstBlock && beta == 0f) {
+            for (int j = 0; j < width; j++) acc[j] *= alpha;
+            System.arraycopy(acc, 0, cd, base, width);
+            return;
+        }
+        System.arraycopy(cd, base, cRow, 0, width);
+        if (firstBlock) {
+            for (int j = 0; j < width; j++) cRow[j] = beta * cRow[j] + alpha * acc[j];
+        } else {
+            for (int j = 0; j < width; j++) cRow[j] += alpha * acc[j];
+        }
+        System.arraycopy(cRow, 0, cd, base, width);
     }
 
-    /** makes the first kcPad rows of panel at least width long (grown once, then reused). */
-    private static float[][] ensureRows(float[][] panel, int kcPad, int width) {
+    private static float[][][] acquirePanel() {
+        float[][][] panel = PANELS.poll();
+        return panel != null ? panel : new float[N_PANEL / NC][KC][];
+    }
+
+    /** makes the first kcPad rows of column block cb at least width long (grown once, then reused). */
+    private static float[][] ensureRows(float[][][] panel, int cb, int kcPad, int width) {
+        float[][] rows = panel[cb];
         for (int p = 0; p < kcPad; p++) {
-            if (panel[p] == null || panel[p].length < width) panel[p] = new float[width];
+            if (rows[p] == null || rows[p].length < width) rows[p] = new float[width];
         }
-        return panel;
+        return rows;
     }
 
     private static int ceilDiv(int x, int y) { return (x + y - 1) / y; }

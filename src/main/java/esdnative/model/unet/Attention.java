@@ -7,8 +7,8 @@ import esdnative.tensor.Tensor;
 import java.util.SequencedMap;
 
 /**
- * diffusers' Attention as the SD UNet uses it: to_q/to_k/to_v without bias, multi-head softmax(q kᵀ / √d) v,
- * to_out.0 with bias. Self-attention when the context is the input itself, cross-attention on the text context
+ * diffusers' Attention: to_q/to_k/to_v (without bias in the UNet, with it in the VAE), multi-head
+ * softmax(q kᵀ / √d) v, to_out.0 with bias. Self-attention when the context is the input itself, cross-attention on the text context
  * otherwise. With upcast_attention diffusers computes the scores in float32, which is what this always does.
  */
 public final class Attention {
@@ -22,11 +22,11 @@ public final class Attention {
     /** What backward needs. x [n, lq, queryDim], ctx [n, lk, contextDim], q/k/v/o [n·l, heads·headDim]. */
     public record Act(Tensor x, Tensor ctx, Tensor q, Tensor k, Tensor v, Tensor probs, Tensor o, Tensor out) {}
 
-    public Attention(String name, int queryDim, int contextDim, int heads, int headDim) {
+    public Attention(String name, int queryDim, int contextDim, int heads, int headDim, boolean qkvBias) {
         int inner = heads * headDim;
-        this.toQ = new Linear(name + ".to_q", queryDim, inner, false);
-        this.toK = new Linear(name + ".to_k", contextDim, inner, false);
-        this.toV = new Linear(name + ".to_v", contextDim, inner, false);
+        this.toQ = new Linear(name + ".to_q", queryDim, inner, qkvBias);
+        this.toK = new Linear(name + ".to_k", contextDim, inner, qkvBias);
+        this.toV = new Linear(name + ".to_v", contextDim, inner, qkvBias);
         this.toOut = new Linear(name + ".to_out.0", inner, queryDim, true);
         this.heads = heads;
         this.headDim = headDim;
@@ -41,13 +41,16 @@ public final class Attention {
 
     private float scale() { return (float) (1.0 / Math.sqrt(headDim)); }
 
-    /** x [n, lq, queryDim], ctx [n, lk, contextDim] (x itself for self-attention) → out [n, lq, queryDim]. */
-    public Act forward(Backend be, Weights p, Tensor x, Tensor ctx) {
+    /**
+     * x [n, lq, queryDim], ctx [n, lk, contextDim] (x itself for self-attention) → out [n, lq, queryDim].
+     * The attention probabilities [n, heads, lq, lk] (the largest activation) are kept only when {@code train}.
+     */
+    public Act forward(Backend be, Weights p, Tensor x, Tensor ctx, boolean train) {
         int n = x.dim(0), lq = x.dim(1), lk = ctx.dim(1);
         Tensor q = toQ.forward(be, p, x, n * lq);
         Tensor k = toK.forward(be, p, ctx, n * lk);
         Tensor v = toV.forward(be, p, ctx, n * lk);
-        Tensor probs = be.zeros(n, heads, lq, lk);
+        Tensor probs = train ? be.zeros(n, heads, lq, lk) : null;
         Tensor o = be.zeros(n * lq, heads * headDim);
         be.attention(o, probs, q, k, v, n, heads, lq, lk, headDim, scale(), false);
         Tensor out = toOut.forward(be, p, o, n * lq).reshape(n, lq, toOut.out());

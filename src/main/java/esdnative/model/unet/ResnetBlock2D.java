@@ -10,7 +10,7 @@ import java.util.SequencedMap;
  * diffusers' ResnetBlock2D (time_embedding_norm "default", no up/down sampling, dropout 0):
  * h = conv1(SiLU(norm1(x))) + time_emb_proj(SiLU(temb))[:, :, None, None];
  * h = conv2(SiLU(norm2(h))); out = (shortcut(x) + h) / outputScale, shortcut = 1×1 conv_shortcut when the
- * channel count changes, else identity.
+ * channel count changes, else identity. With tembChannels 0 (the VAE) there is no time term.
  *
  * <p>SiLU(temb) is the same for every block of a UNet, so the caller computes it once and passes it in
  * ({@code tembAct} [n, tembChannels]); backward accumulates its gradient.
@@ -25,14 +25,14 @@ public final class ResnetBlock2D {
     private final int outChannels;
     private final float outputScale;
 
-    /** What backward needs; {@code out} is the block's output. */
+    /** What backward needs; {@code out} is the block's output; tembAct is null without a time embedding. */
     public record Act(Tensor x, Tensor tembAct, GroupNorm.Act n1, Tensor s1, Tensor h1, GroupNorm.Act n2, Tensor s2,
                       Tensor out) {}
 
     public ResnetBlock2D(String name, int in, int out, int tembChannels, int groups, float eps, float outputScale) {
         this.norm1 = new GroupNorm(name + ".norm1", in, groups, eps);
         this.conv1 = Conv2d.same(name + ".conv1", in, out, 3);
-        this.timeEmbProj = new Linear(name + ".time_emb_proj", tembChannels, out, true);
+        this.timeEmbProj = tembChannels > 0 ? new Linear(name + ".time_emb_proj", tembChannels, out, true) : null;
         this.norm2 = new GroupNorm(name + ".norm2", out, groups, eps);
         this.conv2 = Conv2d.same(name + ".conv2", out, out, 3);
         this.shortcut = in != out ? new Conv2d(name + ".conv_shortcut", in, out, 1, 1, 0) : null;
@@ -43,13 +43,13 @@ public final class ResnetBlock2D {
     public void declare(SequencedMap<String, int[]> shapes) {
         norm1.declare(shapes);
         conv1.declare(shapes);
-        timeEmbProj.declare(shapes);
+        if (timeEmbProj != null) timeEmbProj.declare(shapes);
         norm2.declare(shapes);
         conv2.declare(shapes);
         if (shortcut != null) shortcut.declare(shapes);
     }
 
-    /** x [n, in, h, w], tembAct [n, temb] → out [n, out, h, w]. */
+    /** x [n, in, h, w], tembAct [n, temb] (null without a time embedding) → out [n, out, h, w]. */
     public Act forward(Backend be, Weights p, Tensor x, Tensor tembAct) {
         int n = x.dim(0);
         int hw = x.dim(2) * x.dim(3);
@@ -57,8 +57,7 @@ public final class ResnetBlock2D {
         Tensor s1 = be.zeros(x.shape());
         be.silu(s1, n1.out(), s1.size());
         Tensor h1 = conv1.forward(be, p, s1);
-        Tensor t = timeEmbProj.forward(be, p, tembAct, n);
-        be.addChannelBias(h1, t, n, outChannels, hw);
+        if (timeEmbProj != null) be.addChannelBias(h1, timeEmbProj.forward(be, p, tembAct, n), n, outChannels, hw);
         GroupNorm.Act n2 = norm2.forward(be, p, h1);
         Tensor s2 = be.zeros(h1.shape());
         be.silu(s2, n2.out(), s2.size());
@@ -88,9 +87,11 @@ public final class ResnetBlock2D {
         be.siluBackward(dn2, ds2, a.n2().out(), dn2.size());
         Tensor dh1 = be.zeros(a.h1().shape());
         norm2.backward(be, p, g, dh1, dn2, a.h1(), a.n2());
-        Tensor dt = be.zeros(n, outChannels);
-        be.sumChannelBias(dt, dh1, n, outChannels, hw);
-        timeEmbProj.backward(be, p, g, dTembAct, dt, a.tembAct(), n);
+        if (timeEmbProj != null) {
+            Tensor dt = be.zeros(n, outChannels);
+            be.sumChannelBias(dt, dh1, n, outChannels, hw);
+            timeEmbProj.backward(be, p, g, dTembAct, dt, a.tembAct(), n);
+        }
         Tensor ds1 = be.zeros(a.s1().shape());
         conv1.backward(be, p, g, ds1, dh1, a.s1());
         Tensor dn1 = be.zeros(a.s1().shape());

@@ -2,10 +2,14 @@ package esdnative.model.unet;
 
 import esdnative.backend.Backend;
 import esdnative.cli.UserError;
+import esdnative.io.SafetensorsFile;
+import esdnative.io.TensorInfo;
 import esdnative.model.Weights;
 
 import java.util.ArrayList;
+import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SequencedMap;
@@ -16,6 +20,20 @@ public final class UNetWeights {
     private static final int SHOWN_MISMATCHES = 5;
 
     private UNetWeights() {}
+
+    /**
+     * Loads every parameter of {@code config} from a diffusers {@code unet/diffusion_pytorch_model.safetensors}
+     * (any float dtype; converted to float32).
+     *
+     * @throws UserError when the file cannot be read or does not match the config
+     */
+    public static Weights load(Backend be, UNetConfig config, Path file) {
+        try (SafetensorsFile st = SafetensorsFile.open(file)) {
+            Map<String, int[]> shapes = new LinkedHashMap<>();
+            for (TensorInfo t : st.tensors()) shapes.put(t.name(), t.intShape());
+            return load(be, config, shapes, st::readFloats, file.toString());
+        }
+    }
 
     /**
      * Loads every parameter of {@code config} from a tensor source.

@@ -43,6 +43,7 @@ class ConvOpsTest {
             "2, 3, 7, 9, 5, 3, 3, 1, 1",
             "2, 5, 7, 9, 3, 3, 3, 2, 1",
             "1, 3, 7, 9, 4, 1, 1, 1, 0",   // pointwise: the direct GEMM path
+            "2, 3, 7, 9, 4, 1, 1, 2, 1",   // 1×1 with stride and padding
             "2, 5, 7, 9, 3, 1, 1, 2, 0",   // 1×1 with stride: the im2col path
             "1, 3, 6, 5, 2, 3, 3, 2, 0",
             "1, 2, 5, 7, 3, 2, 3, 1, 2",   // non-square kernel, pad larger than 1

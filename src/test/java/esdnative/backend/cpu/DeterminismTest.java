@@ -84,10 +84,4 @@ class DeterminismTest {
             for (int i = 0; i < one.size(); i++) assertArrayEquals(one.get(i), other.get(i), "result " + i);
         }
     }
-
-    @Test
-    void withThreadsSetsTheThreadCount() {
-        Parallel.withThreads(3, () -> assertEquals(3, Parallel.threads()));
-        Parallel.withThreads(1, () -> assertEquals(1, Parallel.threads()));
-    }
 }

@@ -43,6 +43,19 @@ class ElementwiseOpsTest {
         assertArrayEquals(java.util.Arrays.copyOfRange(host, 1, 5), t.host(view));
         assertThrows(IllegalArgumentException.class, () -> t.cpu.fromHost(new float[5], 2, 3));
         assertThrows(IllegalArgumentException.class, () -> t.cpu.copy(view, z));
+        assertThrows(IllegalArgumentException.class, () -> t.cpu.copyFromHost(z, longer, 5));
+    }
+
+    @Test
+    void tooSmallTensorsAreRefused() {
+        OpCheck t = new OpCheck(7);
+        Tensor small = t.tensor(new float[5]), enough = t.tensor(new float[6]);
+        assertThrows(IllegalArgumentException.class, () -> t.cpu.add(small, enough, enough, 6));
+        assertThrows(IllegalArgumentException.class, () -> t.cpu.silu(enough, small, 6));
+        assertThrows(IllegalArgumentException.class, () -> t.cpu.gemm(false, false, 2, 3, 1, 1f, enough, 1, 0,
+                enough, 3, 0, 0f, small, 3, 0, 1));
+        assertThrows(IllegalArgumentException.class, () -> t.cpu.conv2d(enough, small, enough, null,
+                new esdnative.tensor.Conv2dShape(1, 1, 2, 3, 1, 1, 1, 1, 0)));
     }
 
     @Test

@@ -12,10 +12,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * Gemm.sgemm against a float64 triple loop. Tolerance: the standard bound for a float32 dot product
- * formed with fused multiply-adds in any order, |err| ≤ (k + 2)·u·(|alpha|·Σ_p |a_ip·b_pj| + |beta·c_ij|)
- * with u = 2⁻²⁴ (k roundings in the sum, one for alpha·sum, one for the final add); a wrong index or a
- * dropped term errs by about |a·b| and fails it.
+ * Gemm.sgemm against a float64 triple loop. Tolerance: the standard worst-case bound for a float32 sum
+ * with r roundings on any term's path, |err| ≤ r·u·(|alpha|·Σ_p |a_ip·b_pj| + |beta·c_ij|), u = 2⁻²⁴, where
+ * r = k (one fma per term) + 2 per k-block (alpha·partial, adding it to C) + 2 (beta·c, slack); a wrong
+ * index or a dropped term errs by about |a·b| and fails it.
  */
 class GemmTest {
     private static final double U = Math.ulp(1.0f) / 2; // 2⁻²⁴
@@ -29,7 +29,7 @@ class GemmTest {
     }
 
     static List<Case> cases() {
-        // shapes reach every path: tiny (plain loop), skinny n (transposed), several k-blocks (k > 256),
+        // shapes reach every path: tiny, skinny n (transposed problem), several k-blocks (k > 256),
         // several column tasks (n > 512), two packed panels (n > 2048), row tails (m % 4 ≠ 0)
         int[][] shapes = {
                 {1, 1, 1}, {3, 17, 5}, {17, 3, 65}, {65, 130, 17}, {130, 65, 300}, {1, 130, 65},
@@ -68,7 +68,7 @@ class GemmTest {
         check(new Case(true, true, 5, 6, 0, 2f, 0f, 1, 3), Parallel::forEach);
     }
 
-    /** the pool's result equals, bit for bit, one thread running the tasks in reverse order. */
+    /** 1 thread, 3 threads and one thread running the tasks in reverse order give the same bits. */
     @Test
     void resultDoesNotDependOnThreadsOrTaskOrder() {
         Gemm.Loop reversed = (n, body) -> { for (int t = n - 1; t >= 0; t--) body.accept(t); };
@@ -77,13 +77,19 @@ class GemmTest {
                 new Case(true, true, 150, 1100, 700, 1f, 0f, 0, 0),
                 new Case(false, true, 1000, 20, 300, 1f, 1f, 0, 0))) { // skinny: transposed path
             Operands x = Operands.random(cs, 42);
-            float[] c1 = x.c.clone(), c2 = x.c.clone();
-            run(cs, x, c1, Parallel::forEach);
-            run(cs, x, c2, reversed);
-            for (int i = 0; i < c1.length; i++) {
-                if (Float.floatToRawIntBits(c1[i]) != Float.floatToRawIntBits(c2[i])) {
-                    fail(cs + ": element " + i + " differs: " + c1[i] + " vs " + c2[i]);
-                }
+            float[] one = x.c.clone(), three = x.c.clone(), backwards = x.c.clone();
+            Parallel.withThreads(1, () -> run(cs, x, one, Parallel::forEach));
+            Parallel.withThreads(3, () -> run(cs, x, three, Parallel::forEach));
+            run(cs, x, backwards, reversed);
+            assertSameBits(cs + ", 1 vs 3 threads", one, three);
+            assertSameBits(cs + ", 1 thread vs reversed tasks", one, backwards);
+        }
+    }
+
+    private static void assertSameBits(String what, float[] expected, float[] actual) {
+        for (int i = 0; i < expected.length; i++) {
+            if (Float.floatToRawIntBits(expected[i]) != Float.floatToRawIntBits(actual[i])) {
+                fail(what + ": element " + i + " differs: " + expected[i] + " vs " + actual[i]);
             }
         }
     }
@@ -144,7 +150,8 @@ class GemmTest {
             }
             double prior = cs.beta == 0f ? 0 : (double) cs.beta * x.c[i];
             double want = prior + cs.alpha * sum;
-            double tol = (cs.k + 2) * U * (Math.abs(cs.alpha) * abs + Math.abs(prior)) + Float.MIN_NORMAL;
+            int roundings = cs.k + 2 * ((cs.k + Gemm.KC - 1) / Gemm.KC) + 2;
+            double tol = roundings * U * (Math.abs(cs.alpha) * abs + Math.abs(prior)) + Float.MIN_NORMAL;
             if (!(Math.abs(c[i] - want) <= tol)) {
                 fail(cs + ": C[" + row + "," + col + "] = " + c[i] + ", float64 reference " + want + ", tolerance " + tol);
             }

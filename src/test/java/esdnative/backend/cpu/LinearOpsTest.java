@@ -74,10 +74,10 @@ class LinearOpsTest {
         assertAccumulated("sumRows", t.host(db), before, finiteDiff(f, in, 1, dOut), BACKWARD_TOL);
     }
 
-    @Test
-    void transposeLastTwoDimensions() {
+    @ParameterizedTest(name = "batch={0} rows={1} cols={2}")
+    @CsvSource({"2, 3, 5", "2, 7, 37"})  // 37 columns: several column tiles
+    void transposeLastTwoDimensions(int batch, int rows, int cols) {
         OpCheck t = new OpCheck(4);
-        int batch = 2, rows = 3, cols = 5;
         float[] x = t.randn(batch * rows * cols);
         Tensor out = t.tensor(new float[x.length]);
         t.cpu.transpose(out, t.tensor(x), batch, rows, cols);

@@ -23,7 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 final class OpCheck {
     static final double FORWARD_TOL = 1e-5;
-    static final double BACKWARD_TOL = 5e-5;
+    static final double BACKWARD_TOL = 1e-5;
     private static final double FD_STEP = 1e-5;
     /** where test tensors start in their buffer */
     private static final int PAD = 3;

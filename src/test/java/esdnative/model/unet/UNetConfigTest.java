@@ -1,16 +1,13 @@
 package esdnative.model.unet;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import esdnative.cli.UserError;
+import esdnative.io.SafetensorsFile;
+import esdnative.io.TensorInfo;
 import esdnative.testing.Fixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -39,8 +36,16 @@ class UNetConfigTest {
     }
 
     @Test
+    void sd14AndSd2Have686Tensors() {
+        assertEquals(686, UNet2DConditionModel.parameterShapes(UNetConfig.sd14()).size());
+        assertEquals(686, UNet2DConditionModel.parameterShapes(UNetConfig.sd2()).size());
+    }
+
+    @Test
     void sd2UsesLinearProjectionsAnd64ChannelHeads() {
         SequencedMap<String, int[]> shapes = UNet2DConditionModel.parameterShapes(UNetConfig.sd2());
+        // the size of SD 2.x's exported UNet parameter buffer in buddy-compiler/buddy-mlir's stable diffusion examples
+        assertEquals(865_910_724L, count(shapes));
         assertArrayEquals(new int[] {320, 320}, shapes.get("down_blocks.0.attentions.0.proj_in.weight"));
         assertArrayEquals(new int[] {320, 1024},
                 shapes.get("down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight"));
@@ -89,17 +94,10 @@ class UNetConfigTest {
         assertFalse(c.upcastAttention());
     }
 
-    /** Names and shapes from a safetensors header (8-byte little-endian length, then JSON). */
-    private static Map<String, List<Integer>> safetensorsShapes(Path file) throws IOException {
-        try (InputStream in = Files.newInputStream(file)) {
-            long len = ByteBuffer.wrap(in.readNBytes(8)).order(ByteOrder.LITTLE_ENDIAN).getLong();
-            JsonNode header = new ObjectMapper().readTree(in.readNBytes((int) len));
+    private static Map<String, List<Integer>> safetensorsShapes(Path file) {
+        try (SafetensorsFile st = SafetensorsFile.open(file)) {
             Map<String, List<Integer>> out = new TreeMap<>();
-            header.properties().forEach(e -> {
-                if (e.getKey().equals("__metadata__")) return;
-                out.put(e.getKey(), java.util.stream.StreamSupport.stream(e.getValue().get("shape").spliterator(), false)
-                        .map(JsonNode::asInt).toList());
-            });
+            for (TensorInfo t : st.tensors()) out.put(t.name(), Arrays.stream(t.intShape()).boxed().toList());
             return out;
         }
     }

@@ -1,0 +1,89 @@
+package esdnative.esd;
+
+import esdnative.backend.Backend;
+import esdnative.cli.UserError;
+import esdnative.io.DType;
+import esdnative.io.SafetensorsFile;
+import esdnative.io.SafetensorsWriter;
+import esdnative.io.SafetensorsWriter.Entry;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.SequencedMap;
+
+/**
+ * A resumable training state in one safetensors file: the trained tensors and both Adam moments (each one flat
+ * tensor), and in the metadata the iteration, the Adam step, the generator state and what identifies the run
+ * (method, concepts, which tensors are trained), so that a checkpoint of another model or method is refused.
+ */
+public final class Checkpoint {
+    private static final String FORMAT = "esd-native-checkpoint-1";
+
+    private Checkpoint() {}
+
+    public static void save(Path file, EsdTrainer trainer) {
+        Backend be = trainer.backend();
+        TrainableSubset subset = trainer.subset();
+        long n = subset.parameterCount();
+        SequencedMap<String, Entry> tensors = new LinkedHashMap<>();
+        tensors.put("trained", Entry.floats(DType.F32, new long[] {n}, be.toHost(subset.trained().flat())));
+        tensors.put("adam.m", Entry.floats(DType.F32, new long[] {n}, be.toHost(trainer.adam().firstMoment())));
+        tensors.put("adam.v", Entry.floats(DType.F32, new long[] {n}, be.toHost(trainer.adam().secondMoment())));
+        Map<String, String> meta = new LinkedHashMap<>(identity(trainer));
+        meta.put("iteration", Integer.toString(trainer.completed()));
+        meta.put("adam_step", Integer.toString(trainer.adam().stepCount()));
+        meta.put("rng", encode(trainer.rng().state()));
+        SafetensorsWriter.write(file, tensors, meta);
+    }
+
+    /** Restores a saved state into a trainer built with the same model and settings; returns the iteration reached. */
+    public static int restore(Path file, EsdTrainer trainer) {
+        if (!Files.isRegularFile(file)) throw new UserError("--resume: " + file + " not found");
+        Backend be = trainer.backend();
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+            Map<String, String> meta = f.metadata();
+            if (!FORMAT.equals(meta.get("format"))) throw new UserError("--resume: " + file + " is not an esd-native checkpoint");
+            identity(trainer).forEach((key, expected) -> {
+                if (!expected.equals(meta.get(key))) {
+                    throw new UserError("--resume: " + file + " is from another run: its " + key + " is '" + meta.get(key)
+                            + "', this run's is '" + expected + "'");
+                }
+            });
+            be.copyFromHost(trainer.subset().trained().flat(), f.readFloats("trained"), 0);
+            trainer.adam().restore(be, Integer.parseInt(meta.get("adam_step")), f.readFloats("adam.m"), f.readFloats("adam.v"));
+            trainer.rng().restore(decode(meta.get("rng")));
+            int iteration = Integer.parseInt(meta.get("iteration"));
+            trainer.resumeAt(iteration);
+            return iteration;
+        } catch (NumberFormatException | NullPointerException e) {
+            throw new UserError("--resume: " + file + " has malformed metadata", e);
+        }
+    }
+
+    /** What must agree between a checkpoint and the run resuming it. */
+    private static Map<String, String> identity(EsdTrainer t) {
+        Map<String, String> id = new LinkedHashMap<>();
+        id.put("format", FORMAT);
+        id.put("method", t.settings().method().id());
+        id.put("concepts", String.join(", ", t.settings().concepts()));
+        id.put("trained_tensors", Integer.toHexString(String.join("\n", t.subset().trained().asMap().keySet()).hashCode()));
+        id.put("trained_parameters", Integer.toString(t.subset().parameterCount()));
+        return id;
+    }
+
+    private static String encode(long[] state) {
+        StringBuilder sb = new StringBuilder();
+        for (long s : state) sb.append(sb.isEmpty() ? "" : ",").append(HexFormat.of().toHexDigits(s));
+        return sb.toString();
+    }
+
+    private static long[] decode(String s) {
+        String[] parts = s.split(",");
+        long[] state = new long[parts.length];
+        for (int i = 0; i < parts.length; i++) state[i] = HexFormat.fromHexDigitsToLong(parts[i]);
+        return state;
+    }
+}

@@ -1,0 +1,56 @@
+package esdnative.esd;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import esdnative.cli.UserError;
+import esdnative.io.AtomicFile;
+import esdnative.io.Json;
+import esdnative.io.Npy;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Per-iteration records for reproducing a run across implementations: {@code iter-NNNNNN.json} (concept, t_enc,
+ * t_ddpm, loss) and {@code iter-NNNNNN-start.npy} (the start noise). {@code --trace-dir} writes them;
+ * {@code --replay-dir} reads the choices back instead of drawing them.
+ */
+public final class Trace {
+    private Trace() {}
+
+    public static void write(Path dir, EsdTrainer.Iteration it, int[] latentShape) {
+        ObjectNode json = Json.mapper().createObjectNode();
+        json.put("iteration", it.index());
+        json.put("concept", it.draw().concept());
+        json.put("t_enc", it.draw().plan().tEnc());
+        json.put("t_ddpm", it.draw().plan().tDdpm());
+        json.put("loss", it.loss());
+        String text = json.toPrettyString() + "\n";
+        AtomicFile.write(dir.resolve(stem(it.index()) + ".json"), out -> out.write(java.nio.ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8))));
+        Npy.writeFloats(dir.resolve(stem(it.index()) + "-start.npy"), it.draw().startCode(), latentShape);
+    }
+
+    /** The recorded choices of iteration {@code index} (1-based), as the trainer would have drawn them. */
+    public static EsdTrainer.Draw read(Path dir, int index, EsdTrainer trainer) {
+        Path jsonFile = dir.resolve(stem(index) + ".json");
+        Path noiseFile = dir.resolve(stem(index) + "-start.npy");
+        if (!Files.isRegularFile(jsonFile) || !Files.isRegularFile(noiseFile)) {
+            throw new UserError("--replay-dir: " + dir + " has no record of iteration " + index + " (" + jsonFile.getFileName()
+                    + " and " + noiseFile.getFileName() + ")");
+        }
+        JsonNode json = Json.tree(jsonFile);
+        for (String key : new String[] {"concept", "t_enc", "t_ddpm"}) {
+            if (!json.hasNonNull(key)) throw new UserError("--replay-dir: " + jsonFile + " lacks \"" + key + "\"");
+        }
+        if (!json.get("t_enc").isInt() || !json.get("t_ddpm").isInt() || !json.get("concept").isTextual()) {
+            throw new UserError("--replay-dir: " + jsonFile + ": concept must be text, t_enc and t_ddpm integers");
+        }
+        return trainer.replayed(json.get("concept").asText(), json.get("t_enc").asInt(), json.get("t_ddpm").asInt(),
+                Npy.read(noiseFile).floats());
+    }
+
+    private static String stem(int index) {
+        return String.format("iter-%06d", index);
+    }
+}

@@ -1,0 +1,236 @@
+package esdnative.model;
+
+import esdnative.backend.Backend;
+import esdnative.cli.UserError;
+import esdnative.io.Json;
+import esdnative.io.SafetensorsFile;
+import esdnative.io.TensorInfo;
+import esdnative.model.clip.ClipTextConfig;
+import esdnative.model.clip.ClipTextModel;
+import esdnative.model.unet.UNetConfig;
+import esdnative.model.unet.UNetWeights;
+import esdnative.model.vae.VaeConfig;
+import esdnative.model.vae.VaeWeights;
+import esdnative.sched.DdimConfig;
+import esdnative.text.ClipTokenizer;
+import esdnative.weights.CompVisNames;
+import esdnative.weights.CompVisNames.Component;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+/**
+ * Loads a Stable Diffusion checkpoint in either layout into float32 on a backend.
+ *
+ * <p>A diffusers folder carries its architecture in config.json files. A single file does not: its UNet and text
+ * encoder shapes are read off the tensors, and what shapes cannot tell (group-norm groups, head counts, the text
+ * encoder's activation) takes Stable Diffusion's values (SD1.x: 32 groups, 8 heads, quick_gelu, 12 text heads),
+ * unless {@code configDir} names a diffusers folder whose config files to use instead.
+ */
+public final class ModelLoader {
+    private ModelLoader() {}
+
+    /**
+     * @param path         a diffusers folder or a single .safetensors file
+     * @param tokenizerDir a folder with vocab.json and merges.txt, or null to search (model folder, then the
+     *                     Hugging Face cache's openai/clip-vit-large-patch14)
+     * @param configDir    for a single file: a diffusers folder whose unet/text_encoder/scheduler configs to use; or null
+     */
+    public static StableDiffusion load(Backend be, Path path, Path tokenizerDir, Path configDir) {
+        if (!Files.exists(path)) throw new UserError("--model: " + path + " does not exist");
+        return Files.isDirectory(path) ? loadFolder(be, path, tokenizerDir) : loadSingleFile(be, path, tokenizerDir, configDir);
+    }
+
+    /**
+     * The model's VAE decoder, or null for a pixel-space model without one. A single file's VAE is SD's kl-f8
+     * unless {@code configDir} holds a vae/config.json.
+     */
+    public static Vae loadVae(Backend be, StableDiffusion model, Path configDir) {
+        if (model.layout() == StableDiffusion.Layout.DIFFUSERS) {
+            Path config = model.source().resolve("vae/config.json");
+            if (!Files.isRegularFile(config)) return null;
+            VaeConfig vc = VaeConfig.fromJson(config);
+            return new Vae(vc, VaeWeights.load(be, vc, weightsFile(model.source().resolve("vae"), "diffusion_pytorch_model")));
+        }
+        try (SafetensorsFile f = SafetensorsFile.open(model.source())) {
+            CompVisNames table = CompVisNames.of(CompVisNames.Topology.fromCompVis(f.names()));
+            Map<String, String> names = new LinkedHashMap<>();   // diffusers → CompVis
+            Map<String, int[]> shapes = new LinkedHashMap<>();
+            for (TensorInfo info : f.tensors()) {
+                CompVisNames.DiffusersName d = table.toDiffusers(info.name());
+                if (d == null || d.component() != Component.VAE) continue;
+                names.put(d.name(), info.name());
+                long[] shape = CompVisNames.diffusersShape(info.name(), info.shape());
+                shapes.put(d.name(), Arrays.stream(shape).mapToInt(Math::toIntExact).toArray());
+            }
+            if (names.isEmpty()) return null;
+            Path vaeConfig = configDir == null ? null : configDir.resolve("vae/config.json");
+            VaeConfig vc = vaeConfig != null && Files.isRegularFile(vaeConfig) ? VaeConfig.fromJson(vaeConfig) : VaeConfig.sd();
+            return new Vae(vc, VaeWeights.load(be, vc, shapes, d -> f.readFloats(names.get(d)), model.source().toString()));
+        }
+    }
+
+    /** The UNet's architecture alone, without reading any weights (for dry runs). */
+    public static UNetConfig unetConfig(Path path, Path configDir) {
+        if (!Files.exists(path)) throw new UserError("--model: " + path + " does not exist");
+        if (Files.isDirectory(path)) {
+            return UNetConfig.fromJson(require(path.resolve("unet/config.json"), "a diffusers model folder needs unet/config.json"));
+        }
+        if (configDir != null) {
+            return UNetConfig.fromJson(require(configDir.resolve("unet/config.json"), "--config needs unet/config.json"));
+        }
+        try (SafetensorsFile f = SafetensorsFile.open(path)) {
+            CompVisNames table = CompVisNames.of(CompVisNames.Topology.fromCompVis(f.names()));
+            Map<String, int[]> shapes = new LinkedHashMap<>();
+            for (TensorInfo info : f.tensors()) {
+                CompVisNames.DiffusersName d = table.toDiffusers(info.name());
+                if (d != null && d.component() == Component.UNET) shapes.put(d.name(), info.intShape());
+            }
+            return SingleFileArchitecture.unet(shapes);
+        }
+    }
+
+    // ---- diffusers folder ----------------------------------------------------------------------------------
+
+    private static StableDiffusion loadFolder(Backend be, Path dir, Path tokenizerDir) {
+        Path unetConfigFile = require(dir.resolve("unet/config.json"), "a diffusers model folder needs unet/config.json");
+        UNetConfig unetConfig = UNetConfig.fromJson(unetConfigFile);
+        Weights unet = UNetWeights.load(be, unetConfig, weightsFile(dir.resolve("unet"), "diffusion_pytorch_model"));
+        ClipTextConfig textConfig = ClipTextConfig.read(require(dir.resolve("text_encoder/config.json"),
+                "a diffusers model folder needs text_encoder/config.json"));
+        ClipTextModel text;
+        try (SafetensorsFile f = SafetensorsFile.open(weightsFile(dir.resolve("text_encoder"), "model"))) {
+            text = ClipTextModel.load(be, textConfig, f, "text_model.");
+        }
+        Path schedulerFile = dir.resolve("scheduler/scheduler_config.json");
+        DdimConfig scheduler = Files.isRegularFile(schedulerFile) ? DdimConfig.read(schedulerFile) : DdimConfig.stableDiffusion1();
+        ClipTokenizer tokenizer = ClipTokenizer.load(findTokenizer(tokenizerDir, dir));
+        return new StableDiffusion(StableDiffusion.Layout.DIFFUSERS, dir, unetConfig, unet, text, tokenizer, scheduler,
+                vaeScaleFactor(dir.resolve("vae/config.json")));
+    }
+
+    /** name.safetensors in a component folder (the fp16 variant when it is the only one). */
+    private static Path weightsFile(Path componentDir, String stem) {
+        for (String name : List.of(stem + ".safetensors", stem + ".fp16.safetensors")) {
+            Path p = componentDir.resolve(name);
+            if (Files.isRegularFile(p)) return p;
+        }
+        if (Files.isRegularFile(componentDir.resolve(stem + ".bin"))) {
+            throw new UserError(componentDir.resolve(stem + ".bin") + ": PyTorch .bin weights are not read; convert the "
+                    + "model to safetensors (esd-native weights convert)");
+        }
+        throw new UserError(componentDir + ": no " + stem + ".safetensors");
+    }
+
+    /** 2^(levels − 1) from the VAE config; 1 when the model has no VAE (pixel-space models). */
+    private static int vaeScaleFactor(Path vaeConfig) {
+        if (!Files.isRegularFile(vaeConfig)) return 1;
+        int levels = Json.tree(vaeConfig).path("block_out_channels").size();
+        if (levels < 1) throw new UserError(vaeConfig + ": block_out_channels missing");
+        return 1 << (levels - 1);
+    }
+
+    // ---- CompVis single file -------------------------------------------------------------------------------
+
+    private static StableDiffusion loadSingleFile(Backend be, Path file, Path tokenizerDir, Path configDir) {
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+            List<String> names = new ArrayList<>(f.names());
+            if (names.stream().noneMatch(n -> n.startsWith(Component.UNET.compVisPrefix()))) {
+                throw new UserError(file + ": no " + Component.UNET.compVisPrefix() + "* tensors; not a Stable Diffusion single file");
+            }
+            if (names.stream().anyMatch(n -> n.startsWith("cond_stage_model.model."))) {
+                throw new UserError(file + ": an SD2.x single file (OpenCLIP text encoder) is not supported yet; "
+                        + "convert it to a diffusers folder first");
+            }
+            CompVisNames table = CompVisNames.of(CompVisNames.Topology.fromCompVis(names));
+            // diffusers name → CompVis name, per component
+            Map<String, String> unetNames = new LinkedHashMap<>();
+            Map<String, String> textNames = new LinkedHashMap<>();
+            int vaeTensors = 0;
+            for (String n : names) {
+                CompVisNames.DiffusersName d = table.toDiffusers(n);
+                if (d == null) continue;   // EMA copies and other extras
+                switch (d.component()) {
+                    case UNET -> unetNames.put(d.name(), n);
+                    case TEXT_ENCODER -> textNames.put(d.name(), n);
+                    case VAE -> vaeTensors++;
+                }
+            }
+            Map<String, int[]> unetShapes = new LinkedHashMap<>();
+            unetNames.forEach((d, c) -> unetShapes.put(d, f.info(c).intShape()));
+
+            UNetConfig unetConfig = configDir != null
+                    ? UNetConfig.fromJson(require(configDir.resolve("unet/config.json"), "--config needs unet/config.json"))
+                    : SingleFileArchitecture.unet(unetShapes);
+            Weights unet = UNetWeights.load(be, unetConfig, unetShapes, d -> f.readFloats(unetNames.get(d)), file.toString());
+
+            if (textNames.isEmpty()) throw new UserError(file + ": no cond_stage_model.transformer.* text encoder tensors");
+            Map<String, int[]> textShapes = new HashMap<>();
+            textNames.forEach((d, c) -> textShapes.put(d, f.info(c).intShape()));
+            ClipTextConfig textConfig = configDir != null
+                    ? ClipTextConfig.read(require(configDir.resolve("text_encoder/config.json"), "--config needs text_encoder/config.json"))
+                    : SingleFileArchitecture.text(textShapes);
+            ClipTextModel text = ClipTextModel.load(be, textConfig, f, Component.TEXT_ENCODER.compVisPrefix() + "text_model.");
+
+            Path schedulerFile = configDir == null ? null : configDir.resolve("scheduler/scheduler_config.json");
+            DdimConfig scheduler = schedulerFile != null && Files.isRegularFile(schedulerFile)
+                    ? DdimConfig.read(schedulerFile) : DdimConfig.stableDiffusion1();
+            Path folder = file.toAbsolutePath().getParent();
+            ClipTokenizer tokenizer = ClipTokenizer.load(findTokenizer(tokenizerDir, configDir != null ? configDir : folder));
+            int vaeFactor = vaeTensors == 0 ? 1 : 1 << (table.topology().vaeLevels() - 1);
+            return new StableDiffusion(StableDiffusion.Layout.SINGLE_FILE, file, unetConfig, unet, text, tokenizer,
+                    scheduler, vaeFactor);
+        }
+    }
+
+    // ---- shared --------------------------------------------------------------------------------------------
+
+    /**
+     * The tokenizer folder: the one given; else the model folder's tokenizer/ (or the folder itself); else the
+     * Hugging Face cache's openai/clip-vit-large-patch14; else a message saying how to get one.
+     */
+    static Path findTokenizer(Path given, Path modelFolder) {
+        if (given != null) {
+            if (!hasTokenizer(given)) throw new UserError("--tokenizer: " + given + " has no vocab.json and merges.txt");
+            return given;
+        }
+        List<Path> candidates = new ArrayList<>();
+        if (modelFolder != null) {
+            candidates.add(modelFolder.resolve("tokenizer"));
+            candidates.add(modelFolder);
+        }
+        candidates.addAll(huggingFaceCacheSnapshots());
+        for (Path p : candidates) if (hasTokenizer(p)) return p;
+        throw new UserError("no CLIP tokenizer found next to the model or in the Hugging Face cache; pass --tokenizer DIR "
+                + "(a folder with vocab.json and merges.txt, e.g. the tokenizer/ folder of any SD1.x diffusers model)");
+    }
+
+    private static boolean hasTokenizer(Path dir) {
+        return Files.isRegularFile(dir.resolve("vocab.json")) && Files.isRegularFile(dir.resolve("merges.txt"));
+    }
+
+    private static List<Path> huggingFaceCacheSnapshots() {
+        String hfHome = System.getenv("HF_HOME");
+        Path hub = hfHome != null ? Path.of(hfHome, "hub") : Path.of(System.getProperty("user.home"), ".cache", "huggingface", "hub");
+        Path snapshots = hub.resolve("models--openai--clip-vit-large-patch14").resolve("snapshots");
+        if (!Files.isDirectory(snapshots)) return List.of();
+        try (Stream<Path> s = Files.list(snapshots)) {
+            return s.sorted().toList();
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+
+    private static Path require(Path p, String why) {
+        if (!Files.isRegularFile(p)) throw new UserError(p + " not found: " + why);
+        return p;
+    }
+}

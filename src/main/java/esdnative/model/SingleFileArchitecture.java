@@ -1,0 +1,93 @@
+package esdnative.model;
+
+import esdnative.cli.UserError;
+import esdnative.model.clip.ClipTextConfig;
+import esdnative.model.unet.UNetConfig;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Architecture read off the tensor shapes of a single-file checkpoint (names already in diffusers form), as
+ * diffusers' single-file loading does for SD1.x/2.x. Shapes fix the channels, levels, layers, block kinds,
+ * context width and projection kind; the rest is Stable Diffusion's: 32 norm groups, heads as SD1.x (8 per
+ * block) for a 768-wide context and as SD2.x (64-channel heads) for a 1024-wide one, CLIP text heads of 64
+ * channels with quick_gelu.
+ */
+final class SingleFileArchitecture {
+    private static final int SD_NORM_GROUPS = 32;
+    private static final int SD1_HEADS = 8;
+    private static final int SD2_HEAD_CHANNELS = 64;
+    private static final int CLIP_HEAD_CHANNELS = 64;
+
+    private SingleFileArchitecture() {}
+
+    static UNetConfig unet(Map<String, int[]> shapes) {
+        int[] convIn = shape(shapes, "conv_in.weight");
+        int levels = 0;
+        while (shapes.containsKey("down_blocks." + levels + ".resnets.0.conv1.weight")) levels++;
+        if (levels == 0) throw new UserError("single file: no UNet down blocks found");
+        int layers = 0;
+        while (shapes.containsKey("down_blocks.0.resnets." + layers + ".conv1.weight")) layers++;
+
+        List<Integer> channels = new ArrayList<>();
+        List<String> down = new ArrayList<>(), up = new ArrayList<>();
+        List<Integer> transformerLayers = new ArrayList<>();
+        int crossDim = -1;
+        boolean linearProjection = false;
+        for (int i = 0; i < levels; i++) {
+            channels.add(shape(shapes, "down_blocks." + i + ".resnets.0.conv1.weight")[0]);
+            String attn = "down_blocks." + i + ".attentions.0.";
+            boolean hasAttention = shapes.containsKey(attn + "proj_in.weight");
+            down.add(hasAttention ? UNetConfig.CROSS_ATTN_DOWN : UNetConfig.DOWN);
+            up.add(shapes.containsKey("up_blocks." + i + ".attentions.0.proj_in.weight") ? UNetConfig.CROSS_ATTN_UP : UNetConfig.UP);
+            int blocks = 0;
+            while (shapes.containsKey(attn + "transformer_blocks." + blocks + ".attn2.to_k.weight")) blocks++;
+            transformerLayers.add(Math.max(blocks, 1));
+            if (hasAttention) {
+                crossDim = shape(shapes, attn + "transformer_blocks.0.attn2.to_k.weight")[1];
+                linearProjection = shape(shapes, attn + "proj_in.weight").length == 2;
+            }
+        }
+        if (crossDim < 0) crossDim = shape(shapes, "mid_block.attentions.0.transformer_blocks.0.attn2.to_k.weight")[1];
+        boolean sd2 = crossDim == 1024;
+        List<Integer> heads = new ArrayList<>();
+        for (int c : channels) heads.add(sd2 ? Math.max(1, c / SD2_HEAD_CHANNELS) : SD1_HEADS);
+        for (int c : channels) {
+            if (c % SD_NORM_GROUPS != 0) {
+                throw new UserError("single file: block channels " + channels + " are not multiples of SD's "
+                        + SD_NORM_GROUPS + " norm groups; pass --config DIR with the model's diffusers configs");
+            }
+        }
+        int timeDim = shape(shapes, "time_embedding.linear_1.weight")[0];
+        return new UNetConfig(convIn[1], shape(shapes, "conv_out.weight")[0], 64, channels, down, up,
+                List.of(repeat(layers, levels)), List.of(repeat(crossDim, levels)), heads, transformerLayers,
+                SD_NORM_GROUPS, 1e-5f, true, 0f, linearProjection, false, 1f, convIn[2],
+                shape(shapes, "conv_out.weight")[2], timeDim);
+    }
+
+    static ClipTextConfig text(Map<String, int[]> shapes) {
+        int[] tokens = shape(shapes, "text_model.embeddings.token_embedding.weight");
+        int[] positions = shape(shapes, "text_model.embeddings.position_embedding.weight");
+        int layers = 0;
+        while (shapes.containsKey("text_model.encoder.layers." + layers + ".mlp.fc1.weight")) layers++;
+        int hidden = tokens[1];
+        int inter = shape(shapes, "text_model.encoder.layers.0.mlp.fc1.weight")[0];
+        return new ClipTextConfig(tokens[0], hidden, inter, layers, Math.max(1, hidden / CLIP_HEAD_CHANNELS),
+                positions[0], "quick_gelu", 1e-5f);
+    }
+
+    private static Integer[] repeat(int value, int n) {
+        Integer[] a = new Integer[n];
+        Arrays.fill(a, value);
+        return a;
+    }
+
+    private static int[] shape(Map<String, int[]> shapes, String name) {
+        int[] s = shapes.get(name);
+        if (s == null) throw new UserError("single file: tensor for " + name + " missing");
+        return s;
+    }
+}

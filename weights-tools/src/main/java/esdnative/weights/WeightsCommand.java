@@ -1,0 +1,18 @@
+package esdnative.weights;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** {@code esd-native weights ...}: tools for weight files. */
+@Command(name = "weights",
+        description = "Weight-file tools: inspect and convert safetensors files, checkpoints and diffusers folders.",
+        subcommands = {InspectCommand.class, ConvertCommand.class})
+public final class WeightsCommand implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+}
