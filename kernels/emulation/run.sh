@@ -5,5 +5,5 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:-$here/../../target/kernel-emulation}"
 mkdir -p "$build"
-"${CXX:-g++}" -std=c++20 -O1 -pthread -Wall -Wno-unknown-pragmas -o "$build/kernel_tests" "$here/kernel_tests.cpp"
+"${CXX:-g++}" -std=c++20 -O1 -Wall -Wno-unknown-pragmas -o "$build/kernel_tests" "$here/kernel_tests.cpp"
 "$build/kernel_tests"
