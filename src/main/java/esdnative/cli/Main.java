@@ -18,6 +18,7 @@ import java.util.Properties;
                 CommandLine.HelpCommand.class,
                 TrainCommand.class,
                 esdnative.weights.WeightsCommand.class,
+                esdnative.toy.ToyCommand.class,
         })
 public final class Main implements Runnable {
 
