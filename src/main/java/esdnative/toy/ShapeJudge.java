@@ -146,6 +146,16 @@ public final class ShapeJudge {
         return (float) (loss / n);
     }
 
+    /** Mean cross-entropy of a batch; accumulates its parameter gradients into {@code grads}. */
+    float lossAndGradients(Backend be, Batch b, Weights grads) {
+        int n = b.labels().length, classes = ShapesDataset.CLASSES.size();
+        Acts a = forward(be, b.images());
+        float[] dLogits = new float[n * classes];
+        float loss = crossEntropy(be.toHost(a.logits()), b.labels(), dLogits);
+        backward(be, grads, a, be.fromHost(dLogits, n, classes));
+        return loss;
+    }
+
     /** Trains a fresh judge on freshly drawn images; progress to {@code log}. */
     public static ShapeJudge train(Backend be, int size, int steps, int batch, float lr, long seed, PrintStream log) {
         Rng rng = new Rng(seed);
@@ -155,14 +165,10 @@ public final class ShapeJudge {
         ShapeJudge judge = new ShapeJudge(size, params);
         Adam adam = new Adam(be, (int) params.flat().size(), Adam.Config.torchDefaults(lr));
         ShapesDataset data = new ShapesDataset(size);
-        int classes = ShapesDataset.CLASSES.size();
         for (int step = 1; step <= steps; step++) {
             Batch b = Batch.draw(be, data, rng, batch);
-            Acts a = judge.forward(be, b.images());
-            float[] dLogits = new float[batch * classes];
-            float loss = crossEntropy(be.toHost(a.logits()), b.labels(), dLogits);
             be.fill(grads.flat(), 0f);
-            judge.backward(be, grads, a, be.fromHost(dLogits, batch, classes));
+            float loss = judge.lossAndGradients(be, b, grads);
             adam.step(be, params.flat(), grads.flat());
             if (step % 50 == 0 || step == steps) log.printf("judge step %d/%d  loss %.4f%n", step, steps, loss);
         }

@@ -10,7 +10,7 @@ import java.nio.file.Path;
 
 /** {@code esd-native toy ...}: the built-in shapes world. */
 @Command(name = "toy", description = "The built-in 'shapes' world: a tiny pixel-space model to see ESD work on a CPU.",
-        subcommands = {ToyCommand.Pretrain.class, ToyCommand.Judge.class})
+        subcommands = {ToyCommand.Pretrain.class, ToyCommand.Judge.class, ToyCommand.Demo.class, ToyCommand.Eval.class})
 public final class ToyCommand implements Runnable {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
@@ -84,6 +84,89 @@ public final class ToyCommand implements Runnable {
                 double accuracy = judge.accuracy(be, new ShapesDataset(size), new Rng(seed + 1_000_003L), 1024);
                 judge.save(be, out);
                 System.out.printf("judge: %.1f%% on 1024 held-out real images; wrote %s%n", 100 * accuracy, out);
+            }
+        }
+    }
+
+    @Command(name = "demo", mixinStandardHelpOptions = true,
+            description = "Erase a shape from the built-in model with ESD-u and print per-class accuracy before -> after "
+                    + "(what 'esd-native train' does without --model).")
+    static final class Demo implements Runnable {
+        @Option(names = "--concept", defaultValue = "circle", description = "The shape to erase (default ${DEFAULT-VALUE}).")
+        String concept;
+        @Option(names = "--output", description = "Output folder (default: esd-toy-<concept>).")
+        Path output;
+        @Option(names = "--iterations", description = "ESD iterations (default: the demo's).")
+        Integer iterations;
+        @Option(names = "--lr", description = "Adam learning rate (default: the demo's).")
+        Float lr;
+        @Option(names = "--samples", description = "Judged samples per class (default: the demo's).")
+        Integer samples;
+        @Option(names = "--seed", defaultValue = "0", description = "Random seed of the ESD run (default ${DEFAULT-VALUE}).")
+        long seed;
+
+        @Override
+        public void run() {
+            ToyDemo.Settings d = ToyDemo.Settings.defaults(concept);
+            if (iterations != null && iterations < 1) throw new UserError("--iterations must be at least 1, got " + iterations);
+            if (samples != null && samples < 1) throw new UserError("--samples must be at least 1, got " + samples);
+            if (lr != null && !(lr > 0)) throw new UserError("--lr must be positive, got " + lr);
+            ToyEval.Settings e = d.eval();
+            ToyDemo.Settings s = new ToyDemo.Settings(concept, iterations != null ? iterations : d.iterations(),
+                    lr != null ? lr : d.lr(), d.negativeGuidance(), d.startGuidance(), d.ddimSteps(), d.method(),
+                    new ToyEval.Settings(samples != null ? samples : e.samplesPerClass(), e.ddimSteps(), e.guidance(), e.seed()),
+                    seed);
+            runDemo(s, output);
+        }
+    }
+
+    /** Runs the demo on the CPU backend into {@code output} (default esd-toy-CONCEPT). */
+    public static void runDemo(ToyDemo.Settings s, Path output) {
+        Path out = output != null ? output : Path.of("esd-toy-" + s.concept());
+        try (CpuBackend be = new CpuBackend()) {
+            java.nio.file.Files.createDirectories(out);
+            ToyDemo.run(be, s, out, System.err);
+        } catch (java.io.IOException ex) {
+            throw new UserError("--output: cannot create " + out + ": " + ex.getMessage(), ex);
+        }
+    }
+
+    @Command(name = "eval", mixinStandardHelpOptions = true,
+            description = "Generate a fixed seeded set of images per class with each model, judge them, print accuracy A -> B.")
+    static final class Eval implements Runnable {
+        @Option(names = "--model", required = true, description = "Toy model folders (give one or two).")
+        java.util.List<Path> models;
+        @Option(names = "--samples", defaultValue = "32", description = "Samples per class (default ${DEFAULT-VALUE}).")
+        int samples;
+        @Option(names = "--ddim-steps", defaultValue = "20", description = "Default ${DEFAULT-VALUE}.")
+        int ddimSteps;
+        @Option(names = "--guidance", defaultValue = "5", description = "Default ${DEFAULT-VALUE}.")
+        float guidance;
+        @Option(names = "--judge", description = "Judge .safetensors (default: the built-in one).")
+        Path judgePath;
+        @Option(names = "--seed", defaultValue = "0", description = "Default ${DEFAULT-VALUE}.")
+        long seed;
+
+        @Override
+        public void run() {
+            if (models.size() > 2) throw new UserError("--model: give one or two models, got " + models.size());
+            if (samples < 1 || ddimSteps < 1) throw new UserError("--samples and --ddim-steps must be at least 1");
+            try (CpuBackend be = new CpuBackend(); ToyAssets assets = ToyAssets.extract()) {
+                ShapeJudge judge = ShapeJudge.load(be, judgePath != null ? judgePath : assets.judge());
+                ToyEval.Settings s = new ToyEval.Settings(samples, ddimSteps, guidance, seed);
+                java.util.List<double[]> results = new java.util.ArrayList<>();
+                for (Path m : models) {
+                    var model = esdnative.model.ModelLoader.load(be, m, null, null);
+                    results.add(ToyEval.run(be, model, model.unetWeights(), judge, s).accuracy());
+                }
+                StringBuilder t = new StringBuilder(String.format(java.util.Locale.ROOT, "%-10s %s%n", "class",
+                        models.size() == 2 ? "A -> B" : "accuracy"));
+                for (int c = 0; c < ShapesDataset.CLASSES.size(); c++) {
+                    t.append(String.format(java.util.Locale.ROOT, "%-10s %6.1f%%", ShapesDataset.CLASSES.get(c), 100 * results.get(0)[c]));
+                    if (results.size() == 2) t.append(String.format(java.util.Locale.ROOT, " -> %6.1f%%", 100 * results.get(1)[c]));
+                    t.append('\n');
+                }
+                System.out.print(t);
             }
         }
     }
