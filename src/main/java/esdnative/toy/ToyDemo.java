@@ -26,8 +26,8 @@ import java.util.Map;
  * (per class: accuracy before → after). Writes the erased model, report.json and grid.png into the output folder.
  *
  * <p>ESD settings scaled to the toy: the paper's loss (η = 1), schedule ("paper") and start guidance 3, but
- * {@link Settings#defaults} uses 20 DDIM steps instead of 50, far fewer iterations and a larger learning rate (the
- * paper's 1000 × 1e-5 is sized for an 860 M-parameter model).
+ * {@link Settings#defaults} uses 20 DDIM steps instead of 50 (10 when sampling for evaluation), far fewer iterations
+ * and a larger learning rate (the paper's 1000 × 1e-5 is sized for an 860 M-parameter model).
  */
 public final class ToyDemo {
     /** Demo settings; see {@link #defaults}. */
@@ -36,7 +36,7 @@ public final class ToyDemo {
         /** The default run for {@code concept}. */
         public static Settings defaults(String concept) {
             return new Settings(concept, 60, 3e-4f, 1f, 3f, 20, TrainMethod.NOXATTN,
-                    new ToyEval.Settings(32, 20, 5f, 0), 0);
+                    new ToyEval.Settings(32, 10, 5f, 0), 0);
         }
     }
 
