@@ -116,7 +116,9 @@ public final class TrainCommand implements Callable<Integer> {
     public Integer call() {
         PrintStream err = System.err;
         if (model == null) {
-            throw new UserError("--model: no model given (e.g. --model path/to/stable-diffusion-v1-4 --concept \"Van Gogh\")");
+            // no model: the built-in toy demo (erase a shape from the shipped shapes model), see esdnative.toy.ToyDemo
+            esdnative.toy.ToyCommand.runDemo(esdnative.toy.ToyDemo.Settings.defaults(concept != null ? concept : "circle"), output);
+            return 0;
         }
         TrainMethod trainMethod = TrainMethod.parse(method);
         if (dryRun) {
