@@ -142,6 +142,12 @@ public final class ModelWeights implements AutoCloseable {
     /** True if the weights came from a CompVis single file. */
     public boolean isSingleFile() { return layout == Layout.COMPVIS_SINGLE_FILE; }
 
+    /** The single file the weights came from (a UserError for a folder). */
+    public TensorSource singleFile() {
+        if (!isSingleFile()) throw new UserError(path + ": a diffusers folder, not a single file");
+        return files.getFirst();
+    }
+
     /** The block layout the names were read with. */
     public Topology topology() { return topology; }
 
