@@ -146,7 +146,7 @@ public final class TrainCommand implements Callable<Integer> {
                     startGuidance, ddimSteps, sched, resolution != null ? resolution : sd.defaultResolution(), seed);
             EsdTrainer.latentShape(sd, settings.resolution()); // refuse a bad --resolution before anything runs
             Path out = output != null ? output : Path.of(defaultName(settings, outFormat));
-            EsdOutput.checkWritable(out, overwrite);
+            EsdOutput.checkWritable(out, outFormat, overwrite);
             if (traceDir != null) createFolder(traceDir, "--trace-dir");
             err.printf(Locale.ROOT, "loaded %s (%s) on %s in %.1f s%n", model, sd.layout().name().toLowerCase(Locale.ROOT),
                     be.name(), (System.nanoTime() - loadStart) / 1e9);
