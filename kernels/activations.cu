@@ -2,19 +2,17 @@
 // https://pytorch.org/docs/stable/generated/torch.nn.SiLU.html, .../torch.nn.GELU.html (approximate='none')
 #include "common.cuh"
 
-#define SQRT1_2 0.70710678118654752440f    // 1/sqrt(2)
 #define INV_SQRT_2PI 0.39894228040143267794f // 1/sqrt(2*pi)
 #define QUICK_GELU_ALPHA 1.702f
 
 __device__ __forceinline__ float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-__device__ __forceinline__ float gelu_value(float x) { return 0.5f * x * (1.0f + erff(x * SQRT1_2)); }
+// gelu(x) = x * Phi(x); normcdff stays accurate in the lower tail, where 1 + erf(x / sqrt 2) cancels
+__device__ __forceinline__ float gelu_value(float x) { return x * normcdff(x); }
 
 // d gelu / dx = Phi(x) + x * phi(x)
 __device__ __forceinline__ float gelu_slope(float x) {
-    float cdf = 0.5f * (1.0f + erff(x * SQRT1_2));
-    float pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
-    return cdf + x * pdf;
+    return normcdff(x) + x * INV_SQRT_2PI * expf(-0.5f * x * x);
 }
 
 // silu(x) = x * sigmoid(x)

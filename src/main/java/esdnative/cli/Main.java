@@ -16,8 +16,12 @@ import java.util.Properties;
         description = "Erase concepts from Stable Diffusion models (ESD, Gandikota et al. 2023), in pure Java.",
         subcommands = {
                 CommandLine.HelpCommand.class,
+                TrainCommand.class,
+                GenerateCommand.class,
                 esdnative.weights.WeightsCommand.class,
+                SelfTestCommand.class,
                 esdnative.bench.BenchCommand.class,
+                esdnative.toy.ToyCommand.class,
         })
 public final class Main implements Runnable {
 

@@ -29,7 +29,7 @@ public final class EsdLoss {
         // frozen model, batch 2: [z, z] with [emb(""), emb(c)]
         Tensor zz = Batch.stack(be, z, z);
         Tensor contexts = Batch.stack(be, embNull, embConcept);
-        Tensor frozenOut = unet.forward(be, frozen, zz, new float[] {t, t}, contexts).output();
+        Tensor frozenOut = unet.predict(be, frozen, zz, new float[] {t, t}, contexts);
         Tensor e0 = frozenOut.view(0, z.shape());
         Tensor ep = frozenOut.view(z.size(), z.shape());
 

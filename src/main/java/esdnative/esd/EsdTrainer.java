@@ -61,14 +61,19 @@ public final class EsdTrainer {
         this.scheduler = new DdimScheduler(model.scheduler());
         scheduler.setTimesteps(settings.ddimSteps());
         this.timesteps = scheduler.timesteps();
-        this.subset = TrainableSubset.select(be, model.unetWeights(),
-                TrainedNames.selector(settings.method(), model.unet(), model.unetWeights().asMap().keySet()));
+        try {
+            this.subset = TrainableSubset.select(be, model.unetWeights(),
+                    TrainedNames.selector(settings.method(), model.unet(), model.unetWeights().asMap().keySet()));
+        } catch (UserError e) {
+            throw new UserError("--method " + settings.method().id() + ": selects no parameter of this UNet (its rules name "
+                    + "blocks of SD's 4-level UNet)", e);
+        }
         this.adam = new Adam(be, subset.parameterCount(), Adam.Config.torchDefaults(settings.lr()));
         this.rng = new Rng(settings.seed());
     }
 
     /** [1, in_channels, resolution / vae factor, same]; the UNet must be able to halve it at every level. */
-    static int[] latentShape(StableDiffusion model, int resolution) {
+    public static int[] latentShape(StableDiffusion model, int resolution) {
         int factor = model.vaeScaleFactor();
         int multiple = model.unet().spatialMultiple() * factor;
         if (resolution <= 0 || resolution % multiple != 0) {

@@ -1,6 +1,7 @@
 package esdnative.esd;
 
 import esdnative.backend.Backend;
+import esdnative.cli.UserError;
 import esdnative.model.Weights;
 import esdnative.tensor.Tensor;
 
@@ -30,7 +31,7 @@ public final class TrainableSubset {
         frozen.asMap().forEach((name, t) -> {
             if (selected.test(name)) shapes.put(name, t.shape());
         });
-        if (shapes.isEmpty()) throw new IllegalArgumentException("the train method selects no parameter of this UNet");
+        if (shapes.isEmpty()) throw new UserError("--method: selects no parameter of this UNet");
         Weights trained = Weights.allocate(be, shapes);
         trained.asMap().forEach((name, copy) -> be.copy(copy, frozen.get(name)));
         Weights gradients = Weights.allocate(be, shapes);

@@ -33,7 +33,7 @@ import java.util.Set;
  * shape × dtype size. The header's own order need not follow the offsets. Every problem is a one-line
  * {@link UserError} naming the file. Tensors stay mapped until {@link #close}; thread-safe for reading.
  */
-public final class SafetensorsFile implements AutoCloseable {
+public final class SafetensorsFile implements TensorSource {
     /** The reference implementation's limit on the header size. */
     public static final long MAX_HEADER_BYTES = 100_000_000L;
 
@@ -218,13 +218,21 @@ public final class SafetensorsFile implements AutoCloseable {
         }
     }
 
+    @Override
     public Path path() { return path; }
 
     /** The tensors in header order. */
     public List<TensorInfo> tensors() { return List.copyOf(tensors.values()); }
 
     /** The tensor names, in header order. */
+    @Override
     public Set<String> names() { return tensors.keySet(); }
+
+    @Override
+    public DType dtype(String name) { return require(name).dtype(); }
+
+    @Override
+    public long[] shape(String name) { return require(name).shape(); }
 
     /** The entry of {@code name}, or null if there is none. */
     public TensorInfo info(String name) { return tensors.get(name); }
@@ -239,6 +247,7 @@ public final class SafetensorsFile implements AutoCloseable {
     }
 
     /** The tensor converted to float32 (F16/BF16 exactly, F64 rounded, integers by value). */
+    @Override
     public float[] readFloats(String name) {
         TensorInfo t = require(name);
         long n = t.numel();

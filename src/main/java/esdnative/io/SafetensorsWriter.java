@@ -123,13 +123,17 @@ public final class SafetensorsWriter {
         for (int start = 0; start < v.length; start += chunk) {
             int stop = Math.min(v.length, start + chunk);
             buf.clear();
-            for (int i = start; i < stop; i++) {
-                switch (e.dtype()) {
-                    case F32 -> buf.putFloat(v[i]);
-                    case F16 -> buf.putShort(Halfs.floatToF16(v[i]));
-                    case BF16 -> buf.putShort(Halfs.floatToBf16(v[i]));
-                    case F64 -> buf.putDouble(v[i]);
-                    default -> throw new IllegalStateException("not a float dtype: " + e.dtype());
+            if (e.dtype() == DType.F32) {   // bulk copy, no conversion
+                buf.asFloatBuffer().put(v, start, stop - start);
+                buf.position(4 * (stop - start));
+            } else {
+                for (int i = start; i < stop; i++) {
+                    switch (e.dtype()) {
+                        case F16 -> buf.putShort(Halfs.floatToF16(v[i]));
+                        case BF16 -> buf.putShort(Halfs.floatToBf16(v[i]));
+                        case F64 -> buf.putDouble(v[i]);
+                        default -> throw new IllegalStateException("not a float dtype: " + e.dtype());
+                    }
                 }
             }
             buf.flip();

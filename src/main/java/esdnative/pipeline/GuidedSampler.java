@@ -38,7 +38,7 @@ public final class GuidedSampler {
         Tensor eps = be.zeros(latents.shape());
         for (int i = 0; i < steps; i++) {
             int t = timesteps[i];
-            Tensor out = unet.forward(be, weights, Batch.stack(be, x, x), new float[] {t, t}, contexts).output();
+            Tensor out = unet.predict(be, weights, Batch.stack(be, x, x), new float[] {t, t}, contexts);
             Tensor epsUncond = out.view(0, latents.shape());
             Tensor epsCond = out.view(n, latents.shape());
             be.linearCombination(eps, 1 - guidance, epsUncond, guidance, epsCond, n);

@@ -75,6 +75,14 @@ class InspectCommandTest {
         rows.forEach(row -> assertTrue(single.out().contains(row + "\n"), row + "\nnot in\n" + single.out()));
         assertTrue(single.out().contains("\ntotal               464 "), single.out());
 
+        // the zip checkpoint holds the same weights plus the EMA copy, counted apart as "other"
+        Run ckpt = run("weights", "inspect", "--summary", Fixtures.path("ckpt/tiny-sd-a.ckpt").toString());
+        assertEquals(0, ckpt.exitCode(), ckpt.err());
+        assertTrue(ckpt.out().contains("PyTorch checkpoint, CompVis/LDM single file, 770 tensors"), ckpt.out());
+        assertTrue(ckpt.out().contains("metadata: global_step=470000, epoch=6"), ckpt.out());
+        rows.forEach(row -> assertTrue(ckpt.out().contains(row + "\n"), row + "\nnot in\n" + ckpt.out()));
+        assertTrue(ckpt.out().contains("\nother               306 "), ckpt.out());
+
         Run component = run("weights", "inspect", "--summary", model.resolve("vae").toString());
         assertEquals(0, component.exitCode(), component.err());
         assertTrue(component.out().contains("diffusers VAE (AutoencoderKL), 124 tensors"), component.out());
@@ -95,9 +103,14 @@ class InspectCommandTest {
         assertEquals(1, r.err().strip().lines().count(), r.err());
         assertTrue(r.err().contains(corrupt.toString()), r.err());
 
+        Path hostile = Fixtures.path("ckpt/hostile/reduce-os-system.ckpt");
+        r = run("weights", "inspect", hostile.toString());
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("refusing pickle global posix.system"), r.err());
+
         Path emptyFolder = Files.createDirectory(dir.resolve("empty"));
         r = run("weights", "inspect", emptyFolder.toString());
         assertEquals(2, r.exitCode());
-        assertTrue(r.err().contains("no .safetensors weights"), r.err());
+        assertTrue(r.err().contains("no weights in this folder"), r.err());
     }
 }

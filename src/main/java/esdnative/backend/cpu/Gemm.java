@@ -14,22 +14,24 @@ import java.util.function.IntConsumer;
  * <p>Blocked in the Goto/BLIS way: k is cut into blocks of at most {@link #KC}; per block, op(B) is packed
  * into a panel of row arrays (shared, L2-sized per task), then tasks of {@link #MC} rows × {@link #NC}
  * columns of C pack 4-row strips of op(A) and run {@link GemmKernel}. Tasks split M and N only.
+ * A skinny product (n < {@link #SKINNY_N}, m > n) is computed as Cᵀ = op(B)ᵀ · op(A)ᵀ so the kernel's
+ * vectorised rows run along m. Panels and scratch are reused, so steady-state calls allocate no buffers.
  *
  * <p>Deterministic: the k-blocks depend on k alone, each block's partial sums are formed in a fixed order,
  * and blocks are added to C in ascending order by the one task that owns the element, so results are
- * identical for any thread count.
+ * identical for any thread count (the task sizes may follow the thread count; the sums do not).
  */
 public final class Gemm {
     /** k-block: a KC × NC block of the packed panel (512 KiB) stays in L2 while a task sweeps its rows. */
     static final int KC = 256;
     /** columns of C per task: a 4 × NC accumulator tile (8 KiB) stays in L1. */
     static final int NC = 512;
-    /** rows of C per task. */
+    /** rows of C per task at most; fewer when that leaves threads idle. */
     static final int MC = 64;
+    /** compute tasks per thread to aim for, so uneven tasks still balance. */
+    static final int TASKS_PER_THREAD = 4;
     /** columns of op(B) packed per pass, in NC-wide blocks; bounds the panel at KC × N_PANEL floats (2 MiB). */
     static final int N_PANEL = 2048;
-    /** m·n·k up to which the plain loop is faster than packing. */
-    static final long SMALL_WORK = 1L << 15;
     /** n below which (with m > n) the transposed problem Cᵀ = op(B)ᵀ·op(A)ᵀ is computed: wide rows vectorise. */
     static final int SKINNY_N = 64;
 
@@ -68,8 +70,6 @@ public final class Gemm {
         Operand opC = new Operand(c, cOff, ldc, 1);
         if (k <= 0) {
             scale(m, n, beta, opC);
-        } else if ((long) m * n * k <= SMALL_WORK) {
-            plain(m, n, k, alpha, opA, opB, beta, opC);
         } else if (n < SKINNY_N && m > n) {
             blocked(n, m, k, alpha, opB.transposed(), opA.transposed(), beta, opC.transposed(), loop);
         } else {
@@ -84,20 +84,6 @@ public final class Gemm {
             for (int j = 0; j < n; j++) {
                 int at = c.off() + i * c.rowStride() + j * c.colStride();
                 cd[at] = beta == 0f ? 0f : beta * cd[at];
-            }
-        }
-    }
-
-    /** the textbook triple loop, serial: for tiny products. */
-    private static void plain(int m, int n, int k, float alpha, Operand a, Operand b, float beta, Operand c) {
-        float[] ad = a.data(), bd = b.data(), cd = c.data();
-        for (int i = 0; i < m; i++) {
-            for (int j = 0; j < n; j++) {
-                float sum = 0f;
-                int ai = a.off() + i * a.rowStride(), bj = b.off() + j * b.colStride();
-                for (int p = 0; p < k; p++) sum = Math.fma(ad[ai + p * a.colStride()], bd[bj + p * b.rowStride()], sum);
-                int at = c.off() + i * c.rowStride() + j * c.colStride();
-                cd[at] = (beta == 0f ? 0f : beta * cd[at]) + alpha * sum;
             }
         }
     }
@@ -121,10 +107,11 @@ public final class Gemm {
                         GemmPack.packPanel(b, p0, kc, kcPad, c0 + j, w, ensureRows(panel, t, kcPad, w));
                     });
                     boolean firstBlock = kb == 0;
-                    int rowTasks = ceilDiv(m, MC);
+                    int mc = rowsPerTask(m, colBlocks);
+                    int rowTasks = ceilDiv(m, mc);
                     loop.forEach(rowTasks * colBlocks, t -> {
-                        int i = (t / colBlocks) * MC, cb = t % colBlocks, j = cb * NC;
-                        task(a, c, panel[cb], i, Math.min(MC, m - i), c0 + j, Math.min(NC, width - j), p0, kc, kcPad,
+                        int i = (t / colBlocks) * mc, cb = t % colBlocks, j = cb * NC;
+                        task(a, c, panel[cb], i, Math.min(mc, m - i), c0 + j, Math.min(NC, width - j), p0, kc, kcPad,
                                 alpha, beta, firstBlock);
                     });
                 }
@@ -132,6 +119,13 @@ public final class Gemm {
         } finally {
             PANELS.push(panel);
         }
+    }
+
+    /** rows per task: MC, or fewer (a multiple of the kernel's rows) to give every thread several tasks. */
+    private static int rowsPerTask(int m, int colBlocks) {
+        int wantRowTasks = ceilDiv(TASKS_PER_THREAD * Parallel.threads(), colBlocks);
+        int rows = ceilDiv(ceilDiv(m, wantRowTasks), GemmKernel.MR) * GemmKernel.MR;
+        return Math.min(MC, rows);
     }
 
     /** rows [row0, row0 + rows) × columns [col, col + width) of C for one k-block; panel holds those columns. */

@@ -33,9 +33,26 @@ final class GemmPack {
                 System.arraycopy(src, b.off() + (p0 + p) * b.rowStride() + col0, panel[p], 0, width);
             }
         } else {
-            // op(B) columns are contiguous (B transposed): read down each column, scatter across rows
+            // op(B) columns are contiguous (B transposed): a transpose, 8 columns at a time so each panel row's
+            // cache line is filled by consecutive writes while 8 source columns stream in
             int cs = b.colStride(), rs = b.rowStride();
-            for (int j = 0; j < width; j++) {
+            int j = 0;
+            for (; j + 8 <= width; j += 8) {
+                int base = b.off() + (col0 + j) * cs + p0 * rs;
+                for (int p = 0; p < kc; p++) {
+                    float[] row = panel[p];
+                    int at = base + p * rs;
+                    row[j] = src[at];
+                    row[j + 1] = src[at + cs];
+                    row[j + 2] = src[at + 2 * cs];
+                    row[j + 3] = src[at + 3 * cs];
+                    row[j + 4] = src[at + 4 * cs];
+                    row[j + 5] = src[at + 5 * cs];
+                    row[j + 6] = src[at + 6 * cs];
+                    row[j + 7] = src[at + 7 * cs];
+                }
+            }
+            for (; j < width; j++) {
                 int base = b.off() + (col0 + j) * cs + p0 * rs;
                 for (int p = 0; p < kc; p++) panel[p][j] = src[base + p * rs];
             }
@@ -48,14 +65,11 @@ final class GemmPack {
         final int mr = GemmKernel.MR;
         float[] src = a.data();
         int rs = a.rowStride(), cs = a.colStride();
-        for (int r = 0; r < mr; r++) {
-            if (r < rows) {
-                int base = a.off() + (row0 + r) * rs + p0 * cs;
-                for (int p = 0; p < kc; p++) aPack[p * mr + r] = src[base + p * cs];
-                for (int p = kc; p < kcPad; p++) aPack[p * mr + r] = 0f;
-            } else {
-                for (int p = 0; p < kcPad; p++) aPack[p * mr + r] = 0f;
-            }
+        if (rows < mr || kc < kcPad) Arrays.fill(aPack, 0, kcPad * mr, 0f);
+        // p outside: with A transposed the strip's rows at one p are adjacent in memory
+        for (int p = 0; p < kc; p++) {
+            int at = a.off() + row0 * rs + (p0 + p) * cs;
+            for (int r = 0; r < rows; r++) aPack[p * mr + r] = src[at + r * rs];
         }
     }
 }

@@ -47,16 +47,16 @@ public final class BasicTransformerBlock {
     }
 
     /** h [n, l, dim], context [n, lk, contextDim] → [n, l, dim]. */
-    public Act forward(Backend be, Weights p, Tensor h, Tensor context) {
+    public Act forward(Backend be, Weights p, Tensor h, Tensor context, boolean train) {
         int n = h.dim(0), l = h.dim(1), rows = n * l;
         LayerNorm.Act n1 = norm1.forward(be, p, h, rows);
         Tensor x1 = n1.out().reshape(n, l, dim);
-        Attention.Act a1 = attn1.forward(be, p, x1, x1);
+        Attention.Act a1 = attn1.forward(be, p, x1, x1, train);
         Tensor h1 = be.zeros(n, l, dim);
         be.add(h1, h, a1.out(), h1.size());
 
         LayerNorm.Act n2 = norm2.forward(be, p, h1, rows);
-        Attention.Act a2 = attn2.forward(be, p, n2.out().reshape(n, l, dim), context);
+        Attention.Act a2 = attn2.forward(be, p, n2.out().reshape(n, l, dim), context, train);
         Tensor h2 = be.zeros(n, l, dim);
         be.add(h2, h1, a2.out(), h2.size());
 

@@ -48,7 +48,8 @@ public final class DownBlock2D {
         if (downsampler != null) downsampler.declare(shapes);
     }
 
-    public Act forward(Backend be, Weights p, Tensor x, Tensor tembAct, Tensor context) {
+    /** {@code train}: keep what backward needs (else the attention probabilities are dropped). */
+    public Act forward(Backend be, Weights p, Tensor x, Tensor tembAct, Tensor context, boolean train) {
         List<ResnetBlock2D.Act> ra = new ArrayList<>();
         List<Transformer2DModel.Act> ta = new ArrayList<>();
         List<Tensor> states = new ArrayList<>();
@@ -58,7 +59,7 @@ public final class DownBlock2D {
             ra.add(r);
             h = r.out();
             if (!attentions.isEmpty()) {
-                Transformer2DModel.Act t = attentions.get(i).forward(be, p, h, context);
+                Transformer2DModel.Act t = attentions.get(i).forward(be, p, h, context, train);
                 ta.add(t);
                 h = t.out();
             }

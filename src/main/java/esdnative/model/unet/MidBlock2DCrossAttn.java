@@ -30,9 +30,9 @@ public final class MidBlock2DCrossAttn {
         resnet1.declare(shapes);
     }
 
-    public Act forward(Backend be, Weights p, Tensor x, Tensor tembAct, Tensor context) {
+    public Act forward(Backend be, Weights p, Tensor x, Tensor tembAct, Tensor context, boolean train) {
         ResnetBlock2D.Act r0 = resnet0.forward(be, p, x, tembAct);
-        Transformer2DModel.Act t = attention.forward(be, p, r0.out(), context);
+        Transformer2DModel.Act t = attention.forward(be, p, r0.out(), context, train);
         return new Act(r0, t, resnet1.forward(be, p, t.out(), tembAct));
     }
 

@@ -8,10 +8,9 @@ import java.util.SequencedMap;
 
 /**
  * diffusers' ResnetBlock2D (time_embedding_norm "default", no up/down sampling, dropout 0):
- * h = conv1(SiLU(norm1(x))) + time_emb_proj(SiLU(temb))[:, :, None, None] (no time term when tembChannels is 0,
- * as in the VAE);
+ * h = conv1(SiLU(norm1(x))) + time_emb_proj(SiLU(temb))[:, :, None, None];
  * h = conv2(SiLU(norm2(h))); out = (shortcut(x) + h) / outputScale, shortcut = 1×1 conv_shortcut when the
- * channel count changes, else identity.
+ * channel count changes, else identity. With tembChannels 0 (the VAE) there is no time term.
  *
  * <p>SiLU(temb) is the same for every block of a UNet, so the caller computes it once and passes it in
  * ({@code tembAct} [n, tembChannels]); backward accumulates its gradient.

@@ -64,7 +64,7 @@ public final class Transformer2DModel {
     }
 
     /** x [n, c, h, w], context [n, lk, contextDim] → [n, c, h, w]. */
-    public Act forward(Backend be, Weights p, Tensor x, Tensor context) {
+    public Act forward(Backend be, Weights p, Tensor x, Tensor context, boolean train) {
         int n = x.dim(0), h = x.dim(2), w = x.dim(3), hw = h * w;
         GroupNorm.Act gn = norm.forward(be, p, x);
         Tensor tokensIn = null;
@@ -80,7 +80,7 @@ public final class Transformer2DModel {
         }
         List<BasicTransformerBlock.Act> acts = new ArrayList<>();
         for (BasicTransformerBlock b : blocks) {
-            BasicTransformerBlock.Act a = b.forward(be, p, tokens, context);
+            BasicTransformerBlock.Act a = b.forward(be, p, tokens, context, train);
             acts.add(a);
             tokens = a.out();
         }

@@ -38,7 +38,6 @@ public final class UNet2DConditionModel {
     /** What one forward pass keeps for backward, and its intermediates (named as diffusers' modules). */
     public static final class Activations {
         private final Tensor latents;
-        private final Tensor context;
         private Tensor timeProj;
         private Tensor timeHidden;
         private Tensor timeHiddenAct;
@@ -53,9 +52,8 @@ public final class UNet2DConditionModel {
         private Tensor normOutAct;
         private Tensor output;
 
-        private Activations(Tensor latents, Tensor context) {
+        private Activations(Tensor latents) {
             this.latents = latents;
-            this.context = context;
         }
 
         /** The noise prediction [n, outChannels, h, w]. */
@@ -143,12 +141,25 @@ public final class UNet2DConditionModel {
 
     /**
      * latents [n, in, h, w] (h, w multiples of {@link UNetConfig#spatialMultiple}), one timestep per sample,
-     * context [n, tokens, crossAttentionDim] → activations whose {@link Activations#output} is [n, out, h, w].
+     * context [n, tokens, crossAttentionDim] → activations whose {@link Activations#output} is [n, out, h, w],
+     * holding everything {@link #backward} needs.
      */
     public Activations forward(Backend be, Weights p, Tensor latents, float[] timesteps, Tensor context) {
+        return run(be, p, latents, timesteps, context, true);
+    }
+
+    /**
+     * The noise prediction alone, for inference: the same computation as {@link #forward}, but each block's
+     * activations are dropped once it has run and no attention probabilities are kept.
+     */
+    public Tensor predict(Backend be, Weights p, Tensor latents, float[] timesteps, Tensor context) {
+        return run(be, p, latents, timesteps, context, false).output();
+    }
+
+    private Activations run(Backend be, Weights p, Tensor latents, float[] timesteps, Tensor context, boolean train) {
         checkInputs(latents, timesteps, context);
         int n = latents.dim(0);
-        Activations a = new Activations(latents, context);
+        Activations a = new Activations(latents);
 
         // time embedding; SiLU(temb) is what every resnet's time_emb_proj reads
         int c0 = config.blockOutChannels().get(0);
@@ -165,18 +176,19 @@ public final class UNet2DConditionModel {
         a.skips.add(a.convIn);
         Tensor h = a.convIn;
         for (DownBlock2D b : downBlocks) {
-            DownBlock2D.Act d = b.forward(be, p, h, a.tembAct, context);
-            a.down.add(d);
+            DownBlock2D.Act d = b.forward(be, p, h, a.tembAct, context, train);
+            if (train) a.down.add(d);
             a.skips.addAll(d.states());
             h = d.out();
         }
 
-        a.mid = midBlock.forward(be, p, h, a.tembAct, context);
-        h = a.mid.out();
+        MidBlock2DCrossAttn.Act mid = midBlock.forward(be, p, h, a.tembAct, context, train);
+        if (train) a.mid = mid;
+        h = mid.out();
 
         for (int i = 0; i < upBlocks.size(); i++) {
-            UpBlock2D.Act u = upBlocks.get(i).forward(be, p, h, upBlockSkips(i, a.skips), a.tembAct, context);
-            a.up.add(u);
+            UpBlock2D.Act u = upBlocks.get(i).forward(be, p, h, upBlockSkips(i, a.skips), a.tembAct, context, train);
+            if (train) a.up.add(u);
             h = u.out();
         }
 

@@ -51,7 +51,8 @@ public final class UpBlock2D {
     }
 
     /** skips: the skip connections in the order the resnets consume them (the latest down-block state first). */
-    public Act forward(Backend be, Weights p, Tensor x, List<Tensor> skips, Tensor tembAct, Tensor context) {
+    public Act forward(Backend be, Weights p, Tensor x, List<Tensor> skips, Tensor tembAct, Tensor context,
+                       boolean train) {
         List<Tensor> inputs = new ArrayList<>();
         List<ResnetBlock2D.Act> ra = new ArrayList<>();
         List<Transformer2DModel.Act> ta = new ArrayList<>();
@@ -66,7 +67,7 @@ public final class UpBlock2D {
             ra.add(r);
             h = r.out();
             if (!attentions.isEmpty()) {
-                Transformer2DModel.Act t = attentions.get(i).forward(be, p, h, context);
+                Transformer2DModel.Act t = attentions.get(i).forward(be, p, h, context, train);
                 ta.add(t);
                 h = t.out();
             }

@@ -120,7 +120,7 @@ public final class VaeDecoder {
         Tensor normed = midAttnNorm.forward(be, p, x).out();
         Tensor tokens = be.zeros(n, hw, c);
         be.transpose(tokens, normed, n, c, hw);
-        Tensor attended = midAttention.forward(be, p, tokens, tokens).out();
+        Tensor attended = midAttention.forward(be, p, tokens, tokens, false).out();
         Tensor out = be.zeros(x.shape());
         be.transpose(out, attended, n, hw, c);
         be.add(out, out, x, out.size());

@@ -36,8 +36,16 @@ class UNetConfigTest {
     }
 
     @Test
+    void sd14AndSd2Have686Tensors() {
+        assertEquals(686, UNet2DConditionModel.parameterShapes(UNetConfig.sd14()).size());
+        assertEquals(686, UNet2DConditionModel.parameterShapes(UNetConfig.sd2()).size());
+    }
+
+    @Test
     void sd2UsesLinearProjectionsAnd64ChannelHeads() {
         SequencedMap<String, int[]> shapes = UNet2DConditionModel.parameterShapes(UNetConfig.sd2());
+        // the size of SD 2.x's exported UNet parameter buffer in buddy-compiler/buddy-mlir's stable diffusion examples
+        assertEquals(865_910_724L, count(shapes));
         assertArrayEquals(new int[] {320, 320}, shapes.get("down_blocks.0.attentions.0.proj_in.weight"));
         assertArrayEquals(new int[] {320, 1024},
                 shapes.get("down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight"));

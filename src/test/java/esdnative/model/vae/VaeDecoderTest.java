@@ -7,13 +7,15 @@ import esdnative.backend.cpu.CpuBackend;
 import esdnative.cli.UserError;
 import esdnative.io.Npy;
 import esdnative.io.NpyArray;
-import esdnative.io.SafetensorsFile;
 import esdnative.model.Weights;
 import esdnative.tensor.Tensor;
 import esdnative.testing.Fixtures;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -30,15 +32,20 @@ class VaeDecoderTest {
     void decodesLikeDiffusers() throws IOException {
         VaeConfig config = VaeConfig.fromJson(Fixtures.path("tiny-sd-a/vae/config.json"));
         assertEquals(0.18215f, config.scalingFactor());
+        checkDecoding(be, config);
+    }
+
+    /** Both decode goldens on a backend. */
+    static void checkDecoding(Backend be, VaeConfig config) throws IOException {
         Weights p = VaeWeights.load(be, config, Fixtures.path("tiny-sd-a/vae/diffusion_pytorch_model.safetensors"));
         VaeDecoder vae = new VaeDecoder(config);
         JsonNode manifest = new ObjectMapper().readTree(Fixtures.golden("manifest.json").toFile()).get("files");
-        check(vae, p, manifest, "vae_decode_in_latents.npy", "vae_decode_out_image");
-        check(vae, p, manifest, "pipeline_out_latents.npy", "vae_decoded_image");
+        check(be, vae, p, manifest, "vae_decode_in_latents.npy", "vae_decode_out_image");
+        check(be, vae, p, manifest, "pipeline_out_latents.npy", "vae_decoded_image");
     }
 
     /** |ours - golden| ≤ the manifest's suggested_atol (10× the golden's own float32-vs-float64 error). */
-    private void check(VaeDecoder vae, Weights p, JsonNode manifest, String input, String key) {
+    private static void check(Backend be, VaeDecoder vae, Weights p, JsonNode manifest, String input, String key) {
         NpyArray in = Npy.read(Fixtures.golden(input));
         Tensor image = vae.decode(be, p, be.fromHost(in.floats(), in.shape()));
         NpyArray golden = Npy.read(Fixtures.golden(manifest.get(key).get("file").asText()));
@@ -49,6 +56,25 @@ class VaeDecoderTest {
         double atol = manifest.get(key).get("f32_vs_f64").get("suggested_atol").asDouble();
         System.out.printf("%s: max|err| %.3e (atol %.1e)%n", key, maxErr, atol);
         assertTrue(maxErr <= atol, key + ": max abs error " + maxErr + " > " + atol);
+    }
+
+    @Test
+    void unsupportedVaeConfigsAreUserErrors(@TempDir Path dir) throws IOException {
+        String tiny = Files.readString(Fixtures.path("tiny-sd-a/vae/config.json"));
+        Path bad = dir.resolve("config.json");
+        Files.writeString(bad, tiny.replace("\"UpDecoderBlock2D\"", "\"AttnUpDecoderBlock2D\""));
+        UserError e = assertThrows(UserError.class, () -> VaeConfig.fromJson(bad));
+        assertTrue(e.getMessage().contains("up_block_types") && e.getMessage().contains(bad.toString()), e.getMessage());
+        Files.writeString(bad, tiny.replace("\"norm_num_groups\": 8", "\"norm_num_groups\": 5"));
+        assertThrows(UserError.class, () -> VaeConfig.fromJson(bad));
+    }
+
+    @Test
+    void sdDecoderHasTheKnownParameterCount() {
+        long n = 0;
+        for (int[] shape : VaeDecoder.parameterShapes(VaeConfig.sd()).values()) n += Tensor.sizeOf(shape);
+        // the decoder-only VAE parameter buffer of buddy-compiler/buddy-mlir's Stable Diffusion example
+        assertEquals(49_490_199L, n);
     }
 
     @Test

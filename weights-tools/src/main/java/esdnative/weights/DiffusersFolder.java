@@ -38,8 +38,9 @@ public final class DiffusersFolder {
     }
 
     /**
-     * The safetensors weights of one component folder: the standard name ({@code diffusion_pytorch_model.safetensors}
-     * or {@code model.safetensors}), else the only {@code .safetensors} file in it (e.g. an fp16 variant).
+     * The weights of one component folder: the standard safetensors name ({@code diffusion_pytorch_model.safetensors}
+     * or {@code model.safetensors}), else the only {@code .safetensors} file in it (e.g. an fp16 variant), else the
+     * standard PyTorch {@code .bin} (read by the safe checkpoint reader).
      */
     public static Path weightsFile(Path componentDir) {
         for (String name : List.of("diffusion_pytorch_model.safetensors", "model.safetensors")) {
@@ -53,9 +54,13 @@ public final class DiffusersFolder {
             throw new UserError(componentDir + ": cannot list folder: " + e.getMessage(), e);
         }
         if (candidates.size() == 1) return candidates.getFirst();
-        if (candidates.isEmpty()) {
-            throw new UserError(componentDir + ": no .safetensors weights in this folder (PyTorch .bin files are not supported)");
+        if (candidates.size() > 1) {
+            throw new UserError(componentDir + ": several .safetensors files and none with the standard name: " + candidates);
         }
-        throw new UserError(componentDir + ": several .safetensors files and none with the standard name: " + candidates);
+        for (String name : List.of("diffusion_pytorch_model.bin", "pytorch_model.bin")) {
+            Path p = componentDir.resolve(name);
+            if (Files.isRegularFile(p)) return p;
+        }
+        throw new UserError(componentDir + ": no weights in this folder (no .safetensors or standard .bin file)");
     }
 }

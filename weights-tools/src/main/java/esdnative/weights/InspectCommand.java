@@ -1,8 +1,9 @@
 package esdnative.weights;
 
 import esdnative.cli.UserError;
+import esdnative.io.CkptFile;
 import esdnative.io.SafetensorsFile;
-import esdnative.io.TensorInfo;
+import esdnative.io.TensorSource;
 import esdnative.weights.CompVisNames.Component;
 import esdnative.weights.CompVisNames.DiffusersName;
 import picocli.CommandLine;
@@ -15,19 +16,20 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeSet;
 
 /**
- * {@code esd-native weights inspect PATH}: what a safetensors file or diffusers folder holds — its layout, metadata,
- * every tensor (name, dtype, shape) and per-component tensor, parameter and byte counts.
+ * {@code esd-native weights inspect PATH}: what a safetensors file, PyTorch checkpoint or diffusers folder holds —
+ * its layout, metadata, every tensor (name, dtype, shape) and per-component tensor, parameter and byte counts.
  */
 @Command(name = "inspect",
-        description = "List the tensors of a safetensors file or diffusers model folder, with per-component "
+        description = "List the tensors of a safetensors or .ckpt file or a diffusers model folder, with per-component "
                 + "parameter counts, bytes, metadata and layout (diffusers component or CompVis single file).")
 public final class InspectCommand implements Runnable {
-    @Parameters(paramLabel = "PATH", description = "A .safetensors file, a diffusers pipeline folder, or one component folder.")
+    @Parameters(paramLabel = "PATH", description = "A .safetensors or .ckpt file, a diffusers pipeline folder, or one component folder.")
     Path path;
 
     @Option(names = "--summary", description = "Print only the layout, metadata and counts, not every tensor.")
@@ -41,11 +43,11 @@ public final class InspectCommand implements Runnable {
         long tensors, parameters, bytes;
         final TreeSet<String> dtypes = new TreeSet<>();
 
-        void add(TensorInfo t) {
+        void add(Entry e) {
             tensors++;
-            parameters += t.numel();
-            bytes += t.byteSize();
-            dtypes.add(t.dtype().safetensorsName());
+            parameters += e.numel();
+            bytes += e.bytes();
+            dtypes.add(e.dtype());
         }
     }
 
@@ -71,33 +73,47 @@ public final class InspectCommand implements Runnable {
         out.flush();
     }
 
+    /** One tensor as the listing sees it, whatever the file format. */
+    private record Entry(String name, String dtype, long[] shape, long numel, long bytes) {}
+
     private void inspectFile(PrintWriter out, Path file, Map<String, Totals> rows) {
-        if (file.getFileName().toString().endsWith(".ckpt")) {
-            throw new UserError(file + ": .ckpt (pickle) files are not supported; convert to .safetensors first");
+        try (TensorSource f = TensorSource.open(file)) {
+            Map<String, String> metadata = new LinkedHashMap<>();
+            if (f instanceof SafetensorsFile s) metadata.putAll(s.metadata());
+            if (f instanceof CkptFile c) c.extras().forEach((k, v) -> metadata.put(k, String.valueOf(v)));
+            List<Entry> entries = f.names().stream().map(n -> {
+                long[] shape = f.shape(n);
+                long numel = 1;
+                for (long d : shape) numel *= d;
+                return new Entry(n, f.dtype(n).safetensorsName(), shape, numel, numel * f.dtype(n).bytes());
+            }).toList();
+            list(out, file, f instanceof SafetensorsFile ? "safetensors" : "PyTorch checkpoint", metadata, entries, rows);
         }
-        try (SafetensorsFile f = SafetensorsFile.open(file)) {
-            Layout layout = Layout.of(f.names());
-            out.println(file + ": " + layout.description() + ", " + f.tensors().size() + " tensors");
-            out.println("  metadata: " + (f.metadata().isEmpty() ? "(none)" : format(f.metadata())));
-            if (!summary) {
-                int width = f.names().stream().mapToInt(String::length).max().orElse(0);
-                for (TensorInfo t : f.tensors()) {
-                    out.printf(Locale.ROOT, "  %-" + width + "s  %-4s %s%n", t.name(), t.dtype().safetensorsName(),
-                            Arrays.toString(t.shape()));
-                }
+    }
+
+    private void list(PrintWriter out, Path file, String format, Map<String, String> metadata, List<Entry> entries,
+                      Map<String, Totals> rows) {
+        List<String> names = entries.stream().map(Entry::name).toList();
+        Layout layout = Layout.of(names);
+        out.println(file + ": " + format + ", " + layout.description() + ", " + entries.size() + " tensors");
+        out.println("  metadata: " + (metadata.isEmpty() ? "(none)" : format(metadata)));
+        if (!summary) {
+            int width = names.stream().mapToInt(String::length).max().orElse(0);
+            for (Entry e : entries) {
+                out.printf(Locale.ROOT, "  %-" + width + "s  %-4s %s%n", e.name(), e.dtype(), Arrays.toString(e.shape()));
             }
-            CompVisNames table = layout == Layout.COMPVIS_SINGLE_FILE
-                    ? CompVisNames.of(CompVisNames.Topology.fromCompVis(f.names())) : null;
-            for (TensorInfo t : f.tensors()) {
-                String row;
-                if (table != null) {
-                    DiffusersName d = table.toDiffusers(t.name());
-                    row = d == null ? "other" : d.component().folder();
-                } else {
-                    row = layout.component() == null ? "unknown" : layout.component().folder();
-                }
-                rows.computeIfAbsent(row, k -> new Totals()).add(t);
+        }
+        CompVisNames table = layout == Layout.COMPVIS_SINGLE_FILE
+                ? CompVisNames.of(CompVisNames.Topology.fromCompVis(names)) : null;
+        for (Entry e : entries) {
+            String row;
+            if (table != null) {
+                DiffusersName d = table.toDiffusers(e.name());
+                row = d == null ? "other" : d.component().folder();
+            } else {
+                row = layout.component() == null ? "unknown" : layout.component().folder();
             }
+            rows.computeIfAbsent(row, k -> new Totals()).add(e);
         }
     }
 

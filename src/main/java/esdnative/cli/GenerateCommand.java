@@ -1,0 +1,107 @@
+package esdnative.cli;
+
+import esdnative.backend.Backend;
+import esdnative.io.Npy;
+import esdnative.io.NpyArray;
+import esdnative.model.ModelLoader;
+import esdnative.model.StableDiffusion;
+import esdnative.model.Vae;
+import esdnative.pipeline.Png;
+import esdnative.pipeline.TextToImage;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/** {@code esd-native generate}: text to image with DDIM and classifier-free guidance, as StableDiffusionPipeline. */
+@Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Generate an image from a prompt (DDIM, classifier-free guidance), e.g. to look at an erased model.")
+public final class GenerateCommand implements Callable<Integer> {
+    @Option(names = {"--model", "-m"}, required = true, paramLabel = "PATH", description = "A diffusers folder or a single-file checkpoint.")
+    Path model;
+
+    @Option(names = {"--prompt", "-p"}, required = true, paramLabel = "TEXT")
+    String prompt;
+
+    @Option(names = "--negative-prompt", defaultValue = "", paramLabel = "TEXT", description = "The unconditional prompt. Default: empty.")
+    String negativePrompt;
+
+    @Option(names = "--steps", defaultValue = "50", description = "DDIM steps. Default: ${DEFAULT-VALUE}.")
+    int steps;
+
+    @Option(names = {"--guidance", "--cfg-scale"}, defaultValue = "7.5", description = "Guidance scale. Default: ${DEFAULT-VALUE}.")
+    float guidance;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Default: ${DEFAULT-VALUE}.")
+    long seed;
+
+    @Option(names = "--width", paramLabel = "PX", description = "Default: the model's (512 for SD1.x).")
+    Integer width;
+
+    @Option(names = "--height", paramLabel = "PX", description = "Default: the model's (512 for SD1.x).")
+    Integer height;
+
+    @Option(names = "--eta", defaultValue = "0", description = "DDIM eta (0: deterministic). Default: ${DEFAULT-VALUE}.")
+    float eta;
+
+    @Option(names = {"--output", "-o"}, required = true, paramLabel = "PNG")
+    Path output;
+
+    @Option(names = "--init-latents", paramLabel = "NPY", description = "Start from these latents instead of seeded noise.")
+    Path initLatents;
+
+    @Option(names = "--save-latents", paramLabel = "NPY", description = "Also write the final latents.")
+    Path saveLatents;
+
+    @Option(names = "--tokenizer", paramLabel = "DIR", description = "CLIP tokenizer folder (vocab.json, merges.txt) for single files.")
+    Path tokenizer;
+
+    @Option(names = "--config", paramLabel = "DIR", description = "For a single file: a diffusers folder whose configs describe it.")
+    Path configDir;
+
+    @Option(names = "--backend", defaultValue = "auto", description = "cpu, cuda or auto. Default: ${DEFAULT-VALUE}.")
+    String backend;
+
+    @Override
+    public Integer call() {
+        if (steps < 1) throw new UserError("--steps: must be at least 1, got " + steps);
+        if (eta < 0) throw new UserError("--eta: must not be negative, got " + eta);
+        if (!Files.exists(model)) throw new UserError("--model: " + model + " does not exist");
+        float[] init = null;
+        int[] initShape = null;
+        if (initLatents != null) {
+            if (!Files.isRegularFile(initLatents)) throw new UserError("--init-latents: " + initLatents + " not found");
+            NpyArray a = Npy.read(initLatents);
+            init = a.floats();
+            initShape = a.shape();
+        }
+        try (Backend be = BackendOption.create(backend, System.err)) {
+            StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir);
+            Vae vae = ModelLoader.loadVae(be, sd, configDir);
+            int f = sd.vaeScaleFactor();
+            int w = width != null ? width : initShape != null ? initShape[3] * f : sd.defaultResolution();
+            int h = height != null ? height : initShape != null ? initShape[2] * f : sd.defaultResolution();
+            int multiple = f * sd.unet().spatialMultiple();
+            if (w <= 0 || h <= 0 || w % multiple != 0 || h % multiple != 0) {
+                throw new UserError("--width/--height: " + w + "×" + h + " px must be positive multiples of " + multiple);
+            }
+            int[] expected = {1, sd.unet().inChannels(), h / f, w / f};
+            if (initShape != null && !Arrays.equals(initShape, expected)) {
+                throw new UserError("--init-latents: shape " + Arrays.toString(initShape) + ", this model at " + w + "×" + h
+                        + " needs " + Arrays.toString(expected));
+            }
+            ProgressBar bar = new ProgressBar(System.err, steps);
+            TextToImage.Result r = TextToImage.run(be, sd, vae,
+                    new TextToImage.Request(prompt, negativePrompt, steps, guidance, eta, seed, w, h, init),
+                    (i, t, x) -> bar.update(i + 1, i + 1, "t " + t));
+            Png.write(output, r.image(), r.imageHeight(), r.imageWidth());
+            if (saveLatents != null) Npy.writeFloats(saveLatents, r.latents(), r.latentShape());
+            System.err.printf(Locale.ROOT, "wrote %s (%d×%d)%n", output, r.imageWidth(), r.imageHeight());
+            return 0;
+        }
+    }
+}

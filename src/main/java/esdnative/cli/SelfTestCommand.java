@@ -1,0 +1,130 @@
+package esdnative.cli;
+
+import esdnative.backend.Backend;
+import esdnative.backend.cpu.CpuBackend;
+import esdnative.backend.cuda.CudaBackend;
+import esdnative.backend.cuda.CudaProbe;
+import esdnative.selftest.OpCase;
+import esdnative.selftest.SelfTest;
+import esdnative.selftest.SelfTestCases;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code esd-native selftest}: runs every backend op on fresh random inputs and compares the CUDA backend with
+ * the CPU reference, printing a table of relative errors. Without a usable GPU it says why, runs the CPU ops once
+ * for sanity and exits 0.
+ */
+@Command(name = "selftest",
+        description = {"Check every backend op on the GPU against the CPU reference.",
+                "",
+                "Each op runs on fresh random inputs; the table gives the relative error ||cuda-cpu||/||cpu|| (pass at"
+                        + " <= 1e-5 in float32, <= 5e-3 for GEMM ops in TF32) and whether two GPU runs were"
+                        + " bit-identical. Without a usable GPU it prints why, runs the CPU ops once for sanity and"
+                        + " exits 0. Exit 1 when a case fails."},
+        mixinStandardHelpOptions = true)
+final class SelfTestCommand implements Callable<Integer> {
+    static final double FP32_TOLERANCE = 1e-5;
+    static final double TF32_TOLERANCE = 5e-3;
+
+    @Option(names = "--backend", defaultValue = "cuda", paramLabel = "cuda|cpu",
+            description = "cuda: compare the GPU with the CPU reference (default); cpu: run the CPU ops once.")
+    String backend;
+
+    @Option(names = "--math", defaultValue = "both", paramLabel = "tf32|fp32|both",
+            description = "GPU GEMM modes to check: all ops in TF32, then the GEMM ops again in strict float32"
+                    + " (default: both).")
+    String math;
+
+    @Option(names = "--only", paramLabel = "TEXT", description = "Only the cases whose name contains TEXT.")
+    String only;
+
+    @Option(names = "--seed", defaultValue = "1", description = "Seed of the random inputs (default: 1).")
+    long seed;
+
+    @Override
+    public Integer call() {
+        PrintStream out = System.out;
+        if (!backend.equals("cuda") && !backend.equals("cpu")) {
+            throw new UserError("--backend: expected cuda or cpu, got '" + backend + "'");
+        }
+        if (!List.of("tf32", "fp32", "both").contains(math)) {
+            throw new UserError("--math: expected tf32, fp32 or both, got '" + math + "'");
+        }
+        List<OpCase> cases = new ArrayList<>();
+        for (OpCase c : SelfTestCases.all()) if (only == null || c.name().contains(only)) cases.add(c);
+        if (cases.isEmpty()) throw new UserError("--only: no case name contains '" + only + "'");
+        out.printf("esd-native selftest: %d cases, seed %d%n", cases.size(), seed);
+
+        if (backend.equals("cpu")) return cpuSanity(cases, out);
+        CudaProbe.Result probe = CudaBackend.probe();
+        out.println(probe);
+        if (!probe.available()) {
+            out.println("CUDA is unavailable, so there is nothing to compare; running the CPU ops once instead.");
+            cpuSanity(cases, out);
+            return 0;
+        }
+        boolean allPassed = true;
+        if (!math.equals("fp32")) allPassed &= compare(cases, CudaBackend.MathMode.TF32, out);
+        if (!math.equals("tf32")) {
+            List<OpCase> gemmCases = math.equals("both") ? cases.stream().filter(OpCase::gemm).toList() : cases;
+            allPassed &= compare(gemmCases, CudaBackend.MathMode.FP32, out);
+        }
+        out.println(allPassed ? "selftest: all passed" : "selftest: FAILED");
+        return allPassed ? 0 : 1;
+    }
+
+    private boolean compare(List<OpCase> cases, CudaBackend.MathMode mode, PrintStream out) {
+        try (Backend cpu = new CpuBackend(); CudaBackend gpu = new CudaBackend(mode)) {
+            out.printf("%ncuda (%s GEMMs) vs cpu: %s%n", mode, gpu.describe());
+            header(out, "cuda vs cpu");
+            int failed = 0;
+            long start = System.nanoTime();
+            for (OpCase c : cases) {
+                double tolerance = c.gemm() && mode == CudaBackend.MathMode.TF32 ? TF32_TOLERANCE : FP32_TOLERANCE;
+                SelfTest.Row row = SelfTest.compare(c, cpu, gpu, tolerance, seed);
+                print(out, row);
+                if (!row.passed()) failed++;
+            }
+            out.printf("%d of %d passed in %.1f s; GPU memory %s%n", cases.size() - failed, cases.size(),
+                    (System.nanoTime() - start) / 1e9, gpu.memoryReport());
+            return failed == 0;
+        }
+    }
+
+    private int cpuSanity(List<OpCase> cases, PrintStream out) {
+        try (Backend cpu = new CpuBackend()) {
+            out.println();
+            header(out, "cpu sanity");
+            int failed = 0;
+            for (OpCase c : cases) {
+                SelfTest.Row row = SelfTest.sanity(c, cpu, seed);
+                print(out, row);
+                if (!row.passed()) failed++;
+            }
+            out.printf("cpu: %d of %d ran cleanly (outputs written and finite, nothing written out of bounds)%n",
+                    cases.size() - failed, cases.size());
+            return failed == 0 ? 0 : 1;
+        }
+    }
+
+    private static void header(PrintStream out, String what) {
+        out.printf("%-42s %-5s %-9s %-10s %-4s %-6s %s%n", "op (" + what + ")", "kind", "tolerance", "rel.error",
+                "det", "result", "note");
+    }
+
+    private static void print(PrintStream out, SelfTest.Row r) {
+        String tolerance = Double.isNaN(r.tolerance()) ? "-" : String.format(Locale.ROOT, "%.0e", r.tolerance());
+        String error = Double.isNaN(r.relError()) ? (Double.isNaN(r.tolerance()) ? "-" : "NaN")
+                : String.format(Locale.ROOT, "%.2e", r.relError());
+        String note = r.note().isEmpty() && !r.worst().isEmpty() && !r.passed() ? "worst: " + r.worst() : r.note();
+        out.printf(Locale.ROOT, "%-42s %-5s %-9s %-10s %-4s %-6s %s%n", r.name(), r.kind(), tolerance, error,
+                r.determinism(), r.passed() ? "pass" : "FAIL", note);
+    }
+}

@@ -1,0 +1,303 @@
+package esdnative.cli;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import esdnative.backend.Backend;
+import esdnative.esd.Checkpoint;
+import esdnative.esd.ConceptPresets;
+import esdnative.esd.EsdOutput;
+import esdnative.esd.EsdTrainer;
+import esdnative.esd.OutputFormat;
+import esdnative.esd.Schedule;
+import esdnative.esd.Trace;
+import esdnative.esd.TrainMethod;
+import esdnative.esd.TrainedNames;
+import esdnative.model.ModelLoader;
+import esdnative.model.StableDiffusion;
+import esdnative.model.unet.UNet2DConditionModel;
+import esdnative.model.unet.UNetConfig;
+import esdnative.tensor.Tensor;
+import esdnative.util.PeakMemory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/** {@code esd-native train}: erase a concept from a Stable Diffusion model with ESD (defaults: the paper's). */
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Erase a concept from a Stable Diffusion UNet with ESD (Gandikota et al. 2023).",
+                "Defaults are the paper code's: 1000 iterations, lr 1e-5, negative guidance 1, start guidance 3, 50 DDIM steps."})
+public final class TrainCommand implements Callable<Integer> {
+    @Option(names = "--model", paramLabel = "PATH", description = "A diffusers model folder or a single-file .safetensors checkpoint.")
+    Path model;
+
+    @Option(names = "--concept", paramLabel = "TEXT", description = "The concept to erase, e.g. \"Van Gogh\".")
+    String concept;
+
+    @Option(names = "--concepts", paramLabel = "\"A, B, C\"", description = "Several concepts; one is drawn per iteration.")
+    String concepts;
+
+    @Option(names = "--preset", paramLabel = "NAME", description = "A concept list of the paper code: allartist, i2p.")
+    String preset;
+
+    @Option(names = "--method", defaultValue = "xattn", paramLabel = "M",
+            description = "Which parameters to train: noxattn (esd-u), xattn (esd-x), xattn-strict, selfattn, full, notime, xlayer, selflayer. Default: ${DEFAULT-VALUE}.")
+    String method;
+
+    @Option(names = "--iterations", defaultValue = "1000", description = "Default: ${DEFAULT-VALUE}.")
+    int iterations;
+
+    @Option(names = "--lr", defaultValue = "1e-5", description = "Adam learning rate. Default: ${DEFAULT-VALUE}.")
+    float lr;
+
+    @Option(names = "--negative-guidance", defaultValue = "1.0", description = "η in target = e0 − η (ep − e0). Default: ${DEFAULT-VALUE}.")
+    float negativeGuidance;
+
+    @Option(names = "--start-guidance", defaultValue = "3.0", description = "Guidance scale when sampling z. Default: ${DEFAULT-VALUE}.")
+    float startGuidance;
+
+    @Option(names = "--ddim-steps", defaultValue = "50", description = "Default: ${DEFAULT-VALUE}.")
+    int ddimSteps;
+
+    @Option(names = "--schedule", defaultValue = "paper", description = "paper (the paper code's noise levels, quirk included) or aligned. Default: ${DEFAULT-VALUE}.")
+    String schedule;
+
+    @Option(names = "--resolution", paramLabel = "PX", description = "Image size in pixels. Default: the model's (512 for SD1.x).")
+    Integer resolution;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Default: ${DEFAULT-VALUE}.")
+    long seed;
+
+    @Option(names = "--output", paramLabel = "PATH", description = "Where to write the result. Default: the paper code's name scheme in the current folder.")
+    Path output;
+
+    @Option(names = "--format", paramLabel = "F", description = "diffusers, single-file or trained-only. Default: the input's layout.")
+    String format;
+
+    @Option(names = "--overwrite", description = "Replace an existing output.")
+    boolean overwrite;
+
+    @Option(names = "--save-every", defaultValue = "0", paramLabel = "N", description = "Write a resumable checkpoint every N iterations (0: only on Ctrl-C).")
+    int saveEvery;
+
+    @Option(names = "--resume", paramLabel = "CHECKPOINT", description = "Continue from a checkpoint of the same run.")
+    Path resume;
+
+    @Option(names = "--backend", defaultValue = "auto", description = "cpu, cuda or auto. Default: ${DEFAULT-VALUE}.")
+    String backend;
+
+    @Option(names = "--trace-dir", paramLabel = "DIR", description = "Write each iteration's concept, t_enc, t_ddpm, start noise and loss here.")
+    Path traceDir;
+
+    @Option(names = "--replay-dir", paramLabel = "DIR", description = "Take each iteration's concept, t_enc, t_ddpm and start noise from a trace.")
+    Path replayDir;
+
+    @Option(names = "--tokenizer", paramLabel = "DIR", description = "CLIP tokenizer folder (vocab.json, merges.txt) for single files.")
+    Path tokenizer;
+
+    @Option(names = "--config", paramLabel = "DIR", description = "For a single file: a diffusers folder whose configs describe it.")
+    Path configDir;
+
+    @Option(names = "--dry-run", description = "Print how many parameters the method trains, then stop.")
+    boolean dryRun;
+
+    @Override
+    public Integer call() {
+        PrintStream err = System.err;
+        if (model == null) {
+            // no model: the built-in toy demo (erase a shape from the shipped shapes model), see esdnative.toy.ToyDemo
+            esdnative.toy.ToyCommand.runDemo(esdnative.toy.ToyDemo.Settings.defaults(concept != null ? concept : "circle"), output);
+            return 0;
+        }
+        TrainMethod trainMethod = TrainMethod.parse(method);
+        if (dryRun) {
+            UNetConfig config = ModelLoader.unetConfig(model, configDir);
+            var shapes = UNet2DConditionModel.parameterShapes(config);
+            long total = shapes.values().stream().mapToLong(Tensor::sizeOf).sum();
+            System.out.printf(Locale.ROOT, "%s trains %,d of %,d UNet parameters%n", trainMethod.id(),
+                    TrainedNames.count(trainMethod, config, shapes), total);
+            return 0;
+        }
+        List<String> conceptList = concepts();
+        Schedule sched = Schedule.parse(schedule);
+        if (traceDir != null && replayDir != null && traceDir.toAbsolutePath().equals(replayDir.toAbsolutePath())) {
+            throw new UserError("--trace-dir and --replay-dir must differ");
+        }
+        if (replayDir != null && !Files.isDirectory(replayDir)) throw new UserError("--replay-dir: " + replayDir + " is not a folder");
+
+        if (!Files.exists(model)) throw new UserError("--model: " + model + " does not exist");
+        try (Backend be = BackendOption.create(backend, err)) {
+            long loadStart = System.nanoTime();
+            StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir);
+            OutputFormat outFormat = format != null ? OutputFormat.parse(format)
+                    : sd.layout() == StableDiffusion.Layout.SINGLE_FILE ? OutputFormat.SINGLE_FILE : OutputFormat.DIFFUSERS;
+            EsdTrainer.Settings settings = new EsdTrainer.Settings(conceptList, trainMethod, iterations, lr, negativeGuidance,
+                    startGuidance, ddimSteps, sched, resolution != null ? resolution : sd.defaultResolution(), seed);
+            EsdTrainer.latentShape(sd, settings.resolution()); // refuse a bad --resolution before anything runs
+            Path out = output != null ? output : Path.of(defaultName(settings, outFormat));
+            EsdOutput.checkWritable(out, outFormat, overwrite);
+            if (traceDir != null) createFolder(traceDir, "--trace-dir");
+            err.printf(Locale.ROOT, "loaded %s (%s) on %s in %.1f s%n", model, sd.layout().name().toLowerCase(Locale.ROOT),
+                    be.name(), (System.nanoTime() - loadStart) / 1e9);
+
+            EsdTrainer trainer = new EsdTrainer(be, sd, settings);
+            err.printf(Locale.ROOT, "%s: training %,d parameters; concepts: %s%n", trainMethod.id(),
+                    trainer.subset().parameterCount(), String.join(", ", conceptList));
+            Path checkpoint = sibling(out, ".checkpoint.safetensors");
+            if (resume != null) err.println("resumed at iteration " + Checkpoint.restore(resume, trainer));
+            Path log = sibling(out, ".log.jsonl");
+            int exit = loop(trainer, checkpoint, log, err);
+            if (exit != 0) return exit;
+
+            Map<String, String> meta = metadata(settings);
+            new EsdOutput(be, sd, trainer.subset(), meta).write(out, outFormat);
+            err.printf(Locale.ROOT, "wrote %s (%s); log %s; peak memory %s%n", out, outFormat.id(), log, PeakMemory.describe());
+            return 0;
+        }
+    }
+
+    /** Runs the remaining iterations; on Ctrl-C saves a checkpoint and returns 130. */
+    private int loop(EsdTrainer trainer, Path checkpoint, Path log, PrintStream err) {
+        int[] latent = EsdTrainer.latentShape(trainer.model(), trainer.settings().resolution());
+        StopSignal stop = StopSignal.install();
+        try {
+            ProgressBar bar = new ProgressBar(err, iterations);
+            int first = trainer.completed() + 1;
+            long started = System.nanoTime();
+            for (int i = first; i <= iterations; i++) {
+                EsdTrainer.Draw draw = replayDir != null ? Trace.read(replayDir, i, trainer) : trainer.draw();
+                EsdTrainer.Iteration it = trainer.step(draw);
+                if (traceDir != null) Trace.write(traceDir, it, latent);
+                appendLog(log, it);
+                bar.update(i, i - first + 1, String.format(Locale.ROOT, "loss %.6f", it.loss()));
+                boolean last = i == iterations;
+                if (stop.requested() && !last) {
+                    Checkpoint.save(checkpoint, trainer);
+                    err.println("\ninterrupted after iteration " + i + "; resume with --resume " + checkpoint);
+                    return 130;
+                }
+                if (saveEvery > 0 && i % saveEvery == 0 && !last) Checkpoint.save(checkpoint, trainer);
+            }
+            err.printf(Locale.ROOT, "%d iterations in %.1f s%n", iterations - first + 1, (System.nanoTime() - started) / 1e9);
+            return 0;
+        } finally {
+            stop.release();
+        }
+    }
+
+    private List<String> concepts() {
+        int given = (concept != null ? 1 : 0) + (concepts != null ? 1 : 0) + (preset != null ? 1 : 0);
+        if (given != 1) throw new UserError("give exactly one of --concept, --concepts or --preset");
+        if (concept != null) {
+            if (concept.isBlank()) throw new UserError("--concept: empty concept");
+            return List.of(concept.trim());
+        }
+        return concepts != null ? ConceptPresets.split(concepts) : ConceptPresets.preset(preset);
+    }
+
+    /** The paper code's file name scheme, e.g. compvis-word_VanGogh-method_xattn-sg_3.0-ng_1.0-iter_1000-lr_1e-05. */
+    static String defaultName(EsdTrainer.Settings s, OutputFormat f) {
+        String word = s.concepts().size() == 1 ? s.concepts().getFirst().replace(" ", "") : "multi" + s.concepts().size();
+        String prefix = f == OutputFormat.DIFFUSERS ? "diffusers" : "compvis";
+        String name = String.format(Locale.ROOT, "%s-word_%s-method_%s-sg_%s-ng_%s-iter_%d-lr_%s", prefix, word,
+                s.method().id(), s.startGuidance(), s.negativeGuidance(), s.iterations(), pythonFloat(s.lr()));
+        return f == OutputFormat.DIFFUSERS ? name : name + ".safetensors";
+    }
+
+    /** Python's repr of a float, as the paper code's names show it (1e-05, 0.0001). */
+    private static String pythonFloat(float v) {
+        double d = Double.parseDouble(Float.toString(v));
+        if (d != 0 && Math.abs(d) < 1e-4) {
+            String[] parts = String.format(Locale.ROOT, "%e", d).split("e");
+            String mantissa = parts[0].replaceAll("0+$", "").replaceAll("\\.$", "");
+            int exp = Integer.parseInt(parts[1]);
+            return mantissa + "e" + (exp < 0 ? "-" : "+") + String.format("%02d", Math.abs(exp));
+        }
+        return Double.toString(d);
+    }
+
+    private Map<String, String> metadata(EsdTrainer.Settings s) {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("format", "pt");
+        m.put("esd.method", s.method().id());
+        m.put("esd.concepts", String.join(", ", s.concepts()));
+        m.put("esd.iterations", Integer.toString(s.iterations()));
+        m.put("esd.lr", Float.toString(s.lr()));
+        m.put("esd.negative_guidance", Float.toString(s.negativeGuidance()));
+        m.put("esd.start_guidance", Float.toString(s.startGuidance()));
+        m.put("esd.ddim_steps", Integer.toString(s.ddimSteps()));
+        m.put("esd.schedule", s.schedule().id());
+        m.put("esd.resolution", Integer.toString(s.resolution()));
+        m.put("esd.seed", Long.toString(s.seed()));
+        m.put("esd.source", model.getFileName().toString());
+        return m;
+    }
+
+    private static void appendLog(Path log, EsdTrainer.Iteration it) {
+        ObjectNode line = Trace.record(it);
+        line.put("seconds", it.seconds());
+        try {
+            Files.writeString(log, line + "\n", StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        } catch (IOException e) {
+            throw new UserError("cannot append to the log " + log + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static Path sibling(Path out, String suffix) {
+        return out.toAbsolutePath().resolveSibling(out.getFileName().toString().replaceAll("\\.safetensors$", "") + suffix);
+    }
+
+    private static void createFolder(Path dir, String flag) {
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new UserError(flag + ": cannot create " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Ctrl-C during training: the shutdown hook asks the loop to stop and waits until it has saved a checkpoint. */
+    private static final class StopSignal {
+        private volatile boolean requested;
+        private final CountDownLatch saved = new CountDownLatch(1);
+        private Thread hook;
+
+        static StopSignal install() {
+            StopSignal s = new StopSignal();
+            s.hook = new Thread(() -> {
+                s.requested = true;
+                try {
+                    s.saved.await(30, TimeUnit.MINUTES);
+                } catch (InterruptedException ignored) {
+                    Thread.currentThread().interrupt();
+                }
+            }, "esd-ctrl-c");
+            Runtime.getRuntime().addShutdownHook(s.hook);
+            return s;
+        }
+
+        boolean requested() { return requested; }
+
+        /** The loop is done (saved or finished): let a pending shutdown go on, or remove the hook. */
+        void release() {
+            saved.countDown();
+            if (!requested) {
+                try {
+                    Runtime.getRuntime().removeShutdownHook(hook);
+                } catch (IllegalStateException ignored) {
+                    // shutdown already under way
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+package esdnative.selftest;
+
+import esdnative.backend.Backend;
+import esdnative.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BiConsumer;
+import java.util.function.BiFunction;
+
+/**
+ * One backend operation with its tensors, run the same way on every backend the self-test compares.
+ * Each tensor has a role: an {@link Role#INPUT} gets random values; an {@link Role#OUTPUT} starts as NaN, so
+ * an element the op fails to write shows; an {@link Role#ACCUMULATOR} starts random and is compared after the op
+ * (backward ops add into it; aliasing cases write it in place). Every tensor sits between NaN guard cells, so a
+ * read past its end poisons the result and a write past it is caught.
+ *
+ * @param name      shown in the table, e.g. "conv2d 3x3 s2"
+ * @param gemm      whether the op multiplies through GEMMs (TF32 tolerance on the GPU in TF32 mode)
+ * @param tensors   the op's tensors, in declaration order
+ * @param body      runs the op on a backend; may return scalar results (e.g. the loss) to compare too
+ */
+public record OpCase(String name, boolean gemm, List<TensorSpec> tensors, Body body) {
+    /** How a tensor is filled before the op and whether it is compared after. */
+    public enum Role { INPUT, OUTPUT, ACCUMULATOR }
+
+    /** A named tensor: its shape, role, and for random ones the uniform range of its values. */
+    public record TensorSpec(String name, int[] shape, Role role, float low, float high) {
+        public long size() { return Tensor.sizeOf(shape); }
+    }
+
+    /** The operation itself, on one backend, given its tensors by name. */
+    @FunctionalInterface
+    public interface Body {
+        float[] run(Backend backend, Map<String, Tensor> t);
+    }
+
+    /** Starts a case; add tensors, then {@link Builder#run} or {@link Builder#scalar}. */
+    public static Builder named(String name) {
+        return new Builder(name, false);
+    }
+
+    /** Starts a case whose op multiplies through GEMMs. */
+    public static Builder gemmNamed(String name) {
+        return new Builder(name, true);
+    }
+
+    public static final class Builder {
+        private final String name;
+        private final boolean gemm;
+        private final List<TensorSpec> tensors = new ArrayList<>();
+
+        private Builder(String name, boolean gemm) {
+            this.name = name;
+            this.gemm = gemm;
+        }
+
+        /** A random input, uniform in [-1, 1). */
+        public Builder in(String tensor, int... shape) {
+            return inRange(tensor, -1f, 1f, shape);
+        }
+
+        /** A random input, uniform in [low, high). */
+        public Builder inRange(String tensor, float low, float high, int... shape) {
+            tensors.add(new TensorSpec(tensor, shape, Role.INPUT, low, high));
+            return this;
+        }
+
+        /** An output the op overwrites (starts as NaN). */
+        public Builder out(String tensor, int... shape) {
+            tensors.add(new TensorSpec(tensor, shape, Role.OUTPUT, 0f, 0f));
+            return this;
+        }
+
+        /** A tensor the op adds into or updates in place (starts uniform in [-1, 1)). */
+        public Builder acc(String tensor, int... shape) {
+            return accRange(tensor, -1f, 1f, shape);
+        }
+
+        /** A tensor the op adds into or updates in place, starting uniform in [low, high). */
+        public Builder accRange(String tensor, float low, float high, int... shape) {
+            tensors.add(new TensorSpec(tensor, shape, Role.ACCUMULATOR, low, high));
+            return this;
+        }
+
+        /** An op with no scalar result. */
+        public OpCase run(BiConsumer<Backend, Map<String, Tensor>> op) {
+            return new OpCase(name, gemm, List.copyOf(tensors), (b, t) -> {
+                op.accept(b, t);
+                return new float[0];
+            });
+        }
+
+        /** An op that returns one float (compared like an output). */
+        public OpCase scalar(BiFunction<Backend, Map<String, Tensor>, Float> op) {
+            return new OpCase(name, gemm, List.copyOf(tensors), (b, t) -> new float[] {op.apply(b, t)});
+        }
+    }
+}

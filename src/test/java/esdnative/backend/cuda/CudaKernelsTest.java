@@ -1,0 +1,42 @@
+package esdnative.backend.cuda;
+
+import esdnative.backend.cuda.CudaKernels.Ptr;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Kernel arguments are checked against the kernel's parameter list before any launch (no GPU needed). */
+class CudaKernelsTest {
+
+    @Test
+    void argumentsOfTheRightTypesPack() {
+        assertDoesNotThrow(() -> CudaKernels.pack(Kernel.AXPY, new Ptr(0x1000), 0.5f, new Ptr(0x2000), 12L));
+        assertDoesNotThrow(() -> CudaKernels.pack(Kernel.SPLIT_CHANNELS, null, new Ptr(1), new Ptr(2), 1, 2, 3, 4));
+    }
+
+    @Test
+    void anIntWhereTheKernelTakesA64BitCountIsRefused() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> CudaKernels.pack(Kernel.AXPY, new Ptr(0x1000), 0.5f, new Ptr(0x2000), 12));
+        assertTrue(e.getMessage().contains("axpy argument 3 must be I64"), e.getMessage());
+    }
+
+    @Test
+    void wrongCountsAndTypesAreRefused() {
+        assertThrows(IllegalArgumentException.class, () -> CudaKernels.pack(Kernel.AXPY, new Ptr(1), 0.5f, new Ptr(2)));
+        assertThrows(IllegalArgumentException.class, () -> CudaKernels.pack(Kernel.AXPY, new Ptr(1), 0.5, new Ptr(2), 1L));
+        assertThrows(IllegalArgumentException.class, () -> CudaKernels.pack(Kernel.AXPY, 5L, 0.5f, new Ptr(2), 1L));
+    }
+
+    @Test
+    void allocatorSizesRoundUp() {
+        assertEquals(512, CudaAllocator.roundUp(1));
+        assertEquals(512, CudaAllocator.roundUp(512));
+        assertEquals(1024, CudaAllocator.roundUp(513));
+        assertEquals(1L << 20, CudaAllocator.roundUp((1L << 20) - 1));
+        assertEquals(2L << 20, CudaAllocator.roundUp((1L << 20) + 1));
+    }
+}

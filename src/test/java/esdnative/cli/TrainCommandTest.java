@@ -1,0 +1,132 @@
+package esdnative.cli;
+
+import esdnative.esd.TrainMethod;
+import esdnative.io.SafetensorsFile;
+import esdnative.io.TensorInfo;
+import esdnative.model.unet.UNetConfig;
+import esdnative.esd.TrainedNames;
+import esdnative.testing.Fixtures;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.function.Predicate;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** `esd-native train` end to end on tiny-sd-a: what it changes, what it writes, how it refuses bad input. */
+class TrainCommandTest {
+    private static final String[] QUICK = {"--iterations", "1", "--ddim-steps", "2", "--lr", "1e-3", "--backend", "cpu"};
+
+    @Test
+    void everyMethodChangesExactlyTheTensorsItSelects(@TempDir Path tmp) {
+        Path source = Fixtures.path("tiny-sd-a");
+        Path sourceUnet = source.resolve("unet/diffusion_pytorch_model.safetensors");
+        UNetConfig config = UNetConfig.fromJson(source.resolve("unet/config.json"));
+        for (TrainMethod m : TrainMethod.values()) {
+            Path out = tmp.resolve(m.id());
+            String[] args = concat(new String[] {"train", "--model", source.toString(), "--concept", "a photo of a cat",
+                    "--method", m.id(), "--output", out.toString()}, QUICK);
+            if (m == TrainMethod.XLAYER || m == TrainMethod.SELFLAYER) {
+                // their rules name blocks (output_blocks.6/8, input_blocks.4/7 with attention) a 2-level UNet lacks
+                assertEquals(2, Main.run(args), m.id());
+                continue;
+            }
+            assertEquals(0, Main.run(args), m.id());
+            try (SafetensorsFile a = SafetensorsFile.open(sourceUnet);
+                 SafetensorsFile b = SafetensorsFile.open(out.resolve("unet/diffusion_pytorch_model.safetensors"))) {
+                assertEquals(a.names(), b.names());
+                Predicate<String> selected = TrainedNames.selector(m, config, a.names());
+                Set<String> changed = new TreeSet<>(), expected = new TreeSet<>();
+                for (TensorInfo info : a.tensors()) {
+                    if (selected.test(info.name())) expected.add(info.name());
+                    if (a.raw(info.name()).mismatch(b.raw(info.name())) != -1) changed.add(info.name());
+                }
+                assertFalse(expected.isEmpty(), m.id());
+                assertEquals(expected, changed, m.id());
+            }
+            // the other components are carried over unchanged
+            assertEquals(-1, mismatch(source.resolve("text_encoder/model.safetensors"), out.resolve("text_encoder/model.safetensors")));
+            assertTrue(Files.isRegularFile(out.resolve("unet/config.json")));
+        }
+    }
+
+    @Test
+    void singleFileInGivesSingleFileOutWithTextEncoderAndVaeUntouched(@TempDir Path tmp) {
+        Path source = Fixtures.path("tiny-sd-a-single-file.safetensors");
+        Path out = tmp.resolve("erased.safetensors");
+        assertEquals(0, Main.run(concat(new String[] {"train", "--model", source.toString(), "--config",
+                Fixtures.path("tiny-sd-a").toString(), "--tokenizer", Fixtures.path("clip-tokenizer").toString(),
+                "--concept", "Van Gogh", "--output", out.toString()}, QUICK)));
+        try (SafetensorsFile a = SafetensorsFile.open(source); SafetensorsFile b = SafetensorsFile.open(out)) {
+            assertEquals(a.names(), b.names());
+            for (String name : a.names()) {
+                boolean same = a.raw(name).mismatch(b.raw(name)) == -1;
+                if (name.startsWith("cond_stage_model.") || name.startsWith("first_stage_model.") || !name.contains("attn2")) {
+                    assertTrue(same, name + " changed");
+                } else {
+                    assertFalse(same, name + " unchanged");
+                }
+            }
+            assertEquals("xattn", b.metadata().get("esd.method"));
+        }
+        // trained-only: just the cross-attention tensors, diffusers names
+        Path small = tmp.resolve("trained.safetensors");
+        assertEquals(0, Main.run(concat(new String[] {"train", "--model", Fixtures.path("tiny-sd-a").toString(),
+                "--concept", "Van Gogh", "--format", "trained-only", "--output", small.toString()}, QUICK)));
+        try (SafetensorsFile f = SafetensorsFile.open(small)) {
+            assertEquals(30, f.names().size());
+            assertTrue(f.names().stream().allMatch(n -> n.contains("attn2") && n.contains("_blocks")), f.names().toString());
+        }
+    }
+
+    @Test
+    void badInputIsOneLineAndExitTwo(@TempDir Path tmp) {
+        String model = Fixtures.path("tiny-sd-a").toString();
+        Path existing = tmp.resolve("exists");
+        existing.toFile().mkdirs();
+        String[][] bad = {
+                {"train", "--model", model, "--concept", "x", "--method", "attn"},
+                {"train", "--model", model, "--concept", " "},
+                {"train", "--model", model},
+                {"train", "--model", tmp.resolve("missing").toString(), "--concept", "x"},
+                {"train", "--model", tmp.toString(), "--concept", "x"},
+                {"train", "--model", model, "--concept", "x", "--resolution", "18"},
+                {"train", "--model", model, "--concept", "x", "--output", existing.toString()},
+                {"train", "--model", model, "--concept", "x", "--schedule", "fast"},
+                {"train", "--model", model, "--concept", "x", "--replay-dir", tmp.resolve("none").toString()},
+        };
+        String[] elsewhere = {"--output", tmp.resolve("out").toString()};
+        for (String[] args : bad) {
+            String[] full = args[args.length - 2].equals("--output") ? args : concat(args, elsewhere);
+            assertEquals(2, Main.run(concat(full, QUICK)), String.join(" ", args));
+        }
+        assertFalse(Files.exists(tmp.resolve("out")), "no output after refused input");
+    }
+
+    @Test
+    void dryRunCountsWithoutTraining() {
+        assertEquals(0, Main.run("train", "--model", Fixtures.path("tiny-sd-a").toString(), "--method", "esd-x", "--dry-run"));
+    }
+
+    private static long mismatch(Path a, Path b) {
+        try (SafetensorsFile x = SafetensorsFile.open(a); SafetensorsFile y = SafetensorsFile.open(b)) {
+            for (String n : x.names()) {
+                MemorySegment s = x.raw(n);
+                if (s.mismatch(y.raw(n)) != -1) return 0;
+            }
+            return -1;
+        }
+    }
+
+    private static String[] concat(String[] a, String[] b) {
+        String[] r = new String[a.length + b.length];
+        System.arraycopy(a, 0, r, 0, a.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
+    }
+}

@@ -1,0 +1,227 @@
+package esdnative.weights;
+
+import esdnative.cli.UserError;
+import esdnative.io.DType;
+import esdnative.io.SafetensorsWriter;
+import esdnative.io.SafetensorsWriter.Entry;
+import esdnative.weights.CompVisNames.Component;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SequencedMap;
+import java.util.Set;
+import java.util.stream.Stream;
+
+/**
+ * {@code esd-native weights convert IN OUT}: a diffusers folder ↔ a CompVis single file (.safetensors or .ckpt in,
+ * .safetensors out), optionally changing the float type, keeping only some components, and taking a checkpoint's
+ * EMA UNet (the default when it has one).
+ */
+@Command(name = "convert",
+        description = "Convert between a diffusers pipeline folder and a CompVis/LDM single .safetensors file "
+                + "(a .ckpt is read safely, never executed). Same dtype in and out: bit-identical tensors.")
+public final class ConvertCommand implements Runnable {
+    @Parameters(index = "0", paramLabel = "IN", description = "A diffusers pipeline folder, or a CompVis single file (.safetensors or .ckpt).")
+    Path input;
+
+    @Parameters(index = "1", paramLabel = "OUT", description = "A .safetensors file (--to single-file) or a new folder (--to diffusers).")
+    Path output;
+
+    @Option(names = "--to", paramLabel = "LAYOUT",
+            description = "single-file (alias compvis) or diffusers. Default: single-file when OUT is named like a weight file (.safetensors, .ckpt, ...), else diffusers.")
+    String to;
+
+    @Option(names = "--dtype", paramLabel = "TYPE", defaultValue = "keep",
+            description = "Float type to write: keep, fp32, fp16 or bf16 (also f32, f16; round to nearest even). Default: ${DEFAULT-VALUE}.")
+    String dtype;
+
+    @Option(names = "--components", paramLabel = "LIST", split = ",",
+            description = "Components to write, of unet, text_encoder, vae. Default: all present.")
+    List<String> components;
+
+    @Option(names = "--no-ema", description = "Keep a checkpoint's raw UNet weights instead of its model_ema.* copy (used by default when present).")
+    boolean noEma;
+
+    @Option(names = "--ema", description = "Require the checkpoint's model_ema.* UNet weights (an error when it has none).")
+    boolean ema;
+
+    @Option(names = "--config-from", paramLabel = "DIR",
+            description = "--to diffusers: copy config.json, model_index.json, scheduler and tokenizer files from this diffusers folder.")
+    Path configFrom;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        if (ema && noEma) throw new UserError("--ema and --no-ema: choose one");
+        DType target = parseDtype(dtype);
+        Boolean toSingleFile = to == null ? null : parseLayout(to);
+        try (ModelWeights model = ModelWeights.open(input, ema ? ModelWeights.Ema.REQUIRE : noEma ? ModelWeights.Ema.OFF : ModelWeights.Ema.AUTO)) {
+            if (model.usesEma()) err.println("using the checkpoint's EMA UNet weights (model_ema.*); pass --no-ema for the raw ones");
+            Set<Component> selected = selectComponents(model);
+            boolean singleFile = toSingleFile != null ? toSingleFile : output.getFileName().toString().matches("(?i).*\\.(safetensors|ckpt|pt|pth|bin)");
+            if (singleFile) {
+                if (!output.getFileName().toString().endsWith(".safetensors")) {
+                    throw new UserError(output + ": a CompVis single file must be written as .safetensors");
+                }
+                CompVisNames table = CompVisNames.of(model.topology());
+                SequencedMap<String, Entry> entries = new LinkedHashMap<>();
+                for (Component c : selected) {
+                    for (String name : model.names(c)) {
+                        String compVis = table.toCompVis(c, name);
+                        if (compVis == null) throw new UserError(input + ": " + c.folder() + " tensor " + name + " has no CompVis name");
+                        entries.put(compVis, entry(model, c, name, CompVisNames.compVisShape(compVis, model.shape(c, name)), target));
+                    }
+                }
+                SafetensorsWriter.write(output, entries, Map.of("format", "pt"));
+                report(out, output, entries, model);
+            } else {
+                if (configFrom != null && !DiffusersFolder.isPipeline(configFrom)) {
+                    throw new UserError(configFrom + ": --config-from is not a diffusers pipeline folder");
+                }
+                writeFolderAtomically(output, tmp -> {
+                    for (Component c : selected) {
+                        SequencedMap<String, Entry> entries = new LinkedHashMap<>();
+                        for (String name : model.names(c)) entries.put(name, entry(model, c, name, model.shape(c, name), target));
+                        Path dir = Files.createDirectories(tmp.resolve(c.folder()));
+                        String file = c == Component.TEXT_ENCODER ? "model.safetensors" : "diffusion_pytorch_model.safetensors";
+                        SafetensorsWriter.write(dir.resolve(file), entries, Map.of("format", "pt"));
+                        report(out, output.resolve(c.folder()).resolve(file), entries, null);
+                    }
+                    if (configFrom != null) copyConfigs(configFrom, tmp);
+                });
+                if (configFrom == null) {
+                    out.println("note: no config.json files written; pass --config-from DIR (a diffusers folder of the same architecture)");
+                }
+                if (!model.unmapped().isEmpty()) out.println("dropped " + model.unmapped().size() + " tensors that are no model weight (e.g. " + model.unmapped().getFirst() + ")");
+            }
+        }
+        out.flush();
+        err.flush();
+    }
+
+    /** fp32/f32, fp16/f16, bf16, or keep (null). */
+    static DType parseDtype(String s) {
+        return switch (s.toLowerCase(Locale.ROOT)) {
+            case "keep" -> null;
+            case "fp32", "f32", "float32" -> DType.F32;
+            case "fp16", "f16", "float16" -> DType.F16;
+            case "bf16", "bfloat16" -> DType.BF16;
+            default -> throw new UserError("--dtype: '" + s + "' is not one of keep, fp32, fp16, bf16");
+        };
+    }
+
+    /** True for a single file. */
+    private static boolean parseLayout(String s) {
+        return switch (s.toLowerCase(Locale.ROOT)) {
+            case "single-file", "compvis" -> true;
+            case "diffusers" -> false;
+            default -> throw new UserError("--to: '" + s + "' is not one of single-file, diffusers");
+        };
+    }
+
+    private Set<Component> selectComponents(ModelWeights model) {
+        if (components == null) return model.components();
+        Set<Component> selected = EnumSet.noneOf(Component.class);
+        for (String name : components) {
+            Component c = Arrays.stream(Component.values()).filter(k -> k.folder().equals(name.trim())).findFirst()
+                    .orElseThrow(() -> new UserError("--components: '" + name + "' is not one of unet, text_encoder, vae"));
+            if (!model.components().contains(c)) throw new UserError("--components: " + input + " has no " + c.folder());
+            selected.add(c);
+        }
+        return selected;
+    }
+
+    /** One tensor to write: a zero-copy view when the dtype stays, else converted floats. */
+    private static Entry entry(ModelWeights model, Component c, String name, long[] shape, DType target) {
+        ModelWeights.Source s = model.source(c, name);
+        return TensorEntries.of(s.file(), s.name(), shape, target);
+    }
+
+    @FunctionalInterface
+    private interface FolderBody {
+        void write(Path tmp) throws IOException;
+    }
+
+    /** Fills a hidden sibling folder, then renames it to {@code out}; refuses an existing {@code out}. */
+    private static void writeFolderAtomically(Path out, FolderBody body) {
+        Path target = out.toAbsolutePath();
+        if (Files.exists(target)) throw new UserError(out + ": already exists; give a new folder");
+        Path parent = target.getParent();
+        if (parent == null || !Files.isDirectory(parent)) throw new UserError(out + ": folder " + parent + " does not exist");
+        Path tmp = target.resolveSibling("." + target.getFileName() + ".partial");
+        try {
+            deleteRecursively(tmp);
+            Files.createDirectory(tmp);
+            body.write(tmp);
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new UserError(out + ": cannot write: " + e.getMessage(), e);
+        } finally {
+            try {
+                deleteRecursively(tmp);
+            } catch (IOException ignored) {
+                // a hidden leftover is replaced by the next run
+            }
+        }
+    }
+
+    private static void deleteRecursively(Path p) throws IOException {
+        if (!Files.exists(p)) return;
+        try (Stream<Path> s = Files.walk(p)) {
+            for (Path q : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(q);
+        }
+    }
+
+    private void report(PrintWriter out, Path file, SequencedMap<String, Entry> entries, ModelWeights model) {
+        long bytes = 0;
+        for (Entry e : entries.values()) {
+            long n = e.dtype().bytes();
+            for (long d : e.shape()) n *= d;
+            bytes += n;
+        }
+        out.printf(Locale.ROOT, "wrote %s: %d tensors, %,d bytes of data%n", file, entries.size(), bytes);
+        if (model != null && !model.unmapped().isEmpty()) {
+            out.println("dropped " + model.unmapped().size() + " tensors that are no model weight (e.g. " + model.unmapped().getFirst() + ")");
+        }
+    }
+
+    /** Copies the small text files of a diffusers folder (configs, scheduler, tokenizer), never weights. */
+    private static void copyConfigs(Path from, Path to) {
+        List<Path> files;
+        try (Stream<Path> s = Files.walk(from, 2)) {
+            files = s.filter(Files::isRegularFile).filter(p -> {
+                String n = p.getFileName().toString();
+                return n.endsWith(".json") || n.endsWith(".txt");
+            }).toList();
+        } catch (IOException e) {
+            throw new UserError(from + ": cannot list folder: " + e.getMessage(), e);
+        }
+        for (Path f : files) {
+            Path target = to.resolve(from.relativize(f).toString());
+            try {
+                Files.createDirectories(target.getParent());
+                Files.copy(f, target, StandardCopyOption.REPLACE_EXISTING);
+            } catch (IOException e) {
+                throw new UserError(target + ": cannot copy config: " + e.getMessage(), e);
+            }
+        }
+    }
+}
