@@ -86,6 +86,8 @@ public final class BenchCommand implements Runnable {
 
     private PrintWriter out;
     private ProfilingBackend be;
+    /** esd-iteration left out of the default list: random weights and no --tokenizer */
+    private boolean skipEsdIteration;
     /** one element read back after every timed run: waits for an asynchronous backend to finish */
     private Tensor syncProbe;
 
@@ -130,6 +132,7 @@ public final class BenchCommand implements Runnable {
             if (items.contains("text")) text(m);
             if (items.contains("ddim-step")) ddimStep(m, latent);
             if (items.contains("esd-iteration")) esdIteration(m, latent);
+            if (skipEsdIteration) out.println("esd-iteration left out: with --config it needs --tokenizer DIR");
         }
         out.printf("peak resident memory: %s (Java heap limit %s)%n", PeakMemory.format(PeakMemory.peakResidentBytes()),
                 PeakMemory.format(Runtime.getRuntime().maxMemory()));
@@ -159,7 +162,8 @@ public final class BenchCommand implements Runnable {
         if (what != null && ordered.contains("esd-iteration") && model == null && tokenizer == null) {
             throw new UserError("--what esd-iteration: with --config it needs --tokenizer DIR (CLIP vocab.json, merges.txt)");
         }
-        if (what == null && model == null && tokenizer == null) ordered.remove("esd-iteration");
+        skipEsdIteration = what == null && model == null && tokenizer == null;
+        if (skipEsdIteration) ordered.remove("esd-iteration");
         if (batch != null && batch < 1) throw new UserError("--batch: must be at least 1, got " + batch);
         if (resolution != null && resolution < 1) throw new UserError("--resolution: must be positive, got " + resolution);
         if (warmup < 0) throw new UserError("--warmup: must be 0 or more, got " + warmup);
