@@ -18,6 +18,8 @@ import static esdnative.backend.cpu.CpuStorage.offset;
 final class ConvOps {
     /** columns per slice when a product is cut (a function of the shape only: determinism). */
     private static final int SLICE = 128;
+    /** multiply-adds below which a product stays whole: forking costs more than the second core saves. */
+    private static final long SPLIT_MIN_WORK = 1L << 21;
 
     // column buffers; a pool rather than per-thread: a caller may be re-entered while its buffer is in use
     private static final ConcurrentLinkedDeque<float[]> COLS = new ConcurrentLinkedDeque<>();
@@ -107,12 +109,13 @@ final class ConvOps {
 
     /**
      * C[m, n] = op(A) · op(B) + beta · C. Gemm splits its work into blocks of {@link Gemm#MC} rows × {@link Gemm#NC}
-     * columns; a product that fits one block would run on one core, so it is cut here into column slices of
-     * {@link #SLICE} that run in parallel (each slice a product of its own, the same whatever the thread count).
+     * columns; a product that fits one block would run on one core, so when it is big enough to pay for the fork it
+     * is cut here into column slices of {@link #SLICE} that run in parallel (each slice a product of its own, the
+     * same whatever the thread count).
      */
     private static void sgemm(boolean transA, boolean transB, int m, int n, int k, float[] a, int aOff, int lda,
                               float[] b, int bOff, int ldb, float beta, float[] c, int cOff, int ldc) {
-        if (m > Gemm.MC || n > Gemm.NC || n < 2 * SLICE) {
+        if (m > Gemm.MC || n > Gemm.NC || n < 2 * SLICE || (long) m * n * k < SPLIT_MIN_WORK) {
             Gemm.sgemm(transA, transB, m, n, k, 1f, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             return;
         }
