@@ -18,8 +18,9 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Gemm.sgemm throughput: GFLOP/s in the "·gflop" line, per busy core "·gflopDone" / "·cpuSeconds" (see
- * {@link CpuGflops}). Shapes are "TT:m:n:k" with TT the transposes of A and B; besides 1024³ they are the products of SD 1.x at 512 px (64×64 latent, 8 heads of 40 in the first block)
- * as ConvOps and AttentionOps issue them.
+ * {@link CpuGflops}). Shapes are "TT:m:n:k" with TT the transposes of A and B; besides 1024³ they are the
+ * products of SD 1.x at 512 px (64×64 latent, 8 heads of 40 in the first block) as ConvOps and AttentionOps
+ * issue them.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
