@@ -11,15 +11,11 @@ import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
 
-import java.io.IOException;
-import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The whole CUDA backend without a GPU: {@link CudaBackend} on an {@link EmulatedDevice} (the kernels' CUDA
@@ -27,24 +23,12 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * case within 1e-5. What is left for the GPU itself: JCuda, cuBLAS and the hardware.
  */
 class EmulatedCudaBackendTest {
-    private static final Path LIBRARY = Path.of("target/kernel-emulation/libesdemu.so");
     private static CudaBackend emulated;
     private static CpuBackend cpu;
 
     @BeforeAll
-    static void build() throws IOException, InterruptedException {
-        Process p;
-        try {
-            p = new ProcessBuilder("bash", "kernels/emulation/build-device.sh", LIBRARY.toString())
-                    .redirectErrorStream(true).start();
-        } catch (IOException e) {
-            p = null;
-        }
-        String output = p == null ? "" : new String(p.getInputStream().readAllBytes());
-        boolean built = p != null && p.waitFor(5, TimeUnit.MINUTES) && p.exitValue() == 0;
-        if (!built) System.out.println("EmulatedCudaBackendTest skipped: the emulator did not build: " + output);
-        assumeTrue(built, "the kernel emulator did not build (no g++?): " + output);
-        emulated = new CudaBackend(new EmulatedDevice(LIBRARY.toAbsolutePath()), CudaBackend.MathMode.FP32);
+    static void build() {
+        emulated = (CudaBackend) EmulatedCuda.create();
         cpu = new CpuBackend();
     }
 
