@@ -20,6 +20,7 @@ import java.util.Properties;
                 GenerateCommand.class,
                 esdnative.weights.WeightsCommand.class,
                 SelfTestCommand.class,
+                OpBenchCommand.class,
         })
 public final class Main implements Runnable {
 
