@@ -2,6 +2,7 @@ package esdnative.backend.cuda;
 
 import esdnative.backend.cpu.CpuBackend;
 import esdnative.selftest.OpCase;
+import esdnative.selftest.OpTimings;
 import esdnative.selftest.SelfTest;
 import esdnative.selftest.SelfTestCases;
 import esdnative.tensor.Tensor;
@@ -54,6 +55,14 @@ class EmulatedCudaBackendTest {
         long after = emulated.deviceAllocations();
         for (int i = 0; i < 3; i++) emulated.conv2d(out, in, w, null, shape);
         assertEquals(after, emulated.deviceAllocations(), emulated.memoryReport());
+    }
+
+    @Test
+    void everyOpbenchCaseRunsAtTheTinySize() {
+        for (OpTimings.Case c : OpTimings.cases(8)) {
+            OpTimings.Timing t = OpTimings.time(c, emulated, 0);
+            assertTrue(t.millis() > 0, t.toString());
+        }
     }
 
     @Test
