@@ -21,6 +21,8 @@ import java.util.Properties;
                 esdnative.weights.WeightsCommand.class,
                 SelfTestCommand.class,
                 OpBenchCommand.class,
+                esdnative.bench.BenchCommand.class,
+                esdnative.toy.ToyCommand.class,
         })
 public final class Main implements Runnable {
 

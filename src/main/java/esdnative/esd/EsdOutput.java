@@ -2,13 +2,15 @@ package esdnative.esd;
 
 import esdnative.backend.Backend;
 import esdnative.cli.UserError;
-import esdnative.io.SafetensorsFile;
+import esdnative.io.DType;
 import esdnative.io.SafetensorsWriter;
 import esdnative.io.SafetensorsWriter.Entry;
-import esdnative.io.TensorInfo;
+import esdnative.io.TensorSource;
 import esdnative.model.StableDiffusion;
 import esdnative.weights.CompVisNames;
 import esdnative.weights.CompVisNames.Component;
+import esdnative.weights.ModelWeights;
+import esdnative.weights.TensorEntries;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -42,6 +44,17 @@ public final class EsdOutput {
         this.metadata = metadata;
     }
 
+    /**
+     * Fails early (before any training) when the output exists and may not be replaced, or a file format would be
+     * written under a PyTorch checkpoint's name (outputs are safetensors, never pickles).
+     */
+    public static void checkWritable(Path out, OutputFormat format, boolean overwrite) {
+        if (format != OutputFormat.DIFFUSERS && out.getFileName().toString().matches("(?i).*\\.(ckpt|pt|pth|bin)")) {
+            throw new UserError("--output: " + out + ": results are written as safetensors; name the file .safetensors");
+        }
+        checkWritable(out, overwrite);
+    }
+
     /** Fails early (before any training) when the output exists and may not be replaced. */
     public static void checkWritable(Path out, boolean overwrite) {
         if (Files.exists(out) && !overwrite) {
@@ -65,46 +78,51 @@ public final class EsdOutput {
         SequencedMap<String, Entry> entries = new LinkedHashMap<>();
         try (UnetSource src = UnetSource.open(model)) {
             subset.trained().asMap().forEach((name, t) ->
-                    entries.put(name, Entry.floats(src.info(name).dtype(), t.shape(), be.toHost(t))));
+                    entries.put(name, Entry.floats(src.dtype(name), t.shape(), be.toHost(t))));
         }
         return entries;
     }
 
-    /** The input's single file with the trained UNet tensors replaced; or a diffusers input converted. */
+    /**
+     * The input's single file with the trained UNet tensors replaced (a checkpoint's EMA copy dropped: its UNet is
+     * what was trained), or a diffusers input converted. Untouched tensors keep their dtype and values.
+     */
     private SequencedMap<String, Entry> singleFile() {
         SequencedMap<String, Entry> entries = new LinkedHashMap<>();
-        if (model.layout() == StableDiffusion.Layout.SINGLE_FILE) {
-            // raw segments stay valid while the file is mapped, i.e. until write() returns: keep it open
-            SafetensorsFile f = keepOpen(SafetensorsFile.open(model.source()));
-            CompVisNames table = CompVisNames.of(CompVisNames.Topology.fromCompVis(f.names()));
-            for (TensorInfo info : f.tensors()) {
-                CompVisNames.DiffusersName d = table.toDiffusers(info.name());
-                boolean trained = d != null && d.component() == Component.UNET && subset.trained().contains(d.name());
-                entries.put(info.name(), trained ? trainedEntry(d.name(), info) : Entry.raw(info.dtype(), info.shape(), f.raw(info.name())));
+        // raw segments stay valid while the files are mapped, i.e. until write() returns: keep them open
+        ModelWeights w = keepOpen(ModelWeights.open(model.source(), ModelWeights.Ema.AUTO));
+        CompVisNames table = CompVisNames.of(w.topology());
+        if (w.isSingleFile()) {
+            TensorSource f = w.singleFile();
+            for (String name : f.names()) {
+                if (ModelWeights.isEma(name)) continue;
+                CompVisNames.DiffusersName d = table.toDiffusers(name);
+                if (d == null) {   // schedule buffers and other extras, as they were
+                    entries.put(name, TensorEntries.of(f, name, f.shape(name), null));
+                    continue;
+                }
+                ModelWeights.Source s = w.source(d.component(), d.name());
+                long[] shape = s.file().shape(s.name());
+                entries.put(name, isTrained(d.component(), d.name()) ? trainedEntry(d.name(), s.file().dtype(s.name()), shape)
+                        : TensorEntries.of(s.file(), s.name(), shape, null));
             }
             return entries;
         }
-        Path dir = model.source();
-        List<SafetensorsFile> files = new ArrayList<>();
-        Map<Component, SafetensorsFile> byComponent = new LinkedHashMap<>();
-        for (Component c : Component.values()) {
-            Path p = componentFile(dir.resolve(c.folder()), c == Component.TEXT_ENCODER ? "model" : "diffusion_pytorch_model");
-            if (p != null) byComponent.put(c, keepOpen(SafetensorsFile.open(p)));
-        }
-        SafetensorsFile unet = byComponent.get(Component.UNET);
-        SafetensorsFile vae = byComponent.get(Component.VAE);
-        CompVisNames table = CompVisNames.of(CompVisNames.Topology.fromDiffusers(unet.names(), vae == null ? List.of() : vae.names()));
-        byComponent.forEach((c, f) -> {
-            for (TensorInfo info : f.tensors()) {
-                String compVis = table.toCompVis(c, info.name());
+        for (Component c : w.components()) {
+            for (String name : w.names(c)) {
+                String compVis = table.toCompVis(c, name);
                 if (compVis == null) continue;   // e.g. text_model.embeddings.position_ids, a buffer
-                long[] shape = CompVisNames.compVisShape(compVis, info.shape());
-                boolean trained = c == Component.UNET && subset.trained().contains(info.name());
-                entries.put(compVis, trained ? trainedEntry(info.name(), info)
-                        : Entry.raw(info.dtype(), shape, f.raw(info.name())));
+                long[] shape = CompVisNames.compVisShape(compVis, w.shape(c, name));
+                ModelWeights.Source s = w.source(c, name);
+                entries.put(compVis, isTrained(c, name) ? trainedEntry(name, w.dtype(c, name), shape)
+                        : TensorEntries.of(s.file(), s.name(), shape, null));
             }
-        });
+        }
         return entries;
+    }
+
+    private boolean isTrained(Component c, String diffusersName) {
+        return c == Component.UNET && subset.trained().contains(diffusersName);
     }
 
     private void writeDiffusersFolder(Path tmp) throws IOException {
@@ -127,9 +145,8 @@ public final class EsdOutput {
         SequencedMap<String, Entry> entries = new LinkedHashMap<>();
         try (UnetSource src = UnetSource.open(model)) {
             for (String name : model.unetWeights().asMap().keySet()) {
-                TensorInfo info = src.info(name);
-                entries.put(name, subset.trained().contains(name) ? trainedEntry(name, info)
-                        : Entry.raw(info.dtype(), info.shape(), src.raw(name)));
+                entries.put(name, subset.trained().contains(name) ? trainedEntry(name, src.dtype(name), src.shape(name))
+                        : src.untouched(name));
             }
             SafetensorsWriter.write(tmp.resolve("unet/diffusion_pytorch_model.safetensors"), entries, metadata);
         }
@@ -137,22 +154,16 @@ public final class EsdOutput {
 
     // ---- helpers -------------------------------------------------------------------------------------------
 
-    private Entry trainedEntry(String diffusersName, TensorInfo source) {
-        return Entry.floats(source.dtype(), source.shape(), be.toHost(subset.trained().get(diffusersName)));
+    /** A trained tensor in its source dtype, with the source's shape. */
+    private Entry trainedEntry(String diffusersName, DType dtype, long[] shape) {
+        return Entry.floats(dtype, shape, be.toHost(subset.trained().get(diffusersName)));
     }
 
-    private final List<SafetensorsFile> open = new ArrayList<>();
+    private final List<ModelWeights> open = new ArrayList<>();
 
-    private SafetensorsFile keepOpen(SafetensorsFile f) {
-        open.add(f);
-        return f;
-    }
-
-    private static Path componentFile(Path dir, String stem) {
-        for (String name : List.of(stem + ".safetensors", stem + ".fp16.safetensors")) {
-            if (Files.isRegularFile(dir.resolve(name))) return dir.resolve(name);
-        }
-        return null;
+    private ModelWeights keepOpen(ModelWeights w) {
+        open.add(w);
+        return w;
     }
 
     private static void linkOrCopy(Path from, Path to) throws IOException {
@@ -184,7 +195,7 @@ public final class EsdOutput {
         } catch (IOException e) {
             throw new UserError("--output: cannot write " + out + ": " + e.getMessage(), e);
         } finally {
-            open.forEach(SafetensorsFile::close);
+            open.forEach(ModelWeights::close);
             open.clear();
             try {
                 deleteRecursively(tmp);

@@ -1,56 +1,42 @@
 package esdnative.esd;
 
-import esdnative.cli.UserError;
-import esdnative.io.SafetensorsFile;
-import esdnative.io.TensorInfo;
+import esdnative.io.DType;
+import esdnative.io.SafetensorsWriter.Entry;
 import esdnative.model.StableDiffusion;
-import esdnative.weights.CompVisNames;
+import esdnative.weights.CompVisNames.Component;
+import esdnative.weights.ModelWeights;
+import esdnative.weights.TensorEntries;
 
-import java.lang.foreign.MemorySegment;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.HashMap;
-import java.util.Map;
-
-/** The source checkpoint's UNet tensors by diffusers name, whatever its layout: dtype, shape and raw bytes. */
+/**
+ * The source checkpoint's UNet tensors by diffusers name, whatever its layout (folder, .safetensors or .ckpt single
+ * file; a checkpoint's EMA copy when it has one, as the model was loaded): dtype, shape, and the tensor to write
+ * when it is left untouched (its bytes, losslessly).
+ */
 final class UnetSource implements AutoCloseable {
-    private final SafetensorsFile file;
-    private final Map<String, String> fileNames; // diffusers name → name in the file
+    private final ModelWeights weights;
 
-    private UnetSource(SafetensorsFile file, Map<String, String> fileNames) {
-        this.file = file;
-        this.fileNames = fileNames;
+    private UnetSource(ModelWeights weights) {
+        this.weights = weights;
     }
 
     static UnetSource open(StableDiffusion model) {
-        Map<String, String> names = new HashMap<>();
-        if (model.layout() == StableDiffusion.Layout.DIFFUSERS) {
-            Path dir = model.source().resolve("unet");
-            Path p = dir.resolve("diffusion_pytorch_model.safetensors");
-            if (!Files.isRegularFile(p)) p = dir.resolve("diffusion_pytorch_model.fp16.safetensors");
-            SafetensorsFile f = SafetensorsFile.open(p);
-            f.names().forEach(n -> names.put(n, n));
-            return new UnetSource(f, names);
-        }
-        SafetensorsFile f = SafetensorsFile.open(model.source());
-        CompVisNames table = CompVisNames.of(CompVisNames.Topology.fromCompVis(f.names()));
-        for (String n : f.names()) {
-            CompVisNames.DiffusersName d = table.toDiffusers(n);
-            if (d != null && d.component() == CompVisNames.Component.UNET) names.put(d.name(), n);
-        }
-        return new UnetSource(f, names);
+        return new UnetSource(ModelWeights.open(model.source(), ModelWeights.Ema.AUTO));
     }
 
-    TensorInfo info(String diffusersName) {
-        String n = fileNames.get(diffusersName);
-        if (n == null) throw new UserError(file.path() + ": UNet tensor " + diffusersName + " vanished from the source");
-        return file.info(n);
+    DType dtype(String diffusersName) {
+        return weights.dtype(Component.UNET, diffusersName);
     }
 
-    MemorySegment raw(String diffusersName) {
-        return file.raw(info(diffusersName).name());
+    long[] shape(String diffusersName) {
+        return weights.shape(Component.UNET, diffusersName);
+    }
+
+    /** The tensor as stored: same dtype, same values (valid until close). */
+    Entry untouched(String diffusersName) {
+        ModelWeights.Source s = weights.source(Component.UNET, diffusersName);
+        return TensorEntries.of(s.file(), s.name(), shape(diffusersName), null);
     }
 
     @Override
-    public void close() { file.close(); }
+    public void close() { weights.close(); }
 }

@@ -4,7 +4,6 @@ import esdnative.backend.Backend;
 import esdnative.cli.UserError;
 import esdnative.io.Json;
 import esdnative.io.SafetensorsFile;
-import esdnative.io.TensorInfo;
 import esdnative.model.clip.ClipTextConfig;
 import esdnative.model.clip.ClipTextModel;
 import esdnative.model.unet.UNetConfig;
@@ -13,7 +12,7 @@ import esdnative.model.vae.VaeConfig;
 import esdnative.model.vae.VaeWeights;
 import esdnative.sched.DdimConfig;
 import esdnative.text.ClipTokenizer;
-import esdnative.weights.CompVisNames;
+import esdnative.weights.ModelWeights;
 import esdnative.weights.CompVisNames.Component;
 
 import java.io.IOException;
@@ -21,14 +20,14 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.SequencedMap;
 import java.util.stream.Stream;
 
 /**
- * Loads a Stable Diffusion checkpoint in either layout into float32 on a backend.
+ * Loads a Stable Diffusion checkpoint in either layout (a diffusers folder, a single .safetensors or .ckpt file)
+ * into float32 on a backend.
  *
  * <p>A diffusers folder carries its architecture in config.json files. A single file does not: its UNet and text
  * encoder shapes are read off the tensors, and what shapes cannot tell (group-norm groups, head counts, the text
@@ -39,7 +38,8 @@ public final class ModelLoader {
     private ModelLoader() {}
 
     /**
-     * @param path         a diffusers folder or a single .safetensors file
+     * @param path         a diffusers folder, or a CompVis single file: .safetensors, or a PyTorch .ckpt (read without
+     *                     executing it; its model_ema.* UNet weights are used when present, as LDM's loaders do)
      * @param tokenizerDir a folder with vocab.json and merges.txt, or null to search (model folder, then the
      *                     Hugging Face cache's openai/clip-vit-large-patch14)
      * @param configDir    for a single file: a diffusers folder whose unet/text_encoder/scheduler configs to use; or null
@@ -60,21 +60,12 @@ public final class ModelLoader {
             VaeConfig vc = VaeConfig.fromJson(config);
             return new Vae(vc, VaeWeights.load(be, vc, weightsFile(model.source().resolve("vae"), "diffusion_pytorch_model")));
         }
-        try (SafetensorsFile f = SafetensorsFile.open(model.source())) {
-            CompVisNames table = CompVisNames.of(CompVisNames.Topology.fromCompVis(f.names()));
-            Map<String, String> names = new LinkedHashMap<>();   // diffusers → CompVis
-            Map<String, int[]> shapes = new LinkedHashMap<>();
-            for (TensorInfo info : f.tensors()) {
-                CompVisNames.DiffusersName d = table.toDiffusers(info.name());
-                if (d == null || d.component() != Component.VAE) continue;
-                names.put(d.name(), info.name());
-                long[] shape = CompVisNames.diffusersShape(info.name(), info.shape());
-                shapes.put(d.name(), Arrays.stream(shape).mapToInt(Math::toIntExact).toArray());
-            }
-            if (names.isEmpty()) return null;
+        try (ModelWeights w = ModelWeights.open(model.source(), ModelWeights.Ema.AUTO)) {
+            if (w.names(Component.VAE).isEmpty()) return null;
             Path vaeConfig = configDir == null ? null : configDir.resolve("vae/config.json");
             VaeConfig vc = vaeConfig != null && Files.isRegularFile(vaeConfig) ? VaeConfig.fromJson(vaeConfig) : VaeConfig.sd();
-            return new Vae(vc, VaeWeights.load(be, vc, shapes, d -> f.readFloats(names.get(d)), model.source().toString()));
+            return new Vae(vc, VaeWeights.load(be, vc, w.shapes(Component.VAE), d -> w.readFloats(Component.VAE, d),
+                    model.source().toString()));
         }
     }
 
@@ -87,14 +78,8 @@ public final class ModelLoader {
         if (configDir != null) {
             return UNetConfig.fromJson(require(configDir.resolve("unet/config.json"), "--config needs unet/config.json"));
         }
-        try (SafetensorsFile f = SafetensorsFile.open(path)) {
-            CompVisNames table = CompVisNames.of(CompVisNames.Topology.fromCompVis(f.names()));
-            Map<String, int[]> shapes = new LinkedHashMap<>();
-            for (TensorInfo info : f.tensors()) {
-                CompVisNames.DiffusersName d = table.toDiffusers(info.name());
-                if (d != null && d.component() == Component.UNET) shapes.put(d.name(), info.intShape());
-            }
-            return SingleFileArchitecture.unet(shapes);
+        try (ModelWeights w = ModelWeights.open(path, ModelWeights.Ema.AUTO)) {
+            return SingleFileArchitecture.unet(w.shapes(Component.UNET));
         }
     }
 
@@ -141,53 +126,49 @@ public final class ModelLoader {
     // ---- CompVis single file -------------------------------------------------------------------------------
 
     private static StableDiffusion loadSingleFile(Backend be, Path file, Path tokenizerDir, Path configDir) {
-        try (SafetensorsFile f = SafetensorsFile.open(file)) {
-            List<String> names = new ArrayList<>(f.names());
-            if (names.stream().noneMatch(n -> n.startsWith(Component.UNET.compVisPrefix()))) {
+        try (ModelWeights w = ModelWeights.open(file, ModelWeights.Ema.AUTO)) {
+            if (w.names(Component.UNET).isEmpty()) {
                 throw new UserError(file + ": no " + Component.UNET.compVisPrefix() + "* tensors; not a Stable Diffusion single file");
             }
-            if (names.stream().anyMatch(n -> n.startsWith("cond_stage_model.model."))) {
+            if (w.unmapped().stream().anyMatch(n -> n.startsWith("cond_stage_model.model."))) {
                 throw new UserError(file + ": an SD2.x single file (OpenCLIP text encoder) is not supported yet; "
                         + "convert it to a diffusers folder first");
             }
-            CompVisNames table = CompVisNames.of(CompVisNames.Topology.fromCompVis(names));
-            // diffusers name → CompVis name, per component
-            Map<String, String> unetNames = new LinkedHashMap<>();
-            Map<String, String> textNames = new LinkedHashMap<>();
-            int vaeTensors = 0;
-            for (String n : names) {
-                CompVisNames.DiffusersName d = table.toDiffusers(n);
-                if (d == null) continue;   // EMA copies and other extras
-                switch (d.component()) {
-                    case UNET -> unetNames.put(d.name(), n);
-                    case TEXT_ENCODER -> textNames.put(d.name(), n);
-                    case VAE -> vaeTensors++;
-                }
-            }
-            Map<String, int[]> unetShapes = new LinkedHashMap<>();
-            unetNames.forEach((d, c) -> unetShapes.put(d, f.info(c).intShape()));
-
+            if (w.usesEma()) System.err.println("note: " + file.getFileName() + ": using the checkpoint's EMA UNet weights (model_ema.*)");
+            SequencedMap<String, int[]> unetShapes = w.shapes(Component.UNET);
             UNetConfig unetConfig = configDir != null
                     ? UNetConfig.fromJson(require(configDir.resolve("unet/config.json"), "--config needs unet/config.json"))
                     : SingleFileArchitecture.unet(unetShapes);
-            Weights unet = UNetWeights.load(be, unetConfig, unetShapes, d -> f.readFloats(unetNames.get(d)), file.toString());
+            Weights unet = UNetWeights.load(be, unetConfig, unetShapes, d -> w.readFloats(Component.UNET, d), file.toString());
 
-            if (textNames.isEmpty()) throw new UserError(file + ": no cond_stage_model.transformer.* text encoder tensors");
-            Map<String, int[]> textShapes = new HashMap<>();
-            textNames.forEach((d, c) -> textShapes.put(d, f.info(c).intShape()));
+            if (w.names(Component.TEXT_ENCODER).isEmpty()) throw new UserError(file + ": no cond_stage_model.transformer.* text encoder tensors");
+            SequencedMap<String, int[]> textShapes = w.shapes(Component.TEXT_ENCODER);
             ClipTextConfig textConfig = configDir != null
                     ? ClipTextConfig.read(require(configDir.resolve("text_encoder/config.json"), "--config needs text_encoder/config.json"))
                     : SingleFileArchitecture.text(textShapes);
-            ClipTextModel text = ClipTextModel.load(be, textConfig, f, Component.TEXT_ENCODER.compVisPrefix() + "text_model.");
+            checkTextShapes(file, textConfig, textShapes);
+            ClipTextModel text = ClipTextModel.load(be, textConfig, d -> w.readFloats(Component.TEXT_ENCODER, "text_model." + d));
 
             Path schedulerFile = configDir == null ? null : configDir.resolve("scheduler/scheduler_config.json");
             DdimConfig scheduler = schedulerFile != null && Files.isRegularFile(schedulerFile)
                     ? DdimConfig.read(schedulerFile) : DdimConfig.stableDiffusion1();
             Path folder = file.toAbsolutePath().getParent();
             ClipTokenizer tokenizer = ClipTokenizer.load(findTokenizer(tokenizerDir, configDir != null ? configDir : folder));
-            int vaeFactor = vaeTensors == 0 ? 1 : 1 << (table.topology().vaeLevels() - 1);
+            int vaeFactor = w.names(Component.VAE).isEmpty() ? 1 : 1 << (w.topology().vaeLevels() - 1);
             return new StableDiffusion(StableDiffusion.Layout.SINGLE_FILE, file, unetConfig, unet, text, tokenizer,
                     scheduler, vaeFactor);
+        }
+    }
+
+    /** Every text encoder parameter the config implies, present with its shape (extra buffers are ignored). */
+    private static void checkTextShapes(Path file, ClipTextConfig config, Map<String, int[]> textShapes) {
+        for (var e : ClipTextModel.parameterShapes(config).entrySet()) {
+            int[] got = textShapes.get("text_model." + e.getKey());
+            if (got == null) throw new UserError(file + ": text encoder tensor text_model." + e.getKey() + " is missing");
+            if (!Arrays.equals(got, e.getValue())) {
+                throw new UserError(file + ": text encoder tensor text_model." + e.getKey() + " has shape "
+                        + Arrays.toString(got) + ", the config needs " + Arrays.toString(e.getValue()));
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 package esdnative.weights;
 
 import esdnative.cli.Main;
+import esdnative.io.CkptFile;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.TensorInfo;
 import esdnative.testing.Fixtures;
@@ -9,6 +10,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.lang.foreign.ValueLayout;
 import java.io.PrintStream;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
@@ -24,11 +26,14 @@ class ConvertCommandTest {
     @TempDir
     Path dir;
 
-    private static int run(String... args) {
+    private final ByteArrayOutputStream stderr = new ByteArrayOutputStream();
+
+    private int run(String... args) {
         PrintStream oldOut = System.out, oldErr = System.err;
+        stderr.reset();
         try {
             System.setOut(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(stderr, true, StandardCharsets.UTF_8));
             return Main.run(args);
         } finally {
             System.setOut(oldOut);
@@ -48,7 +53,7 @@ class ConvertCommandTest {
                 TensorInfo u = a.info(t.name());
                 assertEquals(t.dtype(), u.dtype(), t.name());
                 assertArrayEquals(t.shape(), u.shape(), t.name());
-                assertArrayEquals(e.readFloats(t.name()), a.readFloats(t.name()), t.name());
+                assertArrayEquals(e.raw(t.name()).toArray(ValueLayout.JAVA_BYTE), a.raw(t.name()).toArray(ValueLayout.JAVA_BYTE), t.name());
             }
         }
     }
@@ -65,6 +70,53 @@ class ConvertCommandTest {
         for (Component c : Component.values()) assertSameTensors(componentFile(model, c), componentFile(back, c));
         assertEquals(Files.readString(model.resolve("unet/config.json")), Files.readString(back.resolve("unet/config.json")));
         assertTrue(Files.isRegularFile(back.resolve("tokenizer/vocab.json")));
+    }
+
+    @Test
+    void folderToHalfPrecisionEqualsTorchsCast() {
+        // tiny-sd-a-fp16.ckpt holds the source tensors cast to float16 by torch (.half(), round to nearest even)
+        Path out = dir.resolve("half.safetensors");
+        assertEquals(0, run("weights", "convert", "--dtype", "fp16", Fixtures.path("tiny-sd-a").toString(), out.toString()));
+        try (CkptFile torchHalf = CkptFile.open(Fixtures.path("ckpt/tiny-sd-a-fp16.ckpt"));
+             SafetensorsFile converted = SafetensorsFile.open(out)) {
+            assertEquals(torchHalf.names(), converted.names());
+            for (TensorInfo t : converted.tensors()) {
+                assertEquals(torchHalf.dtype(t.name()), t.dtype(), t.name());
+                assertArrayEquals(torchHalf.readFloats(t.name()), converted.readFloats(t.name()), t.name());
+            }
+        }
+    }
+
+    @Test
+    void checkpointUsesEmaByDefaultAndNoEmaKeepsTheRawWeights() {
+        Path ckpt = Fixtures.path("ckpt/tiny-sd-a.ckpt");
+        Path raw = dir.resolve("raw.safetensors");
+        assertEquals(0, run("weights", "convert", "--no-ema", ckpt.toString(), raw.toString()));
+        assertFalse(stderr.toString(StandardCharsets.UTF_8).contains("EMA"));
+        assertSameTensors(Fixtures.path("tiny-sd-a-single-file.safetensors"), raw);
+
+        Path byDefault = dir.resolve("default.safetensors");
+        assertEquals(0, run("weights", "convert", "--to", "single-file", ckpt.toString(), byDefault.toString()));
+        assertTrue(stderr.toString(StandardCharsets.UTF_8).contains("EMA UNet weights"));
+        try (CkptFile source = CkptFile.open(ckpt); SafetensorsFile converted = SafetensorsFile.open(byDefault)) {
+            for (TensorInfo t : converted.tensors()) {
+                String from = t.name().startsWith("model.diffusion_model.") ? ModelWeights.emaName(t.name()) : t.name();
+                assertArrayEquals(source.readFloats(from), converted.readFloats(t.name()), t.name());
+            }
+        }
+    }
+
+    @Test
+    void componentsSelectsWhatIsWritten() {
+        Path out = dir.resolve("unet-vae");
+        assertEquals(0, run("weights", "convert", "--components", "unet,vae", "--no-ema",
+                Fixtures.path("ckpt/tiny-sd-a-legacy.ckpt").toString(), out.toString()));
+        assertTrue(Files.isRegularFile(componentFile(out, Component.UNET)));
+        assertTrue(Files.isRegularFile(componentFile(out, Component.VAE)));
+        assertFalse(Files.exists(out.resolve("text_encoder")));
+        assertSameTensors(componentFile(Fixtures.path("tiny-sd-a"), Component.VAE), componentFile(out, Component.VAE));
+        assertEquals(2, run("weights", "convert", "--components", "unet,clip", Fixtures.path("tiny-sd-a").toString(),
+                dir.resolve("bad.safetensors").toString()));
     }
 
     @Test
@@ -99,5 +151,8 @@ class ConvertCommandTest {
         assertFalse(Files.exists(dir.resolve("out.ckpt")));
         assertFalse(Files.exists(dir.resolve("x.safetensors")));
         assertFalse(Files.exists(dir.resolve("y")));
+        assertEquals(2, run("weights", "convert", "--dtype", "fp8", model.toString(), dir.resolve("w.safetensors").toString()));
+        assertEquals(2, run("weights", "convert", "--to", "ckpt", model.toString(), dir.resolve("w.safetensors").toString()));
+        assertFalse(Files.exists(dir.resolve("w.safetensors")));
     }
 }

@@ -15,9 +15,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ModelWeightsTest {
     @Test
     void folderSingleFileAndCheckpointGiveTheSameDiffusersWeights() {
-        try (ModelWeights folder = ModelWeights.open(Fixtures.path("tiny-sd-a"), false);
-             ModelWeights single = ModelWeights.open(Fixtures.path("tiny-sd-a-single-file.safetensors"), false);
-             ModelWeights ckpt = ModelWeights.open(Fixtures.path("ckpt/tiny-sd-a.ckpt"), false)) {
+        try (ModelWeights folder = ModelWeights.open(Fixtures.path("tiny-sd-a"), ModelWeights.Ema.OFF);
+             ModelWeights single = ModelWeights.open(Fixtures.path("tiny-sd-a-single-file.safetensors"), ModelWeights.Ema.OFF);
+             ModelWeights ckpt = ModelWeights.open(Fixtures.path("ckpt/tiny-sd-a.ckpt"), ModelWeights.Ema.OFF)) {
             assertEquals(folder.topology(), single.topology());
             assertTrue(single.unmapped().isEmpty());
             assertEquals(306, ckpt.unmapped().size(), "EMA copies (304 + decay + num_updates)");
@@ -39,8 +39,8 @@ class ModelWeightsTest {
     @Test
     void refusesWhatIsNoWholeModel() {
         for (String path : List.of("tiny-sd-a/unet/diffusion_pytorch_model.safetensors", "tiny-sd-a/unet")) {
-            assertThrows(UserError.class, () -> ModelWeights.open(Fixtures.path(path), false).close(), path);
+            assertThrows(UserError.class, () -> ModelWeights.open(Fixtures.path(path), ModelWeights.Ema.OFF).close(), path);
         }
-        assertThrows(UserError.class, () -> ModelWeights.open(Fixtures.path("tiny-sd-a-single-file.safetensors"), true).close());
+        assertThrows(UserError.class, () -> ModelWeights.open(Fixtures.path("tiny-sd-a-single-file.safetensors"), ModelWeights.Ema.REQUIRE).close());
     }
 }

@@ -2,7 +2,6 @@ package esdnative.weights;
 
 import esdnative.cli.UserError;
 import esdnative.io.DType;
-import esdnative.io.SafetensorsFile;
 import esdnative.io.SafetensorsWriter;
 import esdnative.io.SafetensorsWriter.Entry;
 import esdnative.weights.CompVisNames.Component;
@@ -13,52 +12,51 @@ import picocli.CommandLine.Parameters;
 
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.lang.foreign.MemorySegment;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.SequencedMap;
+import java.util.Set;
 import java.util.stream.Stream;
 
 /**
  * {@code esd-native weights convert IN OUT}: a diffusers folder ↔ a CompVis single file (.safetensors or .ckpt in,
- * .safetensors out), optionally changing the float type and taking a checkpoint's EMA UNet.
+ * .safetensors out), optionally changing the float type, keeping only some components, and taking a checkpoint's
+ * EMA UNet (the default when it has one).
  */
 @Command(name = "convert",
         description = "Convert between a diffusers pipeline folder and a CompVis/LDM single .safetensors file "
-                + "(a .ckpt is read safely, never executed).")
+                + "(a .ckpt is read safely, never executed). Same dtype in and out: bit-identical tensors.")
 public final class ConvertCommand implements Runnable {
-    enum Target { compvis, diffusers }
-
-    enum FloatType {
-        keep(null), f32(DType.F32), f16(DType.F16), bf16(DType.BF16);
-
-        final DType dtype;
-
-        FloatType(DType dtype) { this.dtype = dtype; }
-    }
-
     @Parameters(index = "0", paramLabel = "IN", description = "A diffusers pipeline folder, or a CompVis single file (.safetensors or .ckpt).")
     Path input;
 
-    @Parameters(index = "1", paramLabel = "OUT", description = "A .safetensors file (--to compvis) or a folder (--to diffusers).")
+    @Parameters(index = "1", paramLabel = "OUT", description = "A .safetensors file (--to single-file) or a new folder (--to diffusers).")
     Path output;
 
     @Option(names = "--to", paramLabel = "LAYOUT",
-            description = "compvis or diffusers (default: the other layout than IN's).")
-    Target to;
+            description = "single-file (alias compvis) or diffusers. Default: single-file when OUT is named like a weight file (.safetensors, .ckpt, ...), else diffusers.")
+    String to;
 
     @Option(names = "--dtype", paramLabel = "TYPE", defaultValue = "keep",
-            description = "Float type to write: keep, f32, f16 or bf16 (round to nearest even). Default: ${DEFAULT-VALUE}.")
-    FloatType dtype;
+            description = "Float type to write: keep, fp32, fp16 or bf16 (also f32, f16; round to nearest even). Default: ${DEFAULT-VALUE}.")
+    String dtype;
 
-    @Option(names = "--ema", description = "Take the UNet from the checkpoint's model_ema weights.")
+    @Option(names = "--components", paramLabel = "LIST", split = ",",
+            description = "Components to write, of unet, text_encoder, vae. Default: all present.")
+    List<String> components;
+
+    @Option(names = "--no-ema", description = "Keep a checkpoint's raw UNet weights instead of its model_ema.* copy (used by default when present).")
+    boolean noEma;
+
+    @Option(names = "--ema", description = "Require the checkpoint's model_ema.* UNet weights (an error when it has none).")
     boolean ema;
 
     @Option(names = "--config-from", paramLabel = "DIR",
@@ -71,19 +69,25 @@ public final class ConvertCommand implements Runnable {
     @Override
     public void run() {
         PrintWriter out = spec.commandLine().getOut();
-        try (ModelWeights model = ModelWeights.open(input, ema)) {
-            Target target = to != null ? to : model.isSingleFile() ? Target.diffusers : Target.compvis;
-            if (target == Target.compvis) {
+        PrintWriter err = spec.commandLine().getErr();
+        if (ema && noEma) throw new UserError("--ema and --no-ema: choose one");
+        DType target = parseDtype(dtype);
+        Boolean toSingleFile = to == null ? null : parseLayout(to);
+        try (ModelWeights model = ModelWeights.open(input, ema ? ModelWeights.Ema.REQUIRE : noEma ? ModelWeights.Ema.OFF : ModelWeights.Ema.AUTO)) {
+            if (model.usesEma()) err.println("using the checkpoint's EMA UNet weights (model_ema.*); pass --no-ema for the raw ones");
+            Set<Component> selected = selectComponents(model);
+            boolean singleFile = toSingleFile != null ? toSingleFile : output.getFileName().toString().matches("(?i).*\\.(safetensors|ckpt|pt|pth|bin)");
+            if (singleFile) {
                 if (!output.getFileName().toString().endsWith(".safetensors")) {
                     throw new UserError(output + ": a CompVis single file must be written as .safetensors");
                 }
                 CompVisNames table = CompVisNames.of(model.topology());
                 SequencedMap<String, Entry> entries = new LinkedHashMap<>();
-                for (Component c : model.components()) {
+                for (Component c : selected) {
                     for (String name : model.names(c)) {
                         String compVis = table.toCompVis(c, name);
                         if (compVis == null) throw new UserError(input + ": " + c.folder() + " tensor " + name + " has no CompVis name");
-                        entries.put(compVis, entry(model, c, name, CompVisNames.compVisShape(compVis, model.shape(c, name))));
+                        entries.put(compVis, entry(model, c, name, CompVisNames.compVisShape(compVis, model.shape(c, name)), target));
                     }
                 }
                 SafetensorsWriter.write(output, entries, Map.of("format", "pt"));
@@ -92,41 +96,98 @@ public final class ConvertCommand implements Runnable {
                 if (configFrom != null && !DiffusersFolder.isPipeline(configFrom)) {
                     throw new UserError(configFrom + ": --config-from is not a diffusers pipeline folder");
                 }
-                createFolder(output);
-                for (Component c : model.components()) {
-                    SequencedMap<String, Entry> entries = new LinkedHashMap<>();
-                    for (String name : model.names(c)) entries.put(name, entry(model, c, name, model.shape(c, name)));
-                    Path dir = createFolder(output.resolve(c.folder()));
-                    Path file = dir.resolve(c == Component.TEXT_ENCODER ? "model.safetensors" : "diffusion_pytorch_model.safetensors");
-                    SafetensorsWriter.write(file, entries, Map.of("format", "pt"));
-                    report(out, file, entries, null);
-                }
-                if (configFrom != null) {
-                    copyConfigs(configFrom, output);
-                } else {
+                writeFolderAtomically(output, tmp -> {
+                    for (Component c : selected) {
+                        SequencedMap<String, Entry> entries = new LinkedHashMap<>();
+                        for (String name : model.names(c)) entries.put(name, entry(model, c, name, model.shape(c, name), target));
+                        Path dir = Files.createDirectories(tmp.resolve(c.folder()));
+                        String file = c == Component.TEXT_ENCODER ? "model.safetensors" : "diffusion_pytorch_model.safetensors";
+                        SafetensorsWriter.write(dir.resolve(file), entries, Map.of("format", "pt"));
+                        report(out, output.resolve(c.folder()).resolve(file), entries, null);
+                    }
+                    if (configFrom != null) copyConfigs(configFrom, tmp);
+                });
+                if (configFrom == null) {
                     out.println("note: no config.json files written; pass --config-from DIR (a diffusers folder of the same architecture)");
                 }
                 if (!model.unmapped().isEmpty()) out.println("dropped " + model.unmapped().size() + " tensors that are no model weight (e.g. " + model.unmapped().getFirst() + ")");
             }
         }
         out.flush();
+        err.flush();
+    }
+
+    /** fp32/f32, fp16/f16, bf16, or keep (null). */
+    static DType parseDtype(String s) {
+        return switch (s.toLowerCase(Locale.ROOT)) {
+            case "keep" -> null;
+            case "fp32", "f32", "float32" -> DType.F32;
+            case "fp16", "f16", "float16" -> DType.F16;
+            case "bf16", "bfloat16" -> DType.BF16;
+            default -> throw new UserError("--dtype: '" + s + "' is not one of keep, fp32, fp16, bf16");
+        };
+    }
+
+    /** True for a single file. */
+    private static boolean parseLayout(String s) {
+        return switch (s.toLowerCase(Locale.ROOT)) {
+            case "single-file", "compvis" -> true;
+            case "diffusers" -> false;
+            default -> throw new UserError("--to: '" + s + "' is not one of single-file, diffusers");
+        };
+    }
+
+    private Set<Component> selectComponents(ModelWeights model) {
+        if (components == null) return model.components();
+        Set<Component> selected = EnumSet.noneOf(Component.class);
+        for (String name : components) {
+            Component c = Arrays.stream(Component.values()).filter(k -> k.folder().equals(name.trim())).findFirst()
+                    .orElseThrow(() -> new UserError("--components: '" + name + "' is not one of unet, text_encoder, vae"));
+            if (!model.components().contains(c)) throw new UserError("--components: " + input + " has no " + c.folder());
+            selected.add(c);
+        }
+        return selected;
     }
 
     /** One tensor to write: a zero-copy view when the dtype stays, else converted floats. */
-    private Entry entry(ModelWeights model, Component c, String name, long[] shape) {
+    private static Entry entry(ModelWeights model, Component c, String name, long[] shape, DType target) {
         ModelWeights.Source s = model.source(c, name);
-        DType from = s.file().dtype(s.name());
-        DType target = dtype.dtype == null || !from.isFloating() ? from : dtype.dtype;
-        if (target == from && s.file() instanceof SafetensorsFile f) return Entry.raw(from, shape, f.raw(s.name()));
-        float[] values = s.file().readFloats(s.name());
-        if (target.isFloating()) return Entry.floats(target, shape, values);
-        // integer tensors (e.g. position_ids) from a checkpoint: exact as long as floats held them exactly
-        ByteBuffer b = ByteBuffer.allocate(values.length * target.bytes()).order(ByteOrder.LITTLE_ENDIAN);
-        for (float v : values) {
-            if (Math.abs(v) >= 0x1p24f) throw new UserError(input + ": integer tensor " + s.name() + " has values too large to convert");
-            if (target == DType.I64) b.putLong((long) v); else b.putInt((int) v);
+        return TensorEntries.of(s.file(), s.name(), shape, target);
+    }
+
+    @FunctionalInterface
+    private interface FolderBody {
+        void write(Path tmp) throws IOException;
+    }
+
+    /** Fills a hidden sibling folder, then renames it to {@code out}; refuses an existing {@code out}. */
+    private static void writeFolderAtomically(Path out, FolderBody body) {
+        Path target = out.toAbsolutePath();
+        if (Files.exists(target)) throw new UserError(out + ": already exists; give a new folder");
+        Path parent = target.getParent();
+        if (parent == null || !Files.isDirectory(parent)) throw new UserError(out + ": folder " + parent + " does not exist");
+        Path tmp = target.resolveSibling("." + target.getFileName() + ".partial");
+        try {
+            deleteRecursively(tmp);
+            Files.createDirectory(tmp);
+            body.write(tmp);
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new UserError(out + ": cannot write: " + e.getMessage(), e);
+        } finally {
+            try {
+                deleteRecursively(tmp);
+            } catch (IOException ignored) {
+                // a hidden leftover is replaced by the next run
+            }
         }
-        return Entry.raw(target, shape, MemorySegment.ofArray(b.array()));
+    }
+
+    private static void deleteRecursively(Path p) throws IOException {
+        if (!Files.exists(p)) return;
+        try (Stream<Path> s = Files.walk(p)) {
+            for (Path q : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(q);
+        }
     }
 
     private void report(PrintWriter out, Path file, SequencedMap<String, Entry> entries, ModelWeights model) {
@@ -139,14 +200,6 @@ public final class ConvertCommand implements Runnable {
         out.printf(Locale.ROOT, "wrote %s: %d tensors, %,d bytes of data%n", file, entries.size(), bytes);
         if (model != null && !model.unmapped().isEmpty()) {
             out.println("dropped " + model.unmapped().size() + " tensors that are no model weight (e.g. " + model.unmapped().getFirst() + ")");
-        }
-    }
-
-    private static Path createFolder(Path dir) {
-        try {
-            return Files.createDirectories(dir);
-        } catch (IOException e) {
-            throw new UserError(dir + ": cannot create folder: " + e.getMessage(), e);
         }
     }
 

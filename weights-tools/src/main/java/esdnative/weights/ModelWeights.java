@@ -21,10 +21,21 @@ import java.util.Set;
 /**
  * A Stable Diffusion model's weights addressed by diffusers component and name, whatever the source: a diffusers
  * pipeline folder (safetensors or .bin per component) or a CompVis single file (.safetensors or .ckpt), whose names
- * go through {@link CompVisNames}. Shapes are given in diffusers layout. With {@code ema}, a checkpoint's
- * {@code model_ema.*} copy of the UNet replaces the UNet weights.
+ * go through {@link CompVisNames}. Shapes are given in diffusers layout. A checkpoint's {@code model_ema.*} copy of
+ * the UNet (LDM's EMA, as in {@code sd-v1-4-full-ema.ckpt}) replaces the raw UNet weights unless {@link Ema#OFF},
+ * as the reference loaders do.
  */
 public final class ModelWeights implements AutoCloseable {
+    /** Which UNet weights to take from a checkpoint that holds an EMA copy. */
+    public enum Ema {
+        /** the EMA copy when the file has one, else the raw weights */
+        AUTO,
+        /** the EMA copy; an error when the file has none */
+        REQUIRE,
+        /** the raw weights */
+        OFF
+    }
+
     /** Where one diffusers tensor comes from: a file, the tensor's name there, and its CompVis name if any. */
     public record Source(TensorSource file, String name, String compVisName) {}
 
@@ -34,25 +45,27 @@ public final class ModelWeights implements AutoCloseable {
     private final List<TensorSource> files;
     private final Map<Component, SequencedMap<String, Source>> tensors;
     private final List<String> unmapped;
+    private final boolean usesEma;
 
     private ModelWeights(Path path, Layout layout, Topology topology, List<TensorSource> files,
-                         Map<Component, SequencedMap<String, Source>> tensors, List<String> unmapped) {
+                         Map<Component, SequencedMap<String, Source>> tensors, List<String> unmapped, boolean usesEma) {
         this.path = path;
         this.layout = layout;
         this.topology = topology;
         this.files = files;
         this.tensors = tensors;
         this.unmapped = unmapped;
+        this.usesEma = usesEma;
     }
 
     /** Opens a diffusers folder or a CompVis single file. */
-    public static ModelWeights open(Path path, boolean ema) {
+    public static ModelWeights open(Path path, Ema ema) {
         if (!Files.exists(path)) throw new UserError(path + ": no such file or folder");
         return Files.isDirectory(path) ? openFolder(path, ema) : openSingleFile(path, ema);
     }
 
-    private static ModelWeights openFolder(Path dir, boolean ema) {
-        if (ema) throw new UserError(dir + ": --ema needs a CompVis checkpoint with model_ema weights, not a diffusers folder");
+    private static ModelWeights openFolder(Path dir, Ema ema) {
+        if (ema == Ema.REQUIRE) throw new UserError(dir + ": --ema needs a CompVis checkpoint with model_ema weights, not a diffusers folder");
         if (!DiffusersFolder.isPipeline(dir)) throw new UserError(dir + ": not a diffusers pipeline folder (no model_index.json, unet/, text_encoder/ or vae/)");
         List<TensorSource> files = new ArrayList<>();
         Map<Component, SequencedMap<String, Source>> tensors = new EnumMap<>(Component.class);
@@ -65,14 +78,14 @@ public final class ModelWeights implements AutoCloseable {
                 tensors.put(e.getKey(), names);
             }
             Topology topology = Topology.fromDiffusers(namesOf(tensors, Component.UNET), namesOf(tensors, Component.VAE));
-            return new ModelWeights(dir, null, topology, files, tensors, List.of());
+            return new ModelWeights(dir, null, topology, files, tensors, List.of(), false);
         } catch (RuntimeException e) {
             files.forEach(TensorSource::close);
             throw e;
         }
     }
 
-    private static ModelWeights openSingleFile(Path file, boolean ema) {
+    private static ModelWeights openSingleFile(Path file, Ema ema) {
         TensorSource f = TensorSource.open(file);
         try {
             Layout layout = Layout.of(f.names());
@@ -82,27 +95,40 @@ public final class ModelWeights implements AutoCloseable {
             }
             Topology topology = Topology.fromCompVis(f.names());
             CompVisNames table = CompVisNames.of(topology);
+            boolean useEma = ema != Ema.OFF && f.names().stream().anyMatch(n -> n.startsWith(EMA_PREFIX));
+            if (ema == Ema.REQUIRE && !useEma) throw new UserError(file + ": --ema: the file has no model_ema.* weights");
             Map<Component, SequencedMap<String, Source>> tensors = new EnumMap<>(Component.class);
             Set<String> used = new HashSet<>();
             for (String n : f.names()) {
                 DiffusersName d = table.toDiffusers(n);
                 if (d == null) continue;
                 String sourceName = n;
-                if (ema && d.component() == Component.UNET) {
-                    // LDM's EMA keys: "model_ema." + the UNet key after "model.", without its dots
-                    sourceName = "model_ema." + n.substring("model.".length()).replace(".", "");
-                    if (!f.names().contains(sourceName)) throw new UserError(file + ": --ema: no EMA copy " + sourceName + " of " + n);
+                if (useEma && d.component() == Component.UNET) {
+                    sourceName = emaName(n);
+                    if (!f.names().contains(sourceName)) {
+                        throw new UserError(file + ": the EMA weights lack " + sourceName + " (the copy of " + n + "); pass --no-ema to use the raw UNet");
+                    }
                 }
                 tensors.computeIfAbsent(d.component(), c -> new LinkedHashMap<>()).put(d.name(), new Source(f, sourceName, n));
                 used.add(sourceName);
             }
             List<String> unmapped = f.names().stream().filter(n -> !used.contains(n)).toList();
-            return new ModelWeights(file, layout, topology, List.of(f), tensors, unmapped);
+            return new ModelWeights(file, layout, topology, List.of(f), tensors, unmapped, useEma);
         } catch (RuntimeException e) {
             f.close();
             throw e;
         }
     }
+
+    private static final String EMA_PREFIX = "model_ema.";
+
+    /** LDM's EMA key of a UNet tensor: "model_ema." + the key after "model.", without its dots. */
+    public static String emaName(String compVisUnetName) {
+        return EMA_PREFIX + compVisUnetName.substring("model.".length()).replace(".", "");
+    }
+
+    /** True if a tensor name is part of LDM's EMA copy (the UNet copies, decay, num_updates). */
+    public static boolean isEma(String name) { return name.startsWith(EMA_PREFIX); }
 
     private static Set<String> namesOf(Map<Component, SequencedMap<String, Source>> tensors, Component c) {
         return tensors.containsKey(c) ? tensors.get(c).keySet() : Set.of();
@@ -110,8 +136,17 @@ public final class ModelWeights implements AutoCloseable {
 
     public Path path() { return path; }
 
+    /** True if the UNet weights are a checkpoint's EMA copy. */
+    public boolean usesEma() { return usesEma; }
+
     /** True if the weights came from a CompVis single file. */
     public boolean isSingleFile() { return layout == Layout.COMPVIS_SINGLE_FILE; }
+
+    /** The single file the weights came from (a UserError for a folder). */
+    public TensorSource singleFile() {
+        if (!isSingleFile()) throw new UserError(path + ": a diffusers folder, not a single file");
+        return files.getFirst();
+    }
 
     /** The block layout the names were read with. */
     public Topology topology() { return topology; }

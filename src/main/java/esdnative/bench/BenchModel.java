@@ -1,0 +1,77 @@
+package esdnative.bench;
+
+import esdnative.backend.Backend;
+import esdnative.cli.UserError;
+import esdnative.model.ModelLoader;
+import esdnative.model.StableDiffusion;
+import esdnative.model.Weights;
+import esdnative.model.clip.ClipTextConfig;
+import esdnative.model.clip.ClipTextModel;
+import esdnative.model.unet.UNet2DConditionModel;
+import esdnative.model.unet.UNetConfig;
+import esdnative.sched.DdimConfig;
+import esdnative.text.ClipTokenizer;
+
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * The model a benchmark runs: a UNet with its weights, a text encoder and the VAE's pixels-per-latent factor,
+ * loaded from a checkpoint or built from a named configuration with random weights; the tokenizer may be null
+ * (random weights without --tokenizer), and only the ESD iteration needs it.
+ */
+record BenchModel(String description, UNetConfig unetConfig, Weights unetWeights, ClipTextModel textEncoder,
+                  ClipTokenizer tokenizer, DdimConfig scheduler, int vaeScaleFactor) {
+
+    UNet2DConditionModel unet() { return new UNet2DConditionModel(unetConfig); }
+
+    /** Default resolution in pixels: the UNet's sample size times the VAE factor. */
+    int defaultResolution() { return unetConfig.sampleSize() * vaeScaleFactor; }
+
+    /** The whole model as training sees it (no source files: nothing is written). */
+    StableDiffusion stableDiffusion() {
+        return new StableDiffusion(StableDiffusion.Layout.DIFFUSERS, null, unetConfig, unetWeights, textEncoder, tokenizer,
+                scheduler, vaeScaleFactor);
+    }
+
+    static BenchModel load(Backend be, Path path, Path tokenizerDir) {
+        StableDiffusion sd = ModelLoader.load(be, path, tokenizerDir, null);
+        return new BenchModel(path.toString(), sd.unet(), sd.unetWeights(), sd.textEncoder(), sd.tokenizer(),
+                sd.scheduler(), sd.vaeScaleFactor());
+    }
+
+    /** "sd14" (SD1.4/1.5, 860M UNet parameters, CLIP ViT-L/14) or "tiny" (tiny-sd-a's architecture). */
+    static BenchModel random(Backend be, String config, Path tokenizerDir, long seed) {
+        UNetConfig unet;
+        ClipTextConfig text;
+        int vaeScale;
+        switch (config) {
+            case "sd14" -> {
+                unet = UNetConfig.sd14();
+                text = ClipTextConfig.vitL14();
+                vaeScale = 8;
+            }
+            case "tiny" -> {
+                unet = tinyUNet();
+                text = new ClipTextConfig(49408, 32, 37, 2, 4, 77, "quick_gelu", 1e-5f);
+                vaeScale = 2;
+            }
+            default -> throw new UserError("--config: '" + config + "' is not a known configuration (sd14, tiny)");
+        }
+        Weights unetWeights = Weights.allocate(be, UNet2DConditionModel.parameterShapes(unet));
+        RandomWeights.fill(be, unetWeights, seed);
+        Weights textWeights = Weights.allocate(be, ClipTextModel.parameterShapes(text));
+        RandomWeights.fill(be, textWeights, seed + 1);
+        return new BenchModel(config + " config, random weights (seed " + seed + ")", unet, unetWeights,
+                new ClipTextModel(be, text, textWeights), tokenizerDir != null ? ClipTokenizer.load(tokenizerDir) : null,
+                DdimConfig.stableDiffusion1(), vaeScale);
+    }
+
+    /** The UNet of /work/shared/fixtures/tiny-sd-a (diffusers' test pipeline): 2 levels of 32/64 channels. */
+    private static UNetConfig tinyUNet() {
+        return new UNetConfig(4, 4, 16, List.of(32, 64),
+                List.of(UNetConfig.CROSS_ATTN_DOWN, UNetConfig.DOWN), List.of(UNetConfig.UP, UNetConfig.CROSS_ATTN_UP),
+                List.of(2, 2), List.of(32, 32), List.of(8, 8), List.of(1, 1),
+                8, 1e-5f, true, 0f, false, false, 1f, 3, 3, 128);
+    }
+}
