@@ -63,9 +63,14 @@ echo "== opbench (each op at SD 1.x training shapes, TF32 then strict float32)"
 
 bench_rc="not run (the jar has no bench command)"
 commands="$("$java" -jar "$jar" --help 2>&1)"
-if grep -qE '^ +bench( |$)' <<< "$commands"; then
-  args=()
-  grep -q -- '--backend' <<< "$("$java" -jar "$jar" bench --help 2>&1)" && args+=(--backend cuda)
+bench_help="$("$java" -jar "$jar" bench --help 2>&1)"
+if grep -qE '^ +bench( |$)' <<< "$commands" && ! grep -q -- '--backend' <<< "$bench_help"; then
+  bench_rc="not run (bench has no --backend option)"
+elif grep -qE '^ +bench( |$)' <<< "$commands" && ! grep -qi 'cuda' <<< "$bench_help"; then
+  bench_rc="not run (bench does not offer the cuda backend yet)"
+elif grep -qE '^ +bench( |$)' <<< "$commands"; then
+  args=(--backend cuda)
+  grep -q 'sd14' <<< "$bench_help" && args+=(--config sd14)
   seconds=$(( $(left) - 20 ))
   if [ "$seconds" -gt 30 ]; then
     echo "== bench ${args[*]} (${seconds}s at most)"
