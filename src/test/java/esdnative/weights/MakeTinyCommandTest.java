@@ -92,6 +92,16 @@ class MakeTinyCommandTest {
     }
 
     @Test
+    void fullSizeConfigsHaveTheReferenceParameterCounts() {
+        // diffusers/transformers counts of CompVis/stable-diffusion-v1-4: UNet 859,520,964, CLIP ViT-L/14 text
+        // 123,060,480, AutoencoderKL 83,653,863 (counted from the configs: nothing is allocated)
+        ModelConfig sd14 = ModelConfig.of("sd14");
+        assertEquals(859_520_964L, AutoencoderShapes.count(UNet2DConditionModel.parameterShapes(sd14.unet())));
+        assertEquals(123_060_480L, AutoencoderShapes.count(esdnative.model.clip.ClipTextModel.parameterShapes(sd14.text())));
+        assertEquals(83_653_863L, AutoencoderShapes.count(AutoencoderShapes.all(sd14.vae())));
+    }
+
+    @Test
     void seedsDecideTheValuesAndBadRequestsExitTwo() throws Exception {
         Path a = dir.resolve("a.safetensors"), b = dir.resolve("b.safetensors"), c = dir.resolve("c.safetensors");
         assertEquals(0, run("weights", "make-tiny", "--config", "sd14-tiny", "--seed", "5", "--layout", "single-file", a.toString()));
