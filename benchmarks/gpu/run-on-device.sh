@@ -56,9 +56,10 @@ if [ "$selftest_rc" -ne 0 ] && [ "$(left)" -gt 200 ]; then
 fi
 
 bench_rc="not run (the jar has no bench command)"
-if "$java" -jar "$jar" bench --help >"$out/bench-help.txt" 2>&1; then
+commands="$("$java" -jar "$jar" --help 2>&1)"
+if grep -qE '^ +bench( |$)' <<< "$commands"; then
   args=()
-  grep -q -- '--backend' "$out/bench-help.txt" && args+=(--backend cuda)
+  grep -q -- '--backend' <<< "$("$java" -jar "$jar" bench --help 2>&1)" && args+=(--backend cuda)
   seconds=$(( $(left) - 20 ))
   if [ "$seconds" -gt 30 ]; then
     echo "== bench ${args[*]} (${seconds}s at most)"
@@ -68,7 +69,6 @@ if "$java" -jar "$jar" bench --help >"$out/bench-help.txt" 2>&1; then
     bench_rc="not run (no time left)"
   fi
 fi
-rm -f "$out/bench-help.txt"
 
 {
   echo

@@ -6,6 +6,9 @@ import esdnative.backend.ProfilingBackend;
 import esdnative.backend.cpu.CpuBackend;
 import esdnative.backend.cpu.Parallel;
 import esdnative.cli.UserError;
+import esdnative.esd.EsdTrainer;
+import esdnative.esd.Schedule;
+import esdnative.esd.TrainMethod;
 import esdnative.model.Weights;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.pipeline.GuidedSampler;
@@ -34,7 +37,12 @@ import java.util.Set;
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Time GEMM, conv2d, UNet forward/backward, the text encoder and a guided DDIM step.")
 public final class BenchCommand implements Runnable {
-    static final List<String> ITEMS = List.of("gemm", "conv", "unet-forward", "unet-backward", "text", "ddim-step");
+    static final List<String> ITEMS = List.of("gemm", "conv", "unet-forward", "unet-backward", "text", "ddim-step",
+            "esd-iteration");
+    /** The ESD iteration's fixed plan: the paper schedule's middle draw, t_enc 25 of 50 (26 sampling steps). */
+    private static final int ESD_DDIM_STEPS = 50;
+    private static final int ESD_T_ENC = 25;
+    private static final int ESD_T_DDPM = 510;
     private static final int GEMM_SIZE = 1024;
     private static final int TOKENS = 77;
 
@@ -48,7 +56,7 @@ public final class BenchCommand implements Runnable {
     String config;
 
     @Option(names = "--what", split = ",", description = "Comma-separated, from: gemm, conv, unet-forward, "
-            + "unet-backward, text, ddim-step (default: all).")
+            + "unet-backward, text, ddim-step, esd-iteration (default: all).")
     List<String> what;
 
     @Option(names = "--batch", description = "UNet batch size (default: forward at 1 and 2, backward and conv at 1).")
@@ -63,6 +71,10 @@ public final class BenchCommand implements Runnable {
 
     @Option(names = "--repeat", defaultValue = "5", description = "Timed runs (default: ${DEFAULT-VALUE}).")
     int repeat;
+
+    @Option(names = "--tokenizer", description = "CLIP tokenizer folder (vocab.json, merges.txt) for esd-iteration "
+            + "with --config; with --model, where to find it if the model has none.")
+    Path tokenizer;
 
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the random weights and inputs (default: ${DEFAULT-VALUE}).")
     long seed;
@@ -82,7 +94,8 @@ public final class BenchCommand implements Runnable {
                 Runtime.version());
         if (items.contains("gemm")) gemm();
         if (items.stream().anyMatch(i -> !i.equals("gemm"))) {
-            BenchModel m = model != null ? BenchModel.load(be, model) : BenchModel.random(be, config, seed);
+            BenchModel m = model != null ? BenchModel.load(be, model, tokenizer)
+                    : BenchModel.random(be, config, tokenizer, seed);
             int latent = latentSize(m);
             out.printf("model: %s; UNet %,d parameters (%s float32); latents %d×%d (%d px)%n", m.description(),
                     m.unetWeights().elementCount(), PeakMemory.format(4 * m.unetWeights().elementCount()), latent,
@@ -94,6 +107,7 @@ public final class BenchCommand implements Runnable {
             if (items.contains("unet-backward")) unetBackward(m, latent, batch != null ? batch : 1);
             if (items.contains("text")) text(m);
             if (items.contains("ddim-step")) ddimStep(m, latent);
+            if (items.contains("esd-iteration")) esdIteration(m, latent);
         }
         out.printf("peak resident memory: %s%n", PeakMemory.format(PeakMemory.peakResidentBytes()));
         out.flush();
@@ -117,6 +131,10 @@ public final class BenchCommand implements Runnable {
         }
         Set<String> ordered = new LinkedHashSet<>(ITEMS);
         ordered.retainAll(items);
+        if (what != null && ordered.contains("esd-iteration") && model == null && tokenizer == null) {
+            throw new UserError("--what esd-iteration: with --config it needs --tokenizer DIR (CLIP vocab.json, merges.txt)");
+        }
+        if (what == null && model == null && tokenizer == null) ordered.remove("esd-iteration");
         if (batch != null && batch < 1) throw new UserError("--batch: must be at least 1, got " + batch);
         if (resolution != null && resolution < 1) throw new UserError("--resolution: must be positive, got " + resolution);
         if (warmup < 0) throw new UserError("--warmup: must be 0 or more, got " + warmup);
@@ -211,6 +229,20 @@ public final class BenchCommand implements Runnable {
         Measurement r = Measurement.of(warmup, repeat,
                 () -> GuidedSampler.sample(be, unet, m.unetWeights(), scheduler, x, uncond, cond, 7.5f, 1, 0f, null, null));
         line("guided DDIM step (batch-2 forward + step)", r, "");
+    }
+
+    /**
+     * One ESD-x training iteration (EsdTrainer.step) with a fixed plan, so that runs compare: the trainable model
+     * samples z with 26 guided DDIM steps, then the three noise predictions, the loss's backward and an Adam step.
+     */
+    private void esdIteration(BenchModel m, int latent) {
+        EsdTrainer.Settings settings = new EsdTrainer.Settings(List.of("Van Gogh"), TrainMethod.XATTN, 1, 1e-5f, 1f,
+                3f, ESD_DDIM_STEPS, Schedule.PAPER, latent * m.vaeScaleFactor(), seed);
+        EsdTrainer trainer = new EsdTrainer(be, m.stableDiffusion(), settings);
+        float[] start = new Rng(seed + 3).normal(m.unetConfig().inChannels() * latent * latent);
+        EsdTrainer.Draw draw = trainer.replayed("Van Gogh", ESD_T_ENC, ESD_T_DDPM, start);
+        profiled(String.format("ESD-x iteration (%d DDIM steps, t_ddpm %d)", draw.plan().ddimSteps(), ESD_T_DDPM),
+                () -> trainer.step(draw));
     }
 
     /** Random latents [n, in, h, w], timesteps and a context [n, 77, crossAttentionDim]. */

@@ -9,29 +9,39 @@ import esdnative.model.clip.ClipTextConfig;
 import esdnative.model.clip.ClipTextModel;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.model.unet.UNetConfig;
+import esdnative.sched.DdimConfig;
+import esdnative.text.ClipTokenizer;
 
 import java.nio.file.Path;
 import java.util.List;
 
 /**
  * The model a benchmark runs: a UNet with its weights, a text encoder and the VAE's pixels-per-latent factor,
- * loaded from a checkpoint or built from a named configuration with random weights.
+ * loaded from a checkpoint or built from a named configuration with random weights; the tokenizer may be null
+ * (random weights without --tokenizer), and only the ESD iteration needs it.
  */
 record BenchModel(String description, UNetConfig unetConfig, Weights unetWeights, ClipTextModel textEncoder,
-                  int vaeScaleFactor) {
+                  ClipTokenizer tokenizer, DdimConfig scheduler, int vaeScaleFactor) {
 
     UNet2DConditionModel unet() { return new UNet2DConditionModel(unetConfig); }
 
     /** Default resolution in pixels: the UNet's sample size times the VAE factor. */
     int defaultResolution() { return unetConfig.sampleSize() * vaeScaleFactor; }
 
-    static BenchModel load(Backend be, Path path) {
-        StableDiffusion sd = ModelLoader.load(be, path, null, null);
-        return new BenchModel(path.toString(), sd.unet(), sd.unetWeights(), sd.textEncoder(), sd.vaeScaleFactor());
+    /** The whole model as training sees it (no source files: nothing is written). */
+    StableDiffusion stableDiffusion() {
+        return new StableDiffusion(StableDiffusion.Layout.DIFFUSERS, null, unetConfig, unetWeights, textEncoder, tokenizer,
+                scheduler, vaeScaleFactor);
+    }
+
+    static BenchModel load(Backend be, Path path, Path tokenizerDir) {
+        StableDiffusion sd = ModelLoader.load(be, path, tokenizerDir, null);
+        return new BenchModel(path.toString(), sd.unet(), sd.unetWeights(), sd.textEncoder(), sd.tokenizer(),
+                sd.scheduler(), sd.vaeScaleFactor());
     }
 
     /** "sd14" (SD1.4/1.5, 860M UNet parameters, CLIP ViT-L/14) or "tiny" (tiny-sd-a's architecture). */
-    static BenchModel random(Backend be, String config, long seed) {
+    static BenchModel random(Backend be, String config, Path tokenizerDir, long seed) {
         UNetConfig unet;
         ClipTextConfig text;
         int vaeScale;
@@ -53,7 +63,8 @@ record BenchModel(String description, UNetConfig unetConfig, Weights unetWeights
         Weights textWeights = Weights.allocate(be, ClipTextModel.parameterShapes(text));
         RandomWeights.fill(be, textWeights, seed + 1);
         return new BenchModel(config + " config, random weights (seed " + seed + ")", unet, unetWeights,
-                new ClipTextModel(be, text, textWeights), vaeScale);
+                new ClipTextModel(be, text, textWeights), tokenizerDir != null ? ClipTokenizer.load(tokenizerDir) : null,
+                DdimConfig.stableDiffusion1(), vaeScale);
     }
 
     /** The UNet of /work/shared/fixtures/tiny-sd-a (diffusers' test pipeline): 2 levels of 32/64 channels. */

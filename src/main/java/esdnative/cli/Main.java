@@ -21,6 +21,7 @@ import java.util.Properties;
                 esdnative.weights.WeightsCommand.class,
                 SelfTestCommand.class,
                 esdnative.bench.BenchCommand.class,
+                esdnative.toy.ToyCommand.class,
         })
 public final class Main implements Runnable {
 

@@ -11,7 +11,6 @@ import esdnative.esd.Schedule;
 import esdnative.esd.Trace;
 import esdnative.esd.TrainMethod;
 import esdnative.esd.TrainedNames;
-import esdnative.io.Json;
 import esdnative.model.ModelLoader;
 import esdnative.model.StableDiffusion;
 import esdnative.model.unet.UNet2DConditionModel;
@@ -117,7 +116,9 @@ public final class TrainCommand implements Callable<Integer> {
     public Integer call() {
         PrintStream err = System.err;
         if (model == null) {
-            throw new UserError("--model: no model given (e.g. --model path/to/stable-diffusion-v1-4 --concept \"Van Gogh\")");
+            // no model: the built-in toy demo (erase a shape from the shipped shapes model), see esdnative.toy.ToyDemo
+            esdnative.toy.ToyCommand.runDemo(esdnative.toy.ToyDemo.Settings.defaults(concept != null ? concept : "circle"), output);
+            return 0;
         }
         TrainMethod trainMethod = TrainMethod.parse(method);
         if (dryRun) {
@@ -244,12 +245,7 @@ public final class TrainCommand implements Callable<Integer> {
     }
 
     private static void appendLog(Path log, EsdTrainer.Iteration it) {
-        ObjectNode line = Json.mapper().createObjectNode();
-        line.put("iteration", it.index());
-        line.put("concept", it.draw().concept());
-        line.put("t_enc", it.draw().plan().tEnc());
-        line.put("t_ddpm", it.draw().plan().tDdpm());
-        line.put("loss", it.loss());
+        ObjectNode line = Trace.record(it);
         line.put("seconds", it.seconds());
         try {
             Files.writeString(log, line + "\n", StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);

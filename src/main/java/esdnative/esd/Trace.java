@@ -7,6 +7,7 @@ import esdnative.io.AtomicFile;
 import esdnative.io.Json;
 import esdnative.io.Npy;
 
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,15 +20,20 @@ import java.nio.file.Path;
 public final class Trace {
     private Trace() {}
 
-    public static void write(Path dir, EsdTrainer.Iteration it, int[] latentShape) {
+    /** What an iteration drew and its loss: the trace record, and the training log's line (which adds seconds). */
+    public static ObjectNode record(EsdTrainer.Iteration it) {
         ObjectNode json = Json.mapper().createObjectNode();
         json.put("iteration", it.index());
         json.put("concept", it.draw().concept());
         json.put("t_enc", it.draw().plan().tEnc());
         json.put("t_ddpm", it.draw().plan().tDdpm());
         json.put("loss", it.loss());
-        String text = json.toPrettyString() + "\n";
-        AtomicFile.write(dir.resolve(stem(it.index()) + ".json"), out -> out.write(java.nio.ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8))));
+        return json;
+    }
+
+    public static void write(Path dir, EsdTrainer.Iteration it, int[] latentShape) {
+        byte[] text = (record(it).toPrettyString() + "\n").getBytes(StandardCharsets.UTF_8);
+        AtomicFile.write(dir.resolve(stem(it.index()) + ".json"), out -> out.write(ByteBuffer.wrap(text)));
         Npy.writeFloats(dir.resolve(stem(it.index()) + "-start.npy"), it.draw().startCode(), latentShape);
     }
 

@@ -46,6 +46,15 @@ class BenchCommandTest {
     }
 
     @Test
+    void esdIterationOnTinySdA() {
+        Result r = cli("bench", "--model", Fixtures.path("tiny-sd-a").toString(), "--what", "esd-iteration",
+                "--resolution", "16", "--warmup", "0", "--repeat", "1");
+        assertEquals(0, r.code(), r.text());
+        assertTrue(r.text().contains("ESD-x iteration (26 DDIM steps, t_ddpm 510)"), r.text());
+        assertTrue(r.text().contains("adamStep"), "per-op breakdown: " + r.text());
+    }
+
+    @Test
     void badFlagsExitTwoWithOneLine() {
         String[][] bad = {
                 {"bench", "--what", "unet-sideways"},
@@ -58,6 +67,7 @@ class BenchCommandTest {
                 {"bench", "--config", "tiny", "--what", "unet-forward", "--resolution", "30"},
                 {"bench", "--model", "/nonexistent/model", "--what", "text"},
                 {"bench", "--repeat", "many"},
+                {"bench", "--config", "tiny", "--what", "esd-iteration"},
         };
         for (String[] args : bad) {
             Result r = cli(args);
@@ -65,12 +75,12 @@ class BenchCommandTest {
         }
         Result r = cli("bench", "--what", "gemm,nope");
         assertEquals("esd-native: --what: 'nope' is not a benchmark (gemm, conv, unet-forward, unet-backward, text, "
-                + "ddim-step)", r.text().strip());
+                + "ddim-step, esd-iteration)", r.text().strip());
     }
 
     @Test
     void tinyConfigIsTinySdAsArchitecture() {
         UNetConfig fixture = UNetConfig.fromJson(Fixtures.path("tiny-sd-a/unet/config.json"));
-        assertEquals(fixture, BenchModel.random(new CpuBackend(), "tiny", 0).unetConfig());
+        assertEquals(fixture, BenchModel.random(new CpuBackend(), "tiny", null, 0).unetConfig());
     }
 }

@@ -3,6 +3,8 @@ package esdnative.backend.cpu;
 import esdnative.tensor.Conv2dShape;
 import esdnative.tensor.Tensor;
 
+import java.util.concurrent.ConcurrentLinkedDeque;
+
 import static esdnative.backend.cpu.CpuStorage.array;
 import static esdnative.backend.cpu.CpuStorage.offset;
 
@@ -10,8 +12,16 @@ import static esdnative.backend.cpu.CpuStorage.offset;
  * 2-D convolution as im2col + GEMM, one sample at a time (https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html).
  * col[(c, r, s), (oy, ox)] = in[c, oy·stride - pad + r, ox·stride - pad + s] (0 outside), so that
  * out[k, (oy, ox)] = weight[k, (c, r, s)] · col. A 1×1, stride-1, unpadded convolution uses the input as col.
+ * Column buffers are pooled (a 3×3 conv of SD's first level needs 47 MB of them), and products too small for
+ * {@link Gemm} to split are cut into column slices here so that both cores work.
  */
 final class ConvOps {
+    /** columns per slice when a product is cut (a function of the shape only: determinism). */
+    private static final int SLICE = 128;
+
+    // column buffers; a pool rather than per-thread: a caller may be re-entered while its buffer is in use
+    private static final ConcurrentLinkedDeque<float[]> COLS = new ConcurrentLinkedDeque<>();
+
     private ConvOps() {}
 
     static void forward(Tensor out, Tensor in, Tensor weight, Tensor bias, Conv2dShape sh) {
@@ -19,15 +29,14 @@ final class ConvOps {
         int oOff = offset(out), xOff = offset(in), wOff = offset(weight);
         int ohw = sh.outH() * sh.outW(), crs = sh.c() * sh.r() * sh.s(), chw = sh.c() * sh.h() * sh.w();
         boolean direct = isPointwise(sh);
-        float[] col = direct ? null : new float[crs * ohw];
+        float[] col = direct ? null : acquire((long) crs * ohw);
         for (int n = 0; n < sh.n(); n++) {
             int outN = oOff + n * sh.k() * ohw;
             if (direct) {
-                Gemm.sgemm(false, false, sh.k(), ohw, sh.c(), 1f, w, wOff, sh.c(), x, xOff + n * chw, ohw,
-                        0f, o, outN, ohw);
+                sgemm(false, false, sh.k(), ohw, sh.c(), w, wOff, sh.c(), x, xOff + n * chw, ohw, 0f, o, outN, ohw);
             } else {
                 im2col(col, x, xOff + n * chw, sh);
-                Gemm.sgemm(false, false, sh.k(), ohw, crs, 1f, w, wOff, crs, col, 0, ohw, 0f, o, outN, ohw);
+                sgemm(false, false, sh.k(), ohw, crs, w, wOff, crs, col, 0, ohw, 0f, o, outN, ohw);
             }
             if (bias != null) {
                 float[] b = array(bias);
@@ -39,6 +48,7 @@ final class ConvOps {
                 });
             }
         }
+        if (col != null) COLS.push(col);
     }
 
     /** dIn += weightᵀ · dOut, folded back from columns to pixels (col2im). */
@@ -47,17 +57,17 @@ final class ConvOps {
         int dxOff = offset(dIn), dyOff = offset(dOut), wOff = offset(weight);
         int ohw = sh.outH() * sh.outW(), crs = sh.c() * sh.r() * sh.s(), chw = sh.c() * sh.h() * sh.w();
         boolean direct = isPointwise(sh);
-        float[] dcol = direct ? null : new float[crs * ohw];
+        float[] dcol = direct ? null : acquire((long) crs * ohw);
         for (int n = 0; n < sh.n(); n++) {
             int dyN = dyOff + n * sh.k() * ohw;
             if (direct) {
-                Gemm.sgemm(true, false, sh.c(), ohw, sh.k(), 1f, w, wOff, sh.c(), dy, dyN, ohw,
-                        1f, dx, dxOff + n * chw, ohw);
+                sgemm(true, false, sh.c(), ohw, sh.k(), w, wOff, sh.c(), dy, dyN, ohw, 1f, dx, dxOff + n * chw, ohw);
             } else {
-                Gemm.sgemm(true, false, crs, ohw, sh.k(), 1f, w, wOff, crs, dy, dyN, ohw, 0f, dcol, 0, ohw);
+                sgemm(true, false, crs, ohw, sh.k(), w, wOff, crs, dy, dyN, ohw, 0f, dcol, 0, ohw);
                 col2imAdd(dx, dxOff + n * chw, dcol, sh);
             }
         }
+        if (dcol != null) COLS.push(dcol);
     }
 
     /** dWeight += Σ_n dOut[n] · col[n]ᵀ (samples in order); dBias[k] += Σ dOut[:, k]. */
@@ -69,17 +79,17 @@ final class ConvOps {
             float[] dw = array(dWeight), x = array(in);
             int dwOff = offset(dWeight), xOff = offset(in);
             boolean direct = isPointwise(sh);
-            float[] col = direct ? null : new float[crs * ohw];
+            float[] col = direct ? null : acquire((long) crs * ohw);
             for (int n = 0; n < sh.n(); n++) {
                 int dyN = dyOff + n * sh.k() * ohw;
                 if (direct) {
-                    Gemm.sgemm(false, true, sh.k(), sh.c(), ohw, 1f, dy, dyN, ohw, x, xOff + n * chw, ohw,
-                            1f, dw, dwOff, sh.c());
+                    sgemm(false, true, sh.k(), sh.c(), ohw, dy, dyN, ohw, x, xOff + n * chw, ohw, 1f, dw, dwOff, sh.c());
                 } else {
                     im2col(col, x, xOff + n * chw, sh);
-                    Gemm.sgemm(false, true, sh.k(), crs, ohw, 1f, dy, dyN, ohw, col, 0, ohw, 1f, dw, dwOff, crs);
+                    sgemm(false, true, sh.k(), crs, ohw, dy, dyN, ohw, col, 0, ohw, 1f, dw, dwOff, crs);
                 }
             }
+            if (col != null) COLS.push(col);
         }
         if (dBias != null) {
             float[] db = array(dBias);
@@ -93,6 +103,32 @@ final class ConvOps {
                 db[dbOff + k] += (float) sum;
             });
         }
+    }
+
+    /**
+     * C[m, n] = op(A) · op(B) + beta · C. Gemm splits its work into blocks of {@link Gemm#MC} rows × {@link Gemm#NC}
+     * columns; a product that fits one block would run on one core, so it is cut here into column slices of
+     * {@link #SLICE} that run in parallel (each slice a product of its own, the same whatever the thread count).
+     */
+    private static void sgemm(boolean transA, boolean transB, int m, int n, int k, float[] a, int aOff, int lda,
+                              float[] b, int bOff, int ldb, float beta, float[] c, int cOff, int ldc) {
+        if (m > Gemm.MC || n > Gemm.NC || n < 2 * SLICE) {
+            Gemm.sgemm(transA, transB, m, n, k, 1f, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+            return;
+        }
+        int slices = (n + SLICE - 1) / SLICE;
+        Parallel.forEach(slices, t -> {
+            int j0 = t * SLICE, width = Math.min(SLICE, n - j0);
+            int bSlice = bOff + (transB ? j0 * ldb : j0);
+            Gemm.sgemm(transA, transB, m, width, k, 1f, a, aOff, lda, b, bSlice, ldb, beta, c, cOff + j0, ldc);
+        });
+    }
+
+    /** A pooled buffer of at least {@code size} floats (contents undefined); give it back with COLS.push. */
+    private static float[] acquire(long size) {
+        if (size > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("conv column buffer of " + size + " floats");
+        float[] a = COLS.poll();
+        return a != null && a.length >= size ? a : new float[(int) size];
     }
 
     private static boolean isPointwise(Conv2dShape sh) {

@@ -1,8 +1,5 @@
 package esdnative.backend.cuda;
 
-import jcuda.driver.CUresult;
-import jcuda.driver.JCudaDriver;
-
 import java.util.ArrayDeque;
 import java.util.Collections;
 import java.util.IdentityHashMap;
@@ -28,18 +25,18 @@ final class CudaAllocator implements AutoCloseable {
 
     /** One device allocation. */
     static final class Block {
-        final DevicePointer pointer;
+        private final long address;
         final long bytes;
 
-        Block(DevicePointer pointer, long bytes) {
-            this.pointer = pointer;
+        Block(long address, long bytes) {
+            this.address = address;
             this.bytes = bytes;
         }
 
-        long address() { return pointer.address(); }
+        long address() { return address; }
     }
 
-    private final CudaContext context;
+    private final Device device;
     private final TreeMap<Long, ArrayDeque<Block>> cached = new TreeMap<>();
     private final Set<Block> inUse = Collections.newSetFromMap(new IdentityHashMap<>());
     private final ConcurrentLinkedQueue<Block> returned = new ConcurrentLinkedQueue<>();
@@ -49,8 +46,8 @@ final class CudaAllocator implements AutoCloseable {
     private long deviceAllocations;
     private volatile boolean closed;
 
-    CudaAllocator(CudaContext context) {
-        this.context = context;
+    CudaAllocator(Device device) {
+        this.device = device;
     }
 
     static long roundUp(long bytes) {
@@ -103,9 +100,9 @@ final class CudaAllocator implements AutoCloseable {
     /** Returns every cached block to the driver. */
     synchronized void freeCached() {
         if (cached.isEmpty()) return;
-        context.synchronize("cuda free cached memory"); // no queued kernel may still use a block being freed
+        device.synchronize(); // no queued kernel may still use a block being freed
         for (ArrayDeque<Block> blocks : cached.values()) {
-            for (Block b : blocks) CudaContext.check(JCudaDriver.cuMemFree(b.pointer), "cuMemFree");
+            for (Block b : blocks) device.free(b.address);
         }
         cached.clear();
         cachedBytes = 0;
@@ -124,7 +121,7 @@ final class CudaAllocator implements AutoCloseable {
         if (closed) return;
         collectReturned();
         freeCached();
-        for (Block b : inUse) JCudaDriver.cuMemFree(b.pointer); // tensors still alive lose their memory now
+        for (Block b : inUse) device.free(b.address); // tensors still alive lose their memory now
         inUse.clear();
         inUseBytes = 0;
         closed = true;
@@ -141,9 +138,8 @@ final class CudaAllocator implements AutoCloseable {
     }
 
     private Block allocateOnDevice(long size, long requested, String op, boolean collect) {
-        DevicePointer pointer = new DevicePointer();
-        int result = JCudaDriver.cuMemAlloc(pointer, size);
-        for (int attempt = 0; attempt < 3 && result == CUresult.CUDA_ERROR_OUT_OF_MEMORY; attempt++) {
+        long address = device.allocate(size);
+        for (int attempt = 0; attempt < 3 && address == 0; attempt++) {
             if (collect) {
                 // unreachable tensors may still hold blocks: let the cleaner hand them back, then try the cache
                 System.gc();
@@ -153,17 +149,16 @@ final class CudaAllocator implements AutoCloseable {
                 if (reused != null) return reused;
             }
             freeCached();
-            result = JCudaDriver.cuMemAlloc(pointer, size);
+            address = device.allocate(size);
         }
-        if (result == CUresult.CUDA_ERROR_OUT_OF_MEMORY) {
-            long[] info = context.memoryInfo();
+        if (address == 0) {
+            long[] info = device.memoryInfo();
             throw new CudaException(String.format("cuda %s: out of GPU memory allocating %s (%d bytes): %s;"
                             + " the device has %s free of %s", op, mib(size), requested, describe(),
                     mib(info[0]), mib(info[1])));
         }
-        CudaContext.check(result, "cuda " + op + ": cuMemAlloc of " + size + " bytes");
         deviceAllocations++;
-        return new Block(pointer, size);
+        return new Block(address, size);
     }
 
     private void collectReturned() {

@@ -5,8 +5,6 @@ import esdnative.backend.cuda.CudaKernels.Dim;
 import esdnative.backend.cuda.CudaKernels.Ptr;
 import esdnative.tensor.Conv2dShape;
 import esdnative.tensor.Tensor;
-import jcuda.Pointer;
-import jcuda.driver.JCudaDriver;
 
 import java.lang.ref.Cleaner;
 import java.util.Arrays;
@@ -40,12 +38,9 @@ public final class CudaBackend implements Backend {
     private static final long IM2COL_MAX_ELEMENTS = 1L << 28; // 1 GiB of columns at a time
     private static final Cleaner CLEANER = Cleaner.create();
 
-    private final CudaContext context;
+    private final Device device;
     private final CudaAllocator allocator;
-    private final CudaKernels kernels;
-    private final Cublas cublas;
     private final MathMode math;
-    private final boolean syncEveryCall;
     private final String description;
     private String op = "init";
     private boolean closed;
@@ -55,30 +50,15 @@ public final class CudaBackend implements Backend {
      * GPU; {@link #probe()} tells beforehand without throwing.
      */
     public CudaBackend(MathMode math) {
+        this(new JCudaDevice(math == MathMode.TF32), math);
+    }
+
+    /** The backend on a given device (tests run it on an emulated one). */
+    CudaBackend(Device device, MathMode math) {
+        this.device = device;
         this.math = math;
-        this.syncEveryCall = "1".equals(System.getenv("ESD_CUDA_SYNC"));
-        CudaLibraries libraries = CudaLibraries.standard();
-        libraries.loadDriver();
-        Cublas.Files cublasFiles = libraries.cublas();
-        context = new CudaContext(deviceOrdinal());
-        CudaAllocator alloc = null;
-        CudaKernels kern = null;
-        try {
-            alloc = new CudaAllocator(context);
-            kern = new CudaKernels(context, syncEveryCall);
-            cublas = new Cublas(cublasFiles, context.stream().handle(), math == MathMode.TF32);
-        } catch (RuntimeException | Error e) {
-            if (kern != null) kern.close();
-            if (alloc != null) alloc.close();
-            context.close();
-            throw e;
-        }
-        allocator = alloc;
-        kernels = kern;
-        String cudnn = libraries.find(CudaLibraries.CUDNN).map(p -> "cuDNN 9 present (unused)").orElse("no cuDNN");
-        description = String.format(Locale.ROOT, "%s; cuBLAS %d.%d.%d (%s), %s GEMMs; convolution im2col + cuBLAS; %s",
-                context.describe(), cublas.version() / 10000, cublas.version() / 100 % 100, cublas.version() % 100,
-                cublasFiles.cublas(), math == MathMode.TF32 ? "TF32" : "strict float32", cudnn);
+        this.allocator = new CudaAllocator(device);
+        this.description = device.describe();
     }
 
     /** The backend in the math mode of {@code ESD_CUDA_MATH} (tf32, the default, or fp32). */
@@ -106,7 +86,7 @@ public final class CudaBackend implements Backend {
     /** Waits until all queued work is done (e.g. before stopping a timer); reports earlier kernel failures. */
     public void synchronize() {
         begin("synchronize");
-        context.synchronize("cuda synchronize");
+        device.synchronize();
     }
 
     @Override
@@ -118,9 +98,7 @@ public final class CudaBackend implements Backend {
     public Tensor zeros(int... shape) {
         begin("zeros");
         Tensor t = allocate(shape);
-        if (t.size() > 0) {
-            check(JCudaDriver.cuMemsetD32Async(pointerOf(t), 0, t.size(), context.stream()), "cuMemsetD32");
-        }
+        if (t.size() > 0) device.fill32(address(t), 0, t.size());
         return t;
     }
 
@@ -139,11 +117,7 @@ public final class CudaBackend implements Backend {
     public float[] toHost(Tensor t) {
         begin("toHost");
         float[] out = new float[Math.toIntExact(t.size())];
-        context.synchronize("cuda toHost");
-        if (out.length > 0) {
-            check(JCudaDriver.cuMemcpyDtoH(Pointer.to(out), pointerOf(t), (long) out.length * Float.BYTES),
-                    "cuMemcpyDtoH");
-        }
+        if (out.length > 0) device.download(out, address(t), out.length);
         return out;
     }
 
@@ -160,9 +134,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void fill(Tensor t, float value) {
         begin("fill");
-        if (t.size() == 0) return;
-        check(JCudaDriver.cuMemsetD32Async(pointerOf(t), Float.floatToRawIntBits(value), t.size(), context.stream()),
-                "cuMemsetD32");
+        if (t.size() > 0) device.fill32(address(t), Float.floatToRawIntBits(value), t.size());
     }
 
     @Override
@@ -171,9 +143,7 @@ public final class CudaBackend implements Backend {
         if (dst.size() != src.size()) {
             throw new IllegalArgumentException("copy of " + src + " into " + dst + ": sizes differ");
         }
-        if (src.size() == 0) return;
-        check(JCudaDriver.cuMemcpyDtoDAsync(pointerOf(dst), pointerOf(src), src.size() * Float.BYTES,
-                context.stream()), "cuMemcpyDtoD");
+        if (src.size() > 0) device.copy(address(dst), address(src), src.size() * Float.BYTES);
     }
 
     // ---- linear algebra ------------------------------------------------------------------------------------
@@ -366,6 +336,7 @@ public final class CudaBackend implements Backend {
         checkGroups(c, groups);
         long size = (long) n * c * hw;
         int stats = n * groups;
+        if (size == 0) return;
         launch(Kernel.GROUP_NORM_FORWARD, Dim.of(stats), Dim.of(groupBlock(c / groups, hw)),
                 ptr(out, size, "out"), optional(mean, stats, "mean"), optional(rstd, stats, "rstd"),
                 ptr(in, size, "in"), ptr(gamma, c, "gamma"), ptr(beta, c, "beta"), c, hw, groups, eps);
@@ -380,6 +351,7 @@ public final class CudaBackend implements Backend {
         int stats = n * groups;
         Ptr dy = ptr(dOut, size, "dOut"), x = ptr(in, size, "in");
         Ptr mu = ptr(mean, stats, "mean"), rs = ptr(rstd, stats, "rstd");
+        if (size == 0) return;
         if (dIn != null) {
             launch(Kernel.GROUP_NORM_BACKWARD_INPUT, Dim.of(stats), Dim.of(groupBlock(c / groups, hw)),
                     ptr(dIn, size, "dIn"), dy, x, mu, rs, ptr(gamma, c, "gamma"), c, hw, groups);
@@ -656,8 +628,7 @@ public final class CudaBackend implements Backend {
         if (n == 0) return;
         CudaAllocator.Block t = allocator.allocateWorkspace((long) n * Float.BYTES, op);
         try {
-            context.synchronize("cuda " + op);
-            check(JCudaDriver.cuMemcpyHtoD(t.pointer, Pointer.to(timesteps), (long) n * Float.BYTES), "cuMemcpyHtoD");
+            device.upload(t.address(), timesteps, 0, n);
             elementwise(Kernel.TIMESTEP_EMBEDDING, (long) n * dim, o, new Ptr(t.address()), n, dim,
                     flipSinToCos ? 1 : 0, freqShift, (float) -Math.log(maxPeriod));
         } finally {
@@ -676,9 +647,7 @@ public final class CudaBackend implements Backend {
             launch(Kernel.MSE_PARTIAL, Dim.of(MSE_BLOCKS), Dim.of(BLOCK), partial, p, t, n);
             launch(Kernel.MSE_FINISH, Dim.of(1), Dim.of(BLOCK), loss, partial, MSE_BLOCKS, n);
             float[] result = new float[1];
-            context.synchronize("cuda " + op);
-            check(JCudaDriver.cuMemcpyDtoH(Pointer.to(result), ws.pointer.withByteOffset(partialBytes), Float.BYTES),
-                    "cuMemcpyDtoH");
+            device.download(result, loss.address(), 1);
             return result[0];
         } finally {
             allocator.release(ws);
@@ -716,14 +685,12 @@ public final class CudaBackend implements Backend {
     public void close() {
         if (closed) return;
         closed = true;
-        context.bind();
+        device.operation("close");
+        device.bind();
         try {
-            context.synchronize("cuda close");
-        } finally {
-            cublas.close();
-            kernels.close();
             allocator.close();
-            context.close();
+        } finally {
+            device.close();
         }
     }
 
@@ -732,7 +699,8 @@ public final class CudaBackend implements Backend {
     private void begin(String name) {
         if (closed) throw new IllegalStateException("the CUDA backend is closed (" + name + ")");
         op = name;
-        context.bind();
+        device.operation(name);
+        device.bind();
     }
 
     private Tensor allocate(int... shape) {
@@ -745,10 +713,7 @@ public final class CudaBackend implements Backend {
     }
 
     private void upload(Tensor dst, float[] src, int srcOffset) {
-        if (dst.size() == 0) return;
-        context.synchronize("cuda " + op); // the block may still be read by queued kernels
-        check(JCudaDriver.cuMemcpyHtoD(pointerOf(dst), Pointer.to(src).withByteOffset((long) srcOffset * Float.BYTES),
-                dst.size() * Float.BYTES), "cuMemcpyHtoD");
+        if (dst.size() > 0) device.upload(address(dst), src, srcOffset, Math.toIntExact(dst.size()));
     }
 
     private static CudaStorage storageOf(Tensor t) {
@@ -757,8 +722,8 @@ public final class CudaBackend implements Backend {
                 + t.storage().getClass().getSimpleName() + ")");
     }
 
-    private static jcuda.driver.CUdeviceptr pointerOf(Tensor t) {
-        return storageOf(t).pointer(t.offset());
+    private static long address(Tensor t) {
+        return storageOf(t).address(t.offset());
     }
 
     /** The tensor's device address, after checking it holds the {@code elements} the op will touch. */
@@ -787,12 +752,7 @@ public final class CudaBackend implements Backend {
                         float beta, long c, int ldc, long strideC, int batch) {
         ColumnMajorGemm g = ColumnMajorGemm.fromRowMajor(transA, transB, m, n, k, alpha, lda, strideA, ldb, strideB,
                 beta, ldc, strideC, batch);
-        try {
-            cublas.gemm(g, b, a, c);
-        } catch (CudaException e) {
-            throw new CudaException("cuda " + op + ": " + e.getMessage(), e);
-        }
-        if (syncEveryCall) context.synchronize("cuda " + op + ": cuBLAS GEMM " + g);
+        device.gemm(g, b, a, c); // column-major: the row-major B is cuBLAS's A
     }
 
     private void elementwise(Kernel kernel, long n, Object... args) {
@@ -802,7 +762,7 @@ public final class CudaBackend implements Backend {
     }
 
     private void launch(Kernel kernel, Dim grid, Dim block, Object... args) {
-        kernels.launch(op, kernel, grid, block, args);
+        device.launch(kernel, grid, block, args);
     }
 
     /** Threads per (sample, group) block: enough to cover small groups without idling most of a large block. */
@@ -817,21 +777,7 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    private void check(int result, String what) {
-        CudaContext.check(result, "cuda " + op + ": " + what);
-    }
-
     private static int ceilDiv(long a, int b) {
         return Math.toIntExact((a + b - 1) / b);
-    }
-
-    private static int deviceOrdinal() {
-        String env = System.getenv("ESD_CUDA_DEVICE");
-        if (env == null || env.isBlank()) return 0;
-        try {
-            return Integer.parseInt(env.trim());
-        } catch (NumberFormatException e) {
-            throw new CudaException("ESD_CUDA_DEVICE must be a device number, got '" + env + "'");
-        }
     }
 }

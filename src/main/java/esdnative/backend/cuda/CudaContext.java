@@ -10,7 +10,8 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * One GPU through the CUDA driver API (JCuda): its primary context (the one the CUDA runtime inside cuBLAS uses
- * too, so both share memory and stream) and the single stream all the backend's work goes to.
+ * too, so both share memory and stream) and the single stream all the backend's work goes to. The context is
+ * current on one thread at a time: {@link #bind} moves it to the calling thread.
  */
 final class CudaContext implements AutoCloseable {
     private final CUdevice device = new CUdevice();
@@ -93,15 +94,16 @@ final class CudaContext implements AutoCloseable {
                 multiprocessors, totalMemory / (double) (1L << 30), driverVersion / 1000, (driverVersion % 1000) / 10);
     }
 
+    /**
+     * Destroys the stream. The primary context stays retained for the life of the process, as the CUDA runtime
+     * inside cuBLAS keeps it too: releasing it could destroy the context under the runtime's feet when a later
+     * backend is opened.
+     */
     @Override
     public void close() {
         bind();
-        try {
-            check(JCudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize");
-            check(JCudaDriver.cuStreamDestroy(stream), "cuStreamDestroy");
-        } finally {
-            check(JCudaDriver.cuDevicePrimaryCtxRelease(device), "cuDevicePrimaryCtxRelease");
-        }
+        check(JCudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize");
+        check(JCudaDriver.cuStreamDestroy(stream), "cuStreamDestroy");
     }
 
     private int attribute(int attribute) {

@@ -1,7 +1,6 @@
 package esdnative.backend.cuda;
 
 import esdnative.tensor.Storage;
-import jcuda.driver.CUdeviceptr;
 
 /**
  * Device memory that tensors of the CUDA backend view: one block of the backend's caching allocator, handed back
@@ -26,12 +25,4 @@ public final class CudaStorage implements Storage {
         if (allocator.isClosed()) throw new IllegalStateException("tensor used after its CUDA backend was closed");
         return block.address() + elementOffset * Float.BYTES;
     }
-
-    /** A JCuda pointer to element {@code elementOffset}, for copies. */
-    CUdeviceptr pointer(long elementOffset) {
-        if (allocator.isClosed()) throw new IllegalStateException("tensor used after its CUDA backend was closed");
-        return block.pointer.withByteOffset(elementOffset * Float.BYTES);
-    }
-
-    CudaAllocator.Block block() { return block; }
 }

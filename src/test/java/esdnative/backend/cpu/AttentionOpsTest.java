@@ -82,6 +82,8 @@ class AttentionOpsTest {
             "2, 2, 6, 6, 3, true",   // CLIP's causal self-attention
             "1, 1, 7, 4, 5, true",   // causal with lq > lk
             "1, 2, 9, 1, 2, false",  // a single key: probabilities all 1
+            "1, 2, 6, 5, 16, false", // heads wide enough for the GEMM path (AttentionOps.GEMM_MIN_D)
+            "1, 1, 5, 5, 17, true",  // the GEMM path, causal
     })
     void attentionForwardAndBackward(int b, int heads, int lq, int lk, int d, boolean causal) {
         OpCheck t = new OpCheck(31L * b + 7L * heads + lq + 13L * lk + d);

@@ -1,0 +1,422 @@
+// every kernel, run on the cpu emulator (emulator.h) and compared with a plain double-precision loop written
+// from the op's definition. launch shapes mirror CudaBackend's, with small grids so grid-stride loops wrap.
+// build and run: kernels/emulation/run.sh (the unit test KernelEmulationTest does).
+#include "emulator.h"
+
+#include "../activations.cu"
+#include "../adam.cu"
+#include "../arithmetic.cu"
+#include "../bias.cu"
+#include "../group_norm.cu"
+#include "../im2col.cu"
+#include "../layer_norm.cu"
+#include "../layout.cu"
+#include "../mse.cu"
+#include "../softmax.cu"
+#include "../timestep_embedding.cu"
+
+#include <functional>
+#include <random>
+#include <string>
+
+using emu::launch;
+using Vec = std::vector<float>;
+
+static std::mt19937 rng(12345);
+static int failures = 0;
+
+static Vec random_vec(size_t n, float low = -1, float high = 1) {
+    std::uniform_real_distribution<float> d(low, high);
+    Vec v(n);
+    for (auto& x : v) x = d(rng);
+    return v;
+}
+
+// ||a - ref|| / ||ref|| against a double reference
+static void check(const std::string& name, const Vec& a, const std::vector<double>& ref, double tol = 1e-5) {
+    double diff = 0, norm = 0;
+    bool nan = a.size() != ref.size();
+    for (size_t i = 0; i < ref.size() && !nan; i++) {
+        if (std::isnan(a[i])) nan = true;
+        diff += (a[i] - ref[i]) * (a[i] - ref[i]);
+        norm += ref[i] * ref[i];
+    }
+    double err = norm == 0 ? std::sqrt(diff) : std::sqrt(diff / norm);
+    bool ok = !nan && err <= tol;
+    if (!ok) failures++;
+    std::printf("%-34s %s  rel.error %.2e\n", name.c_str(), ok ? "pass" : "FAIL", nan ? NAN : err);
+}
+
+static std::vector<double> to_double(const Vec& v) { return std::vector<double>(v.begin(), v.end()); }
+
+static dim3 d1(unsigned x) { return {x, 1, 1}; }
+
+static void arithmetic_and_activations() {
+    long long n = 1000;
+    Vec a = random_vec(n), b = random_vec(n), out(n, NAN);
+    launch(linear_combination, d1(3), d1(64), out.data(), 0.8f, (const float*) a.data(), -1.3f, (const float*) b.data(), n);
+    std::vector<double> ref(n);
+    for (int i = 0; i < n; i++) ref[i] = 0.8 * a[i] - 1.3 * b[i];
+    check("linear_combination", out, ref);
+
+    Vec y = a;   // in place: out aliases the input
+    launch(add, d1(2), d1(64), y.data(), (const float*) y.data(), (const float*) b.data(), n);
+    for (int i = 0; i < n; i++) ref[i] = (double) a[i] + b[i];
+    check("add in place", y, ref);
+
+    Vec x = random_vec(n, -6, 6), dOut = random_vec(n), dIn = random_vec(n), dIn0 = dIn;
+    launch(silu_backward, d1(3), d1(64), dIn.data(), (const float*) dOut.data(), (const float*) x.data(), n);
+    for (int i = 0; i < n; i++) {
+        double s = 1 / (1 + std::exp(-(double) x[i]));
+        ref[i] = dIn0[i] + dOut[i] * s * (1 + x[i] * (1 - s));
+    }
+    check("silu_backward", dIn, ref);
+
+    launch(gelu_forward, d1(3), d1(64), out.data(), (const float*) x.data(), n);
+    for (int i = 0; i < n; i++) ref[i] = x[i] * 0.5 * std::erfc(-x[i] / std::sqrt(2.0));
+    check("gelu_forward", out, ref);
+
+    int rows = 7, cols = 13;
+    Vec in = random_vec(rows * 2 * cols, -3, 3), g(rows * cols, NAN);
+    launch(geglu_forward, d1(1), d1(64), g.data(), (const float*) in.data(), rows, cols);
+    std::vector<double> gref(rows * cols);
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) {
+            double h = in[r * 2 * cols + c], gate = in[r * 2 * cols + cols + c];
+            gref[r * cols + c] = h * gate * 0.5 * std::erfc(-gate / std::sqrt(2.0));
+        }
+    check("geglu_forward", g, gref);
+
+    Vec dg = random_vec(rows * cols), dgin = random_vec(rows * 2 * cols), dgin0 = dgin;
+    launch(geglu_backward, d1(2), d1(32), dgin.data(), (const float*) dg.data(), (const float*) in.data(), rows, cols);
+    std::vector<double> dref = to_double(dgin0);
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) {
+            double h = in[r * 2 * cols + c], gate = in[r * 2 * cols + cols + c], up = dg[r * cols + c];
+            double cdf = 0.5 * std::erfc(-gate / std::sqrt(2.0)), pdf = std::exp(-0.5 * gate * gate) / std::sqrt(2 * M_PI);
+            dref[r * 2 * cols + c] += up * gate * cdf;
+            dref[r * 2 * cols + cols + c] += up * h * (cdf + gate * pdf);
+        }
+    check("geglu_backward", dgin, dref);
+}
+
+static void group_norm() {
+    int n = 2, c = 12, hw = 37, groups = 4, cpg = c / groups;
+    float eps = 1e-5f;
+    Vec x = random_vec(n * c * hw), gamma = random_vec(c), beta = random_vec(c);
+    Vec out(x.size(), NAN), mean(n * groups, NAN), rstd(n * groups, NAN);
+    launch(group_norm_forward, d1(n * groups), d1(64), out.data(), mean.data(), rstd.data(), (const float*) x.data(),
+           (const float*) gamma.data(), (const float*) beta.data(), c, hw, groups, eps);
+    std::vector<double> ref(x.size()), mref(n * groups), rref(n * groups);
+    for (int s = 0; s < n * groups; s++) {
+        int count = cpg * hw;
+        double m = 0, v = 0;
+        for (int i = 0; i < count; i++) m += x[s * count + i];
+        m /= count;
+        for (int i = 0; i < count; i++) v += (x[s * count + i] - m) * (x[s * count + i] - m);
+        double r = 1 / std::sqrt(v / count + eps);
+        mref[s] = m;
+        rref[s] = r;
+        for (int i = 0; i < count; i++) {
+            int ch = (s % groups) * cpg + i / hw;
+            ref[s * count + i] = (x[s * count + i] - m) * r * gamma[ch] + beta[ch];
+        }
+    }
+    check("group_norm_forward out", out, ref);
+    check("group_norm_forward mean", mean, mref);
+    check("group_norm_forward rstd", rstd, rref);
+
+    Vec dOut = random_vec(x.size()), dIn = random_vec(x.size()), dIn0 = dIn;
+    launch(group_norm_backward_input, d1(n * groups), d1(64), dIn.data(), (const float*) dOut.data(),
+           (const float*) x.data(), (const float*) mean.data(), (const float*) rstd.data(), (const float*) gamma.data(),
+           c, hw, groups);
+    std::vector<double> dref = to_double(dIn0);
+    for (int s = 0; s < n * groups; s++) {
+        int count = cpg * hw;
+        double a = 0, b = 0;
+        for (int i = 0; i < count; i++) {
+            int ch = (s % groups) * cpg + i / hw;
+            double xhat = (x[s * count + i] - mean[s]) * rstd[s];
+            a += dOut[s * count + i] * gamma[ch];
+            b += dOut[s * count + i] * gamma[ch] * xhat;
+        }
+        a /= count;
+        b /= count;
+        for (int i = 0; i < count; i++) {
+            int ch = (s % groups) * cpg + i / hw;
+            double xhat = (x[s * count + i] - mean[s]) * rstd[s];
+            dref[s * count + i] += rstd[s] * (dOut[s * count + i] * gamma[ch] - a - xhat * b);
+        }
+    }
+    check("group_norm_backward_input", dIn, dref, 2e-5);
+
+    Vec dGamma = random_vec(c), dBeta = random_vec(c);
+    std::vector<double> gref = to_double(dGamma), bref = to_double(dBeta);
+    launch(group_norm_backward_params, d1(c), d1(64), dGamma.data(), dBeta.data(), (const float*) dOut.data(),
+           (const float*) x.data(), (const float*) mean.data(), (const float*) rstd.data(), n, c, hw, groups);
+    for (int ni = 0; ni < n; ni++)
+        for (int ch = 0; ch < c; ch++)
+            for (int p = 0; p < hw; p++) {
+                int s = ni * groups + ch / cpg;
+                size_t at = ((size_t) ni * c + ch) * hw + p;
+                gref[ch] += dOut[at] * (x[at] - mean[s]) * rstd[s];
+                bref[ch] += dOut[at];
+            }
+    check("group_norm_backward_params dGamma", dGamma, gref);
+    check("group_norm_backward_params dBeta", dBeta, bref);
+}
+
+static void layer_norm() {
+    int rows = 19, cols = 45;
+    float eps = 1e-5f;
+    Vec x = random_vec(rows * cols), gamma = random_vec(cols), beta = random_vec(cols);
+    Vec out(x.size(), NAN), mean(rows, NAN), rstd(rows, NAN);
+    launch(layer_norm_forward, d1((rows + 7) / 8), d1(256), out.data(), mean.data(), rstd.data(),
+           (const float*) x.data(), (const float*) gamma.data(), (const float*) beta.data(), rows, cols, eps);
+    std::vector<double> ref(x.size());
+    for (int r = 0; r < rows; r++) {
+        double m = 0, v = 0;
+        for (int j = 0; j < cols; j++) m += x[r * cols + j];
+        m /= cols;
+        for (int j = 0; j < cols; j++) v += (x[r * cols + j] - m) * (x[r * cols + j] - m);
+        double rs = 1 / std::sqrt(v / cols + eps);
+        for (int j = 0; j < cols; j++) ref[r * cols + j] = (x[r * cols + j] - m) * rs * gamma[j] + beta[j];
+    }
+    check("layer_norm_forward", out, ref);
+
+    Vec dOut = random_vec(x.size()), dIn = random_vec(x.size()), dIn0 = dIn;
+    launch(layer_norm_backward_input, d1((rows + 7) / 8), d1(256), dIn.data(), (const float*) dOut.data(),
+           (const float*) x.data(), (const float*) mean.data(), (const float*) rstd.data(), (const float*) gamma.data(),
+           rows, cols);
+    std::vector<double> dref = to_double(dIn0);
+    for (int r = 0; r < rows; r++) {
+        double a = 0, b = 0;
+        for (int j = 0; j < cols; j++) {
+            double xhat = (x[r * cols + j] - mean[r]) * rstd[r];
+            a += dOut[r * cols + j] * gamma[j];
+            b += dOut[r * cols + j] * gamma[j] * xhat;
+        }
+        a /= cols;
+        b /= cols;
+        for (int j = 0; j < cols; j++) {
+            double xhat = (x[r * cols + j] - mean[r]) * rstd[r];
+            dref[r * cols + j] += rstd[r] * (dOut[r * cols + j] * gamma[j] - a - xhat * b);
+        }
+    }
+    check("layer_norm_backward_input", dIn, dref, 2e-5);
+
+    Vec dGamma = random_vec(cols), dBeta = random_vec(cols);
+    std::vector<double> gref = to_double(dGamma), bref = to_double(dBeta);
+    launch(layer_norm_backward_params, d1((cols + 31) / 32), dim3{32, 16, 1}, dGamma.data(), dBeta.data(),
+           (const float*) dOut.data(), (const float*) x.data(), (const float*) mean.data(), (const float*) rstd.data(),
+           rows, cols);
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j++) {
+            gref[j] += dOut[r * cols + j] * (x[r * cols + j] - mean[r]) * rstd[r];
+            bref[j] += dOut[r * cols + j];
+        }
+    check("layer_norm_backward_params dGamma", dGamma, gref);
+    check("layer_norm_backward_params dBeta", dBeta, bref);
+}
+
+static void softmax() {
+    int heads = 3, lq = 9, cols = 9, rows = heads * lq;
+    Vec x = random_vec(rows * cols, -5, 5), out(x.size(), NAN);
+    for (int causal = 0; causal <= 1; causal++) {
+        launch(softmax_forward, d1((rows + 7) / 8), d1(256), out.data(), (const float*) x.data(), rows, cols, causal, lq);
+        std::vector<double> ref(x.size(), 0.0);
+        for (int r = 0; r < rows; r++) {
+            int valid = causal ? std::min(cols, r % lq + 1) : cols;
+            double mx = -1e30, sum = 0;
+            for (int j = 0; j < valid; j++) mx = std::max(mx, (double) x[r * cols + j]);
+            for (int j = 0; j < valid; j++) sum += std::exp(x[r * cols + j] - mx);
+            for (int j = 0; j < valid; j++) ref[r * cols + j] = std::exp(x[r * cols + j] - mx) / sum;
+        }
+        check(causal ? "softmax_forward causal" : "softmax_forward", out, ref);
+    }
+    Vec dOut = random_vec(x.size()), dIn = random_vec(x.size()), dIn0 = dIn;
+    launch(softmax_backward, d1((rows + 7) / 8), d1(256), dIn.data(), (const float*) dOut.data(),
+           (const float*) out.data(), rows, cols, 1);
+    std::vector<double> dref = to_double(dIn0);
+    for (int r = 0; r < rows; r++) {
+        double dot = 0;
+        for (int j = 0; j < cols; j++) dot += (double) dOut[r * cols + j] * out[r * cols + j];
+        for (int j = 0; j < cols; j++) dref[r * cols + j] += out[r * cols + j] * (dOut[r * cols + j] - dot);
+    }
+    check("softmax_backward", dIn, dref);
+}
+
+static void layout() {
+    int nc = 3, h = 5, w = 7;
+    Vec in = random_vec(nc * h * w), up(nc * 4 * h * w, NAN);
+    launch(upsample_nearest2x_forward, d1(2), d1(64), up.data(), (const float*) in.data(), nc, h, w);
+    std::vector<double> ref(up.size());
+    for (int p = 0; p < nc; p++)
+        for (int y = 0; y < 2 * h; y++)
+            for (int x = 0; x < 2 * w; x++) ref[(p * 2 * h + y) * 2 * w + x] = in[(p * h + y / 2) * w + x / 2];
+    check("upsample_nearest2x_forward", up, ref);
+
+    Vec dUp = random_vec(up.size()), dIn = random_vec(in.size()), dIn0 = dIn;
+    launch(upsample_nearest2x_backward, d1(1), d1(32), dIn.data(), (const float*) dUp.data(), nc, h, w);
+    std::vector<double> dref = to_double(dIn0);
+    for (int p = 0; p < nc; p++)
+        for (int y = 0; y < 2 * h; y++)
+            for (int x = 0; x < 2 * w; x++) dref[(p * h + y / 2) * w + x / 2] += dUp[(p * 2 * h + y) * 2 * w + x];
+    check("upsample_nearest2x_backward", dIn, dref);
+
+    int n = 2, ca = 3, cb = 4, hw = 11;
+    Vec a = random_vec(n * ca * hw), b = random_vec(n * cb * hw), cat(n * (ca + cb) * hw, NAN);
+    launch(concat_channels, d1(2), d1(64), cat.data(), (const float*) a.data(), (const float*) b.data(), n, ca, cb, hw);
+    std::vector<double> cref;
+    for (int s = 0; s < n; s++) {
+        for (int i = 0; i < ca * hw; i++) cref.push_back(a[s * ca * hw + i]);
+        for (int i = 0; i < cb * hw; i++) cref.push_back(b[s * cb * hw + i]);
+    }
+    check("concat_channels", cat, cref);
+    Vec da = random_vec(a.size()), db = random_vec(b.size());
+    std::vector<double> daref = to_double(da), dbref = to_double(db);
+    launch(split_channels, d1(2), d1(64), da.data(), db.data(), (const float*) cat.data(), n, ca, cb, hw);
+    for (size_t i = 0; i < a.size(); i++) daref[i] += a[i];
+    for (size_t i = 0; i < b.size(); i++) dbref[i] += b[i];
+    check("split_channels dA", da, daref);
+    check("split_channels dB", db, dbref);
+
+    int batch = 2, rows = 37, cols = 45;
+    Vec t = random_vec(batch * rows * cols), tt(t.size(), NAN);
+    launch(transpose, dim3{(unsigned) (cols + 31) / 32, (unsigned) (rows + 31) / 32, (unsigned) batch}, dim3{32, 8, 1},
+           tt.data(), (const float*) t.data(), rows, cols);
+    std::vector<double> tref(t.size());
+    for (int bi = 0; bi < batch; bi++)
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) tref[(bi * cols + c) * rows + r] = t[(bi * rows + r) * cols + c];
+    check("transpose", tt, tref);
+}
+
+static void bias() {
+    int rows = 21, cols = 37;
+    Vec dy = random_vec(rows * cols), dBias = random_vec(cols);
+    std::vector<double> ref = to_double(dBias);
+    launch(sum_rows, d1((cols + 31) / 32), dim3{32, 16, 1}, dBias.data(), (const float*) dy.data(), rows, cols);
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) ref[c] += dy[r * cols + c];
+    check("sum_rows", dBias, ref);
+
+    int n = 2, c = 5, hw = 13;
+    for (int perSample = 0; perSample <= 1; perSample++) {
+        Vec y = random_vec(n * c * hw), b = random_vec(perSample ? n * c : c);
+        std::vector<double> yref = to_double(y);
+        launch(add_channel_bias, d1(2), d1(32), y.data(), (const float*) b.data(), n, c, hw, perSample);
+        for (int s = 0; s < n; s++)
+            for (int ch = 0; ch < c; ch++)
+                for (int p = 0; p < hw; p++) yref[(s * c + ch) * hw + p] += b[perSample ? s * c + ch : ch];
+        check(perSample ? "add_channel_bias per sample" : "add_channel_bias", y, yref);
+
+        Vec g = random_vec(n * c * hw), db = random_vec(perSample ? n * c : c);
+        std::vector<double> dbref = to_double(db);
+        launch(channel_bias_grad, d1(perSample ? n * c : c), d1(64), db.data(), (const float*) g.data(), n, c, hw,
+               perSample);
+        for (int s = 0; s < n; s++)
+            for (int ch = 0; ch < c; ch++)
+                for (int p = 0; p < hw; p++) dbref[perSample ? s * c + ch : ch] += g[(s * c + ch) * hw + p];
+        check(perSample ? "channel_bias_grad per sample" : "channel_bias_grad", db, dbref);
+    }
+}
+
+static void im2col_col2im() {
+    struct Shape { int n, c, h, w, r, s, stride, pad; };
+    for (Shape sh : {Shape{2, 3, 7, 9, 3, 3, 1, 1}, Shape{1, 2, 8, 11, 3, 3, 2, 1}, Shape{1, 2, 6, 6, 1, 1, 1, 0}}) {
+        int oh = (sh.h + 2 * sh.pad - sh.r) / sh.stride + 1, ow = (sh.w + 2 * sh.pad - sh.s) / sh.stride + 1;
+        size_t colSize = (size_t) sh.n * sh.c * sh.r * sh.s * oh * ow, inSize = (size_t) sh.n * sh.c * sh.h * sh.w;
+        Vec x = random_vec(inSize), col(colSize, NAN);
+        launch(im2col, d1(3), d1(64), col.data(), (const float*) x.data(), sh.n, sh.c, sh.h, sh.w, sh.r, sh.s,
+               sh.stride, sh.pad, oh, ow);
+        std::vector<double> ref(colSize);
+        for (int ni = 0; ni < sh.n; ni++)
+            for (int ci = 0; ci < sh.c; ci++)
+                for (int ki = 0; ki < sh.r; ki++)
+                    for (int kj = 0; kj < sh.s; kj++)
+                        for (int oy = 0; oy < oh; oy++)
+                            for (int ox = 0; ox < ow; ox++) {
+                                int y = oy * sh.stride - sh.pad + ki, xx = ox * sh.stride - sh.pad + kj;
+                                size_t row = ((size_t) (ni * sh.c + ci) * sh.r + ki) * sh.s + kj;
+                                ref[row * oh * ow + oy * ow + ox] = (y >= 0 && y < sh.h && xx >= 0 && xx < sh.w)
+                                        ? x[((size_t) (ni * sh.c + ci) * sh.h + y) * sh.w + xx] : 0.0;
+                            }
+        check("im2col " + std::to_string(sh.r) + "x" + std::to_string(sh.s) + " s" + std::to_string(sh.stride), col, ref);
+
+        // col2im is im2col's adjoint: it scatters ref's column entries back onto the pixels they came from
+        Vec dcol = random_vec(colSize), dIn = random_vec(inSize);
+        std::vector<double> dref = to_double(dIn);
+        for (int ni = 0; ni < sh.n; ni++)
+            for (int ci = 0; ci < sh.c; ci++)
+                for (int ki = 0; ki < sh.r; ki++)
+                    for (int kj = 0; kj < sh.s; kj++)
+                        for (int oy = 0; oy < oh; oy++)
+                            for (int ox = 0; ox < ow; ox++) {
+                                int y = oy * sh.stride - sh.pad + ki, xx = ox * sh.stride - sh.pad + kj;
+                                if (y < 0 || y >= sh.h || xx < 0 || xx >= sh.w) continue;
+                                size_t row = ((size_t) (ni * sh.c + ci) * sh.r + ki) * sh.s + kj;
+                                dref[((size_t) (ni * sh.c + ci) * sh.h + y) * sh.w + xx] += dcol[row * oh * ow + oy * ow + ox];
+                            }
+        launch(col2im, d1(2), d1(64), dIn.data(), (const float*) dcol.data(), sh.n, sh.c, sh.h, sh.w, sh.r, sh.s,
+               sh.stride, sh.pad, oh, ow);
+        check("col2im " + std::to_string(sh.r) + "x" + std::to_string(sh.s) + " s" + std::to_string(sh.stride), dIn, dref);
+    }
+}
+
+static void embedding_loss_adam() {
+    Vec t = {0.f, 1.f, 37.f, 999.f};
+    for (int dim : {32, 33}) {
+        int n = (int) t.size(), half = dim / 2;
+        Vec out(n * dim, NAN);
+        launch(timestep_embedding, d1(2), d1(32), out.data(), (const float*) t.data(), n, dim, 1, 1.0f,
+               (float) -std::log(10000.0));
+        std::vector<double> ref(n * dim, 0.0);
+        for (int s = 0; s < n; s++)
+            for (int i = 0; i < half; i++) {
+                double freq = std::exp(-std::log(10000.0) * i / (half - 1.0)), arg = t[s] * freq;
+                ref[s * dim + i] = std::cos(arg);          // flipped: cos first
+                ref[s * dim + half + i] = std::sin(arg);
+            }
+        check("timestep_embedding dim " + std::to_string(dim), out, ref, 1e-4);
+    }
+
+    long long n = 777;
+    Vec p = random_vec(n), q = random_vec(n);
+    std::vector<double> partial(8, NAN);
+    Vec loss(1, NAN);
+    launch(mse_partial, d1(8), d1(64), partial.data(), (const float*) p.data(), (const float*) q.data(), n);
+    launch(mse_finish, d1(1), d1(64), loss.data(), (const double*) partial.data(), 8, n);
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += ((double) p[i] - q[i]) * ((double) p[i] - q[i]);
+    check("mse_partial + mse_finish", loss, {sum / n});
+
+    Vec param = random_vec(n), grad = random_vec(n, -1e-3f, 1e-3f), m = random_vec(n, -1e-3f, 1e-3f),
+        v = random_vec(n, 0, 1e-6f);
+    std::vector<double> pref(n);
+    double b1 = 0.9, b2 = 0.999, lr = 1e-3, eps = 1e-8, wd = 0.01;
+    int step = 2;
+    for (int i = 0; i < n; i++) {
+        double g = grad[i] + wd * param[i];
+        double mi = b1 * m[i] + (1 - b1) * g, vi = b2 * v[i] + (1 - b2) * g * g;
+        double denom = std::sqrt(vi) / std::sqrt(1 - std::pow(b2, step)) + eps;
+        pref[i] = param[i] - lr / (1 - std::pow(b1, step)) * mi / denom;
+    }
+    launch(adam_step, d1(3), d1(64), param.data(), (const float*) grad.data(), m.data(), v.data(), n, (float) b1,
+           (float) (1 - b1), (float) b2, (float) (1 - b2), (float) eps, (float) wd,
+           (float) (-lr / (1 - std::pow(b1, step))), (float) std::sqrt(1 - std::pow(b2, step)));
+    check("adam_step", param, pref);
+}
+
+int main() {
+    arithmetic_and_activations();
+    group_norm();
+    layer_norm();
+    softmax();
+    layout();
+    bias();
+    im2col_col2im();
+    embedding_loss_adam();
+    std::printf("%s: %d failed\n", failures ? "FAILED" : "all passed", failures);
+    return failures ? 1 : 0;
+}

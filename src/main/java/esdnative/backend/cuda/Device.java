@@ -1,0 +1,50 @@
+package esdnative.backend.cuda;
+
+import esdnative.backend.cuda.CudaKernels.Dim;
+
+/**
+ * What {@link CudaBackend} needs from a GPU, addressed by raw device addresses: memory, copies, kernel launches
+ * and column-major GEMMs, all executed in one stream's order. {@link JCudaDevice} is the GPU (JCuda driver API and
+ * cuBLAS); the tests also run the backend on an emulated device. Failures throw {@link CudaException} naming the
+ * operation set by {@link #operation}.
+ */
+interface Device extends AutoCloseable {
+    /** Names the backend operation being run, for error messages. */
+    void operation(String op);
+
+    /** Makes the device current on the calling thread. */
+    void bind();
+
+    /** {@code bytes} of device memory, or 0 when the device is out of memory. */
+    long allocate(long bytes);
+
+    void free(long address);
+
+    /** Sets {@code count} 32-bit words from {@code address} to {@code bits}. */
+    void fill32(long address, int bits, long count);
+
+    /** Copies {@code count} floats from {@code src[srcOffset..]} to the device (after queued work). */
+    void upload(long dst, float[] src, int srcOffset, int count);
+
+    /** Copies {@code count} floats from the device into {@code dst[0..]} (after queued work). */
+    void download(float[] dst, long src, int count);
+
+    void copy(long dst, long src, long bytes);
+
+    void launch(Kernel kernel, Dim grid, Dim block, Object... args);
+
+    /** C = alpha op(A) op(B) + beta C, column-major, at device addresses a, b, c. */
+    void gemm(ColumnMajorGemm g, long a, long b, long c);
+
+    /** Waits for all queued work; reports a failure of earlier work. */
+    void synchronize();
+
+    /** Free and total device memory, in bytes. */
+    long[] memoryInfo();
+
+    /** The device and its libraries, one line. */
+    String describe();
+
+    @Override
+    void close();
+}

@@ -1,0 +1,162 @@
+package esdnative.backend.cuda;
+
+import esdnative.backend.cuda.CudaKernels.Dim;
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUresult;
+import jcuda.driver.JCudaDriver;
+
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * A real GPU: the CUDA driver API through JCuda (context, stream, memory, PTX modules, launches) and cuBLAS
+ * through the foreign function API. With {@code ESD_CUDA_SYNC=1} every launch and GEMM is waited for, so that a
+ * kernel that faults is named.
+ */
+final class JCudaDevice implements Device {
+    private final CudaContext context;
+    private final CudaKernels kernels;
+    private final Cublas cublas;
+    private final boolean syncEveryCall;
+    private final String description;
+    /** base address → the JCuda pointer of each allocation, to turn an address inside it into a JCuda pointer */
+    private final TreeMap<Long, DevicePointer> allocations = new TreeMap<>();
+    private String op = "init";
+
+    /**
+     * Opens device 0 ({@code ESD_CUDA_DEVICE} picks another): loads the driver and cuBLAS, the kernels' PTX.
+     *
+     * @param tf32 GEMMs on TF32 tensor cores; false: strict float32
+     */
+    JCudaDevice(boolean tf32) {
+        syncEveryCall = "1".equals(System.getenv("ESD_CUDA_SYNC"));
+        CudaLibraries libraries = CudaLibraries.standard();
+        libraries.loadDriver();
+        Cublas.Files cublasFiles = libraries.cublas();
+        context = new CudaContext(deviceOrdinal());
+        CudaKernels k = null;
+        try {
+            k = new CudaKernels(context, syncEveryCall);
+            cublas = new Cublas(cublasFiles, context.stream().handle(), tf32);
+        } catch (RuntimeException | Error e) {
+            if (k != null) k.close();
+            context.close();
+            throw e;
+        }
+        kernels = k;
+        String cudnn = libraries.find(CudaLibraries.CUDNN).map(p -> "cuDNN 9 present (unused)").orElse("no cuDNN");
+        int v = cublas.version();
+        description = String.format(Locale.ROOT, "%s; cuBLAS %d.%d.%d (%s), %s GEMMs; convolution im2col + cuBLAS; %s",
+                context.describe(), v / 10000, v / 100 % 100, v % 100, cublasFiles.cublas(),
+                tf32 ? "TF32" : "strict float32", cudnn);
+    }
+
+    @Override
+    public void operation(String op) { this.op = op; }
+
+    @Override
+    public void bind() { context.bind(); }
+
+    @Override
+    public long allocate(long bytes) {
+        DevicePointer p = new DevicePointer();
+        int result = JCudaDriver.cuMemAlloc(p, bytes);
+        if (result == CUresult.CUDA_ERROR_OUT_OF_MEMORY) return 0;
+        check(result, "cuMemAlloc of " + bytes + " bytes");
+        allocations.put(p.address(), p);
+        return p.address();
+    }
+
+    @Override
+    public void free(long address) {
+        DevicePointer p = allocations.remove(address);
+        if (p == null) throw new IllegalArgumentException("no allocation at 0x" + Long.toHexString(address));
+        check(JCudaDriver.cuMemFree(p), "cuMemFree");
+    }
+
+    @Override
+    public void fill32(long address, int bits, long count) {
+        check(JCudaDriver.cuMemsetD32Async(at(address), bits, count, context.stream()), "cuMemsetD32");
+    }
+
+    @Override
+    public void upload(long dst, float[] src, int srcOffset, int count) {
+        synchronize(); // the destination may still be read by queued kernels
+        check(JCudaDriver.cuMemcpyHtoD(at(dst), Pointer.to(src).withByteOffset((long) srcOffset * Float.BYTES),
+                (long) count * Float.BYTES), "cuMemcpyHtoD");
+    }
+
+    @Override
+    public void download(float[] dst, long src, int count) {
+        synchronize();
+        check(JCudaDriver.cuMemcpyDtoH(Pointer.to(dst), at(src), (long) count * Float.BYTES), "cuMemcpyDtoH");
+    }
+
+    @Override
+    public void copy(long dst, long src, long bytes) {
+        check(JCudaDriver.cuMemcpyDtoDAsync(at(dst), at(src), bytes, context.stream()), "cuMemcpyDtoD");
+    }
+
+    @Override
+    public void launch(Kernel kernel, Dim grid, Dim block, Object... args) {
+        kernels.launch(op, kernel, grid, block, args);
+    }
+
+    @Override
+    public void gemm(ColumnMajorGemm g, long a, long b, long c) {
+        try {
+            cublas.gemm(g, a, b, c);
+        } catch (CudaException e) {
+            throw new CudaException("cuda " + op + ": " + e.getMessage(), e);
+        }
+        if (syncEveryCall) context.synchronize("cuda " + op + ": cuBLAS GEMM " + g);
+    }
+
+    @Override
+    public void synchronize() {
+        context.synchronize("cuda " + op);
+    }
+
+    @Override
+    public long[] memoryInfo() { return context.memoryInfo(); }
+
+    @Override
+    public String describe() { return description; }
+
+    @Override
+    public void close() {
+        context.bind();
+        try {
+            context.synchronize("cuda close");
+        } finally {
+            cublas.close();
+            kernels.close();
+            for (CUdeviceptr p : allocations.values()) JCudaDriver.cuMemFree(p);
+            allocations.clear();
+            context.close();
+        }
+    }
+
+    /** A JCuda pointer to an address inside one of our allocations. */
+    private CUdeviceptr at(long address) {
+        Map.Entry<Long, DevicePointer> e = allocations.floorEntry(address);
+        if (e == null) throw new IllegalArgumentException("0x" + Long.toHexString(address) + " is not device memory");
+        return e.getValue().withByteOffset(address - e.getKey());
+    }
+
+    private void check(int result, String what) {
+        CudaContext.check(result, "cuda " + op + ": " + what);
+    }
+
+    private static int deviceOrdinal() {
+        String env = System.getenv("ESD_CUDA_DEVICE");
+        if (env == null || env.isBlank()) return 0;
+        try {
+            return Integer.parseInt(env.trim());
+        } catch (NumberFormatException e) {
+            throw new CudaException("ESD_CUDA_DEVICE must be a device number, got '" + env + "'");
+        }
+    }
+}

@@ -1,0 +1,147 @@
+package esdnative.toy;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import esdnative.backend.Backend;
+import esdnative.cli.UserError;
+import esdnative.esd.EsdTrainer;
+import esdnative.esd.Schedule;
+import esdnative.esd.TrainMethod;
+import esdnative.io.AtomicFile;
+import esdnative.io.Json;
+import esdnative.model.ModelLoader;
+import esdnative.model.StableDiffusion;
+
+import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The default run ({@code esd-native train} without {@code --model}): erase one shape from the shipped toy model
+ * with ESD-u, then generate the same seeded images before and after, judge them and print the paper-style table
+ * (per class: accuracy before → after). Writes the erased model, report.json and grid.png into the output folder.
+ *
+ * <p>ESD settings scaled to the toy: the paper's loss (η = 1), schedule ("paper") and start guidance 3, but
+ * {@link Settings#defaults} uses 20 DDIM steps instead of 50 (10 when sampling for evaluation), far fewer iterations
+ * and a larger learning rate (the paper's 1000 × 1e-5 is sized for an 860 M-parameter model).
+ */
+public final class ToyDemo {
+    /** Demo settings; see {@link #defaults}. */
+    public record Settings(String concept, int iterations, float lr, float negativeGuidance, float startGuidance,
+                           int ddimSteps, TrainMethod method, ToyEval.Settings eval, long seed) {
+        /** The default run for {@code concept}. */
+        public static Settings defaults(String concept) {
+            return new Settings(concept, 60, 3e-4f, 1f, 3f, 20, TrainMethod.NOXATTN,
+                    new ToyEval.Settings(32, 10, 5f, 0), 0);
+        }
+    }
+
+    /** What a run measured. */
+    public record Report(Settings settings, double[] before, double[] after, double trainSeconds, double totalSeconds) {
+        public int erased() { return ShapesDataset.CLASSES.indexOf(settings.concept()); }
+
+        /** Mean accuracy drop of the other classes, in points. */
+        public double othersDrop() {
+            double sum = 0;
+            for (int c = 0; c < before.length; c++) if (c != erased()) sum += before[c] - after[c];
+            return 100 * sum / (before.length - 1);
+        }
+    }
+
+    private ToyDemo() {}
+
+    /** Runs the demo; {@code out} (a folder, created) receives model/, report.json and grid.png; null writes nothing. */
+    public static Report run(Backend be, Settings s, Path out, PrintStream log) {
+        if (!ShapesDataset.CLASSES.contains(s.concept())) {
+            throw new UserError("--concept: '" + s.concept() + "' is not a toy shape; one of " + String.join(", ", ShapesDataset.CLASSES));
+        }
+        long started = System.nanoTime();
+        try (ToyAssets assets = ToyAssets.extract()) {
+            StableDiffusion model = ModelLoader.load(be, assets.model(), null, null);
+            ShapeJudge judge = ShapeJudge.load(be, assets.judge());
+            log.printf(Locale.ROOT, "toy demo: erasing \"%s\" from the built-in %dx%d shapes model (%s, %d iterations, lr %g)%n",
+                    s.concept(), model.unet().sampleSize(), model.unet().sampleSize(), s.method().id(), s.iterations(), s.lr());
+
+            ToyEval.Result before = ToyEval.run(be, model, model.unetWeights(), judge, s.eval());
+            log.printf(Locale.ROOT, "judged %d samples per class before erasing (%.0f s)%n", s.eval().samplesPerClass(),
+                    (System.nanoTime() - started) / 1e9);
+
+            long trainStart = System.nanoTime();
+            EsdTrainer trainer = new EsdTrainer(be, model, new EsdTrainer.Settings(List.of(s.concept()), s.method(),
+                    s.iterations(), s.lr(), s.negativeGuidance(), s.startGuidance(), s.ddimSteps(), Schedule.PAPER,
+                    model.defaultResolution(), s.seed()));
+            double lossSum = 0;
+            for (int i = 1; i <= s.iterations(); i++) {
+                lossSum += trainer.step(trainer.draw()).loss();
+                if (i % 20 == 0 || i == s.iterations()) {
+                    log.printf(Locale.ROOT, "ESD iteration %d/%d  mean loss %.5f%n", i, s.iterations(), lossSum / 20);
+                    lossSum = 0;
+                }
+            }
+            double trainSeconds = (System.nanoTime() - trainStart) / 1e9;
+
+            ToyEval.Result after = ToyEval.run(be, model, trainer.subset().trainable(), judge, s.eval());
+            Report report = new Report(s, before.accuracy(), after.accuracy(), trainSeconds,
+                    (System.nanoTime() - started) / 1e9);
+            log.print(table(report));
+            if (out != null) {
+                ToyModel.save(be, out.resolve("model"), model.unet(), trainer.subset().trainable(), model.textEncoder(),
+                        Map.of("esd_native_toy", "erased " + s.concept(), "esd.method", s.method().id(),
+                                "esd.iterations", Integer.toString(s.iterations())));
+                ToyGrid.write(out.resolve("grid.png"), before.images(), after.images(), model.unet().sampleSize(), 8);
+                writeJson(out.resolve("report.json"), report);
+                log.printf("wrote %s (model/, report.json, grid.png)%n", out);
+            }
+            return report;
+        }
+    }
+
+    /** The paper-style table: per class accuracy before → after, the erased class marked. */
+    public static String table(Report r) {
+        StringBuilder t = new StringBuilder(String.format(Locale.ROOT, "%n%-10s %8s    %8s%n", "class", "before", "after"));
+        for (int c = 0; c < r.before().length; c++) {
+            t.append(String.format(Locale.ROOT, "%-10s %7.1f%% -> %7.1f%%%s%n", ShapesDataset.CLASSES.get(c),
+                    100 * r.before()[c], 100 * r.after()[c], c == r.erased() ? "   (erased)" : ""));
+        }
+        t.append(String.format(Locale.ROOT, "others: mean drop %.1f points; ESD %.0f s, total %.0f s%n",
+                r.othersDrop(), r.trainSeconds(), r.totalSeconds()));
+        return t.toString();
+    }
+
+    private static void writeJson(Path file, Report r) {
+        ObjectNode root = Json.mapper().createObjectNode();
+        Settings s = r.settings();
+        root.put("concept", s.concept());
+        root.put("method", s.method().id());
+        root.put("iterations", s.iterations());
+        root.put("lr", s.lr());
+        root.put("negative_guidance", s.negativeGuidance());
+        root.put("start_guidance", s.startGuidance());
+        root.put("ddim_steps", s.ddimSteps());
+        root.put("seed", s.seed());
+        root.put("eval_samples_per_class", s.eval().samplesPerClass());
+        root.put("eval_ddim_steps", s.eval().ddimSteps());
+        root.put("eval_guidance", s.eval().guidance());
+        ArrayNode classes = root.putArray("classes");
+        for (int c = 0; c < r.before().length; c++) {
+            ObjectNode n = classes.addObject();
+            n.put("class", ShapesDataset.CLASSES.get(c));
+            n.put("accuracy_before", r.before()[c]);
+            n.put("accuracy_after", r.after()[c]);
+        }
+        root.put("others_mean_drop_points", r.othersDrop());
+        root.put("train_seconds", r.trainSeconds());
+        root.put("total_seconds", r.totalSeconds());
+        byte[] bytes;
+        try {
+            bytes = Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(root).getBytes(StandardCharsets.UTF_8);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+        AtomicFile.write(file, ch -> ch.write(ByteBuffer.wrap(bytes)));
+    }
+}

@@ -1,0 +1,83 @@
+package esdnative.backend.cuda;
+
+import esdnative.backend.cpu.CpuBackend;
+import esdnative.selftest.OpCase;
+import esdnative.selftest.SelfTest;
+import esdnative.selftest.SelfTestCases;
+import esdnative.tensor.Tensor;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The whole CUDA backend without a GPU: {@link CudaBackend} on an {@link EmulatedDevice} (the kernels' CUDA
+ * sources on the CPU emulator, cuBLAS's GEMM definition in float32) against the CPU reference, every self-test
+ * case within 1e-5. What is left for the GPU itself: JCuda, cuBLAS and the hardware.
+ */
+class EmulatedCudaBackendTest {
+    private static final Path LIBRARY = Path.of("target/kernel-emulation/libesdemu.so");
+    private static CudaBackend emulated;
+    private static CpuBackend cpu;
+
+    @BeforeAll
+    static void build() throws IOException, InterruptedException {
+        Process p;
+        try {
+            p = new ProcessBuilder("bash", "kernels/emulation/build-device.sh", LIBRARY.toString())
+                    .redirectErrorStream(true).start();
+        } catch (IOException e) {
+            p = null;
+        }
+        String output = p == null ? "" : new String(p.getInputStream().readAllBytes());
+        boolean built = p != null && p.waitFor(5, TimeUnit.MINUTES) && p.exitValue() == 0;
+        if (!built) System.out.println("EmulatedCudaBackendTest skipped: the emulator did not build: " + output);
+        assumeTrue(built, "the kernel emulator did not build (no g++?): " + output);
+        emulated = new CudaBackend(new EmulatedDevice(LIBRARY.toAbsolutePath()), CudaBackend.MathMode.FP32);
+        cpu = new CpuBackend();
+    }
+
+    @AfterAll
+    static void close() {
+        if (emulated != null) emulated.close();
+        if (cpu != null) cpu.close();
+    }
+
+    @TestFactory
+    List<DynamicTest> everySelfTestCaseMatchesTheCpuReference() {
+        return SelfTestCases.all().stream().map((OpCase c) -> DynamicTest.dynamicTest(c.name(), () -> {
+            SelfTest.Row row = SelfTest.compare(c, cpu, emulated, 1e-5, 11);
+            assertTrue(row.passed(), row.toString());
+        })).toList();
+    }
+
+    @Test
+    void workspacesAreReusedAndTensorsFreeWhenUnreachable() {
+        var shape = new esdnative.tensor.Conv2dShape(1, 3, 6, 6, 4, 3, 3, 1, 1);
+        Tensor in = emulated.zeros(1, 3, 6, 6), w = emulated.zeros(4, 3, 3, 3), out = emulated.zeros(1, 4, 6, 6);
+        emulated.conv2d(out, in, w, null, shape);
+        long after = emulated.deviceAllocations();
+        for (int i = 0; i < 3; i++) emulated.conv2d(out, in, w, null, shape);
+        assertEquals(after, emulated.deviceAllocations(), emulated.memoryReport());
+    }
+
+    @Test
+    void wrongSizesAndForeignTensorsAreRefusedBeforeAnyLaunch() {
+        Tensor small = emulated.zeros(5), big = emulated.zeros(10);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> emulated.add(big, small, big, 10));
+        assertTrue(e.getMessage().contains("cuda add: a"), e.getMessage());
+        Tensor host = cpu.zeros(10);
+        assertThrows(IllegalArgumentException.class, () -> emulated.add(big, host, big, 10));
+    }
+}

@@ -1,0 +1,149 @@
+package esdnative.backend.cuda;
+
+import esdnative.backend.cuda.CudaKernels.Dim;
+import esdnative.backend.cuda.CudaKernels.Ptr;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * A {@link Device} without a GPU: host memory stands in for device memory (filled with a NaN pattern when
+ * allocated, as device memory holds garbage), kernels are the real CUDA sources run by the CPU emulator
+ * (kernels/emulation, loaded through the foreign function API), and GEMMs are cuBLAS's column-major definition
+ * in plain float32 loops. With it the whole {@link CudaBackend} — launch shapes, strides, pointer offsets,
+ * workspaces, the cuBLAS argument mapping — runs against the CPU reference on any machine.
+ */
+final class EmulatedDevice implements Device {
+    private static final int GARBAGE = 0x7fc0beef;
+
+    private final MethodHandle launch;
+    private final Map<Long, Arena> allocations = new HashMap<>();
+
+    EmulatedDevice(Path library) {
+        SymbolLookup lib = SymbolLookup.libraryLookup(library, Arena.global());
+        launch = Linker.nativeLinker().downcallHandle(lib.find("emu_launch").orElseThrow(),
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                        ADDRESS));
+    }
+
+    @Override
+    public void operation(String op) {}
+
+    @Override
+    public void bind() {}
+
+    @Override
+    public long allocate(long bytes) {
+        Arena arena = Arena.ofShared();
+        MemorySegment s = arena.allocate(bytes, 256);
+        for (long i = 0; i + 4 <= bytes; i += 4) s.set(JAVA_INT, i, GARBAGE);
+        allocations.put(s.address(), arena);
+        return s.address();
+    }
+
+    @Override
+    public void free(long address) {
+        Arena a = allocations.remove(address);
+        if (a == null) throw new IllegalArgumentException("no allocation at " + address);
+        a.close();
+    }
+
+    @Override
+    public void fill32(long address, int bits, long count) {
+        MemorySegment s = at(address, count * 4);
+        for (long i = 0; i < count; i++) s.setAtIndex(JAVA_INT, i, bits);
+    }
+
+    @Override
+    public void upload(long dst, float[] src, int srcOffset, int count) {
+        MemorySegment.copy(src, srcOffset, at(dst, count * 4L), JAVA_FLOAT, 0, count);
+    }
+
+    @Override
+    public void download(float[] dst, long src, int count) {
+        MemorySegment.copy(at(src, count * 4L), JAVA_FLOAT, 0, dst, 0, count);
+    }
+
+    @Override
+    public void copy(long dst, long src, long bytes) {
+        MemorySegment.copy(at(src, bytes), 0, at(dst, bytes), 0, bytes);
+    }
+
+    @Override
+    public void launch(Kernel kernel, Dim grid, Dim block, Object... args) {
+        CudaKernels.pack(kernel, args); // the same argument checks as on the GPU
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment params = arena.allocate(ADDRESS, args.length);
+            for (int i = 0; i < args.length; i++) {
+                MemorySegment value = switch (kernel.params.get(i)) {
+                    case PTR -> arena.allocateFrom(JAVA_LONG, args[i] == null ? 0 : ((Ptr) args[i]).address());
+                    case I64 -> arena.allocateFrom(JAVA_LONG, (Long) args[i]);
+                    case I32 -> arena.allocateFrom(JAVA_INT, (Integer) args[i]);
+                    case F32 -> arena.allocateFrom(JAVA_FLOAT, (Float) args[i]);
+                };
+                params.setAtIndex(ADDRESS, i, value);
+            }
+            int result = (int) launch.invokeExact(arena.allocateFrom(kernel.entry), grid.x(), grid.y(), grid.z(),
+                    block.x(), block.y(), block.z(), params);
+            if (result != 0) throw new CudaException("the emulator has no kernel " + kernel.entry);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException("emulated launch of " + kernel.entry + " failed: " + t, t);
+        }
+    }
+
+    /** cuBLAS's column-major GEMM, element (i, j) of X at X[i + j·ld]. */
+    @Override
+    public void gemm(ColumnMajorGemm g, long a, long b, long c) {
+        MemorySegment all = MemorySegment.ofAddress(0).reinterpret(Long.MAX_VALUE);
+        for (int p = 0; p < g.batch(); p++) {
+            long aOff = a + 4 * p * g.strideA(), bOff = b + 4 * p * g.strideB(), cOff = c + 4 * p * g.strideC();
+            for (int j = 0; j < g.n(); j++) {
+                for (int i = 0; i < g.m(); i++) {
+                    float sum = 0;
+                    for (int l = 0; l < g.k(); l++) {
+                        long ai = g.opA() == ColumnMajorGemm.OP_N ? i + (long) l * g.lda() : l + (long) i * g.lda();
+                        long bi = g.opB() == ColumnMajorGemm.OP_N ? l + (long) j * g.ldb() : j + (long) l * g.ldb();
+                        sum += all.get(JAVA_FLOAT, aOff + 4 * ai) * all.get(JAVA_FLOAT, bOff + 4 * bi);
+                    }
+                    long ci = cOff + 4 * (i + (long) j * g.ldc());
+                    // beta = 0 ignores C's old value (it may be garbage), as cuBLAS does
+                    float old = g.beta() == 0 ? 0 : g.beta() * all.get(JAVA_FLOAT, ci);
+                    all.set(JAVA_FLOAT, ci, g.alpha() * sum + old);
+                }
+            }
+        }
+    }
+
+    @Override
+    public void synchronize() {}
+
+    @Override
+    public long[] memoryInfo() { return new long[] {0, 0}; }
+
+    @Override
+    public String describe() { return "emulated device (kernels on the CPU emulator)"; }
+
+    @Override
+    public void close() {
+        for (Arena a : allocations.values()) a.close();
+        allocations.clear();
+    }
+
+    private static MemorySegment at(long address, long bytes) {
+        return MemorySegment.ofAddress(address).reinterpret(bytes);
+    }
+}
