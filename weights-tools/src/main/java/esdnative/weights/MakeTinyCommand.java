@@ -64,8 +64,8 @@ public final class MakeTinyCommand implements Runnable {
             case "diffusers" -> false;
             default -> throw new UserError("--layout: '" + layout + "' is not one of diffusers, single-file");
         };
-        DType type = ConvertCommand.parseDtype(dtype);
-        if (type == null) type = DType.F32;
+        DType parsed = ConvertCommand.parseDtype(dtype);
+        DType type = parsed == null ? DType.F32 : parsed;
         if (tokenizer != null && !Files.isRegularFile(tokenizer.resolve("vocab.json"))) {
             throw new UserError("--tokenizer: " + tokenizer + " has no vocab.json");
         }
@@ -74,19 +74,22 @@ public final class MakeTinyCommand implements Runnable {
             throw new UserError("--layout single-file: an SD2.x single file needs the OpenCLIP text encoder layout, "
                     + "which is not supported; use --layout diffusers");
         }
-        Map<Component, SequencedMap<String, Entry>> weights = randomWeights(model, seed, type);
-        long count = weights.values().stream().mapToLong(MakeTinyCommand::count).sum();
+        Rng rng = new Rng(seed);
+        long[] count = {0};
         if (singleFile) {
             if (!output.getFileName().toString().endsWith(".safetensors")) {
                 throw new UserError(output + ": a single file must be named .safetensors");
             }
             if (Files.exists(output)) throw new UserError(output + ": already exists");
+            Map<Component, SequencedMap<String, Entry>> weights = new EnumMap<>(Component.class);
+            for (Component c : Component.values()) weights.put(c, random(model, c, rng, type));
             Topology topology = Topology.fromDiffusers(weights.get(Component.UNET).keySet(), weights.get(Component.VAE).keySet());
             CompVisNames table = CompVisNames.of(topology);
             SequencedMap<String, Entry> entries = new LinkedHashMap<>();
             weights.forEach((c, tensors) -> tensors.forEach((name, e) -> {
                 String compVis = table.toCompVis(c, name);
                 entries.put(compVis, Entry.floats(e.dtype(), CompVisNames.compVisShape(compVis, e.shape()), e.floats()));
+                count[0] += e.floats().length;
             }));
             SafetensorsWriter.write(output, entries, Map.of("format", "pt"));
         } else {
@@ -96,9 +99,12 @@ public final class MakeTinyCommand implements Runnable {
                     Files.createDirectories(p.getParent());
                     Files.writeString(p, f.getValue());
                 }
-                for (var w : weights.entrySet()) {
-                    String file = w.getKey() == Component.TEXT_ENCODER ? "model.safetensors" : "diffusion_pytorch_model.safetensors";
-                    SafetensorsWriter.write(tmp.resolve(w.getKey().folder()).resolve(file), w.getValue(), Map.of("format", "pt"));
+                // one component in memory at a time, drawn in the same order as for a single file
+                for (Component c : Component.values()) {
+                    SequencedMap<String, Entry> entries = random(model, c, rng, type);
+                    entries.values().forEach(e -> count[0] += e.floats().length);
+                    String file = c == Component.TEXT_ENCODER ? "model.safetensors" : "diffusion_pytorch_model.safetensors";
+                    SafetensorsWriter.write(tmp.resolve(c.folder()).resolve(file), entries, Map.of("format", "pt"));
                 }
                 if (tokenizer != null) {
                     Files.createDirectories(tmp.resolve("tokenizer"));
@@ -106,21 +112,18 @@ public final class MakeTinyCommand implements Runnable {
                 }
             });
         }
-        out.printf(Locale.ROOT, "wrote %s: %,d random parameters (%s, seed %d)%n", output, count, config, seed);
+        out.printf(Locale.ROOT, "wrote %s: %,d random parameters (%s, seed %d)%n", output, count[0], config, seed);
         out.flush();
     }
 
-    /** Every parameter of the model, per component in diffusers names, drawn in a fixed order from one seed. */
-    static Map<Component, SequencedMap<String, Entry>> randomWeights(ModelConfig model, long seed, DType dtype) {
-        Rng rng = new Rng(seed);
-        Map<Component, SequencedMap<String, Entry>> out = new EnumMap<>(Component.class);
-        out.put(Component.UNET, random(UNet2DConditionModel.parameterShapes(model.unet()), "", rng, dtype));
-        out.put(Component.TEXT_ENCODER, random(ClipTextModel.parameterShapes(model.text()), "text_model.", rng, dtype));
-        out.put(Component.VAE, random(AutoencoderShapes.all(model.vae()), "", rng, dtype));
-        return out;
-    }
-
-    private static SequencedMap<String, Entry> random(SequencedMap<String, int[]> shapes, String prefix, Rng rng, DType dtype) {
+    /** One component's parameters in diffusers names, drawn in declaration order from {@code rng}. */
+    private static SequencedMap<String, Entry> random(ModelConfig model, Component c, Rng rng, DType dtype) {
+        SequencedMap<String, int[]> shapes = switch (c) {
+            case UNET -> UNet2DConditionModel.parameterShapes(model.unet());
+            case TEXT_ENCODER -> ClipTextModel.parameterShapes(model.text());
+            case VAE -> AutoencoderShapes.all(model.vae());
+        };
+        String prefix = c == Component.TEXT_ENCODER ? "text_model." : "";
         SequencedMap<String, Entry> entries = new LinkedHashMap<>();
         shapes.forEach((name, shape) -> entries.put(prefix + name, Entry.floats(dtype, shape, values(name, shape, rng))));
         return entries;
@@ -143,11 +146,5 @@ public final class MakeTinyCommand implements Runnable {
         }
         for (int i = 0; i < n; i++) v[i] = (float) (centre + bound * (2 * rng.nextDouble() - 1));
         return v;
-    }
-
-    private static long count(SequencedMap<String, Entry> entries) {
-        long n = 0;
-        for (Entry e : entries.values()) n += e.floats().length;
-        return n;
     }
 }
