@@ -114,6 +114,9 @@ class MakeTinyCommandTest {
         assertEquals(2, run("weights", "make-tiny", "--config", "sd2-tiny", "--layout", "single-file", dir.resolve("y.safetensors").toString()));
         assertEquals(2, run("weights", "make-tiny", "--config", "sd14-tiny", a.toString().replace(".safetensors", ".ckpt"), "--layout", "single-file"));
         assertEquals(2, run("weights", "make-tiny", "--config", "sd14-tiny", "--layout", "single-file", a.toString()));
+        assertEquals(2, run("weights", "make-tiny", "--config", "sd14-tiny", "--layout", "single-file", "--tokenizer",
+                Fixtures.path("clip-tokenizer").toString(), dir.resolve("z.safetensors").toString()));
+        assertFalse(Files.exists(dir.resolve("z.safetensors")));
         assertFalse(Files.exists(dir.resolve("x")));
         assertFalse(Files.exists(dir.resolve("y.safetensors")));
     }

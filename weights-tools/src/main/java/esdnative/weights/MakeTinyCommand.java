@@ -66,6 +66,7 @@ public final class MakeTinyCommand implements Runnable {
         };
         DType parsed = ConvertCommand.parseDtype(dtype);
         DType type = parsed == null ? DType.F32 : parsed;
+        if (tokenizer != null && singleFile) throw new UserError("--tokenizer: only a diffusers folder holds a tokenizer; drop it for --layout single-file");
         if (tokenizer != null && !Files.isRegularFile(tokenizer.resolve("vocab.json"))) {
             throw new UserError("--tokenizer: " + tokenizer + " has no vocab.json");
         }
