@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run ON THE GPU MACHINE (no Java or Maven there): uses the jar and the jlink'd runtime that prepare.sh built and
 # the device call carried. Records nvidia-smi, the CUDA libraries found, `esd-native selftest --backend cuda`
-# (every op, CUDA vs CPU), then `esd-native bench` if the jar has that command, into $OUT (report.md and one
-# file per step), all within 8 minutes.
+# (every op, CUDA vs CPU), `esd-native opbench` (op timings at SD 1.x shapes), then `esd-native bench` if the
+# jar has that command, into $OUT (report.md and one file per step), all within 8 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 start=$(date +%s)
@@ -55,11 +55,22 @@ if [ "$selftest_rc" -ne 0 ] && [ "$(left)" -gt 200 ]; then
   ESD_CUDA_SYNC=1 timeout 150 "$java" -jar "$jar" selftest --backend cuda 2>&1 | tee "$out/selftest-sync.txt"
 fi
 
+echo "== opbench (each op at SD 1.x training shapes, TF32 then strict float32)"
+{
+  timeout 90 "$java" -jar "$jar" opbench --backend cuda --math tf32
+  timeout 60 "$java" -jar "$jar" opbench --backend cuda --math fp32
+} 2>&1 | tee "$out/opbench.txt"
+
 bench_rc="not run (the jar has no bench command)"
 commands="$("$java" -jar "$jar" --help 2>&1)"
-if grep -qE '^ +bench( |$)' <<< "$commands"; then
-  args=()
-  grep -q -- '--backend' <<< "$("$java" -jar "$jar" bench --help 2>&1)" && args+=(--backend cuda)
+bench_help="$("$java" -jar "$jar" bench --help 2>&1)"
+if grep -qE '^ +bench( |$)' <<< "$commands" && ! grep -q -- '--backend' <<< "$bench_help"; then
+  bench_rc="not run (bench has no --backend option)"
+elif grep -qE '^ +bench( |$)' <<< "$commands" && ! grep -qi 'cuda' <<< "$bench_help"; then
+  bench_rc="not run (bench does not offer the cuda backend yet)"
+elif grep -qE '^ +bench( |$)' <<< "$commands"; then
+  args=(--backend cuda)
+  grep -q 'sd14' <<< "$bench_help" && args+=(--config sd14)
   seconds=$(( $(left) - 20 ))
   if [ "$seconds" -gt 30 ]; then
     echo "== bench ${args[*]} (${seconds}s at most)"
@@ -75,6 +86,11 @@ fi
   echo "## selftest --backend cuda: exit $selftest_rc"
   echo '```'
   grep -E '^(cuda|esd-native selftest|selftest:|[0-9]+ of [0-9]+)|FAIL' "$out/selftest.txt"
+  echo '```'
+  echo
+  echo "## opbench"
+  echo '```'
+  cat "$out/opbench.txt"
   echo '```'
   echo
   echo "## bench: $bench_rc"

@@ -28,31 +28,34 @@ std::map<std::string, Launcher>& kernels() {
 }
 
 template <class... A, size_t... I>
-void call(void (*kernel)(A...), dim3 grid, dim3 block, void** params, std::index_sequence<I...>) {
-    emu::launch(kernel, grid, block, *static_cast<A*>(params[I])...);
+void call(void (*kernel)(A...), bool waits, dim3 grid, dim3 block, void** params, std::index_sequence<I...>) {
+    if (waits) emu::launch(kernel, grid, block, *static_cast<A*>(params[I])...);
+    else emu::launch_plain(kernel, grid, block, *static_cast<A*>(params[I])...);
 }
 
+// waits: the kernel uses __syncthreads or warp shuffles, so its threads must run as fibers
 template <class... A>
-void enroll(const char* name, void (*kernel)(A...)) {
-    kernels()[name] = [kernel](dim3 grid, dim3 block, void** params) {
-        call(kernel, grid, block, params, std::index_sequence_for<A...>{});
+void enroll(const char* name, bool waits, void (*kernel)(A...)) {
+    kernels()[name] = [kernel, waits](dim3 grid, dim3 block, void** params) {
+        call(kernel, waits, grid, block, params, std::index_sequence_for<A...>{});
     };
 }
 
-#define ENROLL(k) enroll(#k, k)
+#define PLAIN(k) enroll(#k, false, k)
+#define WAITS(k) enroll(#k, true, k)
 
 const bool enrolled = [] {
-    ENROLL(add); ENROLL(axpy); ENROLL(scale); ENROLL(linear_combination);
-    ENROLL(silu_forward); ENROLL(silu_backward); ENROLL(gelu_forward); ENROLL(gelu_backward);
-    ENROLL(quick_gelu_forward); ENROLL(quick_gelu_backward); ENROLL(geglu_forward); ENROLL(geglu_backward);
-    ENROLL(group_norm_forward); ENROLL(group_norm_backward_input); ENROLL(group_norm_backward_params);
-    ENROLL(layer_norm_forward); ENROLL(layer_norm_backward_input); ENROLL(layer_norm_backward_params);
-    ENROLL(softmax_forward); ENROLL(softmax_backward);
-    ENROLL(upsample_nearest2x_forward); ENROLL(upsample_nearest2x_backward);
-    ENROLL(concat_channels); ENROLL(split_channels); ENROLL(transpose);
-    ENROLL(add_row_bias); ENROLL(sum_rows); ENROLL(add_channel_bias); ENROLL(channel_bias_grad);
-    ENROLL(im2col); ENROLL(col2im); ENROLL(timestep_embedding);
-    ENROLL(mse_partial); ENROLL(mse_finish); ENROLL(mse_backward); ENROLL(adam_step);
+    PLAIN(add); PLAIN(axpy); PLAIN(scale); PLAIN(linear_combination);
+    PLAIN(silu_forward); PLAIN(silu_backward); PLAIN(gelu_forward); PLAIN(gelu_backward);
+    PLAIN(quick_gelu_forward); PLAIN(quick_gelu_backward); PLAIN(geglu_forward); PLAIN(geglu_backward);
+    WAITS(group_norm_forward); WAITS(group_norm_backward_input); WAITS(group_norm_backward_params);
+    WAITS(layer_norm_forward); WAITS(layer_norm_backward_input); WAITS(layer_norm_backward_params);
+    WAITS(softmax_forward); WAITS(softmax_backward);
+    PLAIN(upsample_nearest2x_forward); PLAIN(upsample_nearest2x_backward);
+    PLAIN(concat_channels); PLAIN(split_channels); WAITS(transpose);
+    PLAIN(add_row_bias); WAITS(sum_rows); PLAIN(add_channel_bias); WAITS(channel_bias_grad);
+    PLAIN(im2col); PLAIN(col2im); PLAIN(timestep_embedding);
+    WAITS(mse_partial); WAITS(mse_finish); PLAIN(mse_backward); PLAIN(adam_step);
     return true;
 }();
 } // namespace

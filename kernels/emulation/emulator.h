@@ -1,14 +1,16 @@
 // a small cpu emulator of the cuda features the kernels use, so that their logic (indexing, reductions,
 // barriers, warp shuffles) is tested on machines without a gpu. the threads of a block are cooperative fibers
-// (ucontext) on one os thread: each runs until it waits at __syncthreads or a warp shuffle, and a barrier opens
-// once every thread of its block (or warp) that has not exited waits there. blocks run one after another.
-// include it before the kernel sources.
+// on one os thread: each runs until it waits at __syncthreads or a warp shuffle, and a barrier opens once every
+// thread of its block (or warp) that has not exited waits there. blocks run one after another. a fiber starts
+// on its own stack through ucontext; later switches use _setjmp/_longjmp, which skip ucontext's signal-mask
+// system calls. include it before the kernel sources.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <csetjmp>
 #include <memory>
 #include <ucontext.h>
 #include <vector>
@@ -23,12 +25,15 @@ namespace emu {
 enum Wait { RUNNING, AT_BLOCK_BARRIER, AT_WARP_BARRIER, EXITED };
 
 struct Fiber {
-    ucontext_t context;
+    ucontext_t start;       // first entry onto the fiber's stack
+    std::jmp_buf resume;    // where it waits
+    bool started = false;
     Wait wait = RUNNING;
 };
 
 constexpr size_t STACK_BYTES = 64 * 1024;
-inline ucontext_t scheduler;
+inline ucontext_t scheduler_context;
+inline std::jmp_buf scheduler;
 inline std::vector<Fiber> fibers;
 inline std::vector<std::unique_ptr<char[]>> stacks;
 inline std::vector<double> shuffle_buffer;
@@ -42,12 +47,18 @@ inline void set_thread_index(int t) {
 inline void fiber_entry() {
     body();
     fibers[current].wait = EXITED;
-    swapcontext(&fibers[current].context, &scheduler);
+    _longjmp(scheduler, 1);
 }
 
+inline bool plain_launch();
+
 inline void wait_at(Wait barrier) {
+    if (plain_launch()) {
+        std::fprintf(stderr, "emulator: a kernel launched without fibers waits at a barrier\n");
+        std::abort();
+    }
     fibers[current].wait = barrier;
-    swapcontext(&fibers[current].context, &scheduler);
+    if (!_setjmp(fibers[current].resume)) _longjmp(scheduler, 1);
 }
 
 // runs one block: every fiber until it waits or exits, then opens the barriers everyone reached
@@ -56,18 +67,22 @@ inline void run_block(int threads) {
     while ((int) stacks.size() < threads) stacks.emplace_back(new char[STACK_BYTES]);
     shuffle_buffer.assign(threads, 0.0);
     for (int t = 0; t < threads; t++) {
-        getcontext(&fibers[t].context);
-        fibers[t].context.uc_stack.ss_sp = stacks[t].get();
-        fibers[t].context.uc_stack.ss_size = STACK_BYTES;
-        fibers[t].context.uc_link = nullptr;
-        makecontext(&fibers[t].context, fiber_entry, 0);
+        getcontext(&fibers[t].start);
+        fibers[t].start.uc_stack.ss_sp = stacks[t].get();
+        fibers[t].start.uc_stack.ss_size = STACK_BYTES;
+        fibers[t].start.uc_link = nullptr;
+        makecontext(&fibers[t].start, fiber_entry, 0);
     }
     for (;;) {
         for (int t = 0; t < threads; t++) {
             if (fibers[t].wait != RUNNING) continue;
             current = t;
             set_thread_index(t);
-            swapcontext(&scheduler, &fibers[t].context);
+            if (!_setjmp(scheduler)) {
+                if (fibers[t].started) _longjmp(fibers[t].resume, 1);
+                fibers[t].started = true;
+                swapcontext(&scheduler_context, &fibers[t].start);
+            }
         }
         bool released = false, allExited = true;
         for (int w = 0; w * 32 < threads; w++) {        // a warp barrier opens when its live lanes all wait there
@@ -97,6 +112,28 @@ inline void run_block(int threads) {
         }
         for (auto& f : fibers) if (f.wait == AT_BLOCK_BARRIER) f.wait = RUNNING;
     }
+}
+
+inline bool plain = false;   // threads run one after another, no fibers: for kernels that never wait
+inline bool plain_launch() { return plain; }
+
+template <class Kernel, class... Args>
+void launch_plain(Kernel kernel, dim3 grid, dim3 block, Args... args) {
+    gridDim = grid;
+    blockDim = block;
+    plain = true;
+    int threads = (int) (block.x * block.y * block.z);
+    for (unsigned bz = 0; bz < grid.z; bz++)
+        for (unsigned by = 0; by < grid.y; by++)
+            for (unsigned bx = 0; bx < grid.x; bx++) {
+                blockIdx = {bx, by, bz};
+                for (int t = 0; t < threads; t++) {
+                    current = t;
+                    set_thread_index(t);
+                    kernel(args...);
+                }
+            }
+    plain = false;
 }
 
 template <class Kernel, class... Args>

@@ -13,7 +13,6 @@ import esdnative.sched.DdimConfig;
 import esdnative.text.ClipTokenizer;
 
 import java.nio.file.Path;
-import java.util.List;
 
 /**
  * The model a benchmark runs: a UNet with its weights, a text encoder and the VAE's pixels-per-latent factor,
@@ -52,7 +51,7 @@ record BenchModel(String description, UNetConfig unetConfig, Weights unetWeights
                 vaeScale = 8;
             }
             case "tiny" -> {
-                unet = tinyUNet();
+                unet = UNetConfig.tiny();
                 text = new ClipTextConfig(49408, 32, 37, 2, 4, 77, "quick_gelu", 1e-5f);
                 vaeScale = 2;
             }
@@ -65,13 +64,5 @@ record BenchModel(String description, UNetConfig unetConfig, Weights unetWeights
         return new BenchModel(config + " config, random weights (seed " + seed + ")", unet, unetWeights,
                 new ClipTextModel(be, text, textWeights), tokenizerDir != null ? ClipTokenizer.load(tokenizerDir) : null,
                 DdimConfig.stableDiffusion1(), vaeScale);
-    }
-
-    /** The UNet of /work/shared/fixtures/tiny-sd-a (diffusers' test pipeline): 2 levels of 32/64 channels. */
-    private static UNetConfig tinyUNet() {
-        return new UNetConfig(4, 4, 16, List.of(32, 64),
-                List.of(UNetConfig.CROSS_ATTN_DOWN, UNetConfig.DOWN), List.of(UNetConfig.UP, UNetConfig.CROSS_ATTN_UP),
-                List.of(2, 2), List.of(32, 32), List.of(8, 8), List.of(1, 1),
-                8, 1e-5f, true, 0f, false, false, 1f, 3, 3, 128);
     }
 }

@@ -20,6 +20,7 @@ import java.util.Properties;
                 GenerateCommand.class,
                 esdnative.weights.WeightsCommand.class,
                 SelfTestCommand.class,
+                OpBenchCommand.class,
                 esdnative.bench.BenchCommand.class,
                 esdnative.toy.ToyCommand.class,
         })

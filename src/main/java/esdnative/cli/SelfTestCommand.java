@@ -30,9 +30,6 @@ import java.util.concurrent.Callable;
                         + " exits 0. Exit 1 when a case fails."},
         mixinStandardHelpOptions = true)
 final class SelfTestCommand implements Callable<Integer> {
-    static final double FP32_TOLERANCE = 1e-5;
-    static final double TF32_TOLERANCE = 5e-3;
-
     @Option(names = "--backend", defaultValue = "cuda", paramLabel = "cuda|cpu",
             description = "cuda: compare the GPU with the CPU reference (default); cpu: run the CPU ops once.")
     String backend;
@@ -87,7 +84,7 @@ final class SelfTestCommand implements Callable<Integer> {
             int failed = 0;
             long start = System.nanoTime();
             for (OpCase c : cases) {
-                double tolerance = c.gemm() && mode == CudaBackend.MathMode.TF32 ? TF32_TOLERANCE : FP32_TOLERANCE;
+                double tolerance = c.tolerance(mode == CudaBackend.MathMode.TF32);
                 SelfTest.Row row = SelfTest.compare(c, cpu, gpu, tolerance, seed);
                 print(out, row);
                 if (!row.passed()) failed++;

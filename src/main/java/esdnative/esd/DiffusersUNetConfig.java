@@ -5,10 +5,10 @@ import esdnative.io.Json;
 import esdnative.model.unet.UNetConfig;
 
 /** A diffusers {@code unet/config.json} for a UNet whose source (a single file) had none. */
-final class DiffusersUNetConfig {
+public final class DiffusersUNetConfig {
     private DiffusersUNetConfig() {}
 
-    static String json(UNetConfig c) {
+    public static String json(UNetConfig c) {
         ObjectNode j = Json.mapper().createObjectNode();
         j.put("_class_name", "UNet2DConditionModel");
         j.put("_diffusers_version", "0.21.4");

@@ -50,8 +50,8 @@ public final class ModelLoader {
     }
 
     /**
-     * The model's VAE decoder, or null for a pixel-space model without one. A single file's VAE is SD's kl-f8
-     * unless {@code configDir} holds a vae/config.json.
+     * The model's VAE decoder, or null for a pixel-space model without one. A single file's VAE config is read off
+     * its shapes (SD's kl-f8 for SD's VAE) unless {@code configDir} holds a vae/config.json.
      */
     public static Vae loadVae(Backend be, StableDiffusion model, Path configDir) {
         if (model.layout() == StableDiffusion.Layout.DIFFUSERS) {
@@ -63,7 +63,8 @@ public final class ModelLoader {
         try (ModelWeights w = ModelWeights.open(model.source(), ModelWeights.Ema.AUTO)) {
             if (w.names(Component.VAE).isEmpty()) return null;
             Path vaeConfig = configDir == null ? null : configDir.resolve("vae/config.json");
-            VaeConfig vc = vaeConfig != null && Files.isRegularFile(vaeConfig) ? VaeConfig.fromJson(vaeConfig) : VaeConfig.sd();
+            VaeConfig vc = vaeConfig != null && Files.isRegularFile(vaeConfig) ? VaeConfig.fromJson(vaeConfig)
+                    : SingleFileArchitecture.vae(w.shapes(Component.VAE));
             return new Vae(vc, VaeWeights.load(be, vc, w.shapes(Component.VAE), d -> w.readFloats(Component.VAE, d),
                     model.source().toString()));
         }

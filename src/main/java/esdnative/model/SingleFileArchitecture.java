@@ -3,6 +3,7 @@ package esdnative.model;
 import esdnative.cli.UserError;
 import esdnative.model.clip.ClipTextConfig;
 import esdnative.model.unet.UNetConfig;
+import esdnative.model.vae.VaeConfig;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -77,6 +78,25 @@ final class SingleFileArchitecture {
         int inter = shape(shapes, "text_model.encoder.layers.0.mlp.fc1.weight")[0];
         return new ClipTextConfig(tokens[0], hidden, inter, layers, Math.max(1, hidden / CLIP_HEAD_CHANNELS),
                 positions[0], "quick_gelu", 1e-5f);
+    }
+
+    /**
+     * The VAE decoder's config from its shapes (diffusers names): channels per level read off the up blocks (which
+     * run them in reverse), resnets per level (one more in each decoder block), latent and image channels; SD's 32
+     * groups and 0.18215 scaling. SD's kl-f8 VAE gives {@link VaeConfig#sd()}.
+     */
+    static VaeConfig vae(Map<String, int[]> shapes) {
+        int levels = 0;
+        while (shapes.containsKey("decoder.up_blocks." + levels + ".resnets.0.conv1.weight")) levels++;
+        if (levels == 0) throw new UserError("single file: no VAE decoder up blocks found");
+        int resnets = 0;
+        while (shapes.containsKey("decoder.up_blocks.0.resnets." + resnets + ".conv1.weight")) resnets++;
+        List<Integer> channels = new ArrayList<>();
+        for (int i = levels - 1; i >= 0; i--) channels.add(shape(shapes, "decoder.up_blocks." + i + ".resnets.0.conv1.weight")[0]);
+        boolean attention = shapes.containsKey("decoder.mid_block.attentions.0.to_q.weight")
+                || shapes.containsKey("decoder.mid_block.attentions.0.query.weight");
+        return new VaeConfig(shape(shapes, "decoder.conv_in.weight")[1], shape(shapes, "decoder.conv_out.weight")[0],
+                channels, resnets - 1, SD_NORM_GROUPS, VaeConfig.sd().scalingFactor(), attention);
     }
 
     private static Integer[] repeat(int value, int n) {

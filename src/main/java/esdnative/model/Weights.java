@@ -30,12 +30,22 @@ public final class Weights {
 
     /** One zero-filled flat buffer holding every named shape, in the order given. */
     public static Weights allocate(Backend backend, SequencedMap<String, int[]> shapes) {
-        long total = 0;
-        for (int[] shape : shapes.values()) total += Tensor.sizeOf(shape);
+        long total = elementCount(shapes);
         if (total > Integer.MAX_VALUE - 8) {
             throw new IllegalArgumentException(total + " elements do not fit one buffer");
         }
-        Tensor flat = backend.zeros((int) total);
+        return over(backend.zeros((int) total), shapes);
+    }
+
+    /** Number of elements of all the shapes together. */
+    public static long elementCount(SequencedMap<String, int[]> shapes) {
+        long total = 0;
+        for (int[] shape : shapes.values()) total += Tensor.sizeOf(shape);
+        return total;
+    }
+
+    /** Named views, in order, over an existing buffer of at least {@link #elementCount} elements. */
+    public static Weights over(Tensor flat, SequencedMap<String, int[]> shapes) {
         SequencedMap<String, Tensor> views = new LinkedHashMap<>();
         long offset = 0;
         for (var e : shapes.entrySet()) {

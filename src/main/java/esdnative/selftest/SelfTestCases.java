@@ -1,9 +1,19 @@
 package esdnative.selftest;
 
-import java.util.ArrayList;
-import java.util.List;
+import esdnative.esd.EsdLoss;
+import esdnative.esd.TrainableSubset;
+import esdnative.model.Weights;
+import esdnative.model.unet.UNet2DConditionModel;
+import esdnative.model.unet.UNetConfig;
+import esdnative.optim.Adam;
+import esdnative.tensor.Tensor;
 
-/** Everything {@code esd-native selftest} checks, in the order it prints them. */
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.SequencedMap;
+
+/** Everything the self-test runs: the single ops, then whole-model checks. */
 public final class SelfTestCases {
     private SelfTestCases() {}
 
@@ -13,12 +23,54 @@ public final class SelfTestCases {
         return cases;
     }
 
-    /**
-     * Whole-model checks, after the single ops: the place for a UNet forward and backward on a tiny model and one
-     * ESD training step, each an {@link OpCase} whose body builds the model on the backend it is given and returns
-     * (or writes into OUTPUT tensors) what to compare. None yet.
-     */
+    // tiny-sd-a's UNet with random weights (no fixture needed where the check runs), batch 2, 16×16 latents
+    private static final UNetConfig TINY = UNetConfig.tiny();
+    private static final int TOKENS = 7;
+    private static final float WEIGHT_RANGE = 0.08f; // keeps activations O(1) through the random network
+
+    /** A UNet forward and backward on a tiny model, and one ESD-x step (loss, gradients, Adam update). */
     static List<OpCase> modelCases() {
-        return List.of();
+        SequencedMap<String, int[]> shapes = UNet2DConditionModel.parameterShapes(TINY);
+        int params = (int) Weights.elementCount(shapes);
+        int ctx = TINY.crossAttentionDim().getFirst();
+
+        OpCase unet = OpCase.modelNamed("unet tiny forward+backward b2")
+                .inRange("weights", -WEIGHT_RANGE, WEIGHT_RANGE, params)
+                .in("latents", 2, 4, 16, 16).in("context", 2, TOKENS, ctx).in("dEps", 2, 4, 16, 16)
+                .out("eps", 2, 4, 16, 16).out("grads", params).out("dLatents", 2, 4, 16, 16).out("dContext", 2, TOKENS, ctx)
+                .run((be, t) -> {
+                    UNet2DConditionModel model = new UNet2DConditionModel(TINY);
+                    Weights w = Weights.over(t.get("weights"), shapes);
+                    for (String g : List.of("grads", "dLatents", "dContext")) be.fill(t.get(g), 0f);
+                    var acts = model.forward(be, w, t.get("latents"), new float[] {981, 1}, t.get("context"));
+                    be.copy(t.get("eps"), acts.output());
+                    model.backward(be, w, Weights.over(t.get("grads"), shapes), acts, t.get("dEps"), t.get("dLatents"),
+                            t.get("dContext"));
+                });
+
+        SequencedMap<String, int[]> trained = new LinkedHashMap<>();
+        shapes.forEach((name, shape) -> {
+            if (name.contains("attn2")) trained.put(name, shape);
+        });
+        int trainedCount = (int) Weights.elementCount(trained);
+        OpCase esd = OpCase.modelNamed("esd-x step tiny (loss, grads, adam)")
+                .inRange("weights", -WEIGHT_RANGE, WEIGHT_RANGE, params)
+                .in("z", 1, 4, 16, 16).in("embNull", 1, TOKENS, ctx).in("embConcept", 1, TOKENS, ctx)
+                .out("grads", trainedCount).out("update", trainedCount)
+                .scalar((be, t) -> {
+                    UNet2DConditionModel model = new UNet2DConditionModel(TINY);
+                    Weights frozen = Weights.over(t.get("weights"), shapes);
+                    TrainableSubset subset = TrainableSubset.select(be, frozen, trained::containsKey);
+                    EsdLoss.Result r = EsdLoss.compute(be, model, frozen, subset.trainable(), subset.gradients(),
+                            t.get("z"), 500, t.get("embNull"), t.get("embConcept"), 1f);
+                    be.copy(t.get("grads"), subset.gradients().flat());
+                    Tensor before = be.zeros(trainedCount);
+                    be.copy(before, subset.trained().flat());
+                    new Adam(be, trainedCount, Adam.Config.torchDefaults(1e-3f))
+                            .step(be, subset.trained().flat(), subset.gradients().flat());
+                    be.linearCombination(t.get("update"), 1f, subset.trained().flat(), -1f, before, trainedCount);
+                    return r.loss();
+                });
+        return List.of(unet, esd);
     }
 }

@@ -47,6 +47,8 @@ class ModelLoaderTest {
         Map<String, int[]> text = new LinkedHashMap<>();
         ClipTextModel.parameterShapes(ClipTextConfig.vitL14()).forEach((n, s) -> text.put("text_model." + n, s));
         assertEquals(ClipTextConfig.vitL14(), SingleFileArchitecture.text(text));
+        assertEquals(esdnative.model.vae.VaeConfig.sd(), SingleFileArchitecture.vae(
+                esdnative.model.vae.VaeDecoder.parameterShapes(esdnative.model.vae.VaeConfig.sd())));
     }
 
     @Test

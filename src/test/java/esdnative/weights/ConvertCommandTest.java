@@ -85,6 +85,10 @@ class ConvertCommandTest {
                 assertArrayEquals(torchHalf.readFloats(t.name()), converted.readFloats(t.name()), t.name());
             }
         }
+        // and the torch-cast checkpoint itself, kept in float16, gives the very same file contents
+        Path kept = dir.resolve("kept.safetensors");
+        assertEquals(0, run("weights", "convert", Fixtures.path("ckpt/tiny-sd-a-fp16.ckpt").toString(), kept.toString()));
+        assertSameTensors(out, kept);
     }
 
     @Test

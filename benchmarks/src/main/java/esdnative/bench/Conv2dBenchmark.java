@@ -19,7 +19,8 @@ import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 
 /**
- * CpuBackend convolution throughput (GFLOP/s in the "·gflop" line: 2·N·K·OH·OW·C·R·S per call).
+ * CpuBackend convolution throughput: GFLOP/s in the "·gflop" line, per busy core "·gflopDone" / "·cpuSeconds"
+ * (see {@link CpuGflops}); a call is 2·N·K·OH·OW·C·R·S flops.
  * Shapes "C:H:W:K:R" (batch 1, stride 1, same padding) are SD 1.x UNet convolutions at 512 px.
  */
 @State(Scope.Benchmark)
@@ -67,23 +68,26 @@ public class Conv2dBenchmark {
     }
 
     @Benchmark
-    public Tensor forward(Gflops counter) {
+    public Tensor forward(Gflops counter, CpuGflops perCpu) {
         cpu.conv2d(y, x, w, bias, sh);
         counter.gflop += gflop;
+        perCpu.add(gflop);
         return y;
     }
 
     @Benchmark
-    public Tensor backwardData(Gflops counter) {
+    public Tensor backwardData(Gflops counter, CpuGflops perCpu) {
         cpu.conv2dBackwardData(dx, y, w, sh);
         counter.gflop += gflop;
+        perCpu.add(gflop);
         return dx;
     }
 
     @Benchmark
-    public Tensor backwardWeight(Gflops counter) {
+    public Tensor backwardWeight(Gflops counter, CpuGflops perCpu) {
         cpu.conv2dBackwardWeight(dw, dBias, y, x, sh);
         counter.gflop += gflop;
+        perCpu.add(gflop);
         return dw;
     }
 }

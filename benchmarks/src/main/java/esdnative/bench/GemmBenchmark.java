@@ -17,9 +17,10 @@ import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Gemm.sgemm throughput (GFLOP/s in the "·gflop" line). Shapes are "TT:m:n:k" with TT the transposes of A and B;
- * besides 1024³ they are the products of SD 1.x at 512 px (64×64 latent, 8 heads of 40 in the first block)
- * as ConvOps and AttentionOps issue them.
+ * Gemm.sgemm throughput: GFLOP/s in the "·gflop" line, per busy core "·gflopDone" / "·cpuSeconds" (see
+ * {@link CpuGflops}). Shapes are "TT:m:n:k" with TT the transposes of A and B; besides 1024³ they are the
+ * products of SD 1.x at 512 px (64×64 latent, 8 heads of 40 in the first block) as ConvOps and AttentionOps
+ * issue them.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
@@ -70,9 +71,10 @@ public class GemmBenchmark {
     }
 
     @Benchmark
-    public float[] sgemm(Gflops counter) {
+    public float[] sgemm(Gflops counter, CpuGflops perCpu) {
         Gemm.sgemm(transA, transB, m, n, k, 1f, a, 0, transA ? m : k, b, 0, transB ? k : n, 0f, c, 0, n);
         counter.gflop += gflop;
+        perCpu.add(gflop);
         return c;
     }
 }

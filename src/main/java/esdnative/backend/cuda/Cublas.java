@@ -35,7 +35,7 @@ final class Cublas implements AutoCloseable {
     private final MethodHandle destroy;
     private final MethodHandle gemmEx;
     private final MethodHandle gemmStridedBatchedEx;
-    private final Arena arena = Arena.ofConfined();
+    private final Arena arena = Arena.ofShared(); // the backend may be used from another thread than it was opened on
     private final MemorySegment handle;
     private final MemorySegment alpha;
     private final MemorySegment beta;

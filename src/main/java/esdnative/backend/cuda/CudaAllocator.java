@@ -3,6 +3,7 @@ package esdnative.backend.cuda;
 import java.util.ArrayDeque;
 import java.util.Collections;
 import java.util.IdentityHashMap;
+import java.util.Locale;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -110,7 +111,7 @@ final class CudaAllocator implements AutoCloseable {
 
     /** E.g. "in use 1.2 GiB (peak 3.4 GiB), cached 0.5 GiB, 17 cuMemAlloc calls". */
     synchronized String describe() {
-        return String.format("in use %s (peak %s), cached %s, %d cuMemAlloc calls", mib(inUseBytes), mib(peakBytes),
+        return String.format(Locale.ROOT, "in use %s (peak %s), cached %s, %d cuMemAlloc calls", mib(inUseBytes), mib(peakBytes),
                 mib(cachedBytes), deviceAllocations);
     }
 
@@ -153,7 +154,7 @@ final class CudaAllocator implements AutoCloseable {
         }
         if (address == 0) {
             long[] info = device.memoryInfo();
-            throw new CudaException(String.format("cuda %s: out of GPU memory allocating %s (%d bytes): %s;"
+            throw new CudaException(String.format(Locale.ROOT, "cuda %s: out of GPU memory allocating %s (%d bytes): %s;"
                             + " the device has %s free of %s", op, mib(size), requested, describe(),
                     mib(info[0]), mib(info[1])));
         }
@@ -178,6 +179,6 @@ final class CudaAllocator implements AutoCloseable {
     }
 
     private static String mib(long bytes) {
-        return String.format("%.1f MiB", bytes / (double) (1L << 20));
+        return String.format(Locale.ROOT, "%.1f MiB", bytes / (double) (1L << 20));
     }
 }

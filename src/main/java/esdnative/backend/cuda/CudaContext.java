@@ -7,6 +7,7 @@ import jcuda.driver.CUresult;
 import jcuda.driver.JCudaDriver;
 
 import java.nio.charset.StandardCharsets;
+import java.util.Locale;
 
 /**
  * One GPU through the CUDA driver API (JCuda): its primary context (the one the CUDA runtime inside cuBLAS uses
@@ -90,7 +91,7 @@ final class CudaContext implements AutoCloseable {
 
     /** E.g. "NVIDIA H200, compute 9.0, 132 SMs, 139.8 GiB, driver CUDA 13.0". */
     String describe() {
-        return String.format("%s, compute %d.%d, %d SMs, %.1f GiB, driver CUDA %d.%d", name, computeMajor, computeMinor,
+        return String.format(Locale.ROOT, "%s, compute %d.%d, %d SMs, %.1f GiB, driver CUDA %d.%d", name, computeMajor, computeMinor,
                 multiprocessors, totalMemory / (double) (1L << 30), driverVersion / 1000, (driverVersion % 1000) / 10);
     }
 

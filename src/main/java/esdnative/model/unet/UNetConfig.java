@@ -80,6 +80,15 @@ public record UNetConfig(
     }
 
     /**
+     * The UNet of the reference fixtures' tiny-sd-a (diffusers' test pipeline's): 2 levels of 32/64 channels, 2 layers
+     * per block, cross-attention (8 heads, context 32) at the first level, 8 norm groups; 1.1 M parameters.
+     */
+    public static UNetConfig tiny() {
+        return new UNetConfig(4, 4, 16, List.of(32, 64), List.of(CROSS_ATTN_DOWN, DOWN), List.of(UP, CROSS_ATTN_UP),
+                List.of(2, 2), List.of(32, 32), List.of(8, 8), List.of(1, 1), 8, 1e-5f, true, 0f, false, false, 1f, 3, 3, 128);
+    }
+
+    /**
      * Stable Diffusion 2.x (768-v, as stabilityai/stable-diffusion-2-1 ships it): OpenCLIP-H context of 1024,
      * linear projections in the transformers, 64-channel heads, upcast attention.
      */

@@ -2,8 +2,9 @@ package esdnative.backend.cuda;
 
 import esdnative.backend.cpu.CpuBackend;
 import esdnative.selftest.OpCase;
+import esdnative.selftest.OpCases;
+import esdnative.selftest.OpTimings;
 import esdnative.selftest.SelfTest;
-import esdnative.selftest.SelfTestCases;
 import esdnative.tensor.Tensor;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -11,15 +12,11 @@ import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
 
-import java.io.IOException;
-import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The whole CUDA backend without a GPU: {@link CudaBackend} on an {@link EmulatedDevice} (the kernels' CUDA
@@ -27,24 +24,12 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * case within 1e-5. What is left for the GPU itself: JCuda, cuBLAS and the hardware.
  */
 class EmulatedCudaBackendTest {
-    private static final Path LIBRARY = Path.of("target/kernel-emulation/libesdemu.so");
     private static CudaBackend emulated;
     private static CpuBackend cpu;
 
     @BeforeAll
-    static void build() throws IOException, InterruptedException {
-        Process p;
-        try {
-            p = new ProcessBuilder("bash", "kernels/emulation/build-device.sh", LIBRARY.toString())
-                    .redirectErrorStream(true).start();
-        } catch (IOException e) {
-            p = null;
-        }
-        String output = p == null ? "" : new String(p.getInputStream().readAllBytes());
-        boolean built = p != null && p.waitFor(5, TimeUnit.MINUTES) && p.exitValue() == 0;
-        if (!built) System.out.println("EmulatedCudaBackendTest skipped: the emulator did not build: " + output);
-        assumeTrue(built, "the kernel emulator did not build (no g++?): " + output);
-        emulated = new CudaBackend(new EmulatedDevice(LIBRARY.toAbsolutePath()), CudaBackend.MathMode.FP32);
+    static void build() {
+        emulated = (CudaBackend) EmulatedCuda.create();
         cpu = new CpuBackend();
     }
 
@@ -56,7 +41,8 @@ class EmulatedCudaBackendTest {
 
     @TestFactory
     List<DynamicTest> everySelfTestCaseMatchesTheCpuReference() {
-        return SelfTestCases.all().stream().map((OpCase c) -> DynamicTest.dynamicTest(c.name(), () -> {
+        // the single ops; the whole UNet on the emulator is UNetEmulatedCudaGoldenTest's
+        return OpCases.all().stream().map((OpCase c) -> DynamicTest.dynamicTest(c.name(), () -> {
             SelfTest.Row row = SelfTest.compare(c, cpu, emulated, 1e-5, 11);
             assertTrue(row.passed(), row.toString());
         })).toList();
@@ -70,6 +56,14 @@ class EmulatedCudaBackendTest {
         long after = emulated.deviceAllocations();
         for (int i = 0; i < 3; i++) emulated.conv2d(out, in, w, null, shape);
         assertEquals(after, emulated.deviceAllocations(), emulated.memoryReport());
+    }
+
+    @Test
+    void everyOpbenchCaseRunsAtTheTinySize() {
+        for (OpTimings.Case c : OpTimings.cases(8)) {
+            OpTimings.Timing t = OpTimings.time(c, emulated, 0);
+            assertTrue(t.millis() > 0, t.toString());
+        }
     }
 
     @Test

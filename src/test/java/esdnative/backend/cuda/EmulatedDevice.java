@@ -10,6 +10,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -48,7 +49,11 @@ final class EmulatedDevice implements Device {
     public long allocate(long bytes) {
         Arena arena = Arena.ofShared();
         MemorySegment s = arena.allocate(bytes, 256);
-        for (long i = 0; i + 4 <= bytes; i += 4) s.set(JAVA_INT, i, GARBAGE);
+        int[] garbage = new int[(int) Math.min(bytes / 4, 1 << 16)];
+        Arrays.fill(garbage, GARBAGE);
+        for (long at = 0; at + 4 <= bytes; at += garbage.length * 4L) {
+            MemorySegment.copy(garbage, 0, s, JAVA_INT, at, (int) Math.min(garbage.length, (bytes - at) / 4));
+        }
         allocations.put(s.address(), arena);
         return s.address();
     }
@@ -62,8 +67,12 @@ final class EmulatedDevice implements Device {
 
     @Override
     public void fill32(long address, int bits, long count) {
+        int[] pattern = new int[(int) Math.min(count, 1 << 16)];
+        Arrays.fill(pattern, bits);
         MemorySegment s = at(address, count * 4);
-        for (long i = 0; i < count; i++) s.setAtIndex(JAVA_INT, i, bits);
+        for (long i = 0; i < count; i += pattern.length) {
+            MemorySegment.copy(pattern, 0, s, JAVA_INT, i * 4, (int) Math.min(pattern.length, count - i));
+        }
     }
 
     @Override
@@ -105,27 +114,38 @@ final class EmulatedDevice implements Device {
         }
     }
 
-    /** cuBLAS's column-major GEMM, element (i, j) of X at X[i + j·ld]. */
+    /** cuBLAS's column-major GEMM, element (i, j) of X at X[i + j·ld], on host copies of the spans involved. */
     @Override
     public void gemm(ColumnMajorGemm g, long a, long b, long c) {
-        MemorySegment all = MemorySegment.ofAddress(0).reinterpret(Long.MAX_VALUE);
+        boolean ta = g.opA() == ColumnMajorGemm.OP_T, tb = g.opB() == ColumnMajorGemm.OP_T;
+        float[] av = read(a, (g.batch() - 1) * g.strideA() + (ta ? (long) (g.m() - 1) * g.lda() + g.k()
+                : (long) (g.k() - 1) * g.lda() + g.m()));
+        float[] bv = read(b, (g.batch() - 1) * g.strideB() + (tb ? (long) (g.k() - 1) * g.ldb() + g.n()
+                : (long) (g.n() - 1) * g.ldb() + g.k()));
+        float[] cv = read(c, (g.batch() - 1) * g.strideC() + (long) (g.n() - 1) * g.ldc() + g.m());
         for (int p = 0; p < g.batch(); p++) {
-            long aOff = a + 4 * p * g.strideA(), bOff = b + 4 * p * g.strideB(), cOff = c + 4 * p * g.strideC();
+            int aOff = (int) (p * g.strideA()), bOff = (int) (p * g.strideB()), cOff = (int) (p * g.strideC());
             for (int j = 0; j < g.n(); j++) {
                 for (int i = 0; i < g.m(); i++) {
                     float sum = 0;
                     for (int l = 0; l < g.k(); l++) {
-                        long ai = g.opA() == ColumnMajorGemm.OP_N ? i + (long) l * g.lda() : l + (long) i * g.lda();
-                        long bi = g.opB() == ColumnMajorGemm.OP_N ? l + (long) j * g.ldb() : j + (long) l * g.ldb();
-                        sum += all.get(JAVA_FLOAT, aOff + 4 * ai) * all.get(JAVA_FLOAT, bOff + 4 * bi);
+                        float x = av[aOff + (ta ? l + i * g.lda() : i + l * g.lda())];
+                        float y = bv[bOff + (tb ? j + l * g.ldb() : l + j * g.ldb())];
+                        sum += x * y;
                     }
-                    long ci = cOff + 4 * (i + (long) j * g.ldc());
+                    int ci = cOff + i + j * g.ldc();
                     // beta = 0 ignores C's old value (it may be garbage), as cuBLAS does
-                    float old = g.beta() == 0 ? 0 : g.beta() * all.get(JAVA_FLOAT, ci);
-                    all.set(JAVA_FLOAT, ci, g.alpha() * sum + old);
+                    cv[ci] = g.alpha() * sum + (g.beta() == 0 ? 0 : g.beta() * cv[ci]);
                 }
             }
         }
+        MemorySegment.copy(cv, 0, at(c, cv.length * 4L), JAVA_FLOAT, 0, cv.length);
+    }
+
+    private static float[] read(long address, long elements) {
+        float[] out = new float[Math.toIntExact(elements)];
+        MemorySegment.copy(at(address, elements * 4), JAVA_FLOAT, 0, out, 0, out.length);
+        return out;
     }
 
     @Override

@@ -55,6 +55,7 @@ class UNetConfigTest {
     @Test
     void tinyConfigShapesMatchTheDiffusersFileExactly() throws IOException {
         UNetConfig config = UNetConfig.fromJson(Fixtures.path("tiny-sd-a/unet/config.json"));
+        assertEquals(config, UNetConfig.tiny());
         assertEquals(List.of(32, 64), config.blockOutChannels());
         assertEquals(List.of(8, 8), config.attentionHeads());
         assertEquals(128, config.timeEmbeddingDim());

@@ -16,7 +16,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -96,7 +95,7 @@ public final class ConvertCommand implements Runnable {
                 if (configFrom != null && !DiffusersFolder.isPipeline(configFrom)) {
                     throw new UserError(configFrom + ": --config-from is not a diffusers pipeline folder");
                 }
-                writeFolderAtomically(output, tmp -> {
+                FolderOutput.write(output, tmp -> {
                     for (Component c : selected) {
                         SequencedMap<String, Entry> entries = new LinkedHashMap<>();
                         for (String name : model.names(c)) entries.put(name, entry(model, c, name, model.shape(c, name), target));
@@ -153,41 +152,6 @@ public final class ConvertCommand implements Runnable {
     private static Entry entry(ModelWeights model, Component c, String name, long[] shape, DType target) {
         ModelWeights.Source s = model.source(c, name);
         return TensorEntries.of(s.file(), s.name(), shape, target);
-    }
-
-    @FunctionalInterface
-    private interface FolderBody {
-        void write(Path tmp) throws IOException;
-    }
-
-    /** Fills a hidden sibling folder, then renames it to {@code out}; refuses an existing {@code out}. */
-    private static void writeFolderAtomically(Path out, FolderBody body) {
-        Path target = out.toAbsolutePath();
-        if (Files.exists(target)) throw new UserError(out + ": already exists; give a new folder");
-        Path parent = target.getParent();
-        if (parent == null || !Files.isDirectory(parent)) throw new UserError(out + ": folder " + parent + " does not exist");
-        Path tmp = target.resolveSibling("." + target.getFileName() + ".partial");
-        try {
-            deleteRecursively(tmp);
-            Files.createDirectory(tmp);
-            body.write(tmp);
-            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new UserError(out + ": cannot write: " + e.getMessage(), e);
-        } finally {
-            try {
-                deleteRecursively(tmp);
-            } catch (IOException ignored) {
-                // a hidden leftover is replaced by the next run
-            }
-        }
-    }
-
-    private static void deleteRecursively(Path p) throws IOException {
-        if (!Files.exists(p)) return;
-        try (Stream<Path> s = Files.walk(p)) {
-            for (Path q : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(q);
-        }
     }
 
     private void report(PrintWriter out, Path file, SequencedMap<String, Entry> entries, ModelWeights model) {

@@ -5,8 +5,8 @@ import picocli.CommandLine.Command;
 
 /** {@code esd-native weights ...}: tools for weight files. */
 @Command(name = "weights",
-        description = "Weight-file tools: inspect and convert safetensors files, checkpoints and diffusers folders.",
-        subcommands = {InspectCommand.class, ConvertCommand.class})
+        description = "Weight-file tools: inspect, convert and diff safetensors files, checkpoints and diffusers folders; make random models.",
+        subcommands = {InspectCommand.class, ConvertCommand.class, DiffCommand.class, MakeTinyCommand.class})
 public final class WeightsCommand implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
