@@ -18,6 +18,7 @@ import esdnative.sched.DdimConfig;
 import esdnative.sched.DdimScheduler;
 import esdnative.tensor.Conv2dShape;
 import esdnative.tensor.Tensor;
+import esdnative.util.PeakMemory;
 import esdnative.util.Rng;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -134,7 +135,7 @@ public final class BenchCommand implements Runnable {
             if (items.contains("esd-iteration")) esdIteration(m, latent);
             if (skipEsdIteration) out.println("esd-iteration left out: with --config it needs --tokenizer DIR");
         }
-        out.printf("peak resident memory: %s (Java heap limit %s)%n", PeakMemory.format(PeakMemory.peakResidentBytes()),
+        out.printf("peak resident memory: %s (Java heap limit %s)%n", PeakMemory.describe(),
                 PeakMemory.format(Runtime.getRuntime().maxMemory()));
         out.flush();
     }

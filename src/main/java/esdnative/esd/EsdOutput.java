@@ -2,6 +2,7 @@ package esdnative.esd;
 
 import esdnative.backend.Backend;
 import esdnative.cli.UserError;
+import esdnative.io.AtomicOutput;
 import esdnative.io.DType;
 import esdnative.io.SafetensorsWriter;
 import esdnative.io.SafetensorsWriter.Entry;
@@ -13,13 +14,9 @@ import esdnative.weights.ModelWeights;
 import esdnative.weights.TensorEntries;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -174,43 +171,13 @@ public final class EsdOutput {
         }
     }
 
-    @FunctionalInterface
-    private interface Writer {
-        void write(Path tmp) throws IOException;
-    }
-
-    /** Writes into a temporary sibling, then swaps it into place (the old output is removed only after). */
-    private void replaceAtomically(Path out, Writer writer) {
-        Path target = out.toAbsolutePath();
-        Path tmp = target.resolveSibling("." + target.getFileName() + ".partial");
-        Path old = target.resolveSibling("." + target.getFileName() + ".old");
+    /** Writes through {@code body} under a temporary name, then swaps it into place; closes the sources read. */
+    private void replaceAtomically(Path out, AtomicOutput.Body body) {
         try {
-            deleteRecursively(tmp);
-            writer.write(tmp);
-            if (Files.exists(target)) Files.move(target, old, StandardCopyOption.REPLACE_EXISTING);
-            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-            deleteRecursively(old);
-        } catch (FileAlreadyExistsException e) {
-            throw new UserError("--output: " + out + " appeared while writing; nothing was replaced", e);
-        } catch (IOException e) {
-            throw new UserError("--output: cannot write " + out + ": " + e.getMessage(), e);
+            AtomicOutput.write(out, "--output", true, body);
         } finally {
             open.forEach(ModelWeights::close);
             open.clear();
-            try {
-                deleteRecursively(tmp);
-            } catch (IOException ignored) {
-                // the partial folder is hidden and replaced by the next run
-            }
-        }
-    }
-
-    private static void deleteRecursively(Path p) throws IOException {
-        if (!Files.exists(p)) return;
-        try (Stream<Path> s = Files.walk(p)) {
-            for (Path q : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(q);
-        } catch (UncheckedIOException e) {
-            throw e.getCause();
         }
     }
 }

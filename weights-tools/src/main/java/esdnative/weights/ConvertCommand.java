@@ -1,6 +1,7 @@
 package esdnative.weights;
 
 import esdnative.cli.UserError;
+import esdnative.io.AtomicOutput;
 import esdnative.io.DType;
 import esdnative.io.SafetensorsWriter;
 import esdnative.io.SafetensorsWriter.Entry;
@@ -95,7 +96,8 @@ public final class ConvertCommand implements Runnable {
                 if (configFrom != null && !DiffusersFolder.isPipeline(configFrom)) {
                     throw new UserError(configFrom + ": --config-from is not a diffusers pipeline folder");
                 }
-                FolderOutput.write(output, tmp -> {
+                AtomicOutput.write(output, "OUT", false, tmp -> {
+                    Files.createDirectory(tmp);
                     for (Component c : selected) {
                         SequencedMap<String, Entry> entries = new LinkedHashMap<>();
                         for (String name : model.names(c)) entries.put(name, entry(model, c, name, model.shape(c, name), target));

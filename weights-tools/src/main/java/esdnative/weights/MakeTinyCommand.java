@@ -1,6 +1,7 @@
 package esdnative.weights;
 
 import esdnative.cli.UserError;
+import esdnative.io.AtomicOutput;
 import esdnative.io.DType;
 import esdnative.io.SafetensorsWriter;
 import esdnative.io.SafetensorsWriter.Entry;
@@ -94,7 +95,8 @@ public final class MakeTinyCommand implements Runnable {
             }));
             SafetensorsWriter.write(output, entries, Map.of("format", "pt"));
         } else {
-            FolderOutput.write(output, tmp -> {
+            AtomicOutput.write(output, "OUT", false, tmp -> {
+                Files.createDirectory(tmp);
                 for (var f : model.diffusersFiles().entrySet()) {
                     Path p = tmp.resolve(f.getKey());
                     Files.createDirectories(p.getParent());
