@@ -56,15 +56,20 @@ public final class ToyDemo {
 
     /** Runs the demo; {@code out} (a folder, created) receives model/, report.json and grid.png; null writes nothing. */
     public static Report run(Backend be, Settings s, Path out, PrintStream log) {
+        return run(be, s, null, out, log);
+    }
+
+    /** As {@link #run(Backend, Settings, Path, PrintStream)}, erasing from {@code base} (a toy model folder; null: the built-in one). */
+    public static Report run(Backend be, Settings s, Path base, Path out, PrintStream log) {
         if (!ShapesDataset.CLASSES.contains(s.concept())) {
             throw new UserError("--concept: '" + s.concept() + "' is not a toy shape; one of " + String.join(", ", ShapesDataset.CLASSES));
         }
         long started = System.nanoTime();
         try (ToyAssets assets = ToyAssets.extract()) {
-            StableDiffusion model = ModelLoader.load(be, assets.model(), null, null);
+            StableDiffusion model = ModelLoader.load(be, base != null ? base : assets.model(), null, null);
             ShapeJudge judge = ShapeJudge.load(be, assets.judge());
-            log.printf(Locale.ROOT, "toy demo: erasing \"%s\" from the built-in %dx%d shapes model (%s, %d iterations, lr %g)%n",
-                    s.concept(), model.unet().sampleSize(), model.unet().sampleSize(), s.method().id(), s.iterations(), s.lr());
+            log.printf(Locale.ROOT, "toy demo: erasing \"%s\" from %s %dx%d shapes model (%s, %d iterations, lr %g)%n",
+                    s.concept(), base != null ? base : "the built-in", model.unet().sampleSize(), model.unet().sampleSize(), s.method().id(), s.iterations(), s.lr());
 
             ToyEval.Result before = ToyEval.run(be, model, model.unetWeights(), judge, s.eval());
             log.printf(Locale.ROOT, "judged %d samples per class before erasing (%.0f s)%n", s.eval().samplesPerClass(),
