@@ -35,7 +35,7 @@ public final class ToyDemo {
                            int ddimSteps, TrainMethod method, ToyEval.Settings eval, long seed) {
         /** The default run for {@code concept}. */
         public static Settings defaults(String concept) {
-            return new Settings(concept, 60, 3e-4f, 1f, 3f, 20, TrainMethod.NOXATTN,
+            return new Settings(concept, 60, 1.5e-4f, 1f, 3f, 20, TrainMethod.NOXATTN,
                     new ToyEval.Settings(32, 10, 5f, 0), 0);
         }
     }
