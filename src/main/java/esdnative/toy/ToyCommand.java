@@ -91,7 +91,7 @@ public final class ToyCommand implements Runnable {
     }
 
     @Command(name = "demo", mixinStandardHelpOptions = true,
-            description = "Erase a shape from the built-in model with ESD-u and print per-class accuracy before -> after "
+            description = "Erase a shape from the built-in model with ESD (default ESD-x) and print per-class accuracy before -> after "
                     + "(what 'esd-native train' does without --model).")
     static final class Demo implements Runnable {
         @Option(names = "--concept", defaultValue = "circle", description = "The shape to erase (default ${DEFAULT-VALUE}).")
@@ -108,7 +108,7 @@ public final class ToyCommand implements Runnable {
         long seed;
         @Option(names = "--base", description = "A toy model folder to erase from (default: the built-in one).")
         Path base;
-        @Option(names = "--method", description = "ESD train method (default: noxattn, i.e. ESD-u).")
+        @Option(names = "--method", description = "ESD train method (default: xattn, i.e. ESD-x; noxattn is ESD-u).")
         String method;
 
         @Override

@@ -22,7 +22,8 @@ import java.util.Map;
 
 /**
  * The default run ({@code esd-native train} without {@code --model}): erase one shape from the shipped toy model
- * with ESD-u, then generate the same seeded images before and after, judge them and print the paper-style table
+ * with ESD-x (cross-attention only; ESD-u via {@code --method noxattn} erased circle less and hurt the other shapes
+ * more on this model: 93.8% → 15.6%, others −14.3 points at lr 1.5e-4, against ESD-x's 93.8% → 0%, others −0.9), then generate the same seeded images before and after, judge them and print the paper-style table
  * (per class: accuracy before → after). Writes the erased model, report.json and grid.png into the output folder.
  *
  * <p>ESD settings scaled to the toy: the paper's loss (η = 1), schedule ("paper") and start guidance 3, but
@@ -35,7 +36,7 @@ public final class ToyDemo {
                            int ddimSteps, TrainMethod method, ToyEval.Settings eval, long seed) {
         /** The default run for {@code concept}. */
         public static Settings defaults(String concept) {
-            return new Settings(concept, 60, 1.5e-4f, 1f, 3f, 20, TrainMethod.NOXATTN,
+            return new Settings(concept, 60, 1e-3f, 1f, 3f, 20, TrainMethod.XATTN,
                     new ToyEval.Settings(32, 10, 5f, 0), 0);
         }
     }
