@@ -117,7 +117,7 @@ public final class TrainCommand implements Callable<Integer> {
         PrintStream err = System.err;
         if (model == null) {
             // no model: the built-in toy demo (erase a shape from the shipped shapes model), see esdnative.toy.ToyDemo
-            esdnative.toy.ToyCommand.runDemo(esdnative.toy.ToyDemo.Settings.defaults(concept != null ? concept : "circle"), output);
+            esdnative.toy.ToyCommand.runDemo(esdnative.toy.ToyDemo.Settings.defaults(concept != null ? concept : "circle"), null, output);
             return 0;
         }
         TrainMethod trainMethod = TrainMethod.parse(method);

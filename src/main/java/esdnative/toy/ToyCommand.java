@@ -39,6 +39,8 @@ public final class ToyCommand implements Runnable {
         float ema;
         @Option(names = "--seed", defaultValue = "0", description = "Random seed (default ${DEFAULT-VALUE}).")
         long seed;
+        @Option(names = "--init", description = "Continue from this toy model folder instead of starting from scratch.")
+        Path init;
         @Option(names = "--save-every", defaultValue = "500", description = "Also save every N steps; 0: only at the end (default ${DEFAULT-VALUE}).")
         int saveEvery;
 
@@ -51,7 +53,7 @@ public final class ToyCommand implements Runnable {
             if (!(lr > 0)) throw new UserError("--lr must be positive, got " + lr);
             if (!(ema >= 0 && ema < 1)) throw new UserError("--ema must be in [0, 1), got " + ema);
             try (CpuBackend be = new CpuBackend()) {
-                ToyPretrain.run(be, new ToyPretrain.Settings(size, channels, steps, batch, lr, ema, 0.1f, seed, saveEvery), out,
+                ToyPretrain.run(be, new ToyPretrain.Settings(size, channels, steps, batch, lr, ema, 0.1f, seed, saveEvery), init, out,
                         System.err);
             }
         }
@@ -89,7 +91,7 @@ public final class ToyCommand implements Runnable {
     }
 
     @Command(name = "demo", mixinStandardHelpOptions = true,
-            description = "Erase a shape from the built-in model with ESD-u and print per-class accuracy before -> after "
+            description = "Erase a shape from the built-in model with ESD (default ESD-x) and print per-class accuracy before -> after "
                     + "(what 'esd-native train' does without --model).")
     static final class Demo implements Runnable {
         @Option(names = "--concept", defaultValue = "circle", description = "The shape to erase (default ${DEFAULT-VALUE}).")
@@ -104,6 +106,10 @@ public final class ToyCommand implements Runnable {
         Integer samples;
         @Option(names = "--seed", defaultValue = "0", description = "Random seed of the ESD run (default ${DEFAULT-VALUE}).")
         long seed;
+        @Option(names = "--base", description = "A toy model folder to erase from (default: the built-in one).")
+        Path base;
+        @Option(names = "--method", description = "ESD train method (default: xattn, i.e. ESD-x; noxattn is ESD-u).")
+        String method;
 
         @Override
         public void run() {
@@ -113,19 +119,20 @@ public final class ToyCommand implements Runnable {
             if (lr != null && !(lr > 0)) throw new UserError("--lr must be positive, got " + lr);
             ToyEval.Settings e = d.eval();
             ToyDemo.Settings s = new ToyDemo.Settings(concept, iterations != null ? iterations : d.iterations(),
-                    lr != null ? lr : d.lr(), d.negativeGuidance(), d.startGuidance(), d.ddimSteps(), d.method(),
+                    lr != null ? lr : d.lr(), d.negativeGuidance(), d.startGuidance(), d.ddimSteps(),
+                    method != null ? esdnative.esd.TrainMethod.parse(method) : d.method(),
                     new ToyEval.Settings(samples != null ? samples : e.samplesPerClass(), e.ddimSteps(), e.guidance(), e.seed()),
                     seed);
-            runDemo(s, output);
+            runDemo(s, base, output);
         }
     }
 
     /** Runs the demo on the CPU backend into {@code output} (default esd-toy-CONCEPT). */
-    public static void runDemo(ToyDemo.Settings s, Path output) {
+    public static void runDemo(ToyDemo.Settings s, Path base, Path output) {
         Path out = output != null ? output : Path.of("esd-toy-" + s.concept());
         try (CpuBackend be = new CpuBackend()) {
             java.nio.file.Files.createDirectories(out);
-            ToyDemo.run(be, s, out, System.err);
+            ToyDemo.run(be, s, base, out, System.err);
         } catch (java.io.IOException ex) {
             throw new UserError("--output: cannot create " + out + ": " + ex.getMessage(), ex);
         }

@@ -1,6 +1,9 @@
 package esdnative.toy;
 
 import esdnative.backend.Backend;
+import esdnative.cli.UserError;
+import esdnative.model.ModelLoader;
+import esdnative.model.StableDiffusion;
 import esdnative.model.Weights;
 import esdnative.model.clip.ClipTextModel;
 import esdnative.model.unet.UNet2DConditionModel;
@@ -32,23 +35,44 @@ public final class ToyPretrain {
     public record Settings(int imageSize, int channels, int steps, int batch, float lr, float emaDecay, float dropPrompt,
                            long seed, int saveEvery) {}
 
+    /**
+     * Trains from scratch ({@code init} null) or continues from a toy model folder written by an earlier run (its
+     * UNet weights and text encoder; Adam starts afresh).
+     */
+    public static void run(Backend be, Settings s, Path init, Path out, PrintStream log) {
+        if (init == null) {
+            run(be, s, out, log);
+            return;
+        }
+        StableDiffusion start = ModelLoader.load(be, init, null, null);
+        if (!start.unet().equals(ToyModel.unetConfig(s.imageSize(), s.channels()))) {
+            throw new UserError("--init: " + init + " is not a toy model of --size " + s.imageSize() + " and --channels " + s.channels());
+        }
+        train(be, s, start.unetWeights(), start.textEncoder(), new Rng(s.seed()), out, log);
+    }
+
     private ToyPretrain() {}
 
     /** Trains and writes the model folder to {@code out}; progress (loss, s/step) goes to {@code log}. */
     public static void run(Backend be, Settings s, Path out, PrintStream log) {
         UNetConfig config = ToyModel.unetConfig(s.imageSize(), s.channels());
-        UNet2DConditionModel unet = new UNet2DConditionModel(config);
-        Weights params = Weights.allocate(be, unet.parameterShapes());
-        Weights grads = Weights.allocate(be, unet.parameterShapes());
-        Rng rng = new Rng(s.seed());
+        Weights params = Weights.allocate(be, UNet2DConditionModel.parameterShapes(config));
+        Rng rng = new Rng(s.seed()); // draws the initial weights, then the batches
         ToyInit.initialise(be, params, rng);
+        train(be, s, params, ToyText.encoder(be, s.seed()), rng, out, log);
+    }
+
+    private static void train(Backend be, Settings s, Weights params, ClipTextModel text, Rng rng, Path out,
+                              PrintStream log) {
+        UNetConfig config = ToyModel.unetConfig(s.imageSize(), s.channels());
+        UNet2DConditionModel unet = new UNet2DConditionModel(config);
+        Weights grads = Weights.allocate(be, unet.parameterShapes());
         int count = (int) params.flat().size();
         float[] ema = be.toHost(params.flat());
         Adam lowLr = null;
         Adam adam = new Adam(be, count, Adam.Config.torchDefaults(s.lr()));
 
         Path tokenizerDir = tempTokenizer();
-        ClipTextModel text = ToyText.encoder(be, s.seed());
         PromptContexts contexts = new PromptContexts(be, ClipTokenizer.load(tokenizerDir), text);
         ShapesDataset data = new ShapesDataset(s.imageSize());
         DdimScheduler schedule = new DdimScheduler(ToyModel.scheduler());

@@ -12,7 +12,7 @@ class ToyDemoTest {
     @Test
     void erasedClassDropsFarMoreThanTheOthers() {
         ToyDemo.Settings d = ToyDemo.Settings.defaults("circle");
-        ToyDemo.Settings reduced = new ToyDemo.Settings("circle", d.iterations() / 2, d.lr(), d.negativeGuidance(),
+        ToyDemo.Settings reduced = new ToyDemo.Settings("circle", 40, d.lr(), d.negativeGuidance(),
                 d.startGuidance(), d.ddimSteps(), d.method(), new ToyEval.Settings(8, 10, 5f, 0), 0);
         try (Backend be = new CpuBackend()) {
             ToyDemo.Report r = ToyDemo.run(be, reduced, null, System.err);
