@@ -1,6 +1,7 @@
 package esdnative.toy;
 
 import esdnative.backend.Backend;
+import esdnative.io.AtomicOutput;
 import esdnative.io.DType;
 import esdnative.io.Json;
 import esdnative.io.SafetensorsWriter;
@@ -14,13 +15,10 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SequencedMap;
-import java.util.stream.Stream;
 
 /**
  * The toy pixel-space model's architecture and its diffusers-layout folder (unet/, text_encoder/, tokenizer/,
@@ -49,16 +47,12 @@ public final class ToyModel {
      */
     public static void save(Backend be, Path dir, UNetConfig unet, Weights unetWeights, ClipTextModel text,
                             Map<String, String> metadata) {
-        Path target = dir.toAbsolutePath();
         try {
-            Files.createDirectories(target.getParent());
-            Path temp = Files.createTempDirectory(target.getParent(), "." + target.getFileName() + ".");
-            writeFolder(be, temp, unet, unetWeights, text, metadata);
-            if (Files.exists(target)) deleteTree(target);
-            Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
+            Files.createDirectories(dir.toAbsolutePath().getParent());
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write toy model " + dir, e);
         }
+        AtomicOutput.write(dir, "toy model", true, tmp -> writeFolder(be, tmp, unet, unetWeights, text, metadata));
     }
 
     private static void writeFolder(Backend be, Path dir, UNetConfig unet, Weights unetWeights, ClipTextModel text,
@@ -147,11 +141,5 @@ public final class ToyModel {
 
     private static void writeJson(Path file, Object value) throws IOException {
         Json.mapper().writerWithDefaultPrettyPrinter().writeValue(file.toFile(), value);
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        try (Stream<Path> s = Files.walk(dir)) {
-            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(p);
-        }
     }
 }
