@@ -126,7 +126,7 @@ public final class TrainCommand implements Callable<Integer> {
             var shapes = UNet2DConditionModel.parameterShapes(config);
             long total = shapes.values().stream().mapToLong(Tensor::sizeOf).sum();
             System.out.printf(Locale.ROOT, "%s trains %,d of %,d UNet parameters%n", trainMethod.id(),
-                    TrainedNames.count(trainMethod, config, shapes), total);
+                    TrainedNames.count(trainMethod, shapes), total);
             return 0;
         }
         List<String> conceptList = concepts();
@@ -169,7 +169,7 @@ public final class TrainCommand implements Callable<Integer> {
 
     /** Runs the remaining iterations; on Ctrl-C saves a checkpoint and returns 130. */
     private int loop(EsdTrainer trainer, Path checkpoint, Path log, PrintStream err) {
-        int[] latent = EsdTrainer.latentShape(trainer.model(), trainer.settings().resolution());
+        int[] latent = trainer.latentShape();
         StopSignal stop = StopSignal.install();
         try {
             ProgressBar bar = new ProgressBar(err, iterations);

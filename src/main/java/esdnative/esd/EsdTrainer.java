@@ -63,7 +63,7 @@ public final class EsdTrainer {
         this.timesteps = scheduler.timesteps();
         try {
             this.subset = TrainableSubset.select(be, model.unetWeights(),
-                    TrainedNames.selector(settings.method(), model.unet(), model.unetWeights().asMap().keySet()));
+                    TrainedNames.selector(settings.method(), model.unetWeights().asMap().keySet()));
         } catch (UserError e) {
             throw new UserError("--method " + settings.method().id() + ": selects no parameter of this UNet (its rules name "
                     + "blocks of SD's 4-level UNet)", e);
@@ -127,6 +127,9 @@ public final class EsdTrainer {
     public int completed() { return completed; }
 
     public Settings settings() { return settings; }
+
+    /** The latents this run samples, [1, c, h, w]. */
+    public int[] latentShape() { return latentShape.clone(); }
 
     public StableDiffusion model() { return model; }
 

@@ -1,6 +1,5 @@
 package esdnative.esd;
 
-import esdnative.model.unet.UNetConfig;
 import esdnative.tensor.Tensor;
 import esdnative.weights.CompVisNames;
 
@@ -16,8 +15,8 @@ import java.util.function.Predicate;
 public final class TrainedNames {
     private TrainedNames() {}
 
-    /** Accepts the diffusers UNet parameter names that {@code method} trains, for a UNet of this config. */
-    public static Predicate<String> selector(TrainMethod method, UNetConfig config, Set<String> unetNames) {
+    /** Accepts the diffusers UNet parameter names that {@code method} trains, for a UNet with these parameters. */
+    public static Predicate<String> selector(TrainMethod method, Set<String> unetNames) {
         CompVisNames table = CompVisNames.of(CompVisNames.Topology.fromDiffusers(unetNames, List.of()));
         String prefix = CompVisNames.Component.UNET.compVisPrefix();
         return name -> {
@@ -28,8 +27,8 @@ public final class TrainedNames {
     }
 
     /** How many parameters {@code method} trains in a UNet with these parameter shapes. */
-    public static long count(TrainMethod method, UNetConfig config, SequencedMap<String, int[]> shapes) {
-        Predicate<String> trains = selector(method, config, shapes.keySet());
+    public static long count(TrainMethod method, SequencedMap<String, int[]> shapes) {
+        Predicate<String> trains = selector(method, shapes.keySet());
         long n = 0;
         for (var e : shapes.entrySet()) {
             if (trains.test(e.getKey())) n += Tensor.sizeOf(e.getValue());

@@ -24,7 +24,7 @@ class TrainedNamesTest {
                 TrainMethod.SELFLAYER, 8_193_920L,
                 TrainMethod.XATTN_STRICT, 19_169_280L);
         for (TrainMethod m : TrainMethod.values()) {
-            assertEquals(expected.get(m), TrainedNames.count(m, UNetConfig.sd14(), shapes), m.id());
+            assertEquals(expected.get(m), TrainedNames.count(m, shapes), m.id());
         }
     }
 }
