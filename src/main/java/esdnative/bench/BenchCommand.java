@@ -222,7 +222,8 @@ public final class BenchCommand implements Runnable {
     private void unetForward(BenchModel m, int latent, int n) {
         UNet2DConditionModel unet = m.unet();
         Inputs in = inputs(m, latent, n);
-        profiled("UNet forward, batch " + n, () -> unet.forward(be, m.unetWeights(), in.latents, in.timesteps, in.context));
+        // predict: the forward as inference runs it, without keeping activations for a backward
+        profiled("UNet forward, batch " + n, () -> unet.predict(be, m.unetWeights(), in.latents, in.timesteps, in.context));
     }
 
     private void unetBackward(BenchModel m, int latent, int n) {
