@@ -27,6 +27,13 @@ public interface Backend extends AutoCloseable {
     /** A new zero-filled tensor. */
     Tensor zeros(int... shape);
 
+    /**
+     * Opens a {@link Scope} on the calling thread: the tensors {@link #zeros} creates until it closes are recycled
+     * then, except those kept. For passes that make many temporaries and keep few (inference): they reuse memory
+     * instead of allocating afresh. Scopes nest. The default recycles nothing (the garbage collector frees).
+     */
+    default Scope openScope() { return Scope.NONE; }
+
     /** A new tensor holding a copy of {@code data} (length = product of shape). */
     Tensor fromHost(float[] data, int... shape);
 

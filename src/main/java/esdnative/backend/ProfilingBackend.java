@@ -92,6 +92,9 @@ public final class ProfilingBackend implements Backend {
     public Tensor zeros(int... shape) { return timed("zeros", () -> delegate.zeros(shape)); }
 
     @Override
+    public Scope openScope() { return delegate.openScope(); }
+
+    @Override
     public Tensor fromHost(float[] data, int... shape) { return timed("fromHost", () -> delegate.fromHost(data, shape)); }
 
     @Override

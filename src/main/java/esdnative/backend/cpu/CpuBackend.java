@@ -1,6 +1,7 @@
 package esdnative.backend.cpu;
 
 import esdnative.backend.Backend;
+import esdnative.backend.Scope;
 import esdnative.tensor.Conv2dShape;
 import esdnative.tensor.Tensor;
 
@@ -22,6 +23,8 @@ public final class CpuBackend implements Backend {
     /** columns per transpose task */
     private static final int TILE = 16;
 
+    private final ArrayRecycler recycler = new ArrayRecycler();
+
     @Override
     public String name() { return "cpu"; }
 
@@ -34,8 +37,11 @@ public final class CpuBackend implements Backend {
             throw new IllegalArgumentException("tensor " + Arrays.toString(shape) + " has " + size
                     + " elements, more than one CPU array holds (" + CpuStorage.MAX_ELEMENTS + ")");
         }
-        return new Tensor(new CpuStorage(new float[(int) size]), 0, shape);
+        return new Tensor(new CpuStorage(recycler.allocate((int) size)), 0, shape);
     }
+
+    @Override
+    public Scope openScope() { return recycler.openScope(); }
 
     @Override
     public Tensor fromHost(float[] data, int... shape) {

@@ -1,6 +1,7 @@
 package esdnative.model.unet;
 
 import esdnative.backend.Backend;
+import esdnative.backend.Scope;
 import esdnative.model.Weights;
 import esdnative.tensor.Tensor;
 
@@ -55,13 +56,19 @@ public final class DownBlock2D {
         List<Tensor> states = new ArrayList<>();
         Tensor h = x;
         for (int i = 0; i < resnets.size(); i++) {
-            ResnetBlock2D.Act r = resnets.get(i).forward(be, p, h, tembAct);
-            ra.add(r);
-            h = r.out();
+            try (Scope scope = Scope.unlessTraining(be, train)) {
+                ResnetBlock2D.Act r = resnets.get(i).forward(be, p, h, tembAct);
+                ra.add(r);
+                h = r.out();
+                scope.keep(h);
+            }
             if (!attentions.isEmpty()) {
-                Transformer2DModel.Act t = attentions.get(i).forward(be, p, h, context, train);
-                ta.add(t);
-                h = t.out();
+                try (Scope scope = Scope.unlessTraining(be, train)) {
+                    Transformer2DModel.Act t = attentions.get(i).forward(be, p, h, context, train);
+                    ta.add(t);
+                    h = t.out();
+                    scope.keep(h);
+                }
             }
             states.add(h);
         }

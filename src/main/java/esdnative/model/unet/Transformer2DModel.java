@@ -1,6 +1,7 @@
 package esdnative.model.unet;
 
 import esdnative.backend.Backend;
+import esdnative.backend.Scope;
 import esdnative.model.Weights;
 import esdnative.tensor.Tensor;
 
@@ -80,9 +81,12 @@ public final class Transformer2DModel {
         }
         List<BasicTransformerBlock.Act> acts = new ArrayList<>();
         for (BasicTransformerBlock b : blocks) {
-            BasicTransformerBlock.Act a = b.forward(be, p, tokens, context, train);
-            acts.add(a);
-            tokens = a.out();
+            try (Scope scope = Scope.unlessTraining(be, train)) {
+                BasicTransformerBlock.Act a = b.forward(be, p, tokens, context, train);
+                acts.add(a);
+                tokens = a.out();
+                scope.keep(tokens);
+            }
         }
         Tensor channelsOut = null;
         Tensor out;

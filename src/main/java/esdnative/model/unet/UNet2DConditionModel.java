@@ -1,6 +1,7 @@
 package esdnative.model.unet;
 
 import esdnative.backend.Backend;
+import esdnative.backend.Scope;
 import esdnative.model.Weights;
 import esdnative.tensor.Tensor;
 
@@ -175,21 +176,31 @@ public final class UNet2DConditionModel {
         a.convIn = convIn.forward(be, p, latents);
         a.skips.add(a.convIn);
         Tensor h = a.convIn;
+        // inference recycles each block's temporaries once the block has run; training keeps them for backward
         for (DownBlock2D b : downBlocks) {
-            DownBlock2D.Act d = b.forward(be, p, h, a.tembAct, context, train);
-            if (train) a.down.add(d);
-            a.skips.addAll(d.states());
-            h = d.out();
+            try (Scope scope = Scope.unlessTraining(be, train)) {
+                DownBlock2D.Act d = b.forward(be, p, h, a.tembAct, context, train);
+                if (train) a.down.add(d);
+                d.states().forEach(scope::keep);
+                a.skips.addAll(d.states());
+                h = d.out();
+            }
         }
 
-        MidBlock2DCrossAttn.Act mid = midBlock.forward(be, p, h, a.tembAct, context, train);
-        if (train) a.mid = mid;
-        h = mid.out();
+        try (Scope scope = Scope.unlessTraining(be, train)) {
+            MidBlock2DCrossAttn.Act mid = midBlock.forward(be, p, h, a.tembAct, context, train);
+            if (train) a.mid = mid;
+            scope.keep(mid.out());
+            h = mid.out();
+        }
 
         for (int i = 0; i < upBlocks.size(); i++) {
-            UpBlock2D.Act u = upBlocks.get(i).forward(be, p, h, upBlockSkips(i, a.skips), a.tembAct, context, train);
-            if (train) a.up.add(u);
-            h = u.out();
+            try (Scope scope = Scope.unlessTraining(be, train)) {
+                UpBlock2D.Act u = upBlocks.get(i).forward(be, p, h, upBlockSkips(i, a.skips), a.tembAct, context, train);
+                if (train) a.up.add(u);
+                scope.keep(u.out());
+                h = u.out();
+            }
         }
 
         a.normOut = convNormOut.forward(be, p, h);

@@ -1,6 +1,7 @@
 package esdnative.model.unet;
 
 import esdnative.backend.Backend;
+import esdnative.backend.Scope;
 import esdnative.model.Weights;
 import esdnative.tensor.Tensor;
 
@@ -60,16 +61,22 @@ public final class UpBlock2D {
         for (int i = 0; i < resnets.size(); i++) {
             Tensor skip = skips.get(i);
             int n = h.dim(0), ch = h.dim(1), cs = skip.dim(1), hh = h.dim(2), ww = h.dim(3);
-            Tensor cat = be.zeros(n, ch + cs, hh, ww);
-            be.concatChannels(cat, h, skip, n, ch, cs, hh * ww);
             inputs.add(h);
-            ResnetBlock2D.Act r = resnets.get(i).forward(be, p, cat, tembAct);
-            ra.add(r);
-            h = r.out();
+            try (Scope scope = Scope.unlessTraining(be, train)) {
+                Tensor cat = be.zeros(n, ch + cs, hh, ww);
+                be.concatChannels(cat, h, skip, n, ch, cs, hh * ww);
+                ResnetBlock2D.Act r = resnets.get(i).forward(be, p, cat, tembAct);
+                ra.add(r);
+                h = r.out();
+                scope.keep(h);
+            }
             if (!attentions.isEmpty()) {
-                Transformer2DModel.Act t = attentions.get(i).forward(be, p, h, context, train);
-                ta.add(t);
-                h = t.out();
+                try (Scope scope = Scope.unlessTraining(be, train)) {
+                    Transformer2DModel.Act t = attentions.get(i).forward(be, p, h, context, train);
+                    ta.add(t);
+                    h = t.out();
+                    scope.keep(h);
+                }
             }
         }
         Upsample2D.Act up = null;
