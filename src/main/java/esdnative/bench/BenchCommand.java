@@ -3,6 +3,7 @@ package esdnative.bench;
 import esdnative.backend.Backend;
 import esdnative.backend.Batch;
 import esdnative.backend.ProfilingBackend;
+import esdnative.backend.Scope;
 import esdnative.backend.cpu.CpuBackend;
 import esdnative.backend.cpu.Parallel;
 import esdnative.backend.cuda.CudaBackend;
@@ -234,8 +235,11 @@ public final class BenchCommand implements Runnable {
                 n, m.unetConfig().outChannels(), latent, latent);
         profiled("UNet forward+backward (all parameter gradients), batch " + n, () -> {
             be.fill(grads.flat(), 0f);
-            var acts = unet.forward(be, m.unetWeights(), in.latents, in.timesteps, in.context);
-            unet.backward(be, m.unetWeights(), grads, acts, dOut, null, null);
+            // as a training iteration runs it: each run's activations and gradients reuse the last run's memory
+            try (Scope scope = be.openScope()) {
+                var acts = unet.forward(be, m.unetWeights(), in.latents, in.timesteps, in.context);
+                unet.backward(be, m.unetWeights(), grads, acts, dOut, null, null);
+            }
         });
     }
 

@@ -1,6 +1,7 @@
 package esdnative.esd;
 
 import esdnative.backend.Backend;
+import esdnative.backend.Scope;
 import esdnative.cli.UserError;
 import esdnative.model.StableDiffusion;
 import esdnative.model.unet.UNet2DConditionModel;
@@ -107,15 +108,20 @@ public final class EsdTrainer {
         long started = System.nanoTime();
         Tensor embNull = context("");
         Tensor embConcept = context(d.concept());
-        Tensor start = be.fromHost(d.startCode(), latentShape);
-        Tensor z = GuidedSampler.sample(be, unet, subset.trainable(), scheduler, start, embNull, embConcept,
-                settings.startGuidance(), d.plan().ddimSteps(), 0f, null, null);
-        subset.zeroGradients(be);
-        EsdLoss.Result r = EsdLoss.compute(be, unet, model.unetWeights(), subset.trainable(), subset.gradients(), z,
-                d.plan().tDdpm(), embNull, embConcept, settings.negativeGuidance());
-        adam.step(be, subset.trained().flat(), subset.gradients().flat());
+        float loss;
+        // every tensor the iteration makes is a temporary: the next iteration reuses its memory
+        try (Scope scope = be.openScope()) {
+            Tensor start = be.fromHost(d.startCode(), latentShape);
+            Tensor z = GuidedSampler.sample(be, unet, subset.trainable(), scheduler, start, embNull, embConcept,
+                    settings.startGuidance(), d.plan().ddimSteps(), 0f, null, null);
+            subset.zeroGradients(be);
+            EsdLoss.Result r = EsdLoss.compute(be, unet, model.unetWeights(), subset.trainable(), subset.gradients(),
+                    z, d.plan().tDdpm(), embNull, embConcept, settings.negativeGuidance());
+            adam.step(be, subset.trained().flat(), subset.gradients().flat());
+            loss = r.loss();
+        }
         completed++;
-        return new Iteration(completed, d, r.loss(), (System.nanoTime() - started) / 1e9);
+        return new Iteration(completed, d, loss, (System.nanoTime() - started) / 1e9);
     }
 
     /** The text encoder's last hidden state for a prompt, [1, tokens, dim], computed once per prompt. */
