@@ -27,8 +27,8 @@ final class ActivationOps {
 
     private static final double INV_SQRT_2PI = 0.3989422804014327;
     private static final double FLOAT_MAX = Float.MAX_VALUE;
-    /** |x| at which the normal tail's rational stops growing in degree: Φ(−40) underflows double */
-    private static final double TAIL_CLAMP = 40;
+    /** |x| is clamped here for the normal tail: Φ(−37) ≈ 6e-301, and e^(−37²/2) is within exp's range */
+    private static final double TAIL_CLAMP = 37;
     /** times any nonzero float, at least 1.4e255: min(max(x · STEP_GAIN, 0), 1) is the step x > 0 */
     private static final double STEP_GAIN = 1e300;
 
@@ -72,12 +72,15 @@ final class ActivationOps {
         }
     }
 
-    /** x[j] = in[off + j] raised to −FLOAT_MAX (so −∞ gives x·σ(x) → 0, not −∞/∞), e[j] = −α·x[j] */
+    /**
+     * x[j] = in[off + j] raised to −FLOAT_MAX (so −∞ gives x·σ(x) → 0, not −∞/∞), e[j] = −α·x[j] within exp's
+     * range (σ is 1 or 0 to double precision well inside it)
+     */
     private static void widenTimesMinusAlpha(float[] in, int off, double[] x, double[] e, int len, double alpha) {
         for (int j = 0; j < len; j++) {
             double v = Math.max(in[off + j], -FLOAT_MAX);
             x[j] = v;
-            e[j] = -alpha * v;
+            e[j] = Math.min(Math.max(-alpha * v, -FastExp.DOUBLE_LIMIT), FastExp.DOUBLE_LIMIT);
         }
     }
 
@@ -148,7 +151,7 @@ final class ActivationOps {
     }
 
     /**
-     * For j < len, with v = in[off + j]: x[j] = v, cdf[j] = Φ(v), pdf[j] = φ(v) (down to e^−700 / √(2π) for
+     * For j < len, with v = in[off + j]: x[j] = v, cdf[j] = Φ(v), pdf[j] = φ(v) (down to e^−684 / √(2π) for
      * large |v|, which any float times it rounds to zero).
      */
     private static void normal(float[] in, int off, int len, double[] x, double[] cdf, double[] pdf) {
@@ -162,7 +165,7 @@ final class ActivationOps {
                     z, D1), z, 1.0);
             cdf[j] = num / den;                                       // Φ(−z)·e^(z²/2)
         }
-        FastExp.exp(pdf, len);                                        // e^(−z²/2)
+        FastExp.exp(pdf, len);                                        // e^(−z²/2), z²/2 ≤ 684.5
         for (int j = 0; j < len; j++) {
             double tail = pdf[j] * cdf[j];                            // Φ(−|v|)
             double positive = Math.min(Math.max(x[j] * STEP_GAIN, 0), 1);
