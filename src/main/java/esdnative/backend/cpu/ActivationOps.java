@@ -89,24 +89,24 @@ final class ActivationOps {
     /** out[outOff + j] = x·Φ(x) with x = in[inOff + j], j < n; out may be in (same offset). */
     static void gelu(float[] out, int outOff, float[] in, int inOff, int n) {
         double[][] s = SCRATCH.get();
-        double[] x = s[0], cdf = s[1], pdf = s[2];
+        double[] x = s[0], ratio = s[1], gauss = s[2];
         for (int c = 0; c < n; c += CHUNK) {
             int len = Math.min(CHUNK, n - c);
-            normal(in, inOff + c, len, x, cdf, pdf);
-            for (int j = 0; j < len; j++) out[outOff + c + j] = (float) (Math.max(x[j], -FLOAT_MAX) * cdf[j]);
+            normalParts(in, inOff + c, len, x, ratio, gauss);
+            for (int j = 0; j < len; j++) out[outOff + c + j] = (float) gelu(x[j], ratio[j], gauss[j]);
         }
     }
 
     /** dIn += dOut · (Φ(x) + x·φ(x)) */
     static void geluBackward(float[] dIn, int dInOff, float[] dOut, int dOutOff, float[] in, int inOff, int n) {
         double[][] s = SCRATCH.get();
-        double[] x = s[0], cdf = s[1], pdf = s[2], dy = s[3];
+        double[] x = s[0], ratio = s[1], gauss = s[2], dy = s[3];
         for (int c = 0; c < n; c += CHUNK) {
             int len = Math.min(CHUNK, n - c);
-            normal(in, inOff + c, len, x, cdf, pdf);
+            normalParts(in, inOff + c, len, x, ratio, gauss);
             widen(dOut, dOutOff + c, dy, len);
             for (int j = 0; j < len; j++) {
-                dIn[dInOff + c + j] += (float) (dy[j] * geluGrad(x[j], cdf[j], pdf[j]));
+                dIn[dInOff + c + j] += (float) (dy[j] * geluGrad(x[j], ratio[j], gauss[j]));
             }
         }
     }
@@ -114,14 +114,12 @@ final class ActivationOps {
     /** out[outOff + j] = h·gelu(gate) with h = in[hOff + j], gate = in[gateOff + j], j < n (one GEGLU row). */
     static void geglu(float[] out, int outOff, float[] in, int hOff, int gateOff, int n) {
         double[][] s = SCRATCH.get();
-        double[] gate = s[0], cdf = s[1], pdf = s[2], h = s[3];
+        double[] gate = s[0], ratio = s[1], gauss = s[2], h = s[3];
         for (int c = 0; c < n; c += CHUNK) {
             int len = Math.min(CHUNK, n - c);
-            normal(in, gateOff + c, len, gate, cdf, pdf);
+            normalParts(in, gateOff + c, len, gate, ratio, gauss);
             widen(in, hOff + c, h, len);
-            for (int j = 0; j < len; j++) {
-                out[outOff + c + j] = (float) (h[j] * Math.max(gate[j], -FLOAT_MAX) * cdf[j]);
-            }
+            for (int j = 0; j < len; j++) out[outOff + c + j] = (float) (h[j] * gelu(gate[j], ratio[j], gauss[j]));
         }
     }
 
@@ -129,49 +127,56 @@ final class ActivationOps {
     static void gegluBackward(float[] dIn, int dhOff, int dGateOff, float[] dOut, int dOutOff,
                               float[] in, int hOff, int gateOff, int n) {
         double[][] s = SCRATCH.get();
-        double[] gate = s[0], cdf = s[1], pdf = s[2], h = s[3], dy = s[4];
+        double[] gate = s[0], ratio = s[1], gauss = s[2], h = s[3], dy = s[4];
         for (int c = 0; c < n; c += CHUNK) {
             int len = Math.min(CHUNK, n - c);
-            normal(in, gateOff + c, len, gate, cdf, pdf);
+            normalParts(in, gateOff + c, len, gate, ratio, gauss);
             widen(in, hOff + c, h, len);
             widen(dOut, dOutOff + c, dy, len);
             // two loops: each stores into dIn at one offset only
             for (int j = 0; j < len; j++) {
-                dIn[dhOff + c + j] += (float) (dy[j] * Math.max(gate[j], -FLOAT_MAX) * cdf[j]);
+                dIn[dhOff + c + j] += (float) (dy[j] * gelu(gate[j], ratio[j], gauss[j]));
             }
             for (int j = 0; j < len; j++) {
-                dIn[dGateOff + c + j] += (float) (dy[j] * h[j] * geluGrad(gate[j], cdf[j], pdf[j]));
+                dIn[dGateOff + c + j] += (float) (dy[j] * h[j] * geluGrad(gate[j], ratio[j], gauss[j]));
             }
         }
     }
 
-    /** d/dx x·Φ(x) = Φ(x) + x·φ(x), x clamped to ±FLOAT_MAX so x = ±∞ gives 1 or 0, not ∞·0 */
-    private static double geluGrad(double x, double cdf, double pdf) {
-        return cdf + Math.min(Math.max(x, -FLOAT_MAX), FLOAT_MAX) * pdf;
-    }
-
     /**
-     * For j < len, with v = in[off + j]: x[j] = v, cdf[j] = Φ(v), pdf[j] = φ(v) (down to e^−684 / √(2π) for
-     * large |v|, which any float times it rounds to zero).
+     * For j < len, with v = in[off + j]: x[j] = v, ratio[j] = Φ(−|v|)·e^(v²/2) by the rational, and
+     * gauss[j] = e^(−v²/2) (down to e^−684 for large |v|, which any float times it rounds to zero);
+     * {@link #cdf} finishes Φ(v) from them.
      */
-    private static void normal(float[] in, int off, int len, double[] x, double[] cdf, double[] pdf) {
+    private static void normalParts(float[] in, int off, int len, double[] x, double[] ratio, double[] gauss) {
         for (int j = 0; j < len; j++) {
             double v = in[off + j];
             double z = Math.min(Math.abs(v), TAIL_CLAMP);
             x[j] = v;
-            pdf[j] = -0.5 * z * z;
+            gauss[j] = -0.5 * z * z;
             double num = Math.fma(Math.fma(Math.fma(Math.fma(Math.fma(N5, z, N4), z, N3), z, N2), z, N1), z, N0);
             double den = Math.fma(Math.fma(Math.fma(Math.fma(Math.fma(Math.fma(D6, z, D5), z, D4), z, D3), z, D2),
                     z, D1), z, 1.0);
-            cdf[j] = num / den;                                       // Φ(−z)·e^(z²/2)
+            ratio[j] = num / den;
         }
-        FastExp.exp(pdf, len);                                        // e^(−z²/2), z²/2 ≤ 684.5
-        for (int j = 0; j < len; j++) {
-            double tail = pdf[j] * cdf[j];                            // Φ(−|v|)
-            double positive = Math.min(Math.max(x[j] * STEP_GAIN, 0), 1);
-            cdf[j] = Math.fma(positive, 1 - 2 * tail, tail);          // Φ(v): tail for v ≤ 0, 1 − tail above
-            pdf[j] *= INV_SQRT_2PI;
-        }
+        FastExp.exp(gauss, len);                                      // z²/2 ≤ 684.5: within exp's range
+    }
+
+    /** Φ(x) from {@link #normalParts}: the tail Φ(−|x|) for x ≤ 0, 1 − tail above */
+    private static double cdf(double x, double ratio, double gauss) {
+        double tail = gauss * ratio;
+        double positive = Math.min(Math.max(x * STEP_GAIN, 0), 1);
+        return Math.fma(positive, 1 - 2 * tail, tail);
+    }
+
+    /** x·Φ(x), x raised to −FLOAT_MAX so x = −∞ gives 0, not −∞·0 */
+    private static double gelu(double x, double ratio, double gauss) {
+        return Math.max(x, -FLOAT_MAX) * cdf(x, ratio, gauss);
+    }
+
+    /** d/dx x·Φ(x) = Φ(x) + x·φ(x), x clamped to ±FLOAT_MAX so x = ±∞ gives 1 or 0, not ∞·0 */
+    private static double geluGrad(double x, double ratio, double gauss) {
+        return cdf(x, ratio, gauss) + Math.min(Math.max(x, -FLOAT_MAX), FLOAT_MAX) * INV_SQRT_2PI * gauss;
     }
 
     private static void widen(float[] in, int off, double[] out, int len) {
