@@ -6,7 +6,6 @@ import esdnative.tensor.Conv2dShape;
 import esdnative.tensor.Tensor;
 
 import java.util.Arrays;
-import java.util.function.DoubleUnaryOperator;
 
 import static esdnative.backend.cpu.CpuStorage.array;
 import static esdnative.backend.cpu.CpuStorage.offset;
@@ -293,12 +292,13 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void silu(Tensor out, Tensor in, long n) {
-        map(out, in, n, ActivationOps::silu);
+        map(out, in, n, (o, oOff, x, xOff, len) -> ActivationOps.xSigmoid(o, oOff, x, xOff, len, 1));
     }
 
     @Override
     public void siluBackward(Tensor dIn, Tensor dOut, Tensor in, long n) {
-        accumulateGrad(dIn, dOut, in, n, ActivationOps::siluGrad);
+        accumulateGrad(dIn, dOut, in, n,
+                (dx, dxOff, dy, dyOff, x, xOff, len) -> ActivationOps.xSigmoidBackward(dx, dxOff, dy, dyOff, x, xOff, len, 1));
     }
 
     @Override
@@ -308,17 +308,19 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void geluBackward(Tensor dIn, Tensor dOut, Tensor in, long n) {
-        accumulateGrad(dIn, dOut, in, n, ActivationOps::geluGrad);
+        accumulateGrad(dIn, dOut, in, n, ActivationOps::geluBackward);
     }
 
     @Override
     public void quickGelu(Tensor out, Tensor in, long n) {
-        map(out, in, n, ActivationOps::quickGelu);
+        map(out, in, n, (o, oOff, x, xOff, len) ->
+                ActivationOps.xSigmoid(o, oOff, x, xOff, len, ActivationOps.QUICK_GELU_ALPHA));
     }
 
     @Override
     public void quickGeluBackward(Tensor dIn, Tensor dOut, Tensor in, long n) {
-        accumulateGrad(dIn, dOut, in, n, ActivationOps::quickGeluGrad);
+        accumulateGrad(dIn, dOut, in, n, (dx, dxOff, dy, dyOff, x, xOff, len) ->
+                ActivationOps.xSigmoidBackward(dx, dxOff, dy, dyOff, x, xOff, len, ActivationOps.QUICK_GELU_ALPHA));
     }
 
     @Override
@@ -328,10 +330,8 @@ public final class CpuBackend implements Backend {
         float[] o = array(out), x = array(in);
         int oOff = offset(out), xOff = offset(in);
         Parallel.forEach(rows, r -> {
-            int src = xOff + r * 2 * cols, dst = oOff + r * cols;
-            for (int j = 0; j < cols; j++) {
-                o[dst + j] = (float) (x[src + j] * ActivationOps.gelu(x[src + cols + j]));
-            }
+            int h = xOff + r * 2 * cols;
+            ActivationOps.geglu(o, oOff + r * cols, x, h, h + cols, cols);
         });
     }
 
@@ -343,12 +343,8 @@ public final class CpuBackend implements Backend {
         float[] dx = array(dIn), dy = array(dOut), x = array(in);
         int dxOff = offset(dIn), dyOff = offset(dOut), xOff = offset(in);
         Parallel.forEach(rows, r -> {
-            int src = r * 2 * cols, g = dyOff + r * cols;
-            for (int j = 0; j < cols; j++) {
-                double h = x[xOff + src + j], gate = x[xOff + src + cols + j], up = dy[g + j];
-                dx[dxOff + src + j] += (float) (up * ActivationOps.gelu(gate));
-                dx[dxOff + src + cols + j] += (float) (up * h * ActivationOps.geluGrad(gate));
-            }
+            int dh = dxOff + r * 2 * cols, h = xOff + r * 2 * cols;
+            ActivationOps.gegluBackward(dx, dh, dh + cols, dy, dyOff + r * cols, x, h, h + cols, cols);
         });
     }
 
@@ -575,29 +571,36 @@ public final class CpuBackend implements Backend {
 
     private static long weightSize(Conv2dShape s) { return (long) s.k() * s.c() * s.r() * s.s(); }
 
-    /** out[i] = f(in[i]), rounded to float */
-    private static void map(Tensor out, Tensor in, long n, DoubleUnaryOperator f) {
+    /** An elementwise forward over out[outOff, outOff + n) from in[inOff, inOff + n). */
+    @FunctionalInterface
+    private interface ElementwiseForward {
+        void apply(float[] out, int outOff, float[] in, int inOff, int n);
+    }
+
+    /** An elementwise backward accumulating into dIn[dInOff, dInOff + n). */
+    @FunctionalInterface
+    private interface ElementwiseBackward {
+        void apply(float[] dIn, int dInOff, float[] dOut, int dOutOff, float[] in, int inOff, int n);
+    }
+
+    /** out[i] = f(in[i]) over ranges of GRAIN elements */
+    private static void map(Tensor out, Tensor in, long n, ElementwiseForward f) {
         need("activation", "out", out, n);
         need("activation", "in", in, n);
         float[] o = array(out), x = array(in);
         int oOff = offset(out), xOff = offset(in);
-        Parallel.forRanges(n, GRAIN, (s, e) -> {
-            for (int i = (int) s; i < e; i++) o[oOff + i] = (float) f.applyAsDouble(x[xOff + i]);
-        });
+        Parallel.forRanges(n, GRAIN, (s, e) -> f.apply(o, oOff + (int) s, x, xOff + (int) s, (int) (e - s)));
     }
 
-    /** dIn[i] += dOut[i] · f'(in[i]) */
-    private static void accumulateGrad(Tensor dIn, Tensor dOut, Tensor in, long n, DoubleUnaryOperator derivative) {
+    /** dIn[i] += dOut[i] · f'(in[i]) over ranges of GRAIN elements */
+    private static void accumulateGrad(Tensor dIn, Tensor dOut, Tensor in, long n, ElementwiseBackward derivative) {
         need("activation backward", "dIn", dIn, n);
         need("activation backward", "dOut", dOut, n);
         need("activation backward", "in", in, n);
         float[] dx = array(dIn), dy = array(dOut), x = array(in);
         int dxOff = offset(dIn), dyOff = offset(dOut), xOff = offset(in);
-        Parallel.forRanges(n, GRAIN, (s, e) -> {
-            for (int i = (int) s; i < e; i++) {
-                dx[dxOff + i] += (float) (dy[dyOff + i] * derivative.applyAsDouble(x[xOff + i]));
-            }
-        });
+        Parallel.forRanges(n, GRAIN, (s, e) ->
+                derivative.apply(dx, dxOff + (int) s, dy, dyOff + (int) s, x, xOff + (int) s, (int) (e - s)));
     }
 
     private static void addInto(float[] dst, int dstOff, float[] src, int srcOff, int len) {

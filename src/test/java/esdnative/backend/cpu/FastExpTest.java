@@ -5,7 +5,7 @@ import org.junit.jupiter.api.Test;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** FastExp against float64 Math.exp over softmax's whole input range. */
+/** FastExp against float64 Math.exp: float rows over softmax's whole input range, double chunks over ±700. */
 class FastExpTest {
 
     @Test
@@ -34,5 +34,24 @@ class FastExpTest {
         assertEquals((float) Math.exp(FastExp.MIN_INPUT), row[1], 1e-44f);   // clamped: no denormal, no 0
         assertEquals(row[1], row[2]);
         assertTrue(Float.isNaN(row[3]));
+    }
+
+    @Test
+    void doubleExpWithinThreeTenthsOfABillionth() {
+        // the degree-8 polynomial truncates below 2e-10; the rest is double rounding
+        int n = 1_400_001;
+        double[] a = new double[n];
+        for (int j = 0; j < n; j++) a[j] = -FastExp.DOUBLE_LIMIT + 2 * FastExp.DOUBLE_LIMIT * j / (n - 1);
+        double[] in = a.clone();
+        FastExp.exp(a, n);
+        double worst = 0;
+        for (int j = 0; j < n; j++) worst = Math.max(worst, Math.abs(a[j] / Math.exp(in[j]) - 1));
+        System.out.printf("FastExp.exp(double[]): worst relative error on [-700, 700] %.2e%n", worst);
+        assertTrue(worst < 3e-10, "worst relative error " + worst);
+        double[] edges = {0, -0.0, Double.NaN};
+        FastExp.exp(edges, edges.length);
+        assertEquals(1.0, edges[0]);
+        assertEquals(1.0, edges[1]);
+        assertTrue(Double.isNaN(edges[2]));
     }
 }
