@@ -1,0 +1,215 @@
+package esdnative.backend.cpu;
+
+import esdnative.tensor.Tensor;
+
+import java.util.Arrays;
+import java.util.concurrent.ConcurrentLinkedDeque;
+
+import static esdnative.backend.cpu.CpuStorage.array;
+import static esdnative.backend.cpu.CpuStorage.offset;
+
+/**
+ * Attention of one head narrower than {@link AttentionOps#GEMM_MIN_D} (small test models: d = 4 or 8), where a
+ * GEMM would spend its time packing and per-query loops over d would be scalar dot products.
+ * Every hot loop instead runs along a long index with each operand a separate array, so C2 vectorises it:
+ * <ul>
+ *   <li>forward, along queries i, a block of queries at a time: per key j a row of scores sT[j][i], the softmax
+ *       down the columns (elementwise max, exp and sum over the rows j), out = Σ_j v[j, c] · sT[j] per channel;</li>
+ *   <li>backward, along keys j per query i (dv, dP, the softmax gradient dS, dk, as the saved probabilities are
+ *       laid out), and dq along queries from dS transposed.</li>
+ * </ul>
+ * Sums over keys and over channels run in ascending order whatever the thread count (determinism).
+ * q, k, v, out and their gradients are one head's [tokens, d] blocks at an offset with row stride ld.
+ */
+final class NarrowAttention {
+    /** queries per block: long enough for C2's unrolled vector loops, short enough that the scores stay in L2 */
+    static final int QUERY_BLOCK = 256;
+
+    private NarrowAttention() {}
+
+    /**
+     * out[i] = Σ_j softmax_j(scale · q[i] · k[j], j ≤ i when causal) v[j]; probs[i][j] (lq × lk from pOff) receives
+     * the probabilities when pa is not null.
+     */
+    static void forward(float[] o, int oOff, float[] pa, int pOff, float[] qa, int qOff, float[] ka, int kOff,
+                        float[] va, int vOff, int ld, int lq, int lk, int d, float scale, boolean causal) {
+        Scratch s = Scratch.acquire(lk, d);
+        float[][] scores = s.keyRows, qT = s.channelRows;
+        float[] max = s.max, inv = s.inv;
+        double[] sum = s.sum;
+        for (int i0 = 0; i0 < lq; i0 += QUERY_BLOCK) {
+            int n = Math.min(QUERY_BLOCK, lq - i0);
+            int keys = causal ? Math.min(lk, i0 + n) : lk;   // keys seen by some query of the block
+            for (int ii = 0; ii < n; ii++) {
+                for (int c = 0; c < d; c++) qT[c][ii] = scale * qa[qOff + (i0 + ii) * ld + c];
+            }
+            // scores[j][ii] = Σ_c k[j, c] qT[c][ii]; max down the columns over the keys each query sees
+            Arrays.fill(max, 0, n, Float.NEGATIVE_INFINITY);
+            for (int j = 0; j < keys; j++) {
+                float[] sj = scores[j];
+                combineRows(sj, ka, kOff + j * ld, 1, qT, d, n);
+                for (int ii = firstQuery(j, i0, causal); ii < n; ii++) max[ii] = Math.max(max[ii], sj[ii]);
+            }
+            // scores[j] = exp(scores[j] − max) where query sees key j, else 0; column sums in double
+            Arrays.fill(sum, 0, n, 0.0);
+            for (int j = 0; j < keys; j++) {
+                float[] sj = scores[j];
+                int first = firstQuery(j, i0, causal);
+                FastExp.expShifted(sj, max, first, n);
+                Arrays.fill(sj, 0, first, 0f);
+                for (int ii = 0; ii < n; ii++) sum[ii] += sj[ii];
+            }
+            for (int ii = 0; ii < n; ii++) inv[ii] = (float) (1 / sum[ii]);
+            // out[i0 + ii, c] = Σ_j v[j, c] scores[j][ii] / sum[ii]
+            float[][] outT = qT;   // the scaled queries are no longer needed
+            for (int c = 0; c < d; c++) combineRows(outT[c], va, vOff + c, ld, scores, keys, n);
+            for (int ii = 0; ii < n; ii++) {
+                int oRow = oOff + (i0 + ii) * ld;
+                for (int c = 0; c < d; c++) o[oRow + c] = outT[c][ii] * inv[ii];
+            }
+            if (pa != null) {
+                for (int ii = 0; ii < n; ii++) {
+                    int pRow = pOff + (i0 + ii) * lk;
+                    float rowInv = inv[ii];
+                    for (int j = 0; j < keys; j++) pa[pRow + j] = scores[j][ii] * rowInv;
+                    Arrays.fill(pa, pRow + keys, pRow + lk, 0f);
+                }
+            }
+        }
+        Scratch.release(s);
+    }
+
+    /**
+     * dv += Pᵀ dOut; dP = dOut vᵀ; dS = P ⊙ (dP − rowsum(dP ⊙ P)); dq += scale · dS k; dk += scale · dSᵀ q
+     * (null gradients are skipped; dq's head starts qRow into dq, dk's and dv's kRow into theirs). Masked entries have P = 0, hence dS = 0: no mask needed.
+     * Per query i along keys: dvT[c] += dOut[i, c] · P_i, dS_i, dkT[c] += scale · q[i, c] · dS_i, with dk and dv
+     * summed over all queries in scratch and added once; dS_i is also stored transposed, dsT[j][ii], so that
+     * dq = Σ_j k[j, c] · dsT[j] runs along queries.
+     */
+    static void backward(Tensor dq, Tensor dk, Tensor dv, int qRow, int kRow, float[] dy, int dyOff,
+                         float[] qa, int qOff, float[] ka, int kOff, float[] va, int vOff, float[] pa, int pOff,
+                         int ld, int lq, int lk, int d, float scale) {
+        float[] dqa = dq == null ? null : array(dq), dka = dk == null ? null : array(dk);
+        float[] dva = dv == null ? null : array(dv);
+        Scratch s = Scratch.acquire(lk, d);
+        float[][] vT = s.vT, dkT = s.dkT, dvT = s.dvT, dsT = s.keyRows, dqT = s.channelRows;
+        float[] p = s.p, ds = s.ds;
+        packRows(vT, va, vOff, ld, lk, d);
+        for (int c = 0; c < d; c++) {
+            Arrays.fill(dkT[c], 0, lk, 0f);
+            Arrays.fill(dvT[c], 0, lk, 0f);
+        }
+        for (int i0 = 0; i0 < lq; i0 += QUERY_BLOCK) {
+            int n = Math.min(QUERY_BLOCK, lq - i0);
+            for (int ii = 0; ii < n; ii++) {
+                int i = i0 + ii, dyRow = dyOff + i * ld;
+                System.arraycopy(pa, pOff + i * lk, p, 0, lk);
+                if (dva != null) {
+                    for (int c = 0; c < d; c++) addScaled(dvT[c], dy[dyRow + c], p, lk);
+                }
+                if (dqa == null && dka == null) continue;
+                combineRows(ds, dy, dyRow, 1, vT, d, lk);
+                AttentionOps.softmaxGradRow(ds, 0, p, 0, lk);
+                if (dka != null) {
+                    for (int c = 0; c < d; c++) addScaled(dkT[c], scale * qa[qOff + i * ld + c], ds, lk);
+                }
+                if (dqa != null) {
+                    for (int j = 0; j < lk; j++) dsT[j][ii] = ds[j];
+                }
+            }
+            if (dqa != null) {
+                for (int c = 0; c < d; c++) combineRows(dqT[c], ka, kOff + c, ld, dsT, lk, n);
+                for (int ii = 0; ii < n; ii++) {
+                    int dqRow = offset(dq) + qRow + (i0 + ii) * ld;
+                    for (int c = 0; c < d; c++) dqa[dqRow + c] += scale * dqT[c][ii];
+                }
+            }
+        }
+        if (dka != null) addRows(dka, offset(dk) + kRow, ld, dkT, lk, d);
+        if (dva != null) addRows(dva, offset(dv) + kRow, ld, dvT, lk, d);
+        Scratch.release(s);
+    }
+
+    /** block-local index of the first query of the block at i0 that sees key j */
+    private static int firstQuery(int j, int i0, boolean causal) {
+        return causal ? Math.max(0, j - i0) : 0;
+    }
+
+    /**
+     * out[x] = Σ_r w[wOff + r · wStride] · rows[r][x] for x < n, over r < count in ascending order, four rows a
+     * pass (each a separate array, all indexed by x: C2 vectorises the fma chain).
+     */
+    private static void combineRows(float[] out, float[] w, int wOff, int wStride, float[][] rows, int count, int n) {
+        Arrays.fill(out, 0, n, 0f);
+        int r = 0;
+        for (; r + 3 < count; r += 4) {
+            float w0 = w[wOff + r * wStride], w1 = w[wOff + (r + 1) * wStride];
+            float w2 = w[wOff + (r + 2) * wStride], w3 = w[wOff + (r + 3) * wStride];
+            float[] x0 = rows[r], x1 = rows[r + 1], x2 = rows[r + 2], x3 = rows[r + 3];
+            for (int x = 0; x < n; x++) {
+                out[x] = Math.fma(w3, x3[x], Math.fma(w2, x2[x], Math.fma(w1, x1[x], Math.fma(w0, x0[x], out[x]))));
+            }
+        }
+        for (; r < count; r++) {
+            float w0 = w[wOff + r * wStride];
+            float[] x0 = rows[r];
+            for (int x = 0; x < n; x++) out[x] = Math.fma(w0, x0[x], out[x]);
+        }
+    }
+
+    /** acc[x] += a · x[x] for x < n. */
+    private static void addScaled(float[] acc, float a, float[] x, int n) {
+        for (int j = 0; j < n; j++) acc[j] = Math.fma(a, x[j], acc[j]);
+    }
+
+    /** rows[c][t] = src[sOff + t·ld + c]: one head's [tokens, d] block transposed to token-indexed rows. */
+    private static void packRows(float[][] rows, float[] src, int sOff, int ld, int tokens, int d) {
+        for (int t = 0; t < tokens; t++) {
+            for (int c = 0; c < d; c++) rows[c][t] = src[sOff + t * ld + c];
+        }
+    }
+
+    /** dst[dOff + t·ld + c] += rows[c][t]. */
+    private static void addRows(float[] dst, int dOff, int ld, float[][] rows, int tokens, int d) {
+        for (int t = 0; t < tokens; t++) {
+            for (int c = 0; c < d; c++) dst[dOff + t * ld + c] += rows[c][t];
+        }
+    }
+
+    /**
+     * One task's arrays, pooled (no allocation once warm; a pooled set too small for a call is replaced by one
+     * sized for both, so alternating shapes settle on the largest). Forward: keyRows = scores [lk][QUERY_BLOCK],
+     * channelRows = scaled queries, then outputs [d][QUERY_BLOCK]; backward: keyRows = dS transposed,
+     * channelRows = dq transposed, key-indexed rows [d][lk] of v, dk, dv and two rows over keys.
+     */
+    private static final class Scratch {
+        private static final ConcurrentLinkedDeque<Scratch> POOL = new ConcurrentLinkedDeque<>();
+        final int lk, d;
+        final float[][] keyRows, channelRows, vT, dkT, dvT;
+        final float[] max, inv, p, ds;
+        final double[] sum;
+
+        private Scratch(int lk, int d) {
+            this.lk = lk;
+            this.d = d;
+            keyRows = new float[lk][QUERY_BLOCK];
+            channelRows = new float[d][QUERY_BLOCK];
+            vT = new float[d][lk];
+            dkT = new float[d][lk];
+            dvT = new float[d][lk];
+            max = new float[QUERY_BLOCK];
+            inv = new float[QUERY_BLOCK];
+            sum = new double[QUERY_BLOCK];
+            p = new float[lk];
+            ds = new float[lk];
+        }
+
+        static Scratch acquire(int lk, int d) {
+            Scratch s = POOL.poll();
+            if (s == null) return new Scratch(lk, d);
+            return s.lk >= lk && s.d >= d ? s : new Scratch(Math.max(lk, s.lk), Math.max(d, s.d));
+        }
+
+        static void release(Scratch s) { POOL.push(s); }
+    }
+}
