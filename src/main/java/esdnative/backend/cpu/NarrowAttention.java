@@ -24,6 +24,8 @@ import static esdnative.backend.cpu.CpuStorage.offset;
 final class NarrowAttention {
     /** queries per block: long enough for C2's unrolled vector loops, short enough that the scores stay in L2 */
     static final int QUERY_BLOCK = 256;
+    /** queries the backward takes at a time along keys */
+    private static final int ROWS = 4;
 
     private NarrowAttention() {}
 
@@ -67,24 +69,18 @@ final class NarrowAttention {
                 int oRow = oOff + (i0 + ii) * ld;
                 for (int c = 0; c < d; c++) o[oRow + c] = outT[c][ii] * inv[ii];
             }
-            if (pa != null) {
-                for (int ii = 0; ii < n; ii++) {
-                    int pRow = pOff + (i0 + ii) * lk;
-                    float rowInv = inv[ii];
-                    for (int j = 0; j < keys; j++) pa[pRow + j] = scores[j][ii] * rowInv;
-                    Arrays.fill(pa, pRow + keys, pRow + lk, 0f);
-                }
-            }
+            if (pa != null) writeProbs(pa, pOff + i0 * lk, lk, scores, keys, inv, n);
         }
         Scratch.release(s);
     }
 
     /**
      * dv += Pᵀ dOut; dP = dOut vᵀ; dS = P ⊙ (dP − rowsum(dP ⊙ P)); dq += scale · dS k; dk += scale · dSᵀ q
-     * (null gradients are skipped; dq's head starts qRow into dq, dk's and dv's kRow into theirs). Masked entries have P = 0, hence dS = 0: no mask needed.
-     * Per query i along keys: dvT[c] += dOut[i, c] · P_i, dS_i, dkT[c] += scale · q[i, c] · dS_i, with dk and dv
-     * summed over all queries in scratch and added once; dS_i is also stored transposed, dsT[j][ii], so that
-     * dq = Σ_j k[j, c] · dsT[j] runs along queries.
+     * (null gradients are skipped; dq's head starts qRow into dq, dk's and dv's kRow into theirs).
+     * Masked entries have P = 0, hence dS = 0: no mask needed.
+     * Along keys, {@link #ROWS} queries at a time (the saved probabilities' layout): dvT[c] += Σ_r dOut[i_r, c] · P_r,
+     * dS_r, dkT[c] += Σ_r q[i_r, c] · dS_r, with dk and dv summed over all queries in scratch and added once;
+     * the dS rows are also stored transposed, dsT[j][ii], so that dq = Σ_j k[j, c] · dsT[j] runs along queries.
      */
     static void backward(Tensor dq, Tensor dk, Tensor dv, int qRow, int kRow, float[] dy, int dyOff,
                          float[] qa, int qOff, float[] ka, int kOff, float[] va, int vOff, float[] pa, int pOff,
@@ -92,8 +88,7 @@ final class NarrowAttention {
         float[] dqa = dq == null ? null : array(dq), dka = dk == null ? null : array(dk);
         float[] dva = dv == null ? null : array(dv);
         Scratch s = Scratch.acquire(lk, d);
-        float[][] vT = s.vT, dkT = s.dkT, dvT = s.dvT, dsT = s.keyRows, dqT = s.channelRows;
-        float[] p = s.p, ds = s.ds;
+        float[][] vT = s.vT, dkT = s.dkT, dvT = s.dvT, dsT = s.keyRows, dqT = s.channelRows, p = s.pRows, ds = s.dsRows;
         packRows(vT, va, vOff, ld, lk, d);
         for (int c = 0; c < d; c++) {
             Arrays.fill(dkT[c], 0, lk, 0f);
@@ -101,21 +96,21 @@ final class NarrowAttention {
         }
         for (int i0 = 0; i0 < lq; i0 += QUERY_BLOCK) {
             int n = Math.min(QUERY_BLOCK, lq - i0);
-            for (int ii = 0; ii < n; ii++) {
-                int i = i0 + ii, dyRow = dyOff + i * ld;
-                System.arraycopy(pa, pOff + i * lk, p, 0, lk);
+            for (int ii = 0; ii < n; ii += ROWS) {
+                int rows = Math.min(ROWS, n - ii), i = i0 + ii;
+                for (int r = 0; r < rows; r++) System.arraycopy(pa, pOff + (i + r) * lk, p[r], 0, lk);
                 if (dva != null) {
-                    for (int c = 0; c < d; c++) addScaled(dvT[c], dy[dyRow + c], p, lk);
+                    for (int c = 0; c < d; c++) addCombination(dvT[c], dy, dyOff + i * ld + c, ld, p, rows, lk);
                 }
                 if (dqa == null && dka == null) continue;
-                combineRows(ds, dy, dyRow, 1, vT, d, lk);
-                AttentionOps.softmaxGradRow(ds, 0, p, 0, lk);
+                for (int r = 0; r < rows; r++) {
+                    combineRows(ds[r], dy, dyOff + (i + r) * ld, 1, vT, d, lk);
+                    AttentionOps.softmaxGradRow(ds[r], 0, p[r], 0, lk);
+                }
                 if (dka != null) {
-                    for (int c = 0; c < d; c++) addScaled(dkT[c], scale * qa[qOff + i * ld + c], ds, lk);
+                    for (int c = 0; c < d; c++) addCombination(dkT[c], qa, qOff + i * ld + c, ld, ds, rows, lk);
                 }
-                if (dqa != null) {
-                    for (int j = 0; j < lk; j++) dsT[j][ii] = ds[j];
-                }
+                if (dqa != null) transposeRows(dsT, ii, ds, rows, lk);
             }
             if (dqa != null) {
                 for (int c = 0; c < d; c++) combineRows(dqT[c], ka, kOff + c, ld, dsT, lk, n);
@@ -125,9 +120,51 @@ final class NarrowAttention {
                 }
             }
         }
-        if (dka != null) addRows(dka, offset(dk) + kRow, ld, dkT, lk, d);
-        if (dva != null) addRows(dva, offset(dv) + kRow, ld, dvT, lk, d);
+        if (dka != null) addRows(dka, offset(dk) + kRow, ld, scale, dkT, lk, d);
+        if (dva != null) addRows(dva, offset(dv) + kRow, ld, 1f, dvT, lk, d);
         Scratch.release(s);
+    }
+
+    /** dst[j][at + r] = rows[r][j] for r < count, j < n: four rows a pass, so each dst[j] is loaded once. */
+    private static void transposeRows(float[][] dst, int at, float[][] rows, int count, int n) {
+        if (count == 4) {
+            float[] r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3];
+            for (int j = 0; j < n; j++) {
+                float[] column = dst[j];
+                column[at] = r0[j];
+                column[at + 1] = r1[j];
+                column[at + 2] = r2[j];
+                column[at + 3] = r3[j];
+            }
+        } else {
+            for (int r = 0; r < count; r++) {
+                for (int j = 0; j < n; j++) dst[j][at + r] = rows[r][j];
+            }
+        }
+    }
+
+    /**
+     * probs[ii][j] (rows of lk from pOff) = scores[j][ii] · inv[ii] for j < keys, 0 beyond (masked), ii < n;
+     * four queries a pass over the keys, so each scores[j] is loaded once per four.
+     */
+    private static void writeProbs(float[] pa, int pOff, int lk, float[][] scores, int keys, float[] inv, int n) {
+        int ii = 0;
+        for (; ii + 3 < n; ii += 4) {
+            int p0 = pOff + ii * lk, p1 = p0 + lk, p2 = p1 + lk, p3 = p2 + lk;
+            float inv0 = inv[ii], inv1 = inv[ii + 1], inv2 = inv[ii + 2], inv3 = inv[ii + 3];
+            for (int j = 0; j < keys; j++) {
+                float[] column = scores[j];
+                pa[p0 + j] = column[ii] * inv0;
+                pa[p1 + j] = column[ii + 1] * inv1;
+                pa[p2 + j] = column[ii + 2] * inv2;
+                pa[p3 + j] = column[ii + 3] * inv3;
+            }
+        }
+        for (; ii < n; ii++) {
+            int row = pOff + ii * lk;
+            for (int j = 0; j < keys; j++) pa[row + j] = scores[j][ii] * inv[ii];
+        }
+        for (ii = 0; ii < n; ii++) Arrays.fill(pa, pOff + ii * lk + keys, pOff + (ii + 1) * lk, 0f);
     }
 
     /** block-local index of the first query of the block at i0 that sees key j */
@@ -135,12 +172,18 @@ final class NarrowAttention {
         return causal ? Math.max(0, j - i0) : 0;
     }
 
-    /**
-     * out[x] = Σ_r w[wOff + r · wStride] · rows[r][x] for x < n, over r < count in ascending order, four rows a
-     * pass (each a separate array, all indexed by x: C2 vectorises the fma chain).
-     */
+    /** out[x] = Σ_r w[wOff + r · wStride] · rows[r][x] for x < n, r < count. */
     private static void combineRows(float[] out, float[] w, int wOff, int wStride, float[][] rows, int count, int n) {
         Arrays.fill(out, 0, n, 0f);
+        addCombination(out, w, wOff, wStride, rows, count, n);
+    }
+
+    /**
+     * out[x] += Σ_r w[wOff + r · wStride] · rows[r][x] for x < n, over r < count in ascending order, four rows a
+     * pass (each a separate array, all indexed by x: C2 vectorises the fma chain).
+     */
+    private static void addCombination(float[] out, float[] w, int wOff, int wStride, float[][] rows, int count,
+                                       int n) {
         int r = 0;
         for (; r + 3 < count; r += 4) {
             float w0 = w[wOff + r * wStride], w1 = w[wOff + (r + 1) * wStride];
@@ -157,11 +200,6 @@ final class NarrowAttention {
         }
     }
 
-    /** acc[x] += a · x[x] for x < n. */
-    private static void addScaled(float[] acc, float a, float[] x, int n) {
-        for (int j = 0; j < n; j++) acc[j] = Math.fma(a, x[j], acc[j]);
-    }
-
     /** rows[c][t] = src[sOff + t·ld + c]: one head's [tokens, d] block transposed to token-indexed rows. */
     private static void packRows(float[][] rows, float[] src, int sOff, int ld, int tokens, int d) {
         for (int t = 0; t < tokens; t++) {
@@ -169,10 +207,10 @@ final class NarrowAttention {
         }
     }
 
-    /** dst[dOff + t·ld + c] += rows[c][t]. */
-    private static void addRows(float[] dst, int dOff, int ld, float[][] rows, int tokens, int d) {
+    /** dst[dOff + t·ld + c] += factor · rows[c][t]. */
+    private static void addRows(float[] dst, int dOff, int ld, float factor, float[][] rows, int tokens, int d) {
         for (int t = 0; t < tokens; t++) {
-            for (int c = 0; c < d; c++) dst[dOff + t * ld + c] += rows[c][t];
+            for (int c = 0; c < d; c++) dst[dOff + t * ld + c] += factor * rows[c][t];
         }
     }
 
@@ -180,13 +218,13 @@ final class NarrowAttention {
      * One task's arrays, pooled (no allocation once warm; a pooled set too small for a call is replaced by one
      * sized for both, so alternating shapes settle on the largest). Forward: keyRows = scores [lk][QUERY_BLOCK],
      * channelRows = scaled queries, then outputs [d][QUERY_BLOCK]; backward: keyRows = dS transposed,
-     * channelRows = dq transposed, key-indexed rows [d][lk] of v, dk, dv and two rows over keys.
+     * channelRows = dq transposed, key-indexed rows [d][lk] of v, dk, dv and [ROWS][lk] of P and dS.
      */
     private static final class Scratch {
         private static final ConcurrentLinkedDeque<Scratch> POOL = new ConcurrentLinkedDeque<>();
         final int lk, d;
-        final float[][] keyRows, channelRows, vT, dkT, dvT;
-        final float[] max, inv, p, ds;
+        final float[][] keyRows, channelRows, vT, dkT, dvT, pRows, dsRows;
+        final float[] max, inv;
         final double[] sum;
 
         private Scratch(int lk, int d) {
@@ -200,8 +238,8 @@ final class NarrowAttention {
             max = new float[QUERY_BLOCK];
             inv = new float[QUERY_BLOCK];
             sum = new double[QUERY_BLOCK];
-            p = new float[lk];
-            ds = new float[lk];
+            pRows = new float[ROWS][lk];
+            dsRows = new float[ROWS][lk];
         }
 
         static Scratch acquire(int lk, int d) {
