@@ -84,7 +84,7 @@ final class AttentionOps {
     }
 
     /** In place over one row: ds = p ⊙ (ds − Σ ds ⊙ p). */
-    static void softmaxGradRow(float[] ds, int dsOff, float[] p, int pOff, int len) {
+    private static void softmaxGradRow(float[] ds, int dsOff, float[] p, int pOff, int len) {
         double dot = 0;
         for (int j = 0; j < len; j++) dot += (double) ds[dsOff + j] * p[pOff + j];
         float dotF = (float) dot;

@@ -26,6 +26,8 @@ final class NarrowAttention {
     static final int QUERY_BLOCK = 256;
     /** queries the backward takes at a time along keys */
     private static final int ROWS = 4;
+    /** rows of a {@link #combineChannels} chunk: 16 rows of a query block fill a quarter of L1 */
+    private static final int ROW_CHUNK = 16;
 
     private NarrowAttention() {}
 
@@ -64,7 +66,7 @@ final class NarrowAttention {
             for (int ii = 0; ii < n; ii++) inv[ii] = (float) (1 / sum[ii]);
             // out[i0 + ii, c] = Σ_j v[j, c] scores[j][ii] / sum[ii]
             float[][] outT = qT;   // the scaled queries are no longer needed
-            for (int c = 0; c < d; c++) combineRows(outT[c], va, vOff + c, ld, scores, keys, n);
+            combineChannels(outT, d, va, vOff, ld, scores, keys, n);
             for (int ii = 0; ii < n; ii++) {
                 int oRow = oOff + (i0 + ii) * ld;
                 for (int c = 0; c < d; c++) o[oRow + c] = outT[c][ii] * inv[ii];
@@ -89,6 +91,7 @@ final class NarrowAttention {
         float[] dva = dv == null ? null : array(dv);
         Scratch s = Scratch.acquire(lk, d);
         float[][] vT = s.vT, dkT = s.dkT, dvT = s.dvT, dsT = s.keyRows, dqT = s.channelRows, p = s.pRows, ds = s.dsRows;
+        float[] product = s.product;
         packRows(vT, va, vOff, ld, lk, d);
         for (int c = 0; c < d; c++) {
             Arrays.fill(dkT[c], 0, lk, 0f);
@@ -100,20 +103,20 @@ final class NarrowAttention {
                 int rows = Math.min(ROWS, n - ii), i = i0 + ii;
                 for (int r = 0; r < rows; r++) System.arraycopy(pa, pOff + (i + r) * lk, p[r], 0, lk);
                 if (dva != null) {
-                    for (int c = 0; c < d; c++) addCombination(dvT[c], dy, dyOff + i * ld + c, ld, p, rows, lk);
+                    for (int c = 0; c < d; c++) addCombination(dvT[c], dy, dyOff + i * ld + c, ld, p, 0, rows, lk);
                 }
                 if (dqa == null && dka == null) continue;
                 for (int r = 0; r < rows; r++) {
                     combineRows(ds[r], dy, dyOff + (i + r) * ld, 1, vT, d, lk);
-                    AttentionOps.softmaxGradRow(ds[r], 0, p[r], 0, lk);
+                    softmaxGradient(ds[r], p[r], product, lk);
                 }
                 if (dka != null) {
-                    for (int c = 0; c < d; c++) addCombination(dkT[c], qa, qOff + i * ld + c, ld, ds, rows, lk);
+                    for (int c = 0; c < d; c++) addCombination(dkT[c], qa, qOff + i * ld + c, ld, ds, 0, rows, lk);
                 }
                 if (dqa != null) transposeRows(dsT, ii, ds, rows, lk);
             }
             if (dqa != null) {
-                for (int c = 0; c < d; c++) combineRows(dqT[c], ka, kOff + c, ld, dsT, lk, n);
+                combineChannels(dqT, d, ka, kOff, ld, dsT, lk, n);
                 for (int ii = 0; ii < n; ii++) {
                     int dqRow = offset(dq) + qRow + (i0 + ii) * ld;
                     for (int c = 0; c < d; c++) dqa[dqRow + c] += scale * dqT[c][ii];
@@ -167,6 +170,29 @@ final class NarrowAttention {
         for (ii = 0; ii < n; ii++) Arrays.fill(pa, pOff + ii * lk + keys, pOff + (ii + 1) * lk, 0f);
     }
 
+    /**
+     * In place over one row of n keys: ds = p ⊙ dp − p · Σ_j p[j] dp[j], the softmax gradient (product: scratch).
+     * The sum in float, in eight interleaved partial sums (a fixed order).
+     */
+    private static void softmaxGradient(float[] ds, float[] p, float[] product, int n) {
+        for (int j = 0; j < n; j++) product[j] = p[j] * ds[j];
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+        int j = 0;
+        for (; j + 7 < n; j += 8) {
+            s0 += product[j];
+            s1 += product[j + 1];
+            s2 += product[j + 2];
+            s3 += product[j + 3];
+            s4 += product[j + 4];
+            s5 += product[j + 5];
+            s6 += product[j + 6];
+            s7 += product[j + 7];
+        }
+        for (; j < n; j++) s0 += product[j];
+        float dot = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+        for (j = 0; j < n; j++) ds[j] = Math.fma(-dot, p[j], product[j]);
+    }
+
     /** block-local index of the first query of the block at i0 that sees key j */
     private static int firstQuery(int j, int i0, boolean causal) {
         return causal ? Math.max(0, j - i0) : 0;
@@ -175,17 +201,31 @@ final class NarrowAttention {
     /** out[x] = Σ_r w[wOff + r · wStride] · rows[r][x] for x < n, r < count. */
     private static void combineRows(float[] out, float[] w, int wOff, int wStride, float[][] rows, int count, int n) {
         Arrays.fill(out, 0, n, 0f);
-        addCombination(out, w, wOff, wStride, rows, count, n);
+        addCombination(out, w, wOff, wStride, rows, 0, count, n);
     }
 
     /**
-     * out[x] += Σ_r w[wOff + r · wStride] · rows[r][x] for x < n, over r < count in ascending order, four rows a
+     * outT[c][x] = Σ_r w[wOff + r · ld + c] · rows[r][x] for c < d, x < n, r < count: the rows weighted by a
+     * [count, d] block of w (row stride ld), {@link #ROW_CHUNK} rows at a time for every channel, so that the
+     * chunk is read from L1 d times rather than all rows from L2. The sums run in the same order as unchunked.
+     */
+    private static void combineChannels(float[][] outT, int d, float[] w, int wOff, int ld, float[][] rows, int count,
+                                        int n) {
+        for (int c = 0; c < d; c++) Arrays.fill(outT[c], 0, n, 0f);
+        for (int r0 = 0; r0 < count; r0 += ROW_CHUNK) {
+            int r1 = Math.min(count, r0 + ROW_CHUNK);
+            for (int c = 0; c < d; c++) addCombination(outT[c], w, wOff + c, ld, rows, r0, r1, n);
+        }
+    }
+
+    /**
+     * out[x] += Σ_r w[wOff + r · wStride] · rows[r][x] for x < n, over from ≤ r < to in ascending order, four rows a
      * pass (each a separate array, all indexed by x: C2 vectorises the fma chain).
      */
-    private static void addCombination(float[] out, float[] w, int wOff, int wStride, float[][] rows, int count,
+    private static void addCombination(float[] out, float[] w, int wOff, int wStride, float[][] rows, int from, int to,
                                        int n) {
-        int r = 0;
-        for (; r + 3 < count; r += 4) {
+        int r = from;
+        for (; r + 3 < to; r += 4) {
             float w0 = w[wOff + r * wStride], w1 = w[wOff + (r + 1) * wStride];
             float w2 = w[wOff + (r + 2) * wStride], w3 = w[wOff + (r + 3) * wStride];
             float[] x0 = rows[r], x1 = rows[r + 1], x2 = rows[r + 2], x3 = rows[r + 3];
@@ -193,7 +233,7 @@ final class NarrowAttention {
                 out[x] = Math.fma(w3, x3[x], Math.fma(w2, x2[x], Math.fma(w1, x1[x], Math.fma(w0, x0[x], out[x]))));
             }
         }
-        for (; r < count; r++) {
+        for (; r < to; r++) {
             float w0 = w[wOff + r * wStride];
             float[] x0 = rows[r];
             for (int x = 0; x < n; x++) out[x] = Math.fma(w0, x0[x], out[x]);
@@ -224,7 +264,7 @@ final class NarrowAttention {
         private static final ConcurrentLinkedDeque<Scratch> POOL = new ConcurrentLinkedDeque<>();
         final int lk, d;
         final float[][] keyRows, channelRows, vT, dkT, dvT, pRows, dsRows;
-        final float[] max, inv;
+        final float[] max, inv, product;
         final double[] sum;
 
         private Scratch(int lk, int d) {
@@ -240,6 +280,7 @@ final class NarrowAttention {
             sum = new double[QUERY_BLOCK];
             pRows = new float[ROWS][lk];
             dsRows = new float[ROWS][lk];
+            product = new float[lk];
         }
 
         static Scratch acquire(int lk, int d) {
