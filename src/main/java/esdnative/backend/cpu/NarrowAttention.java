@@ -44,15 +44,13 @@ final class NarrowAttention {
         for (int i0 = 0; i0 < lq; i0 += QUERY_BLOCK) {
             int n = Math.min(QUERY_BLOCK, lq - i0);
             int keys = causal ? Math.min(lk, i0 + n) : lk;   // keys seen by some query of the block
-            for (int ii = 0; ii < n; ii++) {
-                for (int c = 0; c < d; c++) qT[c][ii] = scale * qa[qOff + (i0 + ii) * ld + c];
-            }
+            packRows(qT, qa, qOff + i0 * ld, ld, scale, n, d);
             // scores[j][ii] = Σ_c k[j, c] qT[c][ii]; max down the columns over the keys each query sees
             Arrays.fill(max, 0, n, Float.NEGATIVE_INFINITY);
             for (int j = 0; j < keys; j++) {
                 float[] sj = scores[j];
                 combineRows(sj, ka, kOff + j * ld, 1, qT, d, n);
-                for (int ii = firstQuery(j, i0, causal); ii < n; ii++) max[ii] = Math.max(max[ii], sj[ii]);
+                maxInto(max, sj, firstQuery(j, i0, causal), n);
             }
             // scores[j] = exp(scores[j] − max) where query sees key j, else 0; column sums in double
             Arrays.fill(sum, 0, n, 0.0);
@@ -61,16 +59,13 @@ final class NarrowAttention {
                 int first = firstQuery(j, i0, causal);
                 FastExp.expShifted(sj, max, first, n);
                 Arrays.fill(sj, 0, first, 0f);
-                for (int ii = 0; ii < n; ii++) sum[ii] += sj[ii];
+                addInto(sum, sj, n);
             }
-            for (int ii = 0; ii < n; ii++) inv[ii] = (float) (1 / sum[ii]);
+            reciprocals(inv, sum, n);
             // out[i0 + ii, c] = Σ_j v[j, c] scores[j][ii] / sum[ii]
             float[][] outT = qT;   // the scaled queries are no longer needed
             combineChannels(outT, d, va, vOff, ld, scores, keys, n);
-            for (int ii = 0; ii < n; ii++) {
-                int oRow = oOff + (i0 + ii) * ld;
-                for (int c = 0; c < d; c++) o[oRow + c] = outT[c][ii] * inv[ii];
-            }
+            storeRows(o, oOff + i0 * ld, ld, outT, inv, n, d);
             if (pa != null) writeProbs(pa, pOff + i0 * lk, lk, scores, keys, inv, n);
         }
         Scratch.release(s);
@@ -92,7 +87,7 @@ final class NarrowAttention {
         Scratch s = Scratch.acquire(lk, d);
         float[][] vT = s.vT, dkT = s.dkT, dvT = s.dvT, dsT = s.keyRows, dqT = s.channelRows, p = s.pRows, ds = s.dsRows;
         float[] product = s.product;
-        packRows(vT, va, vOff, ld, lk, d);
+        packRows(vT, va, vOff, ld, 1f, lk, d);
         for (int c = 0; c < d; c++) {
             Arrays.fill(dkT[c], 0, lk, 0f);
             Arrays.fill(dvT[c], 0, lk, 0f);
@@ -117,10 +112,7 @@ final class NarrowAttention {
             }
             if (dqa != null) {
                 combineChannels(dqT, d, ka, kOff, ld, dsT, lk, n);
-                for (int ii = 0; ii < n; ii++) {
-                    int dqRow = offset(dq) + qRow + (i0 + ii) * ld;
-                    for (int c = 0; c < d; c++) dqa[dqRow + c] += scale * dqT[c][ii];
-                }
+                addRows(dqa, offset(dq) + qRow + i0 * ld, ld, scale, dqT, n, d);
             }
         }
         if (dka != null) addRows(dka, offset(dk) + kRow, ld, scale, dkT, lk, d);
@@ -128,21 +120,22 @@ final class NarrowAttention {
         Scratch.release(s);
     }
 
-    /** dst[j][at + r] = rows[r][j] for r < count, j < n: four rows a pass, so each dst[j] is loaded once. */
+    /** dst[j][at + r] = rows[r][j] for r < count, j < n: four rows a pass, so each dst[j] is loaded once per four. */
     private static void transposeRows(float[][] dst, int at, float[][] rows, int count, int n) {
-        if (count == 4) {
-            float[] r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3];
+        int r = 0;
+        for (; r + 3 < count; r += 4) {
+            float[] r0 = rows[r], r1 = rows[r + 1], r2 = rows[r + 2], r3 = rows[r + 3];
+            int c0 = at + r;
             for (int j = 0; j < n; j++) {
                 float[] column = dst[j];
-                column[at] = r0[j];
-                column[at + 1] = r1[j];
-                column[at + 2] = r2[j];
-                column[at + 3] = r3[j];
+                column[c0] = r0[j];
+                column[c0 + 1] = r1[j];
+                column[c0 + 2] = r2[j];
+                column[c0 + 3] = r3[j];
             }
-        } else {
-            for (int r = 0; r < count; r++) {
-                for (int j = 0; j < n; j++) dst[j][at + r] = rows[r][j];
-            }
+        }
+        for (; r < count; r++) {
+            for (int j = 0; j < n; j++) dst[j][at + r] = rows[r][j];
         }
     }
 
@@ -240,10 +233,36 @@ final class NarrowAttention {
         }
     }
 
-    /** rows[c][t] = src[sOff + t·ld + c]: one head's [tokens, d] block transposed to token-indexed rows. */
-    private static void packRows(float[][] rows, float[] src, int sOff, int ld, int tokens, int d) {
+    /** max[x] = max(max[x], row[x]) for from ≤ x < n. */
+    private static void maxInto(float[] max, float[] row, int from, int n) {
+        for (int x = from; x < n; x++) max[x] = Math.max(max[x], row[x]);
+    }
+
+    /** sum[x] += row[x] for x < n. */
+    private static void addInto(double[] sum, float[] row, int n) {
+        for (int x = 0; x < n; x++) sum[x] += row[x];
+    }
+
+    /** inv[x] = 1 / sum[x] for x < n. */
+    private static void reciprocals(float[] inv, double[] sum, int n) {
+        for (int x = 0; x < n; x++) inv[x] = (float) (1 / sum[x]);
+    }
+
+    /**
+     * rows[c][t] = factor · src[sOff + t·ld + c]: a head's [tokens, d] block transposed to token-indexed rows.
+     * Each small loop of the narrow path is a method of its own: called thousands of times, it is compiled on its
+     * own, never as the entry loop of an on-stack-replacement compile of its caller (which C2 does not vectorise).
+     */
+    private static void packRows(float[][] rows, float[] src, int sOff, int ld, float factor, int tokens, int d) {
         for (int t = 0; t < tokens; t++) {
-            for (int c = 0; c < d; c++) rows[c][t] = src[sOff + t * ld + c];
+            for (int c = 0; c < d; c++) rows[c][t] = factor * src[sOff + t * ld + c];
+        }
+    }
+
+    /** dst[dOff + t·ld + c] = rows[c][t] · factors[t]: token-indexed rows back to a head's [tokens, d] block. */
+    private static void storeRows(float[] dst, int dOff, int ld, float[][] rows, float[] factors, int tokens, int d) {
+        for (int t = 0; t < tokens; t++) {
+            for (int c = 0; c < d; c++) dst[dOff + t * ld + c] = rows[c][t] * factors[t];
         }
     }
 
