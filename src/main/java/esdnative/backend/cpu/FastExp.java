@@ -25,7 +25,7 @@ final class FastExp {
         int[] bits = exponentScratch(n);
         for (int j = 0; j < n; j++) {
             float x = Math.max(a[off + j] - shift, MIN_INPUT);
-            float kf = Math.fma(x, LOG2E, ROUNDER) - ROUNDER;
+            float kf = (x * LOG2E + ROUNDER) - ROUNDER;
             a[off + j] = expReduced(x, kf);
             bits[j] = ((int) kf + 127) << 23;
         }
@@ -37,27 +37,24 @@ final class FastExp {
         int[] bits = exponentScratch(to);
         for (int i = from; i < to; i++) {
             float x = Math.max(a[i] - shift[i], MIN_INPUT);
-            float kf = Math.fma(x, LOG2E, ROUNDER) - ROUNDER;
+            float kf = (x * LOG2E + ROUNDER) - ROUNDER;
             a[i] = expReduced(x, kf);
             bits[i] = ((int) kf + 127) << 23;
         }
         for (int i = from; i < to; i++) a[i] *= Float.intBitsToFloat(bits[i]);
     }
 
-    /**
-     * e^r for r = x − kf · ln 2 (kf = x · log2 e rounded), by the degree-7 Taylor polynomial in Horner form; fused
-     * multiply-adds (vector FMA instructions: a third fewer operations than separate multiplies and adds).
-     */
+    /** e^r for r = x − kf · ln 2 (kf = x · log2 e rounded), by the degree-7 Taylor polynomial; inlined by C2. */
     private static float expReduced(float x, float kf) {
-        float r = Math.fma(-kf, LN2_LO, Math.fma(-kf, LN2_HI, x));
+        float r = (x - kf * LN2_HI) - kf * LN2_LO;
         float p = 1f / 5040;
-        p = Math.fma(p, r, 1f / 720);
-        p = Math.fma(p, r, 1f / 120);
-        p = Math.fma(p, r, 1f / 24);
-        p = Math.fma(p, r, 1f / 6);
-        p = Math.fma(p, r, 0.5f);
-        p = Math.fma(p, r, 1f);
-        return Math.fma(p, r, 1f);
+        p = p * r + 1f / 720;
+        p = p * r + 1f / 120;
+        p = p * r + 1f / 24;
+        p = p * r + 1f / 6;
+        p = p * r + 0.5f;
+        p = p * r + 1f;
+        return p * r + 1f;
     }
 
     /** this thread's array for 2^k exponent bits, at least n long */
