@@ -2,7 +2,6 @@ package esdnative.backend.cpu;
 
 import esdnative.tensor.Tensor;
 
-import java.util.Arrays;
 import java.util.concurrent.ConcurrentLinkedDeque;
 
 import static esdnative.backend.cpu.CpuStorage.array;
@@ -12,8 +11,8 @@ import static esdnative.backend.cpu.CpuStorage.offset;
  * Multi-head scaled-dot-product attention on the [b, tokens, heads·d] layout: head h of sample b is the
  * [tokens, d] block starting at column h·d with row stride heads·d. (b, h) pairs run in parallel; each is computed
  * by one task. Heads of at least {@link #GEMM_MIN_D} channels (SD's 40–160, CLIP's 64) run as strided GEMMs and a
- * softmax; narrower heads (small test models) run as direct loops over key-indexed copies of the head, where a
- * GEMM would spend its time packing. Scratch is pooled: no per-call allocation once warm.
+ * softmax; narrower heads (small test models) run in {@link NarrowAttention}. Scratch is pooled: no per-call
+ * allocation once warm.
  */
 final class AttentionOps {
     /** head width from which the products go through {@link Gemm}. */
@@ -44,26 +43,7 @@ final class AttentionOps {
                 Gemm.sgemm(false, false, lq, d, lk, 1f, p, pOff, lk, va, vOff, ld, 0f, o, oOff, ld);
                 if (pa == null) SCRATCH.push(p);
             } else {
-                Narrow s = Narrow.acquire(lk, d);
-                packRows(s.kT, ka, kOff, ld, lk, d);
-                packRows(s.vT, va, vOff, ld, lk, d);
-                float[] row = s.row;
-                for (int i = 0; i < lq; i++) {
-                    int allowed = causal ? Math.min(lk, i + 1) : lk;
-                    int qRow = qOff + i * ld;
-                    // row[j] = Σ_c (scale · q[i, c]) kT[c][j]; the loops index row and kT[c] alike (C2 vectorises)
-                    Arrays.fill(row, 0, allowed, 0f);
-                    for (int c = 0; c < d; c++) {
-                        float qc = scale * qa[qRow + c];
-                        float[] kc = s.kT[c];
-                        for (int j = 0; j < allowed; j++) row[j] += qc * kc[j];
-                    }
-                    softmaxRow(row, 0, allowed, lk);
-                    if (pa != null) System.arraycopy(row, 0, pa, pOff + i * lk, lk);
-                    int oRow = oOff + i * ld;
-                    for (int c = 0; c < d; c++) o[oRow + c] = dot(row, s.vT[c], allowed);
-                }
-                Narrow.release(s);
+                NarrowAttention.forward(o, oOff, pa, pOff, qa, qOff, ka, kOff, va, vOff, ld, lq, lk, d, scale, causal);
             }
         });
     }
@@ -97,97 +77,10 @@ final class AttentionOps {
                 }
                 SCRATCH.push(ds);
             } else {
-                narrowBackward(dq, dk, dv, dy, dyOff, qa, offset(q) + qRow, ka, offset(k) + kRow, va,
-                        offset(v) + kRow, pa, pOff, qRow, kRow, lq, lk, d, ld, scale);
+                NarrowAttention.backward(dq, dk, dv, qRow, kRow, dy, dyOff, qa, offset(q) + qRow, ka, offset(k) + kRow,
+                        va, offset(v) + kRow, pa, pOff, ld, lq, lk, d, scale);
             }
         });
-    }
-
-    /**
-     * One narrow head's backward, a query row at a time, on transposed [d][lk] copies so every inner loop runs
-     * over keys j: ds = P_i ⊙ (dOut_i v_hᵀ − dot); dq_i += scale · ds k_h; dkT[c] += scale · q[i, c] · ds;
-     * dvT[c] += dOut[i, c] · P_i; dk and dv are summed over i in scratch, then added once.
-     */
-    private static void narrowBackward(Tensor dq, Tensor dk, Tensor dv, float[] dy, int dyOff, float[] qa, int qOff,
-                                       float[] ka, int kOff, float[] va, int vOff, float[] pa, int pOff, int qRow,
-                                       int kRow, int lq, int lk, int d, int ld, float scale) {
-        Narrow s = Narrow.acquire(lk, d);
-        packRows(s.kT, ka, kOff, ld, lk, d);
-        packRows(s.vT, va, vOff, ld, lk, d);
-        for (int c = 0; c < d; c++) {
-            Arrays.fill(s.dkT[c], 0, lk, 0f);
-            Arrays.fill(s.dvT[c], 0, lk, 0f);
-        }
-        float[] p = s.p, ds = s.row;
-        for (int i = 0; i < lq; i++) {
-            int dyRow = dyOff + i * ld, qi = qOff + i * ld;
-            System.arraycopy(pa, pOff + i * lk, p, 0, lk);
-            for (int c = 0; c < d; c++) {
-                float g = dy[dyRow + c];
-                float[] dvc = s.dvT[c];
-                for (int j = 0; j < lk; j++) dvc[j] += g * p[j];
-            }
-            if (dq == null && dk == null) continue;
-            Arrays.fill(ds, 0, lk, 0f);
-            for (int c = 0; c < d; c++) {
-                float g = dy[dyRow + c];
-                float[] vc = s.vT[c];
-                for (int j = 0; j < lk; j++) ds[j] += g * vc[j];
-            }
-            softmaxGradRow(ds, 0, p, 0, lk);
-            if (dq != null) {
-                float[] dqa = array(dq);
-                int dqRow = offset(dq) + qRow + i * ld;
-                for (int c = 0; c < d; c++) dqa[dqRow + c] += scale * dot(ds, s.kT[c], lk);
-            }
-            if (dk != null) {
-                for (int c = 0; c < d; c++) {
-                    float g = scale * qa[qi + c];
-                    float[] dkc = s.dkT[c];
-                    for (int j = 0; j < lk; j++) dkc[j] += g * ds[j];
-                }
-            }
-        }
-        if (dk != null) addRows(array(dk), offset(dk) + kRow, ld, s.dkT, lk, d);
-        if (dv != null) addRows(array(dv), offset(dv) + kRow, ld, s.dvT, lk, d);
-        Narrow.release(s);
-    }
-
-    /** Per-task arrays of a narrow head, pooled: key-indexed rows [d][≥ lk] and two rows of scores. */
-    private static final class Narrow {
-        private static final ConcurrentLinkedDeque<Narrow> POOL = new ConcurrentLinkedDeque<>();
-        final float[][] kT, vT, dkT, dvT;
-        final float[] row, p;
-
-        private Narrow(int lk, int d) {
-            kT = new float[d][lk];
-            vT = new float[d][lk];
-            dkT = new float[d][lk];
-            dvT = new float[d][lk];
-            row = new float[lk];
-            p = new float[lk];
-        }
-
-        static Narrow acquire(int lk, int d) {
-            Narrow s = POOL.poll();
-            return s != null && s.kT.length >= d && s.row.length >= lk ? s : new Narrow(lk, d);
-        }
-
-        static void release(Narrow s) { POOL.push(s); }
-    }
-
-    /** Σ_j a[j] · b[j] for j < n in four interleaved float partial sums (a fixed order). */
-    private static float dot(float[] a, float[] b, int n) {
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        int j = 0;
-        for (; j + 3 < n; j += 4) {
-            s0 += a[j] * b[j];
-            s1 += a[j + 1] * b[j + 1];
-            s2 += a[j + 2] * b[j + 2];
-            s3 += a[j + 3] * b[j + 3];
-        }
-        for (; j < n; j++) s0 += a[j] * b[j];
-        return (s0 + s1) + (s2 + s3);
     }
 
     /** In place over one row: ds = p ⊙ (ds − Σ ds ⊙ p). */
@@ -196,20 +89,6 @@ final class AttentionOps {
         for (int j = 0; j < len; j++) dot += (double) ds[dsOff + j] * p[pOff + j];
         float dotF = (float) dot;
         for (int j = 0; j < len; j++) ds[dsOff + j] = p[pOff + j] * (ds[dsOff + j] - dotF);
-    }
-
-    /** rows[c][t] = src[sOff + t·ld + c]: one head's [tokens, d] block transposed to key-indexed rows. */
-    private static void packRows(float[][] rows, float[] src, int sOff, int ld, int tokens, int d) {
-        for (int t = 0; t < tokens; t++) {
-            for (int c = 0; c < d; c++) rows[c][t] = src[sOff + t * ld + c];
-        }
-    }
-
-    /** dst[dOff + t·ld + c] += rows[c][t]. */
-    private static void addRows(float[] dst, int dOff, int ld, float[][] rows, int tokens, int d) {
-        for (int t = 0; t < tokens; t++) {
-            for (int c = 0; c < d; c++) dst[dOff + t * ld + c] += rows[c][t];
-        }
     }
 
     /** A pooled array of at least {@code size} floats (contents undefined). */

@@ -31,22 +31,11 @@ final class FastExp {
 
     /** a[off + j] = exp(a[off + j] − shift) for j < n. */
     static void expShifted(float[] a, int off, int n, float shift) {
-        int[][] holder = BITS.get();
-        if (holder[0].length < n) holder[0] = new int[Math.max(n, 2 * holder[0].length)];
-        int[] bits = holder[0];
+        int[] bits = exponentScratch(n);
         for (int j = 0; j < n; j++) {
             float x = Math.max(a[off + j] - shift, MIN_INPUT);
             float kf = (x * LOG2E + ROUNDER) - ROUNDER;
-            float r = (x - kf * LN2_HI) - kf * LN2_LO;
-            float p = 1f / 5040;
-            p = p * r + 1f / 720;
-            p = p * r + 1f / 120;
-            p = p * r + 1f / 24;
-            p = p * r + 1f / 6;
-            p = p * r + 0.5f;
-            p = p * r + 1f;
-            p = p * r + 1f;
-            a[off + j] = p;
+            a[off + j] = expReduced(x, kf);
             bits[j] = ((int) kf + 127) << 23;
         }
         for (int j = 0; j < n; j++) a[off + j] *= Float.intBitsToFloat(bits[j]);
@@ -80,5 +69,37 @@ final class FastExp {
             bits[j] = ((long) kd + 1023) << 52;
         }
         for (int j = 0; j < n; j++) a[j] *= Double.longBitsToDouble(bits[j]);
+    }
+
+    /** a[i] = exp(a[i] − shift[i]) for from ≤ i < to: one shift per element (a softmax down columns). */
+    static void expShifted(float[] a, float[] shift, int from, int to) {
+        int[] bits = exponentScratch(to);
+        for (int i = from; i < to; i++) {
+            float x = Math.max(a[i] - shift[i], MIN_INPUT);
+            float kf = (x * LOG2E + ROUNDER) - ROUNDER;
+            a[i] = expReduced(x, kf);
+            bits[i] = ((int) kf + 127) << 23;
+        }
+        for (int i = from; i < to; i++) a[i] *= Float.intBitsToFloat(bits[i]);
+    }
+
+    /** e^r for r = x − kf · ln 2 (kf = x · log2 e rounded), by the degree-7 Taylor polynomial; inlined by C2. */
+    private static float expReduced(float x, float kf) {
+        float r = (x - kf * LN2_HI) - kf * LN2_LO;
+        float p = 1f / 5040;
+        p = p * r + 1f / 720;
+        p = p * r + 1f / 120;
+        p = p * r + 1f / 24;
+        p = p * r + 1f / 6;
+        p = p * r + 0.5f;
+        p = p * r + 1f;
+        return p * r + 1f;
+    }
+
+    /** this thread's array for 2^k exponent bits, at least n long */
+    private static int[] exponentScratch(int n) {
+        int[][] holder = BITS.get();
+        if (holder[0].length < n) holder[0] = new int[Math.max(n, 2 * holder[0].length)];
+        return holder[0];
     }
 }

@@ -4,6 +4,7 @@ import esdnative.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.function.Function;
 
@@ -84,10 +85,33 @@ class AttentionOpsTest {
             "1, 2, 9, 1, 2, false",  // a single key: probabilities all 1
             "1, 2, 6, 5, 16, false", // heads wide enough for the GEMM path (AttentionOps.GEMM_MIN_D)
             "1, 1, 5, 5, 17, true",  // the GEMM path, causal
+            "1, 2, 37, 19, 4, false", // narrow path: lq, lk beyond the 4-query and 4-key passes, not multiples of 16
+            "2, 1, 21, 40, 8, true",  // narrow path: causal with more keys than queries (keys no query sees)
+            "1, 1, 23, 1, 5, true",   // narrow path: causal with a single key
     })
     void attentionForwardAndBackward(int b, int heads, int lq, int lk, int d, boolean causal) {
+        checkAttention(b, heads, lq, lk, d, causal);
+    }
+
+    /** every narrow head width, causal and not */
+    @ParameterizedTest(name = "d={0}")
+    @ValueSource(ints = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
+    void narrowHeadWidths(int d) {
+        checkAttention(2, 2, 11, 6, d, d % 2 == 1);
+    }
+
+    /** more queries than one block of the narrow path: blocks after the first, causal masks across blocks */
+    @Test
+    void narrowPathOverSeveralQueryBlocks() {
+        int lq = NarrowAttention.QUERY_BLOCK + 5;
+        checkAttention(1, 1, lq, 7, 3, false);
+        checkAttention(1, 1, lq, lq - 2, 1, true);
+    }
+
+    private static void checkAttention(int b, int heads, int lq, int lk, int d, boolean causal) {
         OpCheck t = new OpCheck(31L * b + 7L * heads + lq + 13L * lk + d);
-        String name = "attention(b=" + b + ", heads=" + heads + ", lq=" + lq + ", lk=" + lk + ", causal=" + causal + ")";
+        String name = "attention(b=" + b + ", heads=" + heads + ", lq=" + lq + ", lk=" + lk + ", d=" + d + ", causal="
+                + causal + ")";
         float scale = (float) (1 / Math.sqrt(d));
         int ld = heads * d;
         float[] q = t.randn(b * lq * ld), k = t.randn(b * lk * ld), v = t.randn(b * lk * ld);

@@ -27,6 +27,28 @@ class FastExpTest {
     }
 
     @Test
+    void perElementShiftsOverARange() {
+        // column softmax: a[i] = exp(a[i] − shift[i]) for from ≤ i < to, elements outside the range untouched
+        int from = 5, to = 1_000_005;
+        float[] a = new float[to + 4], shift = new float[to + 4];
+        java.util.Random random = new java.util.Random(3);
+        for (int i = 0; i < a.length; i++) {
+            shift[i] = (float) (random.nextGaussian() * 10);
+            a[i] = shift[i] + FastExp.MIN_INPUT * (i - from) / (to - from - 1);
+        }
+        float[] in = a.clone();
+        FastExp.expShifted(a, shift, from, to);
+        double worst = 0;
+        for (int i = from; i < to; i++) {
+            double exact = Math.exp(in[i] - shift[i]);   // of the float difference, the argument FastExp sees
+            worst = Math.max(worst, Math.abs(a[i] - exact) / exact);
+        }
+        assertTrue(worst < 2e-7, "worst relative error " + worst);
+        for (int i = 0; i < from; i++) assertEquals(in[i], a[i], "before the range untouched");
+        for (int i = to; i < a.length; i++) assertEquals(in[i], a[i], "after the range untouched");
+    }
+
+    @Test
     void edgesAreExactOrFinite() {
         float[] row = {0f, -1000f, Float.NEGATIVE_INFINITY, Float.NaN};
         FastExp.expShifted(row, 0, row.length, 0f);
