@@ -97,7 +97,7 @@ public final class CpuBackend implements Backend {
         need("addRowBias", "bias", bias, cols);
         float[] ya = array(y), ba = array(bias);
         int yOff = offset(y), bOff = offset(bias);
-        Parallel.forEach(rows, r -> {
+        Parallel.forEach(rows, (long) rows * cols, r -> {
             int row = yOff + r * cols;
             for (int j = 0; j < cols; j++) ya[row + j] += ba[bOff + j];
         });
@@ -110,7 +110,7 @@ public final class CpuBackend implements Backend {
         float[] db = array(dBias), g = array(dy);
         int dbOff = offset(dBias), gOff = offset(dy);
         // column blocks, each summing all rows in order
-        Parallel.forRanges(cols, 64, (c0, c1) -> {
+        Parallel.forRanges(cols, 64, (long) rows * cols, (c0, c1) -> {
             int from = (int) c0, width = (int) (c1 - c0);
             double[] sum = new double[width];
             for (int r = 0; r < rows; r++) {
@@ -130,7 +130,7 @@ public final class CpuBackend implements Backend {
         // one task per (bi, block of TILE columns of in): reads TILE contiguous floats of each input row,
         // writes TILE output rows front to back
         int blocks = (cols + TILE - 1) / TILE;
-        Parallel.forEach(batch * blocks, task -> {
+        Parallel.forEach(batch * blocks, (long) batch * rows * cols, task -> {
             int bi = task / blocks, c0 = (task % blocks) * TILE, c1 = Math.min(cols, c0 + TILE);
             int src = xOff + bi * rows * cols, dst = oOff + bi * rows * cols;
             for (int r = 0; r < rows; r++) {
@@ -231,7 +231,7 @@ public final class CpuBackend implements Backend {
         need("softmax", "in", in, (long) rows * cols);
         float[] o = array(out), x = array(in);
         int oOff = offset(out), xOff = offset(in);
-        Parallel.forEach(rows, r -> {
+        Parallel.forEach(rows, (long) rows * cols, r -> {
             System.arraycopy(x, xOff + r * cols, o, oOff + r * cols, cols);
             AttentionOps.softmaxRow(o, oOff + r * cols, cols, cols);
         });
@@ -244,7 +244,7 @@ public final class CpuBackend implements Backend {
         need("softmaxBackward", "out", out, (long) rows * cols);
         float[] dx = array(dIn), dy = array(dOut), y = array(out);
         int dxOff = offset(dIn), dyOff = offset(dOut), yOff = offset(out);
-        Parallel.forEach(rows, r -> {
+        Parallel.forEach(rows, (long) rows * cols, r -> {
             int base = r * cols;
             double dot = 0;
             for (int j = 0; j < cols; j++) dot += (double) dy[dyOff + base + j] * y[yOff + base + j];
@@ -354,7 +354,7 @@ public final class CpuBackend implements Backend {
         need("upsampleNearest2x", "in", in, (long) nc * h * w);
         float[] o = array(out), x = array(in);
         int oOff = offset(out), xOff = offset(in);
-        Parallel.forEach(nc, p -> {
+        Parallel.forEach(nc, 4L * nc * h * w, p -> {
             for (int y = 0; y < 2 * h; y++) {
                 int src = xOff + (p * h + y / 2) * w, dst = oOff + (p * 2 * h + y) * 2 * w;
                 for (int xx = 0; xx < 2 * w; xx++) o[dst + xx] = x[src + xx / 2];
@@ -368,7 +368,7 @@ public final class CpuBackend implements Backend {
         need("upsampleNearest2xBackward", "dOut", dOut, 4L * nc * h * w);
         float[] dx = array(dIn), dy = array(dOut);
         int dxOff = offset(dIn), dyOff = offset(dOut);
-        Parallel.forEach(nc, p -> {
+        Parallel.forEach(nc, 4L * nc * h * w, p -> {
             for (int y = 0; y < h; y++) {
                 int top = dyOff + (p * 2 * h + 2 * y) * 2 * w, bottom = top + 2 * w;
                 int dst = dxOff + (p * h + y) * w;
@@ -386,7 +386,7 @@ public final class CpuBackend implements Backend {
         need("concatChannels", "b", b, (long) n * cb * hw);
         float[] o = array(out), aa = array(a), ba = array(b);
         int la = ca * hw, lb = cb * hw;
-        Parallel.forEach(n, i -> {
+        Parallel.forEach(n, (long) n * (la + lb), i -> {
             int dst = offset(out) + i * (la + lb);
             System.arraycopy(aa, offset(a) + i * la, o, dst, la);
             System.arraycopy(ba, offset(b) + i * lb, o, dst + la, lb);
@@ -400,7 +400,7 @@ public final class CpuBackend implements Backend {
         need("splitChannels", "dB", dB, (long) n * cb * hw);
         float[] dy = array(dOut);
         int la = ca * hw, lb = cb * hw;
-        Parallel.forEach(n, i -> {
+        Parallel.forEach(n, (long) n * (la + lb), i -> {
             int src = offset(dOut) + i * (la + lb);
             if (dA != null) addInto(array(dA), offset(dA) + i * la, dy, src, la);
             if (dB != null) addInto(array(dB), offset(dB) + i * lb, dy, src + la, lb);
@@ -461,7 +461,7 @@ public final class CpuBackend implements Backend {
         need("addChannelBias", "bias", bias, (long) n * c);
         float[] ya = array(y), ba = array(bias);
         int yOff = offset(y), bOff = offset(bias);
-        Parallel.forEach(n * c, nc -> {
+        Parallel.forEach(n * c, (long) n * c * hw, nc -> {
             float bv = ba[bOff + nc];
             int row = yOff + nc * hw;
             for (int p = 0; p < hw; p++) ya[row + p] += bv;
@@ -474,7 +474,7 @@ public final class CpuBackend implements Backend {
         need("sumChannelBias", "dy", dy, (long) n * c * hw);
         float[] db = array(dBias), g = array(dy);
         int dbOff = offset(dBias), gOff = offset(dy);
-        Parallel.forEach(n * c, nc -> {
+        Parallel.forEach(n * c, (long) n * c * hw, nc -> {
             double sum = 0;
             int row = gOff + nc * hw;
             for (int p = 0; p < hw; p++) sum += g[row + p];

@@ -39,7 +39,7 @@ final class NormOps {
         // per channel: Σ over samples and pixels, samples in order
         float[] dy = array(dOut), x = array(in), mu = array(mean), rs = array(rstd);
         int dyOff = offset(dOut), xOff = offset(in), muOff = offset(mean), rsOff = offset(rstd);
-        Parallel.forEach(c, ch -> {
+        Parallel.forEach(c, (long) n * c * hw, ch -> {
             double sumG = 0, sumB = 0;
             for (int ni = 0; ni < n; ni++) {
                 int seg = ni * groups + ch / cg;
@@ -63,7 +63,7 @@ final class NormOps {
         // per column: Σ over rows in order; columns in blocks so rows are read contiguously
         float[] dy = array(dOut), x = array(in), mu = array(mean), rs = array(rstd);
         int dyOff = offset(dOut), xOff = offset(in), muOff = offset(mean), rsOff = offset(rstd);
-        Parallel.forRanges(cols, 64, (c0, c1) -> {
+        Parallel.forRanges(cols, 64, (long) rows * cols, (c0, c1) -> {
             int from = (int) c0, width = (int) (c1 - c0);
             double[] sumG = new double[width], sumB = new double[width];
             for (int row = 0; row < rows; row++) {
@@ -97,7 +97,7 @@ final class NormOps {
         float[] y = array(out), x = array(in), gm = array(gamma), bt = array(beta);
         float[] mu = mean == null ? null : array(mean), rs = rstd == null ? null : array(rstd);
         int yOff = offset(out), xOff = offset(in), gOff = offset(gamma), bOff = offset(beta);
-        Parallel.forEach(segments, seg -> {
+        Parallel.forEach(segments, (long) segments * len, seg -> {
             int base = seg * len;
             double sum = 0;
             for (int i = 0; i < len; i++) sum += x[xOff + base + i];
@@ -126,7 +126,7 @@ final class NormOps {
         float[] dx = array(dIn), dy = array(dOut), x = array(in), mu = array(mean), rs = array(rstd), gm = array(gamma);
         int dxOff = offset(dIn), dyOff = offset(dOut), xOff = offset(in), gOff = offset(gamma);
         int muOff = offset(mean), rsOff = offset(rstd);
-        Parallel.forEach(segments, seg -> {
+        Parallel.forEach(segments, (long) segments * len, seg -> {
             int base = seg * len;
             double m = mu[muOff + seg], r = rs[rsOff + seg];
             int p0 = firstParam.of(seg);
