@@ -2,6 +2,7 @@ package esdnative.backend.cpu;
 
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.IntConsumer;
 
@@ -75,7 +76,8 @@ final class WorkerPool {
     private static final class Job {
         final int n, chunk;
         final Thread caller;
-        final AtomicInteger next = new AtomicInteger();
+        /** the next index to hand out; a long, as every thread's last claim overshoots n */
+        final AtomicLong next = new AtomicLong();
         final AtomicInteger done = new AtomicInteger();
         /** cleared once the loop is over, so an idle worker holding the job keeps nothing alive */
         IntConsumer body;
@@ -91,9 +93,9 @@ final class WorkerPool {
 
         /** Claims and runs chunks until none are left; after a failure, claims the rest without running them. */
         void work() {
-            int start;
-            while ((start = next.getAndAdd(chunk)) < n) {
-                int end = Math.min(n, start + chunk);
+            long claimed;
+            while ((claimed = next.getAndAdd(chunk)) < n) {
+                int start = (int) claimed, end = (int) Math.min(n, claimed + chunk);
                 if (failure == null) {
                     IntConsumer b = body;
                     try {
