@@ -111,7 +111,7 @@ public final class CpuBackend implements Backend {
         int dbOff = offset(dBias), gOff = offset(dy);
         // column blocks, each summing all rows in order
         Parallel.forRanges(cols, 64, (long) rows * cols, (c0, c1) -> {
-            int from = (int) c0, width = (int) (c1 - c0);
+            int from = c0, width = c1 - c0;
             double[] sum = new double[width];
             for (int r = 0; r < rows; r++) {
                 int row = gOff + r * cols + from;
@@ -417,7 +417,7 @@ public final class CpuBackend implements Backend {
         float[] o = array(out), aa = array(a), ba = array(b);
         int oOff = offset(out), aOff = offset(a), bOff = offset(b);
         Parallel.forRanges(n, GRAIN, (s, e) -> {
-            for (int i = (int) s; i < e; i++) o[oOff + i] = aa[aOff + i] + ba[bOff + i];
+            for (int i = s; i < e; i++) o[oOff + i] = aa[aOff + i] + ba[bOff + i];
         });
     }
 
@@ -428,7 +428,7 @@ public final class CpuBackend implements Backend {
         float[] ya = array(y), xa = array(x);
         int yOff = offset(y), xOff = offset(x);
         Parallel.forRanges(n, GRAIN, (s, e) -> {
-            for (int i = (int) s; i < e; i++) ya[yOff + i] += alpha * xa[xOff + i];
+            for (int i = s; i < e; i++) ya[yOff + i] += alpha * xa[xOff + i];
         });
     }
 
@@ -439,7 +439,7 @@ public final class CpuBackend implements Backend {
         float[] o = array(out), xa = array(x);
         int oOff = offset(out), xOff = offset(x);
         Parallel.forRanges(n, GRAIN, (s, e) -> {
-            for (int i = (int) s; i < e; i++) o[oOff + i] = alpha * xa[xOff + i];
+            for (int i = s; i < e; i++) o[oOff + i] = alpha * xa[xOff + i];
         });
     }
 
@@ -451,7 +451,7 @@ public final class CpuBackend implements Backend {
         float[] o = array(out), aa = array(a), ba = array(b);
         int oOff = offset(out), aOff = offset(a), bOff = offset(b);
         Parallel.forRanges(n, GRAIN, (s, e) -> {
-            for (int i = (int) s; i < e; i++) o[oOff + i] = alpha * aa[aOff + i] + beta * ba[bOff + i];
+            for (int i = s; i < e; i++) o[oOff + i] = alpha * aa[aOff + i] + beta * ba[bOff + i];
         });
     }
 
@@ -502,11 +502,11 @@ public final class CpuBackend implements Backend {
         double[] partial = new double[(int) ((n + GRAIN - 1) / GRAIN)];
         Parallel.forRanges(n, GRAIN, (s, e) -> {
             double sum = 0;
-            for (int i = (int) s; i < e; i++) {
+            for (int i = s; i < e; i++) {
                 double d = (double) p[pOff + i] - t[tOff + i];
                 sum += d * d;
             }
-            partial[(int) (s / GRAIN)] = sum;
+            partial[s / GRAIN] = sum;
         });
         double total = 0;
         for (double part : partial) total += part;
@@ -522,7 +522,7 @@ public final class CpuBackend implements Backend {
         int dOff = offset(dPred), pOff = offset(pred), tOff = offset(target);
         double factor = 2.0 * scale / n;
         Parallel.forRanges(n, GRAIN, (s, e) -> {
-            for (int i = (int) s; i < e; i++) {
+            for (int i = s; i < e; i++) {
                 dp[dOff + i] += (float) (factor * ((double) p[pOff + i] - t[tOff + i]));
             }
         });

@@ -64,7 +64,7 @@ final class NormOps {
         float[] dy = array(dOut), x = array(in), mu = array(mean), rs = array(rstd);
         int dyOff = offset(dOut), xOff = offset(in), muOff = offset(mean), rsOff = offset(rstd);
         Parallel.forRanges(cols, 64, (long) rows * cols, (c0, c1) -> {
-            int from = (int) c0, width = (int) (c1 - c0);
+            int from = c0, width = c1 - c0;
             double[] sumG = new double[width], sumB = new double[width];
             for (int row = 0; row < rows; row++) {
                 double m = mu[muOff + row], r = rs[rsOff + row];

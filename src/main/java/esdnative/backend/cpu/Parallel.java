@@ -74,16 +74,19 @@ public final class Parallel {
         }
     }
 
-    /** A body over the element range [start, end). */
+    /**
+     * A body over the element range [start, end). The bounds are ints so that a loop {@code for (int i = start;
+     * i < end; i++)} is a counted int loop, which C2 vectorises (a long bound would keep it scalar).
+     */
     @FunctionalInterface
     public interface RangeBody {
-        void accept(long start, long end);
+        void accept(int start, int end);
     }
 
     /**
      * Runs body over [0, n) cut into consecutive ranges of {@code grain} elements (the last may be shorter).
      * The cut depends only on n and grain, never on the thread count, so per-range partial results
-     * combined in range order are deterministic. The work is taken to be n.
+     * combined in range order are deterministic. The work is taken to be n; n must fit an int (an array index).
      */
     public static void forRanges(long n, long grain, RangeBody body) {
         forRanges(n, grain, n, body);
@@ -92,9 +95,11 @@ public final class Parallel {
     /** As {@link #forRanges(long, long, RangeBody)}, with the whole loop's work as {@link #forEach(int, long, IntConsumer)} takes it. */
     public static void forRanges(long n, long grain, long work, RangeBody body) {
         if (n <= 0) return;
-        long chunks = (n + grain - 1) / grain;
-        if (chunks > Integer.MAX_VALUE) throw new IllegalArgumentException("grain " + grain + " too small for " + n);
-        forEach((int) chunks, work, i -> body.accept(i * grain, Math.min(n, (i + 1) * grain)));
+        if (n > Integer.MAX_VALUE) throw new IllegalArgumentException("range of " + n + " elements exceeds an array");
+        if (grain <= 0) throw new IllegalArgumentException("grain must be positive, got " + grain);
+        int size = (int) n, step = (int) Math.min(grain, n);
+        int chunks = (int) ((n + step - 1) / step);
+        forEach(chunks, work, i -> body.accept(i * step, (int) Math.min(size, (long) (i + 1) * step)));
     }
 
     private static WorkerPool currentPool() {

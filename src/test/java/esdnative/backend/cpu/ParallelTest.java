@@ -212,6 +212,25 @@ class ParallelTest {
     }
 
     @Test
+    void rangesCoverTailsAndOversizedGrains() {
+        for (long[] nGrain : new long[][]{{1, 1}, {5, 100}, {7, 7}, {100_003, 16_384}, {3, Long.MAX_VALUE}}) {
+            long n = nGrain[0], grain = nGrain[1];
+            AtomicIntegerArray visits = new AtomicIntegerArray((int) n);
+            Parallel.withThreads(3, () -> Parallel.forRanges(n, grain, (s, e) -> {
+                assertTrue(s < e && e - s <= grain, "range [" + s + ", " + e + ")");
+                for (int i = s; i < e; i++) visits.incrementAndGet(i);
+            }));
+            assertVisitedOnce(visits, n + " elements in ranges of " + grain);
+        }
+    }
+
+    @Test
+    void rangesMustFitAnArrayAndHaveAPositiveGrain() {
+        assertThrows(IllegalArgumentException.class, () -> Parallel.forRanges(1L << 31, 1 << 20, (s, e) -> {}));
+        assertThrows(IllegalArgumentException.class, () -> Parallel.forRanges(10, 0, (s, e) -> {}));
+    }
+
+    @Test
     void withThreadsSetsTheThreadCount() {
         Parallel.withThreads(3, () -> assertEquals(3, Parallel.threads()));
         Parallel.withThreads(1, () -> assertEquals(1, Parallel.threads()));
