@@ -21,6 +21,10 @@ public final class CpuBackend implements Backend {
     private static final int GRAIN = 1 << 14;
     /** columns per transpose task */
     private static final int TILE = 16;
+    /** work (Parallel.MIN_PARALLEL_WORK's units) of an element added to an ordered double sum: one add's latency */
+    private static final int SERIAL_SUM_WORK = 4;
+    /** work of a softmax element: exp or a double dot product, and several passes over the row */
+    private static final int SOFTMAX_WORK = 12;
 
     @Override
     public String name() { return "cpu"; }
@@ -231,7 +235,7 @@ public final class CpuBackend implements Backend {
         need("softmax", "in", in, (long) rows * cols);
         float[] o = array(out), x = array(in);
         int oOff = offset(out), xOff = offset(in);
-        Parallel.forEach(rows, (long) rows * cols, r -> {
+        Parallel.forEach(rows, (long) rows * cols * SOFTMAX_WORK, r -> {
             System.arraycopy(x, xOff + r * cols, o, oOff + r * cols, cols);
             AttentionOps.softmaxRow(o, oOff + r * cols, cols, cols);
         });
@@ -244,7 +248,7 @@ public final class CpuBackend implements Backend {
         need("softmaxBackward", "out", out, (long) rows * cols);
         float[] dx = array(dIn), dy = array(dOut), y = array(out);
         int dxOff = offset(dIn), dyOff = offset(dOut), yOff = offset(out);
-        Parallel.forEach(rows, (long) rows * cols, r -> {
+        Parallel.forEach(rows, (long) rows * cols * SOFTMAX_WORK, r -> {
             int base = r * cols;
             double dot = 0;
             for (int j = 0; j < cols; j++) dot += (double) dy[dyOff + base + j] * y[yOff + base + j];
@@ -474,7 +478,7 @@ public final class CpuBackend implements Backend {
         need("sumChannelBias", "dy", dy, (long) n * c * hw);
         float[] db = array(dBias), g = array(dy);
         int dbOff = offset(dBias), gOff = offset(dy);
-        Parallel.forEach(n * c, (long) n * c * hw, nc -> {
+        Parallel.forEach(n * c, (long) n * c * hw * SERIAL_SUM_WORK, nc -> {
             double sum = 0;
             int row = gOff + nc * hw;
             for (int p = 0; p < hw; p++) sum += g[row + p];
