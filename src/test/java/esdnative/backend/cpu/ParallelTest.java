@@ -238,6 +238,32 @@ class ParallelTest {
     }
 
     @Test
+    void idleWorkersParkAndWithThreadsWorkersExit() throws InterruptedException {
+        List<Thread> workers = new ArrayList<>();
+        Parallel.withThreads(5, () -> {
+            Parallel.forEach(100, i -> {});
+            workers.addAll(workersOfFive());
+            assertEquals(4, workers.size(), "workers of a 5-thread pool");
+            try {
+                Thread.sleep(200); // far beyond the spin time
+            } catch (InterruptedException e) {
+                throw new AssertionError(e);
+            }
+            for (Thread w : workers) assertEquals(Thread.State.WAITING, w.getState(), w.getName() + " is not parked");
+        });
+        for (Thread w : workers) {
+            w.join(TimeUnit.SECONDS.toMillis(10));
+            assertTrue(!w.isAlive(), w.getName() + " outlived its withThreads");
+        }
+    }
+
+    private static List<Thread> workersOfFive() {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().startsWith("esd-parallel-") && t.getName().endsWith("-of-5") && t.isAlive())
+                .toList();
+    }
+
+    @Test
     void threadCountMustBePositive() {
         assertThrows(IllegalArgumentException.class, () -> Parallel.withThreads(0, () -> {}));
     }
