@@ -131,14 +131,21 @@ public final class CpuBackend implements Backend {
         need("transpose", "in", in, (long) batch * rows * cols);
         float[] o = array(out), x = array(in);
         int oOff = offset(out), xOff = offset(in);
-        // one task per (bi, block of TILE columns of in): reads TILE contiguous floats of each input row,
-        // writes TILE output rows front to back
+        // one task per (bi, block of TILE columns of in); it moves TILE × TILE tiles through a small buffer, so
+        // each input and output line is read or written whole at once: with a power-of-two row length the TILE
+        // output lines a tile writes share one L1 set and would not stay cached from one input row to the next
         int blocks = (cols + TILE - 1) / TILE;
         Parallel.forEach(batch * blocks, (long) batch * rows * cols, task -> {
-            int bi = task / blocks, c0 = (task % blocks) * TILE, c1 = Math.min(cols, c0 + TILE);
-            int src = xOff + bi * rows * cols, dst = oOff + bi * rows * cols;
-            for (int r = 0; r < rows; r++) {
-                for (int col = c0; col < c1; col++) o[dst + col * rows + r] = x[src + r * cols + col];
+            int bi = task / blocks, c0 = (task % blocks) * TILE, width = Math.min(TILE, cols - c0);
+            int src = xOff + bi * rows * cols + c0, dst = oOff + bi * rows * cols + c0 * rows;
+            float[] tile = new float[TILE * TILE]; // [column][row] of the current tile
+            for (int r0 = 0; r0 < rows; r0 += TILE) {
+                int height = Math.min(TILE, rows - r0);
+                for (int r = 0; r < height; r++) {
+                    int from = src + (r0 + r) * cols;
+                    for (int c = 0; c < width; c++) tile[c * TILE + r] = x[from + c];
+                }
+                for (int c = 0; c < width; c++) System.arraycopy(tile, c * TILE, o, dst + c * rows + r0, height);
             }
         });
     }
