@@ -36,7 +36,7 @@ public final class Gemm {
     /** n below which (with m > n) the transposed problem Cᵀ = op(B)ᵀ·op(A)ᵀ is computed: wide rows vectorise. */
     static final int SKINNY_N = 64;
 
-    /** Runs body(t) for t in [0, n); Parallel::forEach, or a serial loop in tests. */
+    /** Runs body(t) for t in [0, n): Parallel.forEach given the product's multiply-adds, or a serial loop in tests. */
     interface Loop {
         void forEach(int n, IntConsumer body);
     }
