@@ -21,6 +21,10 @@ public final class CpuBackend implements Backend {
     private static final int GRAIN = 1 << 14;
     /** columns per transpose task */
     private static final int TILE = 16;
+    /** work (Parallel.MIN_PARALLEL_WORK's units) of an element added to an ordered double sum: one add's latency */
+    private static final int SERIAL_SUM_WORK = 4;
+    /** work of a softmax element: exp or a double dot product, and several passes over the row */
+    private static final int SOFTMAX_WORK = 12;
 
     private final ArrayRecycler recycler = new ArrayRecycler();
 
@@ -102,7 +106,7 @@ public final class CpuBackend implements Backend {
         need("addRowBias", "bias", bias, cols);
         float[] ya = array(y), ba = array(bias);
         int yOff = offset(y), bOff = offset(bias);
-        Parallel.forEach(rows, r -> {
+        Parallel.forEach(rows, (long) rows * cols, r -> {
             int row = yOff + r * cols;
             for (int j = 0; j < cols; j++) ya[row + j] += ba[bOff + j];
         });
@@ -115,8 +119,8 @@ public final class CpuBackend implements Backend {
         float[] db = array(dBias), g = array(dy);
         int dbOff = offset(dBias), gOff = offset(dy);
         // column blocks, each summing all rows in order
-        Parallel.forRanges(cols, 64, (c0, c1) -> {
-            int from = (int) c0, width = (int) (c1 - c0);
+        Parallel.forRanges(cols, 64, (long) rows * cols, (c0, c1) -> {
+            int from = c0, width = c1 - c0;
             double[] sum = new double[width];
             for (int r = 0; r < rows; r++) {
                 int row = gOff + r * cols + from;
@@ -132,14 +136,21 @@ public final class CpuBackend implements Backend {
         need("transpose", "in", in, (long) batch * rows * cols);
         float[] o = array(out), x = array(in);
         int oOff = offset(out), xOff = offset(in);
-        // one task per (bi, block of TILE columns of in): reads TILE contiguous floats of each input row,
-        // writes TILE output rows front to back
+        // one task per (bi, block of TILE columns of in); it moves TILE × TILE tiles through a small buffer, so
+        // each input and output line is read or written whole at once: with a power-of-two row length the TILE
+        // output lines a tile writes share one L1 set and would not stay cached from one input row to the next
         int blocks = (cols + TILE - 1) / TILE;
-        Parallel.forEach(batch * blocks, task -> {
-            int bi = task / blocks, c0 = (task % blocks) * TILE, c1 = Math.min(cols, c0 + TILE);
-            int src = xOff + bi * rows * cols, dst = oOff + bi * rows * cols;
-            for (int r = 0; r < rows; r++) {
-                for (int col = c0; col < c1; col++) o[dst + col * rows + r] = x[src + r * cols + col];
+        Parallel.forEach(batch * blocks, (long) batch * rows * cols, task -> {
+            int bi = task / blocks, c0 = (task % blocks) * TILE, width = Math.min(TILE, cols - c0);
+            int src = xOff + bi * rows * cols + c0, dst = oOff + bi * rows * cols + c0 * rows;
+            float[] tile = new float[TILE * TILE]; // [column][row] of the current tile
+            for (int r0 = 0; r0 < rows; r0 += TILE) {
+                int height = Math.min(TILE, rows - r0);
+                for (int r = 0; r < height; r++) {
+                    int from = src + (r0 + r) * cols;
+                    for (int c = 0; c < width; c++) tile[c * TILE + r] = x[from + c];
+                }
+                for (int c = 0; c < width; c++) System.arraycopy(tile, c * TILE, o, dst + c * rows + r0, height);
             }
         });
     }
@@ -236,7 +247,7 @@ public final class CpuBackend implements Backend {
         need("softmax", "in", in, (long) rows * cols);
         float[] o = array(out), x = array(in);
         int oOff = offset(out), xOff = offset(in);
-        Parallel.forEach(rows, r -> {
+        Parallel.forEach(rows, (long) rows * cols * SOFTMAX_WORK, r -> {
             System.arraycopy(x, xOff + r * cols, o, oOff + r * cols, cols);
             AttentionOps.softmaxRow(o, oOff + r * cols, cols, cols);
         });
@@ -249,7 +260,7 @@ public final class CpuBackend implements Backend {
         need("softmaxBackward", "out", out, (long) rows * cols);
         float[] dx = array(dIn), dy = array(dOut), y = array(out);
         int dxOff = offset(dIn), dyOff = offset(dOut), yOff = offset(out);
-        Parallel.forEach(rows, r -> {
+        Parallel.forEach(rows, (long) rows * cols * SOFTMAX_WORK, r -> {
             int base = r * cols;
             double dot = 0;
             for (int j = 0; j < cols; j++) dot += (double) dy[dyOff + base + j] * y[yOff + base + j];
@@ -356,7 +367,7 @@ public final class CpuBackend implements Backend {
         need("upsampleNearest2x", "in", in, (long) nc * h * w);
         float[] o = array(out), x = array(in);
         int oOff = offset(out), xOff = offset(in);
-        Parallel.forEach(nc, p -> {
+        Parallel.forEach(nc, 4L * nc * h * w, p -> {
             for (int y = 0; y < 2 * h; y++) {
                 int src = xOff + (p * h + y / 2) * w, dst = oOff + (p * 2 * h + y) * 2 * w;
                 for (int xx = 0; xx < 2 * w; xx++) o[dst + xx] = x[src + xx / 2];
@@ -370,7 +381,7 @@ public final class CpuBackend implements Backend {
         need("upsampleNearest2xBackward", "dOut", dOut, 4L * nc * h * w);
         float[] dx = array(dIn), dy = array(dOut);
         int dxOff = offset(dIn), dyOff = offset(dOut);
-        Parallel.forEach(nc, p -> {
+        Parallel.forEach(nc, 4L * nc * h * w, p -> {
             for (int y = 0; y < h; y++) {
                 int top = dyOff + (p * 2 * h + 2 * y) * 2 * w, bottom = top + 2 * w;
                 int dst = dxOff + (p * h + y) * w;
@@ -388,7 +399,7 @@ public final class CpuBackend implements Backend {
         need("concatChannels", "b", b, (long) n * cb * hw);
         float[] o = array(out), aa = array(a), ba = array(b);
         int la = ca * hw, lb = cb * hw;
-        Parallel.forEach(n, i -> {
+        Parallel.forEach(n, (long) n * (la + lb), i -> {
             int dst = offset(out) + i * (la + lb);
             System.arraycopy(aa, offset(a) + i * la, o, dst, la);
             System.arraycopy(ba, offset(b) + i * lb, o, dst + la, lb);
@@ -402,7 +413,7 @@ public final class CpuBackend implements Backend {
         need("splitChannels", "dB", dB, (long) n * cb * hw);
         float[] dy = array(dOut);
         int la = ca * hw, lb = cb * hw;
-        Parallel.forEach(n, i -> {
+        Parallel.forEach(n, (long) n * (la + lb), i -> {
             int src = offset(dOut) + i * (la + lb);
             if (dA != null) addInto(array(dA), offset(dA) + i * la, dy, src, la);
             if (dB != null) addInto(array(dB), offset(dB) + i * lb, dy, src + la, lb);
@@ -419,7 +430,7 @@ public final class CpuBackend implements Backend {
         float[] o = array(out), aa = array(a), ba = array(b);
         int oOff = offset(out), aOff = offset(a), bOff = offset(b);
         Parallel.forRanges(n, GRAIN, (s, e) -> {
-            for (int i = (int) s; i < e; i++) o[oOff + i] = aa[aOff + i] + ba[bOff + i];
+            for (int i = s; i < e; i++) o[oOff + i] = aa[aOff + i] + ba[bOff + i];
         });
     }
 
@@ -430,7 +441,7 @@ public final class CpuBackend implements Backend {
         float[] ya = array(y), xa = array(x);
         int yOff = offset(y), xOff = offset(x);
         Parallel.forRanges(n, GRAIN, (s, e) -> {
-            for (int i = (int) s; i < e; i++) ya[yOff + i] += alpha * xa[xOff + i];
+            for (int i = s; i < e; i++) ya[yOff + i] += alpha * xa[xOff + i];
         });
     }
 
@@ -441,7 +452,7 @@ public final class CpuBackend implements Backend {
         float[] o = array(out), xa = array(x);
         int oOff = offset(out), xOff = offset(x);
         Parallel.forRanges(n, GRAIN, (s, e) -> {
-            for (int i = (int) s; i < e; i++) o[oOff + i] = alpha * xa[xOff + i];
+            for (int i = s; i < e; i++) o[oOff + i] = alpha * xa[xOff + i];
         });
     }
 
@@ -453,7 +464,7 @@ public final class CpuBackend implements Backend {
         float[] o = array(out), aa = array(a), ba = array(b);
         int oOff = offset(out), aOff = offset(a), bOff = offset(b);
         Parallel.forRanges(n, GRAIN, (s, e) -> {
-            for (int i = (int) s; i < e; i++) o[oOff + i] = alpha * aa[aOff + i] + beta * ba[bOff + i];
+            for (int i = s; i < e; i++) o[oOff + i] = alpha * aa[aOff + i] + beta * ba[bOff + i];
         });
     }
 
@@ -463,7 +474,7 @@ public final class CpuBackend implements Backend {
         need("addChannelBias", "bias", bias, (long) n * c);
         float[] ya = array(y), ba = array(bias);
         int yOff = offset(y), bOff = offset(bias);
-        Parallel.forEach(n * c, nc -> {
+        Parallel.forEach(n * c, (long) n * c * hw, nc -> {
             float bv = ba[bOff + nc];
             int row = yOff + nc * hw;
             for (int p = 0; p < hw; p++) ya[row + p] += bv;
@@ -476,7 +487,7 @@ public final class CpuBackend implements Backend {
         need("sumChannelBias", "dy", dy, (long) n * c * hw);
         float[] db = array(dBias), g = array(dy);
         int dbOff = offset(dBias), gOff = offset(dy);
-        Parallel.forEach(n * c, nc -> {
+        Parallel.forEach(n * c, (long) n * c * hw * SERIAL_SUM_WORK, nc -> {
             double sum = 0;
             int row = gOff + nc * hw;
             for (int p = 0; p < hw; p++) sum += g[row + p];
@@ -504,11 +515,11 @@ public final class CpuBackend implements Backend {
         double[] partial = new double[(int) ((n + GRAIN - 1) / GRAIN)];
         Parallel.forRanges(n, GRAIN, (s, e) -> {
             double sum = 0;
-            for (int i = (int) s; i < e; i++) {
+            for (int i = s; i < e; i++) {
                 double d = (double) p[pOff + i] - t[tOff + i];
                 sum += d * d;
             }
-            partial[(int) (s / GRAIN)] = sum;
+            partial[s / GRAIN] = sum;
         });
         double total = 0;
         for (double part : partial) total += part;
@@ -524,7 +535,7 @@ public final class CpuBackend implements Backend {
         int dOff = offset(dPred), pOff = offset(pred), tOff = offset(target);
         double factor = 2.0 * scale / n;
         Parallel.forRanges(n, GRAIN, (s, e) -> {
-            for (int i = (int) s; i < e; i++) {
+            for (int i = s; i < e; i++) {
                 dp[dOff + i] += (float) (factor * ((double) p[pOff + i] - t[tOff + i]));
             }
         });

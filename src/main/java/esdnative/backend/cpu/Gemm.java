@@ -13,7 +13,8 @@ import java.util.function.IntConsumer;
  *
  * <p>Blocked in the Goto/BLIS way: k is cut into blocks of at most {@link #KC}; per block, op(B) is packed
  * into a panel of row arrays (shared, L2-sized per task), then tasks of {@link #MC} rows × {@link #NC}
- * columns of C pack 4-row strips of op(A) and run {@link GemmKernel}. Tasks split M and N only.
+ * columns of C pack 4-row strips of op(A) and run {@link GemmKernel}. Tasks split M and N only; a product of
+ * fewer than {@link Parallel#MIN_PARALLEL_WORK} multiply-adds runs its tasks on the calling thread.
  * A skinny product (n < {@link #SKINNY_N}, m > n) is computed as Cᵀ = op(B)ᵀ · op(A)ᵀ so the kernel's
  * vectorised rows run along m. Panels and scratch are reused, so steady-state calls allocate no buffers.
  *
@@ -35,13 +36,13 @@ public final class Gemm {
     /** n below which (with m > n) the transposed problem Cᵀ = op(B)ᵀ·op(A)ᵀ is computed: wide rows vectorise. */
     static final int SKINNY_N = 64;
 
-    /** Runs body(t) for t in [0, n); Parallel::forEach, or a serial loop in tests. */
+    /** Runs body(t) for t in [0, n): Parallel.forEach given the product's multiply-adds, or a serial loop in tests. */
     interface Loop {
         void forEach(int n, IntConsumer body);
     }
 
     // packed op(B) panels [N_PANEL / NC blocks][KC rows][≤ NC], reused across calls; a pool rather than
-    // per-thread because a caller may be re-entered (work stealing) while its panel is in use
+    // per-thread because a panel is shared by the tasks of one call, and calls may run at once on unrelated threads
     private static final ConcurrentLinkedDeque<float[][][]> PANELS = new ConcurrentLinkedDeque<>();
 
     // per-thread task scratch: a task never blocks, so it is never re-entered on its thread
@@ -58,7 +59,9 @@ public final class Gemm {
     public static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                              float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
                              float beta, float[] c, int cOff, int ldc) {
-        sgemm(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, Parallel::forEach);
+        long multiplyAdds = (long) m * n * k;
+        sgemm(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc,
+                (tasks, body) -> Parallel.forEach(tasks, multiplyAdds, body));
     }
 
     static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,

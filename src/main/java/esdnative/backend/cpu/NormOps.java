@@ -13,6 +13,14 @@ import static esdnative.backend.cpu.CpuStorage.offset;
  * gamma indexed by channel, LayerNorm's is a row with gamma indexed by column.
  */
 final class NormOps {
+    /**
+     * work (Parallel.MIN_PARALLEL_WORK's units) of a normalised element: double arithmetic, a parameter index
+     * division and two or three passes
+     */
+    private static final int NORMALISE_WORK = 12;
+    /** work of an element added to an ordered double sum (one add's latency) */
+    private static final int SERIAL_SUM_WORK = 4;
+
     private NormOps() {}
 
     static void groupNorm(Tensor out, Tensor mean, Tensor rstd, Tensor in, Tensor gamma, Tensor beta,
@@ -39,7 +47,7 @@ final class NormOps {
         // per channel: Σ over samples and pixels, samples in order
         float[] dy = array(dOut), x = array(in), mu = array(mean), rs = array(rstd);
         int dyOff = offset(dOut), xOff = offset(in), muOff = offset(mean), rsOff = offset(rstd);
-        Parallel.forEach(c, ch -> {
+        Parallel.forEach(c, (long) n * c * hw * SERIAL_SUM_WORK, ch -> {
             double sumG = 0, sumB = 0;
             for (int ni = 0; ni < n; ni++) {
                 int seg = ni * groups + ch / cg;
@@ -63,8 +71,8 @@ final class NormOps {
         // per column: Σ over rows in order; columns in blocks so rows are read contiguously
         float[] dy = array(dOut), x = array(in), mu = array(mean), rs = array(rstd);
         int dyOff = offset(dOut), xOff = offset(in), muOff = offset(mean), rsOff = offset(rstd);
-        Parallel.forRanges(cols, 64, (c0, c1) -> {
-            int from = (int) c0, width = (int) (c1 - c0);
+        Parallel.forRanges(cols, 64, (long) rows * cols, (c0, c1) -> {
+            int from = c0, width = c1 - c0;
             double[] sumG = new double[width], sumB = new double[width];
             for (int row = 0; row < rows; row++) {
                 double m = mu[muOff + row], r = rs[rsOff + row];
@@ -97,7 +105,7 @@ final class NormOps {
         float[] y = array(out), x = array(in), gm = array(gamma), bt = array(beta);
         float[] mu = mean == null ? null : array(mean), rs = rstd == null ? null : array(rstd);
         int yOff = offset(out), xOff = offset(in), gOff = offset(gamma), bOff = offset(beta);
-        Parallel.forEach(segments, seg -> {
+        Parallel.forEach(segments, (long) segments * len * NORMALISE_WORK, seg -> {
             int base = seg * len;
             double sum = 0;
             for (int i = 0; i < len; i++) sum += x[xOff + base + i];
@@ -126,7 +134,7 @@ final class NormOps {
         float[] dx = array(dIn), dy = array(dOut), x = array(in), mu = array(mean), rs = array(rstd), gm = array(gamma);
         int dxOff = offset(dIn), dyOff = offset(dOut), xOff = offset(in), gOff = offset(gamma);
         int muOff = offset(mean), rsOff = offset(rstd);
-        Parallel.forEach(segments, seg -> {
+        Parallel.forEach(segments, (long) segments * len * NORMALISE_WORK, seg -> {
             int base = seg * len;
             double m = mu[muOff + seg], r = rs[rsOff + seg];
             int p0 = firstParam.of(seg);

@@ -75,7 +75,7 @@ class LinearOpsTest {
     }
 
     @ParameterizedTest(name = "batch={0} rows={1} cols={2}")
-    @CsvSource({"2, 3, 5", "2, 7, 37"})  // 37 columns: several column tiles
+    @CsvSource({"2, 3, 5", "2, 7, 37", "2, 37, 20", "1, 64, 32"})  // column and row tiles, with and without tails
     void transposeLastTwoDimensions(int batch, int rows, int cols) {
         OpCheck t = new OpCheck(4);
         float[] x = t.randn(batch * rows * cols);
