@@ -53,6 +53,7 @@ class NormOpsTest {
         checkGroupNorm(t, n, c, hw, groups);
         checkGroupNorm(t, 1, 4, 5, 1);
         checkGroupNorm(t, 3, 4, 9, 4);
+        checkGroupNorm(t, 1, 2, 530, 1); // channels longer than NormOps' 512-element chunks
     }
 
     private void checkGroupNorm(OpCheck t, int n, int c, int hw, int groups) {
@@ -99,8 +100,12 @@ class NormOpsTest {
 
     @Test
     void layerNorm() {
-        OpCheck t = new OpCheck(6);
-        int rows = 5, cols = 70;  // cols > 64: two column blocks in the gamma/beta reduction
+        checkLayerNorm(5, 70);  // cols > 64: two column blocks in the gamma/beta reduction
+        checkLayerNorm(2, 1100); // rows longer than NormOps' 512-element chunks
+    }
+
+    private void checkLayerNorm(int rows, int cols) {
+        OpCheck t = new OpCheck(6 + cols);
         float[] x = t.randn(rows * cols, 1.5), gamma = t.randn(cols), beta = t.randn(cols);
         for (int i = 0; i < x.length; i++) x[i] -= 2f;
         Tensor out = t.tensor(new float[x.length]), mean = t.tensor(new float[rows]), rstd = t.tensor(new float[rows]);
