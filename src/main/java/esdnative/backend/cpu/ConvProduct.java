@@ -1,0 +1,118 @@
+package esdnative.backend.cpu;
+
+import java.util.Arrays;
+
+/**
+ * The blocked matrix product behind the convolutions: for each group g (a sample, or one group for all),
+ * C_g[m, n] = C_g-or-initial + A_g[m, kdim] · B_g[kdim, n], where a subclass packs 4-row strips of A and rows of B
+ * straight from the tensors (so no column matrix is materialised and packed a second time) and says how a row of
+ * C is loaded into and stored from the accumulator (so a bias, a permuted layout or += semantics cost no extra pass).
+ *
+ * <p>Blocking: columns are cut into equal blocks of at most {@link #NC}, the reduction into equal k-blocks of
+ * about {@link #PANEL_FLOATS} / block width rows (the packed panel stays in L2). A task owns rows × one column block
+ * of one group and runs every k-block in ascending order through {@link GemmKernel}, packing its own panel.
+ *
+ * <p>Deterministic: each element of C is one fma chain in a fixed order whose blocks depend on the shape alone;
+ * the thread count only decides how rows are grouped into tasks, which does not change any element's arithmetic.
+ */
+abstract class ConvProduct {
+    /** columns per block at most: a 4 × NC accumulator (8 KiB) stays in L1. */
+    static final int NC = 512;
+    /** k-block rows × block width at most: the packed panel (512 KiB) stays in L2. */
+    static final int PANEL_FLOATS = 1 << 17;
+    /** multiply-adds below which a product runs on the calling thread: a fork costs more than a second core saves. */
+    static final long SPLIT_MIN_WORK = 1L << 21;
+    /** tasks per thread to aim for when splitting rows, so that uneven tasks still balance. */
+    static final int TASKS_PER_THREAD = 2;
+
+    private static final int MR = GemmKernel.MR, KU = GemmKernel.KU;
+
+    // per-thread scratch: a task never forks, so it is never re-entered on its thread
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    private static final class Scratch {
+        float[][] panel = new float[0][];
+        int panelWidth;
+        float[] aPack = new float[0];
+        final float[][] acc = new float[MR][NC];
+    }
+
+    final int groups, m, n, kdim;
+
+    ConvProduct(int groups, int m, int n, int kdim) {
+        this.groups = groups;
+        this.m = m;
+        this.n = n;
+        this.kdim = kdim;
+    }
+
+    /** aPack[p·MR + r] = A_g(row0 + r, p0 + p) for r < rows, p < kc (the caller has zeroed the rest). */
+    abstract void packStrip(int g, int row0, int rows, int p0, int kc, float[] aPack);
+
+    /** dst[j] = B_g(p, col0 + j) for j < width. */
+    abstract void packPanelRow(int g, int p, int col0, int width, float[] dst);
+
+    /**
+     * acc[j] = the value row {@code row} of C_g starts the k-block from at column col0 + j, j < width: the initial
+     * value (a bias, zero, or C itself for +=) on the first k-block, what {@link #storeRow} left on later ones.
+     */
+    abstract void loadRow(int g, int row, int col0, int width, float[] acc, boolean firstBlock);
+
+    /** row {@code row} of C_g at columns col0 + j = acc[j], j < width. */
+    abstract void storeRow(int g, int row, int col0, int width, float[] acc);
+
+    /** Computes every C_g, on the calling thread or split into row tasks across the pool. */
+    final void run() {
+        int colBlocks = ceilDiv(n, NC), width = ceilDiv(n, colBlocks);
+        int kcMax = Math.max(KU, PANEL_FLOATS / width / KU * KU);
+        int kc = roundUp(ceilDiv(kdim, ceilDiv(kdim, kcMax)), KU);
+        int blocks = groups * colBlocks;
+        int threads = Parallel.threads();
+        boolean split = threads > 1 && (long) groups * m * n * kdim >= SPLIT_MIN_WORK;
+        int rowGroups = split ? Math.clamp(ceilDiv(TASKS_PER_THREAD * threads, blocks), 1, ceilDiv(m, MR)) : 1;
+        int rowsPerTask = roundUp(ceilDiv(m, rowGroups), MR);
+        int rowTasks = ceilDiv(m, rowsPerTask);
+        if (split) {
+            Parallel.forEach(blocks * rowTasks, t -> task(t, rowTasks, rowsPerTask, colBlocks, width, kc));
+        } else {
+            for (int t = 0; t < blocks * rowTasks; t++) task(t, rowTasks, rowsPerTask, colBlocks, width, kc);
+        }
+    }
+
+    /** Task t: rows [r0, r0 + rowsPerTask) of one column block of one group, every k-block in order. */
+    private void task(int t, int rowTasks, int rowsPerTask, int colBlocks, int blockWidth, int kcMax) {
+        int g = t / (rowTasks * colBlocks), cb = t / rowTasks % colBlocks, row0 = t % rowTasks * rowsPerTask;
+        int col0 = cb * blockWidth, width = Math.min(blockWidth, n - col0), rowEnd = Math.min(m, row0 + rowsPerTask);
+        Scratch s = SCRATCH.get();
+        float[][] panel = panel(s, kcMax, width);
+        if (s.aPack.length < kcMax * MR) s.aPack = new float[kcMax * MR];
+        float[] aPack = s.aPack;
+        float[][] acc = s.acc;
+        for (int p0 = 0; p0 < kdim; p0 += kcMax) {
+            int kc = Math.min(kcMax, kdim - p0), kcPad = roundUp(kc, KU);
+            for (int p = 0; p < kc; p++) packPanelRow(g, p0 + p, col0, width, panel[p]);
+            for (int p = kc; p < kcPad; p++) Arrays.fill(panel[p], 0, width, 0f);
+            for (int i = row0; i < rowEnd; i += MR) {
+                int strip = Math.min(MR, rowEnd - i);
+                if (strip < MR || kc < kcPad) Arrays.fill(aPack, 0, kcPad * MR, 0f);
+                packStrip(g, i, strip, p0, kc, aPack);
+                for (int r = 0; r < strip; r++) loadRow(g, i + r, col0, width, acc[r], p0 == 0);
+                GemmKernel.accumulate(acc, aPack, panel, width, kcPad);
+                for (int r = 0; r < strip; r++) storeRow(g, i + r, col0, width, acc[r]);
+            }
+        }
+    }
+
+    /** the scratch panel with at least rows × width floats, grown when a product needs more and then reused. */
+    private static float[][] panel(Scratch s, int rows, int width) {
+        if (s.panel.length < rows || s.panelWidth < width) {
+            s.panelWidth = Math.max(s.panelWidth, width);
+            s.panel = new float[Math.max(s.panel.length, rows)][s.panelWidth];
+        }
+        return s.panel;
+    }
+
+    static int ceilDiv(int x, int y) { return (x + y - 1) / y; }
+
+    private static int roundUp(int x, int multiple) { return ceilDiv(x, multiple) * multiple; }
+}

@@ -1,0 +1,115 @@
+package esdnative.backend.cpu;
+
+import esdnative.tensor.Conv2dShape;
+
+import java.util.Arrays;
+
+/**
+ * Rows of a convolution's column matrix, packed straight from the input without bounds checks per element.
+ * col[(c, r, s), (oy, ox)] = x[c, oy·stride - pad + r, ox·stride - pad + s], 0 outside the input.
+ * Two layouts: a row of col from an NCHW plane ({@link #row}), and a row of colᵀ (one output pixel, all (r, s, c))
+ * from a zero-bordered pixel-major copy of the input ({@link #toPaddedPixelMajor}, {@link #pixelRow}).
+ */
+final class Im2col {
+    private Im2col() {}
+
+    /**
+     * dst[j] = col[(c, kr, ks), col0 + j] for j < width, where {@code plane} is where channel c of the sample starts.
+     */
+    static void row(float[] x, int plane, Conv2dShape sh, int kr, int ks, int col0, int width, float[] dst) {
+        if (sh.stride() == 1 && sh.outW() == sh.w()) {
+            shiftedPlane(x, plane, sh, kr, ks, col0, width, dst);
+        } else {
+            byOutputRows(x, plane, sh, kr, ks, col0, width, dst);
+        }
+    }
+
+    /**
+     * Stride 1 with output rows as wide as input rows: the row is the plane shifted by (kr - pad)·w + ks - pad, one
+     * copy, zero where the shift leaves the plane; then the columns whose ix wrapped into a neighbouring row
+     * (ox < pad - ks or ox ≥ w + pad - ks) are zeroed.
+     */
+    private static void shiftedPlane(float[] x, int plane, Conv2dShape sh, int kr, int ks, int col0, int width,
+                                     float[] dst) {
+        int w = sh.w(), pad = sh.pad();
+        int shift = (kr - pad) * w + ks - pad;
+        int lo = Math.clamp(-shift - col0, 0, width), hi = Math.clamp(sh.h() * w - shift - col0, lo, width);
+        Arrays.fill(dst, 0, lo, 0f);
+        System.arraycopy(x, plane + col0 + lo + shift, dst, lo, hi - lo);
+        Arrays.fill(dst, hi, width, 0f);
+        int validFrom = Math.clamp(pad - ks, 0, w), validTo = Math.clamp(w + pad - ks, validFrom, w);
+        if (validFrom == 0 && validTo == w) return;
+        for (int rowStart = col0 / w * w - col0; rowStart < width; rowStart += w) {
+            for (int ox = 0; ox < validFrom; ox++) zeroIfInside(dst, rowStart + ox, width);
+            for (int ox = validTo; ox < w; ox++) zeroIfInside(dst, rowStart + ox, width);
+        }
+    }
+
+    private static void zeroIfInside(float[] dst, int j, int width) {
+        if (j >= 0 && j < width) dst[j] = 0f;
+    }
+
+    /** Any stride and padding: per output row, zeros, a copy (a gather for stride > 1) of the valid ox, zeros. */
+    private static void byOutputRows(float[] x, int plane, Conv2dShape sh, int kr, int ks, int col0, int width,
+                                     float[] dst) {
+        int h = sh.h(), w = sh.w(), ow = sh.outW(), stride = sh.stride(), pad = sh.pad();
+        // output columns whose ix = ox·stride - pad + ks lies in [0, w)
+        int oxFrom = Math.clamp(Math.ceilDiv(pad - ks, stride), 0, ow);
+        int oxTo = Math.clamp(Math.floorDiv(w - 1 + pad - ks, stride) + 1, oxFrom, ow);
+        int end = col0 + width;
+        for (int p = col0; p < end; ) {
+            int oy = p / ow, first = p % ow, last = Math.min(ow, first + end - p);
+            int j = p - col0 - first;   // dst index of (oy, ox = 0)
+            int iy = oy * stride - pad + kr;
+            if (iy < 0 || iy >= h) {
+                Arrays.fill(dst, j + first, j + last, 0f);
+            } else {
+                int from = Math.clamp(oxFrom, first, last), to = Math.clamp(oxTo, from, last);
+                Arrays.fill(dst, j + first, j + from, 0f);
+                int src = plane + iy * w - pad + ks;
+                if (stride == 1) {
+                    System.arraycopy(x, src + from, dst, j + from, to - from);
+                } else {
+                    for (int ox = from; ox < to; ox++) dst[j + ox] = x[src + ox * stride];
+                }
+                Arrays.fill(dst, j + to, j + last, 0f);
+            }
+            p += last - first;
+        }
+    }
+
+    /** Floats {@link #toPaddedPixelMajor} writes: n · (h + 2·pad) · (w + 2·pad) · c. */
+    static long paddedPixelMajorSize(Conv2dShape sh) {
+        return (long) sh.n() * (sh.h() + 2 * sh.pad()) * (sh.w() + 2 * sh.pad()) * sh.c();
+    }
+
+    /** xp[n, pad + iy, pad + ix, c] = x[n, c, iy, ix] (NCHW at xOff), with a zero border pad wide. */
+    static void toPaddedPixelMajor(float[] x, int xOff, Conv2dShape sh, float[] xp) {
+        int c = sh.c(), h = sh.h(), w = sh.w(), pad = sh.pad(), wp = w + 2 * pad, hp = h + 2 * pad;
+        Arrays.fill(xp, 0, (int) paddedPixelMajorSize(sh), 0f);
+        for (int n = 0; n < sh.n(); n++) {
+            for (int iy = 0; iy < h; iy++) {
+                int dstRow = ((n * hp + iy + pad) * wp + pad) * c;
+                int srcRow = (n * c * h + iy) * w + xOff;
+                for (int ch = 0; ch < c; ch++) {
+                    int src = srcRow + ch * h * w;
+                    for (int ix = 0; ix < w; ix++) xp[dstRow + ix * c + ch] = x[src + ix];
+                }
+            }
+        }
+    }
+
+    /**
+     * dst[j] = colᵀ[(n, oy, ox), col0 + j] for j < width with the columns ordered (r, s, c), read from xp (see
+     * {@link #toPaddedPixelMajor}): for each r the s·c values are one contiguous run of xp.
+     */
+    static void pixelRow(float[] xp, Conv2dShape sh, int n, int oy, int ox, int col0, int width, float[] dst) {
+        int c = sh.c(), wp = sh.w() + 2 * sh.pad(), hp = sh.h() + 2 * sh.pad(), run = sh.s() * c;
+        int base = ((n * hp + oy * sh.stride()) * wp + ox * sh.stride()) * c;
+        int end = col0 + width;
+        for (int r = col0 / run; r * run < end; r++) {
+            int from = Math.max(col0, r * run), to = Math.min(end, (r + 1) * run);
+            System.arraycopy(xp, base + r * wp * c + from - r * run, dst, from - col0, to - from);
+        }
+    }
+}
