@@ -139,6 +139,7 @@ final class ConvOps {
      */
     private static class Correlation extends ConvProduct {
         private final Conv2dShape sh;
+        private final Im2col im2col;
         private final float[] x, bias;
         final float[] out;
         private final int xOff, outOff, biasOff;
@@ -148,6 +149,7 @@ final class ConvOps {
                     float[] bias, int biasOff) {
             super(sh.n(), sh.k(), sh.outH() * sh.outW(), sh.c() * sh.r() * sh.s());
             this.sh = sh;
+            this.im2col = new Im2col(sh);
             this.x = x;
             this.xOff = xOff;
             this.weights = weights;
@@ -164,10 +166,20 @@ final class ConvOps {
             weights.pack(row0, rows, p0, kc, aPack);
         }
 
+        /** panel rows p0 .. p0 + kc - 1 are the col rows (c, kr, ks), in that order. */
         @Override
-        final void packPanelRow(int g, int p, int col0, int width, float[] dst) {
-            int rs = sh.r() * sh.s(), c = p / rs, kr = p % rs / sh.s(), ks = p % sh.s();
-            Im2col.row(x, xOff + (g * sh.c() + c) * sh.h() * sh.w(), sh, kr, ks, col0, width, dst);
+        final void packPanel(int g, int p0, int kc, int col0, int width, float[][] panel) {
+            int r = sh.r(), s = sh.s(), c = p0 / (r * s), kr = p0 / s % r, ks = p0 % s;
+            for (int p = 0; p < kc; p++) {
+                im2col.row(x, xOff + (g * sh.c() + c) * sh.h() * sh.w(), kr, ks, col0, width, panel[p]);
+                if (++ks == s) {
+                    ks = 0;
+                    if (++kr == r) {
+                        kr = 0;
+                        c++;
+                    }
+                }
+            }
         }
 
         @Override
@@ -220,10 +232,14 @@ final class ConvOps {
             }
         }
 
+        /** panel rows are the pixels p0 .. p0 + kc - 1 of all samples, in order. */
         @Override
-        void packPanelRow(int g, int p, int col0, int width, float[] dst) {
-            int pixel = p % ohw;
-            Im2col.pixelRow(xp, sh, p / ohw, pixel / sh.outW(), pixel % sh.outW(), col0, width, dst);
+        void packPanel(int g, int p0, int kc, int col0, int width, float[][] panel) {
+            int ow = sh.outW();
+            for (int p = 0; p < kc; p++) {
+                int pixel = (p0 + p) % ohw;
+                Im2col.pixelRow(xp, sh, (p0 + p) / ohw, pixel / ow, pixel % ow, col0, width, panel[p]);
+            }
         }
 
         /** acc[j] = dWeight[row, (c, r, s)] for column col0 + j = (r·s + s)·channels + c. */

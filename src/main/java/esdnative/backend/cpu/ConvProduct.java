@@ -27,7 +27,7 @@ abstract class ConvProduct {
     /** multiply-adds below which a product runs on the calling thread: a fork costs more than a second core saves. */
     static final long SPLIT_MIN_WORK = 1L << 21;
     /** tasks per thread to aim for when splitting rows, so that uneven tasks still balance. */
-    static final int TASKS_PER_THREAD = 2;
+    static final int TASKS_PER_THREAD = 1;
 
     private static final int MR = GemmKernel.MR, KU = GemmKernel.KU;
 
@@ -53,8 +53,8 @@ abstract class ConvProduct {
     /** aPack[p·MR + r] = A_g(row0 + r, p0 + p) for r < rows, p < kc (the caller has zeroed the rest). */
     abstract void packStrip(int g, int row0, int rows, int p0, int kc, float[] aPack);
 
-    /** dst[j] = B_g(p, col0 + j) for j < width. */
-    abstract void packPanelRow(int g, int p, int col0, int width, float[] dst);
+    /** panel[p][j] = B_g(p0 + p, col0 + j) for p < kc, j < width. */
+    abstract void packPanel(int g, int p0, int kc, int col0, int width, float[][] panel);
 
     /**
      * acc[j] = the value row {@code row} of C_g starts the k-block from at column col0 + j, j < width: the initial
@@ -94,7 +94,7 @@ abstract class ConvProduct {
         float[][] acc = s.acc;
         for (int p0 = 0; p0 < kdim; p0 += kcMax) {
             int kc = Math.min(kcMax, kdim - p0), kcPad = roundUp(kc, KU);
-            for (int p = 0; p < kc; p++) packPanelRow(g, p0 + p, col0, width, panel[p]);
+            packPanel(g, p0, kc, col0, width, panel);
             for (int p = kc; p < kcPad; p++) Arrays.fill(panel[p], 0, width, 0f);
             for (int i = row0; i < rowEnd; i += MR) {
                 int strip = Math.min(MR, rowEnd - i);

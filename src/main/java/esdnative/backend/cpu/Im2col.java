@@ -7,52 +7,58 @@ import java.util.Arrays;
 /**
  * Rows of a convolution's column matrix, packed straight from the input without bounds checks per element.
  * col[(c, r, s), (oy, ox)] = x[c, oy·stride - pad + r, ox·stride - pad + s], 0 outside the input.
- * Two layouts: a row of col from an NCHW plane ({@link #row}), and a row of colᵀ (one output pixel, all (r, s, c))
- * from a zero-bordered pixel-major copy of the input ({@link #toPaddedPixelMajor}, {@link #pixelRow}).
+ * Two layouts: a row of col from an NCHW plane ({@link #row}, an instance per shape), and a row of colᵀ (one output
+ * pixel, all (r, s, c)) from a zero-bordered pixel-major copy of the input ({@link #toPaddedPixelMajor},
+ * {@link #pixelRow}).
  */
 final class Im2col {
-    private Im2col() {}
+    private final int h, w, ow, stride, pad;
+    /** stride 1 and output rows as wide as input rows: a row of col is the plane shifted */
+    private final boolean shiftedPlane;
+
+    /** The packing of col rows for convolutions of shape sh. */
+    Im2col(Conv2dShape sh) {
+        h = sh.h();
+        w = sh.w();
+        ow = sh.outW();
+        stride = sh.stride();
+        pad = sh.pad();
+        shiftedPlane = stride == 1 && ow == w;
+    }
 
     /**
      * dst[j] = col[(c, kr, ks), col0 + j] for j < width, where {@code plane} is where channel c of the sample starts.
      */
-    static void row(float[] x, int plane, Conv2dShape sh, int kr, int ks, int col0, int width, float[] dst) {
-        if (sh.stride() == 1 && sh.outW() == sh.w()) {
-            shiftedPlane(x, plane, sh, kr, ks, col0, width, dst);
+    void row(float[] x, int plane, int kr, int ks, int col0, int width, float[] dst) {
+        if (shiftedPlane) {
+            shiftedPlane(x, plane, kr, ks, col0, width, dst);
         } else {
-            byOutputRows(x, plane, sh, kr, ks, col0, width, dst);
+            byOutputRows(x, plane, kr, ks, col0, width, dst);
         }
     }
 
     /**
-     * Stride 1 with output rows as wide as input rows: the row is the plane shifted by (kr - pad)·w + ks - pad, one
-     * copy, zero where the shift leaves the plane; then the columns whose ix wrapped into a neighbouring row
-     * (ox < pad - ks or ox ≥ w + pad - ks) are zeroed.
+     * The plane shifted by (kr - pad)·w + ks - pad: one copy, zero where the shift leaves the plane; then the
+     * columns whose ix wrapped into a neighbouring row (ox < pad - ks or ox ≥ w + pad - ks) are zeroed.
      */
-    private static void shiftedPlane(float[] x, int plane, Conv2dShape sh, int kr, int ks, int col0, int width,
-                                     float[] dst) {
-        int w = sh.w(), pad = sh.pad();
+    private void shiftedPlane(float[] x, int plane, int kr, int ks, int col0, int width, float[] dst) {
         int shift = (kr - pad) * w + ks - pad;
-        int lo = Math.clamp(-shift - col0, 0, width), hi = Math.clamp(sh.h() * w - shift - col0, lo, width);
+        int lo = Math.clamp(-shift - col0, 0, width), hi = Math.clamp(h * w - shift - col0, lo, width);
         Arrays.fill(dst, 0, lo, 0f);
         System.arraycopy(x, plane + col0 + lo + shift, dst, lo, hi - lo);
         Arrays.fill(dst, hi, width, 0f);
-        int validFrom = Math.clamp(pad - ks, 0, w), validTo = Math.clamp(w + pad - ks, validFrom, w);
-        if (validFrom == 0 && validTo == w) return;
-        for (int rowStart = col0 / w * w - col0; rowStart < width; rowStart += w) {
-            for (int ox = 0; ox < validFrom; ox++) zeroIfInside(dst, rowStart + ox, width);
-            for (int ox = validTo; ox < w; ox++) zeroIfInside(dst, rowStart + ox, width);
-        }
+        int firstRow = -(col0 % w);   // dst index of ox = 0 in the output row holding col0
+        for (int ox = 0; ox < Math.min(pad - ks, w); ox++) zeroColumn(dst, firstRow + ox, width);
+        for (int ox = Math.max(w + pad - ks, 0); ox < w; ox++) zeroColumn(dst, firstRow + ox, width);
     }
 
-    private static void zeroIfInside(float[] dst, int j, int width) {
-        if (j >= 0 && j < width) dst[j] = 0f;
+    /** dst[j] = 0 at every output row's column j (mod w) in [0, width); j may start one row early. */
+    private void zeroColumn(float[] dst, int j, int width) {
+        for (j = j < 0 ? j + w : j; j < width; j += w) dst[j] = 0f;
     }
 
     /** Any stride and padding: per output row, zeros, a copy (a gather for stride > 1) of the valid ox, zeros. */
-    private static void byOutputRows(float[] x, int plane, Conv2dShape sh, int kr, int ks, int col0, int width,
-                                     float[] dst) {
-        int h = sh.h(), w = sh.w(), ow = sh.outW(), stride = sh.stride(), pad = sh.pad();
+    private void byOutputRows(float[] x, int plane, int kr, int ks, int col0, int width, float[] dst) {
         // output columns whose ix = ox·stride - pad + ks lies in [0, w)
         int oxFrom = Math.clamp(Math.ceilDiv(pad - ks, stride), 0, ow);
         int oxTo = Math.clamp(Math.floorDiv(w - 1 + pad - ks, stride) + 1, oxFrom, ow);
