@@ -64,15 +64,13 @@ final class ConvOps {
                 sh.r() - 1 - sh.pad());
         float[] w = array(weight);
         int wOff = offset(weight), rs = sh.r() * sh.s(), c = sh.c();
-        // row ch, column (k, rs') of the flipped weights = weight[k, ch, rs - 1 - rs'] (r·s + s flips as one index)
+        // row ch, column (k, j) of the flipped weights = weight[k, ch, rs - 1 - j] (r·s + s flips as one index)
         StripPacker weights = (row0, rows, p0, kc, aPack) -> {
-            int k = p0 / rs, flip = rs - 1 - p0 % rs;
-            for (int p = 0; p < kc; p++) {
-                int src = wOff + (k * c + row0) * rs + flip;
-                for (int r = 0; r < rows; r++) aPack[p * GemmKernel.MR + r] = w[src + r * rs];
-                if (--flip < 0) {
-                    flip = rs - 1;
-                    k++;
+            for (int r = 0; r < rows; r++) {
+                for (int p = 0, k = p0 / rs, j0 = p0 % rs; p < kc; k++, j0 = 0) {
+                    int last = wOff + (k * c + row0 + r) * rs + rs - 1, run = Math.min(rs - j0, kc - p);
+                    for (int j = 0; j < run; j++) aPack[(p + j) * GemmKernel.MR + r] = w[last - j0 - j];
+                    p += run;
                 }
             }
         };
