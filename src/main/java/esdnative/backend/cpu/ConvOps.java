@@ -42,7 +42,7 @@ final class ConvOps {
                 for (int p = 0; p < kc; p++) aPack[p * GemmKernel.MR + r] = w[src + p];
             }
         };
-        new Correlation(sh, array(in), offset(in), weights, array(out), offset(out),
+        new Correlation(sh, array(in), offset(in), weights, array(out), offset(out), false,
                 bias == null ? null : array(bias), bias == null ? 0 : offset(bias)).run();
     }
 
@@ -64,7 +64,9 @@ final class ConvOps {
                 sh.r() - 1 - sh.pad());
         float[] w = array(weight);
         int wOff = offset(weight), rs = sh.r() * sh.s(), c = sh.c();
-        // row ch, column (k, j) of the flipped weights = weight[k, ch, rs - 1 - j] (r·s + s flips as one index)
+        // row ch, column (k, j) of the flipped weights = weight[k, ch, rs - 1 - j]: with j = r·R + s the taps
+        // (R-1-r, R-1-s) are the index rs - 1 - j
+
         StripPacker weights = (row0, rows, p0, kc, aPack) -> {
             for (int r = 0; r < rows; r++) {
                 for (int p = 0, k = p0 / rs, j0 = p0 % rs; p < kc; k++, j0 = 0) {
@@ -74,12 +76,7 @@ final class ConvOps {
                 }
             }
         };
-        new Correlation(flipped, array(dOut), offset(dOut), weights, array(dIn), offset(dIn), null, 0) {
-            @Override
-            void loadRow(int g, int row, int col0, int width, float[] acc, boolean firstBlock) {
-                System.arraycopy(out, outRow(g, row) + col0, acc, 0, width);
-            }
-        }.run();
+        new Correlation(flipped, array(dOut), offset(dOut), weights, array(dIn), offset(dIn), true, null, 0).run();
     }
 
     /** dIn += col2im(weightᵀ · dOut), per sample: any stride and padding. */
@@ -132,19 +129,20 @@ final class ConvOps {
     }
 
     /**
-     * out[g, k, :] = (bias[k] or 0) + Σ_{(c, r, s)} A[k, (c, r, s)] · col_g[(c, r, s), :] for a correlation of shape
-     * sh (out [n, k, outH·outW], col from x [n, c, h, w]); A comes from a {@link StripPacker}.
+     * out[g, k, :] = (accumulate ? out[g, k, :] : bias[k] or 0) + Σ_{(c, r, s)} A[k, (c, r, s)] · col_g[(c, r, s), :]
+     * for a correlation of shape sh (out [n, k, outH·outW], col from x [n, c, h, w]); A comes from a
+     * {@link StripPacker}.
      */
-    private static class Correlation extends ConvProduct {
+    private static final class Correlation extends ConvProduct {
         private final Conv2dShape sh;
         private final Im2col im2col;
-        private final float[] x, bias;
-        final float[] out;
+        private final float[] x, out, bias;
         private final int xOff, outOff, biasOff;
         private final StripPacker weights;
+        private final boolean accumulate;
 
         Correlation(Conv2dShape sh, float[] x, int xOff, StripPacker weights, float[] out, int outOff,
-                    float[] bias, int biasOff) {
+                    boolean accumulate, float[] bias, int biasOff) {
             super(sh.n(), sh.k(), sh.outH() * sh.outW(), sh.c() * sh.r() * sh.s());
             this.sh = sh;
             this.im2col = new Im2col(sh);
@@ -153,20 +151,21 @@ final class ConvOps {
             this.weights = weights;
             this.out = out;
             this.outOff = outOff;
+            this.accumulate = accumulate;
             this.bias = bias;
             this.biasOff = biasOff;
         }
 
-        final int outRow(int g, int row) { return outOff + (g * m + row) * n; }
+        private int outRow(int g, int row) { return outOff + (g * m + row) * n; }
 
         @Override
-        final void packStrip(int g, int row0, int rows, int p0, int kc, float[] aPack) {
+        void packStrip(int g, int row0, int rows, int p0, int kc, float[] aPack) {
             weights.pack(row0, rows, p0, kc, aPack);
         }
 
         /** panel rows p0 .. p0 + kc - 1 are the col rows (c, kr, ks), in that order. */
         @Override
-        final void packPanel(int g, int p0, int kc, int col0, int width, float[][] panel) {
+        void packPanel(int g, int p0, int kc, int col0, int width, float[][] panel) {
             int r = sh.r(), s = sh.s(), c = p0 / (r * s), kr = p0 / s % r, ks = p0 % s;
             for (int p = 0; p < kc; p++) {
                 im2col.row(x, xOff + (g * sh.c() + c) * sh.h() * sh.w(), kr, ks, col0, width, panel[p]);
@@ -182,7 +181,7 @@ final class ConvOps {
 
         @Override
         void loadRow(int g, int row, int col0, int width, float[] acc, boolean firstBlock) {
-            if (!firstBlock) {
+            if (accumulate || !firstBlock) {
                 System.arraycopy(out, outRow(g, row) + col0, acc, 0, width);
             } else {
                 Arrays.fill(acc, 0, width, bias == null ? 0f : bias[biasOff + row]);
@@ -190,7 +189,7 @@ final class ConvOps {
         }
 
         @Override
-        final void storeRow(int g, int row, int col0, int width, float[] acc) {
+        void storeRow(int g, int row, int col0, int width, float[] acc) {
             System.arraycopy(acc, 0, out, outRow(g, row) + col0, width);
         }
     }
@@ -240,10 +239,10 @@ final class ConvOps {
             }
         }
 
-        /** acc[j] = dWeight[row, (c, r, s)] for column col0 + j = (r·s + s)·channels + c. */
+        /** acc[j] = dWeight[row, (c, r, s)] for column col0 + j = (r·s + s)·channels + c (every block: +=). */
         @Override
         void loadRow(int g, int row, int col0, int width, float[] acc, boolean firstBlock) {
-            int base = dwOff + row * n, channels = sh.c();
+            int base = dwOff + row * n, channels = sh.c();   // a row of dWeight holds n = c·r·s floats
             for (int col = col0, end = col0 + width; col < end; ) {
                 int at = base + col / channels, c0 = col % channels, run = Math.min(channels - c0, end - col);
                 for (int c = 0; c < run; c++) acc[col - col0 + c] = dw[at + (c0 + c) * rs];
