@@ -15,7 +15,7 @@ import static esdnative.backend.cpu.CpuStorage.offset;
  * column matrix col[(c, r, s), (oy, ox)] = in[c, oy·stride - pad + r, ox·stride - pad + s] (0 outside), whose
  * rows {@link ConvProduct} packs straight from the input ({@link Im2col}):
  * <ul>
- *   <li>forward: out[k, :] = bias[k] + weight[k, (c, r, s)] · col, per sample;</li>
+ *   <li>forward: out[k, :] = bias[k] + weight[k, (c, r, s)] · col, with every sample's pixels as columns;</li>
  *   <li>backward data, stride 1 with a square R × R kernel and pad < R: the correlation of dOut with the weights
  *       flipped and transposed (weight'[c, k, r, s] = weight[k, c, R-1-r, R-1-s], padding R-1-pad), accumulated
  *       into dIn; otherwise weightᵀ · dOut into a column buffer folded back onto the pixels (col2im);
@@ -66,7 +66,6 @@ final class ConvOps {
         int wOff = offset(weight), rs = sh.r() * sh.s(), c = sh.c();
         // row ch, column (k, j) of the flipped weights = weight[k, ch, rs - 1 - j]: with j = r·R + s the taps
         // (R-1-r, R-1-s) are the index rs - 1 - j
-
         StripPacker weights = (row0, rows, p0, kc, aPack) -> {
             for (int r = 0; r < rows; r++) {
                 for (int p = 0, k = p0 / rs, j0 = p0 % rs; p < kc; k++, j0 = 0) {
@@ -129,23 +128,25 @@ final class ConvOps {
     }
 
     /**
-     * out[g, k, :] = (accumulate ? out[g, k, :] : bias[k] or 0) + Σ_{(c, r, s)} A[k, (c, r, s)] · col_g[(c, r, s), :]
-     * for a correlation of shape sh (out [n, k, outH·outW], col from x [n, c, h, w]); A comes from a
-     * {@link StripPacker}.
+     * out[n, k, :] = (accumulate ? out[n, k, :] : bias[k] or 0) + Σ_{(c, r, s)} A[k, (c, r, s)] · col_n[(c, r, s), :]
+     * for a correlation of shape sh (out [n, k, outH·outW], col_n from x [n, c, h, w]), with A from a
+     * {@link StripPacker}: one product whose columns are the samples' output pixels side by side (wider rows for the
+     * kernel when planes are small).
      */
     private static final class Correlation extends ConvProduct {
         private final Conv2dShape sh;
         private final Im2col im2col;
         private final float[] x, out, bias;
-        private final int xOff, outOff, biasOff;
+        private final int xOff, outOff, biasOff, pixels;
         private final StripPacker weights;
         private final boolean accumulate;
 
         Correlation(Conv2dShape sh, float[] x, int xOff, StripPacker weights, float[] out, int outOff,
                     boolean accumulate, float[] bias, int biasOff) {
-            super(sh.n(), sh.k(), sh.outH() * sh.outW(), sh.c() * sh.r() * sh.s());
+            super(sh.k(), sh.n() * sh.outH() * sh.outW(), sh.c() * sh.r() * sh.s());
             this.sh = sh;
             this.im2col = new Im2col(sh);
+            this.pixels = sh.outH() * sh.outW();
             this.x = x;
             this.xOff = xOff;
             this.weights = weights;
@@ -156,19 +157,21 @@ final class ConvOps {
             this.biasOff = biasOff;
         }
 
-        private int outRow(int g, int row) { return outOff + (g * m + row) * n; }
-
         @Override
-        void packStrip(int g, int row0, int rows, int p0, int kc, float[] aPack) {
+        void packStrip(int row0, int rows, int p0, int kc, float[] aPack) {
             weights.pack(row0, rows, p0, kc, aPack);
         }
 
-        /** panel rows p0 .. p0 + kc - 1 are the col rows (c, kr, ks), in that order. */
+        /** panel rows p0 .. p0 + kc - 1 are the col rows (c, kr, ks), in that order, a piece per sample. */
         @Override
-        void packPanel(int g, int p0, int kc, int col0, int width, float[][] panel) {
-            int r = sh.r(), s = sh.s(), c = p0 / (r * s), kr = p0 / s % r, ks = p0 % s;
+        void packPanel(int p0, int kc, int col0, int width, float[][] panel) {
+            int r = sh.r(), s = sh.s(), c = p0 / (r * s), kr = p0 / s % r, ks = p0 % s, hw = sh.h() * sh.w();
             for (int p = 0; p < kc; p++) {
-                im2col.row(x, xOff + (g * sh.c() + c) * sh.h() * sh.w(), kr, ks, col0, width, panel[p]);
+                for (int col = col0, end = col0 + width; col < end; ) {
+                    int sample = col / pixels, pixel = col % pixels, run = Math.min(end - col, pixels - pixel);
+                    im2col.row(x, xOff + (sample * sh.c() + c) * hw, kr, ks, pixel, run, panel[p], col - col0);
+                    col += run;
+                }
                 if (++ks == s) {
                     ks = 0;
                     if (++kr == r) {
@@ -180,18 +183,29 @@ final class ConvOps {
         }
 
         @Override
-        void loadRow(int g, int row, int col0, int width, float[] acc, boolean firstBlock) {
+        void loadRow(int row, int col0, int width, float[] acc, boolean firstBlock) {
             if (accumulate || !firstBlock) {
-                System.arraycopy(out, outRow(g, row) + col0, acc, 0, width);
+                for (int col = col0, end = col0 + width; col < end; ) {
+                    int pixel = col % pixels, run = Math.min(end - col, pixels - pixel);
+                    System.arraycopy(out, outAt(row, col), acc, col - col0, run);
+                    col += run;
+                }
             } else {
                 Arrays.fill(acc, 0, width, bias == null ? 0f : bias[biasOff + row]);
             }
         }
 
         @Override
-        void storeRow(int g, int row, int col0, int width, float[] acc) {
-            System.arraycopy(acc, 0, out, outRow(g, row) + col0, width);
+        void storeRow(int row, int col0, int width, float[] acc) {
+            for (int col = col0, end = col0 + width; col < end; ) {
+                int pixel = col % pixels, run = Math.min(end - col, pixels - pixel);
+                System.arraycopy(acc, col - col0, out, outAt(row, col), run);
+                col += run;
+            }
         }
+
+        /** where out[sample, row, pixel] is for column col = sample·pixels + pixel */
+        private int outAt(int row, int col) { return outOff + (col / pixels * m + row) * pixels + col % pixels; }
     }
 
     /**
@@ -204,7 +218,7 @@ final class ConvOps {
         private final int dyOff, dwOff, ohw, rs;
 
         WeightGradient(Conv2dShape sh, float[] xp, float[] dy, int dyOff, float[] dw, int dwOff) {
-            super(1, sh.k(), sh.r() * sh.s() * sh.c(), sh.n() * sh.outH() * sh.outW());
+            super(sh.k(), sh.r() * sh.s() * sh.c(), sh.n() * sh.outH() * sh.outW());
             this.sh = sh;
             this.xp = xp;
             this.dy = dy;
@@ -217,7 +231,7 @@ final class ConvOps {
 
         /** aPack[p·MR + r] = dOut[sample, row0 + r, pixel] for reduction index p0 + p = sample·ohw + pixel. */
         @Override
-        void packStrip(int g, int row0, int rows, int p0, int kc, float[] aPack) {
+        void packStrip(int row0, int rows, int p0, int kc, float[] aPack) {
             for (int p = p0; p < p0 + kc; ) {
                 int sample = p / ohw, pixel = p % ohw, run = Math.min(p0 + kc - p, ohw - pixel);
                 int at = (p - p0) * GemmKernel.MR;
@@ -231,7 +245,7 @@ final class ConvOps {
 
         /** panel rows are the pixels p0 .. p0 + kc - 1 of all samples, in order. */
         @Override
-        void packPanel(int g, int p0, int kc, int col0, int width, float[][] panel) {
+        void packPanel(int p0, int kc, int col0, int width, float[][] panel) {
             int ow = sh.outW();
             for (int p = 0; p < kc; p++) {
                 int pixel = (p0 + p) % ohw;
@@ -241,7 +255,7 @@ final class ConvOps {
 
         /** acc[j] = dWeight[row, (c, r, s)] for column col0 + j = (r·s + s)·channels + c (every block: +=). */
         @Override
-        void loadRow(int g, int row, int col0, int width, float[] acc, boolean firstBlock) {
+        void loadRow(int row, int col0, int width, float[] acc, boolean firstBlock) {
             int base = dwOff + row * n, channels = sh.c();   // a row of dWeight holds n = c·r·s floats
             for (int col = col0, end = col0 + width; col < end; ) {
                 int at = base + col / channels, c0 = col % channels, run = Math.min(channels - c0, end - col);
@@ -251,7 +265,7 @@ final class ConvOps {
         }
 
         @Override
-        void storeRow(int g, int row, int col0, int width, float[] acc) {
+        void storeRow(int row, int col0, int width, float[] acc) {
             int base = dwOff + row * n, channels = sh.c();
             for (int col = col0, end = col0 + width; col < end; ) {
                 int at = base + col / channels, c0 = col % channels, run = Math.min(channels - c0, end - col);

@@ -3,14 +3,13 @@ package esdnative.backend.cpu;
 import java.util.Arrays;
 
 /**
- * The blocked matrix product behind the convolutions: for each group g (a sample, or one group for all),
- * C_g[m, n] = C_g-or-initial + A_g[m, kdim] · B_g[kdim, n], where a subclass packs 4-row strips of A and rows of B
- * straight from the tensors (so no column matrix is materialised and packed a second time) and says how a row of
+ * The blocked matrix product behind the convolutions: C[m, n] = initial-or-C + A[m, kdim] · B[kdim, n], where a
+ * subclass packs 4-row strips of A and rows of B straight from the tensors (so no column matrix is materialised and packed a second time) and says how a row of
  * C is loaded into and stored from the accumulator (so a bias, a permuted layout or += semantics cost no extra pass).
  *
  * <p>Blocking: columns are cut into equal blocks of at most {@link #NC}, the reduction into equal k-blocks of
  * about {@link #PANEL_FLOATS} / block width rows (the packed panel stays in L2). A task owns at most
- * {@link #TILE_FLOATS} / block width rows × one column block of one group and runs every k-block in ascending order
+ * {@link #TILE_FLOATS} / block width rows × one column block and runs every k-block in ascending order
  * through {@link GemmKernel}, packing its own panel (tasks on other rows of the block pack it again: a copy per
  * element of the panel against rows-per-task multiply-adds).
  *
@@ -41,51 +40,49 @@ abstract class ConvProduct {
         final float[][] acc = new float[MR][NC];
     }
 
-    final int groups, m, n, kdim;
+    final int m, n, kdim;
 
-    ConvProduct(int groups, int m, int n, int kdim) {
-        this.groups = groups;
+    ConvProduct(int m, int n, int kdim) {
         this.m = m;
         this.n = n;
         this.kdim = kdim;
     }
 
-    /** aPack[p·MR + r] = A_g(row0 + r, p0 + p) for r < rows, p < kc (the caller has zeroed the rest). */
-    abstract void packStrip(int g, int row0, int rows, int p0, int kc, float[] aPack);
+    /** aPack[p·MR + r] = A(row0 + r, p0 + p) for r < rows, p < kc (the caller has zeroed the rest). */
+    abstract void packStrip(int row0, int rows, int p0, int kc, float[] aPack);
 
-    /** panel[p][j] = B_g(p0 + p, col0 + j) for p < kc, j < width. */
-    abstract void packPanel(int g, int p0, int kc, int col0, int width, float[][] panel);
+    /** panel[p][j] = B(p0 + p, col0 + j) for p < kc, j < width. */
+    abstract void packPanel(int p0, int kc, int col0, int width, float[][] panel);
 
     /**
-     * acc[j] = the value row {@code row} of C_g starts the k-block from at column col0 + j, j < width: the initial
+     * acc[j] = the value row {@code row} of C starts the k-block from at column col0 + j, j < width: the initial
      * value (a bias, zero, or C itself for +=) on the first k-block, what {@link #storeRow} left on later ones.
      */
-    abstract void loadRow(int g, int row, int col0, int width, float[] acc, boolean firstBlock);
+    abstract void loadRow(int row, int col0, int width, float[] acc, boolean firstBlock);
 
-    /** row {@code row} of C_g at columns col0 + j = acc[j], j < width. */
-    abstract void storeRow(int g, int row, int col0, int width, float[] acc);
+    /** row {@code row} of C at columns col0 + j = acc[j], j < width. */
+    abstract void storeRow(int row, int col0, int width, float[] acc);
 
-    /** Computes every C_g, on the calling thread or split into row tasks across the pool. */
+    /** Computes C, on the calling thread or split into row tasks across the pool. */
     final void run() {
         int colBlocks = ceilDiv(n, NC), width = ceilDiv(n, colBlocks);
         int kcMax = Math.max(KU, PANEL_FLOATS / width / KU * KU);
         int kc = roundUp(ceilDiv(kdim, ceilDiv(kdim, kcMax)), KU);
-        int blocks = groups * colBlocks;
         int threads = Parallel.threads();
-        boolean split = threads > 1 && (long) groups * m * n * kdim >= SPLIT_MIN_WORK;
-        int rowGroups = split ? Math.clamp(ceilDiv(TASKS_PER_THREAD * threads, blocks), 1, ceilDiv(m, MR)) : 1;
+        boolean split = threads > 1 && (long) m * n * kdim >= SPLIT_MIN_WORK;
+        int rowGroups = split ? Math.clamp(ceilDiv(TASKS_PER_THREAD * threads, colBlocks), 1, ceilDiv(m, MR)) : 1;
         int rowsPerTask = Math.min(roundUp(ceilDiv(m, rowGroups), MR), Math.max(MR, TILE_FLOATS / width / MR * MR));
         int rowTasks = ceilDiv(m, rowsPerTask);
         if (split) {
-            Parallel.forEach(blocks * rowTasks, t -> task(t, rowTasks, rowsPerTask, colBlocks, width, kc));
+            Parallel.forEach(colBlocks * rowTasks, t -> task(t, rowTasks, rowsPerTask, width, kc));
         } else {
-            for (int t = 0; t < blocks * rowTasks; t++) task(t, rowTasks, rowsPerTask, colBlocks, width, kc);
+            for (int t = 0; t < colBlocks * rowTasks; t++) task(t, rowTasks, rowsPerTask, width, kc);
         }
     }
 
-    /** Task t: rows [r0, r0 + rowsPerTask) of one column block of one group, every k-block in order. */
-    private void task(int t, int rowTasks, int rowsPerTask, int colBlocks, int blockWidth, int kcMax) {
-        int g = t / (rowTasks * colBlocks), cb = t / rowTasks % colBlocks, row0 = t % rowTasks * rowsPerTask;
+    /** Task t: rows [row0, row0 + rowsPerTask) of one column block, every k-block in order. */
+    private void task(int t, int rowTasks, int rowsPerTask, int blockWidth, int kcMax) {
+        int cb = t / rowTasks, row0 = t % rowTasks * rowsPerTask;
         int col0 = cb * blockWidth, width = Math.min(blockWidth, n - col0), rowEnd = Math.min(m, row0 + rowsPerTask);
         Scratch s = SCRATCH.get();
         float[][] panel = panel(s, kcMax, width);
@@ -94,15 +91,15 @@ abstract class ConvProduct {
         float[][] acc = s.acc;
         for (int p0 = 0; p0 < kdim; p0 += kcMax) {
             int kc = Math.min(kcMax, kdim - p0), kcPad = roundUp(kc, KU);
-            packPanel(g, p0, kc, col0, width, panel);
+            packPanel(p0, kc, col0, width, panel);
             for (int p = kc; p < kcPad; p++) Arrays.fill(panel[p], 0, width, 0f);
             for (int i = row0; i < rowEnd; i += MR) {
                 int strip = Math.min(MR, rowEnd - i);
                 if (strip < MR || kc < kcPad) Arrays.fill(aPack, 0, kcPad * MR, 0f);
-                packStrip(g, i, strip, p0, kc, aPack);
-                for (int r = 0; r < strip; r++) loadRow(g, i + r, col0, width, acc[r], p0 == 0);
+                packStrip(i, strip, p0, kc, aPack);
+                for (int r = 0; r < strip; r++) loadRow(i + r, col0, width, acc[r], p0 == 0);
                 GemmKernel.accumulate(acc, aPack, panel, width, kcPad);
-                for (int r = 0; r < strip; r++) storeRow(g, i + r, col0, width, acc[r]);
+                for (int r = 0; r < strip; r++) storeRow(i + r, col0, width, acc[r]);
             }
         }
     }

@@ -27,13 +27,14 @@ final class Im2col {
     }
 
     /**
-     * dst[j] = col[(c, kr, ks), col0 + j] for j < width, where {@code plane} is where channel c of the sample starts.
+     * dst[at + j] = col[(c, kr, ks), col0 + j] for j < width (col0 + j an output pixel of one sample), where
+     * {@code plane} is where channel c of the sample starts.
      */
-    void row(float[] x, int plane, int kr, int ks, int col0, int width, float[] dst) {
+    void row(float[] x, int plane, int kr, int ks, int col0, int width, float[] dst, int at) {
         if (shiftedPlane) {
-            shiftedPlane(x, plane, kr, ks, col0, width, dst);
+            shiftedPlane(x, plane, kr, ks, col0, width, dst, at);
         } else {
-            byOutputRows(x, plane, kr, ks, col0, width, dst);
+            byOutputRows(x, plane, kr, ks, col0, width, dst, at);
         }
     }
 
@@ -41,31 +42,31 @@ final class Im2col {
      * The plane shifted by (kr - pad)·w + ks - pad: one copy, zero where the shift leaves the plane; then the
      * columns whose ix wrapped into a neighbouring row (ox < pad - ks or ox ≥ w + pad - ks) are zeroed.
      */
-    private void shiftedPlane(float[] x, int plane, int kr, int ks, int col0, int width, float[] dst) {
+    private void shiftedPlane(float[] x, int plane, int kr, int ks, int col0, int width, float[] dst, int at) {
         int shift = (kr - pad) * w + ks - pad;
         int lo = Math.clamp(-shift - col0, 0, width), hi = Math.clamp(h * w - shift - col0, lo, width);
-        Arrays.fill(dst, 0, lo, 0f);
-        System.arraycopy(x, plane + col0 + lo + shift, dst, lo, hi - lo);
-        Arrays.fill(dst, hi, width, 0f);
-        int firstRow = -(col0 % w);   // dst index of ox = 0 in the output row holding col0
-        for (int ox = 0; ox < Math.min(pad - ks, w); ox++) zeroColumn(dst, firstRow + ox, width);
-        for (int ox = Math.max(w + pad - ks, 0); ox < w; ox++) zeroColumn(dst, firstRow + ox, width);
+        Arrays.fill(dst, at, at + lo, 0f);
+        System.arraycopy(x, plane + col0 + lo + shift, dst, at + lo, hi - lo);
+        Arrays.fill(dst, at + hi, at + width, 0f);
+        int firstRow = -(col0 % w);   // j of ox = 0 in the output row holding col0
+        for (int ox = 0; ox < Math.min(pad - ks, w); ox++) zeroColumn(dst, at, firstRow + ox, width);
+        for (int ox = Math.max(w + pad - ks, 0); ox < w; ox++) zeroColumn(dst, at, firstRow + ox, width);
     }
 
-    /** dst[j] = 0 at every output row's column j (mod w) in [0, width); j may start one row early. */
-    private void zeroColumn(float[] dst, int j, int width) {
-        for (j = j < 0 ? j + w : j; j < width; j += w) dst[j] = 0f;
+    /** dst[at + j] = 0 at every output row's column j (mod w) in [0, width); j may start one row early. */
+    private void zeroColumn(float[] dst, int at, int j, int width) {
+        for (j = j < 0 ? j + w : j; j < width; j += w) dst[at + j] = 0f;
     }
 
     /** Any stride and padding: per output row, zeros, a copy (a gather for stride > 1) of the valid ox, zeros. */
-    private void byOutputRows(float[] x, int plane, int kr, int ks, int col0, int width, float[] dst) {
+    private void byOutputRows(float[] x, int plane, int kr, int ks, int col0, int width, float[] dst, int at) {
         // output columns whose ix = ox·stride - pad + ks lies in [0, w)
         int oxFrom = Math.clamp(Math.ceilDiv(pad - ks, stride), 0, ow);
         int oxTo = Math.clamp(Math.floorDiv(w - 1 + pad - ks, stride) + 1, oxFrom, ow);
         int end = col0 + width;
         for (int p = col0; p < end; ) {
             int oy = p / ow, first = p % ow, last = Math.min(ow, first + end - p);
-            int j = p - col0 - first;   // dst index of (oy, ox = 0)
+            int j = at + p - col0 - first;   // dst index of (oy, ox = 0)
             int iy = oy * stride - pad + kr;
             if (iy < 0 || iy >= h) {
                 Arrays.fill(dst, j + first, j + last, 0f);
