@@ -8,10 +8,10 @@ import java.util.Arrays;
  * C is loaded into and stored from the accumulator (so a bias, a permuted layout or += semantics cost no extra pass).
  *
  * <p>Blocking: columns are cut into equal blocks of at most {@link #NC}, the reduction into equal k-blocks of
- * about {@link #PANEL_FLOATS} / block width rows (the packed panel stays in L2). A task owns at most
- * {@link #TILE_FLOATS} / block width rows × one column block and runs every k-block in ascending order
- * through {@link GemmKernel}, packing its own panel (tasks on other rows of the block pack it again: a copy per
- * element of the panel against rows-per-task multiply-adds).
+ * about {@link #PANEL_FLOATS} / block width rows (the packed panel stays in L2). A task owns rows × one column
+ * block and runs every k-block in ascending order through {@link GemmKernel}, packing its own panel. Rows are split
+ * into several tasks only when there are fewer column blocks than threads (the tasks of one block then each pack
+ * the panel: a copy per panel element against rows-per-task multiply-adds).
  *
  * <p>Deterministic: each element of C is one fma chain in a fixed order whose blocks depend on the shape alone;
  * the thread count only decides how rows are grouped into tasks, which does not change any element's arithmetic.
@@ -21,8 +21,6 @@ abstract class ConvProduct {
     static final int NC = 512;
     /** k-block rows × block width at most: the packed panel (512 KiB) stays in L2. */
     static final int PANEL_FLOATS = 1 << 17;
-    /** rows × block width of C per task at most: with the panel, a task's tile of C (128 KiB) stays in L2. */
-    static final int TILE_FLOATS = 1 << 15;
     /** multiply-adds below which a product runs on the calling thread: a fork costs more than a second core saves. */
     static final long SPLIT_MIN_WORK = 1L << 21;
     /** tasks per thread to aim for when splitting rows, so that uneven tasks still balance. */
@@ -71,7 +69,7 @@ abstract class ConvProduct {
         int threads = Parallel.threads();
         boolean split = threads > 1 && (long) m * n * kdim >= SPLIT_MIN_WORK;
         int rowGroups = split ? Math.clamp(ceilDiv(TASKS_PER_THREAD * threads, colBlocks), 1, ceilDiv(m, MR)) : 1;
-        int rowsPerTask = Math.min(roundUp(ceilDiv(m, rowGroups), MR), Math.max(MR, TILE_FLOATS / width / MR * MR));
+        int rowsPerTask = roundUp(ceilDiv(m, rowGroups), MR);
         int rowTasks = ceilDiv(m, rowsPerTask);
         if (split) {
             Parallel.forEach(colBlocks * rowTasks, t -> task(t, rowTasks, rowsPerTask, width, kc));
