@@ -65,13 +65,19 @@ final class ConvOps {
         float[] w = array(weight);
         int wOff = offset(weight), rs = sh.r() * sh.s(), c = sh.c();
         // row ch, column (k, j) of the flipped weights = weight[k, ch, rs - 1 - j]: with j = r·R + s the taps
-        // (R-1-r, R-1-s) are the index rs - 1 - j
+        // (R-1-r, R-1-s) are the index rs - 1 - j. A column's 4 rows are rs apart; a partial strip repeats its last
+        // row in the unused lanes (their sums are never stored), so every column is the same 4 loads.
         StripPacker weights = (row0, rows, p0, kc, aPack) -> {
-            for (int r = 0; r < rows; r++) {
-                for (int p = 0, k = p0 / rs, j0 = p0 % rs; p < kc; k++, j0 = 0) {
-                    int last = wOff + (k * c + row0 + r) * rs + rs - 1, run = Math.min(rs - j0, kc - p);
-                    for (int j = 0; j < run; j++) aPack[(p + j) * GemmKernel.MR + r] = w[last - j0 - j];
-                    p += run;
+            int r1 = Math.min(1, rows - 1) * rs, r2 = Math.min(2, rows - 1) * rs, r3 = Math.min(3, rows - 1) * rs;
+            for (int p = 0, k = p0 / rs, j = p0 % rs; p < kc; p++) {
+                int src = wOff + (k * c + row0) * rs + rs - 1 - j, at = p * GemmKernel.MR;
+                aPack[at] = w[src];
+                aPack[at + 1] = w[src + r1];
+                aPack[at + 2] = w[src + r2];
+                aPack[at + 3] = w[src + r3];
+                if (++j == rs) {
+                    j = 0;
+                    k++;
                 }
             }
         };

@@ -46,7 +46,10 @@ abstract class ConvProduct {
         this.kdim = kdim;
     }
 
-    /** aPack[p·MR + r] = A(row0 + r, p0 + p) for r < rows, p < kc (the caller has zeroed the rest). */
+    /**
+     * aPack[p·MR + r] = A(row0 + r, p0 + p) for r < rows, p < kc. The rest comes zeroed; a packer may fill the lanes
+     * r ≥ rows with anything, as their sums are never stored.
+     */
     abstract void packStrip(int row0, int rows, int p0, int kc, float[] aPack);
 
     /** panel[p][j] = B(p0 + p, col0 + j) for p < kc, j < width. */
