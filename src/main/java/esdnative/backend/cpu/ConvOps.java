@@ -263,6 +263,10 @@ final class ConvOps {
         @Override
         void loadRow(int row, int col0, int width, float[] acc, boolean firstBlock) {
             int base = dwOff + row * n, channels = sh.c();   // a row of dWeight holds n = c·r·s floats
+            if (rs == 1) {
+                System.arraycopy(dw, base + col0, acc, 0, width);   // 1×1: no permutation
+                return;
+            }
             for (int col = col0, end = col0 + width; col < end; ) {
                 int at = base + col / channels, c0 = col % channels, run = Math.min(channels - c0, end - col);
                 for (int c = 0; c < run; c++) acc[col - col0 + c] = dw[at + (c0 + c) * rs];
@@ -273,6 +277,10 @@ final class ConvOps {
         @Override
         void storeRow(int row, int col0, int width, float[] acc) {
             int base = dwOff + row * n, channels = sh.c();
+            if (rs == 1) {
+                System.arraycopy(acc, 0, dw, base + col0, width);
+                return;
+            }
             for (int col = col0, end = col0 + width; col < end; ) {
                 int at = base + col / channels, c0 = col % channels, run = Math.min(channels - c0, end - col);
                 for (int c = 0; c < run; c++) dw[at + (c0 + c) * rs] = acc[col - col0 + c];
