@@ -20,7 +20,7 @@ import static esdnative.backend.cpu.CpuStorage.offset;
  *       flipped and transposed (weight'[c, k, r, s] = weight[k, c, R-1-r, R-1-s], padding R-1-pad), accumulated
  *       into dIn; otherwise weightᵀ · dOut into a column buffer folded back onto the pixels (col2im);
  *   <li>backward weight: dWeight[k, (r, s, c)] += Σ over samples and pixels of dOut[k, pixel] · colᵀ[pixel, (r, s, c)],
- *       colᵀ rows packed from a pixel-major copy of the input, stored back permuted to (c, r, s).</li>
+ *       colᵀ rows packed from a pixel-major copy of the input, each k-block's sums added back permuted to (c, r, s).</li>
  * </ul>
  */
 final class ConvOps {
@@ -259,31 +259,23 @@ final class ConvOps {
             }
         }
 
-        /** acc[j] = dWeight[row, (c, r, s)] for column col0 + j = (r·s + s)·channels + c (every block: +=). */
+        /** every k-block's sums start from zero and are added to dWeight by storeRow (one permuted pass). */
         @Override
         void loadRow(int row, int col0, int width, float[] acc, boolean firstBlock) {
-            int base = dwOff + row * n, channels = sh.c();   // a row of dWeight holds n = c·r·s floats
-            if (rs == 1) {
-                System.arraycopy(dw, base + col0, acc, 0, width);   // 1×1: no permutation
-                return;
-            }
-            for (int col = col0, end = col0 + width; col < end; ) {
-                int at = base + col / channels, c0 = col % channels, run = Math.min(channels - c0, end - col);
-                for (int c = 0; c < run; c++) acc[col - col0 + c] = dw[at + (c0 + c) * rs];
-                col += run;
-            }
+            Arrays.fill(acc, 0, width, 0f);
         }
 
+        /** dWeight[row, (c, r, s)] += acc[j] for column col0 + j = (r·s + s)·channels + c. */
         @Override
         void storeRow(int row, int col0, int width, float[] acc) {
-            int base = dwOff + row * n, channels = sh.c();
+            int base = dwOff + row * n, channels = sh.c();   // a row of dWeight holds n = c·r·s floats
             if (rs == 1) {
-                System.arraycopy(acc, 0, dw, base + col0, width);
+                for (int j = 0; j < width; j++) dw[base + col0 + j] += acc[j];   // 1×1: no permutation
                 return;
             }
             for (int col = col0, end = col0 + width; col < end; ) {
                 int at = base + col / channels, c0 = col % channels, run = Math.min(channels - c0, end - col);
-                for (int c = 0; c < run; c++) dw[at + (c0 + c) * rs] = acc[col - col0 + c];
+                for (int c = 0; c < run; c++) dw[at + (c0 + c) * rs] += acc[col - col0 + c];
                 col += run;
             }
         }

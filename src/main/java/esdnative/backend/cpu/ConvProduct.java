@@ -56,12 +56,13 @@ abstract class ConvProduct {
     abstract void packPanel(int p0, int kc, int col0, int width, float[][] panel);
 
     /**
-     * acc[j] = the value row {@code row} of C starts the k-block from at column col0 + j, j < width: the initial
-     * value (a bias, zero, or C itself for +=) on the first k-block, what {@link #storeRow} left on later ones.
+     * acc[j] = what the k-block's sums for row {@code row} of C start from at column col0 + j, j < width: the initial
+     * value (a bias, zero, or C itself for +=) on the first k-block and C on later ones, or zero on every k-block
+     * when {@link #storeRow} adds.
      */
     abstract void loadRow(int row, int col0, int width, float[] acc, boolean firstBlock);
 
-    /** row {@code row} of C at columns col0 + j = acc[j], j < width. */
+    /** puts acc[j] back into row {@code row} of C at column col0 + j, j < width: a copy, or an add (see loadRow). */
     abstract void storeRow(int row, int col0, int width, float[] acc);
 
     /** Computes C, on the calling thread or split into row tasks across the pool. */
