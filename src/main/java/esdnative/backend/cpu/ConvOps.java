@@ -33,6 +33,7 @@ final class ConvOps {
 
     private ConvOps() {}
 
+    /** out = conv(in, weight) + bias (bias may be null). */
     static void forward(Tensor out, Tensor in, Tensor weight, Tensor bias, Conv2dShape sh) {
         float[] w = array(weight);
         int wOff = offset(weight), crs = sh.c() * sh.r() * sh.s();
