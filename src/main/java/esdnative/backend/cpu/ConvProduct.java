@@ -10,8 +10,8 @@ import java.util.Arrays;
  * <p>Blocking: columns are cut into equal blocks of at most {@link #NC}, the reduction into equal k-blocks of
  * about {@link #PANEL_FLOATS} / block width rows (the packed panel stays in L2). A task owns rows × one column
  * block and runs every k-block in ascending order through {@link GemmKernel}, packing its own panel. Rows are split
- * into several tasks only when there are fewer column blocks than threads (the tasks of one block then each pack
- * the panel: a copy per panel element against rows-per-task multiply-adds).
+ * into several tasks when there are too few column blocks to share out (the tasks of one block then each pack the
+ * panel: a copy per panel element against rows-per-task multiply-adds).
  *
  * <p>Deterministic: each element of C is one fma chain in a fixed order whose blocks depend on the shape alone;
  * the thread count only decides how rows are grouped into tasks, which does not change any element's arithmetic.
@@ -23,8 +23,10 @@ abstract class ConvProduct {
     static final int PANEL_FLOATS = 1 << 17;
     /** multiply-adds below which a product runs on the calling thread: a fork costs more than a second core saves. */
     static final long SPLIT_MIN_WORK = 1L << 21;
-    /** tasks per thread to aim for when splitting rows, so that uneven tasks still balance. */
-    static final int TASKS_PER_THREAD = 1;
+    /** tasks per thread to aim for, so that work still balances when a core is busy elsewhere... */
+    static final int TASKS_PER_THREAD = 4;
+    /** ...but rows are cut into tasks of fewer rows than this only to give every thread one: each packs its panel. */
+    static final int MIN_TASK_ROWS = 64;
 
     private static final int MR = GemmKernel.MR, KU = GemmKernel.KU;
 
@@ -72,7 +74,8 @@ abstract class ConvProduct {
         int kc = roundUp(ceilDiv(kdim, ceilDiv(kdim, kcMax)), KU);
         int threads = Parallel.threads();
         boolean split = threads > 1 && (long) m * n * kdim >= SPLIT_MIN_WORK;
-        int rowGroups = split ? Math.clamp(ceilDiv(TASKS_PER_THREAD * threads, colBlocks), 1, ceilDiv(m, MR)) : 1;
+        int rowGroups = !split ? 1 : Math.min(ceilDiv(m, MR), Math.max(ceilDiv(threads, colBlocks),
+                Math.min(ceilDiv(TASKS_PER_THREAD * threads, colBlocks), m / MIN_TASK_ROWS)));
         int rowsPerTask = roundUp(ceilDiv(m, rowGroups), MR);
         int rowTasks = ceilDiv(m, rowsPerTask);
         if (split) {
