@@ -260,6 +260,10 @@ final class ConvOps {
             }
         }
 
+        /** a column block's columns (r, s, c) are spread over the whole row of dWeight (c, r, s) */
+        @Override
+        boolean storesSpanRows() { return rs > 1; }
+
         /** every k-block's sums start from zero and are added to dWeight by storeRow (one permuted pass). */
         @Override
         void loadRow(int row, int col0, int width, float[] acc, boolean firstBlock) {

@@ -1,6 +1,7 @@
 package esdnative.backend.cpu;
 
 import java.util.Arrays;
+import java.util.function.IntConsumer;
 
 /**
  * The blocked matrix product behind the convolutions: C[m, n] = initial-or-C + A[m, kdim] · B[kdim, n], where a
@@ -9,9 +10,10 @@ import java.util.Arrays;
  *
  * <p>Blocking: columns are cut into equal blocks of at most {@link #NC}, the reduction into equal k-blocks of
  * about {@link #PANEL_FLOATS} / block width rows (the packed panel stays in L2). A task owns rows × one column
- * block and runs every k-block in ascending order through {@link GemmKernel}, packing its own panel. Rows are split
- * into several tasks when there are too few column blocks to share out (the tasks of one block then each pack the
- * panel: a copy per panel element against rows-per-task multiply-adds).
+ * block (or all of them, see {@link #storesSpanRows}) and runs every k-block in ascending order through
+ * {@link GemmKernel}, packing its own panel. Rows are split into several tasks when there are too few column blocks
+ * to share out (the tasks of one block then each pack the panel: a copy per panel element against rows-per-task
+ * multiply-adds).
  *
  * <p>Deterministic: each element of C is one fma chain in a fixed order whose blocks depend on the shape alone;
  * the thread count only decides how rows are grouped into tasks, which does not change any element's arithmetic.
@@ -67,28 +69,39 @@ abstract class ConvProduct {
     /** puts acc[j] back into row {@code row} of C at column col0 + j, j < width: a copy, or an add (see loadRow). */
     abstract void storeRow(int row, int col0, int width, float[] acc);
 
-    /** Computes C, on the calling thread or split into row tasks across the pool. */
+    /**
+     * Whether storing one column block writes all over its rows of C (a permuted layout): then a task owns whole rows,
+     * every column block, so that two threads never write the same cache lines.
+     */
+    boolean storesSpanRows() { return false; }
+
+    /** Computes C, on the calling thread or split into tasks across the pool. */
     final void run() {
         int colBlocks = ceilDiv(n, NC), width = ceilDiv(n, colBlocks);
         int kcMax = Math.max(KU, PANEL_FLOATS / width / KU * KU);
         int kc = roundUp(ceilDiv(kdim, ceilDiv(kdim, kcMax)), KU);
+        int blocksPerTask = storesSpanRows() ? colBlocks : 1, blockTasks = colBlocks / blocksPerTask;
         int threads = Parallel.threads();
         boolean split = threads > 1 && (long) m * n * kdim >= SPLIT_MIN_WORK;
-        int rowGroups = !split ? 1 : Math.min(ceilDiv(m, MR), Math.max(ceilDiv(threads, colBlocks),
-                Math.min(ceilDiv(TASKS_PER_THREAD * threads, colBlocks), m / MIN_TASK_ROWS)));
+        int rowGroups = !split ? 1 : Math.min(ceilDiv(m, MR), Math.max(ceilDiv(threads, blockTasks),
+                Math.min(ceilDiv(TASKS_PER_THREAD * threads, blockTasks), m / MIN_TASK_ROWS)));
         int rowsPerTask = roundUp(ceilDiv(m, rowGroups), MR);
         int rowTasks = ceilDiv(m, rowsPerTask);
+        IntConsumer task = t -> {
+            int row0 = t % rowTasks * rowsPerTask, rowEnd = Math.min(m, row0 + rowsPerTask);
+            for (int cb = t / rowTasks * blocksPerTask, end = cb + blocksPerTask; cb < end; cb++) {
+                block(row0, rowEnd, cb * width, Math.min(width, n - cb * width), kc);
+            }
+        };
         if (split) {
-            Parallel.forEach(colBlocks * rowTasks, t -> task(t, rowTasks, rowsPerTask, width, kc));
+            Parallel.forEach(blockTasks * rowTasks, task);
         } else {
-            for (int t = 0; t < colBlocks * rowTasks; t++) task(t, rowTasks, rowsPerTask, width, kc);
+            for (int t = 0; t < blockTasks * rowTasks; t++) task.accept(t);
         }
     }
 
-    /** Task t: rows [row0, row0 + rowsPerTask) of one column block, every k-block in order. */
-    private void task(int t, int rowTasks, int rowsPerTask, int blockWidth, int kcMax) {
-        int cb = t / rowTasks, row0 = t % rowTasks * rowsPerTask;
-        int col0 = cb * blockWidth, width = Math.min(blockWidth, n - col0), rowEnd = Math.min(m, row0 + rowsPerTask);
+    /** Rows [row0, rowEnd) × columns [col0, col0 + width) of C, every k-block (of kcMax rows) in order. */
+    private void block(int row0, int rowEnd, int col0, int width, int kcMax) {
         Scratch s = SCRATCH.get();
         float[][] panel = panel(s, kcMax, width);
         if (s.aPack.length < kcMax * MR) s.aPack = new float[kcMax * MR];
