@@ -5,8 +5,9 @@ import java.util.function.IntConsumer;
 
 /**
  * The blocked matrix product behind the convolutions: C[m, n] = initial-or-C + A[m, kdim] · B[kdim, n], where a
- * subclass packs 4-row strips of A and rows of B straight from the tensors (so no column matrix is materialised and packed a second time) and says how a row of
- * C is loaded into and stored from the accumulator (so a bias, a permuted layout or += semantics cost no extra pass).
+ * subclass packs 4-row strips of A and rows of B straight from the tensors (so no column matrix is materialised and
+ * packed a second time) and says how a row of C is loaded into and stored from the accumulator (so a bias, a
+ * permuted layout or += semantics cost no extra pass).
  *
  * <p>Blocking: columns are cut into equal blocks of at most {@link #NC}, the reduction into equal k-blocks of
  * about {@link #PANEL_FLOATS} / block width rows (the packed panel stays in L2). A task owns rows × one column
@@ -15,8 +16,9 @@ import java.util.function.IntConsumer;
  * to share out (the tasks of one block then each pack the panel: a copy per panel element against rows-per-task
  * multiply-adds).
  *
- * <p>Deterministic: each element of C is one fma chain in a fixed order whose blocks depend on the shape alone;
- * the thread count only decides how rows are grouped into tasks, which does not change any element's arithmetic.
+ * <p>Deterministic: each element of C is computed by the same sequence (an fma chain per k-block, k-blocks in
+ * ascending order) whose blocks depend on the shape alone; the thread count only decides how rows are grouped into
+ * tasks, which does not change any element's arithmetic.
  */
 abstract class ConvProduct {
     /** columns per block at most: a 4 × NC accumulator (8 KiB) stays in L1. */
