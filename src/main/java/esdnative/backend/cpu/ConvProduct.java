@@ -29,8 +29,11 @@ abstract class ConvProduct {
     static final long SPLIT_MIN_WORK = 1L << 21;
     /** tasks per thread to aim for, so that work still balances when a core is busy elsewhere... */
     static final int TASKS_PER_THREAD = 4;
-    /** ...but rows are cut into tasks of fewer rows than this only to give every thread one: each packs its panel. */
-    static final int MIN_TASK_ROWS = 64;
+    /**
+     * ...but rows are cut into tasks of fewer rows than this only to give every thread one: each task packs its panel,
+     * and a gathered (strided) panel element costs as much as a few dozen multiply-adds.
+     */
+    static final int MIN_TASK_ROWS = 128;
 
     private static final int MR = GemmKernel.MR, KU = GemmKernel.KU;
 

@@ -3,6 +3,7 @@ package esdnative.backend.cpu;
 import esdnative.tensor.Conv2dShape;
 
 import java.util.Arrays;
+import java.util.function.IntConsumer;
 
 /**
  * Rows of a convolution's column matrix, packed straight from the input without bounds checks per element.
@@ -12,6 +13,9 @@ import java.util.Arrays;
  * {@link #pixelRow}).
  */
 final class Im2col {
+    /** input floats below which the pixel-major copy is made on the calling thread (a fork costs more). */
+    private static final long SPLIT_MIN_FLOATS = 1L << 18;
+
     private final int h, w, ow, stride, pad;
     /** stride 1 and output rows as wide as input rows: a row of col is the plane shifted */
     private final boolean shiftedPlane;
@@ -97,29 +101,33 @@ final class Im2col {
     static void toPaddedPixelMajor(float[] x, int xOff, Conv2dShape sh, float[] xp) {
         int c = sh.c(), h = sh.h(), w = sh.w(), hw = h * w, pad = sh.pad(), wp = w + 2 * pad, hp = h + 2 * pad;
         Arrays.fill(xp, 0, (int) paddedPixelMajorSize(sh), 0f);
-        for (int n = 0; n < sh.n(); n++) {
-            for (int iy = 0; iy < h; iy++) {
-                int dstRow = ((n * hp + iy + pad) * wp + pad) * c;
-                int srcRow = (n * c * h + iy) * w + xOff;
-                int ch = 0;
-                for (; ch + 8 <= c; ch += 8) {
-                    int src = srcRow + ch * hw;
-                    for (int ix = 0, dst = dstRow + ch; ix < w; ix++, dst += c) {
-                        xp[dst] = x[src + ix];
-                        xp[dst + 1] = x[src + hw + ix];
-                        xp[dst + 2] = x[src + 2 * hw + ix];
-                        xp[dst + 3] = x[src + 3 * hw + ix];
-                        xp[dst + 4] = x[src + 4 * hw + ix];
-                        xp[dst + 5] = x[src + 5 * hw + ix];
-                        xp[dst + 6] = x[src + 6 * hw + ix];
-                        xp[dst + 7] = x[src + 7 * hw + ix];
-                    }
-                }
-                for (; ch < c; ch++) {
-                    int src = srcRow + ch * hw;
-                    for (int ix = 0; ix < w; ix++) xp[dstRow + ix * c + ch] = x[src + ix];
+        IntConsumer inputRow = row -> {   // row = n·h + iy
+            int n = row / h, iy = row % h;
+            int dstRow = ((n * hp + iy + pad) * wp + pad) * c;
+            int srcRow = (n * c * h + iy) * w + xOff;
+            int ch = 0;
+            for (; ch + 8 <= c; ch += 8) {
+                int src = srcRow + ch * hw;
+                for (int ix = 0, dst = dstRow + ch; ix < w; ix++, dst += c) {
+                    xp[dst] = x[src + ix];
+                    xp[dst + 1] = x[src + hw + ix];
+                    xp[dst + 2] = x[src + 2 * hw + ix];
+                    xp[dst + 3] = x[src + 3 * hw + ix];
+                    xp[dst + 4] = x[src + 4 * hw + ix];
+                    xp[dst + 5] = x[src + 5 * hw + ix];
+                    xp[dst + 6] = x[src + 6 * hw + ix];
+                    xp[dst + 7] = x[src + 7 * hw + ix];
                 }
             }
+            for (; ch < c; ch++) {
+                int src = srcRow + ch * hw;
+                for (int ix = 0; ix < w; ix++) xp[dstRow + ix * c + ch] = x[src + ix];
+            }
+        };
+        if ((long) sh.n() * c * hw < SPLIT_MIN_FLOATS) {
+            for (int row = 0; row < sh.n() * h; row++) inputRow.accept(row);
+        } else {
+            Parallel.forEach(sh.n() * h, inputRow);
         }
     }
 
