@@ -27,8 +27,8 @@ final class ConvOps {
     /** dOut elements below which the bias gradient is summed on the calling thread. */
     private static final long BIAS_SPLIT_MIN = 1L << 16;
 
-    // buffers for the column matrix (backward data by col2im) and the pixel-major input (backward weight); a pool
-    // rather than per-thread: a caller may be re-entered while its buffer is in use
+    // buffers for the input split into stride phases (forward), the column matrix (backward data by col2im) and the
+    // pixel-major input (backward weight); a pool rather than per-thread: a caller may be re-entered while in use
     private static final ConcurrentLinkedDeque<float[]> BUFFERS = new ConcurrentLinkedDeque<>();
 
     private ConvOps() {}
@@ -43,8 +43,18 @@ final class ConvOps {
                 for (int p = 0; p < kc; p++) aPack[p * GemmKernel.MR + r] = w[src + p];
             }
         };
-        new Correlation(sh, array(in), offset(in), weights, array(out), offset(out), false,
+        Im2col im2col = new Im2col(sh);
+        float[] x = array(in), phases = null;
+        int xOff = offset(in);
+        if (im2col.readsPhases()) {
+            phases = acquire((long) sh.n() * sh.c() * sh.h() * sh.w());
+            im2col.splitPhases(x, xOff, sh.n() * sh.c(), phases);
+            x = phases;
+            xOff = 0;
+        }
+        new Correlation(sh, im2col, x, xOff, weights, array(out), offset(out), false,
                 bias == null ? null : array(bias), bias == null ? 0 : offset(bias)).run();
+        if (phases != null) BUFFERS.push(phases);
     }
 
     /** dIn += convᵀ(dOut, weight). */
@@ -82,7 +92,8 @@ final class ConvOps {
                 }
             }
         };
-        new Correlation(flipped, array(dOut), offset(dOut), weights, array(dIn), offset(dIn), true, null, 0).run();
+        new Correlation(flipped, new Im2col(flipped), array(dOut), offset(dOut), weights, array(dIn), offset(dIn), true,
+                null, 0).run();
     }
 
     /** dIn += col2im(weightᵀ · dOut), per sample: any stride and padding. */
@@ -148,11 +159,11 @@ final class ConvOps {
         private final StripPacker weights;
         private final boolean accumulate;
 
-        Correlation(Conv2dShape sh, float[] x, int xOff, StripPacker weights, float[] out, int outOff,
+        Correlation(Conv2dShape sh, Im2col im2col, float[] x, int xOff, StripPacker weights, float[] out, int outOff,
                     boolean accumulate, float[] bias, int biasOff) {
             super(sh.k(), sh.n() * sh.outH() * sh.outW(), sh.c() * sh.r() * sh.s());
             this.sh = sh;
-            this.im2col = new Im2col(sh);
+            this.im2col = im2col;
             this.pixels = sh.outH() * sh.outW();
             this.x = x;
             this.xOff = xOff;

@@ -13,7 +13,7 @@ import java.util.function.IntConsumer;
  * {@link #pixelRow}).
  */
 final class Im2col {
-    /** input floats below which the pixel-major copy is made on the calling thread (a fork costs more). */
+    /** input floats below which the input is rearranged on the calling thread (a fork costs more). */
     private static final long SPLIT_MIN_FLOATS = 1L << 18;
 
     private final int h, w, ow, stride, pad;
@@ -62,30 +62,72 @@ final class Im2col {
         for (j = j < 0 ? j + w : j; j < width; j += w) dst[at + j] = 0f;
     }
 
-    /** Any stride and padding: per output row, zeros, a copy (a gather for stride > 1) of the valid ox, zeros. */
+    /**
+     * Any stride and padding, per output row: zeros, a copy of the valid ox, zeros. With stride 1 the source is the
+     * plane; with a larger stride it is the phase plane (a, b) of {@link #splitPhases} that holds every
+     * iy = i·stride + a, ix = j·stride + b, so that each output row is again a contiguous run.
+     */
     private void byOutputRows(float[] x, int plane, int kr, int ks, int col0, int width, float[] dst, int at) {
-        // output columns whose ix = ox·stride - pad + ks lies in [0, w)
-        int oxFrom = Math.clamp(Math.ceilDiv(pad - ks, stride), 0, ow);
-        int oxTo = Math.clamp(Math.floorDiv(w - 1 + pad - ks, stride) + 1, oxFrom, ow);
+        // iy = (oy + di)·stride + a, ix = (ox + dj)·stride + b
+        int a = Math.floorMod(kr - pad, stride), di = Math.floorDiv(kr - pad, stride);
+        int b = Math.floorMod(ks - pad, stride), dj = Math.floorDiv(ks - pad, stride);
+        int rows = phaseLength(h, a), cols = phaseLength(w, b);
+        int src = plane + phaseStart(a, b);
+        // output columns whose j = ox + dj lies in [0, cols)
+        int oxFrom = Math.clamp(-dj, 0, ow), oxTo = Math.clamp(cols - dj, oxFrom, ow);
         int end = col0 + width;
         for (int p = col0; p < end; ) {
             int oy = p / ow, first = p % ow, last = Math.min(ow, first + end - p);
             int j = at + p - col0 - first;   // dst index of (oy, ox = 0)
-            int iy = oy * stride - pad + kr;
-            if (iy < 0 || iy >= h) {
+            int i = oy + di;
+            if (i < 0 || i >= rows) {
                 Arrays.fill(dst, j + first, j + last, 0f);
             } else {
                 int from = Math.clamp(oxFrom, first, last), to = Math.clamp(oxTo, from, last);
                 Arrays.fill(dst, j + first, j + from, 0f);
-                int src = plane + iy * w - pad + ks;
-                if (stride == 1) {
-                    System.arraycopy(x, src + from, dst, j + from, to - from);
-                } else {
-                    for (int ox = from; ox < to; ox++) dst[j + ox] = x[src + ox * stride];
-                }
+                System.arraycopy(x, src + i * cols + dj + from, dst, j + from, to - from);
                 Arrays.fill(dst, j + to, j + last, 0f);
             }
             p += last - first;
+        }
+    }
+
+    /** whether {@link #row} reads the input through {@link #splitPhases} */
+    boolean readsPhases() { return stride > 1; }
+
+    /** indices i·stride + phase below length */
+    private int phaseLength(int length, int phase) { return (length - phase + stride - 1) / stride; }
+
+    /** where phase plane (a, b) starts within a channel's h·w floats: phase rows a' < a, then columns b' < b. */
+    private int phaseStart(int a, int b) {
+        int start = 0;
+        for (int a2 = 0; a2 < a; a2++) start += phaseLength(h, a2) * w;
+        for (int b2 = 0; b2 < b; b2++) start += phaseLength(h, a) * phaseLength(w, b2);
+        return start;
+    }
+
+    /**
+     * xs = x (NCHW at xOff, n·c planes) with each h × w plane rearranged into its stride² phase planes, (a, b) holding
+     * x[iy = i·stride + a, ix = j·stride + b] row-major; see {@link #byOutputRows}.
+     */
+    void splitPhases(float[] x, int xOff, int planes, float[] xs) {
+        IntConsumer plane = pl -> {
+            int src = xOff + pl * h * w, dst = pl * h * w;
+            for (int a = 0; a < stride; a++) {
+                for (int b = 0; b < stride; b++) {
+                    int rows = phaseLength(h, a), cols = phaseLength(w, b);
+                    for (int i = 0; i < rows; i++) {
+                        int from = src + (i * stride + a) * w + b;
+                        for (int jj = 0; jj < cols; jj++) xs[dst + jj] = x[from + jj * stride];
+                        dst += cols;
+                    }
+                }
+            }
+        };
+        if ((long) planes * h * w < SPLIT_MIN_FLOATS) {
+            for (int pl = 0; pl < planes; pl++) plane.accept(pl);
+        } else {
+            Parallel.forEach(planes, plane);
         }
     }
 
