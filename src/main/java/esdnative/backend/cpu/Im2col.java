@@ -8,9 +8,9 @@ import java.util.function.IntConsumer;
 /**
  * Rows of a convolution's column matrix, packed straight from the input without bounds checks per element.
  * col[(c, r, s), (oy, ox)] = x[c, oy·stride - pad + r, ox·stride - pad + s], 0 outside the input.
- * Two layouts: a row of col from an NCHW plane ({@link #row}, an instance per shape), and a row of colᵀ (one output
- * pixel, all (r, s, c)) from a zero-bordered pixel-major copy of the input ({@link #toPaddedPixelMajor},
- * {@link #pixelRow}).
+ * Two layouts: a row of col ({@link #row}, an instance per shape) from an NCHW plane, or for stride > 1 from the
+ * plane split into its stride² phases ({@link #splitPhases}); and a row of colᵀ (one output pixel, all (r, s, c))
+ * from a zero-bordered pixel-major copy of the input ({@link #toPaddedPixelMajor}, {@link #pixelRow}).
  */
 final class Im2col {
     /** input floats below which the input is rearranged on the calling thread (a fork costs more). */
@@ -32,7 +32,7 @@ final class Im2col {
 
     /**
      * dst[at + j] = col[(c, kr, ks), col0 + j] for j < width (col0 + j an output pixel of one sample), where
-     * {@code plane} is where channel c of the sample starts.
+     * {@code plane} is where channel c of the sample starts in x (in its phase split when {@link #readsPhases}).
      */
     void row(float[] x, int plane, int kr, int ks, int col0, int width, float[] dst, int at) {
         if (shiftedPlane) {
