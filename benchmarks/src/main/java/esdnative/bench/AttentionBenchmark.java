@@ -51,10 +51,10 @@ public class AttentionBenchmark {
         lk = Integer.parseInt(f[2]);
         d = Integer.parseInt(f[3]);
         SplittableRandom rng = new SplittableRandom(1);
-        q = random(rng, lq, heads * d);
-        k = random(rng, lk, heads * d);
-        v = random(rng, lk, heads * d);
-        dOut = random(rng, lq, heads * d);
+        q = RandomTensors.uniform(cpu, rng, lq, heads * d);
+        k = RandomTensors.uniform(cpu, rng, lk, heads * d);
+        v = RandomTensors.uniform(cpu, rng, lk, heads * d);
+        dOut = RandomTensors.uniform(cpu, rng, lq, heads * d);
         out = cpu.zeros(lq, heads * d);
         dq = cpu.zeros(lq, heads * d);
         dk = cpu.zeros(lk, heads * d);
@@ -65,12 +65,6 @@ public class AttentionBenchmark {
     }
 
     private float scale() { return (float) (1 / Math.sqrt(d)); }
-
-    private Tensor random(SplittableRandom rng, int... shape) {
-        float[] values = new float[(int) Tensor.sizeOf(shape)];
-        for (int i = 0; i < values.length; i++) values[i] = (float) (rng.nextDouble() * 2 - 1);
-        return cpu.fromHost(values, shape);
-    }
 
     @Benchmark
     public Tensor forward(Gflops counter, CpuGflops perCpu) {

@@ -51,20 +51,14 @@ public class Conv2dBenchmark {
         int k = Integer.parseInt(f[3]), r = Integer.parseInt(f[4]);
         sh = new Conv2dShape(1, c, h, wd, k, r, r, 1, r / 2);
         SplittableRandom rng = new SplittableRandom(1);
-        x = random(rng, 1, c, h, wd);
-        w = random(rng, k, c, r, r);
-        bias = random(rng, k);
+        x = RandomTensors.uniform(cpu, rng, 1, c, h, wd);
+        w = RandomTensors.uniform(cpu, rng, k, c, r, r);
+        bias = RandomTensors.uniform(cpu, rng, k);
         y = cpu.zeros(1, k, sh.outH(), sh.outW());
         dx = cpu.zeros(1, c, h, wd);
         dw = cpu.zeros(k, c, r, r);
         dBias = cpu.zeros(k);
         gflop = sh.flops() / 1e9;
-    }
-
-    private Tensor random(SplittableRandom rng, int... shape) {
-        float[] v = new float[(int) Tensor.sizeOf(shape)];
-        for (int i = 0; i < v.length; i++) v[i] = (float) (rng.nextDouble() * 2 - 1);
-        return cpu.fromHost(v, shape);
     }
 
     @Benchmark
