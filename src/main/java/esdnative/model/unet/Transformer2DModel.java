@@ -64,8 +64,19 @@ public final class Transformer2DModel {
         else projOutConv.declare(shapes);
     }
 
-    /** x [n, c, h, w], context [n, lk, contextDim] → [n, c, h, w]. */
+    /**
+     * x [n, c, h, w], context [n, lk, contextDim] → [n, c, h, w]; in inference ({@code !train}) its temporaries are
+     * recycled once it returns.
+     */
     public Act forward(Backend be, Weights p, Tensor x, Tensor context, boolean train) {
+        try (Scope scope = Scope.unlessTraining(be, train)) {
+            Act a = run(be, p, x, context, train);
+            scope.keep(a.out());
+            return a;
+        }
+    }
+
+    private Act run(Backend be, Weights p, Tensor x, Tensor context, boolean train) {
         int n = x.dim(0), h = x.dim(2), w = x.dim(3), hw = h * w;
         GroupNorm.Act gn = norm.forward(be, p, x);
         Tensor tokensIn = null;

@@ -71,12 +71,9 @@ public final class UpBlock2D {
                 scope.keep(h);
             }
             if (!attentions.isEmpty()) {
-                try (Scope scope = Scope.unlessTraining(be, train)) {
-                    Transformer2DModel.Act t = attentions.get(i).forward(be, p, h, context, train);
-                    ta.add(t);
-                    h = t.out();
-                    scope.keep(h);
-                }
+                Transformer2DModel.Act t = attentions.get(i).forward(be, p, h, context, train);
+                ta.add(t);
+                h = t.out();
             }
         }
         Upsample2D.Act up = null;
