@@ -101,25 +101,14 @@ final class AttentionOps {
 
     /**
      * In place: row[0, allowed) = softmax(row[0, allowed)) with max subtraction, row[allowed, len) = 0.
-     * Shared with the plain softmax op. exp by {@link FastExp} (vectorised); the sum in double, in four interleaved
-     * partial sums (a fixed order).
+     * Shared with the plain softmax op. exp by {@link FastExp} (vectorised); the sum by {@link Sums#interleaved}.
      */
     static void softmaxRow(float[] a, int off, int allowed, int len) {
         float max = Float.NEGATIVE_INFINITY;
         for (int j = 0; j < allowed; j++) max = Math.max(max, a[off + j]);
         FastExp.expShifted(a, off, allowed, max);
-        // independent add chains
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        int j = 0;
-        for (; j + 3 < allowed; j += 4) {
-            s0 += a[off + j];
-            s1 += a[off + j + 1];
-            s2 += a[off + j + 2];
-            s3 += a[off + j + 3];
-        }
-        for (; j < allowed; j++) s0 += a[off + j];
-        float inv = (float) (1 / ((s0 + s1) + (s2 + s3)));
-        for (j = 0; j < allowed; j++) a[off + j] *= inv;
-        for (j = allowed; j < len; j++) a[off + j] = 0f;
+        float inv = (float) (1 / Sums.interleaved(a, off, allowed));
+        for (int j = 0; j < allowed; j++) a[off + j] *= inv;
+        for (int j = allowed; j < len; j++) a[off + j] = 0f;
     }
 }

@@ -121,7 +121,7 @@ final class NormOps {
         int yOff = offset(out), xOff = offset(in), gOff = offset(gamma), bOff = offset(beta);
         Parallel.forEach(segments, (long) segments * len * NORMALISE_WORK, seg -> {
             int base = seg * len;
-            double m = sum(x, xOff + base, len) / len;
+            double m = Sums.interleaved(x, xOff + base, len) / len;
             double r = 1.0 / Math.sqrt(sumSquaredDeviations(x, xOff + base, len, m) / len + eps);
             int p0 = firstParam.of(seg);
             double[][] s = SCRATCH.get();
@@ -235,20 +235,6 @@ final class NormOps {
         sums[5] = t1;
         sums[6] = t2;
         sums[7] = t3;
-    }
-
-    /** Σ x[from + i] for i < n, in four interleaved double chains. */
-    private static double sum(float[] x, int from, int n) {
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        int i = 0;
-        for (; i + 3 < n; i += 4) {
-            s0 += x[from + i];
-            s1 += x[from + i + 1];
-            s2 += x[from + i + 2];
-            s3 += x[from + i + 3];
-        }
-        for (; i < n; i++) s0 += x[from + i];
-        return (s0 + s1) + (s2 + s3);
     }
 
     /** Σ (x[from + i] − m)² for i < n, in four interleaved double chains. */
