@@ -1,14 +1,11 @@
 package esdnative.backend.cpu;
 
 import esdnative.backend.Scope;
-import esdnative.tensor.Tensor;
+import esdnative.backend.ScopeStack;
 
 import java.util.ArrayDeque;
 import java.util.Arrays;
-import java.util.Collections;
-import java.util.IdentityHashMap;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 
 /**
@@ -24,27 +21,22 @@ final class ArrayRecycler {
     private final long capFloats = (long) (Runtime.getRuntime().maxMemory() * CAP_SHARE / Float.BYTES);
     private final TreeMap<Integer, ArrayDeque<float[]>> free = new TreeMap<>(); // by array length
     private long freeFloats;
-    private final ThreadLocal<ArrayDeque<OpenScope>> open = ThreadLocal.withInitial(ArrayDeque::new);
+    private final ScopeStack<float[]> scopes = new ScopeStack<>(CpuStorage::array, this::give);
 
     /** A zero-filled array of at least {@code size} floats. */
     float[] allocate(int size) {
-        OpenScope scope = open.get().peek();
-        if (scope == null) return new float[size];
+        if (!scopes.inScope()) return new float[size];
         float[] a = take(size);
         if (a == null) {
             a = new float[size];
         } else {
             Arrays.fill(a, 0, size, 0f);
         }
-        scope.owned.add(a);
+        scopes.own(a);
         return a;
     }
 
-    Scope openScope() {
-        OpenScope s = new OpenScope();
-        open.get().push(s);
-        return s;
-    }
+    Scope openScope() { return scopes.open(); }
 
     private synchronized float[] take(int size) {
         Map.Entry<Integer, ArrayDeque<float[]>> e = free.ceilingEntry(size);
@@ -59,37 +51,5 @@ final class ArrayRecycler {
         if (freeFloats + a.length > capFloats) return;
         free.computeIfAbsent(a.length, k -> new ArrayDeque<>()).push(a);
         freeFloats += a.length;
-    }
-
-    private final class OpenScope implements Scope {
-        final Set<float[]> owned = Collections.newSetFromMap(new IdentityHashMap<>());
-        private boolean closed;
-
-        @Override
-        public void keep(Tensor t) {
-            if (closed) throw new IllegalStateException("keep after the scope closed");
-            float[] a = CpuStorage.array(t);
-            if (!owned.remove(a)) return; // made outside this scope: not ours to recycle
-            // the enclosing scope, if any, owns it now
-            boolean below = false;
-            for (OpenScope s : open.get()) {
-                if (below) {
-                    s.owned.add(a);
-                    return;
-                }
-                below = s == this;
-            }
-        }
-
-        @Override
-        public void close() {
-            if (closed) return;
-            ArrayDeque<OpenScope> stack = open.get();
-            if (stack.peek() != this) throw new IllegalStateException("scopes must close innermost first, on their thread");
-            stack.pop();
-            closed = true;
-            for (float[] a : owned) give(a);
-            owned.clear();
-        }
     }
 }

@@ -1,6 +1,8 @@
 package esdnative.backend.cuda;
 
 import esdnative.backend.Backend;
+import esdnative.backend.Scope;
+import esdnative.backend.ScopeStack;
 import esdnative.backend.cuda.CudaKernels.Dim;
 import esdnative.backend.cuda.CudaKernels.Ptr;
 import esdnative.tensor.Conv2dShape;
@@ -40,6 +42,8 @@ public final class CudaBackend implements Backend {
 
     private final Device device;
     private final CudaAllocator allocator;
+    /** blocks of tensors made inside a scope go back to the allocator when it closes, not when the GC notices */
+    private final ScopeStack<CudaStorage> scopes = new ScopeStack<>(CudaBackend::storageOf, CudaStorage::release);
     private final MathMode math;
     private final String description;
     private String op = "init";
@@ -98,9 +102,13 @@ public final class CudaBackend implements Backend {
     public Tensor zeros(int... shape) {
         begin("zeros");
         Tensor t = allocate(shape);
+        if (scopes.inScope()) scopes.own(storageOf(t));
         if (t.size() > 0) device.fill32(address(t), 0, t.size());
         return t;
     }
+
+    @Override
+    public Scope openScope() { return scopes.open(); }
 
     @Override
     public Tensor fromHost(float[] data, int... shape) {
@@ -706,10 +714,7 @@ public final class CudaBackend implements Backend {
     private Tensor allocate(int... shape) {
         long size = Tensor.sizeOf(shape);
         CudaAllocator.Block block = allocator.allocateTensor(Math.max(1, size) * Float.BYTES, op);
-        CudaStorage storage = new CudaStorage(allocator, block, size);
-        CudaAllocator a = allocator;
-        CLEANER.register(storage, () -> a.releaseLater(block));
-        return new Tensor(storage, 0, shape);
+        return new Tensor(new CudaStorage(allocator, block, size, CLEANER), 0, shape);
     }
 
     private void upload(Tensor dst, float[] src, int srcOffset) {

@@ -2,20 +2,28 @@ package esdnative.backend.cuda;
 
 import esdnative.tensor.Storage;
 
+import java.lang.ref.Cleaner;
+
 /**
  * Device memory that tensors of the CUDA backend view: one block of the backend's caching allocator, handed back
- * to it when the storage becomes unreachable.
+ * to it when the storage becomes unreachable, or earlier by {@link #release} (a closing scope).
  */
 public final class CudaStorage implements Storage {
     private final CudaAllocator allocator;
     private final CudaAllocator.Block block;
     private final long capacity;
+    private final Cleaner.Cleanable handBack;
 
-    CudaStorage(CudaAllocator allocator, CudaAllocator.Block block, long capacity) {
+    CudaStorage(CudaAllocator allocator, CudaAllocator.Block block, long capacity, Cleaner cleaner) {
         this.allocator = allocator;
         this.block = block;
         this.capacity = capacity;
+        // the action must not reach this storage, or it would never become unreachable
+        this.handBack = cleaner.register(this, () -> allocator.releaseLater(block));
     }
+
+    /** Hands the block back to the allocator now (once: the cleaner then has nothing left to do). */
+    void release() { handBack.clean(); }
 
     @Override
     public long capacity() { return capacity; }

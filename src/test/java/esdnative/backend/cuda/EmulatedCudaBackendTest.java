@@ -1,5 +1,6 @@
 package esdnative.backend.cuda;
 
+import esdnative.backend.Scope;
 import esdnative.backend.cpu.CpuBackend;
 import esdnative.selftest.OpCase;
 import esdnative.selftest.OpCases;
@@ -56,6 +57,28 @@ class EmulatedCudaBackendTest {
         long after = emulated.deviceAllocations();
         for (int i = 0; i < 3; i++) emulated.conv2d(out, in, w, null, shape);
         assertEquals(after, emulated.deviceAllocations(), emulated.memoryReport());
+    }
+
+    @Test
+    void aClosedScopeHandsItsUnkeptBlocksBack() {
+        long released, kept;
+        Tensor keptTensor;
+        try (Scope scope = emulated.openScope()) {
+            released = address(emulated.zeros(1000));
+            keptTensor = emulated.zeros(1000);
+            emulated.fill(keptTensor, 7f);
+            scope.keep(keptTensor);
+            kept = address(keptTensor);
+        }
+        Tensor again = emulated.zeros(1000);
+        assertEquals(released, address(again), "the released block is reused");
+        assertEquals(0f, emulated.toHost(again)[999]);
+        assertTrue(address(emulated.zeros(1000)) != kept, "the kept block is still in use");
+        assertEquals(7f, emulated.toHost(keptTensor)[0]);
+    }
+
+    private static long address(Tensor t) {
+        return ((CudaStorage) t.storage()).address(t.offset());
     }
 
     @Test
