@@ -49,6 +49,8 @@ public final class BenchCommand implements Runnable {
     private static final int ESD_T_DDPM = 510;
     private static final int GEMM_SIZE = 1024;
     private static final int TOKENS = 77;
+    /** warm-up time without --warmup: small models' medians settle only after a few seconds of JIT compilation */
+    private static final int WARMUP_SECONDS = 3;
 
     @Option(names = "--backend", defaultValue = "cpu", description = "Backend: cpu or cuda (default: ${DEFAULT-VALUE}).")
     String backend;
@@ -70,8 +72,9 @@ public final class BenchCommand implements Runnable {
             + "default: the model's).")
     Integer resolution;
 
-    @Option(names = "--warmup", defaultValue = "1", description = "Untimed runs first (default: ${DEFAULT-VALUE}).")
-    int warmup;
+    @Option(names = "--warmup", description = "Untimed runs first (default: as many as fill " + WARMUP_SECONDS
+            + " s, at least 1: the JIT settles only after a few seconds of a workload).")
+    Integer warmup;
 
     @Option(names = "--repeat", defaultValue = "5", description = "Timed runs (default: ${DEFAULT-VALUE}).")
     int repeat;
@@ -168,7 +171,7 @@ public final class BenchCommand implements Runnable {
         if (skipEsdIteration) ordered.remove("esd-iteration");
         if (batch != null && batch < 1) throw new UserError("--batch: must be at least 1, got " + batch);
         if (resolution != null && resolution < 1) throw new UserError("--resolution: must be positive, got " + resolution);
-        if (warmup < 0) throw new UserError("--warmup: must be 0 or more, got " + warmup);
+        if (warmup != null && warmup < 0) throw new UserError("--warmup: must be 0 or more, got " + warmup);
         if (repeat < 1) throw new UserError("--repeat: must be at least 1, got " + repeat);
         return ordered;
     }
@@ -189,8 +192,7 @@ public final class BenchCommand implements Runnable {
         Tensor a = be.fromHost(rng.normal(s * s), s, s), b = be.fromHost(rng.normal(s * s), s, s);
         Tensor c = be.zeros(s, s);
         for (boolean[] t : new boolean[][] {{false, false}, {false, true}, {true, false}}) {
-            Measurement r = measure(warmup, repeat,
-                    () -> be.gemm(t[0], t[1], s, s, s, 1f, a, s, 0, b, s, 0, 0f, c, s, 0, 1));
+            Measurement r = measure(() -> be.gemm(t[0], t[1], s, s, s, 1f, a, s, 0, b, s, 0, 0f, c, s, 0, 1));
             line(String.format("gemm %d³ %s%s", s, t[0] ? "T" : "N", t[1] ? "T" : "N"), r,
                     String.format("%.1f GFLOP/s", r.gflops(2.0 * s * s * s)));
         }
@@ -211,11 +213,11 @@ public final class BenchCommand implements Runnable {
             Tensor dx = be.zeros(x.shape()), dw = be.zeros(w.shape());
             String name = String.format("conv %d→%d %dx%d/%d at %d×%d, batch %d", ch, ch, sh.r(), sh.s(), sh.stride(),
                     latent, latent, n);
-            Measurement f = measure(warmup, repeat, () -> be.conv2d(y, x, w, bias, sh));
+            Measurement f = measure(() -> be.conv2d(y, x, w, bias, sh));
             line(name + " forward", f, String.format("%.1f GFLOP/s", f.gflops(sh.flops())));
-            Measurement bd = measure(warmup, repeat, () -> be.conv2dBackwardData(dx, y, w, sh));
+            Measurement bd = measure(() -> be.conv2dBackwardData(dx, y, w, sh));
             line(name + " backward data", bd, String.format("%.1f GFLOP/s", bd.gflops(sh.flops())));
-            Measurement bw = measure(warmup, repeat, () -> be.conv2dBackwardWeight(dw, null, y, x, sh));
+            Measurement bw = measure(() -> be.conv2dBackwardWeight(dw, null, y, x, sh));
             line(name + " backward weight", bw, String.format("%.1f GFLOP/s", bw.gflops(sh.flops())));
         }
     }
@@ -248,7 +250,7 @@ public final class BenchCommand implements Runnable {
         Rng rng = new Rng(seed);
         int[] ids = new int[TOKENS];
         for (int i = 0; i < TOKENS; i++) ids[i] = rng.nextInt(0, vocab);
-        Measurement r = measure(warmup, repeat, () -> m.textEncoder().forward(ids, 1));
+        Measurement r = measure(() -> m.textEncoder().forward(ids, 1));
         line("text encoder forward, 1×" + TOKENS + " tokens", r, "");
     }
 
@@ -261,8 +263,7 @@ public final class BenchCommand implements Runnable {
         Tensor x = in.latents.slice(0).reshape(1, m.unetConfig().inChannels(), latent, latent);
         Tensor uncond = in.context.slice(0).reshape(1, in.context.dim(1), in.context.dim(2));
         Tensor cond = in.context.slice(1).reshape(1, in.context.dim(1), in.context.dim(2));
-        Measurement r = measure(warmup, repeat,
-                () -> GuidedSampler.sample(be, unet, m.unetWeights(), scheduler, x, uncond, cond, 7.5f, 1, 0f, null, null));
+        Measurement r = measure(() -> GuidedSampler.sample(be, unet, m.unetWeights(), scheduler, x, uncond, cond, 7.5f, 1, 0f, null, null));
         line("guided DDIM step (batch-2 forward + step)", r, "");
     }
 
@@ -294,10 +295,9 @@ public final class BenchCommand implements Runnable {
 
     /** Times {@code work}, then prints where the timed runs spent their time, per op and per run. */
     private void profiled(String name, Runnable work) {
-        for (int i = 0; i < warmup; i++) work.run();
-        be.toHost(syncProbe);
+        warmUp(work);
         be.reset();
-        Measurement r = measure(0, repeat, work);
+        Measurement r = timed(work);
         List<ProfilingBackend.OpStats> ops = be.stats();
         double flops = 0;
         for (ProfilingBackend.OpStats s : ops) flops += s.flops();
@@ -321,9 +321,26 @@ public final class BenchCommand implements Runnable {
         out.flush();
     }
 
-    /** Times runs of {@code work}, each until the backend has finished it. */
-    private Measurement measure(int warmupRuns, int runs, Runnable work) {
-        return Measurement.of(warmupRuns, runs, () -> {
+    /** Warms {@code work} up, then times {@link #repeat} runs of it. */
+    private Measurement measure(Runnable work) {
+        warmUp(work);
+        return timed(work);
+    }
+
+    /** --warmup runs of {@code work}, or as many as fill {@link #WARMUP_SECONDS} (at least one). */
+    private void warmUp(Runnable work) {
+        long deadline = System.nanoTime() + WARMUP_SECONDS * 1_000_000_000L;
+        int runs = 0;
+        while (warmup != null ? runs < warmup : runs == 0 || System.nanoTime() < deadline) {
+            work.run();
+            be.toHost(syncProbe);
+            runs++;
+        }
+    }
+
+    /** Times {@link #repeat} runs of {@code work}, each until the backend has finished it. */
+    private Measurement timed(Runnable work) {
+        return Measurement.of(repeat, () -> {
             work.run();
             be.toHost(syncProbe);
         });

@@ -2,12 +2,11 @@ package esdnative.bench;
 
 import java.util.Arrays;
 
-/** Wall-clock times of repeated runs of one piece of work, in milliseconds, after a warm-up. */
+/** Wall-clock times of repeated runs of one piece of work, in milliseconds. */
 record Measurement(double[] millis) {
 
-    /** Runs {@code work} warmup times untimed, then repeat times timed. */
-    static Measurement of(int warmup, int repeat, Runnable work) {
-        for (int i = 0; i < warmup; i++) work.run();
+    /** Times {@code repeat} runs of {@code work}. */
+    static Measurement of(int repeat, Runnable work) {
         double[] times = new double[repeat];
         for (int i = 0; i < repeat; i++) {
             long start = System.nanoTime();
