@@ -21,8 +21,6 @@ public final class CpuBackend implements Backend {
     private static final int GRAIN = 1 << 14;
     /** columns per transpose task */
     private static final int TILE = 16;
-    /** work (Parallel.MIN_PARALLEL_WORK's units) of an element added to an ordered double sum: one add's latency */
-    private static final int SERIAL_SUM_WORK = 4;
     /** work of a softmax element: exp or a double dot product, and several passes over the row */
     private static final int SOFTMAX_WORK = 12;
 
@@ -487,7 +485,7 @@ public final class CpuBackend implements Backend {
         need("sumChannelBias", "dy", dy, (long) n * c * hw);
         float[] db = array(dBias), g = array(dy);
         int dbOff = offset(dBias), gOff = offset(dy);
-        Parallel.forEach(n * c, (long) n * c * hw * SERIAL_SUM_WORK, nc -> {
+        Parallel.forEach(n * c, (long) n * c * hw * Parallel.SERIAL_SUM_WORK, nc -> {
             double sum = 0;
             int row = gOff + nc * hw;
             for (int p = 0; p < hw; p++) sum += g[row + p];

@@ -15,13 +15,8 @@ import static esdnative.backend.cpu.CpuStorage.offset;
  * gamma indexed by channel, LayerNorm's is a row with gamma indexed by column.
  */
 final class NormOps {
-    /**
-     * work (Parallel.MIN_PARALLEL_WORK's units) of a normalised element: double arithmetic, a parameter index
-     * division and two or three passes
-     */
+    /** work (Parallel.MIN_PARALLEL_WORK's units) of a normalised element: double arithmetic and two or three passes */
     private static final int NORMALISE_WORK = 12;
-    /** work of an element added to an ordered double sum (one add's latency) */
-    private static final int SERIAL_SUM_WORK = 4;
 
     private NormOps() {}
 
@@ -49,7 +44,7 @@ final class NormOps {
         // per channel: Σ over samples and pixels, samples in order
         float[] dy = array(dOut), x = array(in), mu = array(mean), rs = array(rstd);
         int dyOff = offset(dOut), xOff = offset(in), muOff = offset(mean), rsOff = offset(rstd);
-        Parallel.forEach(c, (long) n * c * hw * SERIAL_SUM_WORK, ch -> {
+        Parallel.forEach(c, (long) n * c * hw * Parallel.SERIAL_SUM_WORK, ch -> {
             double sumG = 0, sumB = 0;
             for (int ni = 0; ni < n; ni++) {
                 int seg = ni * groups + ch / cg;

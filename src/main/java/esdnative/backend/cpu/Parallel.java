@@ -17,6 +17,8 @@ public final class Parallel {
      * statistics, exp) as several.
      */
     static final long MIN_PARALLEL_WORK = 1 << 15;
+    /** work of an element added to an ordered double sum: one add's latency rather than a vector lane's */
+    static final int SERIAL_SUM_WORK = 4;
 
     private static final WorkerPool POOL = new WorkerPool(defaultThreads(), MIN_PARALLEL_WORK);
 
