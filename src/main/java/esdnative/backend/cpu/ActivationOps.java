@@ -1,11 +1,15 @@
 package esdnative.backend.cpu;
 
+import static esdnative.backend.cpu.DoubleChunks.CHUNK;
+import static esdnative.backend.cpu.DoubleChunks.scratch;
+import static esdnative.backend.cpu.DoubleChunks.widen;
+
 /**
  * Elementwise activations and their derivatives over float32 arrays: SiLU x·σ(x), CLIP's quick GELU x·σ(1.702x)
  * (both x·σ(αx)), exact GELU x·Φ(x), and diffusers' GEGLU h·gelu(gate).
  *
- * <p>Each call runs in chunks of {@link #CHUNK} elements through stages of counted loops that HotSpot C2
- * vectorises: one loop widens the inputs into per-thread double scratch arrays, {@link FastExp#exp(double[], int)}
+ * <p>Each call runs in chunks of {@link DoubleChunks#CHUNK} elements through stages of counted loops that HotSpot C2
+ * vectorises: one loop widens the inputs into per-thread double scratch arrays ({@link DoubleChunks}), {@link FastExp#exp(double[], int)}
  * exponentiates a whole chunk, a last loop combines and rounds to float once. The arithmetic is double, so every
  * forward result is within about half a float32 ulp of its exact value, tails included, at half the vector width
  * of float: the rational below evaluated in float (fma Horner) alone errs by up to 3.5e-7 relative (simulated),
@@ -23,8 +27,6 @@ package esdnative.backend.cpu;
 final class ActivationOps {
     private ActivationOps() {}
 
-    /** elements per stage pass: five double scratch arrays of this length fit in a 32 KB L1 cache */
-    static final int CHUNK = 512;
     static final double QUICK_GELU_ALPHA = 1.702;
 
     private static final double INV_SQRT_2PI = 0.3989422804014327;
@@ -39,14 +41,12 @@ final class ActivationOps {
     private static final double D1 = 1.826076867325899, D2 = 1.4701440022769074, D3 = 0.6737463849988142,
             D4 = 0.1876623053806357, D5 = 0.030696447588382376, D6 = 0.002393703297132756;
 
-    /** per-thread double scratch, five arrays of CHUNK; a chunk never leaves its thread */
-    private static final ThreadLocal<double[][]> SCRATCH = ThreadLocal.withInitial(() -> new double[5][CHUNK]);
 
     // ---- x·σ(αx): SiLU (α = 1) and quick GELU ---------------------------------------------------------------
 
     /** out[outOff + j] = x·σ(αx) with x = in[inOff + j], j < n; out may be in (same offset). */
     static void xSigmoid(float[] out, int outOff, float[] in, int inOff, int n, double alpha) {
-        double[][] s = SCRATCH.get();
+        double[][] s = scratch();
         double[] x = s[0], e = s[1];
         for (int c = 0; c < n; c += CHUNK) {
             int len = Math.min(CHUNK, n - c);
@@ -59,7 +59,7 @@ final class ActivationOps {
     /** dIn += dOut · d/dx[x·σ(αx)] = dOut · σ(a)·(1 + a·(1 − σ(a))) with a = αx, and 1 − σ(a) = e^−a·σ(a). */
     static void xSigmoidBackward(float[] dIn, int dInOff, float[] dOut, int dOutOff, float[] in, int inOff, int n,
                                  double alpha) {
-        double[][] s = SCRATCH.get();
+        double[][] s = scratch();
         double[] x = s[0], e = s[1], dy = s[2];
         for (int c = 0; c < n; c += CHUNK) {
             int len = Math.min(CHUNK, n - c);
@@ -90,7 +90,7 @@ final class ActivationOps {
 
     /** out[outOff + j] = x·Φ(x) with x = in[inOff + j], j < n; out may be in (same offset). */
     static void gelu(float[] out, int outOff, float[] in, int inOff, int n) {
-        double[][] s = SCRATCH.get();
+        double[][] s = scratch();
         double[] x = s[0], ratio = s[1], gauss = s[2];
         for (int c = 0; c < n; c += CHUNK) {
             int len = Math.min(CHUNK, n - c);
@@ -101,7 +101,7 @@ final class ActivationOps {
 
     /** dIn += dOut · (Φ(x) + x·φ(x)) */
     static void geluBackward(float[] dIn, int dInOff, float[] dOut, int dOutOff, float[] in, int inOff, int n) {
-        double[][] s = SCRATCH.get();
+        double[][] s = scratch();
         double[] x = s[0], ratio = s[1], gauss = s[2], dy = s[3];
         for (int c = 0; c < n; c += CHUNK) {
             int len = Math.min(CHUNK, n - c);
@@ -115,7 +115,7 @@ final class ActivationOps {
 
     /** out[outOff + j] = h·gelu(gate) with h = in[hOff + j], gate = in[gateOff + j], j < n (one GEGLU row). */
     static void geglu(float[] out, int outOff, float[] in, int hOff, int gateOff, int n) {
-        double[][] s = SCRATCH.get();
+        double[][] s = scratch();
         double[] gate = s[0], ratio = s[1], gauss = s[2], h = s[3];
         for (int c = 0; c < n; c += CHUNK) {
             int len = Math.min(CHUNK, n - c);
@@ -128,7 +128,7 @@ final class ActivationOps {
     /** dIn[h] += dOut · gelu(gate), dIn[gate] += dOut · h · gelu'(gate), for one GEGLU row. */
     static void gegluBackward(float[] dIn, int dhOff, int dGateOff, float[] dOut, int dOutOff,
                               float[] in, int hOff, int gateOff, int n) {
-        double[][] s = SCRATCH.get();
+        double[][] s = scratch();
         double[] gate = s[0], ratio = s[1], gauss = s[2], h = s[3], dy = s[4];
         for (int c = 0; c < n; c += CHUNK) {
             int len = Math.min(CHUNK, n - c);
@@ -181,7 +181,4 @@ final class ActivationOps {
         return cdf(x, ratio, gauss) + Math.min(Math.max(x, -FLOAT_MAX), FLOAT_MAX) * INV_SQRT_2PI * gauss;
     }
 
-    private static void widen(float[] in, int off, double[] out, int len) {
-        for (int j = 0; j < len; j++) out[j] = in[off + j];
-    }
 }

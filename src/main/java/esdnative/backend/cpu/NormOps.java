@@ -6,6 +6,10 @@ import java.util.Arrays;
 
 import static esdnative.backend.cpu.CpuStorage.array;
 import static esdnative.backend.cpu.CpuStorage.offset;
+import static esdnative.backend.cpu.DoubleChunks.CHUNK;
+import static esdnative.backend.cpu.DoubleChunks.narrow;
+import static esdnative.backend.cpu.DoubleChunks.scratch;
+import static esdnative.backend.cpu.DoubleChunks.widen;
 
 /**
  * GroupNorm and LayerNorm as torch computes them: biased variance, y = (x - mean) · rstd · gamma + beta,
@@ -92,16 +96,9 @@ final class NormOps {
         int of(int segment);
     }
 
-    /** elements per pass through the double scratch: three arrays of this length fit in L1 */
-    private static final int CHUNK = 512;
-
-    /** per-thread double scratch, three arrays of CHUNK; a segment never leaves its thread */
-    private static final ThreadLocal<double[][]> SCRATCH = ThreadLocal.withInitial(() -> new double[3][CHUNK]);
-
     /*
-     * The elementwise passes widen their float inputs into double scratch and store from it: C2 vectorises those
-     * loops, but not one that stores into a float array while reading another float array (which might overlap).
-     * Sums run in four interleaved double chains (a fixed order: deterministic), four times the throughput of one.
+     * The elementwise passes run in DoubleChunks (vectorised); sums in four interleaved double chains (a fixed order:
+     * deterministic), four times the throughput of one.
      */
 
     /**
@@ -119,7 +116,7 @@ final class NormOps {
             double m = Sums.interleaved(x, xOff + base, len) / len;
             double r = 1.0 / Math.sqrt(sumSquaredDeviations(x, xOff + base, len, m) / len + eps);
             int p0 = firstParam.of(seg);
-            double[][] s = SCRATCH.get();
+            double[][] s = scratch();
             if (perParam == 1) {
                 // LayerNorm: gamma and beta per element
                 for (int c = 0; c < len; c += CHUNK) {
@@ -159,7 +156,7 @@ final class NormOps {
             int base = seg * len;
             double m = mu[muOff + seg], r = rs[rsOff + seg];
             int p0 = firstParam.of(seg);
-            double[][] s = SCRATCH.get();
+            double[][] s = scratch();
             double[] dxhat = s[0], xhat = s[1], sums = s[2];
             // a run shares one pattern of gamma: a GroupNorm channel (one value), or a LayerNorm row (one per element)
             int run = perParam == 1 ? len : perParam;
@@ -250,13 +247,6 @@ final class NormOps {
         return (s0 + s1) + (s2 + s3);
     }
 
-    private static void widen(float[] src, int from, double[] dst, int n) {
-        for (int i = 0; i < n; i++) dst[i] = src[from + i];
-    }
-
-    private static void narrow(double[] src, float[] dst, int from, int n) {
-        for (int i = 0; i < n; i++) dst[from + i] = (float) src[i];
-    }
 
     private static void checkGroups(int c, int groups) {
         if (groups <= 0 || c % groups != 0) {
