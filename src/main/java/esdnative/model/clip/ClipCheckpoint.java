@@ -10,11 +10,11 @@ import java.util.Arrays;
 import java.util.SequencedMap;
 
 /** Loads a CLIP part's declared tensors from a safetensors file under a name prefix, checking each shape first. */
-final class ClipCheckpoint {
+public final class ClipCheckpoint {
     private ClipCheckpoint() {}
 
     /** Every declared tensor must be present as {@code prefix + name} with the declared shape. */
-    static Weights load(Backend backend, SequencedMap<String, int[]> shapes, SafetensorsFile file, String prefix,
+    public static Weights load(Backend backend, SequencedMap<String, int[]> shapes, SafetensorsFile file, String prefix,
                         String part) {
         for (var e : shapes.entrySet()) {
             String name = prefix + e.getKey();
