@@ -29,6 +29,11 @@ public record ClipVisionConfig(int hiddenSize, int intermediateSize, int numHidd
         }
     }
 
+    /** OpenAI CLIP ViT-L/14's image tower (openai/clip-vit-large-patch14; also SD 1.x's safety checker). */
+    public static ClipVisionConfig vitL14() {
+        return new ClipVisionConfig(1024, 4096, 24, 16, 3, 224, 14, "quick_gelu", 1e-5f);
+    }
+
     /** Patches per side. */
     public int gridSize() { return imageSize / patchSize; }
 

@@ -40,6 +40,13 @@ class ClipModelTest {
         assertEquals(427_616_513L, vision + text + heads);
     }
 
+    /** The built-in ViT-L/14 shape (bench's) is the one openai/clip-vit-large-patch14's config.json spells out. */
+    @Test
+    void vitL14VisionConfigIsTheHubConfig() {
+        assertEquals(ClipModel.Config.read(golden().resolve("clip-vit-large-patch14.config.json")).vision(),
+                ClipVisionConfig.vitL14());
+    }
+
     @Test
     void visionTowerAndImageEmbeddings() {
         try (Backend cpu = new CpuBackend()) {
