@@ -28,8 +28,8 @@ import java.util.concurrent.Callable;
                 "Without --clip, the toy model's judge classifies (for the built-in shapes world: --model toy --preset shapes)."})
 public final class EvalCommand implements Callable<Integer> {
     @Option(names = {"--model", "-m"}, required = true, paramLabel = "PATH",
-            description = "A model to evaluate (repeat to compare, e.g. the original and the erased): diffusers folder, "
-                    + "single file, or 'toy' for the built-in toy model.")
+            description = "[LABEL=]PATH: a model to evaluate (repeat to compare, e.g. the original and the erased): "
+                    + "diffusers folder, single file, or 'toy' for the built-in toy model. Default label: the file name.")
     List<Path> models;
 
     @ArgGroup(exclusive = true, multiplicity = "1")
@@ -105,24 +105,33 @@ public final class EvalCommand implements Callable<Integer> {
     }
 
     private boolean needsToyAssets() {
-        return (clip == null && judge == null) || models.stream().anyMatch(EvalCommand::isBuiltInToy);
+        return (clip == null && judge == null)
+                || models.stream().anyMatch(p -> isBuiltInToy(p) || p.toString().endsWith("=toy"));
     }
 
     private static boolean isBuiltInToy(Path p) {
         return p.toString().equals("toy") && !Files.exists(p);
     }
 
-    /** Each model with a label from its file name, made unique and safe as a folder name. */
+    /** Each model with its label (LABEL=PATH, else its file name), made unique and safe as a folder name. */
     private List<Evaluation.Model> models(ToyAssets toy) {
         List<Evaluation.Model> list = new ArrayList<>();
         Set<String> used = new HashSet<>();
-        for (Path p : models) {
+        for (Path given : models) {
+            String spec = given.toString(), name = null;
+            Path p = given;
+            int eq = spec.indexOf('=');
+            if (eq > 0 && !Files.exists(given)) {
+                name = spec.substring(0, eq);
+                p = Path.of(spec.substring(eq + 1));
+            }
             Path path = isBuiltInToy(p) ? toy.model() : p;
             if (!Files.exists(path)) throw new UserError("--model: " + p + " does not exist");
-            Path name = p.toAbsolutePath().normalize().getFileName();
-            String base = (name == null ? "model" : name.toString()).replaceAll("\\.(safetensors|ckpt)$", "")
-                    .replaceAll("[^A-Za-z0-9._-]", "_");
-            String label = base;
+            if (name == null) {
+                Path file = p.toAbsolutePath().normalize().getFileName();
+                name = (file == null ? "model" : file.toString()).replaceAll("\\.(safetensors|ckpt)$", "");
+            }
+            String base = name.replaceAll("[^A-Za-z0-9._-]", "_"), label = base;
             for (int n = 2; !used.add(label); n++) label = base + "-" + n;
             list.add(new Evaluation.Model(label, path, isBuiltInToy(p) ? "toy (built-in)"
                     : p.toAbsolutePath().normalize().toString()));
