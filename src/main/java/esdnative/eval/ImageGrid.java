@@ -35,7 +35,7 @@ final class ImageGrid {
         for (EvalImage i : report.images()) {
             if (i == first[i.prompt()][i.model()]) largest = Math.max(largest, read(out.resolve(i.path())).getWidth());
         }
-        int cell = Math.clamp(largest, 96, 256);
+        int cell = Math.clamp(largest, 128, 256);
         int width = LABEL_WIDTH + cols * (cell + PAD) + PAD, height = HEADER + rows * (cell + CAPTION + PAD) + PAD;
         BufferedImage grid = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = grid.createGraphics();
@@ -51,7 +51,7 @@ final class ImageGrid {
             int top = HEADER + r * (cell + CAPTION + PAD);
             g.setFont(new Font(Font.SANS_SERIF, report.erased(r) ? Font.BOLD : Font.PLAIN, 12));
             drawWrapped(g, report.prompts().prompts().get(r).prompt(), PAD, top + 14, LABEL_WIDTH - 2 * PAD, cell);
-            g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
+            g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 10));
             for (int c = 0; c < cols; c++) {
                 EvalImage image = first[r][c];
                 if (image == null) continue;
