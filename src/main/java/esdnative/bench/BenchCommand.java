@@ -266,8 +266,12 @@ public final class BenchCommand implements Runnable {
         ClipVisionModel vision = new ClipVisionModel(be, c, weights);
         Tensor pixels = be.fromHost(new Rng(seed).normal(3 * c.imageSize() * c.imageSize()), 1, 3, c.imageSize(), c.imageSize());
         Measurement r = measure(() -> vision.forward(pixels));
+        // multiply-adds ×2: per layer the q/k/v/out and MLP linears over every token, then q·kᵀ and probs·v; the patch conv
+        double t = c.tokens(), h = c.hiddenSize(), p = c.patchSize();
+        double flops = c.numHiddenLayers() * (2 * t * (4 * h * h + 2 * h * c.intermediateSize()) + 4 * t * t * h)
+                + 2 * (t - 1) * h * c.numChannels() * p * p;
         line(String.format("CLIP ViT-L/14 vision forward, 1 image %d²", c.imageSize()), r,
-                String.format("%,d parameters", weights.elementCount()));
+                String.format("%.1f GFLOP/s; %,d parameters", r.gflops(flops), weights.elementCount()));
     }
 
     /** One step as sampling runs it: a batch-2 forward on [x, x] with [uncond, cond], guidance, a DDIM update. */
