@@ -8,6 +8,7 @@ import esdnative.model.StableDiffusion;
 import esdnative.model.Vae;
 import esdnative.pipeline.Png;
 import esdnative.pipeline.TextToImage;
+import esdnative.weights.ModelWeights;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -63,6 +64,9 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--config", paramLabel = "DIR", description = "For a single file: a diffusers folder whose configs describe it.")
     Path configDir;
 
+    @Option(names = "--ema", description = "Use a checkpoint's model_ema.* UNet copy instead of its raw UNet weights (the default, as diffusers and A1111 load it).")
+    boolean ema;
+
     @Option(names = "--backend", defaultValue = "auto", description = "cpu, cuda or auto. Default: ${DEFAULT-VALUE}.")
     String backend;
 
@@ -80,7 +84,7 @@ public final class GenerateCommand implements Callable<Integer> {
             initShape = a.shape();
         }
         try (Backend be = BackendOption.create(backend, System.err)) {
-            StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir);
+            StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF);
             Vae vae = ModelLoader.loadVae(be, sd, configDir);
             int f = sd.vaeScaleFactor();
             int w = width != null ? width : initShape != null ? initShape[3] * f : sd.defaultResolution();

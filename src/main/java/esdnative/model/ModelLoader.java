@@ -37,16 +37,27 @@ import java.util.stream.Stream;
 public final class ModelLoader {
     private ModelLoader() {}
 
+    /** {@link #load(Backend, Path, Path, Path, ModelWeights.Ema)} with a checkpoint's raw UNet weights. */
+    public static StableDiffusion load(Backend be, Path path, Path tokenizerDir, Path configDir) {
+        return load(be, path, tokenizerDir, configDir, ModelWeights.Ema.OFF);
+    }
+
     /**
      * @param path         a diffusers folder, or a CompVis single file: .safetensors, or a PyTorch .ckpt (read without
-     *                     executing it; its model_ema.* UNet weights are used when present, as LDM's loaders do)
+     *                     executing it)
      * @param tokenizerDir a folder with vocab.json and merges.txt, or null to search (model folder, then the
      *                     Hugging Face cache's openai/clip-vit-large-patch14)
      * @param configDir    for a single file: a diffusers folder whose unet/text_encoder/scheduler configs to use; or null
+     * @param ema          a checkpoint's raw UNet weights ({@code OFF}, what the reference loaders take) or its
+     *                     model_ema.* copy ({@code REQUIRE}: {@code --ema}, an error for a file without one)
      */
-    public static StableDiffusion load(Backend be, Path path, Path tokenizerDir, Path configDir) {
+    public static StableDiffusion load(Backend be, Path path, Path tokenizerDir, Path configDir, ModelWeights.Ema ema) {
         if (!Files.exists(path)) throw new UserError("--model: " + path + " does not exist");
-        return Files.isDirectory(path) ? loadFolder(be, path, tokenizerDir) : loadSingleFile(be, path, tokenizerDir, configDir);
+        if (Files.isDirectory(path)) {
+            if (ema == ModelWeights.Ema.REQUIRE) throw new UserError("--ema: " + path + " is a diffusers folder; only a CompVis checkpoint holds model_ema.* weights");
+            return loadFolder(be, path, tokenizerDir);
+        }
+        return loadSingleFile(be, path, tokenizerDir, configDir, ema);
     }
 
     /**
@@ -60,7 +71,7 @@ public final class ModelLoader {
             VaeConfig vc = VaeConfig.fromJson(config);
             return new Vae(vc, VaeWeights.load(be, vc, weightsFile(model.source().resolve("vae"), "diffusion_pytorch_model")));
         }
-        try (ModelWeights w = ModelWeights.open(model.source(), ModelWeights.Ema.AUTO)) {
+        try (ModelWeights w = ModelWeights.open(model.source(), ModelWeights.Ema.OFF)) {
             if (w.names(Component.VAE).isEmpty()) return null;
             Path vaeConfig = configDir == null ? null : configDir.resolve("vae/config.json");
             VaeConfig vc = vaeConfig != null && Files.isRegularFile(vaeConfig) ? VaeConfig.fromJson(vaeConfig)
@@ -79,7 +90,7 @@ public final class ModelLoader {
         if (configDir != null) {
             return UNetConfig.fromJson(require(configDir.resolve("unet/config.json"), "--config needs unet/config.json"));
         }
-        try (ModelWeights w = ModelWeights.open(path, ModelWeights.Ema.AUTO)) {
+        try (ModelWeights w = ModelWeights.open(path, ModelWeights.Ema.OFF)) {
             return SingleFileArchitecture.unet(w.shapes(Component.UNET));
         }
     }
@@ -126,8 +137,8 @@ public final class ModelLoader {
 
     // ---- CompVis single file -------------------------------------------------------------------------------
 
-    private static StableDiffusion loadSingleFile(Backend be, Path file, Path tokenizerDir, Path configDir) {
-        try (ModelWeights w = ModelWeights.open(file, ModelWeights.Ema.AUTO)) {
+    private static StableDiffusion loadSingleFile(Backend be, Path file, Path tokenizerDir, Path configDir, ModelWeights.Ema ema) {
+        try (ModelWeights w = ModelWeights.open(file, ema)) {
             if (w.names(Component.UNET).isEmpty()) {
                 throw new UserError(file + ": no " + Component.UNET.compVisPrefix() + "* tensors; not a Stable Diffusion single file");
             }
@@ -135,7 +146,12 @@ public final class ModelLoader {
                 throw new UserError(file + ": an SD2.x single file (OpenCLIP text encoder) is not supported yet; "
                         + "convert it to a diffusers folder first");
             }
-            if (w.usesEma()) System.err.println("note: " + file.getFileName() + ": using the checkpoint's EMA UNet weights (model_ema.*)");
+            if (w.usesEma()) {
+                System.err.println("note: " + file.getFileName() + ": using the checkpoint's EMA UNet weights (model_ema.*)");
+            } else if (w.unmapped().stream().anyMatch(ModelWeights::isEmaWeight)) {
+                System.err.println("note: " + file.getFileName() + ": using the raw UNet weights, as diffusers and A1111 load "
+                        + "this file; --ema for its model_ema.* copy");
+            }
             SequencedMap<String, int[]> unetShapes = w.shapes(Component.UNET);
             UNetConfig unetConfig = configDir != null
                     ? UNetConfig.fromJson(require(configDir.resolve("unet/config.json"), "--config needs unet/config.json"))
@@ -157,7 +173,7 @@ public final class ModelLoader {
             ClipTokenizer tokenizer = ClipTokenizer.load(findTokenizer(tokenizerDir, configDir != null ? configDir : folder));
             int vaeFactor = w.names(Component.VAE).isEmpty() ? 1 : 1 << (w.topology().vaeLevels() - 1);
             return new StableDiffusion(StableDiffusion.Layout.SINGLE_FILE, file, unetConfig, unet, text, tokenizer,
-                    scheduler, vaeFactor);
+                    scheduler, vaeFactor, ema);
         }
     }
 
