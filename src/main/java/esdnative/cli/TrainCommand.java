@@ -53,7 +53,8 @@ public final class TrainCommand implements Callable<Integer> {
     String preset;
 
     @Option(names = "--method", defaultValue = "xattn", paramLabel = "M",
-            description = "Which parameters to train: noxattn (esd-u), xattn (esd-x), xattn-strict, selfattn, full, notime, xlayer, selflayer. Default: ${DEFAULT-VALUE}.")
+            description = "Which parameters to train: noxattn (esd-u, the paper's), xattn (esd-x), xattn-strict, selfattn, full, notime, xlayer, selflayer; "
+                    + "esd-u-2025 and esd-all-2025: the sets the authors' 2025 esd_sd.py calls esd-u and esd-all (its esd-u adds conv_out and the time embedding to the paper's, leaves the norms). Default: ${DEFAULT-VALUE}.")
     String method;
 
     @Option(names = "--iterations", defaultValue = "1000", description = "Default: ${DEFAULT-VALUE}.")
