@@ -74,8 +74,13 @@ public final class ModelLoader {
         try (ModelWeights w = ModelWeights.open(model.source(), ModelWeights.Ema.OFF)) {
             if (w.names(Component.VAE).isEmpty()) return null;
             Path vaeConfig = configDir == null ? null : configDir.resolve("vae/config.json");
-            VaeConfig vc = vaeConfig != null && Files.isRegularFile(vaeConfig) ? VaeConfig.fromJson(vaeConfig)
-                    : SingleFileArchitecture.vae(w.shapes(Component.VAE));
+            VaeConfig vc;
+            if (vaeConfig != null && Files.isRegularFile(vaeConfig)) {
+                vc = VaeConfig.fromJson(vaeConfig);
+            } else {
+                vc = SingleFileArchitecture.vae(w.shapes(Component.VAE));
+                warnAssumed(model.source(), "VAE", "vae", SingleFileArchitecture.assumed(vc));
+            }
             return new Vae(vc, VaeWeights.load(be, vc, w.shapes(Component.VAE), d -> w.readFloats(Component.VAE, d),
                     model.source().toString()));
         }
@@ -153,16 +158,24 @@ public final class ModelLoader {
                         + "this file; --ema for its model_ema.* copy");
             }
             SequencedMap<String, int[]> unetShapes = w.shapes(Component.UNET);
-            UNetConfig unetConfig = configDir != null
-                    ? UNetConfig.fromJson(require(configDir.resolve("unet/config.json"), "--config needs unet/config.json"))
-                    : SingleFileArchitecture.unet(unetShapes);
+            UNetConfig unetConfig;
+            if (configDir != null) {
+                unetConfig = UNetConfig.fromJson(require(configDir.resolve("unet/config.json"), "--config needs unet/config.json"));
+            } else {
+                unetConfig = SingleFileArchitecture.unet(unetShapes);
+                warnAssumed(file, "UNet", "unet", SingleFileArchitecture.assumed(unetConfig));
+            }
             Weights unet = UNetWeights.load(be, unetConfig, unetShapes, d -> w.readFloats(Component.UNET, d), file.toString());
 
             if (w.names(Component.TEXT_ENCODER).isEmpty()) throw new UserError(file + ": no cond_stage_model.transformer.* text encoder tensors");
             SequencedMap<String, int[]> textShapes = w.shapes(Component.TEXT_ENCODER);
-            ClipTextConfig textConfig = configDir != null
-                    ? ClipTextConfig.read(require(configDir.resolve("text_encoder/config.json"), "--config needs text_encoder/config.json"))
-                    : SingleFileArchitecture.text(textShapes);
+            ClipTextConfig textConfig;
+            if (configDir != null) {
+                textConfig = ClipTextConfig.read(require(configDir.resolve("text_encoder/config.json"), "--config needs text_encoder/config.json"));
+            } else {
+                textConfig = SingleFileArchitecture.text(textShapes);
+                warnAssumed(file, "text encoder", "text_encoder", SingleFileArchitecture.assumed(textConfig));
+            }
             checkTextShapes(file, textConfig, textShapes);
             ClipTextModel text = ClipTextModel.load(be, textConfig, d -> w.readFloats(Component.TEXT_ENCODER, "text_model." + d));
 
@@ -175,6 +188,18 @@ public final class ModelLoader {
             return new StableDiffusion(StableDiffusion.Layout.SINGLE_FILE, file, unetConfig, unet, text, tokenizer,
                     scheduler, vaeFactor, ema);
         }
+    }
+
+    /**
+     * A single file's component whose shapes are no Stable Diffusion model's: its outputs are right only if the values
+     * no tensor holds happen to be SD's. Says which were assumed and how to give the real ones.
+     */
+    private static void warnAssumed(Path file, String component, String folder, List<String> assumed) {
+        if (assumed.isEmpty()) return;
+        System.err.println("warning: " + file.getFileName() + ": its " + component + " has no Stable Diffusion 1.x/2.x "
+                + "shapes, and no tensor holds these values, so SD's were assumed: " + String.join(", ", assumed)
+                + "; if the model was made with others its outputs are wrong: pass --config DIR, a diffusers folder "
+                + "with this model's " + folder + "/config.json");
     }
 
     /** Every text encoder parameter the config implies, present with its shape (extra buffers are ignored). */
