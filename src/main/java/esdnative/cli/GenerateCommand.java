@@ -40,10 +40,10 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Default: ${DEFAULT-VALUE}.")
     long seed;
 
-    @Option(names = "--width", paramLabel = "PX", description = "Default: the model's (512 for SD1.x).")
+    @Option(names = "--width", paramLabel = "PX", description = "A multiple of the VAE factor (8 for SD1.x). Default: the model's (512 for SD1.x).")
     Integer width;
 
-    @Option(names = "--height", paramLabel = "PX", description = "Default: the model's (512 for SD1.x).")
+    @Option(names = "--height", paramLabel = "PX", description = "A multiple of the VAE factor (8 for SD1.x). Default: the model's (512 for SD1.x).")
     Integer height;
 
     @Option(names = "--eta", defaultValue = "0", description = "DDIM eta (0: deterministic). Default: ${DEFAULT-VALUE}.")
@@ -89,9 +89,10 @@ public final class GenerateCommand implements Callable<Integer> {
             int f = sd.vaeScaleFactor();
             int w = width != null ? width : initShape != null ? initShape[3] * f : sd.defaultResolution();
             int h = height != null ? height : initShape != null ? initShape[2] * f : sd.defaultResolution();
-            int multiple = f * sd.unet().spatialMultiple();
-            if (w <= 0 || h <= 0 || w % multiple != 0 || h % multiple != 0) {
-                throw new UserError("--width/--height: " + w + "×" + h + " px must be positive multiples of " + multiple);
+            // any whole latent size, as diffusers (multiples of 8 px for SD): the UNet upsamples to its skips' sizes
+            if (w <= 0 || h <= 0 || w % f != 0 || h % f != 0) {
+                throw new UserError("--width/--height: " + w + "×" + h + " px must be positive multiples of " + f
+                        + " (the VAE's factor)");
             }
             int[] expected = {1, sd.unet().inChannels(), h / f, w / f};
             if (initShape != null && !Arrays.equals(initShape, expected)) {
