@@ -82,7 +82,8 @@ public final class EsdOutput {
 
     /**
      * The input's single file with the trained UNet tensors replaced (a checkpoint's EMA copies of the UNet dropped,
-     * so that no loader takes an unerased UNet; its decay and num_updates scalars kept), or a diffusers input converted. Untouched tensors keep their dtype and values.
+     * so that no loader takes an unerased UNet; its decay and num_updates scalars kept), or a diffusers input
+     * converted. Untouched tensors keep their dtype and values.
      */
     private SequencedMap<String, Entry> singleFile() {
         SequencedMap<String, Entry> entries = new LinkedHashMap<>();

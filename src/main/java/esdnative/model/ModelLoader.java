@@ -54,7 +54,9 @@ public final class ModelLoader {
     public static StableDiffusion load(Backend be, Path path, Path tokenizerDir, Path configDir, ModelWeights.Ema ema) {
         if (!Files.exists(path)) throw new UserError("--model: " + path + " does not exist");
         if (Files.isDirectory(path)) {
-            if (ema == ModelWeights.Ema.REQUIRE) throw new UserError("--ema: " + path + " is a diffusers folder; only a CompVis checkpoint holds model_ema.* weights");
+            if (ema == ModelWeights.Ema.REQUIRE) {
+                throw new UserError("--ema: " + path + " is a diffusers folder; only a CompVis checkpoint holds model_ema.* weights");
+            }
             return loadFolder(be, path, tokenizerDir);
         }
         return loadSingleFile(be, path, tokenizerDir, configDir, ema);
