@@ -43,6 +43,7 @@ if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
   runuser -u munge -- munged --force || fail "munged did not start (see /var/log/munge/munged.log)"
   for _ in $(seq 1 50); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.2; done
   munge -n | unmunge >/dev/null || fail "munged started but does not answer"
+  cp /run/munge/munged.pid /run/esd-munged.pid # slurm-down.sh stops only the munged this script started
 fi
 
 # slurm.conf for this host alone
