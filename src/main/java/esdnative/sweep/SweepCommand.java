@@ -95,6 +95,7 @@ public final class SweepCommand implements Runnable {
         @Override
         public Integer call() {
             if ((task != null) == local) throw new UserError("give exactly one of --task I or --local");
+            if (task != null && parallel != 1) throw new UserError("--parallel goes with --local; one --task runs alone");
             SweepPlan plan = SweepPlan.read(dir);
             TaskRunner runner = new TaskRunner(dir, plan, System.err);
             if (task != null) {
