@@ -51,7 +51,7 @@ public final class SweepCommand implements Runnable {
         String mem;
         @Option(names = "--cpus-per-task", description = "Slurm CPUs per task (also the CPU backend's threads).")
         Integer cpusPerTask;
-        @Option(names = "--max-running", paramLabel = "N", description = "At most N tasks at once (the array's %N).")
+        @Option(names = "--max-running", paramLabel = "N", description = "At most N tasks at once (the array's %%N).")
         Integer maxRunning;
         @Option(names = "--sbatch", paramLabel = "LINE", description = "An extra #SBATCH line, e.g. --sbatch=--account=lab (repeatable).")
         List<String> sbatch;
