@@ -13,6 +13,8 @@ import esdnative.esd.EsdTrainer;
 import esdnative.esd.Schedule;
 import esdnative.esd.TrainMethod;
 import esdnative.model.Weights;
+import esdnative.model.clip.ClipVisionConfig;
+import esdnative.model.clip.ClipVisionModel;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.pipeline.GuidedSampler;
 import esdnative.sched.DdimConfig;
@@ -42,7 +44,7 @@ import java.util.Set;
         description = "Time GEMM, conv2d, UNet forward/backward, the text encoder and a guided DDIM step.")
 public final class BenchCommand implements Runnable {
     static final List<String> ITEMS = List.of("gemm", "conv", "unet-forward", "unet-backward", "text", "ddim-step",
-            "esd-iteration");
+            "esd-iteration", "clip-vision");
     /** The ESD iteration's fixed plan: the paper schedule's middle draw, t_enc 25 of 50 (26 sampling steps). */
     private static final int ESD_DDIM_STEPS = 50;
     private static final int ESD_T_ENC = 25;
@@ -62,7 +64,7 @@ public final class BenchCommand implements Runnable {
     String config;
 
     @Option(names = "--what", split = ",", description = "Comma-separated, from: gemm, conv, unet-forward, "
-            + "unet-backward, text, ddim-step, esd-iteration (default: all).")
+            + "unet-backward, text, ddim-step, esd-iteration (default: all of these), clip-vision (only on request).")
     List<String> what;
 
     @Option(names = "--batch", description = "UNet batch size (default: forward at 1 and 2, backward and conv at 1).")
@@ -122,7 +124,8 @@ public final class BenchCommand implements Runnable {
 
     private void bench(Set<String> items) {
         if (items.contains("gemm")) gemm();
-        if (items.stream().anyMatch(i -> !i.equals("gemm"))) {
+        if (items.contains("clip-vision")) clipVision();
+        if (items.stream().anyMatch(i -> !i.equals("gemm") && !i.equals("clip-vision"))) {
             BenchModel m = model != null ? BenchModel.load(be, model, tokenizer)
                     : BenchModel.random(be, config, tokenizer, seed);
             int latent = latentSize(m);
@@ -167,6 +170,7 @@ public final class BenchCommand implements Runnable {
         if (what != null && ordered.contains("esd-iteration") && model == null && tokenizer == null) {
             throw new UserError("--what esd-iteration: with --config it needs --tokenizer DIR (CLIP vocab.json, merges.txt)");
         }
+        if (what == null) ordered.remove("clip-vision");   // 1.2 GB of random weights: only on request
         skipEsdIteration = what == null && model == null && tokenizer == null;
         if (skipEsdIteration) ordered.remove("esd-iteration");
         if (batch != null && batch < 1) throw new UserError("--batch: must be at least 1, got " + batch);
@@ -252,6 +256,22 @@ public final class BenchCommand implements Runnable {
         for (int i = 0; i < TOKENS; i++) ids[i] = rng.nextInt(0, vocab);
         Measurement r = measure(() -> m.textEncoder().forward(ids, 1));
         line("text encoder forward, 1×" + TOKENS + " tokens", r, "");
+    }
+
+    /** CLIP ViT-L/14's image tower, as eval's CLIP score and SD's safety checker run it: random weights, one image. */
+    private void clipVision() {
+        ClipVisionConfig c = ClipVisionConfig.vitL14();
+        Weights weights = Weights.allocate(be, ClipVisionModel.parameterShapes(c));
+        RandomWeights.fill(be, weights, seed);
+        ClipVisionModel vision = new ClipVisionModel(be, c, weights);
+        Tensor pixels = be.fromHost(new Rng(seed).normal(3 * c.imageSize() * c.imageSize()), 1, 3, c.imageSize(), c.imageSize());
+        Measurement r = measure(() -> vision.forward(pixels));
+        // multiply-adds ×2: per layer the q/k/v/out and MLP linears over every token, then q·kᵀ and probs·v; the patch conv
+        double t = c.tokens(), h = c.hiddenSize(), p = c.patchSize();
+        double flops = c.numHiddenLayers() * (2 * t * (4 * h * h + 2 * h * c.intermediateSize()) + 4 * t * t * h)
+                + 2 * (t - 1) * h * c.numChannels() * p * p;
+        line(String.format("CLIP ViT-L/14 vision forward, 1 image %d²", c.imageSize()), r,
+                String.format("%.1f GFLOP/s; %,d parameters", r.gflops(flops), weights.elementCount()));
     }
 
     /** One step as sampling runs it: a batch-2 forward on [x, x] with [uncond, cond], guidance, a DDIM update. */

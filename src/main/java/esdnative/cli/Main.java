@@ -24,6 +24,7 @@ import java.util.Properties;
                 esdnative.bench.BenchCommand.class,
                 esdnative.toy.ToyCommand.class,
                 esdnative.sweep.SweepCommand.class,
+                EvalCommand.class,
         })
 public final class Main implements Runnable {
 

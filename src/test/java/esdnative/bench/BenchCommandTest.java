@@ -76,7 +76,7 @@ class BenchCommandTest {
         }
         Result r = cli("bench", "--what", "gemm,nope");
         assertEquals("esd-native: --what: 'nope' is not a benchmark (gemm, conv, unet-forward, unet-backward, text, "
-                + "ddim-step, esd-iteration)", r.text().strip());
+                + "ddim-step, esd-iteration, clip-vision)", r.text().strip());
     }
 
     @Test

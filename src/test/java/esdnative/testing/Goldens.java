@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import esdnative.io.Json;
 import esdnative.io.Npy;
 
+import java.nio.file.Path;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -13,7 +15,12 @@ public final class Goldens {
 
     /** The manifest's suggested_atol for a golden (10× the golden's own float32-vs-float64 error). */
     public static double suggestedAtol(String name) {
-        JsonNode atol = Json.tree(Fixtures.golden("manifest.json"))
+        return suggestedAtol(Fixtures.golden(""), name);
+    }
+
+    /** The suggested_atol of a golden in another golden folder (e.g. tiny-clip-golden). */
+    public static double suggestedAtol(Path folder, String name) {
+        JsonNode atol = Json.tree(folder.resolve("manifest.json"))
                 .path("files").path(name).path("f32_vs_f64").path("suggested_atol");
         if (!atol.isNumber()) throw new IllegalArgumentException("manifest.json has no suggested_atol for " + name);
         return atol.asDouble();
@@ -21,9 +28,14 @@ public final class Goldens {
 
     /** Asserts max |actual − golden| ≤ suggested_atol for {@code name}.npy, printing the measured error. */
     public static void assertClose(String name, float[] actual) {
-        float[] expected = Npy.read(Fixtures.golden(name + ".npy")).floats();
+        assertClose(Fixtures.golden(""), name, actual);
+    }
+
+    /** {@link #assertClose(String, float[])} for a golden in another golden folder. */
+    public static void assertClose(Path folder, String name, float[] actual) {
+        float[] expected = Npy.read(folder.resolve(name + ".npy")).floats();
         assertEquals(expected.length, actual.length, name + ": size");
-        double atol = suggestedAtol(name);
+        double atol = suggestedAtol(folder, name);
         double worst = 0;
         for (int i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(expected[i] - actual[i]));
         System.out.printf("%s: max |java - golden| = %.3g (atol %.3g)%n", name, worst, atol);
