@@ -23,6 +23,7 @@ import java.util.Properties;
                 OpBenchCommand.class,
                 esdnative.bench.BenchCommand.class,
                 esdnative.toy.ToyCommand.class,
+                esdnative.uce.UceCommand.class,
         })
 public final class Main implements Runnable {
 
