@@ -25,6 +25,7 @@ import java.util.Properties;
                 esdnative.toy.ToyCommand.class,
                 esdnative.sweep.SweepCommand.class,
                 EvalCommand.class,
+                esdnative.uce.UceCommand.class,
         })
 public final class Main implements Runnable {
 
