@@ -10,9 +10,9 @@ import java.util.SplittableRandom;
  * orthogonal; the column norms are the singular values. It works on A itself, never on AᵀA, so small singular values
  * keep their relative accuracy; its cost is O(min(m,n)² · max(m,n)) per sweep, a few sweeps.
  *
- * <p>{@link #truncated} finds the leading k triplets of a large matrix by block subspace iteration (Halko, Martinsson &amp;
- * Tropp 2011, alg. 4.4) with a Rayleigh–Ritz step: the small projected matrix Qᵀ·A is decomposed by {@link #full}. It
- * stops when the energy the leading k capture no longer grows; a matrix of rank ≤ the block size is found exactly.
+ * <p>{@link #truncated} finds the leading k triplets of a large matrix in a block Krylov space with a Rayleigh–Ritz
+ * step: the small projected matrix Qᵀ·A is decomposed by {@link #full}. A matrix whose rank the space covers is found
+ * exactly.
  */
 public final class Svd {
     private Svd() {}
@@ -35,7 +35,6 @@ public final class Svd {
     }
 
     private static final int MAX_SWEEPS = 60;
-    private static final int MAX_ITERATIONS = 100;
 
     /** All min(m,n) triplets by one-sided Jacobi. */
     public static Result full(double[] a, int m, int n) {
@@ -46,36 +45,85 @@ public final class Svd {
     }
 
     /**
-     * The leading min(k, m, n) triplets. Small problems, and those where k is near min(m,n), go to {@link #full};
-     * the others to subspace iteration from a seeded random start (deterministic).
+     * The leading min(k, m, n) triplets. Small problems, and those where k is near min(m,n), go to {@link #full}; the
+     * others to a block Krylov space (Musco &amp; Musco 2015): Q spans A·Ω, (A·Aᵀ)·A·Ω, (A·Aᵀ)²·A·Ω, ... from a seeded
+     * random Ω with k columns (deterministic), and the Ritz triplets of Qᵀ·A come from {@link #full}. The space grows
+     * until the energy the leading k capture stops growing, or it reaches {@code max(16k, 128)} columns. Krylov
+     * spaces converge far faster than plain subspace iteration where the spectrum has no gap after the k-th value
+     * (the usual case for an ESD ΔW).
      */
     public static Result truncated(double[] a, int m, int n, int k) {
         checkSize(a, m, n);
         int small = Math.min(m, n);
         if (k < 1) throw new IllegalArgumentException("rank " + k + " < 1");
         if (2 * k + 8 >= small || (long) small * small <= 64 * 64) return full(a, m, n).leading(k);
-        int b = Math.min(small, k + Math.max(k, 8));   // block: k plus as many again for the convergence rate
+        int cap = Math.min(small, Math.max(16 * k, 128));
         SplittableRandom rng = new SplittableRandom(0x5bd1e995L);
-        double[] z = new double[n * b];
-        for (int i = 0; i < z.length; i++) z[i] = gaussian(rng);
-        orthonormalizeColumns(z, n, b, rng);
-        double[] q = multiply(a, m, n, z, b);       // A·Z, m×b
-        orthonormalizeColumns(q, m, b, rng);
+        double[] omega = new double[n * k];
+        for (int i = 0; i < omega.length; i++) omega[i] = gaussian(rng);
+        double[] basis = new double[m * cap];   // Q, m×cap row-major; its first `dim` columns are in use
+        double[] block = multiply(a, m, n, omega, k);
+        int dim = 0;
         Result best = null;
         double energy = -1;
-        for (int it = 0; it < MAX_ITERATIONS; it++) {
-            double[] bt = multiplyTransposed(a, m, n, q, b);   // Aᵀ·Q = (Qᵀ·A)ᵀ, n×b
-            Result ritz = full(transpose(bt, n, b), b, n);     // Qᵀ·A = Ub·S·Vᵀ, so A ≈ (Q·Ub)·S·Vᵀ
-            double e = 0;
-            for (int i = 0; i < k; i++) e += ritz.s[i] * ritz.s[i];
-            best = new Result(m, n, b, multiply(q, m, b, ritz.u, b), ritz.s, ritz.vt).leading(k);
-            if (e <= energy * (1 + 1e-12)) break;   // Ritz values only grow: no more growth, converged
-            energy = e;
-            orthonormalizeColumns(bt, n, b, rng);
-            q = multiply(a, m, n, bt, b);
-            orthonormalizeColumns(q, m, b, rng);
+        while (true) {
+            int add = Math.min(k, cap - dim);
+            dim = append(basis, m, cap, dim, block, k, add, rng);
+            boolean full = dim == cap;
+            if (full || (dim / k) % 8 == 0) {
+                // Rayleigh–Ritz: Qᵀ·A = Ub·S·Vᵀ, so A ≈ (Q·Ub)·S·Vᵀ
+                double[] q = columns(basis, m, cap, dim);
+                double[] bt = multiplyTransposed(a, m, n, q, dim);   // Aᵀ·Q = (Qᵀ·A)ᵀ, n×dim
+                Result ritz = full(transpose(bt, n, dim), dim, n);
+                double e = 0;
+                for (int i = 0; i < k; i++) e += ritz.s[i] * ritz.s[i];
+                best = new Result(m, n, dim, multiply(q, m, dim, ritz.u, dim), ritz.s, ritz.vt).leading(k);
+                if (full || e <= energy * (1 + 1e-12)) return best;   // Ritz values only grow: converged
+                energy = e;
+            }
+            // the next block: A·Aᵀ applied to the last one
+            double[] last = new double[m * add];
+            for (int i = 0; i < m; i++) System.arraycopy(basis, i * cap + dim - add, last, i * add, add);
+            block = multiply(a, m, n, multiplyTransposed(a, m, n, last, add), add);
         }
-        return best;
+    }
+
+    /**
+     * Orthogonalises {@code add} columns of {@code block} (m×width) against Q's first {@code dim} columns and each
+     * other (Gram–Schmidt, twice), stores them as Q's next columns and returns the new column count. A column that
+     * vanishes (the space is exhausted) is replaced by a random one.
+     */
+    private static int append(double[] q, int m, int cap, int dim, double[] block, int width, int add, SplittableRandom rng) {
+        for (int c = 0; c < add; c++) {
+            double[] x = new double[m];
+            for (int i = 0; i < m; i++) x[i] = block[i * width + c];
+            double before = Math.sqrt(dot(x, x));
+            for (int attempt = 0; ; attempt++) {
+                for (int pass = 0; pass < 2; pass++) {
+                    for (int o = 0; o < dim; o++) {
+                        double d = 0;
+                        for (int i = 0; i < m; i++) d += q[i * cap + o] * x[i];
+                        for (int i = 0; i < m; i++) x[i] -= d * q[i * cap + o];
+                    }
+                }
+                double norm = Math.sqrt(dot(x, x));
+                if (norm > 1e-12 * before && norm > 0) {
+                    for (int i = 0; i < m; i++) q[i * cap + dim] = x[i] / norm;
+                    dim++;
+                    break;
+                }
+                for (int i = 0; i < m; i++) x[i] = gaussian(rng);
+                before = Math.sqrt(dot(x, x));
+            }
+        }
+        return dim;
+    }
+
+    /** The first {@code dim} columns of a rows×cap row-major matrix. */
+    private static double[] columns(double[] x, int rows, int cap, int dim) {
+        double[] out = new double[rows * dim];
+        for (int i = 0; i < rows; i++) System.arraycopy(x, i * cap, out, i * dim, dim);
+        return out;
     }
 
     // ---- one-sided Jacobi ----------------------------------------------------------------------------------
@@ -207,36 +255,6 @@ public final class Svd {
         double[] t = new double[m * n];
         for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) t[j * m + i] = a[i * n + j];
         return t;
-    }
-
-    /**
-     * Makes the p columns of X (rows×p) orthonormal: modified Gram–Schmidt, twice. A column that vanishes (X has lower
-     * rank) is replaced by a random one, so the block keeps p orthonormal columns.
-     */
-    private static void orthonormalizeColumns(double[] x, int rows, int p, SplittableRandom rng) {
-        for (int j = 0; j < p; j++) {
-            double before = columnNorm(x, rows, p, j);
-            for (int pass = 0; pass < 2; pass++) {
-                for (int o = 0; o < j; o++) {
-                    double d = 0;
-                    for (int i = 0; i < rows; i++) d += x[i * p + o] * x[i * p + j];
-                    for (int i = 0; i < rows; i++) x[i * p + j] -= d * x[i * p + o];
-                }
-            }
-            double norm = columnNorm(x, rows, p, j);
-            if (norm == 0 || norm <= 1e-14 * before) {
-                for (int i = 0; i < rows; i++) x[i * p + j] = gaussian(rng);
-                j--;   // orthogonalize the replacement
-                continue;
-            }
-            for (int i = 0; i < rows; i++) x[i * p + j] /= norm;
-        }
-    }
-
-    private static double columnNorm(double[] x, int rows, int p, int j) {
-        double s = 0;
-        for (int i = 0; i < rows; i++) s += x[i * p + j] * x[i * p + j];
-        return Math.sqrt(s);
     }
 
     private static double dot(double[] x, double[] y) {
