@@ -108,7 +108,10 @@ int gemm(const char* call, void* handle, int transa, int transb, int m, int n, i
         return refuse(INVALID_VALUE, std::string(call) + ": lda or ldb below its matrix's rows");
     }
     if (int s = checkMatrix(call, C, batch)) return s;
-    if (batch > 1 && strideC < (long long) (n - 1) * ldc + m) {
+    // the batch's C matrices must not share an element: apart, or interleaved within the columns (attention's heads)
+    bool apart = strideC >= (long long) (n - 1) * ldc + m;
+    bool interleaved = strideC >= m && (long long) (batch - 1) * strideC + m <= ldc;
+    if (batch > 1 && !apart && !interleaved) {
         return refuse(INVALID_VALUE, std::string(call) + ": the batch's C matrices overlap (strideC "
                                      + std::to_string(strideC) + ")");
     }

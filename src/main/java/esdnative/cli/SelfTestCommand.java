@@ -43,8 +43,9 @@ final class SelfTestCommand implements Callable<Integer> {
                     + " (default: both).")
     String math;
 
-    @Option(names = "--only", paramLabel = "TEXT", description = "Only the cases whose name contains TEXT.")
-    String only;
+    @Option(names = "--only", paramLabel = "TEXT", description = "Only the cases whose name contains TEXT (repeat"
+            + " for several).")
+    List<String> only;
 
     @Option(names = "--seed", defaultValue = "1", description = "Seed of the random inputs (default: 1).")
     long seed;
@@ -59,8 +60,10 @@ final class SelfTestCommand implements Callable<Integer> {
             throw new UserError("--math: expected tf32, fp32 or both, got '" + math + "'");
         }
         List<OpCase> cases = new ArrayList<>();
-        for (OpCase c : SelfTestCases.all()) if (only == null || c.name().contains(only)) cases.add(c);
-        if (cases.isEmpty()) throw new UserError("--only: no case name contains '" + only + "'");
+        for (OpCase c : SelfTestCases.all()) {
+            if (only == null || only.stream().anyMatch(c.name()::contains)) cases.add(c);
+        }
+        if (cases.isEmpty()) throw new UserError("--only: no case name contains '" + String.join("' or '", only) + "'");
         out.printf("esd-native selftest: %d cases, seed %d%n", cases.size(), seed);
 
         if (backend.equals("cpu")) return cpuSanity(cases, out);

@@ -37,17 +37,19 @@ public record OpCase(String name, boolean gemm, double tf32Tolerance, List<Tenso
     public static final double TF32_MODEL_TOLERANCE = 3e-2;
 
     /**
-     * An Adam update: its first step is lr·g/(|g| + eps) ≈ lr·sign(g), so a relative error says nothing (the
-     * tiniest gradient's rounding flips a whole lr). Compared instead where the sign is decided: on the elements
-     * whose reference gradient is at least {@link #WELL_CONDITIONED} times the gradient's allowed error (the case's
-     * tolerance times rms(g)) away from zero, each update must be within {@link #UPDATE_TOLERANCE}·lr of the
-     * reference. The gradients themselves are compared as usual.
+     * A first Adam step's update u = lr·g/(|g| + eps): ≈ lr·sign(g) where |g| ≫ eps, so its relative error says
+     * nothing (the rounding of the smallest gradients flips whole steps). Compared instead element by element, where
+     * the sign is decided: on the elements whose reference gradient is at least E = {@link #WELL_CONDITIONED} ×
+     * tolerance × rms(g) (the gradient's allowed error, generously) from zero, |u − u_ref| may be what that error can
+     * make of the update, lr·eps·E/(|g| + eps)² (|du/dg| times E; small where |g| ≫ eps), plus
+     * {@link #UPDATE_TOLERANCE}·lr of rounding. The gradients themselves and Adam's moments are compared as usual.
      *
      * @param update    the output holding the parameters' change
      * @param gradients the output holding the gradients the update was made from
      * @param lr        the learning rate
+     * @param eps       Adam's epsilon
      */
-    public record UpdateCheck(String update, String gradients, float lr) {
+    public record UpdateCheck(String update, String gradients, float lr, float eps) {
         /** How many allowed gradient errors from zero an element's gradient must be for its sign to count. */
         public static final double WELL_CONDITIONED = 10;
         /**
@@ -132,8 +134,8 @@ public record OpCase(String name, boolean gemm, double tf32Tolerance, List<Tenso
         }
 
         /** An output the op overwrites with an Adam update made from output {@code gradients} (see {@link UpdateCheck}). */
-        public Builder update(String tensor, String gradients, float lr, int... shape) {
-            updates.add(new UpdateCheck(tensor, gradients, lr));
+        public Builder update(String tensor, String gradients, float lr, float eps, int... shape) {
+            updates.add(new UpdateCheck(tensor, gradients, lr, eps));
             return out(tensor, shape);
         }
 

@@ -103,7 +103,7 @@ public final class SelfTest {
 
     /**
      * What is wrong with an optimiser update (see {@link OpCase.UpdateCheck}), or null: the well-conditioned
-     * elements' largest difference from the reference, in units of lr, and how many elements counted.
+     * element whose difference from the reference most exceeds what it may differ by.
      */
     static String updateProblem(OpCase.UpdateCheck check, Map<String, float[]> ref, Map<String, float[]> cand,
                                 double gradientTolerance) {
@@ -111,19 +111,28 @@ public final class SelfTest {
         if (cu == null || cu.length != u.length) return check.update() + " missing";
         double sumSquares = 0;
         for (float v : g) sumSquares += (double) v * v;
-        double threshold = OpCase.UpdateCheck.WELL_CONDITIONED * gradientTolerance * Math.sqrt(sumSquares / g.length);
-        double worst = 0;
+        double allowedGradientError = OpCase.UpdateCheck.WELL_CONDITIONED * gradientTolerance
+                * Math.sqrt(sumSquares / g.length);
+        double worstRatio = 0, worstDiff = 0, worstAllowed = 0;
         int counted = 0;
         for (int i = 0; i < u.length; i++) {
-            if (!(Math.abs(g[i]) >= threshold)) continue;
+            double magnitude = Math.abs(g[i]);
+            if (!(magnitude >= allowedGradientError)) continue;
             counted++;
-            double d = Math.abs((double) cu[i] - u[i]) / check.lr();
-            if (!(d <= worst)) worst = d; // NaN sticks
+            double flank = magnitude + check.eps();
+            double allowed = OpCase.UpdateCheck.UPDATE_TOLERANCE + check.eps() * allowedGradientError / (flank * flank);
+            double diff = Math.abs((double) cu[i] - u[i]) / check.lr();
+            if (Double.isNaN(diff)) return check.update() + ": NaN at element " + i;
+            if (diff / allowed > worstRatio) {
+                worstRatio = diff / allowed;
+                worstDiff = diff;
+                worstAllowed = allowed;
+            }
         }
         if (counted == 0) return check.update() + ": no gradient is clear of zero";
-        if (!(worst <= OpCase.UpdateCheck.UPDATE_TOLERANCE)) {
-            return String.format(Locale.ROOT, "%s differs by %.2e lr (allowed %.0e lr) where |grad| >= %.1e",
-                    check.update(), worst, OpCase.UpdateCheck.UPDATE_TOLERANCE, threshold);
+        if (worstRatio > 1) {
+            return String.format(Locale.ROOT, "%s differs by %.2e lr where %.2e lr is allowed (%d elements with"
+                    + " |grad| >= %.1e compared)", check.update(), worstDiff, worstAllowed, counted, allowedGradientError);
         }
         return null;
     }

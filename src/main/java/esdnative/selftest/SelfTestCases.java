@@ -30,6 +30,7 @@ public final class SelfTestCases {
     /** Each whole-model case runs on this many sets of inputs (the seed mixes in the case's name). */
     static final int MODEL_INPUT_SETS = 3;
     private static final float LR = 1e-3f;
+    private static final Adam.Config ADAM = Adam.Config.torchDefaults(LR);
 
     /**
      * A UNet forward and backward on a tiny model, and one ESD-x step (loss, gradients, Adam's moments and update),
@@ -65,13 +66,13 @@ public final class SelfTestCases {
             if (name.contains("attn2")) trained.put(name, shape);
         });
         int trainedCount = (int) Weights.elementCount(trained);
-        // the first Adam update is ≈ lr·sign(grad): compared where the gradient's sign is clear (OpCase.UpdateCheck);
+        // the first Adam update is lr·g/(|g| + eps): compared where the gradient's sign is clear (OpCase.UpdateCheck);
         // the moments m = (1-β1)·g and v = (1-β2)·g² are well-conditioned and compared as usual
         OpCase esd = OpCase.modelNamed("esd-x step tiny (loss, grads, adam)" + suffix)
                 .inRange("weights", -WEIGHT_RANGE, WEIGHT_RANGE, params)
                 .in("z", 1, 4, 16, 16).in("embNull", 1, TOKENS, ctx).in("embConcept", 1, TOKENS, ctx)
                 .out("grads", trainedCount).out("adamM", trainedCount).out("adamV", trainedCount)
-                .update("update", "grads", LR, trainedCount)
+                .update("update", "grads", LR, ADAM.eps(), trainedCount)
                 .scalar((be, t) -> {
                     UNet2DConditionModel model = new UNet2DConditionModel(TINY);
                     Weights frozen = Weights.over(t.get("weights"), shapes);
@@ -81,7 +82,7 @@ public final class SelfTestCases {
                     be.copy(t.get("grads"), subset.gradients().flat());
                     Tensor before = be.zeros(trainedCount);
                     be.copy(before, subset.trained().flat());
-                    Adam adam = new Adam(be, trainedCount, Adam.Config.torchDefaults(LR));
+                    Adam adam = new Adam(be, trainedCount, ADAM);
                     adam.step(be, subset.trained().flat(), subset.gradients().flat());
                     be.copy(t.get("adamM"), adam.firstMoment());
                     be.copy(t.get("adamV"), adam.secondMoment());

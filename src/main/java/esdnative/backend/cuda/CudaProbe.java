@@ -64,7 +64,7 @@ public final class CudaProbe {
         try {
             CudaLibraries libraries = CudaLibraries.standard();
             libraries.loadDriver();
-            try (CudaBackend backend = new CudaBackend(CudaBackend.MathMode.TF32)) {
+            try (CudaBackend backend = new CudaBackend(CudaBackend.MathMode.DEFAULT)) {
                 return new Result(true, backend.describe());
             }
         } catch (Throwable t) { // UnsatisfiedLinkError, NoClassDefFoundError, JCuda's and our exceptions alike
