@@ -345,8 +345,10 @@ public final class CudaBackend implements Backend {
         final long outAll;
         final long weight;
         final boolean pointwise;
+        final int samples;
 
         ConvSizes(Conv2dShape sh) {
+            samples = sh.n();
             ohw = sh.outH() * sh.outW();
             crs = sh.c() * sh.r() * sh.s();
             inSample = (long) sh.c() * sh.h() * sh.w();
@@ -358,9 +360,12 @@ public final class CudaBackend implements Backend {
             pointwise = sh.r() == 1 && sh.s() == 1 && sh.stride() == 1 && sh.pad() == 0;
         }
 
-        /** Samples whose columns fit one workspace of at most IM2COL_MAX_ELEMENTS (at least one). */
+        /**
+         * Samples whose columns fit one workspace of at most IM2COL_MAX_ELEMENTS (at least one, at most the batch:
+         * the workspace is sized from it).
+         */
         int samplesPerChunk() {
-            return (int) Math.max(1, Math.min(Integer.MAX_VALUE, IM2COL_MAX_ELEMENTS / Math.max(1, colSample)));
+            return (int) Math.max(1, Math.min(samples, IM2COL_MAX_ELEMENTS / Math.max(1, colSample)));
         }
     }
 
