@@ -53,7 +53,9 @@ public final class BenchCommand implements Runnable {
     /** warm-up time without --warmup: small models' medians settle only after a few seconds of JIT compilation */
     private static final int WARMUP_SECONDS = 3;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "Backend: cpu or cuda (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--backend", defaultValue = "cpu", description = "Backend: cpu or cuda (default: ${DEFAULT-VALUE})."
+            + " cuda's GEMMs follow ESD_CUDA_MATH: unset, TF32 for convolutions and strict float32 for matmul and"
+            + " attention (PyTorch's defaults); tf32: all TF32; fp32: all strict float32.")
     String backend;
 
     @Option(names = "--model", description = "A diffusers folder or single .safetensors file to time.")
