@@ -38,6 +38,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -60,7 +61,9 @@ public final class BenchCommand implements Runnable {
     /** warm-up time without --warmup: small models' medians settle only after a few seconds of JIT compilation */
     private static final int WARMUP_SECONDS = 3;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "Backend: cpu or cuda (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--backend", defaultValue = "cpu", description = "Backend: cpu or cuda (default: ${DEFAULT-VALUE})."
+            + " cuda's GEMMs follow ESD_CUDA_MATH: unset, TF32 for convolutions and strict float32 for matmul and"
+            + " attention (PyTorch's defaults); tf32: all TF32; fp32: all strict float32.")
     String backend;
 
     @Option(names = "--model", description = "A diffusers folder or single .safetensors file to time.")
@@ -94,6 +97,12 @@ public final class BenchCommand implements Runnable {
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the random weights and inputs (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @Option(names = "--check-only", description = "With --backend cuda: one ESD-x iteration on the project's fake"
+            + " CUDA driver in count-only mode (target/fake-cuda, built where g++ exists): every launch, GEMM, copy and"
+            + " allocation is checked as a GPU would (launch limits, cuBLAS arguments, memory) and counted, nothing is"
+            + " computed; prints the counts and the peak device memory. SD 1.4 shapes: --config sd14 --tokenizer DIR.")
+    boolean checkOnly;
+
     @Spec
     CommandSpec spec;
 
@@ -108,6 +117,10 @@ public final class BenchCommand implements Runnable {
     public void run() {
         Set<String> items = checkFlags();
         out = spec.commandLine().getOut();
+        if (checkOnly) {
+            checkOnly();
+            return;
+        }
         try (ProfilingBackend profiling = new ProfilingBackend(openBackend())) {
             be = profiling;
             syncProbe = be.zeros(1);
@@ -188,6 +201,10 @@ public final class BenchCommand implements Runnable {
         if (resolution != null && resolution < 1) throw new UserError("--resolution: must be positive, got " + resolution);
         if (warmup != null && warmup < 0) throw new UserError("--warmup: must be 0 or more, got " + warmup);
         if (repeat < 1) throw new UserError("--repeat: must be at least 1, got " + repeat);
+        if (checkOnly && !backend.equals("cuda")) throw new UserError("--check-only: checks the cuda backend (--backend cuda)");
+        if (checkOnly && model == null && tokenizer == null) {
+            throw new UserError("--check-only: the ESD-x iteration with --config needs --tokenizer DIR (CLIP vocab.json, merges.txt)");
+        }
         return ordered;
     }
 
@@ -303,11 +320,8 @@ public final class BenchCommand implements Runnable {
      * samples z with 26 guided DDIM steps, then the three noise predictions, the loss's backward and an Adam step.
      */
     private void esdIteration(BenchModel m, int latent) {
-        EsdTrainer.Settings settings = new EsdTrainer.Settings(List.of("Van Gogh"), TrainMethod.XATTN, 1, 1e-5f, 1f,
-                3f, ESD_DDIM_STEPS, Schedule.PAPER, latent * m.vaeScaleFactor(), seed);
-        EsdTrainer trainer = new EsdTrainer(be, m.stableDiffusion(), settings);
-        float[] start = new Rng(seed + 3).normal(m.unetConfig().inChannels() * latent * latent);
-        EsdTrainer.Draw draw = trainer.replayed("Van Gogh", ESD_T_ENC, ESD_T_DDPM, start);
+        EsdTrainer trainer = esdTrainer(m, latent);
+        EsdTrainer.Draw draw = esdDraw(trainer, m, latent);
         profiled(String.format("ESD-x iteration (%d DDIM steps, t_ddpm %d)", draw.plan().ddimSteps(), ESD_T_DDPM),
                 () -> trainer.step(draw));
     }
@@ -338,6 +352,59 @@ public final class BenchCommand implements Runnable {
     private static long processCpuNanos() {
         return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean())
                 .getProcessCpuTime();
+    }
+
+    private EsdTrainer esdTrainer(BenchModel m, int latent) {
+        EsdTrainer.Settings settings = new EsdTrainer.Settings(List.of("Van Gogh"), TrainMethod.XATTN, 1, 1e-5f, 1f,
+                3f, ESD_DDIM_STEPS, Schedule.PAPER, latent * m.vaeScaleFactor(), seed);
+        return new EsdTrainer(be, m.stableDiffusion(), settings);
+    }
+
+    private EsdTrainer.Draw esdDraw(EsdTrainer trainer, BenchModel m, int latent) {
+        float[] start = new Rng(seed + 3).normal(m.unetConfig().inChannels() * latent * latent);
+        return trainer.replayed("Van Gogh", ESD_T_ENC, ESD_T_DDPM, start);
+    }
+
+    /**
+     * --check-only: one ESD-x iteration (as esd-iteration times it) on the fake driver in count-only mode, then its
+     * counts. A refused call fails the backend at once (CudaException naming the op); the counts must show none.
+     */
+    private void checkOnly() {
+        CheckOnly fake = CheckOnly.load();
+        CudaBackend cuda = fake.open();
+        try (ProfilingBackend profiling = new ProfilingBackend(cuda)) { // closes the backend too
+            be = profiling;
+            out.printf("esd-native bench --check-only: %s; fake libraries in %s%n", cuda.describe(), fake.folder());
+            BenchModel m = model != null ? BenchModel.load(be, model, tokenizer) : BenchModel.random(be, config, tokenizer, seed);
+            int latent = latentSize(m);
+            out.printf("model: %s; UNet %,d parameters; latents %d×%d%n", m.description(),
+                    m.unetWeights().elementCount(), latent, latent);
+            EsdTrainer trainer = esdTrainer(m, latent);
+            EsdTrainer.Draw draw = esdDraw(trainer, m, latent);
+            Map<String, Long> before = fake.counters();
+            long start = System.nanoTime();
+            trainer.step(draw);
+            cuda.synchronize();
+            Map<String, Long> after = fake.counters();
+            out.printf("one ESD-x iteration (%d DDIM steps, t_ddpm %d), counted in %.1f s:%n", draw.plan().ddimSteps(),
+                    ESD_T_DDPM, (System.nanoTime() - start) / 1e9);
+            out.printf("  launches %,d; gemms %,d (%.1f TFLOP); memsets %,d; syncs %,d; copies to device %,d, to host %,d,"
+                    + " on device %,d; cuMemAlloc %,d%n", delta(after, before, "launches"), delta(after, before, "gemms"),
+                    2e-12 * delta(after, before, "gemm_multiply_adds"), delta(after, before, "memsets"),
+                    delta(after, before, "syncs"), delta(after, before, "copies_to_device"),
+                    delta(after, before, "copies_to_host"), delta(after, before, "copies_on_device"),
+                    delta(after, before, "allocations"));
+            out.printf("  peak device memory %,d bytes (%s) from cuMemAlloc; allocator: %s%n", after.get("peak_bytes"),
+                    PeakMemory.format(after.get("peak_bytes")), cuda.memoryReport());
+            long refused = after.get("rejected") + after.get("unimplemented");
+            out.printf("  refused calls %d%n", refused);
+            out.flush();
+            if (refused > 0) throw new IllegalStateException("--check-only: " + refused + " driver or cuBLAS calls were refused");
+        }
+    }
+
+    private static long delta(Map<String, Long> after, Map<String, Long> before, String counter) {
+        return after.get(counter) - before.get(counter);
     }
 
     /** Random latents [n, in, h, w], timesteps and a context [n, 77, crossAttentionDim]. */

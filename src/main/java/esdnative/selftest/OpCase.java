@@ -20,9 +20,12 @@ import java.util.function.BiFunction;
  * @param gemm          whether the op multiplies through GEMMs (checked again in strict float32 on the GPU)
  * @param tf32Tolerance the relative error allowed when the GPU's GEMMs run in TF32
  * @param tensors       the op's tensors, in declaration order
+ * @param updates       outputs that are optimiser updates, compared element by element (see {@link UpdateCheck})
+ *                      instead of by their relative error
  * @param body          runs the op on a backend; may return scalar results (e.g. the loss) to compare too
  */
-public record OpCase(String name, boolean gemm, double tf32Tolerance, List<TensorSpec> tensors, Body body) {
+public record OpCase(String name, boolean gemm, double tf32Tolerance, List<TensorSpec> tensors,
+                     List<UpdateCheck> updates, Body body) {
     /** Float32 rounding only: both sides sum reductions in double, so what is left is ~1e-7. */
     public static final double FP32_TOLERANCE = 1e-5;
     /** One GEMM with TF32 inputs (10-bit mantissas). */
@@ -32,6 +35,29 @@ public record OpCase(String name, boolean gemm, double tf32Tolerance, List<Tenso
      * relative error of a few 1e-3 is expected; strict float32 still has to meet {@link #FP32_TOLERANCE}.
      */
     public static final double TF32_MODEL_TOLERANCE = 3e-2;
+
+    /**
+     * A first Adam step's update u = lr·g/(|g| + eps): ≈ lr·sign(g) where |g| ≫ eps, so its relative error says
+     * nothing (the rounding of the smallest gradients flips whole steps). Compared instead element by element, where
+     * the sign is decided: on the elements whose reference gradient is at least E = {@link #WELL_CONDITIONED} ×
+     * tolerance × rms(g) (the gradient's allowed error, generously) from zero, |u − u_ref| may be what that error can
+     * make of the update, lr·eps·E/(|g| + eps)² (|du/dg| times E; small where |g| ≫ eps), plus
+     * {@link #UPDATE_TOLERANCE}·lr of rounding. The gradients themselves and Adam's moments are compared as usual.
+     *
+     * @param update    the output holding the parameters' change
+     * @param gradients the output holding the gradients the update was made from
+     * @param lr        the learning rate
+     * @param eps       Adam's epsilon
+     */
+    public record UpdateCheck(String update, String gradients, float lr, float eps) {
+        /** How many allowed gradient errors from zero an element's gradient must be for its sign to count. */
+        public static final double WELL_CONDITIONED = 10;
+        /**
+         * In units of lr: the parameters' float32 rounding (half an ulp of a 0.08 weight is 3.7e-9, 3.7e-6 lr at
+         * lr 1e-3) on both sides, with margin.
+         */
+        public static final double UPDATE_TOLERANCE = 1e-4;
+    }
 
     /** The tolerance for a GPU run whose GEMMs are (or are not) TF32. */
     public double tolerance(boolean tf32) {
@@ -71,6 +97,7 @@ public record OpCase(String name, boolean gemm, double tf32Tolerance, List<Tenso
         private final boolean gemm;
         private final double tf32Tolerance;
         private final List<TensorSpec> tensors = new ArrayList<>();
+        private final List<UpdateCheck> updates = new ArrayList<>();
 
         private Builder(String name, boolean gemm, double tf32Tolerance) {
             this.name = name;
@@ -106,9 +133,15 @@ public record OpCase(String name, boolean gemm, double tf32Tolerance, List<Tenso
             return this;
         }
 
+        /** An output the op overwrites with an Adam update made from output {@code gradients} (see {@link UpdateCheck}). */
+        public Builder update(String tensor, String gradients, float lr, float eps, int... shape) {
+            updates.add(new UpdateCheck(tensor, gradients, lr, eps));
+            return out(tensor, shape);
+        }
+
         /** An op with no scalar result. */
         public OpCase run(BiConsumer<Backend, Map<String, Tensor>> op) {
-            return new OpCase(name, gemm, tf32Tolerance, List.copyOf(tensors), (b, t) -> {
+            return new OpCase(name, gemm, tf32Tolerance, List.copyOf(tensors), List.copyOf(updates), (b, t) -> {
                 op.accept(b, t);
                 return new float[0];
             });
@@ -116,7 +149,8 @@ public record OpCase(String name, boolean gemm, double tf32Tolerance, List<Tenso
 
         /** An op that returns one float (compared like an output). */
         public OpCase scalar(BiFunction<Backend, Map<String, Tensor>, Float> op) {
-            return new OpCase(name, gemm, tf32Tolerance, List.copyOf(tensors), (b, t) -> new float[] {op.apply(b, t)});
+            return new OpCase(name, gemm, tf32Tolerance, List.copyOf(tensors), List.copyOf(updates),
+                    (b, t) -> new float[] {op.apply(b, t)});
         }
     }
 }

@@ -7,9 +7,12 @@ import esdnative.tensor.Tensor;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.SplittableRandom;
 
 /**
@@ -52,7 +55,14 @@ public final class SelfTest {
         problems.addAll(first.problems);
         double worst = 0;
         String worstName = "";
+        Set<String> updates = new HashSet<>();
+        for (OpCase.UpdateCheck u : c.updates()) {
+            updates.add(u.update());
+            String problem = updateProblem(u, ref.results, first.results, tolerance);
+            if (problem != null) problems.add(problem);
+        }
         for (var e : ref.results.entrySet()) {
+            if (updates.contains(e.getKey())) continue;
             double err = relativeError(first.results.get(e.getKey()), e.getValue());
             if (Double.isNaN(err) || err > worst) {
                 worst = err;
@@ -89,6 +99,42 @@ public final class SelfTest {
         } catch (RuntimeException e) {
             return new Row(c.name(), kind, Double.NaN, Double.NaN, "", "-", false, backend.name() + " failed: " + e);
         }
+    }
+
+    /**
+     * What is wrong with an optimiser update (see {@link OpCase.UpdateCheck}), or null: the well-conditioned
+     * element whose difference from the reference most exceeds what it may differ by.
+     */
+    static String updateProblem(OpCase.UpdateCheck check, Map<String, float[]> ref, Map<String, float[]> cand,
+                                double gradientTolerance) {
+        float[] g = ref.get(check.gradients()), u = ref.get(check.update()), cu = cand.get(check.update());
+        if (cu == null || cu.length != u.length) return check.update() + " missing";
+        double sumSquares = 0;
+        for (float v : g) sumSquares += (double) v * v;
+        double allowedGradientError = OpCase.UpdateCheck.WELL_CONDITIONED * gradientTolerance
+                * Math.sqrt(sumSquares / g.length);
+        double worstRatio = 0, worstDiff = 0, worstAllowed = 0;
+        int counted = 0;
+        for (int i = 0; i < u.length; i++) {
+            double magnitude = Math.abs(g[i]);
+            if (!(magnitude >= allowedGradientError)) continue;
+            counted++;
+            double flank = magnitude + check.eps();
+            double allowed = OpCase.UpdateCheck.UPDATE_TOLERANCE + check.eps() * allowedGradientError / (flank * flank);
+            double diff = Math.abs((double) cu[i] - u[i]) / check.lr();
+            if (Double.isNaN(diff)) return check.update() + ": NaN at element " + i;
+            if (diff / allowed > worstRatio) {
+                worstRatio = diff / allowed;
+                worstDiff = diff;
+                worstAllowed = allowed;
+            }
+        }
+        if (counted == 0) return check.update() + ": no gradient is clear of zero";
+        if (worstRatio > 1) {
+            return String.format(Locale.ROOT, "%s differs by %.2e lr where %.2e lr is allowed (%d elements with"
+                    + " |grad| >= %.1e compared)", check.update(), worstDiff, worstAllowed, counted, allowedGradientError);
+        }
+        return null;
     }
 
     /** ‖a − ref‖₂ / ‖ref‖₂ in double (the plain norm of the difference when ref is all zeros); NaN if any is. */

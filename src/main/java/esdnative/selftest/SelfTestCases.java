@@ -27,14 +27,27 @@ public final class SelfTestCases {
     private static final UNetConfig TINY = UNetConfig.tiny();
     private static final int TOKENS = 7;
     private static final float WEIGHT_RANGE = 0.08f; // keeps activations O(1) through the random network
+    /** Each whole-model case runs on this many sets of inputs (the seed mixes in the case's name). */
+    static final int MODEL_INPUT_SETS = 3;
+    private static final float LR = 1e-3f;
+    private static final Adam.Config ADAM = Adam.Config.torchDefaults(LR);
 
-    /** A UNet forward and backward on a tiny model, and one ESD-x step (loss, gradients, Adam update). */
+    /**
+     * A UNet forward and backward on a tiny model, and one ESD-x step (loss, gradients, Adam's moments and update),
+     * each on {@link #MODEL_INPUT_SETS} sets of random inputs: one set may pass by luck where another does not.
+     */
     static List<OpCase> modelCases() {
+        List<OpCase> cases = new ArrayList<>();
+        for (int set = 1; set <= MODEL_INPUT_SETS; set++) cases.addAll(modelCases(" #" + set));
+        return cases;
+    }
+
+    private static List<OpCase> modelCases(String suffix) {
         SequencedMap<String, int[]> shapes = UNet2DConditionModel.parameterShapes(TINY);
         int params = (int) Weights.elementCount(shapes);
         int ctx = TINY.crossAttentionDim().getFirst();
 
-        OpCase unet = OpCase.modelNamed("unet tiny forward+backward b2")
+        OpCase unet = OpCase.modelNamed("unet tiny forward+backward b2" + suffix)
                 .inRange("weights", -WEIGHT_RANGE, WEIGHT_RANGE, params)
                 .in("latents", 2, 4, 16, 16).in("context", 2, TOKENS, ctx).in("dEps", 2, 4, 16, 16)
                 .out("eps", 2, 4, 16, 16).out("grads", params).out("dLatents", 2, 4, 16, 16).out("dContext", 2, TOKENS, ctx)
@@ -53,10 +66,13 @@ public final class SelfTestCases {
             if (name.contains("attn2")) trained.put(name, shape);
         });
         int trainedCount = (int) Weights.elementCount(trained);
-        OpCase esd = OpCase.modelNamed("esd-x step tiny (loss, grads, adam)")
+        // the first Adam update is lr·g/(|g| + eps): compared where the gradient's sign is clear (OpCase.UpdateCheck);
+        // the moments m = (1-β1)·g and v = (1-β2)·g² are well-conditioned and compared as usual
+        OpCase esd = OpCase.modelNamed("esd-x step tiny (loss, grads, adam)" + suffix)
                 .inRange("weights", -WEIGHT_RANGE, WEIGHT_RANGE, params)
                 .in("z", 1, 4, 16, 16).in("embNull", 1, TOKENS, ctx).in("embConcept", 1, TOKENS, ctx)
-                .out("grads", trainedCount).out("update", trainedCount)
+                .out("grads", trainedCount).out("adamM", trainedCount).out("adamV", trainedCount)
+                .update("update", "grads", LR, ADAM.eps(), trainedCount)
                 .scalar((be, t) -> {
                     UNet2DConditionModel model = new UNet2DConditionModel(TINY);
                     Weights frozen = Weights.over(t.get("weights"), shapes);
@@ -66,8 +82,10 @@ public final class SelfTestCases {
                     be.copy(t.get("grads"), subset.gradients().flat());
                     Tensor before = be.zeros(trainedCount);
                     be.copy(before, subset.trained().flat());
-                    new Adam(be, trainedCount, Adam.Config.torchDefaults(1e-3f))
-                            .step(be, subset.trained().flat(), subset.gradients().flat());
+                    Adam adam = new Adam(be, trainedCount, ADAM);
+                    adam.step(be, subset.trained().flat(), subset.gradients().flat());
+                    be.copy(t.get("adamM"), adam.firstMoment());
+                    be.copy(t.get("adamV"), adam.secondMoment());
                     be.linearCombination(t.get("update"), 1f, subset.trained().flat(), -1f, before, trainedCount);
                     return r.loss();
                 });

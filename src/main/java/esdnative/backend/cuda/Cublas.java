@@ -14,8 +14,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * cuBLAS through Java's foreign function API (JCublas cannot load next to CUDA 13's libcublas.so.13).
- * Only what the backend needs: a handle on the backend's stream, and float32 GEMMs (plain and strided-batched)
- * with either TF32 tensor-core math or strict float32.
+ * Only what the backend needs: a handle on the backend's stream, and float32 GEMMs (plain and strided-batched),
+ * each with either TF32 tensor-core math or strict float32 (the compute type of the call).
  *
  * <p>cuBLAS is column-major; callers pass column-major arguments. {@link ColumnMajorGemm} maps the backend's
  * row-major GEMM onto them.
@@ -39,16 +39,13 @@ final class Cublas implements AutoCloseable {
     private final MemorySegment handle;
     private final MemorySegment alpha;
     private final MemorySegment beta;
-    private final int computeType;
     private final int version;
 
     /**
      * Loads cuBLAS, creates a handle bound to {@code stream} (a CUstream's address; the CUDA context must be current).
-     *
-     * @param tf32 TF32 tensor-core math (as PyTorch's default for convolutions); false: strict float32
      */
     @SuppressWarnings("restricted") // native access is what this class is for; the jar enables it
-    Cublas(Files files, long stream, boolean tf32) {
+    Cublas(Files files, long stream) {
         Linker linker = Linker.nativeLinker();
         // load cuBLASLt by its path first, so that cuBLAS finds it even when the folder is not on the loader's path
         if (files.cublasLt() != null) SymbolLookup.libraryLookup(files.cublasLt(), Arena.global());
@@ -84,7 +81,6 @@ final class Cublas implements AutoCloseable {
         MemorySegment versionOut = arena.allocate(JAVA_INT);
         check(invokeInt(getVersion, handle, versionOut), "cublasGetVersion");
         version = versionOut.get(JAVA_INT, 0);
-        computeType = tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
         alpha = arena.allocate(JAVA_FLOAT);
         beta = arena.allocate(JAVA_FLOAT);
     }
@@ -92,8 +88,13 @@ final class Cublas implements AutoCloseable {
     /** cuBLAS's version number, e.g. 130100 for 13.1.0. */
     int version() { return version; }
 
-    /** A column-major float32 GEMM on device addresses; batch > 1 uses the strided-batched call. */
-    void gemm(ColumnMajorGemm g, long a, long b, long c) {
+    /**
+     * A column-major float32 GEMM on device addresses; batch > 1 uses the strided-batched call.
+     *
+     * @param tf32 TF32 tensor-core products (float32 accumulation); false: strict float32
+     */
+    void gemm(ColumnMajorGemm g, long a, long b, long c, boolean tf32) {
+        int computeType = tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
         alpha.set(JAVA_FLOAT, 0, g.alpha());
         beta.set(JAVA_FLOAT, 0, g.beta());
         int status;

@@ -11,6 +11,7 @@ import esdnative.tensor.Tensor;
 import java.lang.ref.Cleaner;
 import java.util.Arrays;
 import java.util.Locale;
+import java.util.Set;
 
 /**
  * The backend on one NVIDIA GPU. Elementwise, normalisation, softmax, layout, loss and optimiser ops are own
@@ -20,18 +21,48 @@ import java.util.Locale;
  *
  * <p>All work goes to one stream, in order; tensors live in device memory from a caching allocator. Every driver
  * call, launch and cuBLAS call is checked and a failure names the operation; {@code ESD_CUDA_SYNC=1} also waits
- * after every launch so that a faulting kernel is named. GEMMs use TF32 tensor cores unless the math mode is
- * {@link MathMode#FP32} ({@code ESD_CUDA_MATH=fp32}). Not thread-safe: use a backend from one thread at a time.
+ * after every launch so that a faulting kernel is named. Which GEMMs use TF32 tensor cores is the {@link MathMode}'s
+ * ({@code ESD_CUDA_MATH}). Not thread-safe: use a backend from one thread at a time.
  */
 public final class CudaBackend implements Backend {
-    /** How GEMM-based ops (gemm, convolution, attention) multiply. */
+    /**
+     * How GEMM-based ops multiply. TF32 keeps 10 of float32's 23 mantissa bits of each product's inputs (about
+     * 5e-4 relative per product; float32 accumulation), for several times the throughput on tensor cores.
+     */
     public enum MathMode {
-        /** TF32 tensor-core products with float32 accumulation (PyTorch's default for convolutions) */
+        /**
+         * PyTorch's defaults: TF32 for convolutions ({@code torch.backends.cudnn.allow_tf32 = True}), strict
+         * float32 for matrix products and attention ({@code torch.backends.cuda.matmul.allow_tf32 = False}).
+         */
+        DEFAULT,
+        /** TF32 for every GEMM: convolutions, matrix products and attention */
         TF32,
-        /** strict float32 */
-        FP32
+        /** strict float32 everywhere */
+        FP32;
+
+        /** How this mode multiplies, for descriptions. */
+        public String describe() {
+            return switch (this) {
+                case DEFAULT -> "TF32 convolutions, strict float32 matmul and attention (PyTorch's defaults)";
+                case TF32 -> "TF32 GEMMs";
+                case FP32 -> "strict float32 GEMMs";
+            };
+        }
+
+        /** ESD_CUDA_MATH's value: unset or "default", "tf32", "fp32". */
+        public static MathMode fromEnvironment(String value) {
+            if (value == null || value.isBlank()) return DEFAULT;
+            return switch (value.trim().toLowerCase(java.util.Locale.ROOT)) {
+                case "default" -> DEFAULT;
+                case "tf32" -> TF32;
+                case "fp32" -> FP32;
+                default -> throw new CudaException("ESD_CUDA_MATH must be default, tf32 or fp32, got '" + value + "'");
+            };
+        }
     }
 
+    /** The operations whose GEMMs are convolutions (TF32 in the DEFAULT mode). */
+    private static final Set<String> CONVOLUTIONS = Set.of("conv2d", "conv2dBackwardData", "conv2dBackwardWeight");
     private static final int BLOCK = 256;                  // threads of 1-D kernels
     private static final int MAX_GRID = 65535 * 16;        // elementwise grids stride beyond this
     private static final int ROWS_PER_BLOCK = BLOCK / 32;  // warp-per-row kernels
@@ -54,7 +85,12 @@ public final class CudaBackend implements Backend {
      * GPU; {@link #probe()} tells beforehand without throwing.
      */
     public CudaBackend(MathMode math) {
-        this(new JCudaDevice(math == MathMode.TF32), math);
+        this(math, CudaLibraries.standard());
+    }
+
+    /** The backend on the NVIDIA libraries {@code libraries} finds (e.g. the fake ones of a check-only run). */
+    public CudaBackend(MathMode math, CudaLibraries libraries) {
+        this(new JCudaDevice(libraries), math);
     }
 
     /** The backend on a given device (tests run it on an emulated one). */
@@ -62,13 +98,12 @@ public final class CudaBackend implements Backend {
         this.device = device;
         this.math = math;
         this.allocator = new CudaAllocator(device);
-        this.description = device.describe();
+        this.description = device.describe() + "; " + math.describe();
     }
 
-    /** The backend in the math mode of {@code ESD_CUDA_MATH} (tf32, the default, or fp32). */
+    /** The backend in the math mode of {@code ESD_CUDA_MATH} (default, tf32 or fp32; see {@link MathMode}). */
     public static CudaBackend create() {
-        String env = System.getenv("ESD_CUDA_MATH");
-        return new CudaBackend(env != null && env.trim().equalsIgnoreCase("fp32") ? MathMode.FP32 : MathMode.TF32);
+        return new CudaBackend(MathMode.fromEnvironment(System.getenv("ESD_CUDA_MATH")));
     }
 
     /** Whether a GPU backend can be created here, with the device or the reason why not; never throws or hangs. */
@@ -310,8 +345,10 @@ public final class CudaBackend implements Backend {
         final long outAll;
         final long weight;
         final boolean pointwise;
+        final int samples;
 
         ConvSizes(Conv2dShape sh) {
+            samples = sh.n();
             ohw = sh.outH() * sh.outW();
             crs = sh.c() * sh.r() * sh.s();
             inSample = (long) sh.c() * sh.h() * sh.w();
@@ -323,9 +360,12 @@ public final class CudaBackend implements Backend {
             pointwise = sh.r() == 1 && sh.s() == 1 && sh.stride() == 1 && sh.pad() == 0;
         }
 
-        /** Samples whose columns fit one workspace of at most IM2COL_MAX_ELEMENTS (at least one). */
+        /**
+         * Samples whose columns fit one workspace of at most IM2COL_MAX_ELEMENTS (at least one, at most the batch:
+         * the workspace is sized from it).
+         */
         int samplesPerChunk() {
-            return (int) Math.max(1, Math.min(Integer.MAX_VALUE, IM2COL_MAX_ELEMENTS / Math.max(1, colSample)));
+            return (int) Math.max(1, Math.min(samples, IM2COL_MAX_ELEMENTS / Math.max(1, colSample)));
         }
     }
 
@@ -757,7 +797,8 @@ public final class CudaBackend implements Backend {
                         float beta, long c, int ldc, long strideC, int batch) {
         ColumnMajorGemm g = ColumnMajorGemm.fromRowMajor(transA, transB, m, n, k, alpha, lda, strideA, ldb, strideB,
                 beta, ldc, strideC, batch);
-        device.gemm(g, b, a, c); // column-major: the row-major B is cuBLAS's A
+        boolean tf32 = math == MathMode.TF32 || math == MathMode.DEFAULT && CONVOLUTIONS.contains(op);
+        device.gemm(g, b, a, c, tf32); // column-major: the row-major B is cuBLAS's A
     }
 
     private void elementwise(Kernel kernel, long n, Object... args) {

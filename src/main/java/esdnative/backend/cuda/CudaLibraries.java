@@ -64,7 +64,7 @@ public final class CudaLibraries {
             SymbolLookup.libraryLookup(location, Arena.global());
         } catch (IllegalArgumentException e) {
             throw new CudaException("no NVIDIA driver: " + DRIVER + " is not in " + describeFolders()
-                    + " and the system loader does not know it");
+                    + " and the system loader does not know it", e);
         }
     }
 

@@ -15,8 +15,20 @@ public final class CudaProbe {
     /** How long starting the backend may take (the driver JIT-compiles the PTX on first use). */
     static final long TIMEOUT_SECONDS = 90;
 
-    /** The outcome: available with a description of the device and libraries, or unavailable with the reason. */
-    public record Result(boolean available, String description) {
+    /**
+     * The outcome: available with a description of the device and libraries, or unavailable with a one-line reason
+     * and, when something threw, the whole cause chain (every cause's full message; JCuda's load errors carry its
+     * attempts and their stack traces in theirs). {@code cause} is empty otherwise.
+     */
+    public record Result(boolean available, String description, String cause) {
+        Result(boolean available, String description) {
+            this(available, description, "");
+        }
+
+        static Result failed(Throwable t) {
+            return new Result(false, reason(t), causeChain(t));
+        }
+
         @Override
         public String toString() {
             return (available ? "cuda available: " : "cuda unavailable: ") + description;
@@ -44,7 +56,7 @@ public final class CudaProbe {
             Thread.currentThread().interrupt();
             return new Result(false, "interrupted while starting CUDA");
         } catch (ExecutionException e) {
-            return new Result(false, reason(e.getCause()));
+            return Result.failed(e.getCause());
         }
     }
 
@@ -52,11 +64,11 @@ public final class CudaProbe {
         try {
             CudaLibraries libraries = CudaLibraries.standard();
             libraries.loadDriver();
-            try (CudaBackend backend = new CudaBackend(CudaBackend.MathMode.TF32)) {
+            try (CudaBackend backend = new CudaBackend(CudaBackend.MathMode.DEFAULT)) {
                 return new Result(true, backend.describe());
             }
         } catch (Throwable t) { // UnsatisfiedLinkError, NoClassDefFoundError, JCuda's and our exceptions alike
-            return new Result(false, reason(t));
+            return Result.failed(t);
         }
     }
 
@@ -67,5 +79,15 @@ public final class CudaProbe {
         if (t instanceof CudaException) return firstLine;
         if (t instanceof LinkageError) return "JCuda's native library could not load (" + firstLine + ")";
         return t.getClass().getSimpleName() + ": " + firstLine;
+    }
+
+    /** Every throwable of the chain with its class and full message, outermost first, one "caused by" each. */
+    static String causeChain(Throwable t) {
+        StringBuilder out = new StringBuilder();
+        for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+            if (!out.isEmpty()) out.append("\ncaused by: ");
+            out.append(c.getClass().getName()).append(": ").append(c.getMessage());
+        }
+        return out.toString();
     }
 }

@@ -33,8 +33,8 @@ interface Device extends AutoCloseable {
 
     void launch(Kernel kernel, Dim grid, Dim block, Object... args);
 
-    /** C = alpha op(A) op(B) + beta C, column-major, at device addresses a, b, c. */
-    void gemm(ColumnMajorGemm g, long a, long b, long c);
+    /** C = alpha op(A) op(B) + beta C, column-major, at device addresses a, b, c; TF32 products or strict float32. */
+    void gemm(ColumnMajorGemm g, long a, long b, long c, boolean tf32);
 
     /** Waits for all queued work; reports a failure of earlier work. */
     void synchronize();

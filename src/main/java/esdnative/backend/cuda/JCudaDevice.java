@@ -6,6 +6,10 @@ import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUresult;
 import jcuda.driver.JCudaDriver;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
@@ -26,20 +30,18 @@ final class JCudaDevice implements Device {
     private String op = "init";
 
     /**
-     * Opens device 0 ({@code ESD_CUDA_DEVICE} picks another): loads the driver and cuBLAS, the kernels' PTX.
-     *
-     * @param tf32 GEMMs on TF32 tensor cores; false: strict float32
+     * Opens device 0 ({@code ESD_CUDA_DEVICE} picks another): loads the driver and cuBLAS that {@code libraries}
+     * finds, and the kernels' PTX.
      */
-    JCudaDevice(boolean tf32) {
+    JCudaDevice(CudaLibraries libraries) {
         syncEveryCall = "1".equals(System.getenv("ESD_CUDA_SYNC"));
-        CudaLibraries libraries = CudaLibraries.standard();
         libraries.loadDriver();
         Cublas.Files cublasFiles = libraries.cublas();
         context = new CudaContext(deviceOrdinal());
         CudaKernels k = null;
         try {
             k = new CudaKernels(context, syncEveryCall);
-            cublas = new Cublas(cublasFiles, context.stream().handle(), tf32);
+            cublas = new Cublas(cublasFiles, context.stream().handle());
         } catch (RuntimeException | Error e) {
             if (k != null) k.close();
             context.close();
@@ -48,9 +50,9 @@ final class JCudaDevice implements Device {
         kernels = k;
         String cudnn = libraries.find(CudaLibraries.CUDNN).map(p -> "cuDNN 9 present (unused)").orElse("no cuDNN");
         int v = cublas.version();
-        description = String.format(Locale.ROOT, "%s; cuBLAS %d.%d.%d (%s), %s GEMMs; convolution im2col + cuBLAS; %s",
-                context.describe(), v / 10000, v / 100 % 100, v % 100, cublasFiles.cublas(),
-                tf32 ? "TF32" : "strict float32", cudnn);
+        description = String.format(Locale.ROOT, "%s; cuBLAS %d.%d.%d (%s); convolution im2col + cuBLAS; %s;"
+                        + " JCuda native %s", context.describe(), v / 10000, v / 100 % 100, v % 100, cublasFiles.cublas(),
+                cudnn, loadedFrom("libJCudaDriver"));
     }
 
     @Override
@@ -105,9 +107,9 @@ final class JCudaDevice implements Device {
     }
 
     @Override
-    public void gemm(ColumnMajorGemm g, long a, long b, long c) {
+    public void gemm(ColumnMajorGemm g, long a, long b, long c, boolean tf32) {
         try {
-            cublas.gemm(g, a, b, c);
+            cublas.gemm(g, a, b, c, tf32);
         } catch (CudaException e) {
             throw new CudaException("cuda " + op + ": " + e.getMessage(), e);
         }
@@ -136,6 +138,20 @@ final class JCudaDevice implements Device {
             for (CUdeviceptr p : allocations.values()) JCudaDriver.cuMemFree(p);
             allocations.clear();
             context.close();
+        }
+    }
+
+    /**
+     * Where the process mapped the native library whose file name starts with {@code prefix} from (Linux's
+     * /proc/self/maps), e.g. JCuda's: the runtime folder the device check carries, or a copy in java.io.tmpdir.
+     */
+    private static String loadedFrom(String prefix) {
+        try (var maps = Files.lines(Path.of("/proc/self/maps"))) {
+            return maps.map(line -> line.substring(line.lastIndexOf(' ') + 1))
+                    .filter(path -> path.startsWith("/") && Path.of(path).getFileName().toString().startsWith(prefix))
+                    .findFirst().orElse("(not found in /proc/self/maps)");
+        } catch (IOException | UncheckedIOException e) {
+            return "(unknown: " + e.getMessage() + ")";
         }
     }
 

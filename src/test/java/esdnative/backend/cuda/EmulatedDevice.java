@@ -114,9 +114,12 @@ final class EmulatedDevice implements Device {
         }
     }
 
-    /** cuBLAS's column-major GEMM, element (i, j) of X at X[i + j·ld], on host copies of the spans involved. */
+    /**
+     * cuBLAS's column-major GEMM, element (i, j) of X at X[i + j·ld], on host copies of the spans involved; always
+     * strict float32 (the emulated backend runs in FP32 mode).
+     */
     @Override
-    public void gemm(ColumnMajorGemm g, long a, long b, long c) {
+    public void gemm(ColumnMajorGemm g, long a, long b, long c, boolean tf32) {
         boolean ta = g.opA() == ColumnMajorGemm.OP_T, tb = g.opB() == ColumnMajorGemm.OP_T;
         float[] av = read(a, (g.batch() - 1) * g.strideA() + (ta ? (long) (g.m() - 1) * g.lda() + g.k()
                 : (long) (g.k() - 1) * g.lda() + g.m()));

@@ -1,0 +1,114 @@
+package esdnative.backend.cuda;
+
+import esdnative.testing.Fixtures;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The real binding code — JCuda's driver API (context, stream, memory, PTX modules, cuLaunchKernel's parameter
+ * packing) and cuBLAS through FFM (descriptors, argument order, constants) — run by {@code selftest --backend cuda}
+ * on the fake driver (kernels/fake-driver): its launches run the kernels' CUDA sources on the CPU emulator, its
+ * GEMMs check every argument and accumulate in float32, so a broken descriptor, argument order or kernel parameter
+ * fails a case or is refused.
+ */
+class FakeDriverTest {
+    /**
+     * Cases that reach every binding: both GEMM calls (interleaved attention batches too), im2col, big blocks, float
+     * and 64-bit kernel parameters (the whole-model cases take minutes on the emulator: see benchmarks/gpu/README.md).
+     */
+    private static final List<String> CASES = List.of("gemm", "conv2d 3x3 s2", "conv2dBackwardWeight 1x1",
+            "attention cross", "attentionBackward", "groupNorm 2x64", "softmax 129", "adamStep", "mseLoss");
+
+    @Test
+    void theSelfTestPassesThroughJCudaAndCublas(@TempDir Path jcudaFolder) throws Exception {
+        FakeDriver.extractJCudaNative(jcudaFolder);
+        String[] args = selftestArgs();
+        // JCuda's native library from a folder given to the JVM, as the device check carries it (not java.io.tmpdir)
+        FakeDriver.Run run = FakeDriver.esdNative(Map.of(), List.of("-Djava.library.path=" + jcudaFolder), args);
+        assertEquals(0, run.exitCode(), "selftest on the fake driver");
+        assertTrue(run.output().contains("cuda available: esd-native fake GPU"), run.output());
+        assertTrue(run.output().contains("JCuda native " + jcudaFolder.resolve(FakeDriver.JCUDA_NATIVE)), run.output());
+        assertTrue(run.output().contains("selftest: all passed"), run.output());
+        assertFalse(run.output().contains("refused"), "no call was refused");
+        assertFalse(run.output().contains("not implemented"), "only implemented driver functions were called");
+    }
+
+    @Test
+    void aDeviceTooSmallFailsWithTheDriversOutOfMemory() throws Exception {
+        FakeDriver.Run run = FakeDriver.esdNative(Map.of("ESD_FAKE_CUDA_MEMORY", "100000"), List.of(),
+                "selftest", "--backend", "cuda", "--math", "fp32", "--only", "gemm NN");
+        assertNotEquals(0, run.exitCode());
+        assertTrue(run.output().contains("out of GPU memory"), run.output());
+    }
+
+    @Test
+    void checkOnlyCountsAnEsdIterationOfTinySdA() throws Exception {
+        Path model = Fixtures.path("tiny-sd-a");
+        FakeDriver.Run run = FakeDriver.esdNative(Map.of(), List.of(), "bench", "--backend", "cuda", "--check-only",
+                "--model", model.toString());
+        assertEquals(0, run.exitCode(), "check-only on tiny-sd-a");
+        assertTrue(run.output().contains("fake GPU (count only)"), run.output());
+        Matcher counts = Pattern.compile("launches ([0-9,]+); gemms ([0-9,]+)").matcher(run.output());
+        assertTrue(counts.find(), run.output());
+        assertTrue(number(counts.group(1)) > 1000 && number(counts.group(2)) > 100, counts.group());
+        assertTrue(run.output().contains("refused calls 0"), run.output());
+        assertTrue(Pattern.compile("peak device memory [1-9][0-9,]* bytes").matcher(run.output()).find(), run.output());
+    }
+
+    private static long number(String withCommas) {
+        return Long.parseLong(withCommas.replace(",", ""));
+    }
+
+    @Test
+    void theFakeDriverExportsEverySymbolJCudaImports(@TempDir Path folder) throws Exception {
+        FakeDriver.libraries();
+        Path jcuda = FakeDriver.extractJCudaNative(folder);
+        assumeTrue(FakeDriver.onPath("nm"), "nm is not installed");
+        TreeSet<String> imported = new TreeSet<>();
+        for (String line : nm("--undefined-only", jcuda)) {
+            String[] f = line.trim().split("\\s+");
+            if (f[f.length - 1].startsWith("cu")) imported.add(f[f.length - 1]);
+        }
+        TreeSet<String> listed = new TreeSet<>();
+        for (String line : Files.readAllLines(Path.of("kernels/fake-driver/jcuda-driver-imports.txt"))) {
+            if (!line.startsWith("#") && !line.isBlank()) listed.add(line.trim());
+        }
+        assertEquals(imported, listed, "kernels/fake-driver/jcuda-driver-imports.txt is JCuda's import list");
+        TreeSet<String> exported = new TreeSet<>();
+        for (String line : nm("--defined-only", FakeDriver.libraries().resolve("libcuda.so.1"))) {
+            String[] f = line.trim().split("\\s+");
+            exported.add(f[f.length - 1]);
+        }
+        imported.removeAll(exported);
+        assertTrue(imported.isEmpty(), "not exported by the fake: " + imported);
+    }
+
+    private static String[] selftestArgs() {
+        List<String> args = new java.util.ArrayList<>(List.of("selftest", "--backend", "cuda"));
+        for (String c : CASES) args.addAll(List.of("--only", c));
+        return args.toArray(String[]::new);
+    }
+
+    private static List<String> nm(String which, Path library) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder("nm", "-D", which, library.toString()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), out);
+        return out.lines().toList();
+    }
+}
