@@ -7,7 +7,12 @@ import esdnative.cli.Main;
 import esdnative.io.Json;
 import esdnative.io.Npy;
 import esdnative.io.NpyArray;
+import esdnative.esd.EsdLoss;
+import esdnative.esd.TrainableSubset;
+import esdnative.optim.Adam;
 import esdnative.pipeline.TextToImage;
+import esdnative.sched.DdimScheduler;
+import esdnative.tensor.Tensor;
 import esdnative.testing.Fixtures;
 import esdnative.testing.Goldens;
 import org.junit.jupiter.api.Test;
@@ -27,8 +32,9 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * tiny-sd2-a (README-clip-sd2.md §3) from its diffusers folder and from its SD 2.x single file (OpenCLIP text tower
  * with one resblock more than the encoder uses and fused q/k/v; the folder's configs via --config, as no tensor holds
- * this tiny model's head counts and norm groups): tokens, text encoder, v-predicting UNet, VAE and the 10-step
- * v-prediction pipeline, each within its manifest tolerance (the pipeline also within the issue's 1e-4 relative).
+ * this tiny model's head counts and norm groups): tokens, text encoder, v-predicting UNet, DDIM v steps, the ESD-x
+ * step, VAE and the 10-step v-prediction pipeline, each within its manifest tolerance (the pipeline also within the
+ * issue's 1e-4 relative).
  */
 class Sd2SingleFileTest {
     private static final String GOLDEN = "tiny-sd2-a-golden";
@@ -63,6 +69,19 @@ class Sd2SingleFileTest {
         Goldens.assertClose(GOLDEN, "vae_decoded_image", be.toHost(vae.decoder().decode(be, vae.weights(),
                 tensor(be, "pipeline_out_latents.npy"))));
 
+        // DDIM with the loaded scheduler config: the model output read as v
+        DdimScheduler ddim = new DdimScheduler(sd.scheduler());
+        ddim.setTimesteps(10);
+        Tensor v = tensor(be, "ddim_step_in_model_output.npy"), x = tensor(be, "ddim_step_in_sample.npy");
+        for (int step : new int[] {901, 501, 1}) {
+            Tensor prev = be.zeros(1, 4, 8, 8), x0 = be.zeros(1, 4, 8, 8);
+            ddim.step(be, prev, x0, v, step, x, 0f, null);
+            Goldens.assertClose(GOLDEN, "ddim_step_t" + step + "_pred_original_sample", be.toHost(x0));
+            Goldens.assertClose(GOLDEN, "ddim_step_t" + step + "_prev_sample", be.toHost(prev));
+        }
+
+        checkEsdStep(be, sd);
+
         float[] init = Npy.read(golden("pipeline_in_latents.npy")).floats();
         TextToImage.Result r = TextToImage.run(be, sd, vae,
                 new TextToImage.Request("a photo of a cat", "", 10, 7.5f, 0f, 0, 16, 16, init), null);
@@ -70,6 +89,36 @@ class Sd2SingleFileTest {
         assertTrue(relLinf(Npy.read(golden("pipeline_out_latents.npy")).floats(), r.latents()) <= 1e-4);
         Goldens.assertClose(GOLDEN, "pipeline_out_image_np", r.image());
     }
+
+    /** One ESD-x step (eta 1, Adam lr 1e-5 over every attn2 parameter) on the v outputs as they are. */
+    private static void checkEsdStep(Backend be, StableDiffusion sd) {
+        Weights frozen = sd.unetWeights();
+        TrainableSubset subset = TrainableSubset.select(be, frozen, name -> name.contains("attn2"));
+        assertEquals(Json.tree(golden("manifest.json")).get("scalars").get("esd_num_trainable_parameters").asInt(),
+                subset.parameterCount());
+        int t = (int) Npy.read(golden("esd_in_t.npy")).longs()[0];
+        EsdLoss.Result r = EsdLoss.compute(be, sd.unetModel(), frozen, subset.trainable(), subset.gradients(),
+                tensor(be, "esd_in_z.npy"), t, tensor(be, "esd_in_emb_null.npy"), tensor(be, "esd_in_emb_concept.npy"), 1f);
+        for (String n : List.of("e0", "ep", "en", "target")) {
+            Tensor out = switch (n) { case "e0" -> r.e0(); case "ep" -> r.ep(); case "en" -> r.en(); default -> r.target(); };
+            Goldens.assertClose(GOLDEN, "esd_" + n, be.toHost(out));
+        }
+        Goldens.assertClose(GOLDEN, "esd_loss", new float[] {r.loss()});
+        for (String name : ESD_CHECKED) Goldens.assertClose(GOLDEN, "esd_grad__" + name, be.toHost(subset.gradients().get(name)));
+        new Adam(be, subset.parameterCount(), Adam.Config.torchDefaults(1e-5f)).step(be, subset.trained().flat(), subset.gradients().flat());
+        for (String name : ESD_CHECKED) Goldens.assertClose(GOLDEN, "esd_param_after__" + name, be.toHost(subset.trained().get(name)));
+        subset.zeroGradients(be);
+        EsdLoss.Result after = EsdLoss.compute(be, sd.unetModel(), frozen, subset.trainable(), subset.gradients(),
+                tensor(be, "esd_in_z.npy"), t, tensor(be, "esd_in_emb_null.npy"), tensor(be, "esd_in_emb_concept.npy"), 1f);
+        Goldens.assertClose(GOLDEN, "esd_en_after_step", be.toHost(after.en()));
+        Goldens.assertClose(GOLDEN, "esd_loss_after_step", new float[] {after.loss()});
+    }
+
+    private static final List<String> ESD_CHECKED = List.of(
+            "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight",
+            "mid_block.attentions.0.transformer_blocks.0.attn2.to_v.weight",
+            "up_blocks.1.attentions.1.transformer_blocks.0.attn2.to_out.0.weight",
+            "up_blocks.1.attentions.1.transformer_blocks.0.attn2.to_out.0.bias");
 
     /**
      * `generate --init-latents` from the single file with configs that hold no scheduler: the 10-step pipeline is
@@ -108,7 +157,7 @@ class Sd2SingleFileTest {
         return Fixtures.path(GOLDEN).resolve(name);
     }
 
-    private static esdnative.tensor.Tensor tensor(Backend be, String name) {
+    private static Tensor tensor(Backend be, String name) {
         NpyArray a = Npy.read(golden(name));
         return be.fromHost(a.floats(), a.shape());
     }
