@@ -83,8 +83,15 @@ class Sd2SingleFileTest {
         checkEsdStep(be, sd);
 
         float[] init = Npy.read(golden("pipeline_in_latents.npy")).floats();
+        float[] stepLatents = new float[10 * init.length];
+        long[] timesteps = new long[10];
         TextToImage.Result r = TextToImage.run(be, sd, vae,
-                new TextToImage.Request("a photo of a cat", "", 10, 7.5f, 0f, 0, 16, 16, init), null);
+                new TextToImage.Request("a photo of a cat", "", 10, 7.5f, 0f, 0, 16, 16, init), (i, step, latents) -> {
+                    timesteps[i] = step;
+                    System.arraycopy(be.toHost(latents), 0, stepLatents, i * init.length, init.length);
+                });
+        assertArrayEquals(Npy.read(golden("pipeline_step_timesteps.npy")).longs(), timesteps);
+        Goldens.assertClose(GOLDEN, "pipeline_step_latents", stepLatents);
         Goldens.assertClose(GOLDEN, "pipeline_out_latents", r.latents());
         assertTrue(relLinf(Npy.read(golden("pipeline_out_latents.npy")).floats(), r.latents()) <= 1e-4);
         Goldens.assertClose(GOLDEN, "pipeline_out_image_np", r.image());
