@@ -20,12 +20,21 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import esdnative.model.clip.ClipTextConfig;
+import esdnative.weights.CompVisNames.Component;
+import esdnative.weights.ModelWeights;
+import esdnative.model.clip.ClipTextModel;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -97,6 +106,41 @@ class Sd2SingleFileTest {
         Goldens.assertClose(GOLDEN, "pipeline_out_image_np", r.image());
     }
 
+    /**
+     * What no tensor holds is assumed and said: read off the file's shapes, the text tower has 2 layers (of its 3
+     * resblocks), gelu and 64-channel heads (1 for this 8-wide tower, which has 2: named as assumed), where SD 2.x's
+     * own shapes (1024 wide, 23 layers) give its 16 heads and no warning; and configs without a scheduler leave
+     * epsilon, with a note naming --prediction-type.
+     */
+    @Test
+    void assumedValuesAreNamed() throws IOException {
+        ClipTextConfig text;
+        try (ModelWeights w = ModelWeights.open(SINGLE_FILE, ModelWeights.Ema.OFF)) {
+            assertTrue(w.openClipText());
+            text = SingleFileArchitecture.text(w.shapes(Component.TEXT_ENCODER), true);
+        }
+        assertEquals(new ClipTextConfig(49408, 8, 32, 2, 1, 77, "gelu", 1e-5f), text);
+        assertTrue(SingleFileArchitecture.assumed(text).contains("attention heads 1 (64 channels each)"));
+
+        ClipTextConfig sd2 = new ClipTextConfig(49408, 1024, 4096, 23, 16, 77, "gelu", 1e-5f);
+        Map<String, int[]> shapes = new LinkedHashMap<>();
+        ClipTextModel.parameterShapes(sd2).forEach((n, shape) -> shapes.put("text_model." + n, shape));
+        assertEquals(sd2, SingleFileArchitecture.text(shapes, true));
+        assertEquals(List.of(), SingleFileArchitecture.assumed(sd2));
+
+        Path config = configWithoutScheduler();
+        PrintStream saved = System.err;
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        try {
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            assertEquals("epsilon", ModelLoader.load(new CpuBackend(), SINGLE_FILE, FOLDER.resolve("tokenizer"), config)
+                    .scheduler().predictionType());
+        } finally {
+            System.setErr(saved);
+        }
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("--prediction-type v_prediction"), err.toString(StandardCharsets.UTF_8));
+    }
+
     /** One ESD-x step (eta 1, Adam lr 1e-5 over every attn2 parameter) on the v outputs as they are. */
     private static void checkEsdStep(Backend be, StableDiffusion sd) {
         Weights frozen = sd.unetWeights();
@@ -133,11 +177,7 @@ class Sd2SingleFileTest {
      */
     @Test
     void generateReproducesThePipelineWithPredictionType() throws IOException {
-        Path config = tmp.resolve("config");
-        for (String c : List.of("unet/config.json", "text_encoder/config.json", "vae/config.json")) {
-            Files.createDirectories(config.resolve(c).getParent());
-            Files.copy(FOLDER.resolve(c), config.resolve(c));
-        }
+        Path config = configWithoutScheduler();
         float[] expected = Npy.read(golden("pipeline_out_latents.npy")).floats();
         assertTrue(relLinf(expected, generate(config, "--prediction-type", "v_prediction")) <= 1e-4);
         assertTrue(relLinf(expected, generate(config)) > 1e-2, "epsilon must not reproduce a v-prediction pipeline");
@@ -146,6 +186,16 @@ class Sd2SingleFileTest {
         assertEquals(2, Main.run("generate", "--model", FOLDER.toString(), "--prompt", "x", "--prediction-type", "epsilon",
                 "--output", tmp.resolve("bad.png").toString(), "--backend", "cpu"));
         assertFalse(Files.exists(tmp.resolve("bad.png")));
+    }
+
+    /** tiny-sd2-a's unet, text_encoder and vae configs, and no scheduler config. */
+    private Path configWithoutScheduler() throws IOException {
+        Path config = tmp.resolve("config");
+        for (String c : List.of("unet/config.json", "text_encoder/config.json", "vae/config.json")) {
+            Files.createDirectories(config.resolve(c).getParent());
+            Files.copy(FOLDER.resolve(c), config.resolve(c));
+        }
+        return config;
     }
 
     private float[] generate(Path config, String... extra) {
