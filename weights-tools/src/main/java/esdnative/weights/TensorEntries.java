@@ -58,21 +58,31 @@ public final class TensorEntries {
         return Entry.floats(to, shape, Arrays.copyOfRange(all, s.third() * third, (s.third() + 1) * third));
     }
 
-    /**
-     * An SD 2.x text encoder in the single-file layout ({@link OpenClipNames}): q, k and v stacked into the fused
-     * in_proj tensors, in the order of the diffusers names; tensors the tower has no place for (position_ids) left out.
-     */
+    /** A model's SD 2.x text encoder in the single-file layout: {@link #openClipText(SequencedMap, Object)}. */
     public static SequencedMap<String, Entry> openClipText(ModelWeights w, DType target) {
-        SequencedMap<String, List<Entry>> parts = new LinkedHashMap<>();
+        SequencedMap<String, Entry> text = new LinkedHashMap<>();
         for (String name : w.names(Component.TEXT_ENCODER)) {
-            OpenClipNames.Part p = OpenClipNames.toCompVis(name);
-            if (p == null) continue;
-            List<Entry> slots = parts.computeIfAbsent(p.compVisName(), k -> Arrays.asList(new Entry[p.third() < 0 ? 1 : 3]));
-            slots.set(Math.max(p.third(), 0), of(w.source(Component.TEXT_ENCODER, name), w.shape(Component.TEXT_ENCODER, name), target));
+            text.put(name, of(w.source(Component.TEXT_ENCODER, name), w.shape(Component.TEXT_ENCODER, name), target));
         }
+        return openClipText(text, w.path());
+    }
+
+    /**
+     * An SD 2.x text encoder (diffusers names → entries) in the single-file layout ({@link OpenClipNames}): q, k and v
+     * stacked into the fused in_proj tensors, in the order of the diffusers names; tensors the tower has no place for
+     * (position_ids) left out. {@code source} names the model in messages.
+     */
+    public static SequencedMap<String, Entry> openClipText(SequencedMap<String, Entry> textEncoder, Object source) {
+        SequencedMap<String, List<Entry>> parts = new LinkedHashMap<>();
+        textEncoder.forEach((name, entry) -> {
+            OpenClipNames.Part p = OpenClipNames.toCompVis(name);
+            if (p == null) return;
+            List<Entry> slots = parts.computeIfAbsent(p.compVisName(), k -> Arrays.asList(new Entry[p.third() < 0 ? 1 : 3]));
+            slots.set(Math.max(p.third(), 0), entry);
+        });
         SequencedMap<String, Entry> entries = new LinkedHashMap<>();
         parts.forEach((name, slots) -> {
-            if (slots.contains(null)) throw new UserError(w.path() + ": text encoder lacks a q, k or v projection of " + name);
+            if (slots.contains(null)) throw new UserError(source + ": text encoder lacks a q, k or v projection of " + name);
             entries.put(name, slots.size() == 1 ? slots.getFirst() : stacked(slots));
         });
         return entries;
