@@ -31,8 +31,10 @@ import java.util.stream.Stream;
  *
  * <p>A diffusers folder carries its architecture in config.json files. A single file does not: its UNet and text
  * encoder shapes are read off the tensors, and what shapes cannot tell (group-norm groups, head counts, the text
- * encoder's activation) takes Stable Diffusion's values (SD1.x: 32 groups, 8 heads, quick_gelu, 12 text heads),
- * unless {@code configDir} names a diffusers folder whose config files to use instead.
+ * encoder's activation) takes Stable Diffusion's values (SD1.x: 32 groups, 8 heads, quick_gelu, 12 text heads;
+ * SD 2.x, told by its OpenCLIP {@code cond_stage_model.model.*} text tower: gelu, 64-channel text heads, epsilon
+ * unless {@code --prediction-type}), unless {@code configDir} names a diffusers folder whose config files to use
+ * instead.
  */
 public final class ModelLoader {
     private ModelLoader() {}
