@@ -13,12 +13,18 @@ import esdnative.esd.EsdTrainer;
 import esdnative.esd.Schedule;
 import esdnative.esd.TrainMethod;
 import esdnative.model.Weights;
+import esdnative.model.clip.ClipVisionConfig;
+import esdnative.model.clip.ClipVisionModel;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.pipeline.GuidedSampler;
 import esdnative.sched.DdimConfig;
 import esdnative.sched.DdimScheduler;
 import esdnative.tensor.Conv2dShape;
 import esdnative.tensor.Tensor;
+import esdnative.uce.ConceptEncoder;
+import esdnative.uce.UceEdit;
+import esdnative.uce.UceForm;
+import esdnative.uce.UceSettings;
 import esdnative.util.PeakMemory;
 import esdnative.util.Rng;
 import picocli.CommandLine.Command;
@@ -42,7 +48,9 @@ import java.util.Set;
         description = "Time GEMM, conv2d, UNet forward/backward, the text encoder and a guided DDIM step.")
 public final class BenchCommand implements Runnable {
     static final List<String> ITEMS = List.of("gemm", "conv", "unet-forward", "unet-backward", "text", "ddim-step",
-            "esd-iteration");
+            "esd-iteration", "clip-vision", "uce");
+    /** concepts erased at once in the uce item's three timings */
+    private static final List<Integer> UCE_CONCEPTS = List.of(1, 10, 100);
     /** The ESD iteration's fixed plan: the paper schedule's middle draw, t_enc 25 of 50 (26 sampling steps). */
     private static final int ESD_DDIM_STEPS = 50;
     private static final int ESD_T_ENC = 25;
@@ -62,7 +70,7 @@ public final class BenchCommand implements Runnable {
     String config;
 
     @Option(names = "--what", split = ",", description = "Comma-separated, from: gemm, conv, unet-forward, "
-            + "unet-backward, text, ddim-step, esd-iteration (default: all).")
+            + "unet-backward, text, ddim-step, esd-iteration (default: all of these), clip-vision, uce (only on request).")
     List<String> what;
 
     @Option(names = "--batch", description = "UNet batch size (default: forward at 1 and 2, backward and conv at 1).")
@@ -122,7 +130,8 @@ public final class BenchCommand implements Runnable {
 
     private void bench(Set<String> items) {
         if (items.contains("gemm")) gemm();
-        if (items.stream().anyMatch(i -> !i.equals("gemm"))) {
+        if (items.contains("clip-vision")) clipVision();
+        if (items.stream().anyMatch(i -> !i.equals("gemm") && !i.equals("clip-vision"))) {
             BenchModel m = model != null ? BenchModel.load(be, model, tokenizer)
                     : BenchModel.random(be, config, tokenizer, seed);
             int latent = latentSize(m);
@@ -137,6 +146,7 @@ public final class BenchCommand implements Runnable {
             if (items.contains("text")) text(m);
             if (items.contains("ddim-step")) ddimStep(m, latent);
             if (items.contains("esd-iteration")) esdIteration(m, latent);
+            if (items.contains("uce")) uce(m);
             if (skipEsdIteration) out.println("esd-iteration left out: with --config it needs --tokenizer DIR");
         }
         out.printf("peak resident memory: %s (Java heap limit %s)%n", PeakMemory.describe(),
@@ -167,6 +177,11 @@ public final class BenchCommand implements Runnable {
         if (what != null && ordered.contains("esd-iteration") && model == null && tokenizer == null) {
             throw new UserError("--what esd-iteration: with --config it needs --tokenizer DIR (CLIP vocab.json, merges.txt)");
         }
+        if (what != null && ordered.contains("uce") && model == null && tokenizer == null) {
+            throw new UserError("--what uce: with --config it needs --tokenizer DIR (CLIP vocab.json, merges.txt)");
+        }
+        if (what == null) ordered.remove("clip-vision");   // 1.2 GB of random weights: only on request
+        if (what == null) ordered.remove("uce");   // only on request: it times edits of 1, 10 and 100 concepts
         skipEsdIteration = what == null && model == null && tokenizer == null;
         if (skipEsdIteration) ordered.remove("esd-iteration");
         if (batch != null && batch < 1) throw new UserError("--batch: must be at least 1, got " + batch);
@@ -254,6 +269,22 @@ public final class BenchCommand implements Runnable {
         line("text encoder forward, 1×" + TOKENS + " tokens", r, "");
     }
 
+    /** CLIP ViT-L/14's image tower, as eval's CLIP score and SD's safety checker run it: random weights, one image. */
+    private void clipVision() {
+        ClipVisionConfig c = ClipVisionConfig.vitL14();
+        Weights weights = Weights.allocate(be, ClipVisionModel.parameterShapes(c));
+        RandomWeights.fill(be, weights, seed);
+        ClipVisionModel vision = new ClipVisionModel(be, c, weights);
+        Tensor pixels = be.fromHost(new Rng(seed).normal(3 * c.imageSize() * c.imageSize()), 1, 3, c.imageSize(), c.imageSize());
+        Measurement r = measure(() -> vision.forward(pixels));
+        // multiply-adds ×2: per layer the q/k/v/out and MLP linears over every token, then q·kᵀ and probs·v; the patch conv
+        double t = c.tokens(), h = c.hiddenSize(), p = c.patchSize();
+        double flops = c.numHiddenLayers() * (2 * t * (4 * h * h + 2 * h * c.intermediateSize()) + 4 * t * t * h)
+                + 2 * (t - 1) * h * c.numChannels() * p * p;
+        line(String.format("CLIP ViT-L/14 vision forward, 1 image %d²", c.imageSize()), r,
+                String.format("%.1f GFLOP/s; %,d parameters", r.gflops(flops), weights.elementCount()));
+    }
+
     /** One step as sampling runs it: a batch-2 forward on [x, x] with [uncond, cond], guidance, a DDIM update. */
     private void ddimStep(BenchModel m, int latent) {
         UNet2DConditionModel unet = m.unet();
@@ -279,6 +310,34 @@ public final class BenchCommand implements Runnable {
         EsdTrainer.Draw draw = trainer.replayed("Van Gogh", ESD_T_ENC, ESD_T_DDPM, start);
         profiled(String.format("ESD-x iteration (%d DDIM steps, t_ddpm %d)", draw.plan().ddimSteps(), ESD_T_DDPM),
                 () -> trainer.step(draw));
+    }
+
+    /**
+     * UCE's whole edit as {@code esd-native uce} runs it between loading and writing: the text encoder on every
+     * concept and "", then the closed form applied to every attn2 to_k/to_v, for 1, 10 and 100 concepts erased.
+     */
+    private void uce(BenchModel m) {
+        ConceptEncoder encoder = new ConceptEncoder(be, m.tokenizer(), m.textEncoder());
+        for (int n : UCE_CONCEPTS) {
+            List<String> concepts = java.util.stream.IntStream.range(0, n).mapToObj(i -> "concept number " + i).toList();
+            UceSettings s = new UceSettings(UceForm.F2025, concepts, List.of(""), List.of(), 1, null, UceSettings.DEFAULT_LAMB);
+            UceEdit.Result[] last = new UceEdit.Result[1];
+            long[] cpuNanos = new long[1];   // the process's CPU time in the last run: less load-dependent than wall time
+            Measurement r = measure(() -> {
+                long cpu = processCpuNanos();
+                last[0] = UceEdit.apply(be, encoder, m.unetWeights(), s);
+                cpuNanos[0] = processCpuNanos() - cpu;
+            });
+            line(String.format("UCE edit, %d concept%s erased", n, n == 1 ? "" : "s"), r,
+                    String.format("last run: text encoder %.2f s, closed form %.2f s (%d tensors), CPU %.2f s",
+                            last[0].textSeconds(), last[0].solveSeconds(), last[0].edited().trained().asMap().size(),
+                            cpuNanos[0] / 1e9));
+        }
+    }
+
+    private static long processCpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean())
+                .getProcessCpuTime();
     }
 
     /** Random latents [n, in, h, w], timesteps and a context [n, 77, crossAttentionDim]. */

@@ -3,6 +3,7 @@ package esdnative.cli;
 import esdnative.backend.Backend;
 import esdnative.io.Npy;
 import esdnative.io.NpyArray;
+import esdnative.lora.LoraApplier;
 import esdnative.model.ModelLoader;
 import esdnative.model.StableDiffusion;
 import esdnative.model.Vae;
@@ -15,6 +16,7 @@ import picocli.CommandLine.Option;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
@@ -74,11 +76,18 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--backend", defaultValue = "auto", description = "cpu, cuda or auto. Default: ${DEFAULT-VALUE}.")
     String backend;
 
+    @Option(names = "--lora", paramLabel = "FILE[:SCALE]", description = "Apply a LoRA file (kohya keys) to the UNet at load time, at SCALE (default 1). Repeatable.")
+    List<String> loras = List.of();
+
     @Override
     public Integer call() {
         if (steps < 1) throw new UserError("--steps: must be at least 1, got " + steps);
         if (eta < 0) throw new UserError("--eta: must not be negative, got " + eta);
         if (!Files.exists(model)) throw new UserError("--model: " + model + " does not exist");
+        List<LoraApplier.Spec> loraSpecs = loras.stream().map(s -> LoraApplier.Spec.parse(s, "--lora")).toList();
+        for (LoraApplier.Spec lora : loraSpecs) {
+            if (!Files.isRegularFile(lora.file())) throw new UserError("--lora: " + lora.file() + " not found");
+        }
         float[] init = null;
         int[] initShape = null;
         if (initLatents != null) {
@@ -90,6 +99,10 @@ public final class GenerateCommand implements Callable<Integer> {
         try (Backend be = BackendOption.create(backend, System.err)) {
             StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
                     predictionType);
+            for (LoraApplier.Spec lora : loraSpecs) {
+                int modules = LoraApplier.apply(be, sd.unetWeights(), lora);
+                System.err.printf(Locale.ROOT, "applied %s at scale %s (%d modules)%n", lora.file(), lora.scale(), modules);
+            }
             Vae vae = ModelLoader.loadVae(be, sd, configDir);
             int f = sd.vaeScaleFactor();
             int w = width != null ? width : initShape != null ? initShape[3] * f : sd.defaultResolution();

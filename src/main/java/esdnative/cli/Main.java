@@ -24,6 +24,8 @@ import java.util.Properties;
                 esdnative.bench.BenchCommand.class,
                 esdnative.toy.ToyCommand.class,
                 esdnative.sweep.SweepCommand.class,
+                EvalCommand.class,
+                esdnative.uce.UceCommand.class,
         })
 public final class Main implements Runnable {
 

@@ -11,6 +11,7 @@ import esdnative.esd.Schedule;
 import esdnative.esd.Trace;
 import esdnative.esd.TrainMethod;
 import esdnative.esd.TrainedNames;
+import esdnative.lora.LoraSettings;
 import esdnative.model.ModelLoader;
 import esdnative.model.StableDiffusion;
 import esdnative.model.unet.UNet2DConditionModel;
@@ -84,8 +85,14 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--output", paramLabel = "PATH", description = "Where to write the result. Default: the paper code's name scheme in the current folder.")
     Path output;
 
-    @Option(names = "--format", paramLabel = "F", description = "diffusers, single-file or trained-only. Default: the input's layout.")
+    @Option(names = "--format", paramLabel = "F", description = "diffusers, single-file, trained-only or lora. Default: the input's layout.")
     String format;
+
+    @Option(names = "--lora-rank", defaultValue = "8", paramLabel = "R", description = "--format lora: rank per module, or full (exact). Default: ${DEFAULT-VALUE}.")
+    String loraRank;
+
+    @Option(names = "--lora-dtype", defaultValue = "fp16", paramLabel = "TYPE", description = "--format lora: fp16, bf16 or fp32. Default: ${DEFAULT-VALUE}.")
+    String loraDtype;
 
     @Option(names = "--overwrite", description = "Replace an existing output.")
     boolean overwrite;
@@ -140,6 +147,7 @@ public final class TrainCommand implements Callable<Integer> {
             return 0;
         }
         List<String> conceptList = concepts();
+        LoraSettings lora = new LoraSettings(LoraSettings.parseRank(loraRank, "--lora-rank"), LoraSettings.parseDtype(loraDtype, "--lora-dtype"));
         Schedule sched = Schedule.parse(schedule);
         if (traceDir != null && replayDir != null && traceDir.toAbsolutePath().equals(replayDir.toAbsolutePath())) {
             throw new UserError("--trace-dir and --replay-dir must differ");
@@ -172,7 +180,9 @@ public final class TrainCommand implements Callable<Integer> {
             if (exit != 0) return exit;
 
             Map<String, String> meta = metadata(settings);
-            new EsdOutput(be, sd, trainer.subset(), meta).write(out, outFormat);
+            EsdOutput output = new EsdOutput(be, sd, trainer.subset(), meta);
+            if (outFormat == OutputFormat.LORA) output.writeLora(out, lora).forEach(err::println);
+            else output.write(out, outFormat);
             err.printf(Locale.ROOT, "wrote %s (%s); log %s; peak memory %s%n", out, outFormat.id(), log, PeakMemory.describe());
             return 0;
         }
@@ -220,7 +230,7 @@ public final class TrainCommand implements Callable<Integer> {
     /** The paper code's file name scheme, e.g. compvis-word_VanGogh-method_xattn-sg_3.0-ng_1.0-iter_1000-lr_1e-05. */
     static String defaultName(EsdTrainer.Settings s, OutputFormat f) {
         String word = s.concepts().size() == 1 ? s.concepts().getFirst().replace(" ", "") : "multi" + s.concepts().size();
-        String prefix = f == OutputFormat.DIFFUSERS ? "diffusers" : "compvis";
+        String prefix = f == OutputFormat.DIFFUSERS ? "diffusers" : f == OutputFormat.LORA ? "lora" : "compvis";
         String name = String.format(Locale.ROOT, "%s-word_%s-method_%s-sg_%s-ng_%s-iter_%d-lr_%s", prefix, word,
                 s.method().id(), s.startGuidance(), s.negativeGuidance(), s.iterations(), pythonFloat(s.lr()));
         return f == OutputFormat.DIFFUSERS ? name : name + ".safetensors";

@@ -7,6 +7,9 @@ import esdnative.io.DType;
 import esdnative.io.SafetensorsWriter;
 import esdnative.io.SafetensorsWriter.Entry;
 import esdnative.io.TensorSource;
+import esdnative.lora.LoraExtraction;
+import esdnative.lora.LoraSettings;
+import esdnative.lora.LoraWriter;
 import esdnative.model.StableDiffusion;
 import esdnative.weights.CompVisNames;
 import esdnative.weights.CompVisNames.Component;
@@ -66,7 +69,15 @@ public final class EsdOutput {
             case TRAINED_ONLY -> replaceAtomically(out, tmp -> SafetensorsWriter.write(tmp, trainedOnly(), metadata));
             case SINGLE_FILE -> replaceAtomically(out, tmp -> SafetensorsWriter.write(tmp, singleFile(), metadata));
             case DIFFUSERS -> replaceAtomically(out, this::writeDiffusersFolder);
+            case LORA -> throw new IllegalArgumentException("a LoRA output needs its settings: call writeLora");
         }
+    }
+
+    /** The trained tensors' change from the frozen model as a LoRA file; returns the log's lines (residuals). */
+    public List<String> writeLora(Path out, LoraSettings settings) {
+        LoraExtraction.Result lora = LoraExtraction.extract(LoraExtraction.Pair.of(be, model.unetWeights(), subset.trained()), settings);
+        LoraWriter.write(out, lora, model.source(), metadata);
+        return LoraWriter.report(lora);
     }
 
     // ---- formats -------------------------------------------------------------------------------------------

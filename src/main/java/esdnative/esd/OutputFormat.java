@@ -11,7 +11,9 @@ public enum OutputFormat {
     /** A CompVis single file for AUTOMATIC1111 / ComfyUI, text encoder and VAE included. */
     SINGLE_FILE("single-file"),
     /** Only the trained tensors, diffusers keys, as the 2025 reference code writes them. */
-    TRAINED_ONLY("trained-only");
+    TRAINED_ONLY("trained-only"),
+    /** The trained tensors' change as a LoRA file (kohya keys; esdnative.lora.LoraWriter), for A1111 / ComfyUI / diffusers. */
+    LORA("lora");
 
     private final String id;
 
@@ -21,6 +23,6 @@ public enum OutputFormat {
 
     public static OutputFormat parse(String text) {
         for (OutputFormat f : values()) if (f.id.equals(text.trim().toLowerCase(Locale.ROOT))) return f;
-        throw new UserError("--format: unknown format '" + text + "'; valid: diffusers, single-file, trained-only");
+        throw new UserError("--format: unknown format '" + text + "'; valid: diffusers, single-file, trained-only, lora");
     }
 }

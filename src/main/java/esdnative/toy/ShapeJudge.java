@@ -48,6 +48,9 @@ public final class ShapeJudge {
 
     public Weights weights() { return params; }
 
+    /** The side in pixels of the images it judges. */
+    public int size() { return size; }
+
     /** What one forward keeps for backward. */
     private record Acts(Tensor x, Tensor h1, Tensor a1, Tensor h2, Tensor a2, Tensor h3, Tensor a3, Tensor logits) {}
 

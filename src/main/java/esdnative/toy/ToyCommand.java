@@ -108,22 +108,25 @@ public final class ToyCommand implements Runnable {
         long seed;
         @Option(names = "--base", description = "A toy model folder to erase from (default: the built-in one).")
         Path base;
-        @Option(names = "--method", description = "ESD train method (default: xattn, i.e. ESD-x; noxattn is ESD-u).")
+        @Option(names = "--method", description = "ESD train method (default: xattn, i.e. ESD-x; noxattn is ESD-u), or uce (closed form, no training).")
         String method;
 
         @Override
         public void run() {
             ToyDemo.Settings d = ToyDemo.Settings.defaults(concept);
+            boolean uce = "uce".equals(method);
+            if (uce && (iterations != null || lr != null)) throw new UserError("--iterations, --lr: UCE does not train; drop them with --method uce");
             if (iterations != null && iterations < 1) throw new UserError("--iterations must be at least 1, got " + iterations);
             if (samples != null && samples < 1) throw new UserError("--samples must be at least 1, got " + samples);
             if (lr != null && !(lr > 0)) throw new UserError("--lr must be positive, got " + lr);
             ToyEval.Settings e = d.eval();
             ToyDemo.Settings s = new ToyDemo.Settings(concept, iterations != null ? iterations : d.iterations(),
                     lr != null ? lr : d.lr(), d.negativeGuidance(), d.startGuidance(), d.ddimSteps(),
-                    method != null ? esdnative.esd.TrainMethod.parse(method) : d.method(),
+                    method != null && !uce ? esdnative.esd.TrainMethod.parse(method) : d.method(),
                     new ToyEval.Settings(samples != null ? samples : e.samplesPerClass(), e.ddimSteps(), e.guidance(), e.seed()),
                     seed);
-            runDemo(s, base, output);
+            if (uce) runUceDemo(s, base, output);
+            else runDemo(s, base, output);
         }
     }
 
@@ -133,6 +136,17 @@ public final class ToyCommand implements Runnable {
         try (CpuBackend be = new CpuBackend()) {
             java.nio.file.Files.createDirectories(out);
             ToyDemo.run(be, s, base, out, System.err);
+        } catch (java.io.IOException ex) {
+            throw new UserError("--output: cannot create " + out + ": " + ex.getMessage(), ex);
+        }
+    }
+
+    /** As {@link #runDemo}, erasing with UCE (see {@link ToyUceDemo}). */
+    static void runUceDemo(ToyDemo.Settings s, Path base, Path output) {
+        Path out = output != null ? output : Path.of("uce-toy-" + s.concept());
+        try (CpuBackend be = new CpuBackend()) {
+            java.nio.file.Files.createDirectories(out);
+            ToyUceDemo.run(be, s, base, out, System.err);
         } catch (java.io.IOException ex) {
             throw new UserError("--output: cannot create " + out + ": " + ex.getMessage(), ex);
         }

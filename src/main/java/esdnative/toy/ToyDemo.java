@@ -108,14 +108,17 @@ public final class ToyDemo {
     }
 
     /** The paper-style table: per class accuracy before → after, the erased class marked. */
-    public static String table(Report r) {
+    public static String table(Report r) { return table(r, "ESD"); }
+
+    /** As {@link #table(Report)}, naming the erasing step {@code method} (e.g. "UCE"). */
+    public static String table(Report r, String method) {
         StringBuilder t = new StringBuilder(String.format(Locale.ROOT, "%n%-10s %8s    %8s%n", "class", "before", "after"));
         for (int c = 0; c < r.before().length; c++) {
             t.append(String.format(Locale.ROOT, "%-10s %7.1f%% -> %7.1f%%%s%n", ShapesDataset.CLASSES.get(c),
                     100 * r.before()[c], 100 * r.after()[c], c == r.erased() ? "   (erased)" : ""));
         }
-        t.append(String.format(Locale.ROOT, "others: mean drop %.1f points; ESD %.0f s, total %.0f s%n",
-                r.othersDrop(), r.trainSeconds(), r.totalSeconds()));
+        t.append(String.format(Locale.ROOT, "others: mean drop %.1f points; %s %.0f s, total %.0f s%n",
+                r.othersDrop(), method, r.trainSeconds(), r.totalSeconds()));
         return t.toString();
     }
 

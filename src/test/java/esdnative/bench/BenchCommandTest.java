@@ -76,7 +76,19 @@ class BenchCommandTest {
         }
         Result r = cli("bench", "--what", "gemm,nope");
         assertEquals("esd-native: --what: 'nope' is not a benchmark (gemm, conv, unet-forward, unet-backward, text, "
-                + "ddim-step, esd-iteration)", r.text().strip());
+                + "ddim-step, esd-iteration, clip-vision, uce)", r.text().strip());
+    }
+
+    @Test
+    void uceTimesOneTenAndHundredConcepts() {
+        Result r = cli("bench", "--config", "tiny", "--what", "uce", "--tokenizer", Fixtures.path("clip-tokenizer").toString(),
+                "--warmup", "0", "--repeat", "1");
+        assertEquals(0, r.code(), r.text());
+        for (String n : new String[] {"1 concept erased", "10 concepts erased", "100 concepts erased"}) {
+            assertTrue(r.text().contains("UCE edit, " + n), r.text());
+        }
+        assertTrue(r.text().contains("(12 tensors)"), r.text());
+        assertEquals(2, cli("bench", "--config", "tiny", "--what", "uce").code(), "uce with --config needs --tokenizer");
     }
 
     @Test

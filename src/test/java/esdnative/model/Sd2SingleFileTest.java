@@ -46,7 +46,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * issue's 1e-4 relative).
  */
 class Sd2SingleFileTest {
-    private static final String GOLDEN = "tiny-sd2-a-golden";
+    private static final Path GOLDEN = Fixtures.path("tiny-sd2-a-golden");
     private static final Path FOLDER = Fixtures.path("tiny-sd2-a");
     private static final Path SINGLE_FILE = Fixtures.path("tiny-sd2-a-single-file.safetensors");
 
@@ -211,7 +211,7 @@ class Sd2SingleFileTest {
     }
 
     private static Path golden(String name) {
-        return Fixtures.path(GOLDEN).resolve(name);
+        return GOLDEN.resolve(name);
     }
 
     private static Tensor tensor(Backend be, String name) {

@@ -1,14 +1,11 @@
 package esdnative.model.clip;
 
 import esdnative.backend.Backend;
-import esdnative.cli.UserError;
 import esdnative.io.SafetensorsFile;
-import esdnative.io.TensorInfo;
 import esdnative.model.Weights;
 import esdnative.tensor.Tensor;
 
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.SequencedMap;
 import java.util.function.Function;
@@ -47,17 +44,8 @@ public final class ClipTextModel {
      * present with the shape the config implies.
      */
     public static ClipTextModel load(Backend backend, ClipTextConfig config, SafetensorsFile file, String prefix) {
-        SequencedMap<String, int[]> shapes = parameterShapes(config);
-        for (var e : shapes.entrySet()) {
-            String name = prefix + e.getKey();
-            TensorInfo info = file.info(name);
-            if (info == null) throw new UserError(file.path() + ": text encoder tensor \"" + name + "\" is missing");
-            if (!Arrays.equals(info.intShape(), e.getValue())) {
-                throw new UserError(file.path() + ": text encoder tensor \"" + name + "\" has shape "
-                        + Arrays.toString(info.intShape()) + ", the config needs " + Arrays.toString(e.getValue()));
-            }
-        }
-        return load(backend, config, name -> file.readFloats(prefix + name));
+        return new ClipTextModel(backend, config,
+                ClipCheckpoint.load(backend, parameterShapes(config), file, prefix, "text encoder"));
     }
 
     /**
@@ -70,32 +58,18 @@ public final class ClipTextModel {
 
     /** Every parameter's name and shape, in checkpoint order, from the config alone. */
     public static SequencedMap<String, int[]> parameterShapes(ClipTextConfig c) {
-        int h = c.hiddenSize(), inter = c.intermediateSize();
+        int h = c.hiddenSize();
         SequencedMap<String, int[]> shapes = new LinkedHashMap<>();
         shapes.put("embeddings.token_embedding.weight", new int[] {c.vocabSize(), h});
         shapes.put("embeddings.position_embedding.weight", new int[] {c.maxPositionEmbeddings(), h});
-        for (int l = 0; l < c.numHiddenLayers(); l++) {
-            String p = "encoder.layers." + l + ".";
-            putLayerNorm(shapes, p + "layer_norm1", h);
-            for (String proj : new String[] {"q_proj", "k_proj", "v_proj", "out_proj"}) {
-                putLinear(shapes, p + "self_attn." + proj, h, h);
-            }
-            putLayerNorm(shapes, p + "layer_norm2", h);
-            putLinear(shapes, p + "mlp.fc1", h, inter);
-            putLinear(shapes, p + "mlp.fc2", inter, h);
-        }
-        putLayerNorm(shapes, "final_layer_norm", h);
+        encoder(c).declare(shapes);
+        ClipEncoder.putLayerNorm(shapes, "final_layer_norm", h);
         return shapes;
     }
 
-    private static void putLinear(SequencedMap<String, int[]> shapes, String name, int in, int out) {
-        shapes.put(name + ".weight", new int[] {out, in});
-        shapes.put(name + ".bias", new int[] {out});
-    }
-
-    private static void putLayerNorm(SequencedMap<String, int[]> shapes, String name, int dim) {
-        shapes.put(name + ".weight", new int[] {dim});
-        shapes.put(name + ".bias", new int[] {dim});
+    private static ClipEncoder encoder(ClipTextConfig c) {
+        return new ClipEncoder(c.hiddenSize(), c.intermediateSize(), c.numHiddenLayers(), c.numAttentionHeads(),
+                c.hiddenAct(), c.layerNormEps());
     }
 
     public ClipTextConfig config() { return config; }
@@ -108,40 +82,11 @@ public final class ClipTextModel {
      */
     public Tensor forward(int[] ids, int batch) {
         Tensor x = embeddings(ids, batch);                 // the residual stream [batch, seq, hidden]
-        int seq = x.dim(1);
-        int h = config.hiddenSize(), inter = config.intermediateSize(), rows = batch * seq;
-        int heads = config.numAttentionHeads(), d = config.headDim();
-        float scale = (float) Math.pow(d, -0.5);
-
-        Tensor normed = backend.zeros(rows, h);
-        Tensor mean = backend.zeros(rows), rstd = backend.zeros(rows);
-        Tensor q = backend.zeros(rows, h), k = backend.zeros(rows, h), v = backend.zeros(rows, h);
-        Tensor attended = backend.zeros(rows, h), projected = backend.zeros(rows, h);
-        Tensor hidden = backend.zeros(rows, inter), activated = backend.zeros(rows, inter);
-
-        for (int l = 0; l < config.numHiddenLayers(); l++) {
-            String p = "encoder.layers." + l + ".";
-            // x += out_proj(attention(layer_norm1(x)))
-            layerNorm(normed, mean, rstd, x, p + "layer_norm1", rows);
-            linear(q, normed, p + "self_attn.q_proj", rows, h, h);
-            linear(k, normed, p + "self_attn.k_proj", rows, h, h);
-            linear(v, normed, p + "self_attn.v_proj", rows, h, h);
-            backend.attention(attended, null, q, k, v, batch, heads, seq, seq, d, scale, true);
-            linear(projected, attended, p + "self_attn.out_proj", rows, h, h);
-            backend.add(x, x, projected, (long) rows * h);
-            // x += fc2(act(fc1(layer_norm2(x))))
-            layerNorm(normed, mean, rstd, x, p + "layer_norm2", rows);
-            linear(hidden, normed, p + "mlp.fc1", rows, h, inter);
-            if (config.hiddenAct().equals("quick_gelu")) {
-                backend.quickGelu(activated, hidden, (long) rows * inter);
-            } else {
-                backend.gelu(activated, hidden, (long) rows * inter);
-            }
-            linear(projected, activated, p + "mlp.fc2", rows, inter, h);
-            backend.add(x, x, projected, (long) rows * h);
-        }
-        Tensor out = backend.zeros(batch, seq, h);
-        layerNorm(out, mean, rstd, x, "final_layer_norm", rows);
+        int seq = x.dim(1), rows = batch * seq;
+        ClipEncoder encoder = encoder(config);
+        encoder.forward(backend, weights, x, batch, seq, true);
+        Tensor out = backend.zeros(batch, seq, config.hiddenSize());
+        encoder.layerNorm(backend, weights, out, backend.zeros(rows), backend.zeros(rows), x, "final_layer_norm", rows);
         return out;
     }
 
@@ -169,17 +114,5 @@ public final class ClipTextModel {
             backend.add(row, row, positions, (long) seq * h);
         }
         return x;
-    }
-
-    /** y[rows, out] = x[rows, in] · Wᵀ + b, with W [out, in]. */
-    private void linear(Tensor y, Tensor x, String name, int rows, int in, int out) {
-        backend.gemm(false, true, rows, out, in, 1f, x, in, 0, weights.get(name + ".weight"), in, 0,
-                0f, y, out, 0, 1);
-        backend.addRowBias(y, weights.get(name + ".bias"), rows, out);
-    }
-
-    private void layerNorm(Tensor out, Tensor mean, Tensor rstd, Tensor in, String name, int rows) {
-        backend.layerNorm(out, mean, rstd, in, weights.get(name + ".weight"), weights.get(name + ".bias"), rows,
-                config.hiddenSize(), config.layerNormEps());
     }
 }
