@@ -66,6 +66,10 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--config", paramLabel = "DIR", description = "For a single file: a diffusers folder whose configs describe it.")
     Path configDir;
 
+    @Option(names = "--prediction-type", paramLabel = "TYPE", description = "For a single file: what its UNet predicts, "
+            + "epsilon or v_prediction (SD 2.x 768-v models). Default: --config's scheduler, else epsilon.")
+    String predictionType;
+
     @Option(names = "--ema", description = "Use a checkpoint's model_ema.* UNet copy instead of its raw UNet weights (the default, as diffusers and A1111 load it).")
     boolean ema;
 
@@ -93,7 +97,8 @@ public final class GenerateCommand implements Callable<Integer> {
             initShape = a.shape();
         }
         try (Backend be = BackendOption.create(backend, System.err)) {
-            StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF);
+            StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
+                    predictionType);
             for (LoraApplier.Spec lora : loraSpecs) {
                 int modules = LoraApplier.apply(be, sd.unetWeights(), lora);
                 System.err.printf(Locale.ROOT, "applied %s at scale %s (%d modules)%n", lora.file(), lora.scale(), modules);

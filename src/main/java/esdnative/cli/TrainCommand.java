@@ -118,6 +118,10 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--config", paramLabel = "DIR", description = "For a single file: a diffusers folder whose configs describe it.")
     Path configDir;
 
+    @Option(names = "--prediction-type", paramLabel = "TYPE", description = "For a single file: what its UNet predicts, "
+            + "epsilon or v_prediction (SD 2.x 768-v models). Default: --config's scheduler, else epsilon.")
+    String predictionType;
+
     @Option(names = "--ema", description = "Train a checkpoint's model_ema.* UNet copy instead of its raw UNet weights "
             + "(the default: what the paper code trained, and what diffusers and A1111 load).")
     boolean ema;
@@ -153,7 +157,8 @@ public final class TrainCommand implements Callable<Integer> {
         if (!Files.exists(model)) throw new UserError("--model: " + model + " does not exist");
         try (Backend be = BackendOption.create(backend, err)) {
             long loadStart = System.nanoTime();
-            StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF);
+            StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
+                    predictionType);
             OutputFormat outFormat = format != null ? OutputFormat.parse(format)
                     : sd.layout() == StableDiffusion.Layout.SINGLE_FILE ? OutputFormat.SINGLE_FILE : OutputFormat.DIFFUSERS;
             EsdTrainer.Settings settings = new EsdTrainer.Settings(conceptList, trainMethod, iterations, lr, negativeGuidance,

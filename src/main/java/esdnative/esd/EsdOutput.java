@@ -118,6 +118,10 @@ public final class EsdOutput {
             return entries;
         }
         for (Component c : w.components()) {
+            if (c == Component.TEXT_ENCODER && w.openClipText()) {   // SD 2.x: OpenCLIP layout, as it loads
+                entries.putAll(TensorEntries.openClipText(w, null));
+                continue;
+            }
             for (String name : w.names(c)) {
                 String compVis = table.toCompVis(c, name);
                 if (compVis == null) continue;   // e.g. text_model.embeddings.position_ids, a buffer

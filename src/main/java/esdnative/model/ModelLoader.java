@@ -31,8 +31,10 @@ import java.util.stream.Stream;
  *
  * <p>A diffusers folder carries its architecture in config.json files. A single file does not: its UNet and text
  * encoder shapes are read off the tensors, and what shapes cannot tell (group-norm groups, head counts, the text
- * encoder's activation) takes Stable Diffusion's values (SD1.x: 32 groups, 8 heads, quick_gelu, 12 text heads),
- * unless {@code configDir} names a diffusers folder whose config files to use instead.
+ * encoder's activation) takes Stable Diffusion's values (SD1.x: 32 groups, 8 heads, quick_gelu, 12 text heads;
+ * SD 2.x, told by its OpenCLIP {@code cond_stage_model.model.*} text tower: gelu, 64-channel text heads, epsilon
+ * unless {@code --prediction-type}), unless {@code configDir} names a diffusers folder whose config files to use
+ * instead.
  */
 public final class ModelLoader {
     private ModelLoader() {}
@@ -52,14 +54,32 @@ public final class ModelLoader {
      *                     model_ema.* copy ({@code REQUIRE}: {@code --ema}, an error for a file without one)
      */
     public static StableDiffusion load(Backend be, Path path, Path tokenizerDir, Path configDir, ModelWeights.Ema ema) {
+        return load(be, path, tokenizerDir, configDir, ema, null);
+    }
+
+    /**
+     * {@link #load(Backend, Path, Path, Path, ModelWeights.Ema)} with the scheduler's prediction type given
+     * ({@code --prediction-type}: epsilon, v_prediction), which a single file does not store; null: the scheduler
+     * config's (a folder's, or {@code --config}'s), else epsilon. A folder's own value cannot be overridden.
+     */
+    public static StableDiffusion load(Backend be, Path path, Path tokenizerDir, Path configDir, ModelWeights.Ema ema,
+                                       String predictionType) {
+        if (predictionType != null && !predictionType.equals("epsilon") && !predictionType.equals("v_prediction")) {
+            throw new UserError("--prediction-type: '" + predictionType + "' is not one of epsilon, v_prediction");
+        }
         if (!Files.exists(path)) throw new UserError("--model: " + path + " does not exist");
         if (Files.isDirectory(path)) {
             if (ema == ModelWeights.Ema.REQUIRE) {
                 throw new UserError("--ema: " + path + " is a diffusers folder; only a CompVis checkpoint holds model_ema.* weights");
             }
-            return loadFolder(be, path, tokenizerDir);
+            StableDiffusion sd = loadFolder(be, path, tokenizerDir);
+            if (predictionType != null && !predictionType.equals(sd.scheduler().predictionType())) {
+                throw new UserError("--prediction-type is for single files: " + path + "'s scheduler config says "
+                        + sd.scheduler().predictionType());
+            }
+            return sd;
         }
-        return loadSingleFile(be, path, tokenizerDir, configDir, ema);
+        return loadSingleFile(be, path, tokenizerDir, configDir, ema, predictionType);
     }
 
     /**
@@ -144,14 +164,11 @@ public final class ModelLoader {
 
     // ---- CompVis single file -------------------------------------------------------------------------------
 
-    private static StableDiffusion loadSingleFile(Backend be, Path file, Path tokenizerDir, Path configDir, ModelWeights.Ema ema) {
+    private static StableDiffusion loadSingleFile(Backend be, Path file, Path tokenizerDir, Path configDir, ModelWeights.Ema ema,
+                                                  String predictionType) {
         try (ModelWeights w = ModelWeights.open(file, ema)) {
             if (w.names(Component.UNET).isEmpty()) {
                 throw new UserError(file + ": no " + Component.UNET.compVisPrefix() + "* tensors; not a Stable Diffusion single file");
-            }
-            if (w.unmapped().stream().anyMatch(n -> n.startsWith("cond_stage_model.model."))) {
-                throw new UserError(file + ": an SD2.x single file (OpenCLIP text encoder) is not supported yet; "
-                        + "convert it to a diffusers folder first");
             }
             if (w.usesEma()) {
                 System.err.println("note: " + file.getFileName() + ": using the checkpoint's EMA UNet weights (model_ema.*)");
@@ -169,27 +186,47 @@ public final class ModelLoader {
             }
             Weights unet = UNetWeights.load(be, unetConfig, unetShapes, d -> w.readFloats(Component.UNET, d), file.toString());
 
-            if (w.names(Component.TEXT_ENCODER).isEmpty()) throw new UserError(file + ": no cond_stage_model.transformer.* text encoder tensors");
+            if (w.names(Component.TEXT_ENCODER).isEmpty()) {
+                throw new UserError(file + ": no text encoder tensors (cond_stage_model.transformer.* or, SD 2.x, cond_stage_model.model.*)");
+            }
             SequencedMap<String, int[]> textShapes = w.shapes(Component.TEXT_ENCODER);
             ClipTextConfig textConfig;
             if (configDir != null) {
                 textConfig = ClipTextConfig.read(require(configDir.resolve("text_encoder/config.json"), "--config needs text_encoder/config.json"));
             } else {
-                textConfig = SingleFileArchitecture.text(textShapes);
+                textConfig = SingleFileArchitecture.text(textShapes, w.openClipText());
                 warnAssumed(file, "text encoder", "text_encoder", SingleFileArchitecture.assumed(textConfig));
             }
             checkTextShapes(file, textConfig, textShapes);
             ClipTextModel text = ClipTextModel.load(be, textConfig, d -> w.readFloats(Component.TEXT_ENCODER, "text_model." + d));
 
             Path schedulerFile = configDir == null ? null : configDir.resolve("scheduler/scheduler_config.json");
-            DdimConfig scheduler = schedulerFile != null && Files.isRegularFile(schedulerFile)
-                    ? DdimConfig.read(schedulerFile) : DdimConfig.stableDiffusion1();
+            boolean configured = schedulerFile != null && Files.isRegularFile(schedulerFile);
+            DdimConfig scheduler = configured ? DdimConfig.read(schedulerFile) : DdimConfig.stableDiffusion1();
+            if (predictionType != null) {
+                scheduler = withPredictionType(scheduler, predictionType);
+            } else if (!configured && w.openClipText()) {
+                System.err.println("note: " + file.getFileName() + ": an SD 2.x file does not say what its UNet predicts; "
+                        + "assuming epsilon (SD 2.x base, 512 px); pass --prediction-type v_prediction for a 768-v model");
+            }
             Path folder = file.toAbsolutePath().getParent();
             ClipTokenizer tokenizer = ClipTokenizer.load(findTokenizer(tokenizerDir, configDir != null ? configDir : folder));
+            if (w.openClipText() && tokenizer.padId() != SD2_PAD_ID) {
+                System.err.println("warning: " + file.getFileName() + ": SD 2.x pads prompts with \"!\" (id 0), this tokenizer with id "
+                        + tokenizer.padId() + "; pass --tokenizer DIR, an SD 2.x tokenizer folder");
+            }
             int vaeFactor = w.names(Component.VAE).isEmpty() ? 1 : 1 << (w.topology().vaeLevels() - 1);
             return new StableDiffusion(StableDiffusion.Layout.SINGLE_FILE, file, unetConfig, unet, text, tokenizer,
                     scheduler, vaeFactor, ema);
         }
+    }
+
+    /** SD 2.x's tokenizer pads with "!" (token 0), SD1.x's with its end token. */
+    private static final int SD2_PAD_ID = 0;
+
+    private static DdimConfig withPredictionType(DdimConfig c, String predictionType) {
+        return new DdimConfig(c.numTrainTimesteps(), c.betaStart(), c.betaEnd(), c.betaSchedule(), c.trainedBetas(),
+                c.clipSample(), c.clipSampleRange(), c.setAlphaToOne(), c.stepsOffset(), predictionType, c.timestepSpacing());
     }
 
     /**

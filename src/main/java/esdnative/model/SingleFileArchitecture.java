@@ -26,6 +26,8 @@ final class SingleFileArchitecture {
     private static final int SD1_HEADS = 8;
     private static final int SD2_HEAD_CHANNELS = 64;
     private static final int CLIP_HEAD_CHANNELS = 64;
+    /** SD 2.x's text encoder: OpenCLIP ViT-H/14's text tower up to its penultimate layer (23 of 24), 16 heads. */
+    private static final ClipTextConfig SD2_TEXT = new ClipTextConfig(49408, 1024, 4096, 23, 16, 77, "gelu", 1e-5f);
 
     private SingleFileArchitecture() {}
 
@@ -73,7 +75,12 @@ final class SingleFileArchitecture {
                 shape(shapes, "conv_out.weight")[2], timeDim);
     }
 
-    static ClipTextConfig text(Map<String, int[]> shapes) {
+    /**
+     * The text encoder's config from its shapes (diffusers names): CLIP ViT-L/14's quick_gelu for SD1.x's
+     * {@code cond_stage_model.transformer}, OpenCLIP's gelu for SD 2.x's {@code cond_stage_model.model}
+     * ({@code openClip}); 64-channel heads for both (no tensor holds the head count).
+     */
+    static ClipTextConfig text(Map<String, int[]> shapes, boolean openClip) {
         int[] tokens = shape(shapes, "text_model.embeddings.token_embedding.weight");
         int[] positions = shape(shapes, "text_model.embeddings.position_embedding.weight");
         int layers = 0;
@@ -81,7 +88,7 @@ final class SingleFileArchitecture {
         int hidden = tokens[1];
         int inter = shape(shapes, "text_model.encoder.layers.0.mlp.fc1.weight")[0];
         return new ClipTextConfig(tokens[0], hidden, inter, layers, Math.max(1, hidden / CLIP_HEAD_CHANNELS),
-                positions[0], "quick_gelu", 1e-5f);
+                positions[0], openClip ? "gelu" : "quick_gelu", 1e-5f);
     }
 
     /**
@@ -117,9 +124,13 @@ final class SingleFileArchitecture {
                 "sample size " + c.sampleSize());
     }
 
-    /** What {@link #text} took from CLIP ViT-L/14 (SD1.x's text encoder) when the shapes are not its own; else empty. */
+    /**
+     * What {@link #text} took from CLIP ViT-L/14 (SD1.x's text encoder) or SD 2.x's OpenCLIP ViT-H/14 (gelu) when the
+     * shapes are not its own; else empty.
+     */
     static List<String> assumed(ClipTextConfig c) {
-        if (sameShapes(ClipTextModel.parameterShapes(c), ClipTextModel.parameterShapes(ClipTextConfig.vitL14()), null)) {
+        ClipTextConfig sd = c.hiddenAct().equals("gelu") ? SD2_TEXT : ClipTextConfig.vitL14();
+        if (sameShapes(ClipTextModel.parameterShapes(c), ClipTextModel.parameterShapes(sd), null)) {
             return List.of();
         }
         return List.of("attention heads " + c.numAttentionHeads() + " (" + CLIP_HEAD_CHANNELS + " channels each)",

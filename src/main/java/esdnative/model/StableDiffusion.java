@@ -36,7 +36,10 @@ public record StableDiffusion(Layout layout, Path source, UNetConfig unet, Weigh
     public enum Layout {
         /** A diffusers pipeline folder: model_index.json, unet/, text_encoder/, tokenizer/, scheduler/, vae/. */
         DIFFUSERS,
-        /** A CompVis/LDM single file: model.diffusion_model.*, cond_stage_model.transformer.*, first_stage_model.*. */
+        /**
+         * A CompVis/LDM single file: model.diffusion_model.*, cond_stage_model.transformer.* (SD 2.x:
+         * cond_stage_model.model.*), first_stage_model.*.
+         */
         SINGLE_FILE
     }
 

@@ -82,6 +82,36 @@ class TrainCommandTest {
         }
     }
 
+    /**
+     * SD 2.x: a single file keeps its OpenCLIP text tower untouched (the unused last resblock, text_projection and
+     * logit_scale included), and a folder's single-file output holds the tower in that layout, as SD 2.x loaders
+     * read it (never cond_stage_model.transformer.*).
+     */
+    @Test
+    void sd2SingleFileOutputKeepsTheOpenClipLayout(@TempDir Path tmp) {
+        Path source = Fixtures.path("tiny-sd2-a-single-file.safetensors");
+        Path out = tmp.resolve("erased.safetensors");
+        assertEquals(0, Main.run(concat(new String[] {"train", "--model", source.toString(), "--config",
+                Fixtures.path("tiny-sd2-a").toString(), "--tokenizer", Fixtures.path("tiny-sd2-a/tokenizer").toString(),
+                "--concept", "Van Gogh", "--output", out.toString()}, QUICK)));
+        Path fromFolder = tmp.resolve("from-folder.safetensors");
+        assertEquals(0, Main.run(concat(new String[] {"train", "--model", Fixtures.path("tiny-sd2-a").toString(),
+                "--concept", "Van Gogh", "--format", "single-file", "--output", fromFolder.toString()}, QUICK)));
+        try (SafetensorsFile a = SafetensorsFile.open(source); SafetensorsFile b = SafetensorsFile.open(out);
+             SafetensorsFile c = SafetensorsFile.open(fromFolder)) {
+            assertEquals(a.names(), b.names());
+            for (String name : a.names()) {
+                boolean same = a.raw(name).mismatch(b.raw(name)) == -1;
+                assertEquals(!name.contains("attn2") || !name.startsWith("model.diffusion_model."), same, name);
+            }
+            assertTrue(c.names().stream().noneMatch(n -> n.startsWith("cond_stage_model.transformer.")), c.names().toString());
+            for (String name : c.names()) {
+                if (name.startsWith("cond_stage_model.")) assertEquals(-1, a.raw(name).mismatch(c.raw(name)), name);
+            }
+            assertTrue(c.names().contains("cond_stage_model.model.transformer.resblocks.1.attn.in_proj_weight"));
+        }
+    }
+
     @Test
     void badInputIsOneLineAndExitTwo(@TempDir Path tmp) {
         String model = Fixtures.path("tiny-sd-a").toString();

@@ -50,7 +50,7 @@ class ModelLoaderTest {
         assertEquals(UNetConfig.sd14(), SingleFileArchitecture.unet(shapes));
         Map<String, int[]> text = new LinkedHashMap<>();
         ClipTextModel.parameterShapes(ClipTextConfig.vitL14()).forEach((n, s) -> text.put("text_model." + n, s));
-        assertEquals(ClipTextConfig.vitL14(), SingleFileArchitecture.text(text));
+        assertEquals(ClipTextConfig.vitL14(), SingleFileArchitecture.text(text, false));
         assertEquals(esdnative.model.vae.VaeConfig.sd(), SingleFileArchitecture.vae(
                 esdnative.model.vae.VaeDecoder.parameterShapes(esdnative.model.vae.VaeConfig.sd())));
     }

@@ -16,6 +16,8 @@ import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -70,6 +72,33 @@ class ConvertCommandTest {
         for (Component c : Component.values()) assertSameTensors(componentFile(model, c), componentFile(back, c));
         assertEquals(Files.readString(model.resolve("unet/config.json")), Files.readString(back.resolve("unet/config.json")));
         assertTrue(Files.isRegularFile(back.resolve("tokenizer/vocab.json")));
+    }
+
+    /**
+     * SD 2.x (README-clip-sd2.md §3): a folder is written in the OpenCLIP layout, as the fixture's single file holds it
+     * bit for bit less what the encoder does not use (its last resblock, text_projection, logit_scale: a folder has
+     * none of them, nor has diffusers' conversion script's output), and read back bit-exactly; the fixture's
+     * full-tower file gives the folder's tensors.
+     */
+    @Test
+    void sd2FolderToOpenClipSingleFileAndBack() {
+        Path model = Fixtures.path("tiny-sd2-a");
+        Path fixture = Fixtures.path("tiny-sd2-a-single-file.safetensors");
+        Path single = dir.resolve("sd2.safetensors");
+        assertEquals(0, run("weights", "convert", model.toString(), single.toString()));
+        try (SafetensorsFile full = SafetensorsFile.open(fixture); SafetensorsFile written = SafetensorsFile.open(single)) {
+            Set<String> used = new HashSet<>(full.names());
+            used.removeIf(n -> n.startsWith("cond_stage_model.model.transformer.resblocks.2.")
+                    || n.equals("cond_stage_model.model.text_projection") || n.equals("cond_stage_model.model.logit_scale"));
+            assertEquals(used, written.names());
+            for (String n : used) assertEquals(-1, full.raw(n).mismatch(written.raw(n)), n);
+        }
+        Path back = dir.resolve("back");
+        assertEquals(0, run("weights", "convert", single.toString(), back.toString()));
+        for (Component c : Component.values()) assertSameTensors(componentFile(model, c), componentFile(back, c));
+        Path fromFixture = dir.resolve("from-fixture");
+        assertEquals(0, run("weights", "convert", fixture.toString(), fromFixture.toString()));
+        for (Component c : Component.values()) assertSameTensors(componentFile(model, c), componentFile(fromFixture, c));
     }
 
     @Test

@@ -19,7 +19,7 @@ import java.util.regex.Pattern;
  * naming generations ({@code query/key/value/proj_attn} before 0.21, {@code to_q/to_k/to_v/to_out.0} since) and
  * produces the new one; its q/k/v/proj_out weights are 1×1 convolutions [C, C, 1, 1] in CompVis and linear
  * [C, C] in diffusers ({@link #compVisShape}, {@link #diffusersShape}). SD2's OpenCLIP text encoder
- * ({@code cond_stage_model.model.}) is not covered.
+ * ({@code cond_stage_model.model.}, fused q/k/v) is {@link OpenClipNames}'s.
  */
 public final class CompVisNames {
     /** A diffusers model folder component and its CompVis prefix. */

@@ -81,6 +81,10 @@ public final class ConvertCommand implements Runnable {
                 CompVisNames table = CompVisNames.of(model.topology());
                 SequencedMap<String, Entry> entries = new LinkedHashMap<>();
                 for (Component c : selected) {
+                    if (c == Component.TEXT_ENCODER && model.openClipText()) {   // SD 2.x: OpenCLIP layout
+                        entries.putAll(TensorEntries.openClipText(model, target));
+                        continue;
+                    }
                     for (String name : model.names(c)) {
                         String compVis = table.toCompVis(c, name);
                         if (compVis == null) throw new UserError(input + ": " + c.folder() + " tensor " + name + " has no CompVis name");
@@ -149,8 +153,7 @@ public final class ConvertCommand implements Runnable {
 
     /** One tensor to write: a zero-copy view when the dtype stays, else converted floats. */
     private static Entry entry(ModelWeights model, Component c, String name, long[] shape, DType target) {
-        ModelWeights.Source s = model.source(c, name);
-        return TensorEntries.of(s.file(), s.name(), shape, target);
+        return TensorEntries.of(model.source(c, name), shape, target);
     }
 
     private void report(PrintWriter out, Path file, SequencedMap<String, Entry> entries, ModelWeights model) {

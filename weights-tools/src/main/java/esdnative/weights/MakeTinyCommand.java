@@ -72,10 +72,6 @@ public final class MakeTinyCommand implements Runnable {
             throw new UserError("--tokenizer: " + tokenizer + " has no vocab.json");
         }
         ModelConfig model = ModelConfig.of(config);
-        if (singleFile && !model.text().hiddenAct().equals("quick_gelu")) {
-            throw new UserError("--layout single-file: an SD2.x single file needs the OpenCLIP text encoder layout, "
-                    + "which is not supported; use --layout diffusers");
-        }
         Rng rng = new Rng(seed);
         long[] count = {0};
         if (singleFile) {
@@ -88,7 +84,15 @@ public final class MakeTinyCommand implements Runnable {
             Topology topology = Topology.fromDiffusers(weights.get(Component.UNET).keySet(), weights.get(Component.VAE).keySet());
             CompVisNames table = CompVisNames.of(topology);
             SequencedMap<String, Entry> entries = new LinkedHashMap<>();
+            boolean openClip = !model.text().hiddenAct().equals("quick_gelu");   // SD 2.x: OpenCLIP layout
+            weights.forEach((c, tensors) -> {
+                if (c == Component.TEXT_ENCODER && openClip) {
+                    entries.putAll(TensorEntries.openClipText(tensors, config));
+                    tensors.values().forEach(e -> count[0] += e.floats().length);
+                }
+            });
             weights.forEach((c, tensors) -> tensors.forEach((name, e) -> {
+                if (c == Component.TEXT_ENCODER && openClip) return;
                 String compVis = table.toCompVis(c, name);
                 entries.put(compVis, Entry.floats(e.dtype(), CompVisNames.compVisShape(compVis, e.shape()), e.floats()));
                 count[0] += e.floats().length;

@@ -2,6 +2,7 @@ package esdnative.weights;
 
 import esdnative.cli.UserError;
 import esdnative.io.DType;
+import esdnative.io.Json;
 import esdnative.io.TensorSource;
 import esdnative.weights.CompVisNames.Component;
 import esdnative.weights.CompVisNames.DiffusersName;
@@ -10,6 +11,7 @@ import esdnative.weights.CompVisNames.Topology;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -37,8 +39,15 @@ public final class ModelWeights implements AutoCloseable {
         WHERE_PRESENT
     }
 
-    /** Where one diffusers tensor comes from: a file, the tensor's name there, and its CompVis name if any. */
-    public record Source(TensorSource file, String name, String compVisName) {}
+    /**
+     * Where one diffusers tensor comes from: a file, the tensor's name there, its CompVis name if any, and which
+     * third of dim 0 it is of a fused OpenCLIP q/k/v projection (0, 1, 2; -1: the whole tensor).
+     */
+    public record Source(TensorSource file, String name, String compVisName, int third) {
+        public Source(TensorSource file, String name, String compVisName) {
+            this(file, name, compVisName, -1);
+        }
+    }
 
     private final Path path;
     private final Layout layout;
@@ -47,9 +56,11 @@ public final class ModelWeights implements AutoCloseable {
     private final Map<Component, SequencedMap<String, Source>> tensors;
     private final List<String> unmapped;
     private final boolean usesEma;
+    private final boolean openClipText;
 
     private ModelWeights(Path path, Layout layout, Topology topology, List<TensorSource> files,
-                         Map<Component, SequencedMap<String, Source>> tensors, List<String> unmapped, boolean usesEma) {
+                         Map<Component, SequencedMap<String, Source>> tensors, List<String> unmapped, boolean usesEma,
+                         boolean openClipText) {
         this.path = path;
         this.layout = layout;
         this.topology = topology;
@@ -57,6 +68,7 @@ public final class ModelWeights implements AutoCloseable {
         this.tensors = tensors;
         this.unmapped = unmapped;
         this.usesEma = usesEma;
+        this.openClipText = openClipText;
     }
 
     /** Opens a diffusers folder or a CompVis single file. */
@@ -79,7 +91,7 @@ public final class ModelWeights implements AutoCloseable {
                 tensors.put(e.getKey(), names);
             }
             Topology topology = Topology.fromDiffusers(namesOf(tensors, Component.UNET), namesOf(tensors, Component.VAE));
-            return new ModelWeights(dir, null, topology, files, tensors, List.of(), false);
+            return new ModelWeights(dir, null, topology, files, tensors, List.of(), false, isSd2TextEncoder(dir, tensors));
         } catch (RuntimeException e) {
             files.forEach(TensorSource::close);
             throw e;
@@ -103,7 +115,15 @@ public final class ModelWeights implements AutoCloseable {
             }
             Map<Component, SequencedMap<String, Source>> tensors = new EnumMap<>(Component.class);
             Set<String> used = new HashSet<>();
+            boolean openClip = OpenClipNames.isOpenClip(f.names());
+            int textLayers = OpenClipNames.diffusersLayers(f.names());
             for (String n : f.names()) {
+                List<String> texts = openClip ? OpenClipNames.toDiffusers(n, textLayers) : List.of();
+                for (int i = 0; i < texts.size(); i++) {   // SD 2.x text encoder: one or three (fused q/k/v) tensors
+                    tensors.computeIfAbsent(Component.TEXT_ENCODER, c -> new LinkedHashMap<>())
+                            .put(texts.get(i), new Source(f, n, n, texts.size() == 3 ? i : -1));
+                    used.add(n);
+                }
                 DiffusersName d = table.toDiffusers(n);
                 if (d == null) continue;
                 String sourceName = n;
@@ -117,11 +137,21 @@ public final class ModelWeights implements AutoCloseable {
                 used.add(sourceName);
             }
             List<String> unmapped = f.names().stream().filter(n -> !used.contains(n)).toList();
-            return new ModelWeights(file, layout, topology, List.of(f), tensors, unmapped, useEma);
+            return new ModelWeights(file, layout, topology, List.of(f), tensors, unmapped, useEma, openClip);
         } catch (RuntimeException e) {
             f.close();
             throw e;
         }
+    }
+
+    /**
+     * A folder's text encoder is SD 2.x's OpenCLIP tower if its config says gelu (CLIP ViT-L, SD1's, uses quick_gelu)
+     * or, without a config, if it has SD 2.x's 23 layers (diffusers' own test).
+     */
+    private static boolean isSd2TextEncoder(Path dir, Map<Component, SequencedMap<String, Source>> tensors) {
+        Path config = dir.resolve("text_encoder/config.json");
+        if (Files.isRegularFile(config)) return Json.tree(config).path("hidden_act").asText("").equals("gelu");
+        return namesOf(tensors, Component.TEXT_ENCODER).contains("text_model.encoder.layers.22.layer_norm2.bias");
     }
 
     private static final String EMA_PREFIX = "model_ema.";
@@ -147,6 +177,12 @@ public final class ModelWeights implements AutoCloseable {
 
     /** True if the UNet weights are a checkpoint's EMA copy. */
     public boolean usesEma() { return usesEma; }
+
+    /**
+     * True if the text encoder is SD 2.x's OpenCLIP tower: a single file's {@code cond_stage_model.model.*}, or a
+     * folder's SD 2.x encoder, which a single file must hold in that layout ({@link OpenClipNames}).
+     */
+    public boolean openClipText() { return openClipText; }
 
     /** True if the weights came from a CompVis single file. */
     public boolean isSingleFile() { return layout == Layout.COMPVIS_SINGLE_FILE; }
@@ -185,6 +221,11 @@ public final class ModelWeights implements AutoCloseable {
     public long[] shape(Component c, String name) {
         Source s = source(c, name);
         long[] shape = s.file().shape(s.name());
+        if (s.third() >= 0) {
+            shape = shape.clone();
+            shape[0] /= 3;
+            return shape;
+        }
         return s.compVisName() == null ? shape : CompVisNames.diffusersShape(s.compVisName(), shape);
     }
 
@@ -203,7 +244,10 @@ public final class ModelWeights implements AutoCloseable {
     /** The tensor's values as float32, row-major (a reshape does not move elements). */
     public float[] readFloats(Component c, String name) {
         Source s = source(c, name);
-        return s.file().readFloats(s.name());
+        float[] all = s.file().readFloats(s.name());
+        if (s.third() < 0) return all;
+        int n = all.length / 3;
+        return Arrays.copyOfRange(all, s.third() * n, (s.third() + 1) * n);
     }
 
     @Override
