@@ -4,8 +4,10 @@ import esdnative.backend.cpu.CpuBackend;
 import esdnative.cli.UserError;
 import esdnative.esd.EsdOutput;
 import esdnative.esd.OutputFormat;
+import esdnative.lora.LoraSettings;
 import esdnative.model.ModelLoader;
 import esdnative.model.StableDiffusion;
+import esdnative.weights.ModelWeights;
 import esdnative.util.PeakMemory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -65,8 +67,15 @@ public final class UceCommand implements Callable<Integer> {
     @Option(names = "--output", required = true, paramLabel = "PATH", description = "Where to write the result.")
     Path output;
 
-    @Option(names = "--format", paramLabel = "F", description = "diffusers, single-file or trained-only (the authors' file: the edited tensors, diffusers names). Default: the input's layout.")
+    @Option(names = "--format", paramLabel = "F", description = "diffusers, single-file, trained-only (the authors' file: the edited tensors, diffusers names) or lora (kohya keys). Default: the input's layout.")
     String format;
+
+    @Option(names = "--lora-rank", defaultValue = "8", paramLabel = "R", description = "--format lora: rank per module, "
+            + "or full (exact). UCE's change has rank at most the number of erased and preserved vectors. Default: ${DEFAULT-VALUE}.")
+    String loraRank;
+
+    @Option(names = "--lora-dtype", defaultValue = "fp16", paramLabel = "TYPE", description = "--format lora: fp16, bf16 or fp32. Default: ${DEFAULT-VALUE}.")
+    String loraDtype;
 
     @Option(names = "--overwrite", description = "Replace an existing output.")
     boolean overwrite;
@@ -77,10 +86,15 @@ public final class UceCommand implements Callable<Integer> {
     @Option(names = "--config", paramLabel = "DIR", description = "For a single file: a diffusers folder whose configs describe it.")
     Path configDir;
 
+    @Option(names = "--ema", description = "Edit a checkpoint's model_ema.* UNet copy instead of its raw UNet weights "
+            + "(the default: what diffusers and A1111 load).")
+    boolean ema;
+
     @Override
     public Integer call() {
         PrintStream err = System.err;
         UceSettings settings = settings();
+        LoraSettings lora = new LoraSettings(LoraSettings.parseRank(loraRank, "--lora-rank"), LoraSettings.parseDtype(loraDtype, "--lora-dtype"));
         if (!Files.exists(model)) throw new UserError("--model: " + model + " does not exist");
         // the input's layout by default: a folder is diffusers, a file a single file (as the loader reads them)
         OutputFormat outFormat = format != null ? OutputFormat.parse(format)
@@ -88,7 +102,7 @@ public final class UceCommand implements Callable<Integer> {
         EsdOutput.checkWritable(output, outFormat, overwrite);   // before loading a model of several GB
         try (CpuBackend be = new CpuBackend()) {
             long start = System.nanoTime();
-            StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir);
+            StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF);
             err.printf(Locale.ROOT, "loaded %s (%s) in %.1f s%n", model, sd.layout().name().toLowerCase(Locale.ROOT),
                     (System.nanoTime() - start) / 1e9);
 
@@ -98,7 +112,9 @@ public final class UceCommand implements Callable<Integer> {
                     settings.erase().size(), settings.preserved().size(), r.terms().erase().size(), r.terms().preserve().size(),
                     r.edited().trained().asMap().size(), r.edited().trained().elementCount(), r.textSeconds(), r.solveSeconds());
 
-            new EsdOutput(be, sd, r.edited(), metadata(settings)).write(output, outFormat);
+            EsdOutput out = new EsdOutput(be, sd, r.edited(), metadata(settings));
+            if (outFormat == OutputFormat.LORA) out.writeLora(output, lora).forEach(err::println);
+            else out.write(output, outFormat);
             err.printf(Locale.ROOT, "wrote %s (%s) in %.1f s total; peak memory %s%n", output, outFormat.id(),
                     (System.nanoTime() - start) / 1e9, PeakMemory.describe());
             return 0;

@@ -139,6 +139,41 @@ class UceCommandTest {
         assertFalse(Files.exists(tmp.resolve("x.ckpt")));
     }
 
+    /** UCE's change of one erased concept has rank 1 per tensor: a rank-8 LoRA of it is the edit itself. */
+    @Test
+    void loraOutputAppliedToTheBaseIsTheEditedModel(@TempDir Path tmp) {
+        String model = Fixtures.path("tiny-sd-a").toString();
+        Path lora = tmp.resolve("uce-lora.safetensors"), edited = tmp.resolve("uce.safetensors");
+        assertEquals(0, Main.run("uce", "--model", model, "--erase", "Van Gogh", "--format", "lora", "--lora-dtype", "fp32",
+                "--output", lora.toString()));
+        assertEquals(0, Main.run("uce", "--model", model, "--erase", "Van Gogh", "--format", "trained-only",
+                "--output", edited.toString()));
+        try (SafetensorsFile base = SafetensorsFile.open(Fixtures.path("tiny-sd-a").resolve("unet/diffusion_pytorch_model.safetensors"));
+             SafetensorsFile ours = SafetensorsFile.open(edited); SafetensorsFile factors = SafetensorsFile.open(lora)) {
+            assertEquals(3 * ours.names().size(), factors.names().size(), "down, up and alpha per edited tensor");
+            for (String name : ours.names()) {
+                String module = "lora_unet_" + name.substring(0, name.length() - ".weight".length()).replace('.', '_');
+                long[] upShape = factors.shape(module + ".lora_up.weight"), downShape = factors.shape(module + ".lora_down.weight");
+                int rows = (int) upShape[0], rank = (int) upShape[1], cols = (int) downShape[1];
+                float[] up = factors.readFloats(module + ".lora_up.weight"), down = factors.readFloats(module + ".lora_down.weight");
+                double scale = factors.readFloats(module + ".alpha")[0] / rank;
+                float[] w = base.readFloats(name), want = ours.readFloats(name);
+                double maxDelta = 0, maxError = 0;
+                for (int i = 0; i < rows; i++) {
+                    for (int j = 0; j < cols; j++) {
+                        double sum = 0;
+                        for (int r = 0; r < rank; r++) sum += (double) up[i * rank + r] * down[r * cols + j];
+                        maxDelta = Math.max(maxDelta, Math.abs(want[i * cols + j] - w[i * cols + j]));
+                        maxError = Math.max(maxError, Math.abs(w[i * cols + j] + scale * sum - want[i * cols + j]));
+                    }
+                }
+                assertTrue(maxDelta > 0, name + " was not edited");
+                // float32 factors of a rank-1 change: off by float rounding of W + ΔW, not by truncation
+                assertTrue(maxError <= 1e-5 * maxDelta + 1e-6, name + ": LoRA off by " + maxError + " (edit " + maxDelta + ")");
+            }
+        }
+    }
+
     private static void write(Path file, String text) {
         try {
             Files.writeString(file, text);
