@@ -192,7 +192,8 @@ public final class TrainCommand implements Callable<Integer> {
                         return 130;
                     }
                     input.verifyUnchanged("--model", still);
-                    new EsdOutput(be, sd, trainer.subset(), metadata(settings)).write(out, outFormat, overwrite);
+                    new EsdOutput(be, sd, trainer.subset(), metadata(settings)).pipelineFilesFrom(configDir, tokenizer)
+                            .write(out, outFormat, overwrite);
                 } finally {
                     stop.release();
                 }

@@ -14,7 +14,6 @@ import esdnative.weights.ModelWeights;
 import esdnative.weights.TensorEntries;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.FileVisitOption;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -35,12 +34,23 @@ public final class EsdOutput {
     private final StableDiffusion model;
     private final TrainableSubset subset;
     private final Map<String, String> metadata;
+    private Path configDir, tokenizerDir;
 
     public EsdOutput(Backend be, StableDiffusion model, TrainableSubset subset, Map<String, String> metadata) {
         this.be = be;
         this.model = model;
         this.subset = subset;
         this.metadata = metadata;
+    }
+
+    /**
+     * Where a single file's pipeline folder output takes its configs and tokenizer from: the {@code --config} and
+     * {@code --tokenizer} folders it was loaded with (either may be null).
+     */
+    public EsdOutput pipelineFilesFrom(Path configDir, Path tokenizerDir) {
+        this.configDir = configDir;
+        this.tokenizerDir = tokenizerDir;
+        return this;
     }
 
     /**
@@ -140,12 +150,14 @@ public final class EsdOutput {
                     if (rel.toString().isEmpty() || rel.startsWith("unet")) continue;
                     Path target = tmp.resolve(rel.toString());
                     if (Files.isDirectory(p)) Files.createDirectories(target);
-                    else copyContents(p, target);
+                    else DiffusersPipelineFiles.copy(p, target);
                 }
             }
-            copyContents(model.source().resolve("unet/config.json"), tmp.resolve("unet/config.json"));
+            DiffusersPipelineFiles.copy(model.source().resolve("unet/config.json"), tmp.resolve("unet/config.json"));
         } else {
+            // a single file: the complete pipeline folder, the file's other components converted
             Files.writeString(tmp.resolve("unet/config.json"), DiffusersUNetConfig.json(model.unet()));
+            DiffusersPipelineFiles.write(tmp, model, configDir, tokenizerDir);
         }
         SequencedMap<String, Entry> entries = new LinkedHashMap<>();
         try (UnetSource src = UnetSource.open(model)) {
@@ -169,13 +181,6 @@ public final class EsdOutput {
     private ModelWeights keepOpen(ModelWeights w) {
         open.add(w);
         return w;
-    }
-
-    /** A new file with {@code from}'s bytes (a link's target's) and a new file's permissions (the umask's). */
-    private static void copyContents(Path from, Path to) throws IOException {
-        try (InputStream in = Files.newInputStream(from)) {
-            Files.copy(in, to);
-        }
     }
 
     /** Writes through {@code body} under a temporary name, then swaps it into place; closes the sources read. */
