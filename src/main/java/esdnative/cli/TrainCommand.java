@@ -156,8 +156,10 @@ public final class TrainCommand implements Callable<Integer> {
             EsdTrainer.Settings settings = new EsdTrainer.Settings(conceptList, trainMethod, iterations, lr, negativeGuidance,
                     startGuidance, ddimSteps, sched, resolution != null ? resolution : sd.defaultResolution(), seed);
             EsdTrainer.latentShape(sd, settings.resolution()); // refuse a bad --resolution before anything runs
-            // sampling runs the UNet on 2 samples (guidance); the loss keeps attention scores for the backward pass
-            SizeLimit.check("--resolution", sd.unet(), null, sd.vaeScaleFactor(), settings.resolution(), settings.resolution(), 2, true);
+            // sampling runs the UNet on 2 samples (guidance); the loss on 1, keeping attention scores for the backward pass
+            int side = settings.resolution();
+            SizeLimit.check("--resolution", sd.unet(), null, sd.vaeScaleFactor(), side, side, 2, false);
+            SizeLimit.check("--resolution", sd.unet(), null, sd.vaeScaleFactor(), side, side, 1, true);
             Path out = output != null ? output : Path.of(defaultName(settings, outFormat));
             EsdOutput.checkWritable(out, outFormat, overwrite);
             Path checkpoint = sibling(out, ".checkpoint.safetensors");

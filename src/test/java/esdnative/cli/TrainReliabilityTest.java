@@ -24,9 +24,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.SequencedMap;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
@@ -38,7 +40,8 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** `train` under bad settings, NaN, a changing input, concurrent runs and resumes (issue 12's audit, 21.5/21.6). */
 class TrainReliabilityTest {
-    private static final String[] QUICK = {"--ddim-steps", "2", "--lr", "1e-3", "--backend", "cpu"};
+    /** the options every run here takes, unless a test gives its own value (picocli refuses an option twice) */
+    private static final Map<String, String> QUICK = Map.of("--ddim-steps", "2", "--lr", "1e-3", "--backend", "cpu");
 
     @Test
     void nonFiniteOrNegativeSettingsAreRefusedBeforeAnyWork(@TempDir Path tmp) {
@@ -47,7 +50,7 @@ class TrainReliabilityTest {
                 {"--resolution", "100000"}};
         Path out = tmp.resolve("out");
         for (String[] setting : bad) {
-            String[] args = concat(train(Fixtures.path("tiny-sd-a"), out, "1"), setting);
+            String[] args = train(Fixtures.path("tiny-sd-a"), out, "1", setting);
             assertEquals(2, Main.run(args), String.join(" ", setting));
         }
         assertEquals(List.of(), list(tmp), "no output, no log");
@@ -67,7 +70,7 @@ class TrainReliabilityTest {
 
         // a learning rate that makes the weights overflow: iteration 1 is finite, iteration 2 is not
         Path out2 = tmp.resolve("out2");
-        assertEquals(2, Main.run(concat(train(Fixtures.path("tiny-sd-a"), out2, "3"), new String[] {"--lr", "1e30"})));
+        assertEquals(2, Main.run(train(Fixtures.path("tiny-sd-a"), out2, "3", "--lr", "1e30")));
         assertFalse(Files.exists(out2));
         assertFalse(Files.exists(tmp.resolve("out2.checkpoint.safetensors")), "no non-finite checkpoint");
     }
@@ -99,7 +102,7 @@ class TrainReliabilityTest {
             assertEquals("6", f.metadata().get("iteration"), "the finished training is kept");
         }
         // resuming from it writes the output without training again, then removes the checkpoint
-        assertEquals(0, Main.run(concat(train(model, out, "6"), new String[] {"--resume", checkpoint.toString()})));
+        assertEquals(0, Main.run(train(model, out, "6", "--resume", checkpoint.toString())));
         assertTrue(Files.isDirectory(out));
         assertFalse(Files.exists(checkpoint));
         List<String> lines = Files.readAllLines(log);
@@ -110,7 +113,7 @@ class TrainReliabilityTest {
     @Test
     void twoRunsOntoOneOutputNeverBothSucceed(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("shared.safetensors");
-        String[] args = concat(train(Fixtures.path("tiny-sd-a"), out, "2"), new String[] {"--format", "trained-only"});
+        String[] args = train(Fixtures.path("tiny-sd-a"), out, "2", "--format", "trained-only");
         ExecutorService pool = Executors.newFixedThreadPool(2);
         try {
             Future<Integer> a = pool.submit(() -> Main.run(args)), b = pool.submit(() -> Main.run(args));
@@ -139,11 +142,11 @@ class TrainReliabilityTest {
         String[] resume = {"--resume", checkpoint.toString()};
         for (String[] other : new String[][] {{"--lr", "2e-3"}, {"--seed", "1"}, {"--ddim-steps", "3"},
                 {"--schedule", "aligned"}, {"--start-guidance", "2"}}) {
-            assertEquals(2, Main.run(concat(concat(train(model, out, "3"), resume), other)), String.join(" ", other));
+            assertEquals(2, Main.run(train(model, out, "3", concat(resume, other))), String.join(" ", other));
         }
-        assertEquals(2, Main.run(concat(train(model, out, "1"), resume)), "--iterations below the checkpoint's");
+        assertEquals(2, Main.run(train(model, out, "1", resume)), "--iterations below the checkpoint's");
         assertFalse(Files.exists(out));
-        assertEquals(0, Main.run(concat(train(model, out, "3"), resume)));
+        assertEquals(0, Main.run(train(model, out, "3", resume)));
         assertTrue(Files.isDirectory(out));
     }
 
@@ -215,9 +218,15 @@ class TrainReliabilityTest {
 
     // ---- helpers -------------------------------------------------------------------------------------------
 
-    private static String[] train(Path model, Path out, String iterations) {
-        return concat(new String[] {"train", "--model", model.toString(), "--concept", "a photo of a cat", "--output",
-                out.toString(), "--iterations", iterations}, QUICK);
+    /** train's arguments: QUICK, where {@code options} (name, value pairs; a flag alone when it takes none) win. */
+    private static String[] train(Path model, Path out, String iterations, String... options) {
+        List<String> args = new ArrayList<>(List.of("train", "--model", model.toString(), "--concept", "a photo of a cat",
+                "--output", out.toString(), "--iterations", iterations));
+        args.addAll(List.of(options));
+        QUICK.forEach((name, value) -> {
+            if (!args.contains(name)) args.addAll(List.of(name, value));
+        });
+        return args.toArray(String[]::new);
     }
 
     private static EsdTrainer.Settings settings(String concept) {
@@ -246,7 +255,7 @@ class TrainReliabilityTest {
                 entries.put(name, Entry.floats(DType.F32, f.shape(name), values));
             }
         }
-        SafetensorsWriter.write(file, entries, java.util.Map.of("format", "pt"));
+        SafetensorsWriter.write(file, entries, Map.of("format", "pt"));
     }
 
     private static List<Path> list(Path dir) {

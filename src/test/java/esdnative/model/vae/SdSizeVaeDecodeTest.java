@@ -34,9 +34,11 @@ class SdSizeVaeDecodeTest {
             return values;
         }, "random");
         Tensor latents = be.fromHost(new Rng(2).normal(4 * 64 * 64), 1, 4, 64, 64);
-        long started = System.nanoTime();
+        var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        long started = System.nanoTime(), cpuStarted = os.getProcessCpuTime();
         Tensor image = new VaeDecoder(config).decode(be, w, latents);
-        System.out.printf("SD VAE decode at 512 px: %.1f s%n", (System.nanoTime() - started) / 1e9);
+        System.out.printf("SD VAE decode at 512 px: %.1f s, %.1f CPU s%n", (System.nanoTime() - started) / 1e9,
+                (os.getProcessCpuTime() - cpuStarted) / 1e9);
         assertArrayEquals(new int[] {1, 3, 512, 512}, image.shape());
         float[] pixels = be.toHost(image);
         for (float v : pixels) assertTrue(Float.isFinite(v), "non-finite pixel");
