@@ -10,6 +10,7 @@ import esdnative.model.StableDiffusion;
 import esdnative.model.Vae;
 import esdnative.pipeline.Png;
 import esdnative.pipeline.TextToImage;
+import esdnative.weights.ModelWeights;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -41,10 +42,10 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Default: ${DEFAULT-VALUE}.")
     long seed;
 
-    @Option(names = "--width", paramLabel = "PX", description = "Default: the model's (512 for SD1.x).")
+    @Option(names = "--width", paramLabel = "PX", description = "A multiple of the VAE factor (8 for SD1.x). Default: the model's (512 for SD1.x).")
     Integer width;
 
-    @Option(names = "--height", paramLabel = "PX", description = "Default: the model's (512 for SD1.x).")
+    @Option(names = "--height", paramLabel = "PX", description = "A multiple of the VAE factor (8 for SD1.x). Default: the model's (512 for SD1.x).")
     Integer height;
 
     @Option(names = "--eta", defaultValue = "0", description = "DDIM eta (0: deterministic). Default: ${DEFAULT-VALUE}.")
@@ -64,6 +65,9 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--config", paramLabel = "DIR", description = "For a single file: a diffusers folder whose configs describe it.")
     Path configDir;
+
+    @Option(names = "--ema", description = "Use a checkpoint's model_ema.* UNet copy instead of its raw UNet weights (the default, as diffusers and A1111 load it).")
+    boolean ema;
 
     @Option(names = "--backend", defaultValue = "auto", description = "cpu, cuda or auto. Default: ${DEFAULT-VALUE}.")
     String backend;
@@ -91,16 +95,17 @@ public final class GenerateCommand implements Callable<Integer> {
             initShape = a.shape();
         }
         try (Backend be = BackendOption.create(backend, System.err)) {
-            StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir);
+            StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF);
             Vae vae = ModelLoader.loadVae(be, sd, configDir);
             int f = sd.vaeScaleFactor();
             int w = width != null ? width : initShape != null ? initShape[3] * f : sd.defaultResolution();
             int h = height != null ? height : initShape != null ? initShape[2] * f : sd.defaultResolution();
-            int multiple = f * sd.unet().spatialMultiple();
-            if (w <= 0 || h <= 0 || w % multiple != 0 || h % multiple != 0) {
-                throw new UserError("--width/--height: " + w + "×" + h + " px must be positive multiples of " + multiple);
+            // any whole latent size, as diffusers (multiples of 8 px for SD): the UNet upsamples to its skips' sizes
+            if (w <= 0 || h <= 0 || w % f != 0 || h % f != 0) {
+                throw new UserError("--width/--height: " + w + "×" + h + " px must be positive multiples of " + f
+                        + " (the VAE's factor)");
             }
-            SizeLimit.check("--width/--height", sd.unet(), vae.config(), f, h, w, 2, false);
+            SizeLimit.check("--width/--height", sd.unet(), vae == null ? null : vae.config(), f, h, w, 2, false);
             int[] expected = {1, sd.unet().inChannels(), h / f, w / f};
             if (initShape != null && !Arrays.equals(initShape, expected)) {
                 throw new UserError("--init-latents: shape " + Arrays.toString(initShape) + ", this model at " + w + "×" + h

@@ -25,6 +25,7 @@ import java.util.Properties;
                 OpBenchCommand.class,
                 esdnative.bench.BenchCommand.class,
                 esdnative.toy.ToyCommand.class,
+                esdnative.sweep.SweepCommand.class,
         })
 public final class Main implements Runnable {
 

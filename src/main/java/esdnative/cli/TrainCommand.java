@@ -22,8 +22,9 @@ import esdnative.tensor.Tensor;
 import esdnative.text.ClipTokenizer;
 import esdnative.toy.ShapesDataset;
 import esdnative.toy.ToyDemo;
-import picocli.CommandLine;
 import esdnative.util.PeakMemory;
+import esdnative.weights.ModelWeights;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -31,8 +32,8 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -58,7 +59,8 @@ public final class TrainCommand implements Callable<Integer> {
     String preset;
 
     @Option(names = "--method", defaultValue = "xattn", paramLabel = "M",
-            description = "Which parameters to train: noxattn (esd-u), xattn (esd-x), xattn-strict, selfattn, full, notime, xlayer, selflayer. Default: ${DEFAULT-VALUE}.")
+            description = "Which parameters to train: noxattn (esd-u, the paper's), xattn (esd-x), xattn-strict, selfattn, full, notime, xlayer, selflayer; "
+                    + "esd-u-2025 and esd-all-2025: the sets the authors' 2025 esd_sd.py calls esd-u and esd-all (its esd-u adds conv_out and the time embedding to the paper's, leaves the norms). Default: ${DEFAULT-VALUE}.")
     String method;
 
     @Option(names = "--iterations", defaultValue = "1000", description = "Default: ${DEFAULT-VALUE}.")
@@ -115,6 +117,10 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--config", paramLabel = "DIR", description = "For a single file: a diffusers folder whose configs describe it.")
     Path configDir;
 
+    @Option(names = "--ema", description = "Train a checkpoint's model_ema.* UNet copy instead of its raw UNet weights "
+            + "(the default: what the paper code trained, and what diffusers and A1111 load).")
+    boolean ema;
+
     @Option(names = "--dry-run", description = "Print how many parameters the method trains, then stop.")
     boolean dryRun;
 
@@ -150,7 +156,7 @@ public final class TrainCommand implements Callable<Integer> {
         if (!Files.exists(model)) throw new UserError("--model: " + model + " does not exist");
         try (Backend be = BackendOption.create(backend, err)) {
             long loadStart = System.nanoTime();
-            StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir);
+            StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF);
             OutputFormat outFormat = format != null ? OutputFormat.parse(format)
                     : sd.layout() == StableDiffusion.Layout.SINGLE_FILE ? OutputFormat.SINGLE_FILE : OutputFormat.DIFFUSERS;
             EsdTrainer.Settings settings = new EsdTrainer.Settings(conceptList, trainMethod, iterations, lr, negativeGuidance,
@@ -266,7 +272,7 @@ public final class TrainCommand implements Callable<Integer> {
         CommandLine.ParseResult given = spec.commandLine().getParseResult();
         List<String> unsupported = new ArrayList<>();
         for (String name : List.of("--concepts", "--preset", "--schedule", "--resolution", "--format", "--overwrite",
-                "--save-every", "--resume", "--backend", "--trace-dir", "--replay-dir", "--tokenizer", "--config", "--dry-run")) {
+                "--save-every", "--resume", "--backend", "--trace-dir", "--replay-dir", "--tokenizer", "--config", "--ema", "--dry-run")) {
             if (given.hasMatchedOption(name)) unsupported.add(name);
         }
         if (!unsupported.isEmpty()) {

@@ -40,7 +40,7 @@ final class DiffusersPipelineFiles {
         index.put("_class_name", "StableDiffusionPipeline");
         index.put("_diffusers_version", DIFFUSERS_VERSION);
         components(index, "unet", "diffusers", "UNet2DConditionModel");
-        try (ModelWeights w = ModelWeights.open(model.source(), ModelWeights.Ema.AUTO)) {
+        try (ModelWeights w = ModelWeights.open(model.source(), ModelWeights.Ema.OFF)) {
             for (Component c : List.of(Component.TEXT_ENCODER, Component.VAE)) {
                 if (!w.components().contains(c) || w.names(c).isEmpty()) continue;
                 SequencedMap<String, Entry> entries = new LinkedHashMap<>();

@@ -98,18 +98,19 @@ public final class EsdOutput {
     }
 
     /**
-     * The input's single file with the trained UNet tensors replaced (a checkpoint's EMA copy dropped: its UNet is
-     * what was trained), or a diffusers input converted. Untouched tensors keep their dtype and values.
+     * The input's single file with the trained UNet tensors replaced (a checkpoint's EMA copies of the UNet dropped,
+     * so that no loader takes an unerased UNet; its decay and num_updates scalars kept), or a diffusers input
+     * converted. Untouched tensors keep their dtype and values.
      */
     private SequencedMap<String, Entry> singleFile() {
         SequencedMap<String, Entry> entries = new LinkedHashMap<>();
         // raw segments stay valid while the files are mapped, i.e. until write() returns: keep them open
-        ModelWeights w = keepOpen(ModelWeights.open(model.source(), ModelWeights.Ema.AUTO));
+        ModelWeights w = keepOpen(ModelWeights.open(model.source(), model.unetEma()));
         CompVisNames table = CompVisNames.of(w.topology());
         if (w.isSingleFile()) {
             TensorSource f = w.singleFile();
             for (String name : f.names()) {
-                if (ModelWeights.isEma(name)) continue;
+                if (ModelWeights.isEmaWeight(name)) continue;
                 CompVisNames.DiffusersName d = table.toDiffusers(name);
                 if (d == null) {   // schedule buffers and other extras, as they were
                     entries.put(name, TensorEntries.of(f, name, f.shape(name), null));

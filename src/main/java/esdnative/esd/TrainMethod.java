@@ -9,7 +9,8 @@ import java.util.stream.Collectors;
 /**
  * Which UNet parameters ESD fine-tunes. The rules are the paper code's (train-esd.py), applied to CompVis/LDM UNet
  * names with "model.diffusion_model." stripped — translate diffusers names first, so that a substring rule such as
- * "time_embed" does not catch diffusers' "time_emb_proj".
+ * "time_embed" does not catch diffusers' "time_emb_proj". {@code esd-u} keeps the paper's meaning ({@code noxattn});
+ * the authors' 2025 rewrite ({@code esd_sd.py}) named other sets, here {@code esd-u-2025} and {@code esd-all-2025}.
  */
 public enum TrainMethod {
     /** ESD-u: everything but the output layers, cross-attention and the time embedding. */
@@ -44,7 +45,29 @@ public enum TrainMethod {
         @Override public boolean trains(String n) {
             return n.contains("attn1") && (n.contains("input_blocks.4.") || n.contains("input_blocks.7."));
         }
+    },
+    /**
+     * The 2025 code's esd-u: every Linear and Conv2d module whose name lacks "attn2". Unlike ESD-u it trains conv_out
+     * and the time embedding, and leaves the norms.
+     */
+    ESD_U_2025("esd-u-2025", null) {
+        @Override public boolean trains(String n) { return !n.contains("attn2") && !isNorm(n); }
+    },
+    /** The 2025 code's esd-all: every Linear and Conv2d module, i.e. everything but the norms. */
+    ESD_ALL_2025("esd-all-2025", null) {
+        @Override public boolean trains(String n) { return !isNorm(n); }
     };
+
+    /**
+     * Whether a CompVis UNet parameter belongs to a GroupNorm or LayerNorm module: a resnet's in_layers.0 and
+     * out_layers.0, a transformer's norm, its blocks' norm1–3, the output's out.0. Every other UNet module with
+     * parameters is a Linear or a Conv2d.
+     */
+    private static boolean isNorm(String n) {
+        String module = n.substring(0, n.lastIndexOf('.'));
+        return module.equals("out.0") || module.endsWith(".in_layers.0") || module.endsWith(".out_layers.0")
+                || module.matches(".*\\.norm[123]?");
+    }
 
     private final String id;
     private final String paperName;

@@ -1,5 +1,6 @@
 package esdnative.esd;
 
+import esdnative.cli.UserError;
 import esdnative.tensor.Tensor;
 import esdnative.weights.CompVisNames;
 
@@ -15,15 +16,23 @@ import java.util.function.Predicate;
 public final class TrainedNames {
     private TrainedNames() {}
 
-    /** Accepts the diffusers UNet parameter names that {@code method} trains, for a UNet with these parameters. */
+    /**
+     * Accepts the diffusers UNet parameter names that {@code method} trains, for a UNet with these parameters; a
+     * UserError when it trains none of them (training and {@code --dry-run} both refuse such a method this way).
+     */
     public static Predicate<String> selector(TrainMethod method, Set<String> unetNames) {
         CompVisNames table = CompVisNames.of(CompVisNames.Topology.fromDiffusers(unetNames, List.of()));
         String prefix = CompVisNames.Component.UNET.compVisPrefix();
-        return name -> {
+        Predicate<String> trains = name -> {
             String compVis = table.toCompVis(CompVisNames.Component.UNET, name);
             if (compVis == null) throw new IllegalStateException("no CompVis name for UNet parameter " + name);
             return method.trains(compVis.substring(prefix.length()));
         };
+        if (unetNames.stream().noneMatch(trains)) {
+            throw new UserError("--method " + method.id() + ": selects no parameter of this UNet (its rules name "
+                    + "blocks of SD's 4-level UNet)");
+        }
+        return trains;
     }
 
     /** How many parameters {@code method} trains in a UNet with these parameter shapes. */

@@ -9,7 +9,7 @@ import esdnative.weights.TensorEntries;
 
 /**
  * The source checkpoint's UNet tensors by diffusers name, whatever its layout (folder, .safetensors or .ckpt single
- * file; a checkpoint's EMA copy when it has one, as the model was loaded): dtype, shape, and the tensor to write
+ * file; a checkpoint's raw UNet or its EMA copy, as the model was loaded): dtype, shape, and the tensor to write
  * when it is left untouched (its bytes, losslessly).
  */
 final class UnetSource implements AutoCloseable {
@@ -20,7 +20,7 @@ final class UnetSource implements AutoCloseable {
     }
 
     static UnetSource open(StableDiffusion model) {
-        return new UnetSource(ModelWeights.open(model.source(), ModelWeights.Ema.AUTO));
+        return new UnetSource(ModelWeights.open(model.source(), model.unetEma()));
     }
 
     DType dtype(String diffusersName) {

@@ -37,16 +37,29 @@ import java.util.stream.Stream;
 public final class ModelLoader {
     private ModelLoader() {}
 
+    /** {@link #load(Backend, Path, Path, Path, ModelWeights.Ema)} with a checkpoint's raw UNet weights. */
+    public static StableDiffusion load(Backend be, Path path, Path tokenizerDir, Path configDir) {
+        return load(be, path, tokenizerDir, configDir, ModelWeights.Ema.OFF);
+    }
+
     /**
      * @param path         a diffusers folder, or a CompVis single file: .safetensors, or a PyTorch .ckpt (read without
-     *                     executing it; its model_ema.* UNet weights are used when present, as LDM's loaders do)
+     *                     executing it)
      * @param tokenizerDir a folder with vocab.json and merges.txt, or null to search (model folder, then the
      *                     Hugging Face cache's openai/clip-vit-large-patch14)
      * @param configDir    for a single file: a diffusers folder whose unet/text_encoder/scheduler configs to use; or null
+     * @param ema          a checkpoint's raw UNet weights ({@code OFF}, what the reference loaders take) or its
+     *                     model_ema.* copy ({@code REQUIRE}: {@code --ema}, an error for a file without one)
      */
-    public static StableDiffusion load(Backend be, Path path, Path tokenizerDir, Path configDir) {
+    public static StableDiffusion load(Backend be, Path path, Path tokenizerDir, Path configDir, ModelWeights.Ema ema) {
         if (!Files.exists(path)) throw new UserError("--model: " + path + " does not exist");
-        return Files.isDirectory(path) ? loadFolder(be, path, tokenizerDir) : loadSingleFile(be, path, tokenizerDir, configDir);
+        if (Files.isDirectory(path)) {
+            if (ema == ModelWeights.Ema.REQUIRE) {
+                throw new UserError("--ema: " + path + " is a diffusers folder; only a CompVis checkpoint holds model_ema.* weights");
+            }
+            return loadFolder(be, path, tokenizerDir);
+        }
+        return loadSingleFile(be, path, tokenizerDir, configDir, ema);
     }
 
     /**
@@ -60,11 +73,16 @@ public final class ModelLoader {
             VaeConfig vc = VaeConfig.fromJson(config);
             return new Vae(vc, VaeWeights.load(be, vc, weightsFile(model.source().resolve("vae"), "diffusion_pytorch_model")));
         }
-        try (ModelWeights w = ModelWeights.open(model.source(), ModelWeights.Ema.AUTO)) {
+        try (ModelWeights w = ModelWeights.open(model.source(), ModelWeights.Ema.OFF)) {
             if (w.names(Component.VAE).isEmpty()) return null;
             Path vaeConfig = configDir == null ? null : configDir.resolve("vae/config.json");
-            VaeConfig vc = vaeConfig != null && Files.isRegularFile(vaeConfig) ? VaeConfig.fromJson(vaeConfig)
-                    : SingleFileArchitecture.vae(w.shapes(Component.VAE));
+            VaeConfig vc;
+            if (vaeConfig != null && Files.isRegularFile(vaeConfig)) {
+                vc = VaeConfig.fromJson(vaeConfig);
+            } else {
+                vc = SingleFileArchitecture.vae(w.shapes(Component.VAE));
+                warnAssumed(model.source(), "VAE", "vae", SingleFileArchitecture.assumed(vc));
+            }
             return new Vae(vc, VaeWeights.load(be, vc, w.shapes(Component.VAE), d -> w.readFloats(Component.VAE, d),
                     model.source().toString()));
         }
@@ -81,7 +99,7 @@ public final class ModelLoader {
         }
         Path vaeConfig = configDir == null ? null : configDir.resolve("vae/config.json");
         if (vaeConfig != null && Files.isRegularFile(vaeConfig)) return VaeConfig.fromJson(vaeConfig);
-        try (ModelWeights w = ModelWeights.open(model.source(), ModelWeights.Ema.AUTO)) {
+        try (ModelWeights w = ModelWeights.open(model.source(), ModelWeights.Ema.OFF)) {
             return w.names(Component.VAE).isEmpty() ? null : SingleFileArchitecture.vae(w.shapes(Component.VAE));
         }
     }
@@ -95,7 +113,7 @@ public final class ModelLoader {
         if (configDir != null) {
             return UNetConfig.fromJson(require(configDir.resolve("unet/config.json"), "--config needs unet/config.json"));
         }
-        try (ModelWeights w = ModelWeights.open(path, ModelWeights.Ema.AUTO)) {
+        try (ModelWeights w = ModelWeights.open(path, ModelWeights.Ema.OFF)) {
             return SingleFileArchitecture.unet(w.shapes(Component.UNET));
         }
     }
@@ -142,8 +160,8 @@ public final class ModelLoader {
 
     // ---- CompVis single file -------------------------------------------------------------------------------
 
-    private static StableDiffusion loadSingleFile(Backend be, Path file, Path tokenizerDir, Path configDir) {
-        try (ModelWeights w = ModelWeights.open(file, ModelWeights.Ema.AUTO)) {
+    private static StableDiffusion loadSingleFile(Backend be, Path file, Path tokenizerDir, Path configDir, ModelWeights.Ema ema) {
+        try (ModelWeights w = ModelWeights.open(file, ema)) {
             if (w.names(Component.UNET).isEmpty()) {
                 throw new UserError(file + ": no " + Component.UNET.compVisPrefix() + "* tensors; not a Stable Diffusion single file");
             }
@@ -151,18 +169,31 @@ public final class ModelLoader {
                 throw new UserError(file + ": an SD2.x single file (OpenCLIP text encoder) is not supported yet; "
                         + "convert it to a diffusers folder first");
             }
-            if (w.usesEma()) System.err.println("note: " + file.getFileName() + ": using the checkpoint's EMA UNet weights (model_ema.*)");
+            if (w.usesEma()) {
+                System.err.println("note: " + file.getFileName() + ": using the checkpoint's EMA UNet weights (model_ema.*)");
+            } else if (w.unmapped().stream().anyMatch(ModelWeights::isEmaWeight)) {
+                System.err.println("note: " + file.getFileName() + ": using the raw UNet weights, as diffusers and A1111 load "
+                        + "this file; --ema for its model_ema.* copy");
+            }
             SequencedMap<String, int[]> unetShapes = w.shapes(Component.UNET);
-            UNetConfig unetConfig = configDir != null
-                    ? UNetConfig.fromJson(require(configDir.resolve("unet/config.json"), "--config needs unet/config.json"))
-                    : SingleFileArchitecture.unet(unetShapes);
+            UNetConfig unetConfig;
+            if (configDir != null) {
+                unetConfig = UNetConfig.fromJson(require(configDir.resolve("unet/config.json"), "--config needs unet/config.json"));
+            } else {
+                unetConfig = SingleFileArchitecture.unet(unetShapes);
+                warnAssumed(file, "UNet", "unet", SingleFileArchitecture.assumed(unetConfig));
+            }
             Weights unet = UNetWeights.load(be, unetConfig, unetShapes, d -> w.readFloats(Component.UNET, d), file.toString());
 
             if (w.names(Component.TEXT_ENCODER).isEmpty()) throw new UserError(file + ": no cond_stage_model.transformer.* text encoder tensors");
             SequencedMap<String, int[]> textShapes = w.shapes(Component.TEXT_ENCODER);
-            ClipTextConfig textConfig = configDir != null
-                    ? ClipTextConfig.read(require(configDir.resolve("text_encoder/config.json"), "--config needs text_encoder/config.json"))
-                    : SingleFileArchitecture.text(textShapes);
+            ClipTextConfig textConfig;
+            if (configDir != null) {
+                textConfig = ClipTextConfig.read(require(configDir.resolve("text_encoder/config.json"), "--config needs text_encoder/config.json"));
+            } else {
+                textConfig = SingleFileArchitecture.text(textShapes);
+                warnAssumed(file, "text encoder", "text_encoder", SingleFileArchitecture.assumed(textConfig));
+            }
             checkTextShapes(file, textConfig, textShapes);
             ClipTextModel text = ClipTextModel.load(be, textConfig, d -> w.readFloats(Component.TEXT_ENCODER, "text_model." + d));
 
@@ -173,8 +204,20 @@ public final class ModelLoader {
             ClipTokenizer tokenizer = ClipTokenizer.load(findTokenizer(tokenizerDir, configDir != null ? configDir : folder));
             int vaeFactor = w.names(Component.VAE).isEmpty() ? 1 : 1 << (w.topology().vaeLevels() - 1);
             return new StableDiffusion(StableDiffusion.Layout.SINGLE_FILE, file, unetConfig, unet, text, tokenizer,
-                    scheduler, vaeFactor);
+                    scheduler, vaeFactor, ema);
         }
+    }
+
+    /**
+     * A single file's component whose shapes are no Stable Diffusion model's: its outputs are right only if the values
+     * no tensor holds happen to be SD's. Says which were assumed and how to give the real ones.
+     */
+    private static void warnAssumed(Path file, String component, String folder, List<String> assumed) {
+        if (assumed.isEmpty()) return;
+        System.err.println("warning: " + file.getFileName() + ": its " + component + " has no Stable Diffusion 1.x/2.x "
+                + "shapes, and no tensor holds these values, so SD's were assumed: " + String.join(", ", assumed)
+                + "; if the model was made with others its outputs are wrong: pass --config DIR, a diffusers folder "
+                + "with this model's " + folder + "/config.json");
     }
 
     /** Every text encoder parameter the config implies, present with its shape (extra buffers are ignored). */

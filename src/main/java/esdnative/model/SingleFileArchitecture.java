@@ -2,8 +2,11 @@ package esdnative.model;
 
 import esdnative.cli.UserError;
 import esdnative.model.clip.ClipTextConfig;
+import esdnative.model.clip.ClipTextModel;
+import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.model.unet.UNetConfig;
 import esdnative.model.vae.VaeConfig;
+import esdnative.model.vae.VaeDecoder;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -15,7 +18,8 @@ import java.util.Map;
  * diffusers' single-file loading does for SD1.x/2.x. Shapes fix the channels, levels, layers, block kinds,
  * context width and projection kind; the rest is Stable Diffusion's: 32 norm groups, heads as SD1.x (8 per
  * block) for a 768-wide context and as SD2.x (64-channel heads) for a 1024-wide one, CLIP text heads of 64
- * channels with quick_gelu.
+ * channels with quick_gelu. {@code assumed(...)} names those values when the shapes are no SD model's, where they
+ * are guesses.
  */
 final class SingleFileArchitecture {
     private static final int SD_NORM_GROUPS = 32;
@@ -97,6 +101,44 @@ final class SingleFileArchitecture {
                 || shapes.containsKey("decoder.mid_block.attentions.0.query.weight");
         return new VaeConfig(shape(shapes, "decoder.conv_in.weight")[1], shape(shapes, "decoder.conv_out.weight")[0],
                 channels, resnets - 1, SD_NORM_GROUPS, VaeConfig.sd().scalingFactor(), attention);
+    }
+
+    /**
+     * What {@link #unet} took from Stable Diffusion rather than from the shapes, when the shapes are no SD1.x or
+     * SD2.x UNet's (conv_in's input channels aside: inpainting UNets add some); empty for SD's own shapes.
+     */
+    static List<String> assumed(UNetConfig c) {
+        var shapes = UNet2DConditionModel.parameterShapes(c);
+        for (UNetConfig sd : List.of(UNetConfig.sd14(), UNetConfig.sd2())) {
+            var sdShapes = UNet2DConditionModel.parameterShapes(sd);
+            if (sameShapes(shapes, sdShapes, "conv_in.weight")) return List.of();
+        }
+        return List.of(c.normNumGroups() + " norm groups", "attention heads " + c.attentionHeads(),
+                "sample size " + c.sampleSize());
+    }
+
+    /** What {@link #text} took from CLIP ViT-L/14 (SD1.x's text encoder) when the shapes are not its own; else empty. */
+    static List<String> assumed(ClipTextConfig c) {
+        if (sameShapes(ClipTextModel.parameterShapes(c), ClipTextModel.parameterShapes(ClipTextConfig.vitL14()), null)) {
+            return List.of();
+        }
+        return List.of("attention heads " + c.numAttentionHeads() + " (" + CLIP_HEAD_CHANNELS + " channels each)",
+                "activation " + c.hiddenAct());
+    }
+
+    /** What {@link #vae} took from SD's kl-f8 VAE when the shapes are not its own; else empty. */
+    static List<String> assumed(VaeConfig c) {
+        if (sameShapes(VaeDecoder.parameterShapes(c), VaeDecoder.parameterShapes(VaeConfig.sd()), null)) return List.of();
+        return List.of(c.normNumGroups() + " norm groups", "scaling factor " + c.scalingFactor());
+    }
+
+    /** Same names and shapes, the tensor {@code except} (may be null) aside. */
+    private static boolean sameShapes(Map<String, int[]> a, Map<String, int[]> b, String except) {
+        if (!a.keySet().equals(b.keySet())) return false;
+        for (String name : a.keySet()) {
+            if (!name.equals(except) && !Arrays.equals(a.get(name), b.get(name))) return false;
+        }
+        return true;
     }
 
     private static Integer[] repeat(int value, int n) {

@@ -5,6 +5,7 @@ import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.model.unet.UNetConfig;
 import esdnative.sched.DdimConfig;
 import esdnative.text.ClipTokenizer;
+import esdnative.weights.ModelWeights;
 
 import java.nio.file.Path;
 
@@ -20,10 +21,17 @@ import java.nio.file.Path;
  * @param tokenizer       CLIP tokenizer
  * @param scheduler       the DDIM scheduler's configuration
  * @param vaeScaleFactor  pixels per latent cell (8 for SD; 1 for pixel-space models without a VAE)
+ * @param unetEma         which UNet weights of a checkpoint were loaded: its raw ones, or its model_ema.* copy
  */
 public record StableDiffusion(Layout layout, Path source, UNetConfig unet, Weights unetWeights,
                               ClipTextModel textEncoder, ClipTokenizer tokenizer, DdimConfig scheduler,
-                              int vaeScaleFactor) {
+                              int vaeScaleFactor, ModelWeights.Ema unetEma) {
+
+    /** A model whose UNet weights are the source's raw ones. */
+    public StableDiffusion(Layout layout, Path source, UNetConfig unet, Weights unetWeights, ClipTextModel textEncoder,
+                           ClipTokenizer tokenizer, DdimConfig scheduler, int vaeScaleFactor) {
+        this(layout, source, unet, unetWeights, textEncoder, tokenizer, scheduler, vaeScaleFactor, ModelWeights.Ema.OFF);
+    }
 
     public enum Layout {
         /** A diffusers pipeline folder: model_index.json, unet/, text_encoder/, tokenizer/, scheduler/, vae/. */

@@ -111,6 +111,31 @@ class TrainCommandTest {
         assertEquals(0, Main.run("train", "--model", Fixtures.path("tiny-sd-a").toString(), "--method", "esd-x", "--dry-run"));
     }
 
+    /** A method that selects nothing on this UNet: --dry-run gives training's answer (exit 2, the same line). */
+    @Test
+    void dryRunOfAMethodThatSelectsNothingFailsAsTrainingDoes(@TempDir Path tmp) {
+        String[] args = {"train", "--model", Fixtures.path("tiny-sd-a").toString(), "--method", "selflayer",
+                "--concept", "a cat", "--output", tmp.resolve("out").toString()};
+        String[] training = stderrOf(2, concat(args, QUICK));
+        String[] dryRun = stderrOf(2, concat(args, new String[] {"--dry-run"}));
+        assertEquals("esd-native: --method selflayer: selects no parameter of this UNet (its rules name blocks of SD's 4-level UNet)",
+                dryRun[dryRun.length - 1]);
+        assertEquals(training[training.length - 1], dryRun[dryRun.length - 1]);
+    }
+
+    /** Runs the command, checks its exit code and returns what it printed to stderr, line by line. */
+    private static String[] stderrOf(int exitCode, String... args) {
+        java.io.PrintStream saved = System.err;
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        try {
+            System.setErr(new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
+            assertEquals(exitCode, Main.run(args), String.join(" ", args));
+        } finally {
+            System.setErr(saved);
+        }
+        return err.toString(java.nio.charset.StandardCharsets.UTF_8).split("\\R");
+    }
+
     private static long mismatch(Path a, Path b) {
         try (SafetensorsFile x = SafetensorsFile.open(a); SafetensorsFile y = SafetensorsFile.open(b)) {
             for (String n : x.names()) {

@@ -10,8 +10,12 @@ import esdnative.model.unet.UNetConfig;
 import esdnative.testing.Fixtures;
 import org.junit.jupiter.api.Test;
 
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -53,12 +57,50 @@ class ModelLoaderTest {
 
     @Test
     void tinySingleFileWithoutConfigsSaysWhatIsMissing() {
-        // tiny-sd-a's 32/64 channels divide into 32 groups, so shapes alone give a (wrong-grouped) SD1 UNet; what
-        // fails is the text encoder: hidden 32 gives 1 head of 32 where SD would have 64-channel heads.
-        StableDiffusion m = ModelLoader.load(be, Fixtures.path("tiny-sd-a-single-file.safetensors"),
-                Fixtures.path("clip-tokenizer"), null);
-        assertEquals(32, m.unet().normNumGroups());
-        assertEquals(1, m.textEncoder().config().numAttentionHeads());
+        // tiny-sd-a's 32/64 channels divide into 32 groups, so shapes alone give a (wrong-grouped: it has 8) SD1 UNet,
+        // and the text encoder's hidden 32 gives 1 head where the model has 4: the loader must say so
+        Path file = Fixtures.path("tiny-sd-a-single-file.safetensors");
+        StableDiffusion[] loaded = new StableDiffusion[1];
+        String err = stderrOf(() -> {
+            loaded[0] = ModelLoader.load(be, file, Fixtures.path("clip-tokenizer"), null);
+            assertNotNull(ModelLoader.loadVae(be, loaded[0], null));
+        });
+        assertEquals(32, loaded[0].unet().normNumGroups());
+        assertEquals(1, loaded[0].textEncoder().config().numAttentionHeads());
+        List<String> warnings = err.lines().filter(l -> l.startsWith("warning: tiny-sd-a-single-file.safetensors: ")).toList();
+        assertEquals(3, warnings.size(), err);
+        assertTrue(warnings.get(0).contains("its UNet has no Stable Diffusion 1.x/2.x shapes"), warnings.get(0));
+        assertTrue(warnings.get(0).contains("SD's were assumed: 32 norm groups, attention heads [8, 8], sample size 64;"), warnings.get(0));
+        assertTrue(warnings.get(1).contains("its text encoder has no Stable Diffusion 1.x/2.x shapes"), warnings.get(1));
+        assertTrue(warnings.get(1).contains("attention heads 1 (64 channels each), activation quick_gelu"), warnings.get(1));
+        assertTrue(warnings.get(2).contains("its VAE has no Stable Diffusion 1.x/2.x shapes"), warnings.get(2));
+        assertTrue(warnings.get(2).contains("32 norm groups"), warnings.get(2));
+        for (String w : warnings) assertTrue(w.contains("pass --config DIR"), w);
+
+        // with --config nothing is assumed, so nothing is said
+        String quiet = stderrOf(() -> ModelLoader.loadVae(be, ModelLoader.load(be, file, Fixtures.path("clip-tokenizer"),
+                Fixtures.path("tiny-sd-a")), Fixtures.path("tiny-sd-a")));
+        assertFalse(quiet.contains("warning"), quiet);
+    }
+
+    @Test
+    void stableDiffusionShapesNeedNoAssumptions() {
+        assertEquals(List.of(), SingleFileArchitecture.assumed(UNetConfig.sd14()));
+        assertEquals(List.of(), SingleFileArchitecture.assumed(UNetConfig.sd2()));
+        assertEquals(List.of(), SingleFileArchitecture.assumed(ClipTextConfig.vitL14()));
+        assertEquals(List.of(), SingleFileArchitecture.assumed(esdnative.model.vae.VaeConfig.sd()));
+    }
+
+    private static String stderrOf(Runnable r) {
+        PrintStream saved = System.err;
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        try {
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            r.run();
+        } finally {
+            System.setErr(saved);
+        }
+        return err.toString(StandardCharsets.UTF_8);
     }
 
     @Test

@@ -92,28 +92,30 @@ class ConvertCommandTest {
     }
 
     @Test
-    void checkpointUsesEmaByDefaultAndNoEmaKeepsTheRawWeights() {
+    void checkpointGivesItsRawUNetByDefaultAndItsEmaCopyWithEma() {
+        // the reference loaders' default (diffusers extract_ema=False, v1-inference.yaml use_ema: False): raw weights
         Path ckpt = Fixtures.path("ckpt/tiny-sd-a.ckpt");
         Path raw = dir.resolve("raw.safetensors");
-        assertEquals(0, run("weights", "convert", "--no-ema", ckpt.toString(), raw.toString()));
+        assertEquals(0, run("weights", "convert", ckpt.toString(), raw.toString()));
         assertFalse(stderr.toString(StandardCharsets.UTF_8).contains("EMA"));
         assertSameTensors(Fixtures.path("tiny-sd-a-single-file.safetensors"), raw);
 
-        Path byDefault = dir.resolve("default.safetensors");
-        assertEquals(0, run("weights", "convert", "--to", "single-file", ckpt.toString(), byDefault.toString()));
+        Path withEma = dir.resolve("ema.safetensors");
+        assertEquals(0, run("weights", "convert", "--ema", "--to", "single-file", ckpt.toString(), withEma.toString()));
         assertTrue(stderr.toString(StandardCharsets.UTF_8).contains("EMA UNet weights"));
-        try (CkptFile source = CkptFile.open(ckpt); SafetensorsFile converted = SafetensorsFile.open(byDefault)) {
+        try (CkptFile source = CkptFile.open(ckpt); SafetensorsFile converted = SafetensorsFile.open(withEma)) {
             for (TensorInfo t : converted.tensors()) {
                 String from = t.name().startsWith("model.diffusion_model.") ? ModelWeights.emaName(t.name()) : t.name();
                 assertArrayEquals(source.readFloats(from), converted.readFloats(t.name()), t.name());
             }
         }
+        assertEquals(2, run("weights", "convert", "--no-ema", ckpt.toString(), dir.resolve("gone.safetensors").toString()));
     }
 
     @Test
     void componentsSelectsWhatIsWritten() {
         Path out = dir.resolve("unet-vae");
-        assertEquals(0, run("weights", "convert", "--components", "unet,vae", "--no-ema",
+        assertEquals(0, run("weights", "convert", "--components", "unet,vae",
                 Fixtures.path("ckpt/tiny-sd-a-legacy.ckpt").toString(), out.toString()));
         assertTrue(Files.isRegularFile(componentFile(out, Component.UNET)));
         assertTrue(Files.isRegularFile(componentFile(out, Component.VAE)));

@@ -72,13 +72,14 @@ class DiffCommandTest {
     @Test
     void layoutsAndCheckpointsCompareThroughTheNameTable() {
         Path folder = Fixtures.path("tiny-sd-a");
-        List<String> same = run("weights", "diff", folder.toString(), Fixtures.path("ckpt/tiny-sd-a-legacy.ckpt").toString(), "--no-ema");
+        // by default a checkpoint's raw UNet is compared, as the loaders take it
+        List<String> same = run("weights", "diff", folder.toString(), Fixtures.path("ckpt/tiny-sd-a-legacy.ckpt").toString());
         assertEquals(0, exit);
         assertTrue(changed(same).isEmpty(), same.toString());
         assertTrue(same.getLast().startsWith("0 of 464 tensors changed"), same.getLast());
 
-        // by default a checkpoint's EMA UNet is compared: every UNet tensor is off by the fixture's 0.001
-        List<String> ema = run("weights", "diff", folder.toString(), Fixtures.path("ckpt/tiny-sd-a.ckpt").toString());
+        // --ema: the checkpoint's EMA UNet (the folder has none): every UNet tensor is off by the fixture's 0.001
+        List<String> ema = run("weights", "diff", "--ema", folder.toString(), Fixtures.path("ckpt/tiny-sd-a.ckpt").toString());
         assertEquals(304, changed(ema).size());
         for (String l : ema) {
             if (!l.startsWith("changed ")) continue;

@@ -141,7 +141,8 @@ public final class UNet2DConditionModel {
     }
 
     /**
-     * latents [n, in, h, w] (h, w multiples of {@link UNetConfig#spatialMultiple}), one timestep per sample,
+     * latents [n, in, h, w] (any size: a side that is not a multiple of {@link UNetConfig#spatialMultiple} is
+     * halved rounding up and upsampled back to the skip's size, as diffusers does), one timestep per sample,
      * context [n, tokens, crossAttentionDim] → activations whose {@link Activations#output} is [n, out, h, w],
      * holding everything {@link #backward} needs.
      */
@@ -196,7 +197,10 @@ public final class UNet2DConditionModel {
 
         for (int i = 0; i < upBlocks.size(); i++) {
             try (Scope scope = Scope.unlessTraining(be, train)) {
-                UpBlock2D.Act u = upBlocks.get(i).forward(be, p, h, upBlockSkips(i, a.skips), a.tembAct, context, train);
+                // diffusers' upsample_size: the upsampler meets the size of the skip the next block takes first
+                Tensor upsampleTo = i + 1 < upBlocks.size() ? upBlockSkips(i + 1, a.skips).getFirst() : null;
+                UpBlock2D.Act u = upBlocks.get(i).forward(be, p, h, upBlockSkips(i, a.skips), upsampleTo, a.tembAct,
+                        context, train);
                 if (train) a.up.add(u);
                 scope.keep(u.out());
                 h = u.out();
@@ -278,11 +282,6 @@ public final class UNet2DConditionModel {
         if (latents.rank() != 4 || latents.dim(1) != config.inChannels()) {
             throw new IllegalArgumentException("latents must be [n, " + config.inChannels() + ", h, w], got "
                     + Arrays.toString(latents.shape()));
-        }
-        int m = config.spatialMultiple();
-        if (latents.dim(2) % m != 0 || latents.dim(3) % m != 0) {
-            throw new IllegalArgumentException("latent height and width must be multiples of " + m + ", got "
-                    + latents.dim(2) + "×" + latents.dim(3));
         }
         int n = latents.dim(0);
         if (timesteps.length != n) {

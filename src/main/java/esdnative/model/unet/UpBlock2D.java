@@ -51,9 +51,12 @@ public final class UpBlock2D {
         if (upsampler != null) upsampler.declare(shapes);
     }
 
-    /** skips: the skip connections in the order the resnets consume them (the latest down-block state first). */
-    public Act forward(Backend be, Weights p, Tensor x, List<Tensor> skips, Tensor tembAct, Tensor context,
-                       boolean train) {
+    /**
+     * skips: the skip connections in the order the resnets consume them (the latest down-block state first);
+     * upsampleTo: the next up block's first skip, whose height and width the upsampler produces (null for the last).
+     */
+    public Act forward(Backend be, Weights p, Tensor x, List<Tensor> skips, Tensor upsampleTo, Tensor tembAct,
+                       Tensor context, boolean train) {
         List<Tensor> inputs = new ArrayList<>();
         List<ResnetBlock2D.Act> ra = new ArrayList<>();
         List<Transformer2DModel.Act> ta = new ArrayList<>();
@@ -78,7 +81,7 @@ public final class UpBlock2D {
         }
         Upsample2D.Act up = null;
         if (upsampler != null) {
-            up = upsampler.forward(be, p, h);
+            up = upsampler.forward(be, p, h, upsampleTo.dim(2), upsampleTo.dim(3));
             h = up.out();
         }
         return new Act(inputs, List.copyOf(skips), ra, ta, up, h);

@@ -6,7 +6,11 @@ import esdnative.tensor.Tensor;
 
 import java.util.SequencedMap;
 
-/** diffusers' Upsample2D with a conv: nearest-neighbour 2× upsampling, then a 3×3 conv ({@code name.conv}). */
+/**
+ * diffusers' Upsample2D with a conv: nearest-neighbour upsampling, then a 3×3 conv ({@code name.conv}). The target
+ * size is the skip connection's that the next up block concatenates: twice the input's, except where an odd side
+ * was halved rounding up, as diffusers does with {@code upsample_size}.
+ */
 public final class Upsample2D {
     private final Conv2d conv;
     private final int channels;
@@ -22,9 +26,15 @@ public final class Upsample2D {
 
     /** x [n, c, h, w] → [n, c, 2h, 2w]. */
     public Act forward(Backend be, Weights p, Tensor x) {
+        return forward(be, p, x, 2 * x.dim(2), 2 * x.dim(3));
+    }
+
+    /** x [n, c, h, w] → [n, c, outH, outW] (2h × 2w but where a skip's odd side asks for one less). */
+    public Act forward(Backend be, Weights p, Tensor x, int outH, int outW) {
         int n = x.dim(0), h = x.dim(2), w = x.dim(3);
-        Tensor up = be.zeros(n, channels, 2 * h, 2 * w);
-        be.upsampleNearest2x(up, x, n * channels, h, w);
+        Tensor up = be.zeros(n, channels, outH, outW);
+        if (outH == 2 * h && outW == 2 * w) be.upsampleNearest2x(up, x, n * channels, h, w);
+        else NearestResize.forward(be, up, x);
         return new Act(x, up, conv.forward(be, p, up));
     }
 
@@ -32,6 +42,7 @@ public final class Upsample2D {
         int n = a.x().dim(0), h = a.x().dim(2), w = a.x().dim(3);
         Tensor dUp = be.zeros(a.upsampled().shape());
         conv.backward(be, p, g, dUp, dOut, a.upsampled());
-        be.upsampleNearest2xBackward(dx, dUp, n * channels, h, w);
+        if (dUp.dim(2) == 2 * h && dUp.dim(3) == 2 * w) be.upsampleNearest2xBackward(dx, dUp, n * channels, h, w);
+        else NearestResize.backward(be, dx, dUp);
     }
 }

@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Random;
 import java.util.SequencedMap;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
@@ -55,6 +56,19 @@ class UNetFiniteDifferenceTest {
 
     @Test
     void gradientsMatchCentralDifferences() {
+        gradientsMatchCentralDifferencesAt(8, 8);
+    }
+
+    /**
+     * A latent of 7 × 5, which no 2-level UNet halves evenly: the down path rounds up (4 × 3) and the upsampler
+     * resizes back to the skip's 7 × 5 (diffusers' upsample_size), forward and backward.
+     */
+    @Test
+    void gradientsMatchCentralDifferencesAtOddSizes() {
+        gradientsMatchCentralDifferencesAt(7, 5);
+    }
+
+    private void gradientsMatchCentralDifferencesAt(int height, int width) {
         SequencedMap<String, int[]> shapes = UNet2DConditionModel.parameterShapes(config);
         Weights p = Weights.allocate(be, shapes);
         for (var e : p.asMap().entrySet()) {
@@ -64,16 +78,19 @@ class UNetFiniteDifferenceTest {
             if (normScale) for (int i = 0; i < v.length; i++) v[i] += 1f;
             be.copyFromHost(e.getValue(), v, 0);
         }
-        Tensor latents = randomTensor(1f, 2, 4, 8, 8);
+        Tensor latents = randomTensor(1f, 2, 4, height, width);
         Tensor context = randomTensor(1f, 2, 5, 6);
         float[] timesteps = {3, 700};
-        float[] r = be.toHost(randomTensor(1f, 2, 3, 8, 8));
+        float[] r = be.toHost(randomTensor(1f, 2, 3, height, width));
 
         Weights grads = Weights.allocate(be, shapes);
         Tensor dLatents = be.zeros(latents.shape());
         Tensor dContext = be.zeros(context.shape());
         UNet2DConditionModel.Activations acts = unet.forward(be, p, latents, timesteps, context);
-        unet.backward(be, p, grads, acts, be.fromHost(r, 2, 3, 8, 8), dLatents, dContext);
+        assertArrayEquals(new int[] {2, 16, (height + 1) / 2, (width + 1) / 2}, acts.midBlockOutput().shape());
+        assertArrayEquals(new int[] {2, 16, height, width}, acts.upBlockOutput(0).shape(), "upsampled to the skip's size");
+        assertArrayEquals(new int[] {2, 3, height, width}, acts.output().shape());
+        unet.backward(be, p, grads, acts, be.fromHost(r, 2, 3, height, width), dLatents, dContext);
 
         check("latents", latents, dLatents, p, latents, timesteps, context, r);
         check("context", context, dContext, p, latents, timesteps, context, r);

@@ -101,7 +101,7 @@ abstract class UNetGoldenChecks {
     @Test
     void badInputShapesAreRefused() {
         assertThrows(IllegalArgumentException.class,
-                () -> unet.predict(be, params, be.zeros(1, 4, 15, 15), new float[] {1}, be.zeros(1, 77, 32)));
+                () -> unet.predict(be, params, be.zeros(1, 3, 16, 16), new float[] {1}, be.zeros(1, 77, 32)));
         assertThrows(IllegalArgumentException.class,
                 () -> unet.predict(be, params, be.zeros(1, 4, 16, 16), new float[] {1, 2}, be.zeros(1, 77, 32)));
         assertThrows(IllegalArgumentException.class,

@@ -29,7 +29,7 @@ import java.util.stream.Stream;
 /**
  * {@code esd-native weights convert IN OUT}: a diffusers folder ↔ a CompVis single file (.safetensors or .ckpt in,
  * .safetensors out), optionally changing the float type, keeping only some components, and taking a checkpoint's
- * EMA UNet (the default when it has one).
+ * EMA UNet instead of its raw one ({@code --ema}; the raw UNet by default, as the reference loaders take it).
  */
 @Command(name = "convert",
         description = "Convert between a diffusers pipeline folder and a CompVis/LDM single .safetensors file "
@@ -53,10 +53,8 @@ public final class ConvertCommand implements Runnable {
             description = "Components to write, of unet, text_encoder, vae. Default: all present.")
     List<String> components;
 
-    @Option(names = "--no-ema", description = "Keep a checkpoint's raw UNet weights instead of its model_ema.* copy (used by default when present).")
-    boolean noEma;
-
-    @Option(names = "--ema", description = "Require the checkpoint's model_ema.* UNet weights (an error when it has none).")
+    @Option(names = "--ema", description = "Write the checkpoint's model_ema.* UNet copy instead of its raw UNet weights "
+            + "(the default, as diffusers' single-file loader and A1111 take them); an error when it has none.")
     boolean ema;
 
     @Option(names = "--config-from", paramLabel = "DIR",
@@ -73,14 +71,13 @@ public final class ConvertCommand implements Runnable {
     public void run() {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        if (ema && noEma) throw new UserError("--ema and --no-ema: choose one");
         DType target = parseDtype(dtype);
         Boolean toSingleFile = to == null ? null : parseLayout(to);
         // swapping IN and OUT must not destroy a model
         if (Files.exists(output) && !overwrite) throw new UserError("OUT: " + output + " already exists (pass --overwrite to replace it)");
         AtomicOutput.checkReplaceable(output, "OUT");
-        try (ModelWeights model = ModelWeights.open(input, ema ? ModelWeights.Ema.REQUIRE : noEma ? ModelWeights.Ema.OFF : ModelWeights.Ema.AUTO)) {
-            if (model.usesEma()) err.println("using the checkpoint's EMA UNet weights (model_ema.*); pass --no-ema for the raw ones");
+        try (ModelWeights model = ModelWeights.open(input, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF)) {
+            if (model.usesEma()) err.println("using the checkpoint's EMA UNet weights (model_ema.*)");
             Set<Component> selected = selectComponents(model);
             boolean singleFile = toSingleFile != null ? toSingleFile : output.getFileName().toString().matches("(?i).*\\.(safetensors|ckpt|pt|pth|bin)");
             if (singleFile) {

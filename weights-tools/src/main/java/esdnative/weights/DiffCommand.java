@@ -35,8 +35,8 @@ public final class DiffCommand implements Runnable {
     @Option(names = "--all", description = "Also list the tensors that are equal.")
     boolean all;
 
-    @Option(names = "--no-ema", description = "Compare a checkpoint's raw UNet weights, not its model_ema.* copy (used by default when present).")
-    boolean noEma;
+    @Option(names = "--ema", description = "Compare a checkpoint's model_ema.* UNet copy where it has one, not its raw UNet weights (the default, as the loaders take them).")
+    boolean ema;
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -47,10 +47,10 @@ public final class DiffCommand implements Runnable {
     @Override
     public void run() {
         PrintWriter out = spec.commandLine().getOut();
-        ModelWeights.Ema ema = noEma ? ModelWeights.Ema.OFF : ModelWeights.Ema.AUTO;
-        try (ModelWeights wa = ModelWeights.open(a, ema); ModelWeights wb = ModelWeights.open(b, ema)) {
-            if (wa.usesEma()) spec.commandLine().getErr().println("note: " + a + ": comparing its EMA UNet weights (model_ema.*); --no-ema for the raw ones");
-            if (wb.usesEma()) spec.commandLine().getErr().println("note: " + b + ": comparing its EMA UNet weights (model_ema.*); --no-ema for the raw ones");
+        ModelWeights.Ema which = ema ? ModelWeights.Ema.WHERE_PRESENT : ModelWeights.Ema.OFF;
+        try (ModelWeights wa = ModelWeights.open(a, which); ModelWeights wb = ModelWeights.open(b, which)) {
+            if (wa.usesEma()) spec.commandLine().getErr().println("note: " + a + ": comparing its EMA UNet weights (model_ema.*)");
+            if (wb.usesEma()) spec.commandLine().getErr().println("note: " + b + ": comparing its EMA UNet weights (model_ema.*)");
             Map<Component, int[]> changedPerComponent = new EnumMap<>(Component.class);
             List<String> onlyA = new ArrayList<>(), onlyB = new ArrayList<>(), reshaped = new ArrayList<>();
             int compared = 0, changed = 0;

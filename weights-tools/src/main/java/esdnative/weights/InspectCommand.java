@@ -97,8 +97,8 @@ public final class InspectCommand implements Runnable {
         Layout layout = Layout.of(names);
         out.println(file + ": " + format + ", " + layout.description() + ", " + entries.size() + " tensors");
         out.println("  metadata: " + (metadata.isEmpty() ? "(none)" : format(metadata)));
-        long ema = entries.stream().filter(e -> ModelWeights.isEma(e.name())).count();
-        if (ema > 0) out.println("  EMA: " + ema + " model_ema.* tensors; convert, diff, train and generate use them for the UNet (--no-ema in convert/diff: the raw ones)");
+        long ema = entries.stream().filter(e -> ModelWeights.isEmaWeight(e.name())).count();
+        if (ema > 0) out.println("  EMA: " + ema + " model_ema.* UNet copies; train, generate, convert and diff use the raw UNet unless --ema");
         if (!summary) {
             int width = names.stream().mapToInt(String::length).max().orElse(0);
             for (Entry e : entries) {

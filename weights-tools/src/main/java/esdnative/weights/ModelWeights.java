@@ -21,19 +21,20 @@ import java.util.Set;
 /**
  * A Stable Diffusion model's weights addressed by diffusers component and name, whatever the source: a diffusers
  * pipeline folder (safetensors or .bin per component) or a CompVis single file (.safetensors or .ckpt), whose names
- * go through {@link CompVisNames}. Shapes are given in diffusers layout. A checkpoint's {@code model_ema.*} copy of
- * the UNet (LDM's EMA, as in {@code sd-v1-4-full-ema.ckpt}) replaces the raw UNet weights unless {@link Ema#OFF},
- * as the reference loaders do.
+ * go through {@link CompVisNames}. Shapes are given in diffusers layout. A checkpoint's UNet is its raw weights, as
+ * the reference loaders take it (diffusers' single-file loader: {@code extract_ema=False}; CompVis' and A1111's
+ * {@code v1-inference.yaml}: {@code use_ema: False}); its {@code model_ema.*} copy (LDM's EMA, as in
+ * {@code sd-v1-4-full-ema.ckpt}) replaces them only with {@link Ema#REQUIRE}.
  */
 public final class ModelWeights implements AutoCloseable {
     /** Which UNet weights to take from a checkpoint that holds an EMA copy. */
     public enum Ema {
-        /** the EMA copy when the file has one, else the raw weights */
-        AUTO,
-        /** the EMA copy; an error when the file has none */
+        /** the raw weights (the default of every reference loader) */
+        OFF,
+        /** the EMA copy ({@code --ema}); an error when the file has no EMA weights */
         REQUIRE,
-        /** the raw weights */
-        OFF
+        /** the EMA copy when the file has EMA weights, else the raw weights ({@code weights diff --ema}) */
+        WHERE_PRESENT
     }
 
     /** Where one diffusers tensor comes from: a file, the tensor's name there, and its CompVis name if any. */
@@ -95,8 +96,11 @@ public final class ModelWeights implements AutoCloseable {
             }
             Topology topology = Topology.fromCompVis(f.names());
             CompVisNames table = CompVisNames.of(topology);
-            boolean useEma = ema != Ema.OFF && f.names().stream().anyMatch(n -> n.startsWith(EMA_PREFIX));
-            if (ema == Ema.REQUIRE && !useEma) throw new UserError(file + ": --ema: the file has no model_ema.* weights");
+            boolean hasEma = f.names().stream().anyMatch(ModelWeights::isEmaWeight);
+            boolean useEma = ema == Ema.REQUIRE || (ema == Ema.WHERE_PRESENT && hasEma);
+            if (useEma && !hasEma) {
+                throw new UserError(file + ": --ema: the file has no model_ema.* UNet weights");
+            }
             Map<Component, SequencedMap<String, Source>> tensors = new EnumMap<>(Component.class);
             Set<String> used = new HashSet<>();
             for (String n : f.names()) {
@@ -106,7 +110,7 @@ public final class ModelWeights implements AutoCloseable {
                 if (useEma && d.component() == Component.UNET) {
                     sourceName = emaName(n);
                     if (!f.names().contains(sourceName)) {
-                        throw new UserError(file + ": the EMA weights lack " + sourceName + " (the copy of " + n + "); pass --no-ema to use the raw UNet");
+                        throw new UserError(file + ": the EMA weights lack " + sourceName + " (the copy of " + n + "); leave out --ema to use the raw UNet");
                     }
                 }
                 tensors.computeIfAbsent(d.component(), c -> new LinkedHashMap<>()).put(d.name(), new Source(f, sourceName, n));
@@ -127,8 +131,13 @@ public final class ModelWeights implements AutoCloseable {
         return EMA_PREFIX + compVisUnetName.substring("model.".length()).replace(".", "");
     }
 
-    /** True if a tensor name is part of LDM's EMA copy (the UNet copies, decay, num_updates). */
-    public static boolean isEma(String name) { return name.startsWith(EMA_PREFIX); }
+    /**
+     * True if a tensor is one of LDM's EMA copies of a UNet weight; false for the EMA's two bookkeeping scalars
+     * ({@code model_ema.decay}, {@code model_ema.num_updates}), which EMA-pruned checkpoints often keep alone.
+     */
+    public static boolean isEmaWeight(String name) { return name.startsWith(EMA_PREFIX) && !EMA_SCALARS.contains(name); }
+
+    private static final Set<String> EMA_SCALARS = Set.of(EMA_PREFIX + "decay", EMA_PREFIX + "num_updates");
 
     private static Set<String> namesOf(Map<Component, SequencedMap<String, Source>> tensors, Component c) {
         return tensors.containsKey(c) ? tensors.get(c).keySet() : Set.of();
