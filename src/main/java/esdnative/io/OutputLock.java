@@ -9,6 +9,7 @@ import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -66,7 +67,8 @@ public final class OutputLock implements AutoCloseable {
                 throw new UserError(flag + ": cannot write in folder " + dir + " (permission denied)", e);
             } catch (IOException e) {
                 closeQuietly(channel);
-                throw new UserError(flag + ": cannot write " + out + ": " + e.getMessage(), e);
+                String why = e instanceof FileSystemException f && f.getReason() != null ? f.getReason() : e.toString();
+                throw new UserError(flag + ": cannot write in folder " + dir + " (" + why + ")", e);
             }
         }
     }
