@@ -8,7 +8,10 @@ import esdnative.backend.cuda.CudaProbe;
 import java.io.PrintStream;
 import java.util.Locale;
 
-/** {@code --backend cpu|cuda|auto}: auto takes CUDA when it loads, else the CPU with one line saying why. */
+/**
+ * {@code --backend cpu|cuda|auto}: auto takes CUDA when it loads, else the CPU with one short line (the probe's
+ * full reason is what {@code --backend cuda} refuses with).
+ */
 public final class BackendOption {
     private BackendOption() {}
 
@@ -23,7 +26,7 @@ public final class BackendOption {
             case "auto" -> {
                 CudaProbe.Result probe = CudaBackend.probe();
                 if (probe.available()) yield CudaBackend.create();
-                log.println("backend: cpu (" + probe + ")");
+                log.println("backend: cpu (no usable CUDA; --backend cuda says why)");
                 yield new CpuBackend();
             }
             default -> throw new UserError("--backend: unknown backend '" + choice + "'; valid: cpu, cuda, auto");

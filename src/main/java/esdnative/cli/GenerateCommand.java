@@ -2,9 +2,11 @@ package esdnative.cli;
 
 import esdnative.backend.Backend;
 import esdnative.io.Npy;
+import esdnative.io.OutputLock;
 import esdnative.io.NpyArray;
 import esdnative.lora.LoraApplier;
 import esdnative.model.ModelLoader;
+import esdnative.model.SizeLimit;
 import esdnative.model.StableDiffusion;
 import esdnative.model.Vae;
 import esdnative.pipeline.Png;
@@ -79,10 +81,19 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--lora", paramLabel = "FILE[:SCALE]", description = "Apply a LoRA file (kohya keys) to the UNet at load time, at SCALE (default 1). Repeatable.")
     List<String> loras = List.of();
 
+    @Option(names = "--overwrite", description = "Replace an existing --output (and --save-latents).")
+    boolean overwrite;
+
     @Override
     public Integer call() {
         if (steps < 1) throw new UserError("--steps: must be at least 1, got " + steps);
-        if (eta < 0) throw new UserError("--eta: must not be negative, got " + eta);
+        if (!Float.isFinite(guidance)) throw new UserError("--guidance: must be finite, got " + guidance);
+        if (!(eta >= 0) || !Float.isFinite(eta)) throw new UserError("--eta: must be finite and not negative, got " + eta);
+        if (!output.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".png")) {
+            throw new UserError("--output: " + output + ": images are written as PNG; name the file .png");
+        }
+        checkNew(output, "--output");
+        if (saveLatents != null) checkNew(saveLatents, "--save-latents");
         if (!Files.exists(model)) throw new UserError("--model: " + model + " does not exist");
         List<LoraApplier.Spec> loraSpecs = loras.stream().map(s -> LoraApplier.Spec.parse(s, "--lora")).toList();
         for (LoraApplier.Spec lora : loraSpecs) {
@@ -112,19 +123,35 @@ public final class GenerateCommand implements Callable<Integer> {
                 throw new UserError("--width/--height: " + w + "×" + h + " px must be positive multiples of " + f
                         + " (the VAE's factor)");
             }
+            SizeLimit.check("--width/--height", sd.unet(), vae == null ? null : vae.config(), f, h, w, 2, false);
             int[] expected = {1, sd.unet().inChannels(), h / f, w / f};
             if (initShape != null && !Arrays.equals(initShape, expected)) {
                 throw new UserError("--init-latents: shape " + Arrays.toString(initShape) + ", this model at " + w + "×" + h
                         + " needs " + Arrays.toString(expected));
             }
-            ProgressBar bar = new ProgressBar(System.err, steps);
-            TextToImage.Result r = TextToImage.run(be, sd, vae,
-                    new TextToImage.Request(prompt, negativePrompt, steps, guidance, eta, seed, w, h, init),
-                    (i, t, x) -> bar.update(i + 1, i + 1, "t " + t));
-            Png.write(output, r.image(), r.imageHeight(), r.imageWidth());
-            if (saveLatents != null) Npy.writeFloats(saveLatents, r.latents(), r.latentShape());
-            System.err.printf(Locale.ROOT, "wrote %s (%d×%d)%n", output, r.imageWidth(), r.imageHeight());
-            return 0;
+            // a second run onto the same image refuses here, before sampling
+            try (OutputLock lock = OutputLock.acquire(output, "--output")) {
+                ProgressBar bar = new ProgressBar(System.err, steps);
+                TextToImage.Result r = TextToImage.run(be, sd, vae,
+                        new TextToImage.Request(prompt, negativePrompt, steps, guidance, eta, seed, w, h, init),
+                        (i, t, x) -> bar.update(i + 1, i + 1, "t " + t));
+                for (float v : r.latents()) {
+                    if (!Float.isFinite(v)) {
+                        throw new UserError("the sampled latents hold " + v + ": the model's weights (or --init-latents) are "
+                                + "not finite; no image written");
+                    }
+                }
+                Png.write(output, r.image(), r.imageHeight(), r.imageWidth());
+                if (saveLatents != null) Npy.writeFloats(saveLatents, r.latents(), r.latentShape());
+                System.err.printf(Locale.ROOT, "wrote %s (%d×%d)%n", output, r.imageWidth(), r.imageHeight());
+                return 0;
+            }
         }
+    }
+
+    /** Refuses, before any work, to replace an existing file without --overwrite. */
+    private void checkNew(Path file, String flag) {
+        if (Files.isDirectory(file)) throw new UserError(flag + ": " + file + " is a folder");
+        if (Files.exists(file) && !overwrite) throw new UserError(flag + ": " + file + " already exists (pass --overwrite to replace it)");
     }
 }

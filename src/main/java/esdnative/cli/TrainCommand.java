@@ -1,6 +1,5 @@
 package esdnative.cli;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import esdnative.backend.Backend;
 import esdnative.esd.Checkpoint;
 import esdnative.esd.ConceptPresets;
@@ -12,22 +11,29 @@ import esdnative.esd.Trace;
 import esdnative.esd.TrainMethod;
 import esdnative.esd.TrainedNames;
 import esdnative.lora.LoraSettings;
+import esdnative.io.AtomicFile;
+import esdnative.io.InputSnapshot;
+import esdnative.io.OutputLock;
 import esdnative.model.ModelLoader;
+import esdnative.model.SizeLimit;
 import esdnative.model.StableDiffusion;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.model.unet.UNetConfig;
 import esdnative.tensor.Tensor;
+import esdnative.text.ClipTokenizer;
+import esdnative.toy.ShapesDataset;
+import esdnative.toy.ToyDemo;
 import esdnative.util.PeakMemory;
 import esdnative.weights.ModelWeights;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -129,14 +135,19 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--dry-run", description = "Print how many parameters the method trains, then stop.")
     boolean dryRun;
 
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
     @Override
     public Integer call() {
         PrintStream err = System.err;
         if (model == null) {
             // no model: the built-in toy demo (erase a shape from the shipped shapes model), see esdnative.toy.ToyDemo
-            esdnative.toy.ToyCommand.runDemo(esdnative.toy.ToyDemo.Settings.defaults(concept != null ? concept : "circle"), null, output);
+            esdnative.toy.ToyCommand.runDemo(toySettings(), null, output);
             return 0;
         }
+        checkFinite();
+        if (saveEvery < 0) throw new UserError("--save-every: must be 0 (only on Ctrl-C) or positive, got " + saveEvery);
         TrainMethod trainMethod = TrainMethod.parse(method);
         if (dryRun) {
             UNetConfig config = ModelLoader.unetConfig(model, configDir);
@@ -164,57 +175,140 @@ public final class TrainCommand implements Callable<Integer> {
             EsdTrainer.Settings settings = new EsdTrainer.Settings(conceptList, trainMethod, iterations, lr, negativeGuidance,
                     startGuidance, ddimSteps, sched, resolution != null ? resolution : sd.defaultResolution(), seed);
             EsdTrainer.latentShape(sd, settings.resolution()); // refuse a bad --resolution before anything runs
+            // sampling runs the UNet on 2 samples (guidance); the loss on 1, keeping attention scores for the backward pass
+            int side = settings.resolution();
+            SizeLimit.check("--resolution", sd.unet(), null, sd.vaeScaleFactor(), side, side, 2, false);
+            SizeLimit.check("--resolution", sd.unet(), null, sd.vaeScaleFactor(), side, side, 1, true);
             Path out = output != null ? output : Path.of(defaultName(settings, outFormat));
             EsdOutput.checkWritable(out, outFormat, overwrite);
-            if (traceDir != null) createFolder(traceDir, "--trace-dir");
-            err.printf(Locale.ROOT, "loaded %s (%s) on %s in %.1f s%n", model, sd.layout().name().toLowerCase(Locale.ROOT),
-                    be.name(), (System.nanoTime() - loadStart) / 1e9);
-
-            EsdTrainer trainer = new EsdTrainer(be, sd, settings);
-            err.printf(Locale.ROOT, "%s: training %,d parameters; concepts: %s%n", trainMethod.id(),
-                    trainer.subset().parameterCount(), String.join(", ", conceptList));
             Path checkpoint = sibling(out, ".checkpoint.safetensors");
-            if (resume != null) err.println("resumed at iteration " + Checkpoint.restore(resume, trainer));
             Path log = sibling(out, ".log.jsonl");
-            int exit = loop(trainer, checkpoint, log, err);
-            if (exit != 0) return exit;
+            for (Path p : List.of(checkpoint, log)) AtomicFile.checkNameLength(AtomicFile.partialOf(p), "--output");
+            // a second run onto the same output refuses here, before any work
+            try (OutputLock lock = OutputLock.acquire(out, "--output")) {
+                InputSnapshot input = InputSnapshot.of(model);
+                if (traceDir != null) createFolder(traceDir, "--trace-dir");
+                err.printf(Locale.ROOT, "loaded %s (%s) on %s in %.1f s%n", model, sd.layout().name().toLowerCase(Locale.ROOT),
+                        be.name(), (System.nanoTime() - loadStart) / 1e9);
+                warnTruncated(conceptList, sd.tokenizer(), err);
 
-            Map<String, String> meta = metadata(settings);
-            EsdOutput output = new EsdOutput(be, sd, trainer.subset(), meta);
-            if (outFormat == OutputFormat.LORA) output.writeLora(out, lora).forEach(err::println);
-            else output.write(out, outFormat);
-            err.printf(Locale.ROOT, "wrote %s (%s); log %s; peak memory %s%n", out, outFormat.id(), log, PeakMemory.describe());
-            return 0;
+                EsdTrainer trainer = new EsdTrainer(be, sd, settings);
+                err.printf(Locale.ROOT, "%s: training %,d parameters; concepts: %s%n", trainMethod.id(),
+                        trainer.subset().parameterCount(), String.join(", ", conceptList));
+                int resumedAt = 0;
+                if (resume != null) {
+                    resumedAt = Checkpoint.restore(resume, trainer);
+                    err.println("resumed at iteration " + resumedAt);
+                }
+                TrainLog.startAt(log, resumedAt);
+                StopSignal stop = StopSignal.install();
+                try {
+                    int exit = loop(trainer, stop, checkpoint, log, err);
+                    if (exit != 0) return exit;
+                    // the finished training is saved before the output is written, and kept until it is complete
+                    Checkpoint.save(checkpoint, trainer);
+                    String still = "The finished training is in " + checkpoint + ": put the input back and write the output with --resume " + checkpoint;
+                    if (!stop.writing(still)) {
+                        err.println("\ninterrupted after the last iteration; " + still);
+                        return 130;
+                    }
+                    input.verifyUnchanged("--model", still);
+                    EsdOutput output = new EsdOutput(be, sd, trainer.subset(), metadata(settings)).pipelineFilesFrom(configDir, tokenizer);
+                    if (outFormat == OutputFormat.LORA) output.writeLora(out, lora).forEach(err::println);
+                    else output.write(out, outFormat, overwrite);
+                } finally {
+                    stop.release();
+                }
+                Files.deleteIfExists(checkpoint);
+                err.printf(Locale.ROOT, "wrote %s (%s); log %s; peak memory %s%n", out, outFormat.id(), log, PeakMemory.describe());
+                return 0;
+            } catch (IOException e) {
+                throw new UserError("cannot remove the checkpoint: " + e.getMessage(), e);
+            }
         }
     }
 
-    /** Runs the remaining iterations; on Ctrl-C saves a checkpoint and returns 130. */
-    private int loop(EsdTrainer trainer, Path checkpoint, Path log, PrintStream err) {
+    /**
+     * Runs the remaining iterations; on Ctrl-C saves a checkpoint and returns 130. A non-finite loss (NaN weights in
+     * the input, or a learning rate or guidance that made them overflow) stops the run without saving: the last
+     * checkpoint written, if any, is the last good state.
+     */
+    private int loop(EsdTrainer trainer, StopSignal stop, Path checkpoint, Path log, PrintStream err) {
         int[] latent = trainer.latentShape();
-        StopSignal stop = StopSignal.install();
-        try {
-            ProgressBar bar = new ProgressBar(err, iterations);
-            int first = trainer.completed() + 1;
-            long started = System.nanoTime();
-            for (int i = first; i <= iterations; i++) {
-                EsdTrainer.Draw draw = replayDir != null ? Trace.read(replayDir, i, trainer) : trainer.draw();
-                EsdTrainer.Iteration it = trainer.step(draw);
-                if (traceDir != null) Trace.write(traceDir, it, latent);
-                appendLog(log, it);
-                bar.update(i, i - first + 1, String.format(Locale.ROOT, "loss %.6f", it.loss()));
-                boolean last = i == iterations;
-                if (stop.requested() && !last) {
-                    Checkpoint.save(checkpoint, trainer);
-                    err.println("\ninterrupted after iteration " + i + "; resume with --resume " + checkpoint);
-                    return 130;
-                }
-                if (saveEvery > 0 && i % saveEvery == 0 && !last) Checkpoint.save(checkpoint, trainer);
+        ProgressBar bar = new ProgressBar(err, iterations);
+        int first = trainer.completed() + 1;
+        long started = System.nanoTime();
+        for (int i = first; i <= iterations; i++) {
+            EsdTrainer.Draw draw = replayDir != null ? Trace.read(replayDir, i, trainer) : trainer.draw();
+            EsdTrainer.Iteration it = trainer.step(draw);
+            if (traceDir != null) Trace.write(traceDir, it, latent);
+            TrainLog.append(log, it);
+            if (!Float.isFinite(it.loss())) {
+                throw new UserError(String.format(Locale.ROOT, "iteration %d: the loss is %s: the weights no longer hold "
+                        + "finite values (input weights that are NaN, or --lr %s too large); stopped without saving%s", i,
+                        it.loss(), lr, Files.exists(checkpoint) ? "; the last good state is in " + checkpoint : ""));
             }
-            err.printf(Locale.ROOT, "%d iterations in %.1f s%n", iterations - first + 1, (System.nanoTime() - started) / 1e9);
-            return 0;
-        } finally {
-            stop.release();
+            bar.update(i, i - first + 1, String.format(Locale.ROOT, "loss %.6f", it.loss()));
+            if (stop.requested()) {
+                Checkpoint.save(checkpoint, trainer);
+                err.println("\ninterrupted after iteration " + i + "; resume with --resume " + checkpoint);
+                return 130;
+            }
+            if (saveEvery > 0 && i % saveEvery == 0 && i < iterations) Checkpoint.save(checkpoint, trainer);
         }
+        err.printf(Locale.ROOT, "%d iterations in %.1f s%n", iterations - first + 1, (System.nanoTime() - started) / 1e9);
+        return 0;
+    }
+
+    /** NaN or infinite settings would train a NaN model: refused before anything runs. */
+    private void checkFinite() {
+        if (!Float.isFinite(lr)) throw new UserError("--lr: must be a finite positive number, got " + lr);
+        if (!Float.isFinite(negativeGuidance)) throw new UserError("--negative-guidance: must be finite, got " + negativeGuidance);
+        if (!Float.isFinite(startGuidance)) throw new UserError("--start-guidance: must be finite, got " + startGuidance);
+    }
+
+    /** The text encoder sees at most maxLength − 2 tokens of a prompt: a longer concept is cut, say so. */
+    private static void warnTruncated(List<String> concepts, ClipTokenizer tokenizer, PrintStream err) {
+        for (String c : concepts) {
+            int tokens = tokenizer.encode(c).length;
+            if (tokens > tokenizer.maxLength() - 2) {
+                err.printf(Locale.ROOT, "warning: the concept \"%s\" is %d tokens; the text encoder sees only the first %d%n",
+                        c.length() > 40 ? c.substring(0, 40) + "…" : c, tokens, tokenizer.maxLength() - 2);
+            }
+        }
+    }
+
+    /**
+     * Without --model, train runs the toy demo: the options it shares take effect, the others (which only a real
+     * model's run has) are refused rather than ignored.
+     */
+    private ToyDemo.Settings toySettings() {
+        CommandLine.ParseResult given = spec.commandLine().getParseResult();
+        List<String> unsupported = new ArrayList<>();
+        for (String name : List.of("--concepts", "--preset", "--schedule", "--resolution", "--format", "--overwrite",
+                "--save-every", "--resume", "--backend", "--trace-dir", "--replay-dir", "--tokenizer", "--config", "--ema", "--dry-run")) {
+            if (given.hasMatchedOption(name)) unsupported.add(name);
+        }
+        if (!unsupported.isEmpty()) {
+            throw new UserError(String.join(", ", unsupported) + ": without --model, train runs the toy demo, which does "
+                    + "not take " + (unsupported.size() == 1 ? "it" : "them") + "; pass --model to train a Stable Diffusion model");
+        }
+        String shape = concept != null ? concept.trim() : "circle";
+        if (!ShapesDataset.CLASSES.contains(shape)) {
+            throw new UserError("--concept: without --model, train runs the toy demo, whose concepts are the shapes "
+                    + String.join(", ", ShapesDataset.CLASSES) + "; got '" + shape + "'");
+        }
+        checkFinite();
+        ToyDemo.Settings d = ToyDemo.Settings.defaults(shape);
+        return new ToyDemo.Settings(shape,
+                given.hasMatchedOption("--iterations") ? iterations : d.iterations(),
+                given.hasMatchedOption("--lr") ? lr : d.lr(),
+                given.hasMatchedOption("--negative-guidance") ? negativeGuidance : d.negativeGuidance(),
+                given.hasMatchedOption("--start-guidance") ? startGuidance : d.startGuidance(),
+                given.hasMatchedOption("--ddim-steps") ? ddimSteps : d.ddimSteps(),
+                given.hasMatchedOption("--method") ? TrainMethod.parse(method) : d.method(),
+                d.eval(),
+                given.hasMatchedOption("--seed") ? seed : d.seed());
     }
 
     private List<String> concepts() {
@@ -227,9 +321,18 @@ public final class TrainCommand implements Callable<Integer> {
         return concepts != null ? ConceptPresets.split(concepts) : ConceptPresets.preset(preset);
     }
 
-    /** The paper code's file name scheme, e.g. compvis-word_VanGogh-method_xattn-sg_3.0-ng_1.0-iter_1000-lr_1e-05. */
+    /** characters of the concept kept in a default output name: the name must stay a valid file name */
+    private static final int NAME_WORD_MAX = 64;
+
+    /**
+     * The paper code's file name scheme, e.g. compvis-word_VanGogh-method_xattn-sg_3.0-ng_1.0-iter_1000-lr_1e-05; the
+     * concept's characters that a file name cannot hold (a slash, control characters) become '_', and a long concept
+     * is cut.
+     */
     static String defaultName(EsdTrainer.Settings s, OutputFormat f) {
         String word = s.concepts().size() == 1 ? s.concepts().getFirst().replace(" ", "") : "multi" + s.concepts().size();
+        word = word.replaceAll("[/\\\\\\p{Cntrl}]", "_");
+        if (word.codePointCount(0, word.length()) > NAME_WORD_MAX) word = word.substring(0, word.offsetByCodePoints(0, NAME_WORD_MAX));
         String prefix = f == OutputFormat.DIFFUSERS ? "diffusers" : f == OutputFormat.LORA ? "lora" : "compvis";
         String name = String.format(Locale.ROOT, "%s-word_%s-method_%s-sg_%s-ng_%s-iter_%d-lr_%s", prefix, word,
                 s.method().id(), s.startGuidance(), s.negativeGuidance(), s.iterations(), pythonFloat(s.lr()));
@@ -265,16 +368,6 @@ public final class TrainCommand implements Callable<Integer> {
         return m;
     }
 
-    private static void appendLog(Path log, EsdTrainer.Iteration it) {
-        ObjectNode line = Trace.record(it);
-        line.put("seconds", it.seconds());
-        try {
-            Files.writeString(log, line + "\n", StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-        } catch (IOException e) {
-            throw new UserError("cannot append to the log " + log + ": " + e.getMessage(), e);
-        }
-    }
-
     private static Path sibling(Path out, String suffix) {
         return out.toAbsolutePath().resolveSibling(out.getFileName().toString().replaceAll("\\.safetensors$", "") + suffix);
     }
@@ -287,16 +380,27 @@ public final class TrainCommand implements Callable<Integer> {
         }
     }
 
-    /** Ctrl-C during training: the shutdown hook asks the loop to stop and waits until it has saved a checkpoint. */
+    /**
+     * Ctrl-C during training: the shutdown hook asks the loop to stop and waits until it has saved a checkpoint.
+     * While the output is written (the finished training already saved), it says where that is and lets the JVM go.
+     */
     private static final class StopSignal {
         private volatile boolean requested;
+        private volatile String writingNote;
         private final CountDownLatch saved = new CountDownLatch(1);
         private Thread hook;
 
         static StopSignal install() {
             StopSignal s = new StopSignal();
             s.hook = new Thread(() -> {
-                s.requested = true;
+                synchronized (s) {
+                    s.requested = true;
+                    if (s.writingNote != null) {
+                        System.err.println("\ninterrupted while writing the output; " + s.writingNote);
+                        System.err.flush();
+                        return;
+                    }
+                }
                 try {
                     s.saved.await(30, TimeUnit.MINUTES);
                 } catch (InterruptedException ignored) {
@@ -308,6 +412,13 @@ public final class TrainCommand implements Callable<Integer> {
         }
 
         boolean requested() { return requested; }
+
+        /** From now on Ctrl-C prints {@code note} and exits at once; false when it was pressed already. */
+        synchronized boolean writing(String note) {
+            if (requested) return false;
+            writingNote = note;
+            return true;
+        }
 
         /** The loop is done (saved or finished): let a pending shutdown go on, or remove the hook. */
         void release() {

@@ -9,15 +9,19 @@ import esdnative.io.SafetensorsWriter.Entry;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.SequencedMap;
 
 /**
  * A resumable training state in one safetensors file: the trained tensors and both Adam moments (each one flat
  * tensor), and in the metadata the iteration, the Adam step, the generator state and what identifies the run
- * (method, concepts, which tensors are trained), so that a checkpoint of another model or method is refused.
+ * (method, concepts, which tensors are trained, and every setting that shapes the iterations: learning rate,
+ * guidance, DDIM steps, schedule, resolution, seed), so that a checkpoint of another run is refused rather than
+ * continued with other values. Only finite weights are saved: a checkpoint is always a good state.
  */
 public final class Checkpoint {
     private static final String FORMAT = "esd-native-checkpoint-1";
@@ -28,8 +32,16 @@ public final class Checkpoint {
         Backend be = trainer.backend();
         TrainableSubset subset = trainer.subset();
         long n = subset.parameterCount();
+        float[] trained = be.toHost(subset.trained().flat());
+        for (float v : trained) {
+            if (!Float.isFinite(v)) {
+                throw new UserError("iteration " + trainer.completed() + ": the trained weights hold " + v + " (input weights "
+                        + "that are not finite, or --lr " + trainer.settings().lr() + " too large); stopped; not saving them"
+                        + (Files.exists(file) ? ", " + file + " keeps the last good state" : ""));
+            }
+        }
         SequencedMap<String, Entry> tensors = new LinkedHashMap<>();
-        tensors.put("trained", Entry.floats(DType.F32, new long[] {n}, be.toHost(subset.trained().flat())));
+        tensors.put("trained", Entry.floats(DType.F32, new long[] {n}, trained));
         tensors.put("adam.m", Entry.floats(DType.F32, new long[] {n}, be.toHost(trainer.adam().firstMoment())));
         tensors.put("adam.v", Entry.floats(DType.F32, new long[] {n}, be.toHost(trainer.adam().secondMoment())));
         Map<String, String> meta = new LinkedHashMap<>(identity(trainer));
@@ -46,18 +58,27 @@ public final class Checkpoint {
         try (SafetensorsFile f = SafetensorsFile.open(file)) {
             Map<String, String> meta = f.metadata();
             if (!FORMAT.equals(meta.get("format"))) throw new UserError("--resume: " + file + " is not an esd-native checkpoint");
+            List<String> differences = new ArrayList<>();
             identity(trainer).forEach((key, expected) -> {
                 if (!expected.equals(meta.get(key))) {
-                    throw new UserError("--resume: " + file + " is from another run: its " + key + " is '" + meta.get(key)
-                            + "', this run's is '" + expected + "'");
+                    differences.add(key + " '" + (meta.containsKey(key) ? meta.get(key) : "(not recorded)") + "' (this run: '" + expected + "')");
                 }
             });
+            if (!differences.isEmpty()) {
+                throw new UserError("--resume: " + file + " is from another run: its " + String.join(", ", differences)
+                        + "; resume with the settings it was made with");
+            }
+            int completed = Integer.parseInt(meta.get("iteration"));
+            int planned = trainer.settings().iterations();
+            if (completed > planned) {
+                throw new UserError("--resume: " + file + " has completed " + completed + " iterations, more than --iterations "
+                        + planned + "; pass --iterations " + completed + " or more");
+            }
             be.copyFromHost(trainer.subset().trained().flat(), f.readFloats("trained"), 0);
             trainer.adam().restore(be, Integer.parseInt(meta.get("adam_step")), f.readFloats("adam.m"), f.readFloats("adam.v"));
             trainer.rng().restore(decode(meta.get("rng")));
-            int iteration = Integer.parseInt(meta.get("iteration"));
-            trainer.resumeAt(iteration);
-            return iteration;
+            trainer.resumeAt(completed);
+            return completed;
         } catch (NumberFormatException | NullPointerException e) {
             throw new UserError("--resume: " + file + " has malformed metadata", e);
         }
@@ -71,6 +92,14 @@ public final class Checkpoint {
         id.put("concepts", String.join(", ", t.settings().concepts()));
         id.put("trained_tensors", Integer.toHexString(String.join("\n", t.subset().trained().asMap().keySet()).hashCode()));
         id.put("trained_parameters", Integer.toString(t.subset().parameterCount()));
+        EsdTrainer.Settings s = t.settings();
+        id.put("lr", Float.toString(s.lr()));
+        id.put("negative_guidance", Float.toString(s.negativeGuidance()));
+        id.put("start_guidance", Float.toString(s.startGuidance()));
+        id.put("ddim_steps", Integer.toString(s.ddimSteps()));
+        id.put("schedule", s.schedule().id());
+        id.put("resolution", Integer.toString(s.resolution()));
+        id.put("seed", Long.toString(s.seed()));
         return id;
     }
 

@@ -17,6 +17,7 @@ import esdnative.weights.ModelWeights;
 import esdnative.weights.TensorEntries;
 
 import java.io.IOException;
+import java.nio.file.FileVisitOption;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -36,12 +37,23 @@ public final class EsdOutput {
     private final StableDiffusion model;
     private final TrainableSubset subset;
     private final Map<String, String> metadata;
+    private Path configDir, tokenizerDir;
 
     public EsdOutput(Backend be, StableDiffusion model, TrainableSubset subset, Map<String, String> metadata) {
         this.be = be;
         this.model = model;
         this.subset = subset;
         this.metadata = metadata;
+    }
+
+    /**
+     * Where a single file's pipeline folder output takes its configs and tokenizer from: the {@code --config} and
+     * {@code --tokenizer} folders it was loaded with (either may be null).
+     */
+    public EsdOutput pipelineFilesFrom(Path configDir, Path tokenizerDir) {
+        this.configDir = configDir;
+        this.tokenizerDir = tokenizerDir;
+        return this;
     }
 
     /**
@@ -55,20 +67,25 @@ public final class EsdOutput {
         checkWritable(out, overwrite);
     }
 
-    /** Fails early (before any training) when the output exists and may not be replaced. */
+    /**
+     * Fails early (before any training) when the output exists and may not be replaced, or is a folder that is not a
+     * model folder (replacing it would delete whatever it holds).
+     */
     public static void checkWritable(Path out, boolean overwrite) {
         if (Files.exists(out) && !overwrite) {
             throw new UserError("--output: " + out + " already exists (pass --overwrite to replace it)");
         }
+        AtomicOutput.checkReplaceable(out, "--output");
         Path parent = out.toAbsolutePath().getParent();
         if (parent == null || !Files.isDirectory(parent)) throw new UserError("--output: folder " + parent + " does not exist");
     }
 
-    public void write(Path out, OutputFormat format) {
+    /** Writes the result; an existing {@code out} is replaced only when {@code overwrite}. */
+    public void write(Path out, OutputFormat format, boolean overwrite) {
         switch (format) {
-            case TRAINED_ONLY -> replaceAtomically(out, tmp -> SafetensorsWriter.write(tmp, trainedOnly(), metadata));
-            case SINGLE_FILE -> replaceAtomically(out, tmp -> SafetensorsWriter.write(tmp, singleFile(), metadata));
-            case DIFFUSERS -> replaceAtomically(out, this::writeDiffusersFolder);
+            case TRAINED_ONLY -> writeAtomically(out, overwrite, tmp -> SafetensorsWriter.write(tmp, trainedOnly(), metadata));
+            case SINGLE_FILE -> writeAtomically(out, overwrite, tmp -> SafetensorsWriter.write(tmp, singleFile(), metadata));
+            case DIFFUSERS -> writeAtomically(out, overwrite, this::writeDiffusersFolder);
             case LORA -> throw new IllegalArgumentException("a LoRA output needs its settings: call writeLora");
         }
     }
@@ -141,19 +158,22 @@ public final class EsdOutput {
     private void writeDiffusersFolder(Path tmp) throws IOException {
         Files.createDirectories(tmp.resolve("unet"));
         if (model.layout() == StableDiffusion.Layout.DIFFUSERS) {
-            // every other component as it was: hard links where the file system allows, else copies
-            try (Stream<Path> all = Files.walk(model.source())) {
+            // every other component as it was, copied: never linked, so that editing the output cannot change the
+            // input, and a symbolic link (a Hugging Face cache snapshot's files point into its blobs/) gives its target
+            try (Stream<Path> all = Files.walk(model.source(), FileVisitOption.FOLLOW_LINKS)) {
                 for (Path p : (Iterable<Path>) all::iterator) {
                     Path rel = model.source().relativize(p);
                     if (rel.toString().isEmpty() || rel.startsWith("unet")) continue;
                     Path target = tmp.resolve(rel.toString());
                     if (Files.isDirectory(p)) Files.createDirectories(target);
-                    else linkOrCopy(p, target);
+                    else DiffusersPipelineFiles.copy(p, target);
                 }
             }
-            Files.copy(model.source().resolve("unet/config.json"), tmp.resolve("unet/config.json"));
+            DiffusersPipelineFiles.copy(model.source().resolve("unet/config.json"), tmp.resolve("unet/config.json"));
         } else {
+            // a single file: the complete pipeline folder, the file's other components converted
             Files.writeString(tmp.resolve("unet/config.json"), DiffusersUNetConfig.json(model.unet()));
+            DiffusersPipelineFiles.write(tmp, model, configDir, tokenizerDir);
         }
         SequencedMap<String, Entry> entries = new LinkedHashMap<>();
         try (UnetSource src = UnetSource.open(model)) {
@@ -179,18 +199,10 @@ public final class EsdOutput {
         return w;
     }
 
-    private static void linkOrCopy(Path from, Path to) throws IOException {
-        try {
-            Files.createLink(to, from);
-        } catch (IOException | UnsupportedOperationException e) {
-            Files.copy(from, to);
-        }
-    }
-
     /** Writes through {@code body} under a temporary name, then swaps it into place; closes the sources read. */
-    private void replaceAtomically(Path out, AtomicOutput.Body body) {
+    private void writeAtomically(Path out, boolean overwrite, AtomicOutput.Body body) {
         try {
-            AtomicOutput.write(out, "--output", true, body);
+            AtomicOutput.write(out, "--output", overwrite, body);
         } finally {
             open.forEach(ModelWeights::close);
             open.clear();

@@ -4,6 +4,7 @@ import esdnative.cli.UserError;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -11,13 +12,18 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 
 /**
- * Writes a file all-or-nothing: into a temp file in the same folder, flushed to disk, then renamed over the
- * target, so a reader never sees a partial file and a failed write leaves no trace.
+ * Writes a file all-or-nothing: into a hidden partial file in the same folder ({@code .NAME.partial}, always the
+ * same name, so a run that was killed leaves one file that the next write of that name replaces), flushed to disk,
+ * then renamed over the target, so a reader never sees a partial file and a failed write leaves no trace. The file
+ * gets the permissions of any new file (0666 less the umask: 0644 under umask 022), as other tools' outputs do.
  */
 public final class AtomicFile {
+    /** bytes of a file name at most (NAME_MAX on Linux and macOS) */
+    static final int MAX_NAME_BYTES = 255;
+
     private AtomicFile() {}
 
-    /** What fills the temp file. */
+    /** What fills the partial file. */
     @FunctionalInterface
     public interface Body {
         void write(FileChannel out) throws IOException;
@@ -30,29 +36,46 @@ public final class AtomicFile {
         if (dir == null || !Files.isDirectory(dir)) {
             throw new UserError(path + ": cannot write, folder " + dir + " does not exist");
         }
-        Path temp = null;
+        Path partial = partialOf(target);
+        checkNameLength(partial, path.toString());
+        boolean done = false;
         try {
-            temp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
-            try (FileChannel out = FileChannel.open(temp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+            Files.deleteIfExists(partial);   // a killed run's leftover
+            try (FileChannel out = FileChannel.open(partial, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
                 body.write(out);
                 out.force(true);
             }
             try {
-                Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                Files.move(partial, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             } catch (AtomicMoveNotSupportedException e) {
-                Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING);
+                Files.move(partial, target, StandardCopyOption.REPLACE_EXISTING);
             }
-            temp = null;
+            done = true;
         } catch (IOException e) {
             throw new UserError(path + ": cannot write: " + e, e);
         } finally {
-            if (temp != null) {
+            if (!done) {
                 try {
-                    Files.deleteIfExists(temp);
+                    Files.deleteIfExists(partial);
                 } catch (IOException ignored) {
                     // the original failure is what the user needs to see
                 }
             }
+        }
+    }
+
+    /** The hidden sibling a file is written under before it is renamed into place. */
+    public static Path partialOf(Path target) {
+        return target.toAbsolutePath().resolveSibling("." + target.getFileName() + ".partial");
+    }
+
+    /** Refuses a name the file system cannot hold (more than 255 bytes), before any work is done under it. */
+    public static void checkNameLength(Path file, String flag) {
+        String name = file.getFileName().toString();
+        int bytes = name.getBytes(StandardCharsets.UTF_8).length;
+        if (bytes > MAX_NAME_BYTES) {
+            throw new UserError(flag + ": the name " + (name.length() > 40 ? name.substring(0, 40) + "…" : name) + " is "
+                    + bytes + " bytes with what is added to it while writing; file names hold at most " + MAX_NAME_BYTES);
         }
     }
 }

@@ -12,8 +12,9 @@ import java.util.stream.Stream;
 
 /**
  * An output file or folder written all-or-nothing: built under a hidden sibling name, then renamed into place, so
- * a failed or interrupted run leaves no partial output. An existing output is replaced only when allowed, and
- * then removed only after the new one is in place.
+ * a failed or interrupted run leaves no partial output (the hidden name is always the same, so a killed run's leftover
+ * is removed by the next write). An existing output is replaced only when allowed, a folder only when it is a model
+ * folder, and then removed only after the new one is in place.
  */
 public final class AtomicOutput {
     private AtomicOutput() {}
@@ -35,7 +36,8 @@ public final class AtomicOutput {
         Path parent = target.getParent();
         if (parent == null || !Files.isDirectory(parent)) throw new UserError(flag + ": folder " + parent + " does not exist");
         if (Files.exists(target) && !replace) throw new UserError(flag + ": " + out + " already exists");
-        Path tmp = target.resolveSibling("." + target.getFileName() + ".partial");
+        checkReplaceable(out, flag);
+        Path tmp = AtomicFile.partialOf(target);
         Path old = target.resolveSibling("." + target.getFileName() + ".old");
         try {
             deleteRecursively(tmp);
@@ -51,6 +53,17 @@ public final class AtomicOutput {
             } catch (IOException ignored) {
                 // a hidden leftover is replaced by the next run
             }
+        }
+    }
+
+    /**
+     * Refuses to replace a folder that is not a model folder (one with model_index.json or a unet/ folder, as every
+     * folder we write has): replacing removes the old one with everything in it.
+     */
+    public static void checkReplaceable(Path out, String flag) {
+        if (Files.isDirectory(out) && !Files.isRegularFile(out.resolve("model_index.json")) && !Files.isDirectory(out.resolve("unet"))) {
+            throw new UserError(flag + ": " + out + " is a folder but not a model folder (no model_index.json or unet/); "
+                    + "not replacing it, as that would delete everything in it");
         }
     }
 

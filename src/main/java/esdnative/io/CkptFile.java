@@ -16,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -87,6 +88,7 @@ public final class CkptFile implements TensorSource {
 
     /** Opens a checkpoint and interprets its pickle (tensor data is read later, on demand). */
     public static CkptFile open(Path path) {
+        TensorSource.requireRegularFile(path);
         byte[] head = new byte[4];
         try (InputStream in = Files.newInputStream(path)) {
             if (in.readNBytes(head, 0, 4) < 4) throw new UserError(path + ": not a PyTorch checkpoint (file too short)");
@@ -219,6 +221,10 @@ public final class CkptFile implements TensorSource {
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         for (Map.Entry<?, ?> e : stateDict.entrySet()) {
             if (e.getKey() instanceof String name && e.getValue() instanceof TensorRef ref) {
+                if (Arrays.stream(ref.shape()).anyMatch(d -> d < 0) || Arrays.stream(ref.stride()).anyMatch(d -> d < 0)) {
+                    throw new UserError(path + ": tensor " + name + " has a negative size or stride (shape "
+                            + Arrays.toString(ref.shape()) + ", stride " + Arrays.toString(ref.stride()) + "); the file is corrupt");
+                }
                 tensors.put(name, new Tensor(name, storageType(path, ref.storageType()), ref.shape(), ref.stride(),
                         ref.storageKey(), ref.storageOffset()));
             }

@@ -62,6 +62,7 @@ public final class SafetensorsFile implements TensorSource {
 
     /** Maps and validates {@code path}. */
     public static SafetensorsFile open(Path path) {
+        TensorSource.requireRegularFile(path);
         Arena arena = Arena.ofShared();
         try {
             MemorySegment file;

@@ -32,10 +32,21 @@ public interface TensorSource extends AutoCloseable {
     void close();
 
     /**
+     * Refuses what is not a plain file before reading it: a FIFO or a device would block or never end. A missing
+     * path passes (the reader says so).
+     */
+    static void requireRegularFile(Path path) {
+        if (Files.exists(path) && !Files.isRegularFile(path)) {
+            throw new UserError(path + ": not a regular file (" + (Files.isDirectory(path) ? "a folder" : "a FIFO, device or socket") + ")");
+        }
+    }
+
+    /**
      * Opens a safetensors file or a PyTorch checkpoint: by extension (.safetensors; .ckpt .pt .pth .bin), else by
      * content (a safetensors header starts with '{' after its 8-byte length).
      */
     static TensorSource open(Path path) {
+        requireRegularFile(path);
         String name = path.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
         if (name.endsWith(".safetensors")) return SafetensorsFile.open(path);
         if (name.endsWith(".ckpt") || name.endsWith(".pt") || name.endsWith(".pth") || name.endsWith(".bin")) {

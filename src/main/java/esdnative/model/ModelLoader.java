@@ -108,6 +108,22 @@ public final class ModelLoader {
         }
     }
 
+    /**
+     * The VAE's architecture alone, without reading its weights: a diffusers folder's vae/config.json, else (a single
+     * file) {@code configDir}'s, else the one the file's shapes imply, as {@link #loadVae}; null without a VAE.
+     */
+    public static VaeConfig vaeConfig(StableDiffusion model, Path configDir) {
+        if (model.layout() == StableDiffusion.Layout.DIFFUSERS) {
+            Path config = model.source().resolve("vae/config.json");
+            return Files.isRegularFile(config) ? VaeConfig.fromJson(config) : null;
+        }
+        Path vaeConfig = configDir == null ? null : configDir.resolve("vae/config.json");
+        if (vaeConfig != null && Files.isRegularFile(vaeConfig)) return VaeConfig.fromJson(vaeConfig);
+        try (ModelWeights w = ModelWeights.open(model.source(), ModelWeights.Ema.OFF)) {
+            return w.names(Component.VAE).isEmpty() ? null : SingleFileArchitecture.vae(w.shapes(Component.VAE));
+        }
+    }
+
     /** The UNet's architecture alone, without reading any weights (for dry runs). */
     public static UNetConfig unetConfig(Path path, Path configDir) {
         if (!Files.exists(path)) throw new UserError("--model: " + path + " does not exist");
@@ -259,7 +275,7 @@ public final class ModelLoader {
      * The tokenizer folder: the one given; else the model folder's tokenizer/ (or the folder itself); else the
      * Hugging Face cache's openai/clip-vit-large-patch14; else a message saying how to get one.
      */
-    static Path findTokenizer(Path given, Path modelFolder) {
+    public static Path findTokenizer(Path given, Path modelFolder) {
         if (given != null) {
             if (!hasTokenizer(given)) throw new UserError("--tokenizer: " + given + " has no vocab.json and merges.txt");
             return given;

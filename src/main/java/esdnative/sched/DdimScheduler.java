@@ -60,8 +60,12 @@ public final class DdimScheduler {
     /** diffusers set_timesteps with "leading" spacing: (arange(n) · (T // n))[::-1] + steps_offset. */
     public void setTimesteps(int numInferenceSteps) {
         int trainSteps = config.numTrainTimesteps();
-        if (numInferenceSteps < 1 || numInferenceSteps > trainSteps) {
-            throw new UserError("DDIM steps must be in [1, " + trainSteps + "], got " + numInferenceSteps);
+        int most = maxSteps();
+        if (numInferenceSteps < 1 || numInferenceSteps > most) {
+            throw new UserError("DDIM steps must be in [1, " + most + "] for this scheduler, got " + numInferenceSteps
+                    + (most < trainSteps && numInferenceSteps <= trainSteps ? " (with steps_offset " + config.stepsOffset()
+                    + " the first timestep would be " + ((numInferenceSteps - 1) * (trainSteps / numInferenceSteps)
+                    + config.stepsOffset()) + ", past the last trained one, " + (trainSteps - 1) + ")" : ""));
         }
         this.numInferenceSteps = numInferenceSteps;
         int stepRatio = trainSteps / numInferenceSteps;
@@ -69,6 +73,14 @@ public final class DdimScheduler {
         for (int i = 0; i < numInferenceSteps; i++) {
             timesteps[i] = (numInferenceSteps - 1 - i) * stepRatio + config.stepsOffset();
         }
+    }
+
+    /** The most steps whose timesteps all lie in [0, numTrainTimesteps): steps_offset shifts them up. */
+    public int maxSteps() {
+        int trainSteps = config.numTrainTimesteps();
+        int n = trainSteps;
+        while (n > 1 && (n - 1) * (trainSteps / n) + config.stepsOffset() >= trainSteps) n--;
+        return n;
     }
 
     /** The inference timesteps, descending (a copy). */

@@ -4,6 +4,8 @@ import esdnative.backend.cpu.CpuBackend;
 import esdnative.cli.UserError;
 import esdnative.esd.EsdOutput;
 import esdnative.esd.OutputFormat;
+import esdnative.io.InputSnapshot;
+import esdnative.io.OutputLock;
 import esdnative.lora.LoraSettings;
 import esdnative.model.ModelLoader;
 import esdnative.model.StableDiffusion;
@@ -100,8 +102,9 @@ public final class UceCommand implements Callable<Integer> {
         OutputFormat outFormat = format != null ? OutputFormat.parse(format)
                 : Files.isDirectory(model) ? OutputFormat.DIFFUSERS : OutputFormat.SINGLE_FILE;
         EsdOutput.checkWritable(output, outFormat, overwrite);   // before loading a model of several GB
-        try (CpuBackend be = new CpuBackend()) {
+        try (OutputLock lock = OutputLock.acquire(output, "--output"); CpuBackend be = new CpuBackend()) {
             long start = System.nanoTime();
+            InputSnapshot input = InputSnapshot.of(model);
             StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF);
             err.printf(Locale.ROOT, "loaded %s (%s) in %.1f s%n", model, sd.layout().name().toLowerCase(Locale.ROOT),
                     (System.nanoTime() - start) / 1e9);
@@ -112,9 +115,10 @@ public final class UceCommand implements Callable<Integer> {
                     settings.erase().size(), settings.preserved().size(), r.terms().erase().size(), r.terms().preserve().size(),
                     r.edited().trained().asMap().size(), r.edited().trained().elementCount(), r.textSeconds(), r.solveSeconds());
 
-            EsdOutput out = new EsdOutput(be, sd, r.edited(), metadata(settings));
+            input.verifyUnchanged("--model", "Run uce again on the input as it is now.");
+            EsdOutput out = new EsdOutput(be, sd, r.edited(), metadata(settings)).pipelineFilesFrom(configDir, tokenizer);
             if (outFormat == OutputFormat.LORA) out.writeLora(output, lora).forEach(err::println);
-            else out.write(output, outFormat);
+            else out.write(output, outFormat, overwrite);
             err.printf(Locale.ROOT, "wrote %s (%s) in %.1f s total; peak memory %s%n", output, outFormat.id(),
                     (System.nanoTime() - start) / 1e9, PeakMemory.describe());
             return 0;

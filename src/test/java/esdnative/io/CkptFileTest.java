@@ -112,8 +112,20 @@ class CkptFileTest {
         }
     }
 
+    @Test
+    void refusesNegativeShapes() throws IOException {
+        // shape (-4, 2): pickled as BININT -4
+        UserError e = assertThrows(UserError.class, () -> CkptFile.open(viewCheckpoint("negative.ckpt", 1, "J\u00fc\u00ff\u00ff\u00ff", 1, 2)));
+        assertTrue(e.getMessage().contains("negative size"), e.getMessage());
+    }
+
     /** A torch.save-style zip whose state dict holds one 2x2 float view (offset, strides) of a 6-float storage. */
     private Path stridedCheckpoint(String name, int offset, int stride0, int stride1) throws IOException {
+        return viewCheckpoint(name, offset, "K\u0002", stride0, stride1);
+    }
+
+    /** As {@link #stridedCheckpoint}, with the first dimension pickled as {@code dim0} (an opcode and its argument). */
+    private Path viewCheckpoint(String name, int offset, String dim0, int stride0, int stride1) throws IOException {
         java.io.ByteArrayOutputStream pkl = new java.io.ByteArrayOutputStream();
         java.util.function.Consumer<String> op = text -> pkl.writeBytes(text.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
         java.util.function.Consumer<String> unicode = text -> {
@@ -132,7 +144,7 @@ class CkptFileTest {
         unicode.accept("0");
         unicode.accept("cpu");
         op.accept("K\u0006tQ");                                   // numel 6, TUPLE, BINPERSID
-        op.accept("K" + (char) offset + "K\u0002K\u0002\u0086K" + (char) stride0 + "K" + (char) stride1 + "\u0086");
+        op.accept("K" + (char) offset + dim0 + "K\u0002\u0086K" + (char) stride0 + "K" + (char) stride1 + "\u0086");
         op.accept("\u0089ccollections\nOrderedDict\n)RtRuu.");     // False, OrderedDict(), REDUCE, SETITEMS x2, STOP
         Path p = dir.resolve(name);
         try (java.util.zip.ZipOutputStream zip = new java.util.zip.ZipOutputStream(Files.newOutputStream(p))) {

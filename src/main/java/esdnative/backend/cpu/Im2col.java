@@ -50,7 +50,8 @@ final class Im2col {
         int shift = (kr - pad) * w + ks - pad;
         int lo = Math.clamp(-shift - col0, 0, width), hi = Math.clamp(h * w - shift - col0, lo, width);
         Arrays.fill(dst, at, at + lo, 0f);
-        System.arraycopy(x, plane + col0 + lo + shift, dst, at + lo, hi - lo);
+        // a block narrower than a row can lie wholly in the padding: then there is nothing to copy, from nowhere
+        if (hi > lo) System.arraycopy(x, plane + col0 + lo + shift, dst, at + lo, hi - lo);
         Arrays.fill(dst, at + hi, at + width, 0f);
         int firstRow = -(col0 % w);   // j of ox = 0 in the output row holding col0
         for (int ox = 0; ox < Math.min(pad - ks, w); ox++) zeroColumn(dst, at, firstRow + ox, width);
@@ -85,7 +86,7 @@ final class Im2col {
             } else {
                 int from = Math.clamp(oxFrom, first, last), to = Math.clamp(oxTo, from, last);
                 Arrays.fill(dst, j + first, j + from, 0f);
-                System.arraycopy(x, src + i * cols + dj + from, dst, j + from, to - from);
+                if (to > from) System.arraycopy(x, src + i * cols + dj + from, dst, j + from, to - from);
                 Arrays.fill(dst, j + to, j + last, 0f);
             }
             p += last - first;

@@ -141,6 +141,7 @@ class ConvOpsTest {
             "2, 32, 33, 31, 24, 3, 3, 2, 1",  // stride 2, odd sizes: gathered rows, backward data by col2im
             "1, 96, 8, 8, 64, 1, 1, 1, 0",    // pointwise
             "1, 64, 64, 64, 8, 3, 3, 1, 1",   // 8 column blocks; an input big enough to be transposed in parallel
+            "1, 2, 3, 600, 3, 3, 3, 1, 1",    // rows wider than a column block: whole blocks in the top/bottom padding
     })
     void blockedAndSplitShapesMatchFloat64OnAnyThreadCount(int n, int c, int h, int w, int k, int r, int s,
                                                             int stride, int pad) {

@@ -61,6 +61,9 @@ public final class ConvertCommand implements Runnable {
             description = "--to diffusers: copy config.json, model_index.json, scheduler and tokenizer files from this diffusers folder.")
     Path configFrom;
 
+    @Option(names = "--overwrite", description = "Replace an existing OUT (a folder only when it is a model folder).")
+    boolean overwrite;
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -70,6 +73,9 @@ public final class ConvertCommand implements Runnable {
         PrintWriter err = spec.commandLine().getErr();
         DType target = parseDtype(dtype);
         Boolean toSingleFile = to == null ? null : parseLayout(to);
+        // swapping IN and OUT must not destroy a model
+        if (Files.exists(output) && !overwrite) throw new UserError("OUT: " + output + " already exists (pass --overwrite to replace it)");
+        AtomicOutput.checkReplaceable(output, "OUT");
         try (ModelWeights model = ModelWeights.open(input, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF)) {
             if (model.usesEma()) err.println("using the checkpoint's EMA UNet weights (model_ema.*)");
             Set<Component> selected = selectComponents(model);
@@ -91,13 +97,13 @@ public final class ConvertCommand implements Runnable {
                         entries.put(compVis, entry(model, c, name, CompVisNames.compVisShape(compVis, model.shape(c, name)), target));
                     }
                 }
-                SafetensorsWriter.write(output, entries, Map.of("format", "pt"));
+                AtomicOutput.write(output, "OUT", overwrite, tmp -> SafetensorsWriter.write(tmp, entries, Map.of("format", "pt")));
                 report(out, output, entries, model);
             } else {
                 if (configFrom != null && !DiffusersFolder.isPipeline(configFrom)) {
                     throw new UserError(configFrom + ": --config-from is not a diffusers pipeline folder");
                 }
-                AtomicOutput.write(output, "OUT", false, tmp -> {
+                AtomicOutput.write(output, "OUT", overwrite, tmp -> {
                     Files.createDirectory(tmp);
                     for (Component c : selected) {
                         SequencedMap<String, Entry> entries = new LinkedHashMap<>();
