@@ -13,6 +13,7 @@ import esdnative.esd.EsdTrainer;
 import esdnative.esd.Schedule;
 import esdnative.esd.TrainMethod;
 import esdnative.model.Weights;
+import esdnative.model.unet.Evaluations;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.pipeline.GuidedSampler;
 import esdnative.sched.DdimConfig;
@@ -33,6 +34,7 @@ import java.util.Arrays;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.function.Supplier;
 
 /**
  * {@code esd-native bench}: times the engine's building blocks and whole passes (warm-up, then repeated runs;
@@ -43,7 +45,7 @@ import java.util.Set;
 public final class BenchCommand implements Runnable {
     static final List<String> ITEMS = List.of("gemm", "conv", "unet-forward", "unet-backward", "text", "ddim-step",
             "esd-iteration");
-    /** The ESD iteration's fixed plan: the paper schedule's middle draw, t_enc 25 of 50 (26 sampling steps). */
+    /** The ESD iteration's fixed plan: the paper schedule's middle draw, t_enc 25 of 50 (25 sampling steps). */
     private static final int ESD_DDIM_STEPS = 50;
     private static final int ESD_T_ENC = 25;
     private static final int ESD_T_DDPM = 510;
@@ -268,17 +270,55 @@ public final class BenchCommand implements Runnable {
     }
 
     /**
-     * One ESD-x training iteration (EsdTrainer.step) with a fixed plan, so that runs compare: the trainable model
-     * samples z with 26 guided DDIM steps, then the three noise predictions, the loss's backward and an Adam step.
+     * ESD-x training iterations (EsdTrainer.step) with fixed plans, so that runs compare, each with the UNet
+     * evaluations it ran as the model counted them. Paper mode: the trainable model samples z over the paper
+     * schedule's middle draw (t_enc 25 of 50), then the three noise predictions, the loss's backward and an Adam
+     * step. {@code --fast}: the iteration that samples a trajectory (all 50 guided steps of the frozen model, a new
+     * trajectory each run) and a pooled one (e0/ep from the pool), and what one iteration costs over a 50-point pool.
      */
     private void esdIteration(BenchModel m, int latent) {
-        EsdTrainer.Settings settings = new EsdTrainer.Settings(List.of("Van Gogh"), TrainMethod.XATTN, 1, 1e-5f, 1f,
+        String concept = "Van Gogh";
+        EsdTrainer.Settings paper = new EsdTrainer.Settings(List.of(concept), TrainMethod.XATTN, 1, 1e-5f, 1f,
                 3f, ESD_DDIM_STEPS, Schedule.PAPER, latent * m.vaeScaleFactor(), seed);
-        EsdTrainer trainer = new EsdTrainer(be, m.stableDiffusion(), settings);
+        EsdTrainer trainer = new EsdTrainer(be, m.stableDiffusion(), paper);
         float[] start = new Rng(seed + 3).normal(m.unetConfig().inChannels() * latent * latent);
-        EsdTrainer.Draw draw = trainer.replayed("Van Gogh", ESD_T_ENC, ESD_T_DDPM, start);
-        profiled(String.format("ESD-x iteration (%d DDIM steps, t_ddpm %d)", draw.plan().ddimSteps(), ESD_T_DDPM),
-                () -> trainer.step(draw));
+        EsdTrainer.Draw draw = trainer.replayed(concept, ESD_T_ENC, ESD_T_DDPM, start, 0);
+        Cost paperCost = esdProfiled(String.format("ESD-x iteration (%d DDIM steps, t_ddpm %d)", draw.plan().ddimSteps(),
+                ESD_T_DDPM), () -> trainer.step(draw));
+
+        EsdTrainer fast = new EsdTrainer(be, m.stableDiffusion(), paper.fast(ESD_DDIM_STEPS));
+        DdimScheduler scheduler = new DdimScheduler(m.scheduler());
+        scheduler.setTimesteps(ESD_DDIM_STEPS);
+        int[] timesteps = scheduler.timesteps();
+        int last = ESD_DDIM_STEPS - 1;
+        int[] trajectory = {0};
+        Cost sampling = esdProfiled(String.format("ESD-x --fast iteration sampling its trajectory (%d DDIM steps)",
+                ESD_DDIM_STEPS), () -> fast.step(fast.replayed(concept, last, timesteps[last], start, ++trajectory[0])));
+        Cost pooled = esdProfiled("ESD-x --fast iteration on a pooled point", () ->
+                fast.step(fast.replayed(concept, ESD_T_ENC, timesteps[ESD_T_ENC], start, trajectory[0])));
+        // one pool: the iteration that samples, then ESD_DDIM_STEPS - 1 pooled ones
+        double millis = (sampling.millis() + (ESD_DDIM_STEPS - 1) * pooled.millis()) / ESD_DDIM_STEPS;
+        double forwards = (sampling.count().forwards() + (ESD_DDIM_STEPS - 1) * pooled.count().forwards()) / (double) ESD_DDIM_STEPS;
+        double backwards = (sampling.count().backwards() + (ESD_DDIM_STEPS - 1) * pooled.count().backwards()) / (double) ESD_DDIM_STEPS;
+        double equivalents = forwards + 2 * backwards;
+        out.printf("ESD-x --fast per iteration over a %d-point pool: %s, UNet %.2f forwards + %.2f backwards = %.2f "
+                        + "forward-equivalents%n    paper mode / --fast: %.1f× the forward-equivalents, %.1f× the time%n",
+                ESD_DDIM_STEPS, Measurement.ms(millis), forwards, backwards, equivalents,
+                paperCost.count().forwardEquivalents() / equivalents, paperCost.millis() / millis);
+        out.flush();
+    }
+
+    /** An ESD iteration's median time and the UNet evaluations of its last run. */
+    private record Cost(double millis, Evaluations.Count count) {}
+
+    private Cost esdProfiled(String name, Supplier<EsdTrainer.Iteration> iteration) {
+        EsdTrainer.Iteration[] last = new EsdTrainer.Iteration[1];
+        Measurement r = profiled(name, () -> last[0] = iteration.get());
+        Evaluations.Count c = last[0].evaluations();
+        out.printf("    UNet evaluations: %d forwards, %d backwards (%d forward-equivalents, a backward counted as 2)%n",
+                c.forwards(), c.backwards(), c.forwardEquivalents());
+        out.flush();
+        return new Cost(r.median(), c);
     }
 
     /** Random latents [n, in, h, w], timesteps and a context [n, 77, crossAttentionDim]. */
@@ -294,7 +334,7 @@ public final class BenchCommand implements Runnable {
     }
 
     /** Times {@code work}, then prints where the timed runs spent their time, per op and per run. */
-    private void profiled(String name, Runnable work) {
+    private Measurement profiled(String name, Runnable work) {
         warmUp(work);
         be.reset();
         Measurement r = timed(work);
@@ -305,6 +345,7 @@ public final class BenchCommand implements Runnable {
                 flops / repeat / 1e9));
         double wallNanos = Arrays.stream(r.millis()).sum() * 1e6;
         printBreakdown(ops, be.totalNanos(), wallNanos);
+        return r;
     }
 
     private void printBreakdown(List<ProfilingBackend.OpStats> ops, long totalNanos, double wallNanos) {
