@@ -30,7 +30,8 @@ import java.util.Map;
  *
  * <p>ESD settings scaled to the toy: the paper's loss (η = 1), schedule ("paper") and start guidance 3, but
  * {@link Settings#defaults} uses 20 DDIM steps instead of 50 (10 when sampling for evaluation), far fewer iterations
- * and a larger learning rate (the paper's 1000 × 1e-5 is sized for an 860 M-parameter model).
+ * and a larger learning rate (the paper's 1000 × 1e-5 is sized for an 860 M-parameter model). {@code fast} trains
+ * as {@code train --fast} does (frozen sampler, aligned schedule, every trajectory's 20 points reused).
  */
 public final class ToyDemo {
     /** Demo settings; see {@link #defaults}. */
