@@ -25,8 +25,9 @@ import java.util.Map;
  * The default run ({@code esd-native train} without {@code --model}): erase one shape from the shipped toy model
  * with ESD-x (cross-attention only; ESD-u via {@code --method noxattn} erased circle less and hurt the other shapes
  * far more on the shipped model: 96.9% → 12.5%, others −39.3 points at lr 1.5e-4, against ESD-x's 96.9% → 0%,
- * others −5.8 before the paper schedule lost its extra first step, −6.7 since), then generate the same seeded images before and after, judge them and print the paper-style table
- * (per class: accuracy before → after). Writes the erased model, report.json and grid.png into the output folder.
+ * others −5.8; since the paper schedule lost its extra first step, ESD-x gives 0%, others −6.7), then generate
+ * the same seeded images before and after, judge them and print the paper-style table (per class: accuracy
+ * before → after). Writes the erased model, report.json and grid.png into the output folder.
  *
  * <p>ESD settings scaled to the toy: the paper's loss (η = 1), schedule ("paper") and start guidance 3, but
  * {@link Settings#defaults} uses 20 DDIM steps instead of 50 (10 when sampling for evaluation), far fewer iterations
