@@ -15,6 +15,7 @@ import esdnative.esd.TrainMethod;
 import esdnative.model.Weights;
 import esdnative.model.clip.ClipVisionConfig;
 import esdnative.model.clip.ClipVisionModel;
+import esdnative.model.unet.Evaluations;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.pipeline.GuidedSampler;
 import esdnative.sched.DdimConfig;
@@ -40,6 +41,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Supplier;
 
 /**
  * {@code esd-native bench}: times the engine's building blocks and whole passes (warm-up, then repeated runs;
@@ -52,7 +54,7 @@ public final class BenchCommand implements Runnable {
             "esd-iteration", "clip-vision", "uce");
     /** concepts erased at once in the uce item's three timings */
     private static final List<Integer> UCE_CONCEPTS = List.of(1, 10, 100);
-    /** The ESD iteration's fixed plan: the paper schedule's middle draw, t_enc 25 of 50 (26 sampling steps). */
+    /** The ESD iteration's fixed plan: the paper schedule's middle draw, t_enc 25 of 50 (25 sampling steps). */
     private static final int ESD_DDIM_STEPS = 50;
     private static final int ESD_T_ENC = 25;
     private static final int ESD_T_DDPM = 510;
@@ -316,14 +318,53 @@ public final class BenchCommand implements Runnable {
     }
 
     /**
-     * One ESD-x training iteration (EsdTrainer.step) with a fixed plan, so that runs compare: the trainable model
-     * samples z with 26 guided DDIM steps, then the three noise predictions, the loss's backward and an Adam step.
+     * ESD-x training iterations (EsdTrainer.step) with fixed plans, so that runs compare, each with the UNet
+     * evaluations it ran as the model counted them. Paper mode: the trainable model samples z over the paper
+     * schedule's middle draw (t_enc 25 of 50), then the three noise predictions, the loss's backward and an Adam
+     * step. {@code --fast}: the iteration that samples a trajectory (all 50 guided steps of the frozen model, a new
+     * trajectory each run) and a pooled one (e0/ep from the pool), and what one iteration costs over a 50-point pool.
      */
     private void esdIteration(BenchModel m, int latent) {
         EsdTrainer trainer = esdTrainer(m, latent);
         EsdTrainer.Draw draw = esdDraw(trainer, m, latent);
-        profiled(String.format("ESD-x iteration (%d DDIM steps, t_ddpm %d)", draw.plan().ddimSteps(), ESD_T_DDPM),
-                () -> trainer.step(draw));
+        String concept = draw.concept();
+        float[] start = draw.startCode();
+        Cost paperCost = esdProfiled(String.format("ESD-x iteration (%d DDIM steps, t_ddpm %d)", draw.plan().ddimSteps(),
+                ESD_T_DDPM), () -> trainer.step(draw));
+
+        EsdTrainer fast = new EsdTrainer(be, m.stableDiffusion(), trainer.settings().fast(ESD_DDIM_STEPS));
+        DdimScheduler scheduler = new DdimScheduler(m.scheduler());
+        scheduler.setTimesteps(ESD_DDIM_STEPS);
+        int[] timesteps = scheduler.timesteps();
+        int last = ESD_DDIM_STEPS - 1;
+        int[] trajectory = {0};
+        Cost sampling = esdProfiled(String.format("ESD-x --fast iteration sampling its trajectory (%d DDIM steps)",
+                ESD_DDIM_STEPS), () -> fast.step(fast.replayed(concept, last, timesteps[last], start, ++trajectory[0])));
+        Cost pooled = esdProfiled("ESD-x --fast iteration on a pooled point", () ->
+                fast.step(fast.replayed(concept, ESD_T_ENC, timesteps[ESD_T_ENC], start, trajectory[0])));
+        // one pool: the iteration that samples, then ESD_DDIM_STEPS - 1 pooled ones
+        double millis = (sampling.millis() + (ESD_DDIM_STEPS - 1) * pooled.millis()) / ESD_DDIM_STEPS;
+        double forwards = (sampling.count().forwards() + (ESD_DDIM_STEPS - 1) * pooled.count().forwards()) / (double) ESD_DDIM_STEPS;
+        double backwards = (sampling.count().backwards() + (ESD_DDIM_STEPS - 1) * pooled.count().backwards()) / (double) ESD_DDIM_STEPS;
+        double equivalents = forwards + 2 * backwards;
+        out.printf("ESD-x --fast per iteration over a %d-point pool: %s, UNet %.2f forwards + %.2f backwards = %.2f "
+                        + "forward-equivalents%n    paper mode / --fast: %.1f× the forward-equivalents, %.1f× the time%n",
+                ESD_DDIM_STEPS, Measurement.ms(millis), forwards, backwards, equivalents,
+                paperCost.count().forwardEquivalents() / equivalents, paperCost.millis() / millis);
+        out.flush();
+    }
+
+    /** An ESD iteration's median time and the UNet evaluations of its last run. */
+    private record Cost(double millis, Evaluations.Count count) {}
+
+    private Cost esdProfiled(String name, Supplier<EsdTrainer.Iteration> iteration) {
+        EsdTrainer.Iteration[] last = new EsdTrainer.Iteration[1];
+        Measurement r = profiled(name, () -> last[0] = iteration.get());
+        Evaluations.Count c = last[0].evaluations();
+        out.printf("    UNet evaluations: %d forwards, %d backwards (%d forward-equivalents, a backward counted as 2)%n",
+                c.forwards(), c.backwards(), c.forwardEquivalents());
+        out.flush();
+        return new Cost(r.median(), c);
     }
 
     /**
@@ -362,7 +403,7 @@ public final class BenchCommand implements Runnable {
 
     private EsdTrainer.Draw esdDraw(EsdTrainer trainer, BenchModel m, int latent) {
         float[] start = new Rng(seed + 3).normal(m.unetConfig().inChannels() * latent * latent);
-        return trainer.replayed("Van Gogh", ESD_T_ENC, ESD_T_DDPM, start);
+        return trainer.replayed("Van Gogh", ESD_T_ENC, ESD_T_DDPM, start, 0);
     }
 
     /**
@@ -420,7 +461,7 @@ public final class BenchCommand implements Runnable {
     }
 
     /** Times {@code work}, then prints where the timed runs spent their time, per op and per run. */
-    private void profiled(String name, Runnable work) {
+    private Measurement profiled(String name, Runnable work) {
         warmUp(work);
         be.reset();
         Measurement r = timed(work);
@@ -431,6 +472,7 @@ public final class BenchCommand implements Runnable {
                 flops / repeat / 1e9));
         double wallNanos = Arrays.stream(r.millis()).sum() * 1e6;
         printBreakdown(ops, be.totalNanos(), wallNanos);
+        return r;
     }
 
     private void printBreakdown(List<ProfilingBackend.OpStats> ops, long totalNanos, double wallNanos) {

@@ -6,6 +6,7 @@ import esdnative.esd.ConceptPresets;
 import esdnative.esd.EsdOutput;
 import esdnative.esd.EsdTrainer;
 import esdnative.esd.OutputFormat;
+import esdnative.esd.Sampler;
 import esdnative.esd.Schedule;
 import esdnative.esd.Trace;
 import esdnative.esd.TrainMethod;
@@ -17,6 +18,7 @@ import esdnative.io.OutputLock;
 import esdnative.model.ModelLoader;
 import esdnative.model.SizeLimit;
 import esdnative.model.StableDiffusion;
+import esdnative.model.unet.Evaluations;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.model.unet.UNetConfig;
 import esdnative.tensor.Tensor;
@@ -79,8 +81,18 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--ddim-steps", defaultValue = "50", description = "Default: ${DEFAULT-VALUE}.")
     int ddimSteps;
 
-    @Option(names = "--schedule", defaultValue = "paper", description = "paper (the paper code's noise levels, quirk included) or aligned. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--schedule", description = "paper (the paper code's noise levels, quirk included) or aligned. Default: paper (aligned with --fast).")
     String schedule;
+
+    @Option(names = "--sampler", description = "Which model samples z: trainable (the paper code's) or frozen (the 2025 code's). Default: trainable (frozen with --fast).")
+    String sampler;
+
+    @Option(names = "--fast", description = "About a tenth of the compute: --sampler frozen --schedule aligned, and each frozen trajectory's points "
+            + "(z, t, e0, ep) reused for --reuse iterations in a seeded order.")
+    boolean fast;
+
+    @Option(names = "--reuse", paramLabel = "K", description = "With --fast: how many points of one trajectory are trained on. Default: all (--ddim-steps).")
+    Integer reuse;
 
     @Option(names = "--resolution", paramLabel = "PX", description = "Image size in pixels. Default: the model's (512 for SD1.x).")
     Integer resolution;
@@ -159,7 +171,12 @@ public final class TrainCommand implements Callable<Integer> {
         }
         List<String> conceptList = concepts();
         LoraSettings lora = new LoraSettings(LoraSettings.parseRank(loraRank, "--lora-rank"), LoraSettings.parseDtype(loraDtype, "--lora-dtype"));
-        Schedule sched = Schedule.parse(schedule);
+        Schedule sched = schedule != null ? Schedule.parse(schedule) : fast ? Schedule.ALIGNED : Schedule.PAPER;
+        Sampler samplerChoice = sampler != null ? Sampler.parse(sampler) : fast ? Sampler.FROZEN : Sampler.TRAINABLE;
+        if (fast && (sched != Schedule.ALIGNED || samplerChoice != Sampler.FROZEN)) {
+            throw new UserError("--fast samples with the frozen model on the aligned schedule: drop --schedule/--sampler, or --fast");
+        }
+        if (reuse != null && !fast) throw new UserError("--reuse: only with --fast");
         if (traceDir != null && replayDir != null && traceDir.toAbsolutePath().equals(replayDir.toAbsolutePath())) {
             throw new UserError("--trace-dir and --replay-dir must differ");
         }
@@ -173,7 +190,8 @@ public final class TrainCommand implements Callable<Integer> {
             OutputFormat outFormat = format != null ? OutputFormat.parse(format)
                     : sd.layout() == StableDiffusion.Layout.SINGLE_FILE ? OutputFormat.SINGLE_FILE : OutputFormat.DIFFUSERS;
             EsdTrainer.Settings settings = new EsdTrainer.Settings(conceptList, trainMethod, iterations, lr, negativeGuidance,
-                    startGuidance, ddimSteps, sched, resolution != null ? resolution : sd.defaultResolution(), seed);
+                    startGuidance, ddimSteps, sched, resolution != null ? resolution : sd.defaultResolution(), seed,
+                    samplerChoice, fast ? (reuse != null ? reuse : ddimSteps) : 0);
             EsdTrainer.latentShape(sd, settings.resolution()); // refuse a bad --resolution before anything runs
             // sampling runs the UNet on 2 samples (guidance); the loss on 1, keeping attention scores for the backward pass
             int side = settings.resolution();
@@ -238,6 +256,7 @@ public final class TrainCommand implements Callable<Integer> {
         ProgressBar bar = new ProgressBar(err, iterations);
         int first = trainer.completed() + 1;
         long started = System.nanoTime();
+        Evaluations.Count evaluationsBefore = trainer.unet().evaluations().count();
         for (int i = first; i <= iterations; i++) {
             EsdTrainer.Draw draw = replayDir != null ? Trace.read(replayDir, i, trainer) : trainer.draw();
             EsdTrainer.Iteration it = trainer.step(draw);
@@ -248,7 +267,10 @@ public final class TrainCommand implements Callable<Integer> {
                         + "finite values (input weights that are NaN, or --lr %s too large); stopped without saving%s", i,
                         it.loss(), lr, Files.exists(checkpoint) ? "; the last good state is in " + checkpoint : ""));
             }
-            bar.update(i, i - first + 1, String.format(Locale.ROOT, "loss %.6f", it.loss()));
+            Evaluations.Count run = trainer.unet().evaluations().count().minus(evaluationsBefore);
+            bar.update(i, i - first + 1, String.format(Locale.ROOT, "loss %.6f | UNet %d fwd %d bwd, mean %.1f fwd-eq/it",
+                    it.loss(), it.evaluations().forwards(), it.evaluations().backwards(),
+                    run.forwardEquivalents() / (double) (i - first + 1)));
             if (stop.requested()) {
                 Checkpoint.save(checkpoint, trainer);
                 err.println("\ninterrupted after iteration " + i + "; resume with --resume " + checkpoint);
@@ -256,7 +278,12 @@ public final class TrainCommand implements Callable<Integer> {
             }
             if (saveEvery > 0 && i % saveEvery == 0 && i < iterations) Checkpoint.save(checkpoint, trainer);
         }
-        err.printf(Locale.ROOT, "%d iterations in %.1f s%n", iterations - first + 1, (System.nanoTime() - started) / 1e9);
+        Evaluations.Count run = trainer.unet().evaluations().count().minus(evaluationsBefore);
+        int done = iterations - first + 1;
+        err.printf(Locale.ROOT, "%d iterations in %.1f s; UNet evaluations %d forwards, %d backwards "
+                + "(%.1f forward-equivalents per iteration, a backward counted as 2)%n", done,
+                (System.nanoTime() - started) / 1e9, run.forwards(), run.backwards(),
+                run.forwardEquivalents() / (double) Math.max(done, 1));
         return 0;
     }
 
@@ -362,6 +389,8 @@ public final class TrainCommand implements Callable<Integer> {
         m.put("esd.start_guidance", Float.toString(s.startGuidance()));
         m.put("esd.ddim_steps", Integer.toString(s.ddimSteps()));
         m.put("esd.schedule", s.schedule().id());
+        m.put("esd.sampler", s.sampler().id());
+        if (s.reuse() > 0) m.put("esd.reuse", Integer.toString(s.reuse()));
         m.put("esd.resolution", Integer.toString(s.resolution()));
         m.put("esd.seed", Long.toString(s.seed()));
         m.put("esd.source", model.getFileName().toString());

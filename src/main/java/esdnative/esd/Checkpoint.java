@@ -10,11 +10,13 @@ import esdnative.io.SafetensorsWriter.Entry;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SequencedMap;
+import java.util.stream.Collectors;
 
 /**
  * A resumable training state in one safetensors file: the trained tensors and both Adam moments (each one flat
@@ -22,6 +24,8 @@ import java.util.SequencedMap;
  * (method, concepts, which tensors are trained, and every setting that shapes the iterations: learning rate,
  * guidance, DDIM steps, schedule, resolution, seed), so that a checkpoint of another run is refused rather than
  * continued with other values. Only finite weights are saved: a checkpoint is always a good state.
+ * With trajectory reuse it also holds the pool's state (the trajectory's start noise as {@code pool.start}, its
+ * number, concept, point order and position in the metadata): the points are recomputed from it on resume.
  */
 public final class Checkpoint {
     private static final String FORMAT = "esd-native-checkpoint-1";
@@ -48,6 +52,14 @@ public final class Checkpoint {
         meta.put("iteration", Integer.toString(trainer.completed()));
         meta.put("adam_step", Integer.toString(trainer.adam().stepCount()));
         meta.put("rng", encode(trainer.rng().state()));
+        TrajectoryPool.State pool = trainer.pool().state();
+        if (pool != null) {
+            tensors.put("pool.start", Entry.floats(DType.F32, new long[] {pool.start().length}, pool.start()));
+            meta.put("pool.trajectory", Integer.toString(pool.trajectory()));
+            meta.put("pool.concept", pool.concept());
+            meta.put("pool.order", Arrays.stream(pool.order()).mapToObj(Integer::toString).collect(Collectors.joining(",")));
+            meta.put("pool.used", Integer.toString(pool.used()));
+        }
         SafetensorsWriter.write(file, tensors, meta);
     }
 
@@ -77,6 +89,17 @@ public final class Checkpoint {
             be.copyFromHost(trainer.subset().trained().flat(), f.readFloats("trained"), 0);
             trainer.adam().restore(be, Integer.parseInt(meta.get("adam_step")), f.readFloats("adam.m"), f.readFloats("adam.v"));
             trainer.rng().restore(decode(meta.get("rng")));
+            boolean pooled = meta.containsKey("pool.trajectory");
+            if (pooled != (trainer.settings().reuse() > 0)) {
+                throw new UserError("--resume: " + file + (pooled
+                        ? " was saved by a run with trajectory reuse (--fast); resume it with the same flags"
+                        : " was saved by a run without trajectory reuse; resume it without --fast/--reuse"));
+            }
+            if (pooled) {
+                int[] order = Arrays.stream(meta.get("pool.order").split(",")).mapToInt(Integer::parseInt).toArray();
+                trainer.pool().restore(new TrajectoryPool.State(Integer.parseInt(meta.get("pool.trajectory")),
+                        meta.get("pool.concept"), f.readFloats("pool.start"), order, Integer.parseInt(meta.get("pool.used"))));
+            }
             trainer.resumeAt(completed);
             return completed;
         } catch (NumberFormatException | NullPointerException e) {

@@ -32,7 +32,16 @@ public final class EsdLoss {
         Tensor frozenOut = unet.predict(be, frozen, zz, new float[] {t, t}, contexts);
         Tensor e0 = frozenOut.view(0, z.shape());
         Tensor ep = frozenOut.view(z.size(), z.shape());
+        return withFrozenPredictions(be, unet, trainable, gradients, z, t, e0, ep, embConcept, eta);
+    }
 
+    /**
+     * The trainable half of {@link #compute}, given the frozen model's e0 and ep at (z, t) [1, c, h, w] (reused
+     * from the guided sampling step that visited (z, t) with the same batch layout, or computed by compute).
+     */
+    public static Result withFrozenPredictions(Backend be, UNet2DConditionModel unet, Weights trainable,
+                                               Weights gradients, Tensor z, int t, Tensor e0, Tensor ep,
+                                               Tensor embConcept, float eta) {
         long n = z.size();
         Tensor target = be.zeros(z.shape());
         be.linearCombination(target, 1 + eta, e0, -eta, ep, n); // e0 − η (ep − e0)

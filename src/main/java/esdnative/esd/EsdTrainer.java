@@ -4,6 +4,8 @@ import esdnative.backend.Backend;
 import esdnative.backend.Scope;
 import esdnative.cli.UserError;
 import esdnative.model.StableDiffusion;
+import esdnative.model.Weights;
+import esdnative.model.unet.Evaluations;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.optim.Adam;
 import esdnative.pipeline.GuidedSampler;
@@ -20,25 +22,62 @@ import java.util.Map;
  * draw a concept, a noise level and start noise; let the <em>trainable</em> model sample z with guided DDIM from
  * that noise; take e0, ep from the frozen model and en from the trainable one at (z, t_ddpm); one Adam step on
  * mean((en − (e0 − η(ep − e0)))²) over the parameters the train method selects.
+ *
+ * <p>With {@link Sampler#FROZEN} the original model samples z, as the authors' 2025 code does. With trajectory
+ * reuse ({@code --fast}: frozen sampler, aligned schedule, {@link Settings#reuse} &gt; 0) one guided trajectory
+ * serves several iterations: iteration k of it trains on (z_k, timesteps[k]) with the e0/ep its sampling step
+ * already computed, so an iteration costs en and its backward plus a share of the trajectory.
  */
 public final class EsdTrainer {
     /** A run's settings; defaults are the paper's (see the train command). */
     public record Settings(List<String> concepts, TrainMethod method, int iterations, float lr, float negativeGuidance,
-                           float startGuidance, int ddimSteps, Schedule schedule, int resolution, long seed) {
+                           float startGuidance, int ddimSteps, Schedule schedule, int resolution, long seed,
+                           Sampler sampler, int reuse) {
+        /**
+         * @param sampler which weights sample z
+         * @param reuse   points of one frozen trajectory that iterations train on (≥ 1, at most ddimSteps), or 0:
+         *                every iteration samples its own z
+         */
         public Settings {
             concepts = List.copyOf(concepts);
             if (concepts.isEmpty() || concepts.stream().anyMatch(String::isBlank)) throw new UserError("--concept: empty concept");
             if (iterations < 1) throw new UserError("--iterations: must be at least 1, got " + iterations);
             if (!(lr > 0)) throw new UserError("--lr: must be positive, got " + lr);
             if (ddimSteps < 1) throw new UserError("--ddim-steps: must be at least 1, got " + ddimSteps);
+            if (reuse < 0) throw new UserError("--reuse: must be at least 1, got " + reuse);
+            if (reuse > 0 && (sampler != Sampler.FROZEN || schedule != Schedule.ALIGNED)) {
+                throw new UserError("--reuse: trajectory reuse needs --sampler frozen and --schedule aligned (--fast sets both)");
+            }
+            if (reuse > ddimSteps) {
+                throw new UserError("--reuse: a trajectory has " + ddimSteps + " points (--ddim-steps), got " + reuse);
+            }
+        }
+
+        /** The paper's sampling: the trainable model samples every iteration's z. */
+        public Settings(List<String> concepts, TrainMethod method, int iterations, float lr, float negativeGuidance,
+                        float startGuidance, int ddimSteps, Schedule schedule, int resolution, long seed) {
+            this(concepts, method, iterations, lr, negativeGuidance, startGuidance, ddimSteps, schedule, resolution, seed,
+                    Sampler.TRAINABLE, 0);
+        }
+
+        /** {@code --fast}: the frozen model samples, the aligned schedule, {@code reuse} points per trajectory. */
+        public Settings fast(int reusePoints) {
+            return new Settings(concepts, method, iterations, lr, negativeGuidance, startGuidance, ddimSteps,
+                    Schedule.ALIGNED, resolution, seed, Sampler.FROZEN, reusePoints);
         }
     }
 
-    /** One iteration's random choices: drawn, or replayed from a trace. */
-    public record Draw(String concept, Schedule.Plan plan, float[] startCode) {}
+    /**
+     * One iteration's random choices: drawn, or replayed from a trace.
+     *
+     * @param startCode  the start noise of z's sampling
+     * @param trajectory with trajectory reuse, the number of the pooled trajectory z comes from (its start noise
+     *                   is startCode, z its point plan.tEnc()); 0 when the iteration samples its own z
+     */
+    public record Draw(String concept, Schedule.Plan plan, float[] startCode, int trajectory) {}
 
-    /** What one iteration did. */
-    public record Iteration(int index, Draw draw, float loss, double seconds) {}
+    /** What one iteration did, and the UNet evaluations it ran (counted by the model). */
+    public record Iteration(int index, Draw draw, float loss, double seconds, Evaluations.Count evaluations) {}
 
     private final Backend be;
     private final StableDiffusion model;
@@ -51,6 +90,8 @@ public final class EsdTrainer {
     private final Adam adam;
     private final Rng rng;
     private final Map<String, Tensor> contexts = new HashMap<>();
+    private final TrajectoryPool pool = new TrajectoryPool();
+    private Trajectory current; // the pooled trajectory sampled last, as far as it was needed
     private int completed;
 
     public EsdTrainer(Backend be, StableDiffusion model, Settings settings) {
@@ -85,44 +126,96 @@ public final class EsdTrainer {
         return new int[] {1, model.unet().inChannels(), side, side};
     }
 
-    /** Step 1–4: the concept, the noise level and the start noise, from the run's generator. */
+    /**
+     * Step 1–4: the concept, the noise level and the start noise, from the run's generator. With trajectory reuse,
+     * the pool's next point, after drawing a new trajectory (concept, start noise, point order) when it is used up.
+     */
     public Draw draw() {
-        List<String> concepts = settings.concepts();
-        String concept = concepts.size() == 1 ? concepts.getFirst() : concepts.get(rng.nextInt(0, concepts.size()));
-        Schedule.Plan plan = settings.schedule().draw(rng, timesteps, model.scheduler().numTrainTimesteps());
-        float[] start = rng.normal((int) Tensor.sizeOf(latentShape));
-        return new Draw(concept, plan, start);
+        if (settings.reuse() == 0) {
+            String concept = drawConcept();
+            Schedule.Plan plan = settings.schedule().draw(rng, timesteps, trainSteps());
+            return new Draw(concept, plan, rng.normal((int) Tensor.sizeOf(latentShape)), 0);
+        }
+        if (pool.usedUp()) {
+            String concept = drawConcept();
+            pool.next(concept, rng.normal((int) Tensor.sizeOf(latentShape)), rng, timesteps.length, settings.reuse());
+        }
+        int k = pool.take();
+        TrajectoryPool.State s = pool.state();
+        return new Draw(s.concept(), settings.schedule().replay(k, timesteps[k], timesteps, trainSteps()), s.start(),
+                s.trajectory());
     }
 
-    /** The same choices as a recorded iteration (a replay): t_ddpm and start noise as given. */
-    public Draw replayed(String concept, int tEnc, int tDdpm, float[] startCode) {
+    private String drawConcept() {
+        List<String> concepts = settings.concepts();
+        return concepts.size() == 1 ? concepts.getFirst() : concepts.get(rng.nextInt(0, concepts.size()));
+    }
+
+    /**
+     * The same choices as a recorded iteration (a replay): t_ddpm, start noise and trajectory number as given
+     * (trajectory 0: the iteration sampled its own z).
+     */
+    public Draw replayed(String concept, int tEnc, int tDdpm, float[] startCode, int trajectory) {
         if (startCode.length != Tensor.sizeOf(latentShape)) {
             throw new UserError("--replay-dir: start noise of " + startCode.length + " values, this run needs "
                     + Tensor.sizeOf(latentShape));
         }
-        return new Draw(concept, settings.schedule().replay(tEnc, tDdpm, timesteps), startCode);
+        if ((trajectory > 0) != (settings.reuse() > 0)) {
+            throw new UserError(trajectory > 0
+                    ? "--replay-dir: the trace is of a run that reused trajectories (--fast); replay it with --fast"
+                    : "--replay-dir: the trace is of a run without trajectory reuse; replay it without --fast/--reuse");
+        }
+        return new Draw(concept, settings.schedule().replay(tEnc, tDdpm, timesteps, trainSteps()), startCode, trajectory);
     }
 
-    /** Steps 5–7 for one draw: sample z with the trainable model, then one Adam step on the ESD loss. */
+    /**
+     * Steps 5–7 for one draw: sample z (or take it and its e0/ep from the pooled trajectory), then one Adam step
+     * on the ESD loss.
+     */
     public Iteration step(Draw d) {
         long started = System.nanoTime();
+        Evaluations.Count before = unet.evaluations().count();
         Tensor embNull = context("");
         Tensor embConcept = context(d.concept());
         float loss;
         // every tensor the iteration makes is a temporary: the next iteration reuses its memory
         try (Scope scope = be.openScope()) {
-            Tensor start = be.fromHost(d.startCode(), latentShape);
-            Tensor z = GuidedSampler.sample(be, unet, subset.trainable(), scheduler, start, embNull, embConcept,
-                    settings.startGuidance(), d.plan().ddimSteps(), 0f, null, null);
-            subset.zeroGradients(be);
-            EsdLoss.Result r = EsdLoss.compute(be, unet, model.unetWeights(), subset.trainable(), subset.gradients(),
-                    z, d.plan().tDdpm(), embNull, embConcept, settings.negativeGuidance());
+            EsdLoss.Result r;
+            if (d.trajectory() > 0) {
+                Trajectory.Point p = trajectory(d).point(d.plan().tEnc(), be, unet, model.unetWeights(), scheduler,
+                        timesteps, embNull, embConcept, settings.startGuidance(), latentShape);
+                subset.zeroGradients(be);
+                r = EsdLoss.withFrozenPredictions(be, unet, subset.trainable(), subset.gradients(),
+                        be.fromHost(p.z(), latentShape), d.plan().tDdpm(), be.fromHost(p.e0(), latentShape),
+                        be.fromHost(p.ep(), latentShape), embConcept, settings.negativeGuidance());
+            } else {
+                Tensor z = sample(d);
+                subset.zeroGradients(be);
+                r = EsdLoss.compute(be, unet, model.unetWeights(), subset.trainable(), subset.gradients(),
+                        z, d.plan().tDdpm(), embNull, embConcept, settings.negativeGuidance());
+            }
             adam.step(be, subset.trained().flat(), subset.gradients().flat());
             loss = r.loss();
         }
         completed++;
-        return new Iteration(completed, d, loss, (System.nanoTime() - started) / 1e9);
+        return new Iteration(completed, d, loss, (System.nanoTime() - started) / 1e9,
+                unet.evaluations().count().minus(before));
     }
+
+    /** Step 5: z sampled from the draw's start noise over its plan's timesteps, by the settings' sampler. */
+    Tensor sample(Draw d) {
+        Weights weights = settings.sampler() == Sampler.FROZEN ? model.unetWeights() : subset.trainable();
+        return GuidedSampler.sample(be, unet, weights, scheduler, be.fromHost(d.startCode(), latentShape), context(""),
+                context(d.concept()), settings.startGuidance(), d.plan().timesteps(), null);
+    }
+
+    /** The pooled trajectory a draw names: the one sampled last, or a new one (after a resume or in a replay). */
+    private Trajectory trajectory(Draw d) {
+        if (current == null || !current.isOf(d)) current = new Trajectory(d.trajectory(), d.concept(), d.startCode());
+        return current;
+    }
+
+    private int trainSteps() { return model.scheduler().numTrainTimesteps(); }
 
     /** The text encoder's last hidden state for a prompt, [1, tokens, dim], computed once per prompt. */
     private Tensor context(String prompt) {
@@ -146,6 +239,12 @@ public final class EsdTrainer {
     public Adam adam() { return adam; }
 
     public Rng rng() { return rng; }
+
+    /** The UNet the iterations run (its {@link UNet2DConditionModel#evaluations} count what they cost). */
+    public UNet2DConditionModel unet() { return unet; }
+
+    /** With trajectory reuse, which trajectory and points come next (a checkpoint saves it). */
+    public TrajectoryPool pool() { return pool; }
 
     /** Continues from a checkpoint's counters (its tensors are restored by {@link Checkpoint}). */
     void resumeAt(int completedIterations) { this.completed = completedIterations; }

@@ -14,7 +14,8 @@ import java.nio.file.Path;
 
 /**
  * Per-iteration records for reproducing a run across implementations: {@code iter-NNNNNN.json} (concept, t_enc,
- * t_ddpm, loss) and {@code iter-NNNNNN-start.npy} (the start noise). {@code --trace-dir} writes them;
+ * t_ddpm, loss, the UNet evaluations it ran; with trajectory reuse the trajectory's number, z being its point
+ * t_enc) and {@code iter-NNNNNN-start.npy} (the start noise of z's sampling). {@code --trace-dir} writes them;
  * {@code --replay-dir} reads the choices back instead of drawing them.
  */
 public final class Trace {
@@ -27,7 +28,10 @@ public final class Trace {
         json.put("concept", it.draw().concept());
         json.put("t_enc", it.draw().plan().tEnc());
         json.put("t_ddpm", it.draw().plan().tDdpm());
+        if (it.draw().trajectory() > 0) json.put("trajectory", it.draw().trajectory());
         json.put("loss", it.loss());
+        json.put("unet_forwards", it.evaluations().forwards());
+        json.put("unet_backwards", it.evaluations().backwards());
         return json;
     }
 
@@ -49,11 +53,18 @@ public final class Trace {
         for (String key : new String[] {"concept", "t_enc", "t_ddpm"}) {
             if (!json.hasNonNull(key)) throw new UserError("--replay-dir: " + jsonFile + " lacks \"" + key + "\"");
         }
-        if (!json.get("t_enc").isInt() || !json.get("t_ddpm").isInt() || !json.get("concept").isTextual()) {
-            throw new UserError("--replay-dir: " + jsonFile + ": concept must be text, t_enc and t_ddpm integers");
+        JsonNode trajectory = json.path("trajectory");
+        if (!json.get("t_enc").isInt() || !json.get("t_ddpm").isInt() || !json.get("concept").isTextual()
+                || !(trajectory.isMissingNode() || trajectory.isInt() && trajectory.asInt() > 0)) {
+            throw new UserError("--replay-dir: " + jsonFile + ": concept must be text, t_enc and t_ddpm integers, "
+                    + "trajectory (if any) a positive integer");
         }
-        return trainer.replayed(json.get("concept").asText(), json.get("t_enc").asInt(), json.get("t_ddpm").asInt(),
-                Npy.read(noiseFile).floats());
+        try {
+            return trainer.replayed(json.get("concept").asText(), json.get("t_enc").asInt(), json.get("t_ddpm").asInt(),
+                    Npy.read(noiseFile).floats(), trajectory.asInt(0));
+        } catch (UserError e) {
+            throw new UserError("--replay-dir: " + jsonFile.getFileName() + ": " + e.getMessage().replaceFirst("^(--replay-dir|replay): ", ""), e);
+        }
     }
 
     private static String stem(int index) {

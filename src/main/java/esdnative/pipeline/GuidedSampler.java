@@ -7,6 +7,7 @@ import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.sched.DdimScheduler;
 import esdnative.tensor.Tensor;
 
+import java.util.Arrays;
 import java.util.function.Supplier;
 
 /**
@@ -17,6 +18,11 @@ public final class GuidedSampler {
     /** Called after each step with the step's index, its timestep and the new latents. */
     public interface StepListener {
         void afterStep(int index, int timestep, Tensor latents);
+    }
+
+    /** Called at each step, before guidance, with the latents at the step's timestep and the model's two predictions. */
+    public interface PredictionListener {
+        void atStep(int index, int timestep, Tensor latents, Tensor epsUncond, Tensor epsCond);
     }
 
     private GuidedSampler() {}
@@ -32,15 +38,36 @@ public final class GuidedSampler {
         if (steps > timesteps.length) {
             throw new IllegalArgumentException(steps + " steps asked of a " + timesteps.length + "-step schedule");
         }
+        return run(be, unet, weights, scheduler, latents, embUncond, embCond, guidance, Arrays.copyOf(timesteps, steps),
+                eta, varianceNoise, listener, null);
+    }
+
+    /**
+     * Runs the given timesteps in order from {@code latents} [1, c, h, w] (eta 0), each step landing on
+     * t − T // numInferenceSteps as the scheduler's steps do; {@code predictions} (may be null) sees every step's
+     * model outputs.
+     */
+    public static Tensor sample(Backend be, UNet2DConditionModel unet, Weights weights, DdimScheduler scheduler,
+                                Tensor latents, Tensor embUncond, Tensor embCond, float guidance, int[] timesteps,
+                                PredictionListener predictions) {
+        return run(be, unet, weights, scheduler, latents, embUncond, embCond, guidance, timesteps, 0f, null, null,
+                predictions);
+    }
+
+    private static Tensor run(Backend be, UNet2DConditionModel unet, Weights weights, DdimScheduler scheduler,
+                              Tensor latents, Tensor embUncond, Tensor embCond, float guidance, int[] timesteps,
+                              float eta, Supplier<Tensor> varianceNoise, StepListener listener,
+                              PredictionListener predictions) {
         Tensor contexts = Batch.stack(be, embUncond, embCond);
         long n = latents.size();
         Tensor x = latents;
         Tensor eps = be.zeros(latents.shape());
-        for (int i = 0; i < steps; i++) {
+        for (int i = 0; i < timesteps.length; i++) {
             int t = timesteps[i];
             Tensor out = unet.predict(be, weights, Batch.stack(be, x, x), new float[] {t, t}, contexts);
             Tensor epsUncond = out.view(0, latents.shape());
             Tensor epsCond = out.view(n, latents.shape());
+            if (predictions != null) predictions.atStep(i, t, x, epsUncond, epsCond);
             be.linearCombination(eps, 1 - guidance, epsUncond, guidance, epsCond, n);
             Tensor next = be.zeros(latents.shape());
             Tensor predX0 = be.zeros(latents.shape());

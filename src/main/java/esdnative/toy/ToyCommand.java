@@ -110,6 +110,8 @@ public final class ToyCommand implements Runnable {
         Path base;
         @Option(names = "--method", description = "ESD train method (default: xattn, i.e. ESD-x; noxattn is ESD-u), or uce (closed form, no training).")
         String method;
+        @Option(names = "--fast", description = "Train as 'train --fast' does: frozen sampler, aligned schedule, reused trajectories.")
+        boolean fast;
 
         @Override
         public void run() {
@@ -124,7 +126,7 @@ public final class ToyCommand implements Runnable {
                     lr != null ? lr : d.lr(), d.negativeGuidance(), d.startGuidance(), d.ddimSteps(),
                     method != null && !uce ? esdnative.esd.TrainMethod.parse(method) : d.method(),
                     new ToyEval.Settings(samples != null ? samples : e.samplesPerClass(), e.ddimSteps(), e.guidance(), e.seed()),
-                    seed);
+                    seed, fast);
             if (uce) runUceDemo(s, base, output);
             else runDemo(s, base, output);
         }

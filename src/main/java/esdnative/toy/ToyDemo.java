@@ -11,6 +11,7 @@ import esdnative.io.AtomicFile;
 import esdnative.io.Json;
 import esdnative.model.ModelLoader;
 import esdnative.model.StableDiffusion;
+import esdnative.model.unet.Evaluations;
 
 import java.io.PrintStream;
 import java.nio.ByteBuffer;
@@ -24,26 +25,39 @@ import java.util.Map;
  * The default run ({@code esd-native train} without {@code --model}): erase one shape from the shipped toy model
  * with ESD-x (cross-attention only; ESD-u via {@code --method noxattn} erased circle less and hurt the other shapes
  * far more on the shipped model: 96.9% → 12.5%, others −39.3 points at lr 1.5e-4, against ESD-x's 96.9% → 0%,
- * others −5.8), then generate the same seeded images before and after, judge them and print the paper-style table
- * (per class: accuracy before → after). Writes the erased model, report.json and grid.png into the output folder.
+ * others −5.8; since the paper schedule lost its extra first step, ESD-x gives 0%, others −6.7), then generate
+ * the same seeded images before and after, judge them and print the paper-style table (per class: accuracy
+ * before → after). Writes the erased model, report.json and grid.png into the output folder.
  *
  * <p>ESD settings scaled to the toy: the paper's loss (η = 1), schedule ("paper") and start guidance 3, but
  * {@link Settings#defaults} uses 20 DDIM steps instead of 50 (10 when sampling for evaluation), far fewer iterations
- * and a larger learning rate (the paper's 1000 × 1e-5 is sized for an 860 M-parameter model).
+ * and a larger learning rate (the paper's 1000 × 1e-5 is sized for an 860 M-parameter model). {@code fast} trains
+ * as {@code train --fast} does (frozen sampler, aligned schedule, every trajectory's 20 points reused).
  */
 public final class ToyDemo {
     /** Demo settings; see {@link #defaults}. */
     public record Settings(String concept, int iterations, float lr, float negativeGuidance, float startGuidance,
-                           int ddimSteps, TrainMethod method, ToyEval.Settings eval, long seed) {
+                           int ddimSteps, TrainMethod method, ToyEval.Settings eval, long seed, boolean fast) {
         /** The default run for {@code concept}. */
         public static Settings defaults(String concept) {
             return new Settings(concept, 60, 1e-3f, 1f, 3f, 20, TrainMethod.XATTN,
                     new ToyEval.Settings(32, 10, 5f, 0), 0);
         }
+
+        /** The paper's sampling (not {@code --fast}). */
+        public Settings(String concept, int iterations, float lr, float negativeGuidance, float startGuidance,
+                        int ddimSteps, TrainMethod method, ToyEval.Settings eval, long seed) {
+            this(concept, iterations, lr, negativeGuidance, startGuidance, ddimSteps, method, eval, seed, false);
+        }
     }
 
-    /** What a run measured. */
-    public record Report(Settings settings, double[] before, double[] after, double trainSeconds, double totalSeconds) {
+    /**
+     * What a run measured.
+     *
+     * @param evaluations the UNet evaluations ESD ran, all iterations together (counted by the model)
+     */
+    public record Report(Settings settings, double[] before, double[] after, double trainSeconds, double totalSeconds,
+                         Evaluations.Count evaluations) {
         public int erased() { return ShapesDataset.CLASSES.indexOf(settings.concept()); }
 
         /** Mean accuracy drop of the other classes, in points. */
@@ -70,17 +84,18 @@ public final class ToyDemo {
         try (ToyAssets assets = ToyAssets.extract()) {
             StableDiffusion model = ModelLoader.load(be, base != null ? base : assets.model(), null, null);
             ShapeJudge judge = ShapeJudge.load(be, assets.judge());
-            log.printf(Locale.ROOT, "toy demo: erasing \"%s\" from %s %dx%d shapes model (%s, %d iterations, lr %g)%n",
-                    s.concept(), base != null ? base : "the built-in", model.unet().sampleSize(), model.unet().sampleSize(), s.method().id(), s.iterations(), s.lr());
+            log.printf(Locale.ROOT, "toy demo: erasing \"%s\" from %s %dx%d shapes model (%s, %d iterations, lr %g%s)%n",
+                    s.concept(), base != null ? base : "the built-in", model.unet().sampleSize(), model.unet().sampleSize(), s.method().id(), s.iterations(), s.lr(),
+                    s.fast() ? ", --fast" : "");
 
             ToyEval.Result before = ToyEval.run(be, model, model.unetWeights(), judge, s.eval());
             log.printf(Locale.ROOT, "judged %d samples per class before erasing (%.0f s)%n", s.eval().samplesPerClass(),
                     (System.nanoTime() - started) / 1e9);
 
             long trainStart = System.nanoTime();
-            EsdTrainer trainer = new EsdTrainer(be, model, new EsdTrainer.Settings(List.of(s.concept()), s.method(),
-                    s.iterations(), s.lr(), s.negativeGuidance(), s.startGuidance(), s.ddimSteps(), Schedule.PAPER,
-                    model.defaultResolution(), s.seed()));
+            EsdTrainer.Settings paper = new EsdTrainer.Settings(List.of(s.concept()), s.method(), s.iterations(), s.lr(),
+                    s.negativeGuidance(), s.startGuidance(), s.ddimSteps(), Schedule.PAPER, model.defaultResolution(), s.seed());
+            EsdTrainer trainer = new EsdTrainer(be, model, s.fast() ? paper.fast(s.ddimSteps()) : paper);
             double lossSum = 0;
             for (int i = 1; i <= s.iterations(); i++) {
                 lossSum += trainer.step(trainer.draw()).loss();
@@ -90,10 +105,11 @@ public final class ToyDemo {
                 }
             }
             double trainSeconds = (System.nanoTime() - trainStart) / 1e9;
+            Evaluations.Count evaluations = trainer.unet().evaluations().count();
 
             ToyEval.Result after = ToyEval.run(be, model, trainer.subset().trainable(), judge, s.eval());
             Report report = new Report(s, before.accuracy(), after.accuracy(), trainSeconds,
-                    (System.nanoTime() - started) / 1e9);
+                    (System.nanoTime() - started) / 1e9, evaluations);
             log.print(table(report));
             if (out != null) {
                 ToyModel.save(be, out.resolve("model"), model.unet(), trainer.subset().trainable(), model.textEncoder(),
@@ -119,6 +135,12 @@ public final class ToyDemo {
         }
         t.append(String.format(Locale.ROOT, "others: mean drop %.1f points; %s %.0f s, total %.0f s%n",
                 r.othersDrop(), method, r.trainSeconds(), r.totalSeconds()));
+        Evaluations.Count e = r.evaluations();
+        if (e.forwards() > 0) {   // an edit in closed form (UCE) runs no UNet
+            t.append(String.format(Locale.ROOT, "UNet evaluations per ESD iteration: %.1f forwards, %.1f backwards "
+                    + "(%.1f forward-equivalents, a backward counted as 2)%n", e.forwards() / (double) r.settings().iterations(),
+                    e.backwards() / (double) r.settings().iterations(), e.forwardEquivalents() / (double) r.settings().iterations()));
+        }
         return t.toString();
     }
 
@@ -133,6 +155,7 @@ public final class ToyDemo {
         root.put("start_guidance", s.startGuidance());
         root.put("ddim_steps", s.ddimSteps());
         root.put("seed", s.seed());
+        root.put("fast", s.fast());
         root.put("eval_samples_per_class", s.eval().samplesPerClass());
         root.put("eval_ddim_steps", s.eval().ddimSteps());
         root.put("eval_guidance", s.eval().guidance());
@@ -144,6 +167,8 @@ public final class ToyDemo {
             n.put("accuracy_after", r.after()[c]);
         }
         root.put("others_mean_drop_points", r.othersDrop());
+        root.put("unet_forwards", r.evaluations().forwards());
+        root.put("unet_backwards", r.evaluations().backwards());
         root.put("train_seconds", r.trainSeconds());
         root.put("total_seconds", r.totalSeconds());
         byte[] bytes;

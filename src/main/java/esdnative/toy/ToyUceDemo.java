@@ -4,6 +4,7 @@ import esdnative.backend.Backend;
 import esdnative.cli.UserError;
 import esdnative.model.ModelLoader;
 import esdnative.model.StableDiffusion;
+import esdnative.model.unet.Evaluations;
 import esdnative.uce.ConceptEncoder;
 import esdnative.uce.UceEdit;
 import esdnative.uce.UceForm;
@@ -46,7 +47,7 @@ public final class ToyUceDemo {
 
             ToyEval.Result after = ToyEval.run(be, model, edit.edited().trainable(), judge, s.eval());
             ToyDemo.Report report = new ToyDemo.Report(s, before.accuracy(), after.accuracy(), editSeconds,
-                    (System.nanoTime() - started) / 1e9);
+                    (System.nanoTime() - started) / 1e9, new Evaluations.Count(0, 0));   // no UNet pass in the edit
             log.print(ToyDemo.table(report, "UCE"));
             if (out != null) {
                 ToyModel.save(be, out.resolve("model"), model.unet(), edit.edited().trainable(), model.textEncoder(),

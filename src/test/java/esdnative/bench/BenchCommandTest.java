@@ -50,7 +50,13 @@ class BenchCommandTest {
         Result r = cli("bench", "--model", Fixtures.path("tiny-sd-a").toString(), "--what", "esd-iteration",
                 "--resolution", "16", "--warmup", "0", "--repeat", "1");
         assertEquals(0, r.code(), r.text());
-        assertTrue(r.text().contains("ESD-x iteration (26 DDIM steps, t_ddpm 510)"), r.text());
+        assertTrue(r.text().contains("ESD-x iteration (25 DDIM steps, t_ddpm 510)"), r.text());
+        // counted by the model: 25 guided steps of two forwards, e0/ep, en; one backward
+        assertTrue(r.text().contains("UNet evaluations: 53 forwards, 1 backwards"), r.text());
+        // --fast: the iteration that samples all 50 steps, then a pooled one (en and its backward only)
+        assertTrue(r.text().contains("UNet evaluations: 101 forwards, 1 backwards"), r.text());
+        assertTrue(r.text().contains("UNet evaluations: 1 forwards, 1 backwards"), r.text());
+        assertTrue(r.text().contains("--fast per iteration over a 50-point pool"), r.text());
         // the breakdown lists ops above 0.1% of the time, so check one that always dominates (adamStep may not)
         assertTrue(r.text().contains("calls/run") && r.text().contains("conv2d[3x3]"), "per-op breakdown: " + r.text());
     }

@@ -126,6 +126,12 @@ class TrainCommandTest {
                 {"train", "--model", model, "--concept", "x", "--resolution", "18"},
                 {"train", "--model", model, "--concept", "x", "--output", existing.toString()},
                 {"train", "--model", model, "--concept", "x", "--schedule", "fast"},
+                {"train", "--model", model, "--concept", "x", "--sampler", "sideways"},
+                {"train", "--model", model, "--concept", "x", "--fast", "--schedule", "paper"},
+                {"train", "--model", model, "--concept", "x", "--fast", "--sampler", "trainable"},
+                {"train", "--model", model, "--concept", "x", "--reuse", "2"},
+                {"train", "--model", model, "--concept", "x", "--fast", "--reuse", "3"},
+                {"train", "--model", model, "--concept", "x", "--sampler", "frozen", "--schedule", "aligned", "--reuse", "1"},
                 {"train", "--model", model, "--concept", "x", "--replay-dir", tmp.resolve("none").toString()},
         };
         String[] elsewhere = {"--output", tmp.resolve("out").toString()};
@@ -134,6 +140,26 @@ class TrainCommandTest {
             assertEquals(2, Main.run(concat(full, QUICK)), String.join(" ", args));
         }
         assertFalse(Files.exists(tmp.resolve("out")), "no output after refused input");
+    }
+
+    @Test
+    void fastRunLogsItsTrajectoriesAndWhatEachIterationCost(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("out.safetensors");
+        assertEquals(0, Main.run("train", "--model", Fixtures.path("tiny-sd-a").toString(), "--concept", "x", "--fast",
+                "--iterations", "3", "--ddim-steps", "2", "--lr", "1e-3", "--backend", "cpu", "--format", "trained-only",
+                "--output", out.toString(), "--trace-dir", tmp.resolve("trace").toString()));
+        var lines = Files.readAllLines(tmp.resolve("out.log.jsonl"));
+        assertEquals(3, lines.size());
+        // two points a trajectory: iterations 1 and 3 start one (sampling as deep as the point they train on)
+        var first = esdnative.io.Json.mapper().readTree(lines.get(0));
+        var second = esdnative.io.Json.mapper().readTree(lines.get(1));
+        assertEquals(1, first.get("trajectory").asInt());
+        assertEquals(1, second.get("trajectory").asInt());
+        assertEquals(2, esdnative.io.Json.mapper().readTree(lines.get(2)).get("trajectory").asInt());
+        assertEquals(1, second.get("unet_backwards").asInt());
+        assertEquals(2 * (Math.max(first.get("t_enc").asInt(), second.get("t_enc").asInt()) + 1) + 2,
+                first.get("unet_forwards").asInt() + second.get("unet_forwards").asInt(), lines.toString());
+        assertTrue(Files.exists(tmp.resolve("trace/iter-000003-start.npy")));
     }
 
     @Test

@@ -19,8 +19,17 @@ class EsdTrainerTest {
     private static final int DDIM_STEPS = 4; // keeps each iteration cheap; the loop is the same as with 50
 
     private static EsdTrainer trainer(Backend be, StableDiffusion sd, Schedule schedule) {
-        return new EsdTrainer(be, sd, new EsdTrainer.Settings(List.of("a photo of a cat", "Van Gogh"), TrainMethod.XATTN,
-                4, 1e-3f, 1f, 3f, DDIM_STEPS, schedule, sd.defaultResolution(), 11));
+        return new EsdTrainer(be, sd, settings(sd, schedule, 11));
+    }
+
+    private static EsdTrainer.Settings settings(StableDiffusion sd, Schedule schedule, long seed) {
+        return new EsdTrainer.Settings(List.of("a photo of a cat", "Van Gogh"), TrainMethod.XATTN, 4, 1e-3f, 1f, 3f,
+                DDIM_STEPS, schedule, sd.defaultResolution(), seed);
+    }
+
+    /** --fast with 3 of each trajectory's 4 points: 7 iterations span three trajectories. */
+    private static EsdTrainer fastTrainer(Backend be, StableDiffusion sd, long seed) {
+        return new EsdTrainer(be, sd, settings(sd, Schedule.PAPER, seed).fast(3));
     }
 
     @Test
@@ -74,7 +83,7 @@ class EsdTrainerTest {
             dir.toFile().mkdirs();
             EsdTrainer recorded = trainer(be, sd, schedule);
             List<Float> losses = new ArrayList<>();
-            for (int i = 0; i < 3; i++) {
+            for (int i = 0; i < 5; i++) {
                 EsdTrainer.Iteration it = recorded.step(recorded.draw());
                 Trace.write(dir, it, latent);
                 losses.add(it.loss());
@@ -82,10 +91,121 @@ class EsdTrainerTest {
             // a replay draws nothing: a different seed must not matter
             EsdTrainer replay = new EsdTrainer(be, sd, new EsdTrainer.Settings(List.of("a photo of a cat", "Van Gogh"),
                     TrainMethod.XATTN, 4, 1e-3f, 1f, 3f, DDIM_STEPS, schedule, sd.defaultResolution(), 999));
-            for (int i = 1; i <= 3; i++) assertEquals(losses.get(i - 1), replay.step(Trace.read(dir, i, replay)).loss());
+            for (int i = 1; i <= 5; i++) assertEquals(losses.get(i - 1), replay.step(Trace.read(dir, i, replay)).loss());
             assertArrayEquals(be.toHost(recorded.subset().trained().flat()), be.toHost(replay.subset().trained().flat()));
-            var e = assertThrows(esdnative.cli.UserError.class, () -> Trace.read(dir, 4, replay));
-            assertTrue(e.getMessage().contains("iteration 4"), e.getMessage());
+            var e = assertThrows(esdnative.cli.UserError.class, () -> Trace.read(dir, 6, replay));
+            assertTrue(e.getMessage().contains("iteration 6"), e.getMessage());
         }
+    }
+
+    @Test
+    void aFastRunResumedFromACheckpointEqualsAnUninterruptedOne(@TempDir Path tmp) {
+        Backend be = new CpuBackend();
+        StableDiffusion sd = ModelLoader.load(be, Fixtures.path("tiny-sd-a"), null, null);
+        EsdTrainer straight = fastTrainer(be, sd, 11);
+        List<Float> losses = new ArrayList<>();
+        for (int i = 0; i < 7; i++) losses.add(straight.step(straight.draw()).loss());
+
+        // interrupted in the middle of the second trajectory: the resumed run rebuilds its points from the pool state
+        EsdTrainer first = fastTrainer(be, sd, 11);
+        for (int i = 0; i < 4; i++) first.step(first.draw());
+        Path ckpt = tmp.resolve("fast.checkpoint.safetensors");
+        Checkpoint.save(ckpt, first);
+        EsdTrainer resumed = fastTrainer(be, sd, 11);
+        assertEquals(4, Checkpoint.restore(ckpt, resumed));
+        List<Float> resumedLosses = new ArrayList<>();
+        for (int i = 0; i < 3; i++) resumedLosses.add(resumed.step(resumed.draw()).loss());
+
+        assertEquals(losses.subList(4, 7), resumedLosses);
+        assertArrayEquals(be.toHost(straight.subset().trained().flat()), be.toHost(resumed.subset().trained().flat()));
+        assertArrayEquals(be.toHost(straight.adam().secondMoment()), be.toHost(resumed.adam().secondMoment()));
+        assertArrayEquals(straight.rng().state(), resumed.rng().state());
+        assertEquals(3, straight.pool().state().trajectory());
+        // a paper-mode run cannot take a --fast checkpoint
+        var e = assertThrows(esdnative.cli.UserError.class, () -> Checkpoint.restore(ckpt, trainer(be, sd, Schedule.PAPER)));
+        assertTrue(e.getMessage().contains("trajectory reuse"), e.getMessage());
+    }
+
+    @Test
+    void replayingAFastTraceReproducesLossesAndWeights(@TempDir Path tmp) {
+        Backend be = new CpuBackend();
+        StableDiffusion sd = ModelLoader.load(be, Fixtures.path("tiny-sd-a"), null, null);
+        int[] latent = EsdTrainer.latentShape(sd, sd.defaultResolution());
+        EsdTrainer recorded = fastTrainer(be, sd, 11);
+        List<Float> losses = new ArrayList<>();
+        for (int i = 0; i < 7; i++) {
+            EsdTrainer.Iteration it = recorded.step(recorded.draw());
+            Trace.write(tmp, it, latent);
+            losses.add(it.loss());
+        }
+        EsdTrainer replay = fastTrainer(be, sd, 999); // draws nothing: the seed must not matter
+        for (int i = 1; i <= 7; i++) assertEquals(losses.get(i - 1), replay.step(Trace.read(tmp, i, replay)).loss());
+        assertArrayEquals(be.toHost(recorded.subset().trained().flat()), be.toHost(replay.subset().trained().flat()));
+        // and a paper-mode run refuses the trace
+        var e = assertThrows(esdnative.cli.UserError.class, () -> Trace.read(tmp, 1, trainer(be, sd, Schedule.PAPER)));
+        assertTrue(e.getMessage().contains("--fast"), e.getMessage());
+    }
+
+    @Test
+    void pooledPredictionsEqualAFreshFrozenForward() {
+        Backend be = new CpuBackend();
+        StableDiffusion sd = ModelLoader.load(be, Fixtures.path("tiny-sd-a"), null, null);
+        EsdTrainer fast = fastTrainer(be, sd, 11);
+        // the same draws without the pool: the frozen model samples z for each, then e0/ep from a frozen forward
+        EsdTrainer unpooled = new EsdTrainer(be, sd, new EsdTrainer.Settings(List.of("a photo of a cat", "Van Gogh"),
+                TrainMethod.XATTN, 4, 1e-3f, 1f, 3f, DDIM_STEPS, Schedule.ALIGNED, sd.defaultResolution(), 11,
+                Sampler.FROZEN, 0));
+        int[] shape = fast.latentShape();
+        var unet = sd.unetModel();
+        for (int i = 0; i < 3; i++) {
+            EsdTrainer.Draw d = fast.draw();
+            Trajectory.Point p = new Trajectory(d.trajectory(), d.concept(), d.startCode()).point(d.plan().tEnc(), be,
+                    unet, sd.unetWeights(), scheduler(sd), timesteps(sd), context(sd, ""), context(sd, d.concept()), 3f, shape);
+            EsdTrainer.Draw own = unpooled.replayed(d.concept(), d.plan().tEnc(), d.plan().tDdpm(), d.startCode(), 0);
+            assertArrayEquals(be.toHost(unpooled.sample(own)), p.z(), "z of point " + d.plan().tEnc());
+            int t = d.plan().tDdpm();
+            var z = be.fromHost(p.z(), shape);
+            float[] fresh = be.toHost(unet.predict(be, sd.unetWeights(), esdnative.backend.Batch.stack(be, z, z),
+                    new float[] {t, t}, esdnative.backend.Batch.stack(be, context(sd, ""), context(sd, d.concept()))));
+            int n = p.z().length;
+            assertArrayEquals(java.util.Arrays.copyOfRange(fresh, 0, n), p.e0(), "e0");
+            assertArrayEquals(java.util.Arrays.copyOfRange(fresh, n, 2 * n), p.ep(), "ep");
+            // and so the iteration's loss is the unpooled one's, bit for bit
+            assertEquals(unpooled.step(own).loss(), fast.step(d).loss());
+        }
+    }
+
+    @Test
+    void theModelCountsWhatAnIterationRuns() {
+        Backend be = new CpuBackend();
+        StableDiffusion sd = ModelLoader.load(be, Fixtures.path("tiny-sd-a"), null, null);
+        EsdTrainer paper = trainer(be, sd, Schedule.PAPER);
+        EsdTrainer.Iteration it = paper.step(paper.draw());
+        // two forwards per guided step, e0 and ep, en; one backward
+        assertEquals(2L * it.draw().plan().ddimSteps() + 3, it.evaluations().forwards());
+        assertEquals(1, it.evaluations().backwards());
+
+        // a full pool: the trajectory is sampled as deep as its deepest point, then one forward and backward each
+        EsdTrainer fast = new EsdTrainer(be, sd, settings(sd, Schedule.PAPER, 11).fast(DDIM_STEPS));
+        long forwards = 0, backwards = 0;
+        for (int i = 0; i < DDIM_STEPS; i++) {
+            EsdTrainer.Iteration f = fast.step(fast.draw());
+            forwards += f.evaluations().forwards();
+            backwards += f.evaluations().backwards();
+        }
+        assertEquals(2L * DDIM_STEPS + DDIM_STEPS, forwards);
+        assertEquals(DDIM_STEPS, backwards);
+    }
+
+    private static esdnative.sched.DdimScheduler scheduler(StableDiffusion sd) {
+        var s = new esdnative.sched.DdimScheduler(sd.scheduler());
+        s.setTimesteps(DDIM_STEPS);
+        return s;
+    }
+
+    private static int[] timesteps(StableDiffusion sd) { return scheduler(sd).timesteps(); }
+
+    private static esdnative.tensor.Tensor context(StableDiffusion sd, String prompt) {
+        return sd.textEncoder().forward(sd.tokenizer().encodePadded(prompt), 1);
     }
 }

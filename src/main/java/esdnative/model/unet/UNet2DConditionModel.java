@@ -35,6 +35,7 @@ public final class UNet2DConditionModel {
     private final List<UpBlock2D> upBlocks = new ArrayList<>();
     private final GroupNorm convNormOut;
     private final Conv2d convOut;
+    private final Evaluations evaluations = new Evaluations();
 
     /** What one forward pass keeps for backward, and its intermediates (named as diffusers' modules). */
     public static final class Activations {
@@ -161,6 +162,7 @@ public final class UNet2DConditionModel {
     private Activations run(Backend be, Weights p, Tensor latents, float[] timesteps, Tensor context, boolean train) {
         checkInputs(latents, timesteps, context);
         int n = latents.dim(0);
+        evaluations.addForwards(n);
         Activations a = new Activations(latents);
 
         // time embedding; SiLU(temb) is what every resnet's time_emb_proj reads
@@ -220,6 +222,7 @@ public final class UNet2DConditionModel {
      */
     public void backward(Backend be, Weights p, Weights grads, Activations a, Tensor dOutput, Tensor dLatents,
                          Tensor dContext) {
+        evaluations.addBackwards(a.latents.dim(0));
         Tensor dTembAct = be.zeros(a.tembAct.shape());
         List<Tensor> dSkips = new ArrayList<>();
         for (Tensor s : a.skips) dSkips.add(be.zeros(s.shape()));
@@ -267,6 +270,9 @@ public final class UNet2DConditionModel {
         be.siluBackward(dHidden, dHiddenAct, a.timeHidden, dHidden.size());
         timeLinear1.backward(be, p, grads, null, dHidden, a.timeProj, n);
     }
+
+    /** The forwards and backwards this model instance has run, in samples. */
+    public Evaluations evaluations() { return evaluations; }
 
     /**
      * The skips (or their gradients) up block i consumes, in its order: diffusers pops them off the end of the
