@@ -22,7 +22,7 @@ import java.util.stream.Collectors;
  * A resumable training state in one safetensors file: the trained tensors and both Adam moments (each one flat
  * tensor), and in the metadata the iteration, the Adam step, the generator state and what identifies the run
  * (method, concepts, which tensors are trained, and every setting that shapes the iterations: learning rate,
- * guidance, DDIM steps, schedule, resolution, seed), so that a checkpoint of another run is refused rather than
+ * guidance, DDIM steps, schedule, resolution, seed, sampler, reuse), so that a checkpoint of another run is refused rather than
  * continued with other values. Only finite weights are saved: a checkpoint is always a good state.
  * With trajectory reuse it also holds the pool's state (the trajectory's start noise as {@code pool.start}, its
  * number, concept, point order and position in the metadata): the points are recomputed from it on resume.
@@ -70,6 +70,13 @@ public final class Checkpoint {
         try (SafetensorsFile f = SafetensorsFile.open(file)) {
             Map<String, String> meta = f.metadata();
             if (!FORMAT.equals(meta.get("format"))) throw new UserError("--resume: " + file + " is not an esd-native checkpoint");
+            // the mode first: a --fast checkpoint differs from a paper run in its schedule too, and this says why
+            boolean pooled = meta.containsKey("pool.trajectory");
+            if (pooled != (trainer.settings().reuse() > 0)) {
+                throw new UserError("--resume: " + file + (pooled
+                        ? " was saved by a run with trajectory reuse (--fast); resume it with the same flags"
+                        : " was saved by a run without trajectory reuse; resume it without --fast/--reuse"));
+            }
             List<String> differences = new ArrayList<>();
             identity(trainer).forEach((key, expected) -> {
                 if (!expected.equals(meta.get(key))) {
@@ -89,12 +96,6 @@ public final class Checkpoint {
             be.copyFromHost(trainer.subset().trained().flat(), f.readFloats("trained"), 0);
             trainer.adam().restore(be, Integer.parseInt(meta.get("adam_step")), f.readFloats("adam.m"), f.readFloats("adam.v"));
             trainer.rng().restore(decode(meta.get("rng")));
-            boolean pooled = meta.containsKey("pool.trajectory");
-            if (pooled != (trainer.settings().reuse() > 0)) {
-                throw new UserError("--resume: " + file + (pooled
-                        ? " was saved by a run with trajectory reuse (--fast); resume it with the same flags"
-                        : " was saved by a run without trajectory reuse; resume it without --fast/--reuse"));
-            }
             if (pooled) {
                 int[] order = Arrays.stream(meta.get("pool.order").split(",")).mapToInt(Integer::parseInt).toArray();
                 trainer.pool().restore(new TrajectoryPool.State(Integer.parseInt(meta.get("pool.trajectory")),
@@ -123,6 +124,8 @@ public final class Checkpoint {
         id.put("schedule", s.schedule().id());
         id.put("resolution", Integer.toString(s.resolution()));
         id.put("seed", Long.toString(s.seed()));
+        id.put("sampler", s.sampler().id());
+        id.put("reuse", Integer.toString(s.reuse()));
         return id;
     }
 
