@@ -29,6 +29,7 @@ import esdnative.util.PeakMemory;
 import esdnative.weights.ModelWeights;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -106,11 +107,8 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--format", paramLabel = "F", description = "diffusers, single-file, trained-only or lora. Default: the input's layout.")
     String format;
 
-    @Option(names = "--lora-rank", defaultValue = "8", paramLabel = "R", description = "--format lora: rank per module, or full (exact). Default: ${DEFAULT-VALUE}.")
-    String loraRank;
-
-    @Option(names = "--lora-dtype", defaultValue = "fp16", paramLabel = "TYPE", description = "--format lora: fp16, bf16 or fp32. Default: ${DEFAULT-VALUE}.")
-    String loraDtype;
+    @Mixin
+    LoraOptions loraOptions;
 
     @Option(names = "--overwrite", description = "Replace an existing output.")
     boolean overwrite;
@@ -170,7 +168,7 @@ public final class TrainCommand implements Callable<Integer> {
             return 0;
         }
         List<String> conceptList = concepts();
-        LoraSettings lora = new LoraSettings(LoraSettings.parseRank(loraRank, "--lora-rank"), LoraSettings.parseDtype(loraDtype, "--lora-dtype"));
+        LoraSettings lora = loraOptions.settings();
         Schedule sched = schedule != null ? Schedule.parse(schedule) : fast ? Schedule.ALIGNED : Schedule.PAPER;
         Sampler samplerChoice = sampler != null ? Sampler.parse(sampler) : fast ? Sampler.FROZEN : Sampler.TRAINABLE;
         if (fast && (sched != Schedule.ALIGNED || samplerChoice != Sampler.FROZEN)) {

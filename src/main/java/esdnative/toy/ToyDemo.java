@@ -75,11 +75,16 @@ public final class ToyDemo {
         return run(be, s, null, out, log);
     }
 
+    /** Refuses a concept the toy world has no class for (before any model is loaded). */
+    static void requireShape(String concept) {
+        if (!ShapesDataset.CLASSES.contains(concept)) {
+            throw new UserError("--concept: '" + concept + "' is not a toy shape; one of " + String.join(", ", ShapesDataset.CLASSES));
+        }
+    }
+
     /** As {@link #run(Backend, Settings, Path, PrintStream)}, erasing from {@code base} (a toy model folder; null: the built-in one). */
     public static Report run(Backend be, Settings s, Path base, Path out, PrintStream log) {
-        if (!ShapesDataset.CLASSES.contains(s.concept())) {
-            throw new UserError("--concept: '" + s.concept() + "' is not a toy shape; one of " + String.join(", ", ShapesDataset.CLASSES));
-        }
+        requireShape(s.concept());
         long started = System.nanoTime();
         try (ToyAssets assets = ToyAssets.extract()) {
             StableDiffusion model = ModelLoader.load(be, base != null ? base : assets.model(), null, null);

@@ -1,7 +1,6 @@
 package esdnative.toy;
 
 import esdnative.backend.Backend;
-import esdnative.cli.UserError;
 import esdnative.model.ModelLoader;
 import esdnative.model.StableDiffusion;
 import esdnative.model.unet.Evaluations;
@@ -26,9 +25,7 @@ public final class ToyUceDemo {
 
     /** Runs the demo for {@code s.concept()} (only the concept, the evaluation and the seed of {@code s} apply). */
     public static ToyDemo.Report run(Backend be, ToyDemo.Settings s, Path base, Path out, PrintStream log) {
-        if (!ShapesDataset.CLASSES.contains(s.concept())) {
-            throw new UserError("--concept: '" + s.concept() + "' is not a toy shape; one of " + String.join(", ", ShapesDataset.CLASSES));
-        }
+        ToyDemo.requireShape(s.concept());
         long started = System.nanoTime();
         try (ToyAssets assets = ToyAssets.extract()) {
             StableDiffusion model = ModelLoader.load(be, base != null ? base : assets.model(), null, null);

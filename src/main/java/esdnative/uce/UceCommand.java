@@ -1,6 +1,7 @@
 package esdnative.uce;
 
 import esdnative.backend.cpu.CpuBackend;
+import esdnative.cli.LoraOptions;
 import esdnative.cli.UserError;
 import esdnative.esd.EsdOutput;
 import esdnative.esd.OutputFormat;
@@ -12,6 +13,7 @@ import esdnative.model.StableDiffusion;
 import esdnative.weights.ModelWeights;
 import esdnative.util.PeakMemory;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -72,12 +74,8 @@ public final class UceCommand implements Callable<Integer> {
     @Option(names = "--format", paramLabel = "F", description = "diffusers, single-file, trained-only (the authors' file: the edited tensors, diffusers names) or lora (kohya keys). Default: the input's layout.")
     String format;
 
-    @Option(names = "--lora-rank", defaultValue = "8", paramLabel = "R", description = "--format lora: rank per module, "
-            + "or full (exact). UCE's change has rank at most the number of erased and preserved vectors. Default: ${DEFAULT-VALUE}.")
-    String loraRank;
-
-    @Option(names = "--lora-dtype", defaultValue = "fp16", paramLabel = "TYPE", description = "--format lora: fp16, bf16 or fp32. Default: ${DEFAULT-VALUE}.")
-    String loraDtype;
+    @Mixin
+    LoraOptions loraOptions;
 
     @Option(names = "--overwrite", description = "Replace an existing output.")
     boolean overwrite;
@@ -96,7 +94,7 @@ public final class UceCommand implements Callable<Integer> {
     public Integer call() {
         PrintStream err = System.err;
         UceSettings settings = settings();
-        LoraSettings lora = new LoraSettings(LoraSettings.parseRank(loraRank, "--lora-rank"), LoraSettings.parseDtype(loraDtype, "--lora-dtype"));
+        LoraSettings lora = loraOptions.settings();
         if (!Files.exists(model)) throw new UserError("--model: " + model + " does not exist");
         // the input's layout by default: a folder is diffusers, a file a single file (as the loader reads them)
         OutputFormat outFormat = format != null ? OutputFormat.parse(format)
