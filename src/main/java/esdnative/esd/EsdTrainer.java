@@ -103,13 +103,9 @@ public final class EsdTrainer {
         this.scheduler = new DdimScheduler(model.scheduler());
         scheduler.setTimesteps(settings.ddimSteps());
         this.timesteps = scheduler.timesteps();
-        try {
-            this.subset = TrainableSubset.select(be, model.unetWeights(),
-                    TrainedNames.selector(settings.method(), model.unetWeights().asMap().keySet()));
-        } catch (UserError e) {
-            throw new UserError("--method " + settings.method().id() + ": selects no parameter of this UNet (its rules name "
-                    + "blocks of SD's 4-level UNet)", e);
-        }
+        // the selector refuses a method that selects nothing, with the message --dry-run gives too
+        this.subset = TrainableSubset.select(be, model.unetWeights(),
+                TrainedNames.selector(settings.method(), model.unetWeights().asMap().keySet()));
         this.adam = new Adam(be, subset.parameterCount(), Adam.Config.torchDefaults(settings.lr()));
         this.rng = new Rng(settings.seed());
     }
