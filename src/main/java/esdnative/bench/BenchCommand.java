@@ -8,7 +8,7 @@ import esdnative.backend.cpu.CpuBackend;
 import esdnative.backend.cpu.Parallel;
 import esdnative.backend.cuda.CudaBackend;
 import esdnative.backend.cuda.CudaProbe;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.esd.EsdTrainer;
 import esdnative.esd.Schedule;
 import esdnative.esd.TrainMethod;

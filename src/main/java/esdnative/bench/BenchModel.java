@@ -1,7 +1,7 @@
 package esdnative.bench;
 
 import esdnative.backend.Backend;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.model.ModelLoader;
 import esdnative.model.StableDiffusion;
 import esdnative.model.Weights;

@@ -2,7 +2,7 @@ package esdnative.bench;
 
 import esdnative.backend.cuda.CudaBackend;
 import esdnative.backend.cuda.CudaLibraries;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;

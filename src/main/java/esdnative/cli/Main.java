@@ -1,5 +1,6 @@
 package esdnative.cli;
 
+import esdnative.util.UserError;
 import esdnative.backend.cuda.CudaException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;

@@ -1,5 +1,6 @@
 package esdnative.cli;
 
+import esdnative.util.UserError;
 import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
 import esdnative.backend.cuda.CudaBackend;

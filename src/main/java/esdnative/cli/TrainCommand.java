@@ -1,5 +1,6 @@
 package esdnative.cli;
 
+import esdnative.util.UserError;
 import esdnative.backend.Backend;
 import esdnative.esd.Checkpoint;
 import esdnative.esd.ConceptPresets;

@@ -1,5 +1,6 @@
 package esdnative.cli;
 
+import esdnative.util.UserError;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import esdnative.esd.EsdTrainer;

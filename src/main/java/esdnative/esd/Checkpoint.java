@@ -1,7 +1,7 @@
 package esdnative.esd;
 
 import esdnative.backend.Backend;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.DType;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.SafetensorsWriter;

@@ -1,6 +1,6 @@
 package esdnative.esd;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 
 import java.util.Arrays;
 import java.util.List;

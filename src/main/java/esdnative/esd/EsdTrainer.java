@@ -2,7 +2,7 @@ package esdnative.esd;
 
 import esdnative.backend.Backend;
 import esdnative.backend.Scope;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.model.StableDiffusion;
 import esdnative.model.Weights;
 import esdnative.model.unet.Evaluations;

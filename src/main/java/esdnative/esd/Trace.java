@@ -2,7 +2,7 @@ package esdnative.esd;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.AtomicFile;
 import esdnative.io.Json;
 import esdnative.io.Npy;

@@ -1,6 +1,6 @@
 package esdnative.esd;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.tensor.Tensor;
 import esdnative.weights.CompVisNames;
 

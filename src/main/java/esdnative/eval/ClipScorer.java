@@ -1,7 +1,7 @@
 package esdnative.eval;
 
 import esdnative.backend.Backend;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.model.clip.ClipImageProcessor;
 import esdnative.model.clip.ClipModel;
 import esdnative.model.clip.RgbImage;

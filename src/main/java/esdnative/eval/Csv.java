@@ -1,6 +1,6 @@
 package esdnative.eval;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 
 import java.nio.file.Path;
 import java.util.ArrayList;

@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import esdnative.backend.Backend;
 import esdnative.cli.ProgressBar;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.AtomicFile;
 import esdnative.io.Json;
 import esdnative.model.ModelLoader;

@@ -1,6 +1,6 @@
 package esdnative.io;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;

@@ -1,6 +1,6 @@
 package esdnative.io;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.Pickle.Global;
 import esdnative.io.Pickle.StorageRef;
 import esdnative.io.Pickle.TensorRef;

@@ -7,7 +7,7 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 
 import java.io.IOException;
 import java.nio.file.Files;

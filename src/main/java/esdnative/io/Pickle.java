@@ -1,6 +1,6 @@
 package esdnative.io;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 
 import java.math.BigInteger;
 import java.nio.ByteBuffer;

@@ -1,7 +1,7 @@
 package esdnative.io;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;

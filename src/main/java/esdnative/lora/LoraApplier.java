@@ -1,7 +1,7 @@
 package esdnative.lora;
 
 import esdnative.backend.Backend;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.SafetensorsFile;
 import esdnative.model.Weights;
 import esdnative.tensor.Tensor;

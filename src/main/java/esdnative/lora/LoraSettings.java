@@ -1,6 +1,6 @@
 package esdnative.lora;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.DType;
 
 import java.util.Locale;

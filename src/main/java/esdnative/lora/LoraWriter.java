@@ -1,7 +1,7 @@
 package esdnative.lora;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.Json;
 import esdnative.io.SafetensorsWriter;
 import esdnative.io.SafetensorsWriter.Entry;

@@ -1,6 +1,6 @@
 package esdnative.lora;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.weights.CompVisNames.Component;
 import esdnative.weights.DiffusersFolder;
 

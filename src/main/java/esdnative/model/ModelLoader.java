@@ -1,7 +1,7 @@
 package esdnative.model;
 
 import esdnative.backend.Backend;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.Json;
 import esdnative.io.SafetensorsFile;
 import esdnative.model.clip.ClipTextConfig;

@@ -1,6 +1,6 @@
 package esdnative.model;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.model.clip.ClipTextConfig;
 import esdnative.model.clip.ClipTextModel;
 import esdnative.model.unet.UNet2DConditionModel;

@@ -1,6 +1,6 @@
 package esdnative.model;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.model.unet.UNetConfig;
 import esdnative.model.vae.VaeConfig;
 

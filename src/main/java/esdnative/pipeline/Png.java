@@ -1,6 +1,6 @@
 package esdnative.pipeline;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.AtomicFile;
 
 import javax.imageio.ImageIO;

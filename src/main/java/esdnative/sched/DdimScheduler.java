@@ -1,7 +1,7 @@
 package esdnative.sched;
 
 import esdnative.backend.Backend;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.tensor.Tensor;
 
 /**

@@ -1,6 +1,6 @@
 package esdnative.sweep;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 
 import java.util.ArrayList;
 import java.util.Arrays;

@@ -1,6 +1,6 @@
 package esdnative.sweep;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.esd.ConceptPresets;
 import esdnative.sweep.TaskStatus.State;
 import picocli.CommandLine;

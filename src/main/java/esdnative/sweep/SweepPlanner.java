@@ -1,6 +1,6 @@
 package esdnative.sweep;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.AtomicFile;
 import picocli.CommandLine;
 

@@ -2,7 +2,7 @@ package esdnative.sweep;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.AtomicFile;
 import esdnative.io.Json;
 

@@ -1,7 +1,7 @@
 package esdnative.text;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.Json;
 
 import java.io.IOException;

@@ -1,6 +1,6 @@
 package esdnative.toy;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 
 import java.io.IOException;
 import java.io.InputStream;

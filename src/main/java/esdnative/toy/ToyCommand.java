@@ -1,7 +1,7 @@
 package esdnative.toy;
 
 import esdnative.backend.cpu.CpuBackend;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.util.Rng;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;

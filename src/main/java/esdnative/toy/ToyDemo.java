@@ -3,7 +3,7 @@ package esdnative.toy;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import esdnative.backend.Backend;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.esd.EsdTrainer;
 import esdnative.esd.Schedule;
 import esdnative.esd.TrainMethod;

@@ -2,7 +2,7 @@ package esdnative.uce;
 
 import esdnative.backend.cpu.CpuBackend;
 import esdnative.cli.LoraOptions;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.esd.EsdOutput;
 import esdnative.esd.OutputFormat;
 import esdnative.io.InputSnapshot;

@@ -1,7 +1,7 @@
 package esdnative.uce;
 
 import esdnative.backend.Backend;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.esd.TrainableSubset;
 import esdnative.model.Weights;
 import esdnative.tensor.Tensor;

@@ -1,6 +1,6 @@
 package esdnative.uce;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 
 /** Which of the authors' codes the edit follows (see ../shared/fixtures/README-uce.md). */
 public enum UceForm {

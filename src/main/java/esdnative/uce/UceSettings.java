@@ -1,6 +1,6 @@
 package esdnative.uce;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 
 import java.util.ArrayList;
 import java.util.List;

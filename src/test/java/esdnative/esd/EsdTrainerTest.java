@@ -69,7 +69,7 @@ class EsdTrainerTest {
         Checkpoint.save(ckpt, xattn);
         EsdTrainer selfattn = new EsdTrainer(be, sd, new EsdTrainer.Settings(List.of("a photo of a cat", "Van Gogh"),
                 TrainMethod.SELFATTN, 4, 1e-3f, 1f, 3f, DDIM_STEPS, Schedule.PAPER, sd.defaultResolution(), 11));
-        var e = assertThrows(esdnative.cli.UserError.class, () -> Checkpoint.restore(ckpt, selfattn));
+        var e = assertThrows(esdnative.util.UserError.class, () -> Checkpoint.restore(ckpt, selfattn));
         assertTrue(e.getMessage().contains("method"), e.getMessage());
     }
 
@@ -93,7 +93,7 @@ class EsdTrainerTest {
                     TrainMethod.XATTN, 4, 1e-3f, 1f, 3f, DDIM_STEPS, schedule, sd.defaultResolution(), 999));
             for (int i = 1; i <= 5; i++) assertEquals(losses.get(i - 1), replay.step(Trace.read(dir, i, replay)).loss());
             assertArrayEquals(be.toHost(recorded.subset().trained().flat()), be.toHost(replay.subset().trained().flat()));
-            var e = assertThrows(esdnative.cli.UserError.class, () -> Trace.read(dir, 6, replay));
+            var e = assertThrows(esdnative.util.UserError.class, () -> Trace.read(dir, 6, replay));
             assertTrue(e.getMessage().contains("iteration 6"), e.getMessage());
         }
     }
@@ -122,7 +122,7 @@ class EsdTrainerTest {
         assertArrayEquals(straight.rng().state(), resumed.rng().state());
         assertEquals(3, straight.pool().state().trajectory());
         // a paper-mode run cannot take a --fast checkpoint
-        var e = assertThrows(esdnative.cli.UserError.class, () -> Checkpoint.restore(ckpt, trainer(be, sd, Schedule.PAPER)));
+        var e = assertThrows(esdnative.util.UserError.class, () -> Checkpoint.restore(ckpt, trainer(be, sd, Schedule.PAPER)));
         assertTrue(e.getMessage().contains("trajectory reuse"), e.getMessage());
     }
 
@@ -142,7 +142,7 @@ class EsdTrainerTest {
         for (int i = 1; i <= 7; i++) assertEquals(losses.get(i - 1), replay.step(Trace.read(tmp, i, replay)).loss());
         assertArrayEquals(be.toHost(recorded.subset().trained().flat()), be.toHost(replay.subset().trained().flat()));
         // and a paper-mode run refuses the trace
-        var e = assertThrows(esdnative.cli.UserError.class, () -> Trace.read(tmp, 1, trainer(be, sd, Schedule.PAPER)));
+        var e = assertThrows(esdnative.util.UserError.class, () -> Trace.read(tmp, 1, trainer(be, sd, Schedule.PAPER)));
         assertTrue(e.getMessage().contains("--fast"), e.getMessage());
     }
 

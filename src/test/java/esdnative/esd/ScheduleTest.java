@@ -63,12 +63,12 @@ class ScheduleTest {
     void replayingAnAlignedTraceOfAnotherScheduleIsRefused() {
         assertEquals(DDIM50[7], Schedule.ALIGNED.replay(7, DDIM50[7], DDIM50, 1000).tDdpm());
         // a paper-schedule t_ddpm (drawn in [140, 160) for k = 7) is not where the aligned z is
-        var e = assertThrows(esdnative.cli.UserError.class, () -> Schedule.ALIGNED.replay(7, 150, DDIM50, 1000));
+        var e = assertThrows(esdnative.util.UserError.class, () -> Schedule.ALIGNED.replay(7, 150, DDIM50, 1000));
         assertTrue(e.getMessage().contains("t_ddpm 150") && e.getMessage().contains("841"), e.getMessage());
     }
 
     @Test
     void unknownScheduleIsAUserError() {
-        assertThrows(esdnative.cli.UserError.class, () -> Schedule.parse("fast"));
+        assertThrows(esdnative.util.UserError.class, () -> Schedule.parse("fast"));
     }
 }

@@ -1,6 +1,6 @@
 package esdnative.esd;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.model.unet.UNetConfig;
 import esdnative.testing.Fixtures;

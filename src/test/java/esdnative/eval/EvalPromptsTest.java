@@ -1,6 +1,6 @@
 package esdnative.eval;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.esd.ConceptPresets;
 import org.junit.jupiter.api.Test;
 

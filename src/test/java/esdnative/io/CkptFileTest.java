@@ -1,6 +1,6 @@
 package esdnative.io;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.testing.Fixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

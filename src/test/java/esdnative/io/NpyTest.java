@@ -1,7 +1,7 @@
 package esdnative.io;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.testing.Fixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

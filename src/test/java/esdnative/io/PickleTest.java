@@ -1,6 +1,6 @@
 package esdnative.io;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.Pickle.Opaque;
 import esdnative.io.Pickle.Tuple;
 import org.junit.jupiter.api.Test;

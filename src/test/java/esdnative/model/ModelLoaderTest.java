@@ -2,7 +2,7 @@ package esdnative.model;
 
 import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.model.clip.ClipTextConfig;
 import esdnative.model.clip.ClipTextModel;
 import esdnative.model.unet.UNet2DConditionModel;

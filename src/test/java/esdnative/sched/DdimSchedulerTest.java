@@ -2,7 +2,7 @@ package esdnative.sched;
 
 import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.tensor.Tensor;
 import esdnative.testing.Fixtures;
 import esdnative.io.Npy;

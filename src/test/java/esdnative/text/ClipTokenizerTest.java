@@ -2,7 +2,7 @@ package esdnative.text;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.Npy;
 import esdnative.io.NpyArray;
 import esdnative.testing.Fixtures;

@@ -1,6 +1,6 @@
 package esdnative.weights;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.testing.Fixtures;
 import esdnative.weights.CompVisNames.Component;
 import org.junit.jupiter.api.Test;

@@ -1,7 +1,7 @@
 package esdnative.model.clip;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.Json;
 
 import java.nio.file.Path;

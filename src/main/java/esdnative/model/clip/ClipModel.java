@@ -2,7 +2,7 @@ package esdnative.model.clip;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import esdnative.backend.Backend;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.Json;
 import esdnative.io.SafetensorsFile;
 import esdnative.model.Weights;

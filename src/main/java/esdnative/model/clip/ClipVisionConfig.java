@@ -1,7 +1,7 @@
 package esdnative.model.clip;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 
 /**
  * transformers' CLIPVisionConfig: the shape of a CLIP image tower (ViT). Absent keys take CLIPVisionConfig's

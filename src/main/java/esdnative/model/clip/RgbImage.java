@@ -1,6 +1,6 @@
 package esdnative.model.clip;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 
 import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;

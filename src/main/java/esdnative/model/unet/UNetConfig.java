@@ -2,7 +2,7 @@ package esdnative.model.unet;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 
 import java.io.IOException;
 import java.nio.file.Path;

@@ -1,7 +1,7 @@
 package esdnative.model.unet;
 
 import esdnative.backend.Backend;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.TensorInfo;
 import esdnative.model.Weights;

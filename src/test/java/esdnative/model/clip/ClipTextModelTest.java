@@ -2,7 +2,7 @@ package esdnative.model.clip;
 
 import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.Json;
 import esdnative.io.Npy;
 import esdnative.io.SafetensorsFile;

@@ -1,6 +1,6 @@
 package esdnative.model.unet;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.TensorInfo;
 import esdnative.testing.Fixtures;

@@ -2,7 +2,7 @@ package esdnative.model.unet;
 
 import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.model.Weights;
 import esdnative.testing.Fixtures;
 import org.junit.jupiter.api.Test;

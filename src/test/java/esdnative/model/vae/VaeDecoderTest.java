@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.Npy;
 import esdnative.io.NpyArray;
 import esdnative.model.Weights;

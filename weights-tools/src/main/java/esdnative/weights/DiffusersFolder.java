@@ -1,6 +1,6 @@
 package esdnative.weights;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.weights.CompVisNames.Component;
 
 import java.io.IOException;

@@ -1,6 +1,6 @@
 package esdnative.weights;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.lora.LoraExtraction;
 import esdnative.lora.LoraSettings;
 import esdnative.lora.LoraWriter;

@@ -1,6 +1,6 @@
 package esdnative.weights;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.CkptFile;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.TensorSource;

@@ -1,6 +1,6 @@
 package esdnative.weights;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.AtomicOutput;
 import esdnative.io.DType;
 import esdnative.io.SafetensorsWriter;

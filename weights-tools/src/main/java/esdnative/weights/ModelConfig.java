@@ -1,7 +1,7 @@
 package esdnative.weights;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.esd.DiffusersUNetConfig;
 import esdnative.io.Json;
 import esdnative.model.clip.ClipTextConfig;

@@ -1,6 +1,6 @@
 package esdnative.weights;
 
-import esdnative.cli.UserError;
+import esdnative.util.UserError;
 import esdnative.io.DType;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.SafetensorsWriter.Entry;

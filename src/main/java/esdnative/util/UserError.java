@@ -1,4 +1,4 @@
-package esdnative.cli;
+package esdnative.util;
 
 /**
  * A problem with what the user gave us (a file, a flag, a value), reported as one line and exit code 2,
