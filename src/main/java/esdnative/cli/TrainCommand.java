@@ -27,6 +27,8 @@ import esdnative.text.ClipTokenizer;
 import esdnative.toy.ShapesDataset;
 import esdnative.toy.ToyDemo;
 import esdnative.util.PeakMemory;
+import esdnative.util.ProgressBar;
+import esdnative.options.LoraOptions;
 import esdnative.weights.ModelWeights;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;

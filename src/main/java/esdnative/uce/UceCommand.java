@@ -1,7 +1,7 @@
 package esdnative.uce;
 
 import esdnative.backend.cpu.CpuBackend;
-import esdnative.cli.LoraOptions;
+import esdnative.options.LoraOptions;
 import esdnative.util.UserError;
 import esdnative.esd.EsdOutput;
 import esdnative.esd.OutputFormat;
