@@ -7,10 +7,12 @@ import esdnative.eval.EvalPrompts;
 import esdnative.eval.EvalReport;
 import esdnative.eval.Evaluation;
 import esdnative.eval.SafetyChecker;
+import esdnative.options.BackendOptions;
 import esdnative.toy.ShapeJudge;
 import esdnative.toy.ToyAssets;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Files;
@@ -75,8 +77,8 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder; run again to resume.")
     Path out;
 
-    @Option(names = "--backend", defaultValue = "auto", description = "cpu, cuda or auto. Default: ${DEFAULT-VALUE}.")
-    String backend;
+    @Mixin
+    BackendOptions backend;
 
     @Override
     public Integer call() {
@@ -87,10 +89,11 @@ public final class EvalCommand implements Callable<Integer> {
             throw new UserError("--safety-checker: " + safetyChecker + " is not a folder");
         }
         if (judge != null && clip != null) throw new UserError("--judge: only without --clip (CLIP classifies otherwise)");
+        backend.check();
         EvalPrompts prompts = source.file != null ? EvalPrompts.read(source.file, seed) : EvalPrompts.preset(source.preset, seed);
         long start = System.nanoTime();
         try (ToyAssets toy = needsToyAssets() ? ToyAssets.extract() : null;
-             Backend be = BackendOption.create(backend, System.err)) {
+             Backend be = backend.open(System.err::println)) {
             List<Evaluation.Model> list = models(toy);
             if (clip == null) requireToyModels(list);
             ShapeJudge toyJudge = clip != null ? null : ShapeJudge.load(be, judge != null ? judge : toy.judge());

@@ -28,7 +28,9 @@ import esdnative.toy.ShapesDataset;
 import esdnative.toy.ToyDemo;
 import esdnative.util.PeakMemory;
 import esdnative.util.ProgressBar;
+import esdnative.options.BackendOptions;
 import esdnative.options.LoraOptions;
+import esdnative.options.ModelOptions;
 import esdnative.weights.ModelWeights;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -53,8 +55,9 @@ import java.util.concurrent.TimeUnit;
         description = {"Erase a concept from a Stable Diffusion UNet with ESD (Gandikota et al. 2023).",
                 "Defaults are the paper code's: 1000 iterations, lr 1e-5, negative guidance 1, start guidance 3, 50 DDIM steps."})
 public final class TrainCommand implements Callable<Integer> {
-    @Option(names = "--model", paramLabel = "PATH", description = "A diffusers model folder or a single-file .safetensors checkpoint.")
-    Path model;
+    /** without --model, train runs the toy demo */
+    @Mixin
+    ModelOptions models;
 
     @Option(names = "--concept", paramLabel = "TEXT", description = "The concept to erase, e.g. \"Van Gogh\".")
     String concept;
@@ -122,8 +125,8 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", paramLabel = "CHECKPOINT", description = "Continue from a checkpoint of the same run.")
     Path resume;
 
-    @Option(names = "--backend", defaultValue = "auto", description = "cpu, cuda or auto. Default: ${DEFAULT-VALUE}.")
-    String backend;
+    @Mixin
+    BackendOptions backend;
 
     @Option(names = "--trace-dir", paramLabel = "DIR", description = "Write each iteration's concept, t_enc, t_ddpm, start noise and loss here.")
     Path traceDir;
@@ -131,19 +134,9 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--replay-dir", paramLabel = "DIR", description = "Take each iteration's concept, t_enc, t_ddpm and start noise from a trace.")
     Path replayDir;
 
-    @Option(names = "--tokenizer", paramLabel = "DIR", description = "CLIP tokenizer folder (vocab.json, merges.txt) for single files.")
-    Path tokenizer;
-
-    @Option(names = "--config", paramLabel = "DIR", description = "For a single file: a diffusers folder whose configs describe it.")
-    Path configDir;
-
     @Option(names = "--prediction-type", paramLabel = "TYPE", description = "For a single file: what its UNet predicts, "
             + "epsilon or v_prediction (SD 2.x 768-v models). Default: --config's scheduler, else epsilon.")
     String predictionType;
-
-    @Option(names = "--ema", description = "Train a checkpoint's model_ema.* UNet copy instead of its raw UNet weights "
-            + "(the default: what the paper code trained, and what diffusers and A1111 load).")
-    boolean ema;
 
     @Option(names = "--dry-run", description = "Print how many parameters the method trains, then stop.")
     boolean dryRun;
@@ -154,12 +147,15 @@ public final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintStream err = System.err;
+        Path model = models.model(), tokenizer = models.tokenizer(), configDir = models.config();
+        boolean ema = models.ema();
         if (model == null) {
             // no model: the built-in toy demo (erase a shape from the shipped shapes model), see esdnative.toy.ToyDemo
             esdnative.toy.ToyCommand.runDemo(toySettings(), null, output);
             return 0;
         }
         checkFinite();
+        backend.check();
         if (saveEvery < 0) throw new UserError("--save-every: must be 0 (only on Ctrl-C) or positive, got " + saveEvery);
         TrainMethod trainMethod = TrainMethod.parse(method);
         if (dryRun) {
@@ -183,8 +179,8 @@ public final class TrainCommand implements Callable<Integer> {
         }
         if (replayDir != null && !Files.isDirectory(replayDir)) throw new UserError("--replay-dir: " + replayDir + " is not a folder");
 
-        if (!Files.exists(model)) throw new UserError("--model: " + model + " does not exist");
-        try (Backend be = BackendOption.create(backend, err)) {
+        models.requireModel();
+        try (Backend be = backend.open(err::println)) {
             long loadStart = System.nanoTime();
             StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
                     predictionType);
@@ -314,7 +310,7 @@ public final class TrainCommand implements Callable<Integer> {
         CommandLine.ParseResult given = spec.commandLine().getParseResult();
         List<String> unsupported = new ArrayList<>();
         for (String name : List.of("--concepts", "--preset", "--schedule", "--resolution", "--format", "--overwrite",
-                "--save-every", "--resume", "--backend", "--trace-dir", "--replay-dir", "--tokenizer", "--config", "--ema", "--dry-run")) {
+                "--save-every", "--resume", "--backend", "--math", "--trace-dir", "--replay-dir", "--tokenizer", "--config", "--ema", "--dry-run")) {
             if (given.hasMatchedOption(name)) unsupported.add(name);
         }
         if (!unsupported.isEmpty()) {
@@ -394,7 +390,7 @@ public final class TrainCommand implements Callable<Integer> {
         if (s.reuse() > 0) m.put("esd.reuse", Integer.toString(s.reuse()));
         m.put("esd.resolution", Integer.toString(s.resolution()));
         m.put("esd.seed", Long.toString(s.seed()));
-        m.put("esd.source", model.getFileName().toString());
+        m.put("esd.source", models.model().getFileName().toString());
         return m;
     }
 

@@ -2,6 +2,7 @@ package esdnative.uce;
 
 import esdnative.backend.cpu.CpuBackend;
 import esdnative.options.LoraOptions;
+import esdnative.options.ModelOptions;
 import esdnative.util.UserError;
 import esdnative.esd.EsdOutput;
 import esdnative.esd.OutputFormat;
@@ -34,8 +35,8 @@ import java.util.concurrent.Callable;
                 + "projection in closed form from text embeddings alone.",
                 "Defaults are the authors' 2025 code's: erase scale 1, preserve scale 1, lamb 0.5, guide \"\"."})
 public final class UceCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, paramLabel = "PATH", description = "A diffusers model folder or a single-file checkpoint (.safetensors, .ckpt).")
-    Path model;
+    @Mixin
+    ModelOptions models;
 
     @Option(names = "--erase", paramLabel = "TEXT", description = "A concept to erase, e.g. \"Van Gogh\" (repeat for several).")
     List<String> erase = new ArrayList<>();
@@ -80,22 +81,13 @@ public final class UceCommand implements Callable<Integer> {
     @Option(names = "--overwrite", description = "Replace an existing output.")
     boolean overwrite;
 
-    @Option(names = "--tokenizer", paramLabel = "DIR", description = "CLIP tokenizer folder (vocab.json, merges.txt) for single files.")
-    Path tokenizer;
-
-    @Option(names = "--config", paramLabel = "DIR", description = "For a single file: a diffusers folder whose configs describe it.")
-    Path configDir;
-
-    @Option(names = "--ema", description = "Edit a checkpoint's model_ema.* UNet copy instead of its raw UNet weights "
-            + "(the default: what diffusers and A1111 load).")
-    boolean ema;
-
     @Override
     public Integer call() {
         PrintStream err = System.err;
         UceSettings settings = settings();
         LoraSettings lora = loraOptions.settings();
-        if (!Files.exists(model)) throw new UserError("--model: " + model + " does not exist");
+        Path model = models.requireModel(), tokenizer = models.tokenizer(), configDir = models.config();
+        boolean ema = models.ema();
         // the input's layout by default: a folder is diffusers, a file a single file (as the loader reads them)
         OutputFormat outFormat = format != null ? OutputFormat.parse(format)
                 : Files.isDirectory(model) ? OutputFormat.DIFFUSERS : OutputFormat.SINGLE_FILE;
@@ -163,7 +155,7 @@ public final class UceCommand implements Callable<Integer> {
         m.put("uce.erase_scale", Double.toString(s.eraseScale()));
         m.put("uce.preserve_scale", Double.toString(s.effectivePreserveScale()));
         m.put("uce.lamb", Double.toString(s.lamb()));
-        m.put("uce.source", model.getFileName().toString());
+        m.put("uce.source", models.model().getFileName().toString());
         return m;
     }
 }
