@@ -8,6 +8,7 @@ import esdnative.eval.EvalReport;
 import esdnative.eval.Evaluation;
 import esdnative.eval.SafetyChecker;
 import esdnative.options.BackendOptions;
+import esdnative.options.SamplingOptions;
 import esdnative.toy.ShapeJudge;
 import esdnative.toy.ToyAssets;
 import picocli.CommandLine.ArgGroup;
@@ -65,11 +66,8 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--samples", defaultValue = "1", description = "Images per prompt and model, seeds seed..seed+N-1. Default: ${DEFAULT-VALUE}.")
     int samples;
 
-    @Option(names = "--steps", defaultValue = "50", description = "DDIM steps. Default: ${DEFAULT-VALUE}.")
-    int steps;
-
-    @Option(names = {"--guidance", "--cfg-scale"}, defaultValue = "7.5", description = "Guidance scale. Default: ${DEFAULT-VALUE}.")
-    float guidance;
+    @Mixin
+    SamplingOptions sampling;
 
     @Option(names = "--seed", defaultValue = "0", description = "Seed of every prompt of a preset or text file (a CSV carries its own). Default: ${DEFAULT-VALUE}.")
     long seed;
@@ -83,7 +81,7 @@ public final class EvalCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         if (samples < 1) throw new UserError("--samples: must be at least 1, got " + samples);
-        if (steps < 1) throw new UserError("--steps: must be at least 1, got " + steps);
+        sampling.check();
         if (clip != null && !Files.isDirectory(clip)) throw new UserError("--clip: " + clip + " is not a folder");
         if (safetyChecker != null && !Files.isDirectory(safetyChecker)) {
             throw new UserError("--safety-checker: " + safetyChecker + " is not a folder");
@@ -99,7 +97,7 @@ public final class EvalCommand implements Callable<Integer> {
             ShapeJudge toyJudge = clip != null ? null : ShapeJudge.load(be, judge != null ? judge : toy.judge());
             Evaluation.Judges judges = new Evaluation.Judges(clip != null ? ClipScorer.load(be, clip) : null, toyJudge,
                     safetyChecker != null ? SafetyChecker.load(be, safetyChecker) : null);
-            EvalReport report = Evaluation.run(be, list, prompts, new Evaluation.Settings(samples, steps, guidance, concept),
+            EvalReport report = Evaluation.run(be, list, prompts, new Evaluation.Settings(samples, sampling.steps(), sampling.guidance(), concept),
                     judges, out, System.err);
             System.out.printf(Locale.ROOT, "eval: %d images of %d models in %.1f s; wrote %s, %s, %s%n",
                     report.images().size(), list.size(), (System.nanoTime() - start) / 1e9, out.resolve("report.md"),

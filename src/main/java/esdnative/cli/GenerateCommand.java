@@ -12,6 +12,7 @@ import esdnative.model.StableDiffusion;
 import esdnative.model.Vae;
 import esdnative.options.BackendOptions;
 import esdnative.options.ModelOptions;
+import esdnative.options.SamplingOptions;
 import esdnative.pipeline.Png;
 import esdnative.pipeline.TextToImage;
 import esdnative.util.ProgressBar;
@@ -40,11 +41,8 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--negative-prompt", defaultValue = "", paramLabel = "TEXT", description = "The unconditional prompt. Default: empty.")
     String negativePrompt;
 
-    @Option(names = "--steps", defaultValue = "50", description = "DDIM steps. Default: ${DEFAULT-VALUE}.")
-    int steps;
-
-    @Option(names = {"--guidance", "--cfg-scale"}, defaultValue = "7.5", description = "Guidance scale. Default: ${DEFAULT-VALUE}.")
-    float guidance;
+    @Mixin
+    SamplingOptions sampling;
 
     @Option(names = "--seed", defaultValue = "0", description = "Default: ${DEFAULT-VALUE}.")
     long seed;
@@ -67,10 +65,6 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--save-latents", paramLabel = "NPY", description = "Also write the final latents.")
     Path saveLatents;
 
-    @Option(names = "--prediction-type", paramLabel = "TYPE", description = "For a single file: what its UNet predicts, "
-            + "epsilon or v_prediction (SD 2.x 768-v models). Default: --config's scheduler, else epsilon.")
-    String predictionType;
-
     @Mixin
     BackendOptions backend;
 
@@ -83,9 +77,9 @@ public final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Path model = models.model(), tokenizer = models.tokenizer(), configDir = models.config();
+        String predictionType = models.predictionType();
         boolean ema = models.ema();
-        if (steps < 1) throw new UserError("--steps: must be at least 1, got " + steps);
-        if (!Float.isFinite(guidance)) throw new UserError("--guidance: must be finite, got " + guidance);
+        sampling.check();
         if (!(eta >= 0) || !Float.isFinite(eta)) throw new UserError("--eta: must be finite and not negative, got " + eta);
         if (!output.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".png")) {
             throw new UserError("--output: " + output + ": images are written as PNG; name the file .png");
@@ -130,9 +124,9 @@ public final class GenerateCommand implements Callable<Integer> {
             }
             // a second run onto the same image refuses here, before sampling
             try (OutputLock lock = OutputLock.acquire(output, "--output")) {
-                ProgressBar bar = new ProgressBar(System.err, steps);
+                ProgressBar bar = new ProgressBar(System.err, sampling.steps());
                 TextToImage.Result r = TextToImage.run(be, sd, vae,
-                        new TextToImage.Request(prompt, negativePrompt, steps, guidance, eta, seed, w, h, init),
+                        new TextToImage.Request(prompt, negativePrompt, sampling.steps(), sampling.guidance(), eta, seed, w, h, init),
                         (i, t, x) -> bar.update(i + 1, i + 1, "t " + t));
                 for (float v : r.latents()) {
                     if (!Float.isFinite(v)) {

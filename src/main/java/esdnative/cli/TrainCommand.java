@@ -134,10 +134,6 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--replay-dir", paramLabel = "DIR", description = "Take each iteration's concept, t_enc, t_ddpm and start noise from a trace.")
     Path replayDir;
 
-    @Option(names = "--prediction-type", paramLabel = "TYPE", description = "For a single file: what its UNet predicts, "
-            + "epsilon or v_prediction (SD 2.x 768-v models). Default: --config's scheduler, else epsilon.")
-    String predictionType;
-
     @Option(names = "--dry-run", description = "Print how many parameters the method trains, then stop.")
     boolean dryRun;
 
@@ -148,6 +144,7 @@ public final class TrainCommand implements Callable<Integer> {
     public Integer call() {
         PrintStream err = System.err;
         Path model = models.model(), tokenizer = models.tokenizer(), configDir = models.config();
+        String predictionType = models.predictionType();
         boolean ema = models.ema();
         if (model == null) {
             // no model: the built-in toy demo (erase a shape from the shipped shapes model), see esdnative.toy.ToyDemo
@@ -310,7 +307,7 @@ public final class TrainCommand implements Callable<Integer> {
         CommandLine.ParseResult given = spec.commandLine().getParseResult();
         List<String> unsupported = new ArrayList<>();
         for (String name : List.of("--concepts", "--preset", "--schedule", "--resolution", "--format", "--overwrite",
-                "--save-every", "--resume", "--backend", "--math", "--trace-dir", "--replay-dir", "--tokenizer", "--config", "--ema", "--dry-run")) {
+                "--save-every", "--resume", "--backend", "--math", "--trace-dir", "--replay-dir", "--tokenizer", "--config", "--prediction-type", "--ema", "--dry-run")) {
             if (given.hasMatchedOption(name)) unsupported.add(name);
         }
         if (!unsupported.isEmpty()) {

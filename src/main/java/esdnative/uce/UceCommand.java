@@ -95,7 +95,8 @@ public final class UceCommand implements Callable<Integer> {
         try (OutputLock lock = OutputLock.acquire(output, "--output"); CpuBackend be = new CpuBackend()) {
             long start = System.nanoTime();
             InputSnapshot input = InputSnapshot.of(model);
-            StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF);
+            StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
+                    models.predictionType());
             err.printf(Locale.ROOT, "loaded %s (%s) in %.1f s%n", model, sd.layout().name().toLowerCase(Locale.ROOT),
                     (System.nanoTime() - start) / 1e9);
 
