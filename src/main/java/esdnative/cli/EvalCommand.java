@@ -8,6 +8,7 @@ import esdnative.eval.EvalReport;
 import esdnative.eval.Evaluation;
 import esdnative.eval.SafetyChecker;
 import esdnative.options.BackendOptions;
+import esdnative.options.Flags;
 import esdnative.options.SamplingOptions;
 import esdnative.toy.ShapeJudge;
 import esdnative.toy.ToyAssets;
@@ -88,15 +89,16 @@ public final class EvalCommand implements Callable<Integer> {
         }
         if (judge != null && clip != null) throw new UserError("--judge: only without --clip (CLIP classifies otherwise)");
         backend.check();
-        EvalPrompts prompts = source.file != null ? EvalPrompts.read(source.file, seed) : EvalPrompts.preset(source.preset, seed);
+        EvalPrompts prompts = source.file != null ? Flags.about("--prompts", () -> EvalPrompts.read(source.file, seed))
+                : Flags.about("--preset", () -> EvalPrompts.preset(source.preset, seed));
         long start = System.nanoTime();
         try (ToyAssets toy = needsToyAssets() ? ToyAssets.extract() : null;
              Backend be = backend.open(System.err::println)) {
             List<Evaluation.Model> list = models(toy);
             if (clip == null) requireToyModels(list);
             ShapeJudge toyJudge = clip != null ? null : ShapeJudge.load(be, judge != null ? judge : toy.judge());
-            Evaluation.Judges judges = new Evaluation.Judges(clip != null ? ClipScorer.load(be, clip) : null, toyJudge,
-                    safetyChecker != null ? SafetyChecker.load(be, safetyChecker) : null);
+            Evaluation.Judges judges = new Evaluation.Judges(clip != null ? Flags.about("--clip", () -> ClipScorer.load(be, clip)) : null,
+                    toyJudge, safetyChecker != null ? Flags.about("--safety-checker", () -> SafetyChecker.load(be, safetyChecker)) : null);
             EvalReport report = Evaluation.run(be, list, prompts, new Evaluation.Settings(samples, sampling.steps(), sampling.guidance(), concept),
                     judges, out, System.err);
             System.out.printf(Locale.ROOT, "eval: %d images of %d models in %.1f s; wrote %s, %s, %s%n",

@@ -11,6 +11,7 @@ import esdnative.model.SizeLimit;
 import esdnative.model.StableDiffusion;
 import esdnative.model.Vae;
 import esdnative.options.BackendOptions;
+import esdnative.options.Flags;
 import esdnative.options.ModelOptions;
 import esdnative.options.SamplingOptions;
 import esdnative.pipeline.Png;
@@ -88,7 +89,7 @@ public final class GenerateCommand implements Callable<Integer> {
         if (saveLatents != null) checkNew(saveLatents, "--save-latents");
         models.requireModel();
         backend.check();
-        List<LoraApplier.Spec> loraSpecs = loras.stream().map(s -> LoraApplier.Spec.parse(s, "--lora")).toList();
+        List<LoraApplier.Spec> loraSpecs = loras.stream().map(s -> Flags.about("--lora", () -> LoraApplier.Spec.parse(s))).toList();
         for (LoraApplier.Spec lora : loraSpecs) {
             if (!Files.isRegularFile(lora.file())) throw new UserError("--lora: " + lora.file() + " not found");
         }
@@ -104,7 +105,7 @@ public final class GenerateCommand implements Callable<Integer> {
             StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
                     predictionType);
             for (LoraApplier.Spec lora : loraSpecs) {
-                int modules = LoraApplier.apply(be, sd.unetWeights(), lora);
+                int modules = Flags.about("--lora", () -> LoraApplier.apply(be, sd.unetWeights(), lora));
                 System.err.printf(Locale.ROOT, "applied %s at scale %s (%d modules)%n", lora.file(), lora.scale(), modules);
             }
             Vae vae = ModelLoader.loadVae(be, sd, configDir);

@@ -32,7 +32,7 @@ import java.util.concurrent.Callable;
                         + " bit-identical. Exit 0 all passed, 1 a case failed, 3 CUDA was asked for and is"
                         + " unusable (it prints the whole cause, runs the CPU ops once for sanity and still exits 3).",
                 "",
-                "GPU math (ESD_CUDA_MATH, for train, generate and bench): unset or 'default' is PyTorch's default"
+                "GPU math (--math, else ESD_CUDA_MATH, for train, generate, eval, bench and opbench): 'default' is PyTorch's default"
                         + " policy, TF32 tensor cores for convolutions only, strict float32 for matrix products and"
                         + " attention; 'tf32' every GEMM in TF32; 'fp32' strict float32 everywhere. The self-test"
                         + " checks the two extremes: every op with TF32 GEMMs, then the GEMM ops in strict float32."},

@@ -1,6 +1,7 @@
 package esdnative.uce;
 
 import esdnative.backend.cpu.CpuBackend;
+import esdnative.options.Flags;
 import esdnative.options.LoraOptions;
 import esdnative.options.ModelOptions;
 import esdnative.util.UserError;
@@ -117,7 +118,7 @@ public final class UceCommand implements Callable<Integer> {
     }
 
     private UceSettings settings() {
-        UceForm f = UceForm.parse(form);
+        UceForm f = Flags.about("--form", () -> UceForm.parse(form));
         List<String> toErase = concepts(erase, eraseFile, "--erase-file");
         if (toErase.isEmpty()) throw new UserError("nothing to erase: give --erase TEXT or --erase-file FILE");
         for (String e : toErase) if (e.isBlank()) throw new UserError("--erase: empty concept");
@@ -125,6 +126,12 @@ public final class UceCommand implements Callable<Integer> {
         List<String> guides = guidePerConcept != null ? guidePerConcept : List.of(guide != null ? guide.trim() : "");
         if (guidePerConcept != null && guides.size() != toErase.size()) {
             throw new UserError("--guide-per-concept: " + guides.size() + " guides for " + toErase.size() + " erased concepts");
+        }
+        // UceSettings refuses these too, in its own words; here they are refused by their flags' names
+        if (!(lamb > 0)) throw new UserError("--lamb: must be positive (it keeps the edit solvable), got " + lamb);
+        if (!(eraseScale >= 0)) throw new UserError("--erase-scale: must be 0 or more, got " + eraseScale);
+        if (preserveScale != null && !(preserveScale >= 0)) {
+            throw new UserError("--preserve-scale: must be 0 or more, got " + preserveScale);
         }
         return new UceSettings(f, toErase, guides.stream().map(String::trim).toList(),
                 concepts(preserve, preserveFile, "--preserve-file"), eraseScale, preserveScale, lamb);
