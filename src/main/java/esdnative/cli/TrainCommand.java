@@ -29,6 +29,7 @@ import esdnative.toy.ToyDemo;
 import esdnative.util.PeakMemory;
 import esdnative.util.ProgressBar;
 import esdnative.options.BackendOptions;
+import esdnative.options.Flags;
 import esdnative.options.LoraOptions;
 import esdnative.options.ModelOptions;
 import esdnative.weights.ModelWeights;
@@ -151,10 +152,10 @@ public final class TrainCommand implements Callable<Integer> {
             esdnative.toy.ToyCommand.runDemo(toySettings(), null, output);
             return 0;
         }
-        checkFinite();
+        checkNumbers();
         backend.check();
         if (saveEvery < 0) throw new UserError("--save-every: must be 0 (only on Ctrl-C) or positive, got " + saveEvery);
-        TrainMethod trainMethod = TrainMethod.parse(method);
+        TrainMethod trainMethod = Flags.about("--method", () -> TrainMethod.parse(method));
         if (dryRun) {
             UNetConfig config = ModelLoader.unetConfig(model, configDir);
             var shapes = UNet2DConditionModel.parameterShapes(config);
@@ -165,8 +166,10 @@ public final class TrainCommand implements Callable<Integer> {
         }
         List<String> conceptList = concepts();
         LoraSettings lora = loraOptions.settings();
-        Schedule sched = schedule != null ? Schedule.parse(schedule) : fast ? Schedule.ALIGNED : Schedule.PAPER;
-        Sampler samplerChoice = sampler != null ? Sampler.parse(sampler) : fast ? Sampler.FROZEN : Sampler.TRAINABLE;
+        Schedule sched = schedule != null ? Flags.about("--schedule", () -> Schedule.parse(schedule))
+                : fast ? Schedule.ALIGNED : Schedule.PAPER;
+        Sampler samplerChoice = sampler != null ? Flags.about("--sampler", () -> Sampler.parse(sampler))
+                : fast ? Sampler.FROZEN : Sampler.TRAINABLE;
         if (fast && (sched != Schedule.ALIGNED || samplerChoice != Sampler.FROZEN)) {
             throw new UserError("--fast samples with the frozen model on the aligned schedule: drop --schedule/--sampler, or --fast");
         }
@@ -186,7 +189,7 @@ public final class TrainCommand implements Callable<Integer> {
             EsdTrainer.Settings settings = new EsdTrainer.Settings(conceptList, trainMethod, iterations, lr, negativeGuidance,
                     startGuidance, ddimSteps, sched, resolution != null ? resolution : sd.defaultResolution(), seed,
                     samplerChoice, fast ? (reuse != null ? reuse : ddimSteps) : 0);
-            EsdTrainer.latentShape(sd, settings.resolution()); // refuse a bad --resolution before anything runs
+            Flags.about("--resolution", () -> EsdTrainer.latentShape(sd, settings.resolution())); // before anything runs
             // sampling runs the UNet on 2 samples (guidance); the loss on 1, keeping attention scores for the backward pass
             int side = settings.resolution();
             SizeLimit.check("--resolution", sd.unet(), null, sd.vaeScaleFactor(), side, side, 2, false);
@@ -281,9 +284,17 @@ public final class TrainCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** NaN or infinite settings would train a NaN model: refused before anything runs. */
-    private void checkFinite() {
-        if (!Float.isFinite(lr)) throw new UserError("--lr: must be a finite positive number, got " + lr);
+    /**
+     * Numbers a run cannot use, refused by their flags before anything runs (the trainer refuses them too, in its own
+     * words); NaN or infinite ones would train a NaN model.
+     */
+    private void checkNumbers() {
+        if (iterations < 1) throw new UserError("--iterations: must be at least 1, got " + iterations);
+        if (!(lr > 0) || !Float.isFinite(lr)) throw new UserError("--lr: must be a finite positive number, got " + lr);
+        if (ddimSteps < 1) throw new UserError("--ddim-steps: must be at least 1, got " + ddimSteps);
+        if (reuse != null && (reuse < 1 || reuse > ddimSteps)) {
+            throw new UserError("--reuse: a trajectory has " + ddimSteps + " points (--ddim-steps), got " + reuse);
+        }
         if (!Float.isFinite(negativeGuidance)) throw new UserError("--negative-guidance: must be finite, got " + negativeGuidance);
         if (!Float.isFinite(startGuidance)) throw new UserError("--start-guidance: must be finite, got " + startGuidance);
     }
@@ -319,7 +330,7 @@ public final class TrainCommand implements Callable<Integer> {
             throw new UserError("--concept: without --model, train runs the toy demo, whose concepts are the shapes "
                     + String.join(", ", ShapesDataset.CLASSES) + "; got '" + shape + "'");
         }
-        checkFinite();
+        checkNumbers();
         ToyDemo.Settings d = ToyDemo.Settings.defaults(shape);
         return new ToyDemo.Settings(shape,
                 given.hasMatchedOption("--iterations") ? iterations : d.iterations(),
@@ -327,7 +338,7 @@ public final class TrainCommand implements Callable<Integer> {
                 given.hasMatchedOption("--negative-guidance") ? negativeGuidance : d.negativeGuidance(),
                 given.hasMatchedOption("--start-guidance") ? startGuidance : d.startGuidance(),
                 given.hasMatchedOption("--ddim-steps") ? ddimSteps : d.ddimSteps(),
-                given.hasMatchedOption("--method") ? TrainMethod.parse(method) : d.method(),
+                given.hasMatchedOption("--method") ? Flags.about("--method", () -> TrainMethod.parse(method)) : d.method(),
                 d.eval(),
                 given.hasMatchedOption("--seed") ? seed : d.seed());
     }
@@ -339,7 +350,8 @@ public final class TrainCommand implements Callable<Integer> {
             if (concept.isBlank()) throw new UserError("--concept: empty concept");
             return List.of(concept.trim());
         }
-        return concepts != null ? ConceptPresets.split(concepts) : ConceptPresets.preset(preset);
+        return concepts != null ? Flags.about("--concepts", () -> ConceptPresets.split(concepts))
+                : Flags.about("--preset", () -> ConceptPresets.preset(preset));
     }
 
     /** characters of the concept kept in a default output name: the name must stay a valid file name */
