@@ -10,8 +10,6 @@ import esdnative.backend.cuda.CudaBackend;
 import esdnative.backend.cuda.CudaProbe;
 import esdnative.util.UserError;
 import esdnative.esd.EsdTrainer;
-import esdnative.esd.Schedule;
-import esdnative.esd.TrainMethod;
 import esdnative.model.Weights;
 import esdnative.model.clip.ClipVisionConfig;
 import esdnative.model.clip.ClipVisionModel;
@@ -396,8 +394,8 @@ public final class BenchCommand implements Runnable {
     }
 
     private EsdTrainer esdTrainer(BenchModel m, int latent) {
-        EsdTrainer.Settings settings = new EsdTrainer.Settings(List.of("Van Gogh"), TrainMethod.XATTN, 1, 1e-5f, 1f,
-                3f, ESD_DDIM_STEPS, Schedule.PAPER, latent * m.vaeScaleFactor(), seed);
+        EsdTrainer.Settings settings = EsdTrainer.Settings.paper(List.of("Van Gogh")).withIterations(1)
+                .withDdimSteps(ESD_DDIM_STEPS).withResolution(latent * m.vaeScaleFactor()).withSeed(seed);
         return new EsdTrainer(be, m.stableDiffusion(), settings);
     }
 

@@ -188,9 +188,11 @@ public final class TrainCommand implements Callable<Integer> {
                     predictionType);
             OutputFormat outFormat = format != null ? OutputFormat.parse(format)
                     : sd.layout() == StableDiffusion.Layout.SINGLE_FILE ? OutputFormat.SINGLE_FILE : OutputFormat.DIFFUSERS;
-            EsdTrainer.Settings settings = new EsdTrainer.Settings(conceptList, trainMethod, iterations, lr, negativeGuidance,
-                    startGuidance, ddimSteps, sched, resolution != null ? resolution : sd.defaultResolution(), seed,
-                    samplerChoice, fast ? (reuse != null ? reuse : ddimSteps) : 0);
+            EsdTrainer.Settings chosen = EsdTrainer.Settings.paper(conceptList).withMethod(trainMethod).withIterations(iterations)
+                    .withLr(lr).withNegativeGuidance(negativeGuidance).withStartGuidance(startGuidance).withDdimSteps(ddimSteps)
+                    .withSchedule(sched).withResolution(resolution != null ? resolution : sd.defaultResolution()).withSeed(seed)
+                    .withSampler(samplerChoice);
+            EsdTrainer.Settings settings = fast ? chosen.fast(reuse != null ? reuse : ddimSteps) : chosen;
             EsdTrainer.latentShape(sd, settings.resolution()); // refuse a bad --resolution before anything runs
             // sampling runs the UNet on 2 samples (guidance); the loss on 1, keeping attention scores for the backward pass
             int side = settings.resolution();

@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import esdnative.backend.Backend;
 import esdnative.util.UserError;
 import esdnative.esd.EsdTrainer;
-import esdnative.esd.Schedule;
 import esdnative.esd.TrainMethod;
 import esdnative.io.AtomicFile;
 import esdnative.io.Json;
@@ -98,8 +97,10 @@ public final class ToyDemo {
                     (System.nanoTime() - started) / 1e9);
 
             long trainStart = System.nanoTime();
-            EsdTrainer.Settings paper = new EsdTrainer.Settings(List.of(s.concept()), s.method(), s.iterations(), s.lr(),
-                    s.negativeGuidance(), s.startGuidance(), s.ddimSteps(), Schedule.PAPER, model.defaultResolution(), s.seed());
+            EsdTrainer.Settings paper = EsdTrainer.Settings.paper(List.of(s.concept())).withMethod(s.method())
+                    .withIterations(s.iterations()).withLr(s.lr()).withNegativeGuidance(s.negativeGuidance())
+                    .withStartGuidance(s.startGuidance()).withDdimSteps(s.ddimSteps())
+                    .withResolution(model.defaultResolution()).withSeed(s.seed());
             EsdTrainer trainer = new EsdTrainer(be, model, s.fast() ? paper.fast(s.ddimSteps()) : paper);
             double lossSum = 0;
             for (int i = 1; i <= s.iterations(); i++) {
