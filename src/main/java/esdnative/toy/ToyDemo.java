@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import esdnative.backend.Backend;
 import esdnative.util.UserError;
+import esdnative.esd.EsdRun;
 import esdnative.esd.EsdTrainer;
 import esdnative.esd.TrainMethod;
 import esdnative.io.AtomicFile;
@@ -102,20 +103,24 @@ public final class ToyDemo {
                     .withStartGuidance(s.startGuidance()).withDdimSteps(s.ddimSteps())
                     .withResolution(model.defaultResolution()).withSeed(s.seed());
             EsdTrainer trainer = new EsdTrainer(be, model, s.fast() ? paper.fast(s.ddimSteps()) : paper);
-            double lossSum = 0;
-            for (int i = 1; i <= s.iterations(); i++) {
-                lossSum += trainer.step(trainer.draw()).loss();
-                if (i % 20 == 0 || i == s.iterations()) {
-                    log.printf(Locale.ROOT, "ESD iteration %d/%d  mean loss %.5f%n", i, s.iterations(), lossSum / 20);
-                    lossSum = 0;
+            EsdRun run = new EsdRun(trainer).reportTo(new EsdRun.Progress() {
+                private double lossSum;
+
+                @Override
+                public void iteration(EsdTrainer.Iteration it, int done, Evaluations.Count cost) {
+                    lossSum += it.loss();
+                    if (it.index() % 20 == 0 || it.index() == s.iterations()) {
+                        log.printf(Locale.ROOT, "ESD iteration %d/%d  mean loss %.5f%n", it.index(), s.iterations(), lossSum / 20);
+                        lossSum = 0;
+                    }
                 }
-            }
+            });
+            run.train();
             double trainSeconds = (System.nanoTime() - trainStart) / 1e9;
-            Evaluations.Count evaluations = trainer.unet().evaluations().count();
 
             ToyEval.Result after = ToyEval.run(be, model, trainer.subset().trainable(), judge, s.eval());
             Report report = new Report(s, before.accuracy(), after.accuracy(), trainSeconds,
-                    (System.nanoTime() - started) / 1e9, evaluations);
+                    (System.nanoTime() - started) / 1e9, run.evaluations());
             log.print(table(report));
             if (out != null) {
                 ToyModel.save(be, out.resolve("model"), model.unet(), trainer.subset().trainable(), model.textEncoder(),
