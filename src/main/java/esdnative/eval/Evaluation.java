@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import esdnative.backend.Backend;
-import esdnative.cli.ProgressBar;
+import esdnative.util.ProgressBar;
 import esdnative.util.UserError;
 import esdnative.io.AtomicFile;
 import esdnative.io.Json;
