@@ -7,9 +7,8 @@ import esdnative.backend.Scope;
 import esdnative.backend.cpu.Parallel;
 import esdnative.backend.cuda.CudaBackend;
 import esdnative.util.UserError;
+import esdnative.esd.EsdRun;
 import esdnative.esd.EsdTrainer;
-import esdnative.esd.Schedule;
-import esdnative.esd.TrainMethod;
 import esdnative.model.Weights;
 import esdnative.model.clip.ClipVisionConfig;
 import esdnative.model.clip.ClipVisionModel;
@@ -312,7 +311,7 @@ public final class BenchCommand implements Runnable {
     }
 
     /**
-     * ESD-x training iterations (EsdTrainer.step) with fixed plans, so that runs compare, each with the UNet
+     * ESD-x training iterations (EsdRun.step) with fixed plans, so that runs compare, each with the UNet
      * evaluations it ran as the model counted them. Paper mode: the trainable model samples z over the paper
      * schedule's middle draw (t_enc 25 of 50), then the three noise predictions, the loss's backward and an Adam
      * step. {@code --fast}: the iteration that samples a trajectory (all 50 guided steps of the frozen model, a new
@@ -323,19 +322,21 @@ public final class BenchCommand implements Runnable {
         EsdTrainer.Draw draw = esdDraw(trainer, m, latent);
         String concept = draw.concept();
         float[] start = draw.startCode();
+        EsdRun paper = new EsdRun(trainer);
         Cost paperCost = esdProfiled(String.format("ESD-x iteration (%d DDIM steps, t_ddpm %d)", draw.plan().ddimSteps(),
-                ESD_T_DDPM), () -> trainer.step(draw));
+                ESD_T_DDPM), () -> paper.step(draw));
 
         EsdTrainer fast = new EsdTrainer(be, m.stableDiffusion(), trainer.settings().fast(ESD_DDIM_STEPS));
+        EsdRun fastRun = new EsdRun(fast);
         DdimScheduler scheduler = new DdimScheduler(m.scheduler());
         scheduler.setTimesteps(ESD_DDIM_STEPS);
         int[] timesteps = scheduler.timesteps();
         int last = ESD_DDIM_STEPS - 1;
         int[] trajectory = {0};
         Cost sampling = esdProfiled(String.format("ESD-x --fast iteration sampling its trajectory (%d DDIM steps)",
-                ESD_DDIM_STEPS), () -> fast.step(fast.replayed(concept, last, timesteps[last], start, ++trajectory[0])));
+                ESD_DDIM_STEPS), () -> fastRun.step(fast.replayed(concept, last, timesteps[last], start, ++trajectory[0])));
         Cost pooled = esdProfiled("ESD-x --fast iteration on a pooled point", () ->
-                fast.step(fast.replayed(concept, ESD_T_ENC, timesteps[ESD_T_ENC], start, trajectory[0])));
+                fastRun.step(fast.replayed(concept, ESD_T_ENC, timesteps[ESD_T_ENC], start, trajectory[0])));
         // one pool: the iteration that samples, then ESD_DDIM_STEPS - 1 pooled ones
         double millis = (sampling.millis() + (ESD_DDIM_STEPS - 1) * pooled.millis()) / ESD_DDIM_STEPS;
         double forwards = (sampling.count().forwards() + (ESD_DDIM_STEPS - 1) * pooled.count().forwards()) / (double) ESD_DDIM_STEPS;
@@ -390,8 +391,8 @@ public final class BenchCommand implements Runnable {
     }
 
     private EsdTrainer esdTrainer(BenchModel m, int latent) {
-        EsdTrainer.Settings settings = new EsdTrainer.Settings(List.of("Van Gogh"), TrainMethod.XATTN, 1, 1e-5f, 1f,
-                3f, ESD_DDIM_STEPS, Schedule.PAPER, latent * m.vaeScaleFactor(), seed);
+        EsdTrainer.Settings settings = EsdTrainer.Settings.paper(List.of("Van Gogh")).withIterations(1)
+                .withDdimSteps(ESD_DDIM_STEPS).withResolution(latent * m.vaeScaleFactor()).withSeed(seed);
         return new EsdTrainer(be, m.stableDiffusion(), settings);
     }
 
@@ -416,9 +417,10 @@ public final class BenchCommand implements Runnable {
                     m.unetWeights().elementCount(), latent, latent);
             EsdTrainer trainer = esdTrainer(m, latent);
             EsdTrainer.Draw draw = esdDraw(trainer, m, latent);
+            EsdRun run = new EsdRun(trainer);
             Map<String, Long> before = fake.counters();
             long start = System.nanoTime();
-            trainer.step(draw);
+            run.step(draw);
             cuda.synchronize();
             Map<String, Long> after = fake.counters();
             out.printf("one ESD-x iteration (%d DDIM steps, t_ddpm %d), counted in %.1f s:%n", draw.plan().ddimSteps(),

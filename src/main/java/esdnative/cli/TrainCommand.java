@@ -5,11 +5,11 @@ import esdnative.backend.Backend;
 import esdnative.esd.Checkpoint;
 import esdnative.esd.ConceptPresets;
 import esdnative.esd.EsdOutput;
+import esdnative.esd.EsdRun;
 import esdnative.esd.EsdTrainer;
 import esdnative.esd.OutputFormat;
 import esdnative.esd.Sampler;
 import esdnative.esd.Schedule;
-import esdnative.esd.Trace;
 import esdnative.esd.TrainMethod;
 import esdnative.esd.TrainedNames;
 import esdnative.lora.LoraSettings;
@@ -19,7 +19,6 @@ import esdnative.io.OutputLock;
 import esdnative.model.ModelLoader;
 import esdnative.model.SizeLimit;
 import esdnative.model.StableDiffusion;
-import esdnative.model.unet.Evaluations;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.model.unet.UNetConfig;
 import esdnative.tensor.Tensor;
@@ -27,7 +26,6 @@ import esdnative.text.ClipTokenizer;
 import esdnative.toy.ShapesDataset;
 import esdnative.toy.ToyDemo;
 import esdnative.util.PeakMemory;
-import esdnative.util.ProgressBar;
 import esdnative.options.BackendOptions;
 import esdnative.options.Flags;
 import esdnative.options.LoraOptions;
@@ -48,8 +46,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 
 /** {@code esd-native train}: erase a concept from a Stable Diffusion model with ESD (defaults: the paper's). */
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
@@ -186,9 +182,11 @@ public final class TrainCommand implements Callable<Integer> {
                     predictionType);
             OutputFormat outFormat = format != null ? OutputFormat.parse(format)
                     : sd.layout() == StableDiffusion.Layout.SINGLE_FILE ? OutputFormat.SINGLE_FILE : OutputFormat.DIFFUSERS;
-            EsdTrainer.Settings settings = new EsdTrainer.Settings(conceptList, trainMethod, iterations, lr, negativeGuidance,
-                    startGuidance, ddimSteps, sched, resolution != null ? resolution : sd.defaultResolution(), seed,
-                    samplerChoice, fast ? (reuse != null ? reuse : ddimSteps) : 0);
+            EsdTrainer.Settings chosen = EsdTrainer.Settings.paper(conceptList).withMethod(trainMethod).withIterations(iterations)
+                    .withLr(lr).withNegativeGuidance(negativeGuidance).withStartGuidance(startGuidance).withDdimSteps(ddimSteps)
+                    .withSchedule(sched).withResolution(resolution != null ? resolution : sd.defaultResolution()).withSeed(seed)
+                    .withSampler(samplerChoice);
+            EsdTrainer.Settings settings = fast ? chosen.fast(reuse != null ? reuse : ddimSteps) : chosen;
             Flags.about("--resolution", () -> EsdTrainer.latentShape(sd, settings.resolution())); // before anything runs
             // sampling runs the UNet on 2 samples (guidance); the loss on 1, keeping attention scores for the backward pass
             int side = settings.resolution();
@@ -210,20 +208,16 @@ public final class TrainCommand implements Callable<Integer> {
                 EsdTrainer trainer = new EsdTrainer(be, sd, settings);
                 err.printf(Locale.ROOT, "%s: training %,d parameters; concepts: %s%n", trainMethod.id(),
                         trainer.subset().parameterCount(), String.join(", ", conceptList));
-                int resumedAt = 0;
-                if (resume != null) {
-                    resumedAt = Checkpoint.restore(resume, trainer);
-                    err.println("resumed at iteration " + resumedAt);
-                }
-                TrainLog.startAt(log, resumedAt);
-                StopSignal stop = StopSignal.install();
-                try {
-                    int exit = loop(trainer, stop, checkpoint, log, err);
-                    if (exit != 0) return exit;
+                if (resume != null) err.println("resumed at iteration " + Checkpoint.restore(resume, trainer));
+                try (EsdRun run = new EsdRun(trainer).checkpointTo(checkpoint, saveEvery).logTo(log).traceTo(traceDir)
+                        .replayFrom(replayDir).reportTo(EsdRun.Progress.bar(err))) {
+                    if (!run.train()) {
+                        err.println("\ninterrupted after iteration " + trainer.completed() + "; resume with --resume " + checkpoint);
+                        return 130;
+                    }
                     // the finished training is saved before the output is written, and kept until it is complete
-                    Checkpoint.save(checkpoint, trainer);
                     String still = "The finished training is in " + checkpoint + ": put the input back and write the output with --resume " + checkpoint;
-                    if (!stop.writing(still)) {
+                    if (!run.saveFinished(still)) {
                         err.println("\ninterrupted after the last iteration; " + still);
                         return 130;
                     }
@@ -231,57 +225,12 @@ public final class TrainCommand implements Callable<Integer> {
                     EsdOutput output = new EsdOutput(be, sd, trainer.subset(), metadata(settings)).pipelineFilesFrom(configDir, tokenizer);
                     if (outFormat == OutputFormat.LORA) output.writeLora(out, lora).forEach(err::println);
                     else output.write(out, outFormat, overwrite);
-                } finally {
-                    stop.release();
+                    run.outputWritten();
                 }
-                Files.deleteIfExists(checkpoint);
                 err.printf(Locale.ROOT, "wrote %s (%s); log %s; peak memory %s%n", out, outFormat.id(), log, PeakMemory.describe());
                 return 0;
-            } catch (IOException e) {
-                throw new UserError("cannot remove the checkpoint: " + e.getMessage(), e);
             }
         }
-    }
-
-    /**
-     * Runs the remaining iterations; on Ctrl-C saves a checkpoint and returns 130. A non-finite loss (NaN weights in
-     * the input, or a learning rate or guidance that made them overflow) stops the run without saving: the last
-     * checkpoint written, if any, is the last good state.
-     */
-    private int loop(EsdTrainer trainer, StopSignal stop, Path checkpoint, Path log, PrintStream err) {
-        int[] latent = trainer.latentShape();
-        ProgressBar bar = new ProgressBar(err, iterations);
-        int first = trainer.completed() + 1;
-        long started = System.nanoTime();
-        Evaluations.Count evaluationsBefore = trainer.unet().evaluations().count();
-        for (int i = first; i <= iterations; i++) {
-            EsdTrainer.Draw draw = replayDir != null ? Trace.read(replayDir, i, trainer) : trainer.draw();
-            EsdTrainer.Iteration it = trainer.step(draw);
-            if (traceDir != null) Trace.write(traceDir, it, latent);
-            TrainLog.append(log, it);
-            if (!Float.isFinite(it.loss())) {
-                throw new UserError(String.format(Locale.ROOT, "iteration %d: the loss is %s: the weights no longer hold "
-                        + "finite values (input weights that are NaN, or --lr %s too large); stopped without saving%s", i,
-                        it.loss(), lr, Files.exists(checkpoint) ? "; the last good state is in " + checkpoint : ""));
-            }
-            Evaluations.Count run = trainer.unet().evaluations().count().minus(evaluationsBefore);
-            bar.update(i, i - first + 1, String.format(Locale.ROOT, "loss %.6f | UNet %d fwd %d bwd, mean %.1f fwd-eq/it",
-                    it.loss(), it.evaluations().forwards(), it.evaluations().backwards(),
-                    run.forwardEquivalents() / (double) (i - first + 1)));
-            if (stop.requested()) {
-                Checkpoint.save(checkpoint, trainer);
-                err.println("\ninterrupted after iteration " + i + "; resume with --resume " + checkpoint);
-                return 130;
-            }
-            if (saveEvery > 0 && i % saveEvery == 0 && i < iterations) Checkpoint.save(checkpoint, trainer);
-        }
-        Evaluations.Count run = trainer.unet().evaluations().count().minus(evaluationsBefore);
-        int done = iterations - first + 1;
-        err.printf(Locale.ROOT, "%d iterations in %.1f s; UNet evaluations %d forwards, %d backwards "
-                + "(%.1f forward-equivalents per iteration, a backward counted as 2)%n", done,
-                (System.nanoTime() - started) / 1e9, run.forwards(), run.backwards(),
-                run.forwardEquivalents() / (double) Math.max(done, 1));
-        return 0;
     }
 
     /**
@@ -412,59 +361,6 @@ public final class TrainCommand implements Callable<Integer> {
             Files.createDirectories(dir);
         } catch (IOException e) {
             throw new UserError(flag + ": cannot create " + dir + ": " + e.getMessage(), e);
-        }
-    }
-
-    /**
-     * Ctrl-C during training: the shutdown hook asks the loop to stop and waits until it has saved a checkpoint.
-     * While the output is written (the finished training already saved), it says where that is and lets the JVM go.
-     */
-    private static final class StopSignal {
-        private volatile boolean requested;
-        private volatile String writingNote;
-        private final CountDownLatch saved = new CountDownLatch(1);
-        private Thread hook;
-
-        static StopSignal install() {
-            StopSignal s = new StopSignal();
-            s.hook = new Thread(() -> {
-                synchronized (s) {
-                    s.requested = true;
-                    if (s.writingNote != null) {
-                        System.err.println("\ninterrupted while writing the output; " + s.writingNote);
-                        System.err.flush();
-                        return;
-                    }
-                }
-                try {
-                    s.saved.await(30, TimeUnit.MINUTES);
-                } catch (InterruptedException ignored) {
-                    Thread.currentThread().interrupt();
-                }
-            }, "esd-ctrl-c");
-            Runtime.getRuntime().addShutdownHook(s.hook);
-            return s;
-        }
-
-        boolean requested() { return requested; }
-
-        /** From now on Ctrl-C prints {@code note} and exits at once; false when it was pressed already. */
-        synchronized boolean writing(String note) {
-            if (requested) return false;
-            writingNote = note;
-            return true;
-        }
-
-        /** The loop is done (saved or finished): let a pending shutdown go on, or remove the hook. */
-        void release() {
-            saved.countDown();
-            if (!requested) {
-                try {
-                    Runtime.getRuntime().removeShutdownHook(hook);
-                } catch (IllegalStateException ignored) {
-                    // shutdown already under way
-                }
-            }
         }
     }
 }

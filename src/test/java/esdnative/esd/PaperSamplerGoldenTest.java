@@ -36,8 +36,9 @@ class PaperSamplerGoldenTest {
         Backend be = new CpuBackend();
         StableDiffusion sd = ModelLoader.load(be, Fixtures.path("tiny-sd-a"), null, null);
         String prompt = manifest.get("prompt").asText();
-        EsdTrainer trainer = new EsdTrainer(be, sd, new EsdTrainer.Settings(List.of(prompt), TrainMethod.XATTN, 1,
-                1e-5f, 1f, (float) manifest.get("guidance").asDouble(), ddimSteps, Schedule.PAPER, sd.defaultResolution(), 0));
+        EsdTrainer trainer = new EsdTrainer(be, sd, EsdTrainer.Settings.paper(List.of(prompt)).withIterations(1)
+                .withStartGuidance((float) manifest.get("guidance").asDouble()).withDdimSteps(ddimSteps)
+                .withResolution(sd.defaultResolution()));
         float[] start = Npy.read(dir.resolve("start_code.npy")).floats();
         double relTol = manifest.get("suggested_rel_linf").asDouble();
         JsonNode perTEnc = manifest.get("per_t_enc");
