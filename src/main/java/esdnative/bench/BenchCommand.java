@@ -4,10 +4,8 @@ import esdnative.backend.Backend;
 import esdnative.backend.Batch;
 import esdnative.backend.ProfilingBackend;
 import esdnative.backend.Scope;
-import esdnative.backend.cpu.CpuBackend;
 import esdnative.backend.cpu.Parallel;
 import esdnative.backend.cuda.CudaBackend;
-import esdnative.backend.cuda.CudaProbe;
 import esdnative.util.UserError;
 import esdnative.esd.EsdRun;
 import esdnative.esd.EsdTrainer;
@@ -16,6 +14,7 @@ import esdnative.model.clip.ClipVisionConfig;
 import esdnative.model.clip.ClipVisionModel;
 import esdnative.model.unet.Evaluations;
 import esdnative.model.unet.UNet2DConditionModel;
+import esdnative.options.BackendOptions;
 import esdnative.pipeline.GuidedSampler;
 import esdnative.sched.DdimConfig;
 import esdnative.sched.DdimScheduler;
@@ -28,6 +27,7 @@ import esdnative.uce.UceSettings;
 import esdnative.util.PeakMemory;
 import esdnative.util.Rng;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
@@ -62,10 +62,8 @@ public final class BenchCommand implements Runnable {
     /** warm-up time without --warmup: small models' medians settle only after a few seconds of JIT compilation */
     private static final int WARMUP_SECONDS = 3;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "Backend: cpu or cuda (default: ${DEFAULT-VALUE})."
-            + " cuda's GEMMs follow ESD_CUDA_MATH: unset, TF32 for convolutions and strict float32 for matmul and"
-            + " attention (PyTorch's defaults); tf32: all TF32; fp32: all strict float32.")
-    String backend;
+    @Mixin
+    BackendOptions backend;
 
     @Option(names = "--model", description = "A diffusers folder or single .safetensors file to time.")
     Path model;
@@ -130,13 +128,11 @@ public final class BenchCommand implements Runnable {
     }
 
     private Backend openBackend() {
-        if (backend.equals("cpu")) {
+        Backend opened = backend.open(out::println);
+        if (!(opened instanceof CudaBackend cuda)) {
             out.printf("esd-native bench: backend cpu, %d threads, Java %s%n", Parallel.threads(), Runtime.version());
-            return new CpuBackend();
+            return opened;
         }
-        CudaProbe.Result probe = CudaBackend.probe();
-        if (!probe.available()) throw new UserError("--backend cuda: " + probe.description());
-        CudaBackend cuda = CudaBackend.create();
         out.printf("esd-native bench: backend cuda, %s; Java %s%n", cuda.describe(), Runtime.version());
         out.println("(per-op times of an asynchronous backend are launch times unless ESD_CUDA_SYNC=1)");
         return cuda;
@@ -170,9 +166,7 @@ public final class BenchCommand implements Runnable {
 
     /** Validates the flags; returns the items to run, in the canonical order. */
     private Set<String> checkFlags() {
-        if (!backend.equals("cpu") && !backend.equals("cuda")) {
-            throw new UserError("--backend: '" + backend + "' is not a backend (cpu, cuda)");
-        }
+        backend.check();
         if (model != null && config != null) throw new UserError("--model and --config: give one, not both");
         if (model == null && config == null) config = "tiny";
         if (config != null && !config.equals("sd14") && !config.equals("tiny")) {
@@ -202,7 +196,7 @@ public final class BenchCommand implements Runnable {
         if (resolution != null && resolution < 1) throw new UserError("--resolution: must be positive, got " + resolution);
         if (warmup != null && warmup < 0) throw new UserError("--warmup: must be 0 or more, got " + warmup);
         if (repeat < 1) throw new UserError("--repeat: must be at least 1, got " + repeat);
-        if (checkOnly && !backend.equals("cuda")) throw new UserError("--check-only: checks the cuda backend (--backend cuda)");
+        if (checkOnly && backend.kind() != BackendOptions.Kind.CUDA) throw new UserError("--check-only: checks the cuda backend (--backend cuda)");
         if (checkOnly && model == null && tokenizer == null) {
             throw new UserError("--check-only: the ESD-x iteration with --config needs --tokenizer DIR (CLIP vocab.json, merges.txt)");
         }
@@ -413,7 +407,7 @@ public final class BenchCommand implements Runnable {
      */
     private void checkOnly() {
         CheckOnly fake = CheckOnly.load();
-        CudaBackend cuda = fake.open();
+        CudaBackend cuda = fake.open(backend.mathMode());
         try (ProfilingBackend profiling = new ProfilingBackend(cuda)) { // closes the backend too
             be = profiling;
             out.printf("esd-native bench --check-only: %s; fake libraries in %s%n", cuda.describe(), fake.folder());

@@ -26,6 +26,10 @@ import esdnative.text.ClipTokenizer;
 import esdnative.toy.ShapesDataset;
 import esdnative.toy.ToyDemo;
 import esdnative.util.PeakMemory;
+import esdnative.options.BackendOptions;
+import esdnative.options.Flags;
+import esdnative.options.LoraOptions;
+import esdnative.options.ModelOptions;
 import esdnative.weights.ModelWeights;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -48,8 +52,9 @@ import java.util.concurrent.Callable;
         description = {"Erase a concept from a Stable Diffusion UNet with ESD (Gandikota et al. 2023).",
                 "Defaults are the paper code's: 1000 iterations, lr 1e-5, negative guidance 1, start guidance 3, 50 DDIM steps."})
 public final class TrainCommand implements Callable<Integer> {
-    @Option(names = "--model", paramLabel = "PATH", description = "A diffusers model folder or a single-file .safetensors checkpoint.")
-    Path model;
+    /** without --model, train runs the toy demo */
+    @Mixin
+    ModelOptions models;
 
     @Option(names = "--concept", paramLabel = "TEXT", description = "The concept to erase, e.g. \"Van Gogh\".")
     String concept;
@@ -117,28 +122,14 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", paramLabel = "CHECKPOINT", description = "Continue from a checkpoint of the same run.")
     Path resume;
 
-    @Option(names = "--backend", defaultValue = "auto", description = "cpu, cuda or auto. Default: ${DEFAULT-VALUE}.")
-    String backend;
+    @Mixin
+    BackendOptions backend;
 
     @Option(names = "--trace-dir", paramLabel = "DIR", description = "Write each iteration's concept, t_enc, t_ddpm, start noise and loss here.")
     Path traceDir;
 
     @Option(names = "--replay-dir", paramLabel = "DIR", description = "Take each iteration's concept, t_enc, t_ddpm and start noise from a trace.")
     Path replayDir;
-
-    @Option(names = "--tokenizer", paramLabel = "DIR", description = "CLIP tokenizer folder (vocab.json, merges.txt) for single files.")
-    Path tokenizer;
-
-    @Option(names = "--config", paramLabel = "DIR", description = "For a single file: a diffusers folder whose configs describe it.")
-    Path configDir;
-
-    @Option(names = "--prediction-type", paramLabel = "TYPE", description = "For a single file: what its UNet predicts, "
-            + "epsilon or v_prediction (SD 2.x 768-v models). Default: --config's scheduler, else epsilon.")
-    String predictionType;
-
-    @Option(names = "--ema", description = "Train a checkpoint's model_ema.* UNet copy instead of its raw UNet weights "
-            + "(the default: what the paper code trained, and what diffusers and A1111 load).")
-    boolean ema;
 
     @Option(names = "--dry-run", description = "Print how many parameters the method trains, then stop.")
     boolean dryRun;
@@ -149,14 +140,18 @@ public final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintStream err = System.err;
+        Path model = models.model(), tokenizer = models.tokenizer(), configDir = models.config();
+        String predictionType = models.predictionType();
+        boolean ema = models.ema();
         if (model == null) {
             // no model: the built-in toy demo (erase a shape from the shipped shapes model), see esdnative.toy.ToyDemo
             esdnative.toy.ToyCommand.runDemo(toySettings(), null, output);
             return 0;
         }
-        checkFinite();
+        checkNumbers();
+        backend.check();
         if (saveEvery < 0) throw new UserError("--save-every: must be 0 (only on Ctrl-C) or positive, got " + saveEvery);
-        TrainMethod trainMethod = TrainMethod.parse(method);
+        TrainMethod trainMethod = Flags.about("--method", () -> TrainMethod.parse(method));
         if (dryRun) {
             UNetConfig config = ModelLoader.unetConfig(model, configDir);
             var shapes = UNet2DConditionModel.parameterShapes(config);
@@ -167,8 +162,10 @@ public final class TrainCommand implements Callable<Integer> {
         }
         List<String> conceptList = concepts();
         LoraSettings lora = loraOptions.settings();
-        Schedule sched = schedule != null ? Schedule.parse(schedule) : fast ? Schedule.ALIGNED : Schedule.PAPER;
-        Sampler samplerChoice = sampler != null ? Sampler.parse(sampler) : fast ? Sampler.FROZEN : Sampler.TRAINABLE;
+        Schedule sched = schedule != null ? Flags.about("--schedule", () -> Schedule.parse(schedule))
+                : fast ? Schedule.ALIGNED : Schedule.PAPER;
+        Sampler samplerChoice = sampler != null ? Flags.about("--sampler", () -> Sampler.parse(sampler))
+                : fast ? Sampler.FROZEN : Sampler.TRAINABLE;
         if (fast && (sched != Schedule.ALIGNED || samplerChoice != Sampler.FROZEN)) {
             throw new UserError("--fast samples with the frozen model on the aligned schedule: drop --schedule/--sampler, or --fast");
         }
@@ -178,8 +175,8 @@ public final class TrainCommand implements Callable<Integer> {
         }
         if (replayDir != null && !Files.isDirectory(replayDir)) throw new UserError("--replay-dir: " + replayDir + " is not a folder");
 
-        if (!Files.exists(model)) throw new UserError("--model: " + model + " does not exist");
-        try (Backend be = BackendOption.create(backend, err)) {
+        models.requireModel();
+        try (Backend be = backend.open(err::println)) {
             long loadStart = System.nanoTime();
             StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
                     predictionType);
@@ -190,7 +187,7 @@ public final class TrainCommand implements Callable<Integer> {
                     .withSchedule(sched).withResolution(resolution != null ? resolution : sd.defaultResolution()).withSeed(seed)
                     .withSampler(samplerChoice);
             EsdTrainer.Settings settings = fast ? chosen.fast(reuse != null ? reuse : ddimSteps) : chosen;
-            EsdTrainer.latentShape(sd, settings.resolution()); // refuse a bad --resolution before anything runs
+            Flags.about("--resolution", () -> EsdTrainer.latentShape(sd, settings.resolution())); // before anything runs
             // sampling runs the UNet on 2 samples (guidance); the loss on 1, keeping attention scores for the backward pass
             int side = settings.resolution();
             SizeLimit.check("--resolution", sd.unet(), null, sd.vaeScaleFactor(), side, side, 2, false);
@@ -236,9 +233,17 @@ public final class TrainCommand implements Callable<Integer> {
         }
     }
 
-    /** NaN or infinite settings would train a NaN model: refused before anything runs. */
-    private void checkFinite() {
-        if (!Float.isFinite(lr)) throw new UserError("--lr: must be a finite positive number, got " + lr);
+    /**
+     * Numbers a run cannot use, refused by their flags before anything runs (the trainer refuses them too, in its own
+     * words); NaN or infinite ones would train a NaN model.
+     */
+    private void checkNumbers() {
+        if (iterations < 1) throw new UserError("--iterations: must be at least 1, got " + iterations);
+        if (!(lr > 0) || !Float.isFinite(lr)) throw new UserError("--lr: must be a finite positive number, got " + lr);
+        if (ddimSteps < 1) throw new UserError("--ddim-steps: must be at least 1, got " + ddimSteps);
+        if (reuse != null && (reuse < 1 || reuse > ddimSteps)) {
+            throw new UserError("--reuse: a trajectory has " + ddimSteps + " points (--ddim-steps), got " + reuse);
+        }
         if (!Float.isFinite(negativeGuidance)) throw new UserError("--negative-guidance: must be finite, got " + negativeGuidance);
         if (!Float.isFinite(startGuidance)) throw new UserError("--start-guidance: must be finite, got " + startGuidance);
     }
@@ -262,7 +267,7 @@ public final class TrainCommand implements Callable<Integer> {
         CommandLine.ParseResult given = spec.commandLine().getParseResult();
         List<String> unsupported = new ArrayList<>();
         for (String name : List.of("--concepts", "--preset", "--schedule", "--resolution", "--format", "--overwrite",
-                "--save-every", "--resume", "--backend", "--trace-dir", "--replay-dir", "--tokenizer", "--config", "--ema", "--dry-run")) {
+                "--save-every", "--resume", "--backend", "--math", "--trace-dir", "--replay-dir", "--tokenizer", "--config", "--prediction-type", "--ema", "--dry-run")) {
             if (given.hasMatchedOption(name)) unsupported.add(name);
         }
         if (!unsupported.isEmpty()) {
@@ -274,7 +279,7 @@ public final class TrainCommand implements Callable<Integer> {
             throw new UserError("--concept: without --model, train runs the toy demo, whose concepts are the shapes "
                     + String.join(", ", ShapesDataset.CLASSES) + "; got '" + shape + "'");
         }
-        checkFinite();
+        checkNumbers();
         ToyDemo.Settings d = ToyDemo.Settings.defaults(shape);
         return new ToyDemo.Settings(shape,
                 given.hasMatchedOption("--iterations") ? iterations : d.iterations(),
@@ -282,7 +287,7 @@ public final class TrainCommand implements Callable<Integer> {
                 given.hasMatchedOption("--negative-guidance") ? negativeGuidance : d.negativeGuidance(),
                 given.hasMatchedOption("--start-guidance") ? startGuidance : d.startGuidance(),
                 given.hasMatchedOption("--ddim-steps") ? ddimSteps : d.ddimSteps(),
-                given.hasMatchedOption("--method") ? TrainMethod.parse(method) : d.method(),
+                given.hasMatchedOption("--method") ? Flags.about("--method", () -> TrainMethod.parse(method)) : d.method(),
                 d.eval(),
                 given.hasMatchedOption("--seed") ? seed : d.seed());
     }
@@ -294,7 +299,8 @@ public final class TrainCommand implements Callable<Integer> {
             if (concept.isBlank()) throw new UserError("--concept: empty concept");
             return List.of(concept.trim());
         }
-        return concepts != null ? ConceptPresets.split(concepts) : ConceptPresets.preset(preset);
+        return concepts != null ? Flags.about("--concepts", () -> ConceptPresets.split(concepts))
+                : Flags.about("--preset", () -> ConceptPresets.preset(preset));
     }
 
     /** characters of the concept kept in a default output name: the name must stay a valid file name */
@@ -342,7 +348,7 @@ public final class TrainCommand implements Callable<Integer> {
         if (s.reuse() > 0) m.put("esd.reuse", Integer.toString(s.reuse()));
         m.put("esd.resolution", Integer.toString(s.resolution()));
         m.put("esd.seed", Long.toString(s.seed()));
-        m.put("esd.source", model.getFileName().toString());
+        m.put("esd.source", models.model().getFileName().toString());
         return m;
     }
 

@@ -40,16 +40,16 @@ public final class EsdTrainer {
          */
         public Settings {
             concepts = List.copyOf(concepts);
-            if (concepts.isEmpty() || concepts.stream().anyMatch(String::isBlank)) throw new UserError("--concept: empty concept");
-            if (iterations < 1) throw new UserError("--iterations: must be at least 1, got " + iterations);
-            if (!(lr > 0)) throw new UserError("--lr: must be positive, got " + lr);
-            if (ddimSteps < 1) throw new UserError("--ddim-steps: must be at least 1, got " + ddimSteps);
-            if (reuse < 0) throw new UserError("--reuse: must be at least 1, got " + reuse);
+            if (concepts.isEmpty() || concepts.stream().anyMatch(String::isBlank)) throw new UserError("empty concept");
+            if (iterations < 1) throw new UserError("iterations must be at least 1, got " + iterations);
+            if (!(lr > 0)) throw new UserError("the learning rate must be positive, got " + lr);
+            if (ddimSteps < 1) throw new UserError("DDIM steps must be at least 1, got " + ddimSteps);
+            if (reuse < 0) throw new UserError("trajectory reuse must be at least 1 point, got " + reuse);
             if (reuse > 0 && (sampler != Sampler.FROZEN || schedule != Schedule.ALIGNED)) {
-                throw new UserError("--reuse: trajectory reuse needs --sampler frozen and --schedule aligned (--fast sets both)");
+                throw new UserError("trajectory reuse needs the frozen sampler and the aligned schedule");
             }
             if (reuse > ddimSteps) {
-                throw new UserError("--reuse: a trajectory has " + ddimSteps + " points (--ddim-steps), got " + reuse);
+                throw new UserError("a trajectory has " + ddimSteps + " points (one per DDIM step), reusing " + reuse + " asked for");
             }
         }
 
@@ -172,7 +172,7 @@ public final class EsdTrainer {
         int factor = model.vaeScaleFactor();
         int multiple = model.unet().spatialMultiple() * factor;
         if (resolution <= 0 || resolution % multiple != 0) {
-            throw new UserError("--resolution: " + resolution + " px is not a positive multiple of " + multiple
+            throw new UserError(resolution + " px is not a positive multiple of " + multiple
                     + " (the VAE factor " + factor + " × the UNet's " + model.unet().spatialMultiple() + " halvings)");
         }
         int side = resolution / factor;

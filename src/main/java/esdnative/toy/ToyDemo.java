@@ -78,7 +78,7 @@ public final class ToyDemo {
     /** Refuses a concept the toy world has no class for (before any model is loaded). */
     static void requireShape(String concept) {
         if (!ShapesDataset.CLASSES.contains(concept)) {
-            throw new UserError("--concept: '" + concept + "' is not a toy shape; one of " + String.join(", ", ShapesDataset.CLASSES));
+            throw new UserError("'" + concept + "' is not a toy shape; one of " + String.join(", ", ShapesDataset.CLASSES));
         }
     }
 

@@ -81,7 +81,7 @@ class LoraTinySdTest {
     @ParameterizedTest(name = "rank {0}, {1}")
     @CsvSource({"full, F32", "full, F16", "8, F16", "4, F32"})
     void theAppliedLoraIsTheErasedModelWithinTheReportedResidual(String rank, String dtype, @TempDir Path tmp) throws Exception {
-        LoraSettings settings = new LoraSettings(LoraSettings.parseRank(rank, "rank"), DType.valueOf(dtype));
+        LoraSettings settings = new LoraSettings(LoraSettings.parseRank(rank), DType.valueOf(dtype));
         Path file = tmp.resolve("esd-x.safetensors");
         new EsdOutput(be, sd, trainer.subset(), Map.of("esd.method", "xattn")).writeLora(file, settings);
 

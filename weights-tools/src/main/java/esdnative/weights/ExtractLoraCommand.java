@@ -4,6 +4,7 @@ import esdnative.util.UserError;
 import esdnative.lora.LoraExtraction;
 import esdnative.lora.LoraSettings;
 import esdnative.lora.LoraWriter;
+import esdnative.options.Flags;
 import esdnative.weights.CompVisNames.Component;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -57,7 +58,8 @@ public final class ExtractLoraCommand implements Runnable {
 
     @Override
     public void run() {
-        LoraSettings settings = new LoraSettings(LoraSettings.parseRank(rank, "--rank"), LoraSettings.parseDtype(dtype, "--dtype"));
+        LoraSettings settings = new LoraSettings(Flags.about("--rank", () -> LoraSettings.parseRank(rank)),
+                Flags.about("--dtype", () -> LoraSettings.parseDtype(dtype)));
         if (!out.getFileName().toString().endsWith(".safetensors")) throw new UserError("OUT: " + out + ": name the LoRA file .safetensors");
         if (Files.exists(out) && !overwrite) throw new UserError("OUT: " + out + " already exists (pass --overwrite to replace it)");
         Path parent = out.toAbsolutePath().getParent();
