@@ -115,7 +115,7 @@ public final class Checkpoint {
         id.put("method", t.settings().method().id());
         id.put("concepts", String.join(", ", t.settings().concepts()));
         id.put("trained_tensors", Integer.toHexString(String.join("\n", t.subset().trained().asMap().keySet()).hashCode()));
-        id.put("trained_parameters", Integer.toString(t.subset().parameterCount()));
+        id.put("trained_parameters", Long.toString(t.subset().parameterCount()));
         EsdTrainer.Settings s = t.settings();
         id.put("lr", Float.toString(s.lr()));
         id.put("negative_guidance", Float.toString(s.negativeGuidance()));
