@@ -2,6 +2,7 @@ package esdnative.model;
 
 import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
+import esdnative.backend.cuda.EmulatedCuda;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.model.unet.UNetConfig;
 import esdnative.optim.Adam;
@@ -63,47 +64,58 @@ class WeightsTest {
     }
 
     @Test
-    void adamAndZeroingOverSeveralBuffersEqualOneBuffer() {
+    void adamAndZeroingOverSeveralBuffersEqualOneBufferOnTheCpu() {
+        try (Backend be = new CpuBackend()) {
+            adamAndZeroingOverSeveralBuffersEqualOneBuffer(be);
+        }
+    }
+
+    @Test
+    void adamAndZeroingOverSeveralBuffersEqualOneBufferOnCuda() {
+        try (Backend be = EmulatedCuda.create()) {
+            adamAndZeroingOverSeveralBuffersEqualOneBuffer(be);
+        }
+    }
+
+    private static void adamAndZeroingOverSeveralBuffersEqualOneBuffer(Backend be) {
         SequencedMap<String, int[]> shapes = new LinkedHashMap<>();
         shapes.put("a", new int[] {3, 5});
         shapes.put("b", new int[] {7});
         shapes.put("c", new int[] {4, 4});
         shapes.put("d", new int[] {2});
-        try (Backend be = new CpuBackend()) {
-            // buffers of at most 20 elements: a | b | c d
-            Weights params = Weights.allocate(be::zeros, shapes, 20);
-            Weights grads = Weights.allocate(be::zeros, shapes, 20);
-            assertEquals(3, params.buffers().size());
-            Weights flatParams = Weights.allocate(be, shapes);
-            Weights flatGrads = Weights.allocate(be, shapes);
-            assertEquals(1, flatParams.buffers().size());
+        // buffers of at most 20 elements: a | b | c d
+        Weights params = Weights.allocate(be::zeros, shapes, 20);
+        Weights grads = Weights.allocate(be::zeros, shapes, 20);
+        assertEquals(3, params.buffers().size());
+        Weights flatParams = Weights.allocate(be, shapes);
+        Weights flatGrads = Weights.allocate(be, shapes);
+        assertEquals(1, flatParams.buffers().size());
 
-            Rng rng = new Rng(7);
-            for (String name : shapes.keySet()) {
-                float[] p = rng.normal((int) params.get(name).size());
-                be.copyFromHost(params.get(name), p, 0);
-                be.copyFromHost(flatParams.get(name), p, 0);
-            }
-            Adam.Config config = new Adam.Config(1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f);
-            Adam split = new Adam(be, params, config);
-            Adam whole = new Adam(be, flatParams, config);
-            for (int step = 0; step < 3; step++) {
-                grads.fill(be, 0f);
-                flatGrads.fill(be, 0f);
-                for (String name : shapes.keySet()) {
-                    float[] g = rng.normal((int) grads.get(name).size());
-                    be.axpy(grads.get(name), 1f, be.fromHost(g, g.length), g.length);
-                    be.axpy(flatGrads.get(name), 1f, be.fromHost(g, g.length), g.length);
-                }
-                split.step(be, params, grads);
-                whole.step(be, flatParams, flatGrads);
-            }
-            for (String name : shapes.keySet()) {
-                assertArrayEquals(be.toHost(flatParams.get(name)), be.toHost(params.get(name)), name);
-            }
-            grads.fill(be, 0f);
-            for (Tensor g : grads.asMap().values()) assertArrayEquals(new float[(int) g.size()], be.toHost(g));
+        Rng rng = new Rng(7);
+        for (String name : shapes.keySet()) {
+            float[] p = rng.normal((int) params.get(name).size());
+            be.copyFromHost(params.get(name), p, 0);
+            be.copyFromHost(flatParams.get(name), p, 0);
         }
+        Adam.Config config = new Adam.Config(1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f);
+        Adam split = new Adam(be, params, config);
+        Adam whole = new Adam(be, flatParams, config);
+        for (int step = 0; step < 3; step++) {
+            grads.fill(be, 0f);
+            flatGrads.fill(be, 0f);
+            for (String name : shapes.keySet()) {
+                float[] g = rng.normal((int) grads.get(name).size());
+                be.axpy(grads.get(name), 1f, be.fromHost(g, g.length), g.length);
+                be.axpy(flatGrads.get(name), 1f, be.fromHost(g, g.length), g.length);
+            }
+            split.step(be, params, grads);
+            whole.step(be, flatParams, flatGrads);
+        }
+        for (String name : shapes.keySet()) {
+            assertArrayEquals(be.toHost(flatParams.get(name)), be.toHost(params.get(name)), name);
+        }
+        grads.fill(be, 0f);
+        for (Tensor g : grads.asMap().values()) assertArrayEquals(new float[(int) g.size()], be.toHost(g));
     }
 
     @Test
