@@ -88,7 +88,7 @@ public final class Main implements Runnable {
         Runtime rt = Runtime.getRuntime();
         double gib = 1024.0 * 1024 * 1024;
         long physical = ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getTotalMemorySize();
-        if (physical > 0 && rt.maxMemory() >= physical * Launcher.HEAP_PERCENT / 100 * 0.95) {
+        if (physical > 0 && rt.maxMemory() >= physical * HeapLauncher.HEAP_PERCENT / 100 * 0.95) {
             return String.format(Locale.ROOT, "the Java heap may use %.1f GiB of this machine's %.1f GiB, and this needs "
                     + "more; use a smaller size, or a machine with more memory", rt.maxMemory() / gib, physical / gib);
         }

@@ -17,7 +17,7 @@ import java.util.Optional;
  * {@code JAVA_TOOL_OPTIONS} or {@code JDK_JAVA_OPTIONS}), when {@code ESD_NATIVE_RELAUNCH=0}, when the JVM cannot
  * tell its own command line, and in the relaunched process (marked, so it never loops).
  */
-public final class Launcher {
+public final class HeapLauncher {
     /** share of physical memory (the container's limit, where there is one) the relaunched heap may grow to */
     static final int HEAP_PERCENT = 75;
     static final String CHILD_MARK = "-Desdnative.relaunched=true";
@@ -27,12 +27,12 @@ public final class Launcher {
     private static final List<String> HEAP_OPTIONS = List.of("-Xmx", "-XX:MaxHeapSize=", "-XX:MaxRAMPercentage=",
             "-XX:MaxRAMFraction=", "-XX:MaxRAM=");
 
-    private Launcher() {}
+    private HeapLauncher() {}
 
     public static void main(String[] args) {
         ProcessHandle.Info self = ProcessHandle.current().info();
         Optional<Process> child = relaunchCommand(ManagementFactory.getRuntimeMXBean().getInputArguments(),
-                System.getenv(DISABLE_VARIABLE), self.command(), self.arguments()).flatMap(Launcher::start);
+                System.getenv(DISABLE_VARIABLE), self.command(), self.arguments()).flatMap(HeapLauncher::start);
         if (child.isEmpty()) {
             Main.main(args);
             return;
