@@ -8,8 +8,8 @@ import java.util.Optional;
 
 /**
  * The jar's entry point: runs {@link Main} with a heap bounded by the machine's memory rather than by the JVM's
- * default maximum (a quarter of it), which is too small to train or benchmark SD 1.x on a CPU (ESD-u on SD 1.4 holds
- * about 15 GB).
+ * default maximum (a quarter of it), which is too small to train or benchmark SD 1.x on a CPU (the SD 1.4 UNet's
+ * backward at 512 px alone peaks at 14.6 GiB).
  *
  * <p>When the user chose no heap size, it starts the same command again (same java, options and arguments) with
  * {@code -XX:MaxRAMPercentage=}{@value #HEAP_PERCENT}, passes the terminal through, and exits with that process's
