@@ -51,20 +51,34 @@ public final class Adam {
     /** Updates taken so far. */
     public int stepCount() { return step; }
 
-    /** The first moment, for parameters in one buffer (checkpoints, self-test). */
+    /** Number of parameter buffers, and of buffers in each moment. */
+    public int bufferCount() { return m.size(); }
+
+    /** The first moment of the parameters in buffer {@code i}. */
+    public Tensor firstMoment(int i) { return m.get(i); }
+
+    /** The second moment of the parameters in buffer {@code i}. */
+    public Tensor secondMoment(int i) { return v.get(i); }
+
+    /** The first moment, for parameters in one buffer (self-test, tests). */
     public Tensor firstMoment() { return only(m); }
 
     /** The second moment, for parameters in one buffer. */
     public Tensor secondMoment() { return only(v); }
 
-    /** Continues from a checkpoint: the step count and both moments (parameters in one buffer). */
-    public void restore(Backend be, int stepCount, float[] firstMoment, float[] secondMoment) {
-        Tensor m1 = only(m), v1 = only(v);
-        if (firstMoment.length != m1.size() || secondMoment.length != v1.size()) {
-            throw new IllegalArgumentException("Adam state of " + firstMoment.length + " values for " + m1.size() + " parameters");
+    /** Continues from a checkpoint: the step count and both moments, one host array per buffer. */
+    public void restore(Backend be, int stepCount, List<float[]> firstMoment, List<float[]> secondMoment) {
+        if (firstMoment.size() != m.size() || secondMoment.size() != v.size()) {
+            throw new IllegalArgumentException("Adam state of " + firstMoment.size() + " buffers for " + m.size());
         }
-        be.copyFromHost(m1, firstMoment, 0);
-        be.copyFromHost(v1, secondMoment, 0);
+        for (int i = 0; i < m.size(); i++) {
+            if (firstMoment.get(i).length != m.get(i).size() || secondMoment.get(i).length != v.get(i).size()) {
+                throw new IllegalArgumentException("Adam state of " + firstMoment.get(i).length + " values for "
+                        + m.get(i).size() + " parameters in buffer " + i);
+            }
+            be.copyFromHost(m.get(i), firstMoment.get(i), 0);
+            be.copyFromHost(v.get(i), secondMoment.get(i), 0);
+        }
         this.step = stepCount;
     }
 

@@ -115,7 +115,7 @@ public final class ToyPretrain {
                 // last quarter: a lower learning rate, keeping Adam's moments
                 if (lowLr == null) {
                     lowLr = new Adam(be, params, Adam.Config.torchDefaults(s.lr() / 4));
-                    lowLr.restore(be, adam.stepCount(), be.toHost(adam.firstMoment()), be.toHost(adam.secondMoment()));
+                    lowLr.restore(be, adam.stepCount(), List.of(be.toHost(adam.firstMoment())), List.of(be.toHost(adam.secondMoment())));
                 }
                 lowLr.step(be, params, grads);
             } else {

@@ -114,6 +114,25 @@ class WeightsTest {
         for (String name : shapes.keySet()) {
             assertArrayEquals(be.toHost(flatParams.get(name)), be.toHost(params.get(name)), name);
         }
+
+        // an optimiser restored from the state of the first, buffer by buffer (as a checkpoint does), steps alike
+        Adam resumed = new Adam(be, params, config);
+        List<float[]> m = new ArrayList<>(), v = new ArrayList<>();
+        for (int i = 0; i < split.bufferCount(); i++) {
+            m.add(be.toHost(split.firstMoment(i)));
+            v.add(be.toHost(split.secondMoment(i)));
+        }
+        resumed.restore(be, split.stepCount(), m, v);
+        Weights before = Weights.allocate(be::zeros, shapes, 20);
+        for (String name : shapes.keySet()) be.copy(before.get(name), params.get(name));
+        split.step(be, params, grads);
+        whole.step(be, flatParams, flatGrads);
+        for (String name : shapes.keySet()) be.copy(params.get(name), before.get(name));
+        resumed.step(be, params, grads);
+        for (String name : shapes.keySet()) {
+            assertArrayEquals(be.toHost(flatParams.get(name)), be.toHost(params.get(name)), name);
+        }
+
         grads.fill(be, 0f);
         for (Tensor g : grads.asMap().values()) assertArrayEquals(new float[(int) g.size()], be.toHost(g));
     }
