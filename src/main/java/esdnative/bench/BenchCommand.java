@@ -263,7 +263,7 @@ public final class BenchCommand implements Runnable {
         Tensor dOut = be.fromHost(new Rng(seed + 2).normal(n * m.unetConfig().outChannels() * latent * latent),
                 n, m.unetConfig().outChannels(), latent, latent);
         profiled("UNet forward+backward (all parameter gradients), batch " + n, () -> {
-            be.fill(grads.flat(), 0f);
+            grads.fill(be, 0f);
             // as a training iteration runs it: each run's activations and gradients reuse the last run's memory
             try (Scope scope = be.openScope()) {
                 var acts = unet.forward(be, m.unetWeights(), in.latents, in.timesteps, in.context);

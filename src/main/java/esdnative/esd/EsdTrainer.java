@@ -163,7 +163,7 @@ public final class EsdTrainer {
         // the selector refuses a method that selects nothing, with the message --dry-run gives too
         this.subset = TrainableSubset.select(be, model.unetWeights(),
                 TrainedNames.selector(settings.method(), model.unetWeights().asMap().keySet()));
-        this.adam = new Adam(be, subset.parameterCount(), Adam.Config.torchDefaults(settings.lr()));
+        this.adam = new Adam(be, subset.trained(), Adam.Config.torchDefaults(settings.lr()));
         this.rng = new Rng(settings.seed());
     }
 
@@ -247,7 +247,7 @@ public final class EsdTrainer {
                 r = EsdLoss.compute(be, unet, model.unetWeights(), subset.trainable(), subset.gradients(),
                         z, d.plan().tDdpm(), embNull, embConcept, settings.negativeGuidance());
             }
-            adam.step(be, subset.trained().flat(), subset.gradients().flat());
+            adam.step(be, subset.trained(), subset.gradients());
             loss = r.loss();
         }
         completed++;

@@ -61,8 +61,8 @@ class EsdStepGoldenTest {
             assertClose(files, "esd_grad__" + name, be.toHost(subset.gradients().get(name)));
         }
 
-        Adam adam = new Adam(be, subset.parameterCount(), Adam.Config.torchDefaults(1e-5f));
-        adam.step(be, subset.trained().flat(), subset.gradients().flat());
+        Adam adam = new Adam(be, subset.trained(), Adam.Config.torchDefaults(1e-5f));
+        adam.step(be, subset.trained(), subset.gradients());
         for (String name : CHECKED) {
             assertClose(files, "esd_param_after__" + name, be.toHost(subset.trained().get(name)));
         }
