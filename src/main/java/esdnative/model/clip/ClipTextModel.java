@@ -3,6 +3,7 @@ package esdnative.model.clip;
 import esdnative.backend.Backend;
 import esdnative.io.SafetensorsFile;
 import esdnative.model.Weights;
+import esdnative.model.nn.LayerNorm;
 import esdnative.tensor.Tensor;
 
 import java.nio.file.Path;
@@ -23,11 +24,15 @@ public final class ClipTextModel {
     private final Backend backend;
     private final ClipTextConfig config;
     private final Weights weights;
+    private final ClipEncoder encoder;
+    private final LayerNorm finalLayerNorm;
 
     public ClipTextModel(Backend backend, ClipTextConfig config, Weights weights) {
         this.backend = backend;
         this.config = config;
         this.weights = weights;
+        this.encoder = encoder(config);
+        this.finalLayerNorm = finalLayerNorm(config);
     }
 
     /** A diffusers {@code text_encoder/} folder: config.json and model.safetensors. */
@@ -63,13 +68,17 @@ public final class ClipTextModel {
         shapes.put("embeddings.token_embedding.weight", new int[] {c.vocabSize(), h});
         shapes.put("embeddings.position_embedding.weight", new int[] {c.maxPositionEmbeddings(), h});
         encoder(c).declare(shapes);
-        ClipEncoder.putLayerNorm(shapes, "final_layer_norm", h);
+        finalLayerNorm(c).declare(shapes);
         return shapes;
     }
 
     private static ClipEncoder encoder(ClipTextConfig c) {
         return new ClipEncoder(c.hiddenSize(), c.intermediateSize(), c.numHiddenLayers(), c.numAttentionHeads(),
-                c.hiddenAct(), c.layerNormEps());
+                c.hiddenAct(), c.layerNormEps(), true);
+    }
+
+    private static LayerNorm finalLayerNorm(ClipTextConfig c) {
+        return new LayerNorm("final_layer_norm", c.hiddenSize(), c.layerNormEps());
     }
 
     public ClipTextConfig config() { return config; }
@@ -82,12 +91,8 @@ public final class ClipTextModel {
      */
     public Tensor forward(int[] ids, int batch) {
         Tensor x = embeddings(ids, batch);                 // the residual stream [batch, seq, hidden]
-        int seq = x.dim(1), rows = batch * seq;
-        ClipEncoder encoder = encoder(config);
-        encoder.forward(backend, weights, x, batch, seq, true);
-        Tensor out = backend.zeros(batch, seq, config.hiddenSize());
-        encoder.layerNorm(backend, weights, out, backend.zeros(rows), backend.zeros(rows), x, "final_layer_norm", rows);
-        return out;
+        encoder.forward(backend, weights, x, encoder.layerCount());
+        return finalLayerNorm.forward(backend, weights, x, x.dim(0) * x.dim(1)).out().reshape(x.shape());
     }
 
     /** CLIPTextEmbeddings: x[b, s] = token_embedding[ids[b, s]] + position_embedding[s] → [batch, seq, hidden]. */

@@ -3,11 +3,16 @@ package esdnative.model.unet;
 import esdnative.backend.Backend;
 import esdnative.backend.Scope;
 import esdnative.model.Weights;
+import esdnative.model.nn.Conv2d;
+import esdnative.model.nn.GroupNorm;
+import esdnative.model.nn.Linear;
 import esdnative.tensor.Tensor;
 
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.Deque;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.SequencedMap;
@@ -47,7 +52,6 @@ public final class UNet2DConditionModel {
         private Tensor tembAct;
         private Tensor convIn;
         private final List<DownBlock2D.Act> down = new ArrayList<>();
-        private final List<Tensor> skips = new ArrayList<>();
         private MidBlock2DCrossAttn.Act mid;
         private final List<UpBlock2D.Act> up = new ArrayList<>();
         private GroupNorm.Act normOut;
@@ -177,7 +181,9 @@ public final class UNet2DConditionModel {
         be.silu(a.tembAct, a.timeEmbedding, a.tembAct.size());
 
         a.convIn = convIn.forward(be, p, latents);
-        a.skips.add(a.convIn);
+        // skip connections: the down path pushes conv_in's output and every down-block state; each up block pops
+        Deque<Tensor> skips = new ArrayDeque<>();
+        skips.push(a.convIn);
         Tensor h = a.convIn;
         // inference recycles each block's temporaries once the block has run; training keeps them for backward
         for (DownBlock2D b : downBlocks) {
@@ -185,7 +191,7 @@ public final class UNet2DConditionModel {
                 DownBlock2D.Act d = b.forward(be, p, h, a.tembAct, context, train);
                 if (train) a.down.add(d);
                 d.states().forEach(scope::keep);
-                a.skips.addAll(d.states());
+                d.states().forEach(skips::push);
                 h = d.out();
             }
         }
@@ -197,12 +203,9 @@ public final class UNet2DConditionModel {
             h = mid.out();
         }
 
-        for (int i = 0; i < upBlocks.size(); i++) {
+        for (UpBlock2D b : upBlocks) {
             try (Scope scope = Scope.unlessTraining(be, train)) {
-                // diffusers' upsample_size: the upsampler meets the size of the skip the next block takes first
-                Tensor upsampleTo = i + 1 < upBlocks.size() ? upBlockSkips(i + 1, a.skips).getFirst() : null;
-                UpBlock2D.Act u = upBlocks.get(i).forward(be, p, h, upBlockSkips(i, a.skips), upsampleTo, a.tembAct,
-                        context, train);
+                UpBlock2D.Act u = b.forward(be, p, h, skips, a.tembAct, context, train);
                 if (train) a.up.add(u);
                 scope.keep(u.out());
                 h = u.out();
@@ -224,8 +227,8 @@ public final class UNet2DConditionModel {
                          Tensor dContext) {
         evaluations.addBackwards(a.latents.dim(0));
         Tensor dTembAct = be.zeros(a.tembAct.shape());
-        List<Tensor> dSkips = new ArrayList<>();
-        for (Tensor s : a.skips) dSkips.add(be.zeros(s.shape()));
+        // the skips' gradients: each up block pushes back those it popped, each down block pops its states'
+        Deque<Tensor> dSkips = new ArrayDeque<>();
 
         Tensor dAct = be.zeros(a.normOutAct.shape());
         convOut.backward(be, p, grads, dAct, dOutput, a.normOutAct);
@@ -238,7 +241,7 @@ public final class UNet2DConditionModel {
         for (int i = upBlocks.size() - 1; i >= 0; i--) {
             Tensor in = i > 0 ? a.up.get(i - 1).out() : a.mid.out();
             Tensor dIn = be.zeros(in.shape());
-            upBlocks.get(i).backward(be, p, grads, dIn, upBlockSkips(i, dSkips), dTembAct, dContext, d, a.up.get(i));
+            upBlocks.get(i).backward(be, p, grads, dIn, dSkips, dTembAct, dContext, d, a.up.get(i));
             d = dIn;
         }
 
@@ -247,17 +250,13 @@ public final class UNet2DConditionModel {
         midBlock.backward(be, p, grads, dMidIn, dTembAct, dContext, d, a.mid);
         d = dMidIn;
 
-        int state = a.skips.size();
         for (int i = downBlocks.size() - 1; i >= 0; i--) {
-            DownBlock2D b = downBlocks.get(i);
-            List<Tensor> dStates = dSkips.subList(state - b.stateCount(), state);
-            state -= b.stateCount();
             Tensor in = i > 0 ? a.down.get(i - 1).out() : a.convIn;
             Tensor dIn = be.zeros(in.shape());
-            b.backward(be, p, grads, dIn, dTembAct, dContext, d, dStates, a.down.get(i));
+            downBlocks.get(i).backward(be, p, grads, dIn, dTembAct, dContext, d, dSkips, a.down.get(i));
             d = dIn;
         }
-        be.axpy(d, 1f, dSkips.get(0), d.size()); // conv_in's output is also the first skip
+        be.axpy(d, 1f, dSkips.pop(), d.size()); // conv_in's output is also the first skip
         convIn.backward(be, p, grads, dLatents, d, a.latents);
 
         // time embedding MLP; the sinusoidal input has no parameters
@@ -273,16 +272,6 @@ public final class UNet2DConditionModel {
 
     /** The forwards and backwards this model instance has run, in samples. */
     public Evaluations evaluations() { return evaluations; }
-
-    /**
-     * The skips (or their gradients) up block i consumes, in its order: diffusers pops them off the end of the
-     * down path's list, so up block 0 takes the last ones, latest first.
-     */
-    private <T> List<T> upBlockSkips(int i, List<T> all) {
-        int end = all.size();
-        for (int j = 0; j < i; j++) end -= upBlocks.get(j).skipCount();
-        return all.subList(end - upBlocks.get(i).skipCount(), end).reversed();
-    }
 
     private void checkInputs(Tensor latents, float[] timesteps, Tensor context) {
         if (latents.rank() != 4 || latents.dim(1) != config.inChannels()) {
