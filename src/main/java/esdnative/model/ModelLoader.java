@@ -6,6 +6,7 @@ import esdnative.io.Json;
 import esdnative.io.SafetensorsFile;
 import esdnative.model.clip.ClipTextConfig;
 import esdnative.model.clip.ClipTextModel;
+import esdnative.model.sdxl.StableDiffusionXL;
 import esdnative.model.unet.UNetConfig;
 import esdnative.model.unet.UNetWeights;
 import esdnative.model.vae.VaeConfig;
@@ -143,6 +144,7 @@ public final class ModelLoader {
     private static StableDiffusion loadFolder(Backend be, Path dir, Path tokenizerDir) {
         Path unetConfigFile = require(dir.resolve("unet/config.json"), "a diffusers model folder needs unet/config.json");
         UNetConfig unetConfig = UNetConfig.fromJson(unetConfigFile);
+        if (unetConfig.textTime() != null) throw StableDiffusionXL.notSupportedHere(dir);
         Weights unet = UNetWeights.load(be, unetConfig, weightsFile(dir.resolve("unet"), "diffusion_pytorch_model"));
         ClipTextConfig textConfig = ClipTextConfig.read(require(dir.resolve("text_encoder/config.json"),
                 "a diffusers model folder needs text_encoder/config.json"));

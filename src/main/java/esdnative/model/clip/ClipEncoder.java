@@ -68,9 +68,9 @@ public final class ClipEncoder {
         }
     }
 
-    /** Runs the first {@code count} layers on the residual stream x [batch, seq, hidden], in place. */
-    public void forward(Backend be, Weights p, Tensor x, int count) {
-        for (Layer l : layers.subList(0, count)) {
+    /** Runs layers {@code from} (inclusive) to {@code to} (exclusive) on the residual stream x [batch, seq, hidden], in place. */
+    public void forward(Backend be, Weights p, Tensor x, int from, int to) {
+        for (Layer l : layers.subList(from, to)) {
             try (Scope scope = be.openScope()) { // the layer's temporaries are recycled once x is updated
                 l.forward(be, p, x, quickGelu);
             }

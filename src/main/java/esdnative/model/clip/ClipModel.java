@@ -95,15 +95,8 @@ public final class ClipModel {
      * ids [batch, seq] row-major → [batch, projection].
      */
     public Tensor textFeatures(int[] ids, int batch) {
-        Tensor states = text.forward(ids, batch);
-        int seq = ids.length / batch, h = text.config().hiddenSize();
-        Tensor pooled = backend.zeros(batch, h);
-        for (int b = 0; b < batch; b++) {
-            int eos = 0;
-            for (int s = 1; s < seq; s++) if (ids[b * seq + s] > ids[b * seq + eos]) eos = s;
-            backend.copy(pooled.view((long) b * h, h), states.view(((long) b * seq + eos) * h, h));
-        }
-        return project(pooled, batch, h, "text_projection");
+        Tensor pooled = text.pooled(text.forward(ids, batch), ids, batch);
+        return project(pooled, batch, text.config().hiddenSize(), "text_projection");
     }
 
     /** A bias-free projection x [rows, in] → [rows, projection] by the head {@code name}. */

@@ -85,14 +85,55 @@ public final class ClipTextModel {
 
     public Weights weights() { return weights; }
 
+    /** The backend the weights live on. */
+    public Backend backend() { return backend; }
+
     /**
      * last_hidden_state [batch, seq, hidden] for token ids [batch, seq] (row-major; seq ≤ max_position_embeddings,
      * 77 for Stable Diffusion). Causal mask only, no padding mask: what StableDiffusionPipeline feeds it.
      */
     public Tensor forward(int[] ids, int batch) {
         Tensor x = embeddings(ids, batch);                 // the residual stream [batch, seq, hidden]
-        encoder.forward(backend, weights, x, encoder.layerCount());
+        encoder.forward(backend, weights, x, 0, encoder.layerCount());
+        return finalLayerNorm(x);
+    }
+
+    /** hidden_states[layer]: the residual stream after {@code layer} layers, and last_hidden_state. */
+    public record States(Tensor hidden, Tensor last) {}
+
+    /**
+     * {@link #forward}'s last_hidden_state and, from the same pass, hidden_states[{@code layer}] (without the
+     * final LayerNorm; SDXL reads the penultimate, layer = layers − 1).
+     */
+    public States states(int[] ids, int batch, int layer) {
+        if (layer < 0 || layer > encoder.layerCount()) {
+            throw new IllegalArgumentException("hidden state " + layer + " of a " + encoder.layerCount() + "-layer encoder");
+        }
+        Tensor x = embeddings(ids, batch);
+        encoder.forward(backend, weights, x, 0, layer);
+        Tensor hidden = backend.zeros(x.shape());
+        backend.copy(hidden, x);
+        encoder.forward(backend, weights, x, layer, encoder.layerCount());
+        return new States(hidden, finalLayerNorm(x));
+    }
+
+    private Tensor finalLayerNorm(Tensor x) {
         return finalLayerNorm.forward(backend, weights, x, x.dim(0) * x.dim(1)).out().reshape(x.shape());
+    }
+
+    /**
+     * pooler_output [batch, hidden]: each sequence's state at its end token, found as transformers 4.33 finds it
+     * for these configs: the first position of the largest id (EOS is the vocabulary's last token).
+     */
+    public Tensor pooled(Tensor states, int[] ids, int batch) {
+        int seq = ids.length / batch, h = config.hiddenSize();
+        Tensor pooled = backend.zeros(batch, h);
+        for (int b = 0; b < batch; b++) {
+            int eos = 0;
+            for (int s = 1; s < seq; s++) if (ids[b * seq + s] > ids[b * seq + eos]) eos = s;
+            backend.copy(pooled.view((long) b * h, h), states.view(((long) b * seq + eos) * h, h));
+        }
+        return pooled;
     }
 
     /** CLIPTextEmbeddings: x[b, s] = token_embedding[ids[b, s]] + position_embedding[s] → [batch, seq, hidden]. */

@@ -87,7 +87,7 @@ public final class ClipVisionModel {
         int n = pixels.dim(0), h = config.hiddenSize(), tokens = config.tokens();
         Tensor x = preLayerNorm(config).forward(backend, weights, embeddings(pixels), n * tokens).out()
                 .reshape(n, tokens, h);
-        encoder.forward(backend, weights, x, encoder.layerCount());
+        encoder.forward(backend, weights, x, 0, encoder.layerCount());
         Tensor classTokens = backend.zeros(n, h);
         for (int b = 0; b < n; b++) backend.copy(classTokens.view((long) b * h, h), x.view((long) b * tokens * h, h));
         Tensor pooled = postLayerNorm(config).forward(backend, weights, classTokens, n).out();

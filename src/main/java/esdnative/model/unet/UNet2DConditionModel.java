@@ -18,9 +18,10 @@ import java.util.List;
 import java.util.SequencedMap;
 
 /**
- * diffusers' UNet2DConditionModel (SD1.x / SD2.x), forward and backward on a {@link Backend}, llm.c style.
+ * diffusers' UNet2DConditionModel (SD1.x / SD2.x / SDXL), forward and backward on a {@link Backend}, llm.c style.
  *
- * <p>Forward: sinusoidal timestep embedding → time_embedding MLP (linear_1, SiLU, linear_2) = temb;
+ * <p>Forward: sinusoidal timestep embedding → time_embedding MLP (linear_1, SiLU, linear_2) = temb (SDXL adds
+ * add_embedding(pooled text embedding | sinusoids of the six time ids), see {@link UNetConfig.TextTime});
  * conv_in → down blocks (each stage's output kept as a skip) → mid block → up blocks (each resnet concatenates
  * the latest skip) → conv_norm_out → SiLU → conv_out. {@link #forward} returns an {@link Activations} holding
  * what {@link #backward} needs; backward walks the blocks in mirror order and accumulates gradients w.r.t. every
@@ -35,12 +36,20 @@ public final class UNet2DConditionModel {
     private final Conv2d convIn;
     private final Linear timeLinear1;
     private final Linear timeLinear2;
+    private final Linear addLinear1;
+    private final Linear addLinear2;
     private final List<DownBlock2D> downBlocks = new ArrayList<>();
     private final MidBlock2DCrossAttn midBlock;
     private final List<UpBlock2D> upBlocks = new ArrayList<>();
     private final GroupNorm convNormOut;
     private final Conv2d convOut;
     private final Evaluations evaluations = new Evaluations();
+
+    /**
+     * SDXL's added conditioning for a batch of n: the pooled text embeddings [n, textEmbedDim] and the
+     * micro-conditioning ids [n · 6] (per sample: original height, width, crop top, left, target height, width).
+     */
+    public record TextTimeInputs(Tensor textEmbeds, float[] timeIds) {}
 
     /** What one forward pass keeps for backward, and its intermediates (named as diffusers' modules). */
     public static final class Activations {
@@ -49,6 +58,13 @@ public final class UNet2DConditionModel {
         private Tensor timeHidden;
         private Tensor timeHiddenAct;
         private Tensor timeEmbedding;
+        private TextTimeInputs textTime;
+        private Tensor addTimeProj;
+        private Tensor addEmbeds;
+        private Tensor addHidden;
+        private Tensor addHiddenAct;
+        private Tensor addEmbedding;
+        private Tensor emb;
         private Tensor tembAct;
         private Tensor convIn;
         private final List<DownBlock2D.Act> down = new ArrayList<>();
@@ -71,6 +87,15 @@ public final class UNet2DConditionModel {
         /** time_embedding: temb [n, timeEmbeddingDim]. */
         public Tensor timeEmbedding() { return timeEmbedding; }
 
+        /** add_time_proj (SDXL): the time ids' sinusoids [n · 6, addition_time_embed_dim]. */
+        public Tensor addTimeProj() { return addTimeProj; }
+
+        /** add_embedding's input (SDXL): [text embeds | time ids' sinusoids] [n, inputDim]. */
+        public Tensor addEmbeds() { return addEmbeds; }
+
+        /** add_embedding (SDXL): [n, timeEmbeddingDim], added to temb. */
+        public Tensor addEmbedding() { return addEmbedding; }
+
         public Tensor convIn() { return convIn; }
 
         public Tensor downBlockOutput(int i) { return down.get(i).out(); }
@@ -92,6 +117,9 @@ public final class UNet2DConditionModel {
         this.convIn = Conv2d.same("conv_in", config.inChannels(), channels.get(0), config.convInKernel());
         this.timeLinear1 = new Linear("time_embedding.linear_1", channels.get(0), temb, true);
         this.timeLinear2 = new Linear("time_embedding.linear_2", temb, temb, true);
+        UNetConfig.TextTime textTime = config.textTime();
+        this.addLinear1 = textTime == null ? null : new Linear("add_embedding.linear_1", textTime.inputDim(), temb, true);
+        this.addLinear2 = textTime == null ? null : new Linear("add_embedding.linear_2", temb, temb, true);
 
         int out = channels.get(0);
         for (int i = 0; i < levels; i++) {
@@ -137,6 +165,10 @@ public final class UNet2DConditionModel {
         convIn.declare(shapes);
         timeLinear1.declare(shapes);
         timeLinear2.declare(shapes);
+        if (addLinear1 != null) {
+            addLinear1.declare(shapes);
+            addLinear2.declare(shapes);
+        }
         for (DownBlock2D b : downBlocks) b.declare(shapes);
         midBlock.declare(shapes);
         for (UpBlock2D b : upBlocks) b.declare(shapes);
@@ -152,7 +184,13 @@ public final class UNet2DConditionModel {
      * holding everything {@link #backward} needs.
      */
     public Activations forward(Backend be, Weights p, Tensor latents, float[] timesteps, Tensor context) {
-        return run(be, p, latents, timesteps, context, true);
+        return run(be, p, latents, timesteps, context, null, true);
+    }
+
+    /** {@link #forward} of a UNet with SDXL's added conditioning ({@code textTime} null for one without). */
+    public Activations forward(Backend be, Weights p, Tensor latents, float[] timesteps, Tensor context,
+                               TextTimeInputs textTime) {
+        return run(be, p, latents, timesteps, context, textTime, true);
     }
 
     /**
@@ -160,11 +198,18 @@ public final class UNet2DConditionModel {
      * activations are dropped once it has run and no attention probabilities are kept.
      */
     public Tensor predict(Backend be, Weights p, Tensor latents, float[] timesteps, Tensor context) {
-        return run(be, p, latents, timesteps, context, false).output();
+        return run(be, p, latents, timesteps, context, null, false).output();
     }
 
-    private Activations run(Backend be, Weights p, Tensor latents, float[] timesteps, Tensor context, boolean train) {
-        checkInputs(latents, timesteps, context);
+    /** {@link #predict} of a UNet with SDXL's added conditioning ({@code textTime} null for one without). */
+    public Tensor predict(Backend be, Weights p, Tensor latents, float[] timesteps, Tensor context,
+                          TextTimeInputs textTime) {
+        return run(be, p, latents, timesteps, context, textTime, false).output();
+    }
+
+    private Activations run(Backend be, Weights p, Tensor latents, float[] timesteps, Tensor context,
+                            TextTimeInputs textTime, boolean train) {
+        checkInputs(latents, timesteps, context, textTime);
         int n = latents.dim(0);
         evaluations.addForwards(n);
         Activations a = new Activations(latents);
@@ -177,8 +222,14 @@ public final class UNet2DConditionModel {
         a.timeHiddenAct = be.zeros(a.timeHidden.shape());
         be.silu(a.timeHiddenAct, a.timeHidden, a.timeHidden.size());
         a.timeEmbedding = timeLinear2.forward(be, p, a.timeHiddenAct, n);
-        a.tembAct = be.zeros(a.timeEmbedding.shape());
-        be.silu(a.tembAct, a.timeEmbedding, a.tembAct.size());
+        a.emb = a.timeEmbedding;
+        if (textTime != null) {
+            addTextTime(be, p, a, textTime);
+            a.emb = be.zeros(a.timeEmbedding.shape());
+            be.add(a.emb, a.timeEmbedding, a.addEmbedding, a.emb.size());
+        }
+        a.tembAct = be.zeros(a.emb.shape());
+        be.silu(a.tembAct, a.emb, a.tembAct.size());
 
         a.convIn = convIn.forward(be, p, latents);
         // skip connections: the down path pushes conv_in's output and every down-block state; each up block pops
@@ -219,12 +270,34 @@ public final class UNet2DConditionModel {
         return a;
     }
 
+    /** SDXL's add_embedding(text embeds | sinusoids of the time ids), diffusers' "text_time" branch. */
+    private void addTextTime(Backend be, Weights p, Activations a, TextTimeInputs in) {
+        int n = in.textEmbeds().dim(0), textDim = in.textEmbeds().dim(1);
+        int idDim = config.textTime().timeEmbedDim(), idsDim = UNetConfig.TextTime.TIME_IDS * idDim;
+        a.textTime = in;
+        a.addTimeProj = be.zeros(in.timeIds().length, idDim);
+        be.timestepEmbedding(a.addTimeProj, in.timeIds(), idDim, config.flipSinToCos(), config.freqShift(), MAX_PERIOD);
+        // one row per sample: its text embedding, then its six ids' sinusoids
+        a.addEmbeds = be.zeros(n, textDim + idsDim);
+        be.concatChannels(a.addEmbeds, in.textEmbeds(), a.addTimeProj, n, textDim, idsDim, 1);
+        a.addHidden = addLinear1.forward(be, p, a.addEmbeds, n);
+        a.addHiddenAct = be.zeros(a.addHidden.shape());
+        be.silu(a.addHiddenAct, a.addHidden, a.addHidden.size());
+        a.addEmbedding = addLinear2.forward(be, p, a.addHiddenAct, n);
+    }
+
     /**
      * Accumulates, for the loss whose gradient w.r.t. the output is {@code dOutput}: every parameter gradient
      * present in {@code grads} (null: none), dLatents and dContext (either may be null when not wanted).
      */
     public void backward(Backend be, Weights p, Weights grads, Activations a, Tensor dOutput, Tensor dLatents,
                          Tensor dContext) {
+        backward(be, p, grads, a, dOutput, dLatents, dContext, null);
+    }
+
+    /** {@link #backward}, and with SDXL's added conditioning dTextEmbeds += ∂/∂text embeds (may be null). */
+    public void backward(Backend be, Weights p, Weights grads, Activations a, Tensor dOutput, Tensor dLatents,
+                         Tensor dContext, Tensor dTextEmbeds) {
         evaluations.addBackwards(a.latents.dim(0));
         Tensor dTembAct = be.zeros(a.tembAct.shape());
         // the skips' gradients: each up block pushes back those it popped, each down block pops its states'
@@ -259,11 +332,23 @@ public final class UNet2DConditionModel {
         be.axpy(d, 1f, dSkips.pop(), d.size()); // conv_in's output is also the first skip
         convIn.backward(be, p, grads, dLatents, d, a.latents);
 
-        // time embedding MLP; the sinusoidal input has no parameters
-        Tensor dTemb = be.zeros(a.timeEmbedding.shape());
-        be.siluBackward(dTemb, dTembAct, a.timeEmbedding, dTemb.size());
-        Tensor dHiddenAct = be.zeros(a.timeHidden.shape());
+        // time embedding MLP (and SDXL's add_embedding, summed into the same emb); the sinusoids have no parameters
+        Tensor dTemb = be.zeros(a.emb.shape());
+        be.siluBackward(dTemb, dTembAct, a.emb, dTemb.size());
         int n = a.latents.dim(0);
+        if (a.textTime != null) {
+            Tensor dAddHiddenAct = be.zeros(a.addHidden.shape());
+            addLinear2.backward(be, p, grads, dAddHiddenAct, dTemb, a.addHiddenAct, n);
+            Tensor dAddHidden = be.zeros(a.addHidden.shape());
+            be.siluBackward(dAddHidden, dAddHiddenAct, a.addHidden, dAddHidden.size());
+            Tensor dAddEmbeds = dTextEmbeds == null ? null : be.zeros(a.addEmbeds.shape());
+            addLinear1.backward(be, p, grads, dAddEmbeds, dAddHidden, a.addEmbeds, n);
+            if (dTextEmbeds != null) {
+                int textDim = a.textTime.textEmbeds().dim(1);
+                be.splitChannels(dTextEmbeds, null, dAddEmbeds, n, textDim, a.addEmbeds.dim(1) - textDim, 1);
+            }
+        }
+        Tensor dHiddenAct = be.zeros(a.timeHidden.shape());
         timeLinear2.backward(be, p, grads, dHiddenAct, dTemb, a.timeHiddenAct, n);
         Tensor dHidden = be.zeros(a.timeHidden.shape());
         be.siluBackward(dHidden, dHiddenAct, a.timeHidden, dHidden.size());
@@ -273,7 +358,7 @@ public final class UNet2DConditionModel {
     /** The forwards and backwards this model instance has run, in samples. */
     public Evaluations evaluations() { return evaluations; }
 
-    private void checkInputs(Tensor latents, float[] timesteps, Tensor context) {
+    private void checkInputs(Tensor latents, float[] timesteps, Tensor context, TextTimeInputs textTime) {
         if (latents.rank() != 4 || latents.dim(1) != config.inChannels()) {
             throw new IllegalArgumentException("latents must be [n, " + config.inChannels() + ", h, w], got "
                     + Arrays.toString(latents.shape()));
@@ -287,6 +372,24 @@ public final class UNet2DConditionModel {
             if (context.rank() != 3 || context.dim(0) != n || context.dim(2) != dim) {
                 throw new IllegalArgumentException("context must be [" + n + ", tokens, " + dim + "], got "
                         + Arrays.toString(context.shape()));
+            }
+        }
+        UNetConfig.TextTime tt = config.textTime();
+        if (tt == null && textTime != null) {
+            throw new IllegalArgumentException("this UNet has no added conditioning (addition_embed_type null)");
+        }
+        if (tt != null) {
+            if (textTime == null) {
+                throw new IllegalArgumentException("this UNet needs text embeddings and time ids (addition_embed_type text_time)");
+            }
+            Tensor te = textTime.textEmbeds();
+            if (te.rank() != 2 || te.dim(0) != n || te.dim(1) != tt.textEmbedDim()) {
+                throw new IllegalArgumentException("text embeddings must be [" + n + ", " + tt.textEmbedDim() + "], got "
+                        + Arrays.toString(te.shape()));
+            }
+            if (textTime.timeIds().length != n * UNetConfig.TextTime.TIME_IDS) {
+                throw new IllegalArgumentException(n + " samples need " + n * UNetConfig.TextTime.TIME_IDS
+                        + " time ids, got " + textTime.timeIds().length);
             }
         }
     }
