@@ -15,22 +15,26 @@ import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.model.unet.UNetConfig;
 import esdnative.model.unet.UNetWeights;
 import esdnative.model.vae.VaeConfig;
+import esdnative.model.vae.VaeDecoder;
 import esdnative.model.vae.VaeWeights;
 import esdnative.sched.DdimConfig;
 import esdnative.text.ClipTokenizer;
 import esdnative.util.UserError;
+import esdnative.weights.CompVisNames;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.SequencedMap;
 
 /**
  * A loaded Stable Diffusion XL model: the UNet (with the text_time added conditioning), both text encoders and
  * tokenizers, the scheduler's settings and the VAE decoder (SDXL's VAE is decoded in float32, which is what
  * diffusers' force_upcast asks of an fp16 pipeline; this engine computes in float32 throughout).
  *
- * @param source the diffusers folder
+ * @param source the diffusers folder or the single file
  */
 public record StableDiffusionXL(Path source, UNetConfig unet, Weights unetWeights, SdxlTextEncoders text,
                                 DdimConfig scheduler, Vae vae) {
@@ -61,36 +65,90 @@ public record StableDiffusionXL(Path source, UNetConfig unet, Weights unetWeight
      * @throws UserError when a part is missing or does not match its config
      */
     public static StableDiffusionXL loadFolder(Backend be, Path dir) {
-        if (!isSdxlFolder(dir)) throw new UserError(dir + ": not a StableDiffusionXLPipeline folder (model_index.json)");
-        JsonNode index = Json.tree(dir.resolve("model_index.json"));
-        UNetConfig unetConfig = UNetConfig.fromJson(require(dir.resolve("unet/config.json")));
-        if (unetConfig.textTime() == null) {
-            throw new UserError(dir.resolve("unet/config.json") + ": an SDXL UNet needs addition_embed_type \"text_time\"");
+        try (SdxlTensors tensors = new SdxlTensors.Folder(dir)) {
+            return load(be, dir, dir, tensors);
         }
-        Weights unet = read(dir.resolve("unet/diffusion_pytorch_model.safetensors"),
-                (shapes, f) -> UNetWeights.load(be, unetConfig, shapes, f::readFloats, f.path().toString()));
+    }
 
-        ClipTextConfig c1 = ClipTextConfig.read(require(dir.resolve("text_encoder/config.json")));
-        ClipTextModel text1 = read(dir.resolve("text_encoder/model.safetensors"), (shapes, f) -> new ClipTextModel(be, c1,
-                ClipCheckpoint.load(be, ClipTextModel.parameterShapes(c1), f, "text_model.", "text encoder")));
-        Path config2 = require(dir.resolve("text_encoder_2/config.json"));
+    /**
+     * The original SDXL single file ({@code model.diffusion_model.*} with {@code label_emb}, {@code first_stage_model.*},
+     * {@code conditioner.embedders.0.transformer.*}, {@code conditioner.embedders.1.model.*}) with the configs and
+     * tokenizers of {@code configDir}, a diffusers SDXL folder (its weights are not read): no tensor holds the head
+     * counts, the norm groups or the tokenizers.
+     */
+    public static StableDiffusionXL loadSingleFile(Backend be, Path file, Path configDir) {
+        if (configDir == null) {
+            throw new UserError(file + ": an SDXL single file needs a diffusers SDXL folder for its configs and "
+                    + "tokenizers (--config DIR)");
+        }
+        requireSdxlFolder(configDir);
+        UNetConfig unet = UNetConfig.fromJson(require(configDir.resolve("unet/config.json")));
+        VaeConfig vae = VaeConfig.fromJson(require(configDir.resolve("vae/config.json")));
+        boolean[] upAttention = new boolean[unet.levels()];
+        for (int i = 0; i < upAttention.length; i++) upAttention[i] = unet.upBlockTypes().get(i).equals(UNetConfig.CROSS_ATTN_UP);
+        var topology = new CompVisNames.Topology(unet.levels(), unet.layersPerBlock().getFirst(), upAttention,
+                vae.blockOutChannels().size(), vae.layersPerBlock());
+        SafetensorsFile f = SafetensorsFile.open(file);
+        try (SdxlTensors tensors = new SdxlTensors.SingleFile(f, topology)) {
+            if (!SdxlSingleFileNames.isSdxl(f.tensors().stream().map(TensorInfo::name).toList())) {
+                throw new UserError(file + ": not an SDXL single file (no conditioner.embedders.* or label_emb tensors)");
+            }
+            return load(be, file, configDir, tensors);
+        }
+    }
+
+    private static void requireSdxlFolder(Path dir) {
+        if (!isSdxlFolder(dir)) throw new UserError(dir + ": not a StableDiffusionXLPipeline folder (model_index.json)");
+    }
+
+    /** Every part, configured by {@code configDir}'s files, with its weights from {@code tensors}. */
+    private static StableDiffusionXL load(Backend be, Path source, Path configDir, SdxlTensors tensors) {
+        requireSdxlFolder(configDir);
+        JsonNode index = Json.tree(configDir.resolve("model_index.json"));
+        UNetConfig unetConfig = UNetConfig.fromJson(require(configDir.resolve("unet/config.json")));
+        if (unetConfig.textTime() == null) {
+            throw new UserError(configDir.resolve("unet/config.json") + ": an SDXL UNet needs addition_embed_type \"text_time\"");
+        }
+        var unetShapes = UNet2DConditionModel.parameterShapes(unetConfig);
+        Weights unet = UNetWeights.load(be, unetConfig, tensors.shapes("unet", unetShapes.keySet()),
+                name -> tensors.read("unet", name), tensors.describe("unet"));
+
+        ClipTextConfig c1 = ClipTextConfig.read(require(configDir.resolve("text_encoder/config.json")));
+        ClipTextModel text1 = new ClipTextModel(be, c1, clip(be, tensors, "text_encoder", TEXT_MODEL,
+                ClipTextModel.parameterShapes(c1), "text encoder"));
+        Path config2 = require(configDir.resolve("text_encoder_2/config.json"));
         ClipTextConfig c2 = ClipTextConfig.read(config2);
         int projection = Json.tree(config2).path("projection_dim").asInt(0);
         if (projection < 1) throw new UserError(config2 + ": projection_dim missing (a CLIPTextModelWithProjection)");
-        ClipTextModelWithProjection text2 = read(dir.resolve("text_encoder_2/model.safetensors"),
-                (shapes, f) -> new ClipTextModelWithProjection(new ClipTextModel(be, c2,
-                        ClipCheckpoint.load(be, ClipTextModel.parameterShapes(c2), f, "text_model.", "text encoder 2")),
-                        ClipCheckpoint.load(be, ClipTextModelWithProjection.projectionShapes(c2, projection), f, "",
-                                "text encoder 2"), projection));
-        SdxlTextEncoders text = new SdxlTextEncoders(text1, ClipTokenizer.load(dir.resolve("tokenizer")), text2,
-                ClipTokenizer.load(dir.resolve("tokenizer_2")), index.path("force_zeros_for_empty_prompt").asBoolean(true));
-        checkWidths(dir, unetConfig, text);
+        ClipTextModelWithProjection text2 = new ClipTextModelWithProjection(new ClipTextModel(be, c2,
+                clip(be, tensors, "text_encoder_2", TEXT_MODEL, ClipTextModel.parameterShapes(c2), "text encoder 2")),
+                clip(be, tensors, "text_encoder_2", "", ClipTextModelWithProjection.projectionShapes(c2, projection),
+                        "text encoder 2"), projection);
+        SdxlTextEncoders text = new SdxlTextEncoders(text1, ClipTokenizer.load(configDir.resolve("tokenizer")), text2,
+                ClipTokenizer.load(configDir.resolve("tokenizer_2")),
+                index.path("force_zeros_for_empty_prompt").asBoolean(true));
+        checkWidths(configDir, unetConfig, text);
 
-        VaeConfig vaeConfig = VaeConfig.fromJson(require(dir.resolve("vae/config.json")));
-        Weights vae = read(dir.resolve("vae/diffusion_pytorch_model.safetensors"),
-                (shapes, f) -> VaeWeights.load(be, vaeConfig, shapes, f::readFloats, f.path().toString()));
-        DdimConfig scheduler = DdimConfig.read(require(dir.resolve("scheduler/scheduler_config.json")));
-        return new StableDiffusionXL(dir, unetConfig, unet, text, scheduler, new Vae(vaeConfig, vae));
+        VaeConfig vaeConfig = VaeConfig.fromJson(require(configDir.resolve("vae/config.json")));
+        Weights vae = VaeWeights.load(be, vaeConfig,
+                tensors.shapes("vae", VaeDecoder.parameterShapes(vaeConfig).keySet()),
+                name -> tensors.read("vae", name), tensors.describe("vae"));
+        DdimConfig scheduler = DdimConfig.read(require(configDir.resolve("scheduler/scheduler_config.json")));
+        return new StableDiffusionXL(source, unetConfig, unet, text, scheduler, new Vae(vaeConfig, vae));
+    }
+
+    private static final String TEXT_MODEL = "text_model.";
+
+    /** A CLIP part whose names carry {@code prefix} in the component's tensors (the model declares them without). */
+    private static Weights clip(Backend be, SdxlTensors tensors, String component, String prefix,
+                                SequencedMap<String, int[]> shapes, String part) {
+        Map<String, int[]> found = new LinkedHashMap<>();
+        List<String> expected = shapes.keySet().stream().map(n -> prefix + n).toList();
+        tensors.shapes(component, expected).forEach((name, shape) -> {
+            if (name.startsWith(prefix)) found.put(name.substring(prefix.length()), shape);
+        });
+        return ClipCheckpoint.load(be, shapes, found, name -> tensors.read(component, prefix + name),
+                tensors.describe(component) + ": " + part, prefix);
     }
 
     /** The UNet's context and pooled widths must be the text encoders' (diffusers checks the latter too). */
@@ -105,20 +163,6 @@ public record StableDiffusionXL(Path source, UNetConfig unet, Weights unetWeight
             throw new UserError(dir + ": unet projection_class_embeddings_input_dim " + unet.textTime().inputDim()
                     + " is not text_encoder_2's projection_dim " + text.textEncoder2().projectionDim() + " + 6 × "
                     + unet.textTime().timeEmbedDim());
-        }
-    }
-
-    private interface Reader<T> {
-        T read(Map<String, int[]> shapes, SafetensorsFile file);
-    }
-
-    /** Opens a component's safetensors file and reads the part from it (every tensor's name → shape, and the file). */
-    private static <T> T read(Path file, Reader<T> reader) {
-        require(file);
-        try (SafetensorsFile f = SafetensorsFile.open(file)) {
-            Map<String, int[]> shapes = new LinkedHashMap<>();
-            for (TensorInfo t : f.tensors()) shapes.put(t.name(), t.intShape());
-            return reader.read(shapes, f);
         }
     }
 
