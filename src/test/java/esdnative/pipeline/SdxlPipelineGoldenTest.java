@@ -2,20 +2,29 @@ package esdnative.pipeline;
 
 import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
+import esdnative.cli.Main;
 import esdnative.io.Json;
+import esdnative.io.Npy;
 import esdnative.model.sdxl.StableDiffusionXL;
 import esdnative.sched.DdimScheduler;
 import esdnative.tensor.Tensor;
+import esdnative.testing.Fixtures;
 import esdnative.testing.TinySdxl;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * StableDiffusionXLPipeline (diffusers 0.21.4) on tiny-sdxl-a with DDIMScheduler.from_config of its Euler config:
@@ -94,6 +103,23 @@ class SdxlPipelineGoldenTest {
         // the decode of the fixture's own final latents (the image golden above also carries the sampling's error)
         TinySdxl.assertClose(be, "vae_decoded_image",
                 sd.vae().decoder().decode(be, sd.vae().weights(), TinySdxl.tensor(be, "pipeline_out_latents")));
+    }
+
+    /** `generate --init-latents` reproduces the pipeline from the folder and from the single file (with --config). */
+    @Test
+    void generateReproducesThePipeline(@TempDir Path tmp) throws IOException {
+        Path folder = TinySdxl.model(""), single = Fixtures.path("tiny-sdxl-a-single-file.safetensors");
+        for (Path model : new Path[] {folder, single}) {
+            Path png = tmp.resolve(model.getFileName() + ".png"), saved = tmp.resolve(model.getFileName() + ".npy");
+            assertEquals(0, Main.run("generate", "--model", model.toString(), "--config", folder.toString(),
+                    "--prompt", "a photo of a cat", "--steps", "10", "--guidance", "5",
+                    "--init-latents", TinySdxl.golden("pipeline_in_latents.npy").toString(),
+                    "--save-latents", saved.toString(), "--output", png.toString(), "--backend", "cpu"));
+            TinySdxl.assertRelClose("pipeline_out_latents", Npy.read(saved).floats(), 1e-4);
+            assertTrue(Files.size(png) > 0);
+        }
+        assertEquals(2, Main.run("generate", "--model", folder.toString(), "--prompt", "a cat", "--output",
+                tmp.resolve("x.png").toString(), "--original-size", "32", "--backend", "cpu"));
     }
 
     @Test

@@ -53,6 +53,23 @@ public record StableDiffusionXL(Path source, UNetConfig unet, Weights unetWeight
         return Files.isRegularFile(index) && Json.tree(index).path("_class_name").asText().equals("StableDiffusionXLPipeline");
     }
 
+    /**
+     * Whether {@code model} is an SDXL model: a StableDiffusionXLPipeline folder, or a .safetensors single file with
+     * SDXL's keys.
+     */
+    public static boolean isSdxl(Path model) {
+        if (Files.isDirectory(model)) return isSdxlFolder(model);
+        if (!model.getFileName().toString().endsWith(".safetensors") || !Files.isRegularFile(model)) return false;
+        try (SafetensorsFile f = SafetensorsFile.open(model)) {
+            return SdxlSingleFileNames.isSdxl(f.tensors().stream().map(TensorInfo::name).toList());
+        }
+    }
+
+    /** The folder's model, or the single file's with {@code configDir}'s configs (see {@link #loadSingleFile}). */
+    public static StableDiffusionXL load(Backend be, Path model, Path configDir) {
+        return Files.isDirectory(model) ? loadFolder(be, model) : loadSingleFile(be, model, configDir);
+    }
+
     /** What a command that runs SD 1.x / 2.x models only says of an SDXL model. */
     public static UserError notSupportedHere(Path model) {
         return new UserError(model + ": a Stable Diffusion XL model; this command does not run SDXL yet (SD 1.x / 2.x only)");
