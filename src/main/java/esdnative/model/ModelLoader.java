@@ -69,6 +69,7 @@ public final class ModelLoader {
             throw new UserError("--prediction-type: '" + predictionType + "' is not one of epsilon, v_prediction");
         }
         if (!Files.exists(path)) throw new UserError("--model: " + path + " does not exist");
+        if (StableDiffusionXL.isSdxl(path)) throw StableDiffusionXL.notSupportedHere(path);
         if (Files.isDirectory(path)) {
             if (ema == ModelWeights.Ema.REQUIRE) {
                 throw new UserError("--ema: " + path + " is a diffusers folder; only a CompVis checkpoint holds model_ema.* weights");
@@ -144,7 +145,6 @@ public final class ModelLoader {
     private static StableDiffusion loadFolder(Backend be, Path dir, Path tokenizerDir) {
         Path unetConfigFile = require(dir.resolve("unet/config.json"), "a diffusers model folder needs unet/config.json");
         UNetConfig unetConfig = UNetConfig.fromJson(unetConfigFile);
-        if (unetConfig.textTime() != null) throw StableDiffusionXL.notSupportedHere(dir);
         Weights unet = UNetWeights.load(be, unetConfig, weightsFile(dir.resolve("unet"), "diffusion_pytorch_model"));
         ClipTextConfig textConfig = ClipTextConfig.read(require(dir.resolve("text_encoder/config.json"),
                 "a diffusers model folder needs text_encoder/config.json"));

@@ -13,6 +13,7 @@ import esdnative.testing.TinySdxl;
 import esdnative.util.UserError;
 import org.junit.jupiter.api.Test;
 
+import java.nio.file.Path;
 import java.util.SequencedMap;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -52,10 +53,12 @@ class SdxlSizesTest {
     }
 
     @Test
-    void theSdPipelineRefusesAnSdxlFolderInOneLine() {
-        UserError e = assertThrows(UserError.class,
-                () -> ModelLoader.load(new CpuBackend(), TinySdxl.model(""), null, null));
-        assertTrue(e.getMessage().contains("Stable Diffusion XL"), e.getMessage());
+    void theSdLoaderRefusesSdxlInOneLine() {
+        for (var model : new Path[] {TinySdxl.model(""), Fixtures.path("tiny-sdxl-a-single-file.safetensors")}) {
+            UserError e = assertThrows(UserError.class,
+                    () -> ModelLoader.load(new CpuBackend(), model, Fixtures.path("clip-tokenizer"), null));
+            assertTrue(e.getMessage().contains("Stable Diffusion XL"), e.getMessage());
+        }
     }
 
     @Test

@@ -5,9 +5,15 @@ import esdnative.backend.cpu.CpuBackend;
 import esdnative.model.Weights;
 import esdnative.tensor.Tensor;
 import esdnative.testing.TinySdxl;
+import esdnative.util.UserError;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -15,6 +21,7 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The SDXL UNet (text_time added conditioning, 2 transformer blocks per attention at level 1 and in the mid block,
@@ -55,6 +62,18 @@ class SdxlUNetGoldenTest {
         assertEquals(List.of(1, 2), config.transformerLayersPerBlock());
         assertEquals(List.of(2, 4), config.attentionHeads());
         assertEquals(1_107_604, Weights.elementCount(unet.parameterShapes()), "README-sdxl.md's UNet parameter count");
+    }
+
+    @Test
+    void otherAddedEmbeddingsAreUserErrors(@TempDir Path dir) throws IOException {
+        String sdxl = Files.readString(TinySdxl.model("unet/config.json"));
+        Path bad = dir.resolve("config.json");
+        Files.writeString(bad, sdxl.replace("\"text_time\"", "\"text_image\""));
+        UserError e = assertThrows(UserError.class, () -> UNetConfig.fromJson(bad));
+        assertTrue(e.getMessage().contains("addition_embed_type") && e.getMessage().contains("text_image"), e.getMessage());
+        Files.writeString(bad, sdxl.replace("\"projection_class_embeddings_input_dim\": 68", "\"projection_class_embeddings_input_dim\": 48"));
+        e = assertThrows(UserError.class, () -> UNetConfig.fromJson(bad));
+        assertTrue(e.getMessage().contains("projection_class_embeddings_input_dim"), e.getMessage());
     }
 
     @Test
