@@ -95,7 +95,7 @@ public final class ClipTextModel {
     public Tensor forward(int[] ids, int batch) {
         Tensor x = embeddings(ids, batch);                 // the residual stream [batch, seq, hidden]
         encoder.forward(backend, weights, x, 0, encoder.layerCount());
-        return finalLayerNorm(x);
+        return applyFinalLayerNorm(x);
     }
 
     /** hidden_states[layer]: the residual stream after {@code layer} layers, and last_hidden_state. */
@@ -114,10 +114,10 @@ public final class ClipTextModel {
         Tensor hidden = backend.zeros(x.shape());
         backend.copy(hidden, x);
         encoder.forward(backend, weights, x, layer, encoder.layerCount());
-        return new States(hidden, finalLayerNorm(x));
+        return new States(hidden, applyFinalLayerNorm(x));
     }
 
-    private Tensor finalLayerNorm(Tensor x) {
+    private Tensor applyFinalLayerNorm(Tensor x) {
         return finalLayerNorm.forward(backend, weights, x, x.dim(0) * x.dim(1)).out().reshape(x.shape());
     }
 
