@@ -5,6 +5,7 @@ import esdnative.backend.Backend;
 import esdnative.io.Json;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.TensorInfo;
+import esdnative.model.SizeLimit;
 import esdnative.model.Vae;
 import esdnative.model.Weights;
 import esdnative.model.clip.ClipCheckpoint;
@@ -26,6 +27,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.SequencedMap;
 
@@ -127,6 +129,13 @@ public record StableDiffusionXL(Path source, UNetConfig unet, Weights unetWeight
             throw new UserError(configDir.resolve("unet/config.json") + ": an SDXL UNet needs addition_embed_type \"text_time\"");
         }
         var unetShapes = UNet2DConditionModel.parameterShapes(unetConfig);
+        long unetParameters = Weights.elementCount(unetShapes);
+        if (unetParameters > SizeLimit.MAX_ELEMENTS) {
+            // SDXL base's 2.57 billion: Weights holds one array of at most 2³¹ − 9 elements for now
+            throw new UserError(String.format(Locale.ROOT, "%s: its UNet has %,d parameters, more than this build "
+                    + "holds in one buffer (%,d); a model of this size is not supported yet", source, unetParameters,
+                    SizeLimit.MAX_ELEMENTS));
+        }
         Weights unet = UNetWeights.load(be, unetConfig, tensors.shapes("unet", unetShapes.keySet()),
                 name -> tensors.read("unet", name), tensors.describe("unet"));
 
