@@ -10,6 +10,7 @@ import esdnative.model.ModelLoader;
 import esdnative.model.SizeLimit;
 import esdnative.model.StableDiffusion;
 import esdnative.model.Vae;
+import esdnative.model.sdxl.StableDiffusionXL;
 import esdnative.options.BackendOptions;
 import esdnative.options.Flags;
 import esdnative.options.ModelOptions;
@@ -39,7 +40,8 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = {"--prompt", "-p"}, required = true, paramLabel = "TEXT")
     String prompt;
 
-    @Option(names = "--negative-prompt", defaultValue = "", paramLabel = "TEXT", description = "The unconditional prompt. Default: empty.")
+    @Option(names = "--negative-prompt", paramLabel = "TEXT", description = "The unconditional prompt. Default: empty "
+            + "(SDXL: none, which its models encode as zeros).")
     String negativePrompt;
 
     @Mixin
@@ -75,6 +77,12 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--overwrite", description = "Replace an existing --output (and --save-latents).")
     boolean overwrite;
 
+    @Option(names = "--original-size", paramLabel = "H,W", description = "SDXL: the original image size it conditions on. Default: the image size.")
+    String originalSize;
+
+    @Option(names = "--crops", paramLabel = "TOP,LEFT", description = "SDXL: the crop's top-left corner it conditions on. Default: 0,0.")
+    String crops;
+
     @Override
     public Integer call() {
         Path model = models.model(), tokenizer = models.tokenizer(), configDir = models.config();
@@ -101,6 +109,8 @@ public final class GenerateCommand implements Callable<Integer> {
             init = a.floats();
             initShape = a.shape();
         }
+        if (StableDiffusionXL.isSdxl(model)) return SdxlGeneration.run(this, init, initShape);
+        if (originalSize != null || crops != null) throw new UserError("--original-size/--crops: only for SDXL models");
         try (Backend be = backend.open(System.err::println)) {
             StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
                     predictionType);
@@ -127,20 +137,25 @@ public final class GenerateCommand implements Callable<Integer> {
             try (OutputLock lock = OutputLock.acquire(output, "--output")) {
                 ProgressBar bar = new ProgressBar(System.err, sampling.steps());
                 TextToImage.Result r = TextToImage.run(be, sd, vae,
-                        new TextToImage.Request(prompt, negativePrompt, sampling.steps(), sampling.guidance(), eta, seed, w, h, init),
+                        new TextToImage.Request(prompt, negativePrompt == null ? "" : negativePrompt, sampling.steps(), sampling.guidance(), eta, seed, w, h, init),
                         (i, t, x) -> bar.update(i + 1, i + 1, "t " + t));
-                for (float v : r.latents()) {
-                    if (!Float.isFinite(v)) {
-                        throw new UserError("the sampled latents hold " + v + ": the model's weights (or --init-latents) are "
-                                + "not finite; no image written");
-                    }
-                }
-                Png.write(output, r.image(), r.imageHeight(), r.imageWidth());
-                if (saveLatents != null) Npy.writeFloats(saveLatents, r.latents(), r.latentShape());
-                System.err.printf(Locale.ROOT, "wrote %s (%d×%d)%n", output, r.imageWidth(), r.imageHeight());
-                return 0;
+                return write(r);
             }
         }
+    }
+
+    /** Writes the image (and --save-latents), refusing latents that are not finite. */
+    int write(TextToImage.Result r) {
+        for (float v : r.latents()) {
+            if (!Float.isFinite(v)) {
+                throw new UserError("the sampled latents hold " + v + ": the model's weights (or --init-latents) are "
+                        + "not finite; no image written");
+            }
+        }
+        Png.write(output, r.image(), r.imageHeight(), r.imageWidth());
+        if (saveLatents != null) Npy.writeFloats(saveLatents, r.latents(), r.latentShape());
+        System.err.printf(Locale.ROOT, "wrote %s (%d×%d)%n", output, r.imageWidth(), r.imageHeight());
+        return 0;
     }
 
     /** Refuses, before any work, to replace an existing file without --overwrite. */

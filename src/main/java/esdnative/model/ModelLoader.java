@@ -6,6 +6,7 @@ import esdnative.io.Json;
 import esdnative.io.SafetensorsFile;
 import esdnative.model.clip.ClipTextConfig;
 import esdnative.model.clip.ClipTextModel;
+import esdnative.model.sdxl.StableDiffusionXL;
 import esdnative.model.unet.UNetConfig;
 import esdnative.model.unet.UNetWeights;
 import esdnative.model.vae.VaeConfig;
@@ -68,6 +69,7 @@ public final class ModelLoader {
             throw new UserError("--prediction-type: '" + predictionType + "' is not one of epsilon, v_prediction");
         }
         if (!Files.exists(path)) throw new UserError("--model: " + path + " does not exist");
+        if (StableDiffusionXL.isSdxl(path)) throw StableDiffusionXL.notSupportedHere(path);
         if (Files.isDirectory(path)) {
             if (ema == ModelWeights.Ema.REQUIRE) {
                 throw new UserError("--ema: " + path + " is a diffusers folder; only a CompVis checkpoint holds model_ema.* weights");

@@ -3,6 +3,7 @@ package esdnative.pipeline;
 import esdnative.backend.Backend;
 import esdnative.backend.Batch;
 import esdnative.model.Weights;
+import esdnative.model.sdxl.PromptEmbeds;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.sched.DdimScheduler;
 import esdnative.tensor.Tensor;
@@ -38,8 +39,8 @@ public final class GuidedSampler {
         if (steps > timesteps.length) {
             throw new IllegalArgumentException(steps + " steps asked of a " + timesteps.length + "-step schedule");
         }
-        return run(be, unet, weights, scheduler, latents, embUncond, embCond, guidance, Arrays.copyOf(timesteps, steps),
-                eta, varianceNoise, listener, null);
+        return run(be, unet, weights, scheduler, latents, embUncond, embCond, null, guidance,
+                Arrays.copyOf(timesteps, steps), eta, varianceNoise, listener, null);
     }
 
     /**
@@ -50,21 +51,40 @@ public final class GuidedSampler {
     public static Tensor sample(Backend be, UNet2DConditionModel unet, Weights weights, DdimScheduler scheduler,
                                 Tensor latents, Tensor embUncond, Tensor embCond, float guidance, int[] timesteps,
                                 PredictionListener predictions) {
-        return run(be, unet, weights, scheduler, latents, embUncond, embCond, guidance, timesteps, 0f, null, null,
+        return run(be, unet, weights, scheduler, latents, embUncond, embCond, null, guidance, timesteps, 0f, null, null,
                 predictions);
     }
 
+    /**
+     * SDXL's guided DDIM sampling (eta 0): the first {@code steps} timesteps of the scheduler's schedule, each
+     * forward on [x, x] with the [uncond, cond] prompts' token embeddings, their pooled embeddings and the same
+     * time ids ({@code timeIds}, six per sample) for both halves, as StableDiffusionXLPipeline does.
+     */
+    public static Tensor sample(Backend be, UNet2DConditionModel unet, Weights weights, DdimScheduler scheduler,
+                                Tensor latents, PromptEmbeds uncond, PromptEmbeds cond, float[] timeIds,
+                                float guidance, int steps, StepListener listener, PredictionListener predictions) {
+        int[] timesteps = scheduler.timesteps();
+        if (steps > timesteps.length) {
+            throw new IllegalArgumentException(steps + " steps asked of a " + timesteps.length + "-step schedule");
+        }
+        float[] bothIds = Arrays.copyOf(timeIds, 2 * timeIds.length);
+        System.arraycopy(timeIds, 0, bothIds, timeIds.length, timeIds.length);
+        var added = new UNet2DConditionModel.TextTimeInputs(Batch.stack(be, uncond.pooled(), cond.pooled()), bothIds);
+        return run(be, unet, weights, scheduler, latents, uncond.embeds(), cond.embeds(), added, guidance,
+                Arrays.copyOf(timesteps, steps), 0f, null, listener, predictions);
+    }
+
     private static Tensor run(Backend be, UNet2DConditionModel unet, Weights weights, DdimScheduler scheduler,
-                              Tensor latents, Tensor embUncond, Tensor embCond, float guidance, int[] timesteps,
-                              float eta, Supplier<Tensor> varianceNoise, StepListener listener,
-                              PredictionListener predictions) {
+                              Tensor latents, Tensor embUncond, Tensor embCond,
+                              UNet2DConditionModel.TextTimeInputs added, float guidance, int[] timesteps, float eta,
+                              Supplier<Tensor> varianceNoise, StepListener listener, PredictionListener predictions) {
         Tensor contexts = Batch.stack(be, embUncond, embCond);
         long n = latents.size();
         Tensor x = latents;
         Tensor eps = be.zeros(latents.shape());
         for (int i = 0; i < timesteps.length; i++) {
             int t = timesteps[i];
-            Tensor out = unet.predict(be, weights, Batch.stack(be, x, x), new float[] {t, t}, contexts);
+            Tensor out = unet.predict(be, weights, Batch.stack(be, x, x), new float[] {t, t}, contexts, added);
             Tensor epsUncond = out.view(0, latents.shape());
             Tensor epsCond = out.view(n, latents.shape());
             if (predictions != null) predictions.atStep(i, t, x, epsUncond, epsCond);

@@ -38,6 +38,11 @@ public final class TextToImage {
         Tensor out = GuidedSampler.sample(be, unet, sd.unetWeights(), scheduler, latents, uncond, cond, r.guidance(),
                 r.steps(), r.eta(), () -> be.fromHost(rng.normal((int) Tensor.sizeOf(shape)), shape), listener);
         Tensor pixels = vae != null ? vae.decoder().decode(be, vae.weights(), out) : out;
+        return result(be, out, pixels);
+    }
+
+    /** The final latents and the image [1, c, h, w] in [-1, 1] mapped to [0, 1], channels last (output_type "np"). */
+    static Result result(Backend be, Tensor latents, Tensor pixels) {
         int c = pixels.dim(1), h = pixels.dim(2), w = pixels.dim(3);
         float[] chw = be.toHost(pixels);
         float[] hwc = new float[h * w * c];
@@ -46,6 +51,6 @@ public final class TextToImage {
                 hwc[i * c + ch] = Math.clamp(chw[ch * h * w + i] / 2 + 0.5f, 0f, 1f);
             }
         }
-        return new Result(be.toHost(out), shape, hwc, h, w);
+        return new Result(be.toHost(latents), latents.shape(), hwc, h, w);
     }
 }

@@ -1,92 +1,79 @@
 package esdnative.model.clip;
 
 import esdnative.backend.Backend;
+import esdnative.backend.Scope;
 import esdnative.model.Weights;
+import esdnative.model.nn.Attention;
+import esdnative.model.nn.LayerNorm;
+import esdnative.model.nn.Linear;
 import esdnative.tensor.Tensor;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.SequencedMap;
 
 /**
- * transformers' CLIPEncoder: {@code layers} pre-LayerNorm transformer layers, shared by the text tower (causal
- * self-attention) and the vision tower (full self-attention). Per layer:
+ * transformers' CLIPEncoder: pre-LayerNorm transformer layers, shared by the text tower (causal self-attention)
+ * and the vision tower (full self-attention). Per layer:
  * x += out_proj(attention(layer_norm1(x))); x += fc2(act(fc1(layer_norm2(x)))).
  *
- * <p>Weight names are {@code encoder.layers.N.*} under the tower's own prefix (e.g. without "text_model.").
- *
- * @param hiddenAct "quick_gelu" or "gelu"
+ * <p>Weight names are {@code encoder.layers.N.*} under the tower's own prefix (e.g. without "text_model."). Holds
+ * no weights: they come in as a {@link Weights}.
  */
-public record ClipEncoder(int hiddenSize, int intermediateSize, int layers, int heads, String hiddenAct,
-                          float layerNormEps) {
+public final class ClipEncoder {
+    private final List<Layer> layers = new ArrayList<>();
+    private final boolean quickGelu;
+
+    /** One encoder layer's modules. */
+    private record Layer(LayerNorm norm1, Attention selfAttn, LayerNorm norm2, Linear fc1, Linear fc2) {
+
+        /** x [batch, seq, hidden] += self-attention, then += MLP, in place. */
+        void forward(Backend be, Weights p, Tensor x, boolean quickGelu) {
+            int rows = x.dim(0) * x.dim(1);
+            Tensor normed = norm1.forward(be, p, x, rows).out().reshape(x.shape());
+            be.add(x, x, selfAttn.forward(be, p, normed, normed, false).out(), x.size());
+            Tensor hidden = fc1.forward(be, p, norm2.forward(be, p, x, rows).out(), rows);
+            Tensor activated = be.zeros(hidden.shape());
+            if (quickGelu) be.quickGelu(activated, hidden, hidden.size());
+            else be.gelu(activated, hidden, hidden.size());
+            be.add(x, x, fc2.forward(be, p, activated, rows), x.size());
+        }
+    }
+
+    /** @param hiddenAct "quick_gelu" or "gelu" */
+    public ClipEncoder(int hiddenSize, int intermediateSize, int layers, int heads, String hiddenAct,
+                       float layerNormEps, boolean causal) {
+        this.quickGelu = hiddenAct.equals("quick_gelu");
+        for (int l = 0; l < layers; l++) {
+            String p = "encoder.layers." + l + ".";
+            this.layers.add(new Layer(new LayerNorm(p + "layer_norm1", hiddenSize, layerNormEps),
+                    Attention.clip(p + "self_attn", hiddenSize, heads, causal),
+                    new LayerNorm(p + "layer_norm2", hiddenSize, layerNormEps),
+                    new Linear(p + "mlp.fc1", hiddenSize, intermediateSize, true),
+                    new Linear(p + "mlp.fc2", intermediateSize, hiddenSize, true)));
+        }
+    }
+
+    /** Number of layers. */
+    public int layerCount() { return layers.size(); }
 
     /** Declares every layer's parameters, in checkpoint order. */
     public void declare(SequencedMap<String, int[]> shapes) {
-        int h = hiddenSize;
-        for (int l = 0; l < layers; l++) {
-            String p = "encoder.layers." + l + ".";
-            putLayerNorm(shapes, p + "layer_norm1", h);
-            for (String proj : new String[] {"q_proj", "k_proj", "v_proj", "out_proj"}) {
-                putLinear(shapes, p + "self_attn." + proj, h, h);
-            }
-            putLayerNorm(shapes, p + "layer_norm2", h);
-            putLinear(shapes, p + "mlp.fc1", h, intermediateSize);
-            putLinear(shapes, p + "mlp.fc2", intermediateSize, h);
+        for (Layer l : layers) {
+            l.norm1().declare(shapes);
+            l.selfAttn().declare(shapes);
+            l.norm2().declare(shapes);
+            l.fc1().declare(shapes);
+            l.fc2().declare(shapes);
         }
     }
 
-    static void putLinear(SequencedMap<String, int[]> shapes, String name, int in, int out) {
-        shapes.put(name + ".weight", new int[] {out, in});
-        shapes.put(name + ".bias", new int[] {out});
-    }
-
-    static void putLayerNorm(SequencedMap<String, int[]> shapes, String name, int dim) {
-        shapes.put(name + ".weight", new int[] {dim});
-        shapes.put(name + ".bias", new int[] {dim});
-    }
-
-    /** Runs every layer on the residual stream x [batch, seq, hidden] in place. */
-    public void forward(Backend backend, Weights weights, Tensor x, int batch, int seq, boolean causal) {
-        int h = hiddenSize, inter = intermediateSize, rows = batch * seq;
-        int d = h / heads;
-        float scale = (float) Math.pow(d, -0.5);
-
-        Tensor normed = backend.zeros(rows, h);
-        Tensor mean = backend.zeros(rows), rstd = backend.zeros(rows);
-        Tensor q = backend.zeros(rows, h), k = backend.zeros(rows, h), v = backend.zeros(rows, h);
-        Tensor attended = backend.zeros(rows, h), projected = backend.zeros(rows, h);
-        Tensor hidden = backend.zeros(rows, inter), activated = backend.zeros(rows, inter);
-
-        for (int l = 0; l < layers; l++) {
-            String p = "encoder.layers." + l + ".";
-            layerNorm(backend, weights, normed, mean, rstd, x, p + "layer_norm1", rows);
-            linear(backend, weights, q, normed, p + "self_attn.q_proj", rows, h, h);
-            linear(backend, weights, k, normed, p + "self_attn.k_proj", rows, h, h);
-            linear(backend, weights, v, normed, p + "self_attn.v_proj", rows, h, h);
-            backend.attention(attended, null, q, k, v, batch, heads, seq, seq, d, scale, causal);
-            linear(backend, weights, projected, attended, p + "self_attn.out_proj", rows, h, h);
-            backend.add(x, x, projected, (long) rows * h);
-            layerNorm(backend, weights, normed, mean, rstd, x, p + "layer_norm2", rows);
-            linear(backend, weights, hidden, normed, p + "mlp.fc1", rows, h, inter);
-            if (hiddenAct.equals("quick_gelu")) {
-                backend.quickGelu(activated, hidden, (long) rows * inter);
-            } else {
-                backend.gelu(activated, hidden, (long) rows * inter);
+    /** Runs layers {@code from} (inclusive) to {@code to} (exclusive) on the residual stream x [batch, seq, hidden], in place. */
+    public void forward(Backend be, Weights p, Tensor x, int from, int to) {
+        for (Layer l : layers.subList(from, to)) {
+            try (Scope scope = be.openScope()) { // the layer's temporaries are recycled once x is updated
+                l.forward(be, p, x, quickGelu);
             }
-            linear(backend, weights, projected, activated, p + "mlp.fc2", rows, inter, h);
-            backend.add(x, x, projected, (long) rows * h);
         }
-    }
-
-    /** y[rows, out] = x[rows, in] · Wᵀ + b, with W [out, in]. */
-    static void linear(Backend backend, Weights weights, Tensor y, Tensor x, String name, int rows, int in, int out) {
-        backend.gemm(false, true, rows, out, in, 1f, x, in, 0, weights.get(name + ".weight"), in, 0,
-                0f, y, out, 0, 1);
-        backend.addRowBias(y, weights.get(name + ".bias"), rows, out);
-    }
-
-    /** LayerNorm over the hidden dimension of in[rows, hidden] into out. */
-    void layerNorm(Backend backend, Weights weights, Tensor out, Tensor mean, Tensor rstd, Tensor in, String name,
-                   int rows) {
-        backend.layerNorm(out, mean, rstd, in, weights.get(name + ".weight"), weights.get(name + ".bias"), rows,
-                hiddenSize, layerNormEps);
     }
 }

@@ -6,6 +6,7 @@ import esdnative.util.UserError;
 import esdnative.io.Json;
 import esdnative.io.SafetensorsFile;
 import esdnative.model.Weights;
+import esdnative.model.nn.Linear;
 import esdnative.tensor.Tensor;
 
 import java.nio.file.Files;
@@ -85,7 +86,7 @@ public final class ClipModel {
     /** get_image_features: visual_projection(pooler_output) [n, projection] for pixel values [n, 3, S, S]. */
     public Tensor imageFeatures(Tensor pixels) {
         Tensor pooled = vision.forward(pixels).pooled();
-        return project(pooled, pixels.dim(0), vision.config().hiddenSize(), "visual_projection.weight");
+        return project(pooled, pixels.dim(0), vision.config().hiddenSize(), "visual_projection");
     }
 
     /**
@@ -94,22 +95,13 @@ public final class ClipModel {
      * ids [batch, seq] row-major → [batch, projection].
      */
     public Tensor textFeatures(int[] ids, int batch) {
-        Tensor states = text.forward(ids, batch);
-        int seq = ids.length / batch, h = text.config().hiddenSize();
-        Tensor pooled = backend.zeros(batch, h);
-        for (int b = 0; b < batch; b++) {
-            int eos = 0;
-            for (int s = 1; s < seq; s++) if (ids[b * seq + s] > ids[b * seq + eos]) eos = s;
-            backend.copy(pooled.view((long) b * h, h), states.view(((long) b * seq + eos) * h, h));
-        }
-        return project(pooled, batch, h, "text_projection.weight");
+        Tensor pooled = text.pooled(text.forward(ids, batch), ids, batch);
+        return project(pooled, batch, text.config().hiddenSize(), "text_projection");
     }
 
-    private Tensor project(Tensor x, int rows, int in, String weight) {
-        Tensor y = backend.zeros(rows, projectionDim);
-        backend.gemm(false, true, rows, projectionDim, in, 1f, x, in, 0, heads.get(weight), in, 0, 0f, y,
-                projectionDim, 0, 1);
-        return y;
+    /** A bias-free projection x [rows, in] → [rows, projection] by the head {@code name}. */
+    private Tensor project(Tensor x, int rows, int in, String name) {
+        return new Linear(name, in, projectionDim, false).forward(backend, heads, x, rows);
     }
 
     /** Rows of x [rows, cols] scaled to unit L2 norm (on the host; the sum of squares in double). */

@@ -3,6 +3,7 @@ package esdnative.model.clip;
 import esdnative.backend.Backend;
 import esdnative.io.SafetensorsFile;
 import esdnative.model.Weights;
+import esdnative.model.nn.LayerNorm;
 import esdnative.tensor.Tensor;
 
 import java.nio.file.Path;
@@ -23,11 +24,15 @@ public final class ClipTextModel {
     private final Backend backend;
     private final ClipTextConfig config;
     private final Weights weights;
+    private final ClipEncoder encoder;
+    private final LayerNorm finalLayerNorm;
 
     public ClipTextModel(Backend backend, ClipTextConfig config, Weights weights) {
         this.backend = backend;
         this.config = config;
         this.weights = weights;
+        this.encoder = encoder(config);
+        this.finalLayerNorm = finalLayerNorm(config);
     }
 
     /** A diffusers {@code text_encoder/} folder: config.json and model.safetensors. */
@@ -63,18 +68,25 @@ public final class ClipTextModel {
         shapes.put("embeddings.token_embedding.weight", new int[] {c.vocabSize(), h});
         shapes.put("embeddings.position_embedding.weight", new int[] {c.maxPositionEmbeddings(), h});
         encoder(c).declare(shapes);
-        ClipEncoder.putLayerNorm(shapes, "final_layer_norm", h);
+        finalLayerNorm(c).declare(shapes);
         return shapes;
     }
 
     private static ClipEncoder encoder(ClipTextConfig c) {
         return new ClipEncoder(c.hiddenSize(), c.intermediateSize(), c.numHiddenLayers(), c.numAttentionHeads(),
-                c.hiddenAct(), c.layerNormEps());
+                c.hiddenAct(), c.layerNormEps(), true);
+    }
+
+    private static LayerNorm finalLayerNorm(ClipTextConfig c) {
+        return new LayerNorm("final_layer_norm", c.hiddenSize(), c.layerNormEps());
     }
 
     public ClipTextConfig config() { return config; }
 
     public Weights weights() { return weights; }
+
+    /** The backend the weights live on. */
+    public Backend backend() { return backend; }
 
     /**
      * last_hidden_state [batch, seq, hidden] for token ids [batch, seq] (row-major; seq ≤ max_position_embeddings,
@@ -82,12 +94,46 @@ public final class ClipTextModel {
      */
     public Tensor forward(int[] ids, int batch) {
         Tensor x = embeddings(ids, batch);                 // the residual stream [batch, seq, hidden]
-        int seq = x.dim(1), rows = batch * seq;
-        ClipEncoder encoder = encoder(config);
-        encoder.forward(backend, weights, x, batch, seq, true);
-        Tensor out = backend.zeros(batch, seq, config.hiddenSize());
-        encoder.layerNorm(backend, weights, out, backend.zeros(rows), backend.zeros(rows), x, "final_layer_norm", rows);
-        return out;
+        encoder.forward(backend, weights, x, 0, encoder.layerCount());
+        return applyFinalLayerNorm(x);
+    }
+
+    /** hidden_states[layer]: the residual stream after {@code layer} layers, and last_hidden_state. */
+    public record States(Tensor hidden, Tensor last) {}
+
+    /**
+     * {@link #forward}'s last_hidden_state and, from the same pass, hidden_states[{@code layer}] (without the
+     * final LayerNorm; SDXL reads the penultimate, layer = layers − 1).
+     */
+    public States states(int[] ids, int batch, int layer) {
+        if (layer < 0 || layer > encoder.layerCount()) {
+            throw new IllegalArgumentException("hidden state " + layer + " of a " + encoder.layerCount() + "-layer encoder");
+        }
+        Tensor x = embeddings(ids, batch);
+        encoder.forward(backend, weights, x, 0, layer);
+        Tensor hidden = backend.zeros(x.shape());
+        backend.copy(hidden, x);
+        encoder.forward(backend, weights, x, layer, encoder.layerCount());
+        return new States(hidden, applyFinalLayerNorm(x));
+    }
+
+    private Tensor applyFinalLayerNorm(Tensor x) {
+        return finalLayerNorm.forward(backend, weights, x, x.dim(0) * x.dim(1)).out().reshape(x.shape());
+    }
+
+    /**
+     * pooler_output [batch, hidden]: each sequence's state at its end token, found as transformers 4.33 finds it
+     * for these configs: the first position of the largest id (EOS is the vocabulary's last token).
+     */
+    public Tensor pooled(Tensor states, int[] ids, int batch) {
+        int seq = ids.length / batch, h = config.hiddenSize();
+        Tensor pooled = backend.zeros(batch, h);
+        for (int b = 0; b < batch; b++) {
+            int eos = 0;
+            for (int s = 1; s < seq; s++) if (ids[b * seq + s] > ids[b * seq + eos]) eos = s;
+            backend.copy(pooled.view((long) b * h, h), states.view(((long) b * seq + eos) * h, h));
+        }
+        return pooled;
     }
 
     /** CLIPTextEmbeddings: x[b, s] = token_embedding[ids[b, s]] + position_embedding[s] → [batch, seq, hidden]. */

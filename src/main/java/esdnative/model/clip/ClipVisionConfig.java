@@ -55,6 +55,7 @@ public record ClipVisionConfig(int hiddenSize, int intermediateSize, int numHidd
     }
 
     ClipEncoder encoder() {
-        return new ClipEncoder(hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, hiddenAct, layerNormEps);
+        return new ClipEncoder(hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, hiddenAct, layerNormEps,
+                false);
     }
 }

@@ -2,6 +2,7 @@ package esdnative.model.clip;
 
 import esdnative.backend.Backend;
 import esdnative.model.Weights;
+import esdnative.model.nn.LayerNorm;
 import esdnative.tensor.Conv2dShape;
 import esdnative.tensor.Tensor;
 
@@ -20,6 +21,7 @@ public final class ClipVisionModel {
     private final Backend backend;
     private final ClipVisionConfig config;
     private final Weights weights;
+    private final ClipEncoder encoder;
 
     /** last_hidden_state [n, tokens, hidden] (without post_layernorm) and pooler_output [n, hidden]. */
     public record Output(Tensor lastHiddenState, Tensor pooled) {}
@@ -28,6 +30,15 @@ public final class ClipVisionModel {
         this.backend = backend;
         this.config = config;
         this.weights = weights;
+        this.encoder = config.encoder();
+    }
+
+    private static LayerNorm preLayerNorm(ClipVisionConfig c) {
+        return new LayerNorm("pre_layrnorm", c.hiddenSize(), c.layerNormEps());
+    }
+
+    private static LayerNorm postLayerNorm(ClipVisionConfig c) {
+        return new LayerNorm("post_layernorm", c.hiddenSize(), c.layerNormEps());
     }
 
     /** Every parameter's name and shape, in checkpoint order, from the config alone. */
@@ -37,9 +48,9 @@ public final class ClipVisionModel {
         shapes.put("embeddings.class_embedding", new int[] {h});
         shapes.put("embeddings.patch_embedding.weight", new int[] {h, c.numChannels(), p, p});
         shapes.put("embeddings.position_embedding.weight", new int[] {c.tokens(), h});
-        ClipEncoder.putLayerNorm(shapes, "pre_layrnorm", h);
+        preLayerNorm(c).declare(shapes);
         c.encoder().declare(shapes);
-        ClipEncoder.putLayerNorm(shapes, "post_layernorm", h);
+        postLayerNorm(c).declare(shapes);
         return shapes;
     }
 
@@ -73,16 +84,13 @@ public final class ClipVisionModel {
     }
 
     public Output forward(Tensor pixels) {
-        int n = pixels.dim(0), h = config.hiddenSize(), tokens = config.tokens(), rows = n * tokens;
-        Tensor embedded = embeddings(pixels);
-        ClipEncoder encoder = config.encoder();
-        Tensor x = backend.zeros(n, tokens, h);
-        encoder.layerNorm(backend, weights, x, backend.zeros(rows), backend.zeros(rows), embedded, "pre_layrnorm", rows);
-        encoder.forward(backend, weights, x, n, tokens, false);
+        int n = pixels.dim(0), h = config.hiddenSize(), tokens = config.tokens();
+        Tensor x = preLayerNorm(config).forward(backend, weights, embeddings(pixels), n * tokens).out()
+                .reshape(n, tokens, h);
+        encoder.forward(backend, weights, x, 0, encoder.layerCount());
         Tensor classTokens = backend.zeros(n, h);
         for (int b = 0; b < n; b++) backend.copy(classTokens.view((long) b * h, h), x.view((long) b * tokens * h, h));
-        Tensor pooled = backend.zeros(n, h);
-        encoder.layerNorm(backend, weights, pooled, backend.zeros(n), backend.zeros(n), classTokens, "post_layernorm", n);
+        Tensor pooled = postLayerNorm(config).forward(backend, weights, classTokens, n).out();
         return new Output(x, pooled);
     }
 }

@@ -2,6 +2,10 @@ package esdnative.model.unet;
 
 import esdnative.backend.Backend;
 import esdnative.model.Weights;
+import esdnative.model.nn.Attention;
+import esdnative.model.nn.LayerNorm;
+import esdnative.model.nn.Linear;
+import esdnative.model.nn.Params;
 import esdnative.tensor.Tensor;
 
 import java.util.SequencedMap;
@@ -28,9 +32,9 @@ public final class BasicTransformerBlock {
     public BasicTransformerBlock(String name, int dim, int heads, int headDim, int contextDim) {
         this.dim = dim;
         this.norm1 = new LayerNorm(name + ".norm1", dim, LAYER_NORM_EPS);
-        this.attn1 = new Attention(name + ".attn1", dim, dim, heads, headDim, false);
+        this.attn1 = Attention.diffusers(name + ".attn1", dim, dim, heads, headDim, false);
         this.norm2 = new LayerNorm(name + ".norm2", dim, LAYER_NORM_EPS);
-        this.attn2 = new Attention(name + ".attn2", dim, contextDim, heads, headDim, false);
+        this.attn2 = Attention.diffusers(name + ".attn2", dim, contextDim, heads, headDim, false);
         this.norm3 = new LayerNorm(name + ".norm3", dim, LAYER_NORM_EPS);
         this.ffProj = new Linear(name + ".ff.net.0.proj", dim, 2 * 4 * dim, true);
         this.ffOut = new Linear(name + ".ff.net.2", 4 * dim, dim, true);

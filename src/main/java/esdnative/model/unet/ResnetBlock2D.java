@@ -2,6 +2,9 @@ package esdnative.model.unet;
 
 import esdnative.backend.Backend;
 import esdnative.model.Weights;
+import esdnative.model.nn.Conv2d;
+import esdnative.model.nn.GroupNorm;
+import esdnative.model.nn.Linear;
 import esdnative.tensor.Tensor;
 
 import java.util.SequencedMap;

@@ -12,7 +12,7 @@ import java.util.List;
 
 /**
  * The architecture of a diffusers UNet2DConditionModel (its {@code unet/config.json}), reduced to what the
- * SD1.x / SD2.x family uses. Per-block settings are lists with one entry per down block (diffusers accepts an int
+ * SD1.x / SD2.x / SDXL family uses. Per-block settings are lists with one entry per down block (diffusers accepts an int
  * for all blocks; {@link #fromJson} expands it).
  *
  * <p>{@code attentionHeads} is the number of attention heads per down block. As in diffusers 0.21, a config
@@ -39,7 +39,38 @@ public record UNetConfig(
         float midBlockScaleFactor,
         int convInKernel,
         int convOutKernel,
-        int timeEmbeddingDim) {
+        int timeEmbeddingDim,
+        TextTime textTime) {
+
+    /**
+     * SDXL's added conditioning (diffusers' addition_embed_type "text_time"): the pooled text embedding and the
+     * sinusoids of the six micro-conditioning ids (original size, crop, target size), each {@code timeEmbedDim}
+     * wide, enter add_embedding (Linear {@code inputDim} → time embedding width, SiLU, Linear), which is added
+     * to the time embedding.
+     *
+     * @param timeEmbedDim addition_time_embed_dim
+     * @param inputDim     projection_class_embeddings_input_dim = pooled width + 6 · timeEmbedDim
+     */
+    public record TextTime(int timeEmbedDim, int inputDim) {
+        /** Number of micro-conditioning ids per sample. */
+        public static final int TIME_IDS = 6;
+
+        /** Width of the pooled text embedding the model expects. */
+        public int textEmbedDim() { return inputDim - TIME_IDS * timeEmbedDim; }
+    }
+
+    /** A UNet without added conditioning (SD 1.x / 2.x). */
+    public UNetConfig(int inChannels, int outChannels, int sampleSize, List<Integer> blockOutChannels,
+                      List<String> downBlockTypes, List<String> upBlockTypes, List<Integer> layersPerBlock,
+                      List<Integer> crossAttentionDim, List<Integer> attentionHeads,
+                      List<Integer> transformerLayersPerBlock, int normNumGroups, float normEps, boolean flipSinToCos,
+                      float freqShift, boolean useLinearProjection, boolean upcastAttention, float midBlockScaleFactor,
+                      int convInKernel, int convOutKernel, int timeEmbeddingDim) {
+        this(inChannels, outChannels, sampleSize, blockOutChannels, downBlockTypes, upBlockTypes, layersPerBlock,
+                crossAttentionDim, attentionHeads, transformerLayersPerBlock, normNumGroups, normEps, flipSinToCos,
+                freqShift, useLinearProjection, upcastAttention, midBlockScaleFactor, convInKernel, convOutKernel,
+                timeEmbeddingDim, null);
+    }
 
     public static final String CROSS_ATTN_DOWN = "CrossAttnDownBlock2D";
     public static final String DOWN = "DownBlock2D";
@@ -55,6 +86,9 @@ public record UNetConfig(
         crossAttentionDim = List.copyOf(crossAttentionDim);
         attentionHeads = List.copyOf(attentionHeads);
         transformerLayersPerBlock = List.copyOf(transformerLayersPerBlock);
+        if (textTime != null && (textTime.timeEmbedDim() < 1 || textTime.textEmbedDim() < 1)) {
+            throw new IllegalArgumentException("text_time embedding needs positive widths: " + textTime);
+        }
         int levels = blockOutChannels.size();
         for (List<?> perBlock : List.of(downBlockTypes, upBlockTypes, layersPerBlock, crossAttentionDim,
                 attentionHeads, transformerLayersPerBlock)) {
@@ -98,6 +132,17 @@ public record UNetConfig(
                 List.of(UP, CROSS_ATTN_UP, CROSS_ATTN_UP, CROSS_ATTN_UP),
                 List.of(2, 2, 2, 2), List.of(1024, 1024, 1024, 1024), List.of(5, 10, 20, 20), List.of(1, 1, 1, 1),
                 32, 1e-5f, true, 0f, true, true, 1f, 3, 3, 1280);
+    }
+
+    /**
+     * Stable Diffusion XL base 1.0 (stabilityai/stable-diffusion-xl-base-1.0): 3 levels, 1/2/10 transformer blocks
+     * per attention, 64-channel heads, context 2048 (768 + 1280), the text_time added conditioning of 1280 + 6 · 256.
+     */
+    public static UNetConfig sdxl() {
+        return new UNetConfig(4, 4, 128, List.of(320, 640, 1280),
+                List.of(DOWN, CROSS_ATTN_DOWN, CROSS_ATTN_DOWN), List.of(CROSS_ATTN_UP, CROSS_ATTN_UP, UP),
+                List.of(2, 2, 2), List.of(2048, 2048, 2048), List.of(5, 10, 20), List.of(1, 2, 10),
+                32, 1e-5f, true, 0f, true, false, 1f, 3, 3, 1280, new TextTime(256, 2816));
     }
 
     /** Reads a diffusers {@code unet/config.json}; anything this engine does not implement is a {@link UserError}. */
@@ -159,15 +204,33 @@ public record UNetConfig(
                     root.path("use_linear_projection").asBoolean(false),
                     root.path("upcast_attention").asBoolean(false),
                     (float) root.path("mid_block_scale_factor").asDouble(1),
-                    convIn, convOut, timeDim);
+                    convIn, convOut, timeDim, textTime());
+        }
+
+        /** addition_embed_type: null, or "text_time" with its two widths. */
+        private TextTime textTime() {
+            JsonNode type = root.get("addition_embed_type");
+            if (type == null || type.isNull()) {
+                for (String key : List.of("addition_time_embed_dim", "projection_class_embeddings_input_dim")) {
+                    if (root.hasNonNull(key)) fail(key, "is only supported with addition_embed_type \"text_time\"");
+                }
+                return null;
+            }
+            if (!type.asText().equals("text_time")) fail("addition_embed_type", type + " is not supported (only \"text_time\")");
+            int timeDim = intValue("addition_time_embed_dim", 0);
+            int inputDim = intValue("projection_class_embeddings_input_dim", 0);
+            if (timeDim < 1 || inputDim <= TextTime.TIME_IDS * timeDim) {
+                fail("projection_class_embeddings_input_dim", inputDim + " must exceed 6 × addition_time_embed_dim "
+                        + timeDim + " (the pooled text embedding comes first)");
+            }
+            return new TextTime(timeDim, inputDim);
         }
 
         /** Features of the general diffusers UNet that SD1.x/SD2.x never use: refuse rather than ignore. */
         private void rejectUnsupported() {
-            for (String key : List.of("class_embed_type", "addition_embed_type", "encoder_hid_dim",
-                    "encoder_hid_dim_type", "time_cond_proj_dim", "num_class_embeds", "time_embedding_act_fn",
-                    "timestep_post_act", "cross_attention_norm", "addition_time_embed_dim",
-                    "projection_class_embeddings_input_dim")) {
+            for (String key : List.of("class_embed_type", "encoder_hid_dim", "encoder_hid_dim_type",
+                    "time_cond_proj_dim", "num_class_embeds", "time_embedding_act_fn", "timestep_post_act",
+                    "cross_attention_norm")) {
                 if (root.hasNonNull(key)) fail(key, root.get(key) + " is not supported (only null)");
             }
             requireText("act_fn", "silu");

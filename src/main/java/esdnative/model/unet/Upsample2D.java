@@ -2,6 +2,7 @@ package esdnative.model.unet;
 
 import esdnative.backend.Backend;
 import esdnative.model.Weights;
+import esdnative.model.nn.Conv2d;
 import esdnative.tensor.Tensor;
 
 import java.util.SequencedMap;

@@ -2,9 +2,9 @@ package esdnative.model.vae;
 
 import esdnative.backend.Backend;
 import esdnative.model.Weights;
-import esdnative.model.unet.Attention;
-import esdnative.model.unet.Conv2d;
-import esdnative.model.unet.GroupNorm;
+import esdnative.model.nn.Attention;
+import esdnative.model.nn.Conv2d;
+import esdnative.model.nn.GroupNorm;
 import esdnative.model.unet.ResnetBlock2D;
 import esdnative.model.unet.Upsample2D;
 import esdnative.tensor.Tensor;
@@ -48,7 +48,7 @@ public final class VaeDecoder {
         this.midResnet0 = new ResnetBlock2D("decoder.mid_block.resnets.0", top, top, 0, groups, EPS, 1f);
         String attn = "decoder.mid_block.attentions.0";
         this.midAttnNorm = config.midBlockAttention() ? new GroupNorm(attn + ".group_norm", top, groups, EPS) : null;
-        this.midAttention = config.midBlockAttention() ? new Attention(attn, top, top, 1, top, true) : null;
+        this.midAttention = config.midBlockAttention() ? Attention.diffusers(attn, top, top, 1, top, true) : null;
         this.midResnet1 = new ResnetBlock2D("decoder.mid_block.resnets.1", top, top, 0, groups, EPS, 1f);
 
         int out = top;

@@ -1,20 +1,20 @@
-package esdnative.model.unet;
+package esdnative.model.nn;
 
 import esdnative.backend.Backend;
 import esdnative.model.Weights;
 import esdnative.tensor.Tensor;
 
 /** Small helpers shared by the layers. */
-final class Params {
+public final class Params {
     private Params() {}
 
     /** The gradient tensor for a parameter, or null when no gradients are wanted or this one is absent. */
-    static Tensor grad(Weights grads, String name) {
+    public static Tensor grad(Weights grads, String name) {
         return grads == null ? null : grads.find(name);
     }
 
     /** A new tensor holding a copy of {@code src}, under {@code src}'s shape. */
-    static Tensor copyOf(Backend be, Tensor src) {
+    public static Tensor copyOf(Backend be, Tensor src) {
         Tensor t = be.zeros(src.shape());
         be.copy(t, src);
         return t;

@@ -1,4 +1,4 @@
-package esdnative.model.unet;
+package esdnative.model.nn;
 
 import esdnative.backend.Backend;
 import esdnative.model.Weights;

@@ -1,4 +1,4 @@
-package esdnative.model.unet;
+package esdnative.model.nn;
 
 import esdnative.backend.Backend;
 import esdnative.model.Weights;
@@ -7,9 +7,13 @@ import esdnative.tensor.Tensor;
 import java.util.SequencedMap;
 
 /**
- * diffusers' Attention: to_q/to_k/to_v (without bias in the UNet, with it in the VAE), multi-head
- * softmax(q kᵀ / √d) v, to_out.0 with bias. Self-attention when the context is the input itself, cross-attention on the text context
- * otherwise. With upcast_attention diffusers computes the scores in float32, which is what this always does.
+ * Multi-head attention with four linear projections: out = proj_out(softmax(q kᵀ / √d) v) with q = proj_q(x),
+ * k = proj_k(ctx), v = proj_v(ctx). Self-attention when the context is the input itself, cross-attention on the
+ * text context otherwise; causal (each query sees its own and earlier positions) for the CLIP text tower. The
+ * scores are always computed in float32 (what diffusers' upcast_attention asks for).
+ *
+ * <p>Two namings: diffusers' Attention (to_q/to_k/to_v, without bias in the UNet, with it in the VAE; to_out.0
+ * with bias) and transformers' CLIPAttention (q_proj/k_proj/v_proj/out_proj, all with bias).
  */
 public final class Attention {
     private final Linear toQ;
@@ -18,18 +22,36 @@ public final class Attention {
     private final Linear toOut;
     private final int heads;
     private final int headDim;
+    private final boolean causal;
 
     /** What backward needs. x [n, lq, queryDim], ctx [n, lk, contextDim], q/k/v/o [n·l, heads·headDim]. */
     public record Act(Tensor x, Tensor ctx, Tensor q, Tensor k, Tensor v, Tensor probs, Tensor o, Tensor out) {}
 
-    public Attention(String name, int queryDim, int contextDim, int heads, int headDim, boolean qkvBias) {
-        int inner = heads * headDim;
-        this.toQ = new Linear(name + ".to_q", queryDim, inner, qkvBias);
-        this.toK = new Linear(name + ".to_k", contextDim, inner, qkvBias);
-        this.toV = new Linear(name + ".to_v", contextDim, inner, qkvBias);
-        this.toOut = new Linear(name + ".to_out.0", inner, queryDim, true);
+    private Attention(Linear toQ, Linear toK, Linear toV, Linear toOut, int heads, int headDim, boolean causal) {
+        this.toQ = toQ;
+        this.toK = toK;
+        this.toV = toV;
+        this.toOut = toOut;
         this.heads = heads;
         this.headDim = headDim;
+        this.causal = causal;
+    }
+
+    /** diffusers' Attention {@code name}: to_q/to_k/to_v (bias when {@code qkvBias}), to_out.0 with bias. */
+    public static Attention diffusers(String name, int queryDim, int contextDim, int heads, int headDim,
+                                      boolean qkvBias) {
+        int inner = heads * headDim;
+        return new Attention(new Linear(name + ".to_q", queryDim, inner, qkvBias),
+                new Linear(name + ".to_k", contextDim, inner, qkvBias),
+                new Linear(name + ".to_v", contextDim, inner, qkvBias),
+                new Linear(name + ".to_out.0", inner, queryDim, true), heads, headDim, false);
+    }
+
+    /** transformers' CLIPAttention {@code name} (self-attention of width {@code dim}): q/k/v/out_proj with bias. */
+    public static Attention clip(String name, int dim, int heads, boolean causal) {
+        return new Attention(new Linear(name + ".q_proj", dim, dim, true), new Linear(name + ".k_proj", dim, dim, true),
+                new Linear(name + ".v_proj", dim, dim, true), new Linear(name + ".out_proj", dim, dim, true),
+                heads, dim / heads, causal);
     }
 
     public void declare(SequencedMap<String, int[]> shapes) {
@@ -52,7 +74,7 @@ public final class Attention {
         Tensor v = toV.forward(be, p, ctx, n * lk);
         Tensor probs = train ? be.zeros(n, heads, lq, lk) : null;
         Tensor o = be.zeros(n * lq, heads * headDim);
-        be.attention(o, probs, q, k, v, n, heads, lq, lk, headDim, scale(), false);
+        be.attention(o, probs, q, k, v, n, heads, lq, lk, headDim, scale(), causal);
         Tensor out = toOut.forward(be, p, o, n * lq).reshape(n, lq, toOut.out());
         return new Act(x, ctx, q, k, v, probs, o, out);
     }

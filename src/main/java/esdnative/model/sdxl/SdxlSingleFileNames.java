@@ -1,0 +1,76 @@
+package esdnative.model.sdxl;
+
+import esdnative.weights.CompVisNames;
+import esdnative.weights.OpenClipNames;
+
+/**
+ * Where a diffusers SDXL tensor ({@code unet/…}, {@code vae/…}, {@code text_encoder/…}, {@code text_encoder_2/…})
+ * lives in the original SDXL single file (Stability-AI's {@code sgm} layout, as diffusers'
+ * {@code convert_diffusers_to_original_sdxl.py} writes it; README-sdxl.md §2):
+ * <ul>
+ * <li>UNet and VAE: the CompVis table ({@code model.diffusion_model.*}, {@code first_stage_model.*}) for the
+ *     model's topology, plus SDXL's {@code label_emb.0.0} / {@code label_emb.0.2} for add_embedding's two linears;</li>
+ * <li>text_encoder: {@code conditioner.embedders.0.transformer.} + the Hugging Face name;</li>
+ * <li>text_encoder_2: the OpenCLIP tower under {@code conditioner.embedders.1.model.} (q/k/v fused in
+ *     {@code in_proj_*}, a third each), its projection stored transposed as {@code text_projection} [hidden, proj].</li>
+ * </ul>
+ */
+public final class SdxlSingleFileNames {
+    public static final String TEXT_ENCODER_PREFIX = "conditioner.embedders.0.transformer.";
+    public static final String TEXT_ENCODER_2_PREFIX = "conditioner.embedders.1.model.";
+    private static final String UNET = "unet", VAE = "vae", TEXT_ENCODER = "text_encoder", TEXT_ENCODER_2 = "text_encoder_2";
+
+    /**
+     * A diffusers tensor's place: the file key, which third of dim 0 it is (q 0, k 1, v 2; -1: all of it), and
+     * whether the file holds it transposed.
+     */
+    public record Place(String key, int third, boolean transposed) {}
+
+    private final CompVisNames table;
+
+    public SdxlSingleFileNames(CompVisNames.Topology topology) {
+        this.table = CompVisNames.of(topology);
+    }
+
+    /** Whether a single file's keys are SDXL's (its text encoders under conditioner.embedders.*, or label_emb). */
+    public static boolean isSdxl(Iterable<String> keys) {
+        for (String k : keys) {
+            if (k.startsWith("conditioner.embedders.") || k.startsWith("model.diffusion_model.label_emb.")) return true;
+        }
+        return false;
+    }
+
+    /** The place of {@code name} of diffusers component {@code component}, or null if the layout has none. */
+    public Place place(String component, String name) {
+        return switch (component) {
+            case UNET -> unet(name);
+            case VAE -> whole(table.toCompVis(CompVisNames.Component.VAE, name));
+            case TEXT_ENCODER -> new Place(TEXT_ENCODER_PREFIX + name, -1, false);
+            case TEXT_ENCODER_2 -> textEncoder2(name);
+            default -> throw new IllegalArgumentException("no SDXL component " + component);
+        };
+    }
+
+    private Place unet(String name) {
+        String prefix = CompVisNames.Component.UNET.compVisPrefix();
+        if (name.startsWith("add_embedding.linear_1.")) {
+            return new Place(prefix + "label_emb.0.0." + name.substring("add_embedding.linear_1.".length()), -1, false);
+        }
+        if (name.startsWith("add_embedding.linear_2.")) {
+            return new Place(prefix + "label_emb.0.2." + name.substring("add_embedding.linear_2.".length()), -1, false);
+        }
+        return whole(table.toCompVis(CompVisNames.Component.UNET, name));
+    }
+
+    private static Place textEncoder2(String name) {
+        if (name.equals("text_projection.weight")) return new Place(TEXT_ENCODER_2_PREFIX + "text_projection", -1, true);
+        OpenClipNames.Part part = OpenClipNames.toCompVis(name);
+        if (part == null) return null;
+        String key = TEXT_ENCODER_2_PREFIX + part.compVisName().substring(OpenClipNames.PREFIX.length());
+        return new Place(key, part.third(), false);
+    }
+
+    private static Place whole(String key) {
+        return key == null ? null : new Place(key, -1, false);
+    }
+}
