@@ -12,7 +12,7 @@ import esdnative.model.StableDiffusion;
 import esdnative.model.Vae;
 import esdnative.pipeline.Png;
 import esdnative.pipeline.TextToImage;
-import esdnative.weights.ModelWeights;
+import esdnative.checkpoint.ModelWeights;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 

@@ -10,9 +10,9 @@ import esdnative.model.StableDiffusion;
 import esdnative.model.clip.ClipTextConfig;
 import esdnative.model.vae.VaeConfig;
 import esdnative.sched.DdimConfig;
-import esdnative.weights.CompVisNames.Component;
-import esdnative.weights.ModelWeights;
-import esdnative.weights.TensorEntries;
+import esdnative.checkpoint.CompVisNames.Component;
+import esdnative.checkpoint.ModelWeights;
+import esdnative.checkpoint.TensorEntries;
 
 import java.io.IOException;
 import java.io.InputStream;

@@ -11,10 +11,10 @@ import esdnative.lora.LoraExtraction;
 import esdnative.lora.LoraSettings;
 import esdnative.lora.LoraWriter;
 import esdnative.model.StableDiffusion;
-import esdnative.weights.CompVisNames;
-import esdnative.weights.CompVisNames.Component;
-import esdnative.weights.ModelWeights;
-import esdnative.weights.TensorEntries;
+import esdnative.checkpoint.CompVisNames;
+import esdnative.checkpoint.CompVisNames.Component;
+import esdnative.checkpoint.ModelWeights;
+import esdnative.checkpoint.TensorEntries;
 
 import java.io.IOException;
 import java.nio.file.FileVisitOption;

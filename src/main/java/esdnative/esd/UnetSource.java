@@ -3,9 +3,9 @@ package esdnative.esd;
 import esdnative.io.DType;
 import esdnative.io.SafetensorsWriter.Entry;
 import esdnative.model.StableDiffusion;
-import esdnative.weights.CompVisNames.Component;
-import esdnative.weights.ModelWeights;
-import esdnative.weights.TensorEntries;
+import esdnative.checkpoint.CompVisNames.Component;
+import esdnative.checkpoint.ModelWeights;
+import esdnative.checkpoint.TensorEntries;
 
 /**
  * The source checkpoint's UNet tensors by diffusers name, whatever its layout (folder, .safetensors or .ckpt single

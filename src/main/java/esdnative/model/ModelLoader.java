@@ -12,8 +12,8 @@ import esdnative.model.vae.VaeConfig;
 import esdnative.model.vae.VaeWeights;
 import esdnative.sched.DdimConfig;
 import esdnative.text.ClipTokenizer;
-import esdnative.weights.ModelWeights;
-import esdnative.weights.CompVisNames.Component;
+import esdnative.checkpoint.ModelWeights;
+import esdnative.checkpoint.CompVisNames.Component;
 
 import java.io.IOException;
 import java.nio.file.Files;

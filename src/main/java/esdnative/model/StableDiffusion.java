@@ -5,7 +5,7 @@ import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.model.unet.UNetConfig;
 import esdnative.sched.DdimConfig;
 import esdnative.text.ClipTokenizer;
-import esdnative.weights.ModelWeights;
+import esdnative.checkpoint.ModelWeights;
 
 import java.nio.file.Path;
 

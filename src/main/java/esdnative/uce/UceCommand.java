@@ -10,7 +10,7 @@ import esdnative.io.OutputLock;
 import esdnative.lora.LoraSettings;
 import esdnative.model.ModelLoader;
 import esdnative.model.StableDiffusion;
-import esdnative.weights.ModelWeights;
+import esdnative.checkpoint.ModelWeights;
 import esdnative.util.PeakMemory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;

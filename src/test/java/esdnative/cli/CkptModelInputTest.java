@@ -10,8 +10,8 @@ import esdnative.io.SafetensorsWriter;
 import esdnative.model.ModelLoader;
 import esdnative.model.StableDiffusion;
 import esdnative.testing.Fixtures;
-import esdnative.weights.ModelWeights;
-import esdnative.weights.TensorEntries;
+import esdnative.checkpoint.ModelWeights;
+import esdnative.checkpoint.TensorEntries;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

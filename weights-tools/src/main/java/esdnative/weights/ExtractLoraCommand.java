@@ -1,10 +1,11 @@
 package esdnative.weights;
 
+import esdnative.checkpoint.ModelWeights;
 import esdnative.util.UserError;
 import esdnative.lora.LoraExtraction;
 import esdnative.lora.LoraSettings;
 import esdnative.lora.LoraWriter;
-import esdnative.weights.CompVisNames.Component;
+import esdnative.checkpoint.CompVisNames.Component;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;

@@ -1,11 +1,15 @@
 package esdnative.weights;
 
+import esdnative.checkpoint.CompVisNames;
+import esdnative.checkpoint.ModelWeights;
+import esdnative.checkpoint.DiffusersFolder;
+import esdnative.checkpoint.Layout;
 import esdnative.util.UserError;
 import esdnative.io.CkptFile;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.TensorSource;
-import esdnative.weights.CompVisNames.Component;
-import esdnative.weights.CompVisNames.DiffusersName;
+import esdnative.checkpoint.CompVisNames.Component;
+import esdnative.checkpoint.CompVisNames.DiffusersName;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;

@@ -1,7 +1,7 @@
-package esdnative.weights;
+package esdnative.checkpoint;
 
 import esdnative.util.UserError;
-import esdnative.weights.CompVisNames.Component;
+import esdnative.checkpoint.CompVisNames.Component;
 
 import java.io.IOException;
 import java.nio.file.Files;

@@ -1,6 +1,6 @@
-package esdnative.weights;
+package esdnative.checkpoint;
 
-import esdnative.weights.CompVisNames.Component;
+import esdnative.checkpoint.CompVisNames.Component;
 
 import java.util.Collection;
 

@@ -1,12 +1,12 @@
-package esdnative.weights;
+package esdnative.checkpoint;
 
 import esdnative.util.UserError;
 import esdnative.io.DType;
 import esdnative.io.Json;
 import esdnative.io.TensorSource;
-import esdnative.weights.CompVisNames.Component;
-import esdnative.weights.CompVisNames.DiffusersName;
-import esdnative.weights.CompVisNames.Topology;
+import esdnative.checkpoint.CompVisNames.Component;
+import esdnative.checkpoint.CompVisNames.DiffusersName;
+import esdnative.checkpoint.CompVisNames.Topology;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
