@@ -38,29 +38,52 @@ public final class DiffusersFolder {
     }
 
     /**
-     * The weights of one component folder: the standard safetensors name ({@code diffusion_pytorch_model.safetensors}
-     * or {@code model.safetensors}), else the only {@code .safetensors} file in it (e.g. an fp16 variant), else the
-     * standard PyTorch {@code .bin} (read by the safe checkpoint reader).
+     * The weights file of one component folder ({@code unet/}, {@code text_encoder/}, {@code vae/}), by the one folder
+     * rule (README.md, "Model layouts"):
+     * <ol>
+     * <li>the standard name, {@code diffusion_pytorch_model.safetensors} or {@code model.safetensors};</li>
+     * <li>else the folder's only {@code .safetensors} file, e.g. a variant such as
+     *     {@code diffusion_pytorch_model.fp16.safetensors};</li>
+     * <li>several {@code .safetensors} files and none with the standard name: refused, naming them (which variant is
+     *     meant is the user's choice: keep that one, or give it the standard name);</li>
+     * <li>no {@code .safetensors} file but a PyTorch {@code .bin}: refused, since a {@code .bin} is a pickle (convert
+     *     the folder to safetensors first);</li>
+     * <li>nothing: refused.</li>
+     * </ol>
      */
     public static Path weightsFile(Path componentDir) {
-        for (String name : List.of("diffusion_pytorch_model.safetensors", "model.safetensors")) {
+        for (String name : STANDARD_NAMES) {
             Path p = componentDir.resolve(name);
             if (Files.isRegularFile(p)) return p;
         }
-        List<Path> candidates;
-        try (Stream<Path> s = Files.list(componentDir)) {
-            candidates = s.filter(p -> p.getFileName().toString().endsWith(".safetensors")).sorted().toList();
+        List<Path> safetensors = filesEndingIn(componentDir, ".safetensors");
+        if (safetensors.size() == 1) return safetensors.getFirst();
+        if (safetensors.size() > 1) {
+            throw new UserError(componentDir + ": several weight files and none named " + STANDARD_NAMES.getFirst()
+                    + ": " + fileNames(safetensors) + "; keep only the one to load in the folder, or rename it to "
+                    + STANDARD_NAMES.getFirst());
+        }
+        List<Path> pickles = filesEndingIn(componentDir, ".bin");
+        if (!pickles.isEmpty()) {
+            throw new UserError(componentDir + ": only PyTorch .bin weights (" + fileNames(pickles) + "), which are "
+                    + "pickles and are not loaded from a model folder; convert the folder to safetensors first (diffusers: "
+                    + "DiffusionPipeline.from_pretrained(folder).save_pretrained(out, safe_serialization=True))");
+        }
+        throw new UserError(componentDir + ": no weights in this folder (no " + STANDARD_NAMES.getFirst() + ")");
+    }
+
+    /** The standard weights file names of a diffusers (diffusers models) and a transformers (CLIP) component. */
+    private static final List<String> STANDARD_NAMES = List.of("diffusion_pytorch_model.safetensors", "model.safetensors");
+
+    private static List<Path> filesEndingIn(Path dir, String suffix) {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.filter(p -> p.getFileName().toString().endsWith(suffix) && Files.isRegularFile(p)).sorted().toList();
         } catch (IOException e) {
-            throw new UserError(componentDir + ": cannot list folder: " + e.getMessage(), e);
+            throw new UserError(dir + ": cannot list folder: " + e.getMessage(), e);
         }
-        if (candidates.size() == 1) return candidates.getFirst();
-        if (candidates.size() > 1) {
-            throw new UserError(componentDir + ": several .safetensors files and none with the standard name: " + candidates);
-        }
-        for (String name : List.of("diffusion_pytorch_model.bin", "pytorch_model.bin")) {
-            Path p = componentDir.resolve(name);
-            if (Files.isRegularFile(p)) return p;
-        }
-        throw new UserError(componentDir + ": no weights in this folder (no .safetensors or standard .bin file)");
+    }
+
+    private static String fileNames(List<Path> files) {
+        return String.join(", ", files.stream().map(p -> p.getFileName().toString()).toList());
     }
 }

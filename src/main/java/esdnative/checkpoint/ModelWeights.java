@@ -91,7 +91,7 @@ public final class ModelWeights implements AutoCloseable {
                 tensors.put(e.getKey(), names);
             }
             Topology topology = Topology.fromDiffusers(namesOf(tensors, Component.UNET), namesOf(tensors, Component.VAE));
-            return new ModelWeights(dir, null, topology, files, tensors, List.of(), false, isSd2TextEncoder(dir, tensors));
+            return new ModelWeights(dir, Layout.DIFFUSERS, topology, files, tensors, List.of(), false, isSd2TextEncoder(dir, tensors));
         } catch (RuntimeException e) {
             files.forEach(TensorSource::close);
             throw e;
@@ -102,7 +102,7 @@ public final class ModelWeights implements AutoCloseable {
         TensorSource f = TensorSource.open(file);
         try {
             Layout layout = Layout.of(f.names());
-            if (layout != Layout.COMPVIS_SINGLE_FILE) {
+            if (layout != Layout.SINGLE_FILE) {
                 throw new UserError(file + ": not a CompVis single file (" + layout.description()
                         + "); give the diffusers pipeline folder instead");
             }
@@ -184,8 +184,19 @@ public final class ModelWeights implements AutoCloseable {
      */
     public boolean openClipText() { return openClipText; }
 
+    /** {@link Layout#DIFFUSERS} for a folder, {@link Layout#SINGLE_FILE} for a .safetensors or .ckpt single file. */
+    public Layout layout() { return layout; }
+
     /** True if the weights came from a CompVis single file. */
-    public boolean isSingleFile() { return layout == Layout.COMPVIS_SINGLE_FILE; }
+    public boolean isSingleFile() { return layout == Layout.SINGLE_FILE; }
+
+    /** The file a component's weights are read from: its file in a folder, else the single file; null if absent. */
+    public Path file(Component c) {
+        if (!tensors.containsKey(c)) return null;
+        if (isSingleFile()) return path;
+        return files.stream().filter(f -> f.path().getParent().getFileName().toString().equals(c.folder()))
+                .findFirst().orElseThrow().path();
+    }
 
     /** The single file the weights came from (a UserError for a folder). */
     public TensorSource singleFile() {

@@ -1,10 +1,10 @@
 package esdnative.uce;
 
 import esdnative.backend.cpu.CpuBackend;
+import esdnative.checkpoint.Layout;
 import esdnative.cli.LoraOptions;
 import esdnative.util.UserError;
 import esdnative.esd.EsdOutput;
-import esdnative.esd.OutputFormat;
 import esdnative.io.InputSnapshot;
 import esdnative.io.OutputLock;
 import esdnative.lora.LoraSettings;
@@ -97,8 +97,8 @@ public final class UceCommand implements Callable<Integer> {
         LoraSettings lora = loraOptions.settings();
         if (!Files.exists(model)) throw new UserError("--model: " + model + " does not exist");
         // the input's layout by default: a folder is diffusers, a file a single file (as the loader reads them)
-        OutputFormat outFormat = format != null ? OutputFormat.parse(format)
-                : Files.isDirectory(model) ? OutputFormat.DIFFUSERS : OutputFormat.SINGLE_FILE;
+        Layout outFormat = format != null ? Layout.outputFormat(format)
+                : Files.isDirectory(model) ? Layout.DIFFUSERS : Layout.SINGLE_FILE;
         EsdOutput.checkWritable(output, outFormat, overwrite);   // before loading a model of several GB
         try (OutputLock lock = OutputLock.acquire(output, "--output"); CpuBackend be = new CpuBackend()) {
             long start = System.nanoTime();
@@ -115,9 +115,9 @@ public final class UceCommand implements Callable<Integer> {
 
             input.verifyUnchanged("--model", "Run uce again on the input as it is now.");
             EsdOutput out = new EsdOutput(be, sd, r.edited(), metadata(settings)).pipelineFilesFrom(configDir, tokenizer);
-            if (outFormat == OutputFormat.LORA) out.writeLora(output, lora).forEach(err::println);
+            if (outFormat == Layout.LORA) out.writeLora(output, lora).forEach(err::println);
             else out.write(output, outFormat, overwrite);
-            err.printf(Locale.ROOT, "wrote %s (%s) in %.1f s total; peak memory %s%n", output, outFormat.id(),
+            err.printf(Locale.ROOT, "wrote %s (%s) in %.1f s total; peak memory %s%n", output, outFormat.formatId(),
                     (System.nanoTime() - start) / 1e9, PeakMemory.describe());
             return 0;
         }

@@ -3,6 +3,7 @@ package esdnative.model;
 import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
 import esdnative.util.UserError;
+import esdnative.checkpoint.Layout;
 import esdnative.model.clip.ClipTextConfig;
 import esdnative.model.clip.ClipTextModel;
 import esdnative.model.unet.UNet2DConditionModel;
@@ -30,8 +31,8 @@ class ModelLoaderTest {
         // the tiny model's 8 norm groups and 4 text heads are not in any tensor shape: its configs come from --config
         StableDiffusion b = ModelLoader.load(be, Fixtures.path("tiny-sd-a-single-file.safetensors"),
                 Fixtures.path("clip-tokenizer"), folder);
-        assertEquals(StableDiffusion.Layout.DIFFUSERS, a.layout());
-        assertEquals(StableDiffusion.Layout.SINGLE_FILE, b.layout());
+        assertEquals(Layout.DIFFUSERS, a.layout());
+        assertEquals(Layout.SINGLE_FILE, b.layout());
         assertEquals(a.unet(), b.unet());
         assertEquals(a.vaeScaleFactor(), b.vaeScaleFactor());
         assertEquals(2, a.vaeScaleFactor());

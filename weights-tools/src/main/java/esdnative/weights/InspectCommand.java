@@ -109,7 +109,7 @@ public final class InspectCommand implements Runnable {
                 out.printf(Locale.ROOT, "  %-" + width + "s  %-4s %s%n", e.name(), e.dtype(), Arrays.toString(e.shape()));
             }
         }
-        CompVisNames table = layout == Layout.COMPVIS_SINGLE_FILE
+        CompVisNames table = layout == Layout.SINGLE_FILE
                 ? CompVisNames.of(CompVisNames.Topology.fromCompVis(names)) : null;
         for (Entry e : entries) {
             String row;
