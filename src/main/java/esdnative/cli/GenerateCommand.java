@@ -111,6 +111,7 @@ public final class GenerateCommand implements Callable<Integer> {
         try (Backend be = BackendOption.create(backend, System.err)) {
             StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
                     predictionType);
+            ModelLoader.hintConfig(System.err, sd, configDir, "--config DIR");
             for (LoraApplier.Spec lora : loraSpecs) {
                 int modules = LoraApplier.apply(be, sd.unetWeights(), lora);
                 System.err.printf(Locale.ROOT, "applied %s at scale %s (%d modules)%n", lora.file(), lora.scale(), modules);

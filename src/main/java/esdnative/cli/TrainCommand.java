@@ -186,6 +186,7 @@ public final class TrainCommand implements Callable<Integer> {
             long loadStart = System.nanoTime();
             StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
                     predictionType);
+            ModelLoader.hintConfig(err, sd, configDir, "--config DIR");
             Layout outFormat = format != null ? Layout.outputFormat(format) : sd.layout();
             EsdTrainer.Settings settings = new EsdTrainer.Settings(conceptList, trainMethod, iterations, lr, negativeGuidance,
                     startGuidance, ddimSteps, sched, resolution != null ? resolution : sd.defaultResolution(), seed,

@@ -17,6 +17,7 @@ import esdnative.text.ClipTokenizer;
 import esdnative.util.UserError;
 
 import java.io.IOException;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -259,14 +260,42 @@ public final class ModelLoader {
 
     /**
      * A single file's component whose shapes are no Stable Diffusion model's: its outputs are right only if the values
-     * no tensor holds happen to be SD's. Says which were assumed and how to give the real ones.
+     * no tensor holds happen to be SD's. Says which were assumed and what gives the real ones (in the core's words: a
+     * command adds its option's name, see {@link #assumedParts}).
      */
     private static void warnAssumed(Path file, String component, String folder, List<String> assumed) {
         if (assumed.isEmpty()) return;
         System.err.println("warning: " + file.getFileName() + ": its " + component + " has no Stable Diffusion 1.x/2.x "
                 + "shapes, and no tensor holds these values, so SD's were assumed: " + String.join(", ", assumed)
-                + "; if the model was made with others its outputs are wrong: pass --config DIR, a diffusers folder "
+                + "; if the model was made with others its outputs are wrong: pass a config, a diffusers folder "
                 + "with this model's " + folder + "/config.json");
+    }
+
+    /**
+     * Where the loader assumed parts of a single file's architecture (and warned, in the core's words: "pass a
+     * config"), a line saying how the command passes one: {@code option}, e.g. "--config DIR". Prints nothing when
+     * nothing was assumed.
+     */
+    public static void hintConfig(PrintStream err, StableDiffusion model, Path configDir, String option) {
+        List<String> parts = assumedParts(model, configDir);
+        if (parts.isEmpty()) return;
+        err.println("hint: " + option + " passes the config of this model's " + String.join(", ", parts)
+                + ": a diffusers folder with its config.json files");
+    }
+
+    /**
+     * The parts of a loaded model ("UNet", "text encoder", "VAE") whose architecture was assumed rather than read,
+     * each warned about while loading: a single file's parts whose shapes are no SD model's, when no
+     * {@code configDir} was given. Empty for a folder, which has its configs.
+     */
+    public static List<String> assumedParts(StableDiffusion model, Path configDir) {
+        if (configDir != null || model.layout() != Layout.SINGLE_FILE) return List.of();
+        List<String> parts = new ArrayList<>();
+        if (!SingleFileArchitecture.assumed(model.unet()).isEmpty()) parts.add("UNet");
+        if (!SingleFileArchitecture.assumed(model.textEncoder().config()).isEmpty()) parts.add("text encoder");
+        VaeConfig vae = vaeConfig(model, null);
+        if (vae != null && !SingleFileArchitecture.assumed(vae).isEmpty()) parts.add("VAE");
+        return parts;
     }
 
     // ---- shared --------------------------------------------------------------------------------------------

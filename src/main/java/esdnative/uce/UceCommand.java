@@ -104,6 +104,7 @@ public final class UceCommand implements Callable<Integer> {
             long start = System.nanoTime();
             InputSnapshot input = InputSnapshot.of(model);
             StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF);
+            ModelLoader.hintConfig(err, sd, configDir, "--config DIR");
             err.printf(Locale.ROOT, "loaded %s (%s) in %.1f s%n", model, sd.layout().name().toLowerCase(Locale.ROOT),
                     (System.nanoTime() - start) / 1e9);
 
