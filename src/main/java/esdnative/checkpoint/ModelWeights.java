@@ -22,8 +22,8 @@ import java.util.Set;
 
 /**
  * A Stable Diffusion model's weights addressed by diffusers component and name, whatever the source: a diffusers
- * pipeline folder (safetensors or .bin per component) or a CompVis single file (.safetensors or .ckpt), whose names
- * go through {@link CompVisNames}. Shapes are given in diffusers layout. A checkpoint's UNet is its raw weights, as
+ * pipeline folder (one safetensors file per component, by {@link DiffusersFolder}'s rule) or a CompVis single file
+ * (.safetensors or .ckpt), whose names go through {@link CompVisNames}. Every layout is read through here. Shapes are given in diffusers layout. A checkpoint's UNet is its raw weights, as
  * the reference loaders take it (diffusers' single-file loader: {@code extract_ema=False}; CompVis' and A1111's
  * {@code v1-inference.yaml}: {@code use_ema: False}); its {@code model_ema.*} copy (LDM's EMA, as in
  * {@code sd-v1-4-full-ema.ckpt}) replaces them only with {@link Ema#REQUIRE}.

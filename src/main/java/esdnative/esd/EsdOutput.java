@@ -29,8 +29,9 @@ import java.util.stream.Stream;
 
 /**
  * Writes an ESD result. Untouched tensors are copied byte for byte from the source checkpoint (dtype kept), read
- * through the handle the model was loaded from (it stays open until the model is closed); the trained ones are written in their source dtype. Everything is written under a temporary name and renamed into
- * place at the end, so a failed or interrupted write leaves no partial output.
+ * through the handle the model was loaded from (open until the model is closed); the trained ones are written in
+ * their source dtype. Everything is written under a temporary name and renamed into place at the end, so a failed or
+ * interrupted write leaves no partial output.
  */
 public final class EsdOutput {
     private final Backend be;
