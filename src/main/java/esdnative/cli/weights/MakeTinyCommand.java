@@ -1,4 +1,4 @@
-package esdnative.weights;
+package esdnative.cli.weights;
 
 import esdnative.checkpoint.CompVisNames;
 import esdnative.checkpoint.TensorEntries;
