@@ -46,7 +46,7 @@ public final class ToyPretrain {
         }
         StableDiffusion start = ModelLoader.load(be, init, null, null);
         if (!start.unet().equals(ToyModel.unetConfig(s.imageSize(), s.channels()))) {
-            throw new UserError("--init: " + init + " is not a toy model of --size " + s.imageSize() + " and --channels " + s.channels());
+            throw new UserError(init + " is not a toy model of " + s.imageSize() + " px and " + s.channels() + " channels");
         }
         train(be, s, start.unetWeights(), start.textEncoder(), new Rng(s.seed()), out, log);
     }

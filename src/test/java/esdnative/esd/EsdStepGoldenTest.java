@@ -12,6 +12,7 @@ import esdnative.optim.Adam;
 import esdnative.tensor.Tensor;
 import esdnative.testing.FixtureWeights;
 import esdnative.testing.Fixtures;
+import esdnative.testing.Goldens;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
@@ -86,10 +87,6 @@ class EsdStepGoldenTest {
     }
 
     private static void assertClose(JsonNode files, String name, float[] actual, double atol) {
-        float[] expected = Npy.read(Fixtures.golden(files.get(name).get("file").asText())).floats();
-        assertEquals(expected.length, actual.length, name + ": size");
-        double worst = 0;
-        for (int i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(expected[i] - actual[i]));
-        assertTrue(worst <= atol, name + ": max abs error " + worst + " > " + atol);
+        Goldens.assertClose(name, Npy.read(Fixtures.golden(files.get(name).get("file").asText())).floats(), actual, atol);
     }
 }

@@ -6,6 +6,7 @@ import esdnative.lora.LoraExtraction;
 import esdnative.lora.LoraSettings;
 import esdnative.lora.LoraWriter;
 import esdnative.checkpoint.CompVisNames.Component;
+import esdnative.options.Flags;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -58,7 +59,8 @@ public final class ExtractLoraCommand implements Runnable {
 
     @Override
     public void run() {
-        LoraSettings settings = new LoraSettings(LoraSettings.parseRank(rank, "--rank"), LoraSettings.parseDtype(dtype, "--dtype"));
+        LoraSettings settings = new LoraSettings(Flags.about("--rank", () -> LoraSettings.parseRank(rank)),
+                Flags.about("--dtype", () -> LoraSettings.parseDtype(dtype)));
         if (!out.getFileName().toString().endsWith(".safetensors")) throw new UserError("OUT: " + out + ": name the LoRA file .safetensors");
         if (Files.exists(out) && !overwrite) throw new UserError("OUT: " + out + " already exists (pass --overwrite to replace it)");
         Path parent = out.toAbsolutePath().getParent();

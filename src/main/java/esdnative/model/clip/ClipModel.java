@@ -59,7 +59,7 @@ public final class ClipModel {
     public static ClipModel load(Backend backend, Path folder) {
         Path configFile = folder.resolve("config.json"), weightsFile = folder.resolve("model.safetensors");
         if (!Files.isRegularFile(configFile) || !Files.isRegularFile(weightsFile)) {
-            throw new UserError("--clip: " + folder + " needs config.json and model.safetensors (a transformers CLIPModel)");
+            throw new UserError(folder + " needs config.json and model.safetensors (a transformers CLIPModel)");
         }
         Config c = Config.read(configFile);
         try (SafetensorsFile file = SafetensorsFile.open(weightsFile)) {

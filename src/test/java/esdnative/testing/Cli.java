@@ -1,4 +1,4 @@
-package esdnative.sweep;
+package esdnative.testing;
 
 import esdnative.cli.Main;
 
@@ -7,8 +7,8 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 
 /** Runs the esd-native command line in this JVM and keeps what it printed. */
-record Cli(int exit, String out, String err) {
-    static Cli run(String... args) {
+public record Cli(int exit, String out, String err) {
+    public static Cli run(String... args) {
         PrintStream oldOut = System.out, oldErr = System.err;
         ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
         int exit;

@@ -1,4 +1,4 @@
-package esdnative.cli;
+package esdnative.util;
 
 import java.io.PrintStream;
 

@@ -1,10 +1,8 @@
-package esdnative.cli;
+package esdnative.esd;
 
 import esdnative.util.UserError;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import esdnative.esd.EsdTrainer;
-import esdnative.esd.Trace;
 import esdnative.io.AtomicFile;
 import esdnative.io.Json;
 

@@ -1,4 +1,4 @@
-package esdnative.cli;
+package esdnative.options;
 
 import esdnative.lora.LoraSettings;
 import picocli.CommandLine.Option;
@@ -14,6 +14,7 @@ public final class LoraOptions {
 
     /** The parsed settings; refuses a bad rank or dtype with the flag's name. */
     public LoraSettings settings() {
-        return new LoraSettings(LoraSettings.parseRank(rank, "--lora-rank"), LoraSettings.parseDtype(dtype, "--lora-dtype"));
+        return new LoraSettings(Flags.about("--lora-rank", () -> LoraSettings.parseRank(rank)),
+                Flags.about("--lora-dtype", () -> LoraSettings.parseDtype(dtype)));
     }
 }
