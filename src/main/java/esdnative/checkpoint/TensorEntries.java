@@ -1,11 +1,11 @@
-package esdnative.weights;
+package esdnative.checkpoint;
 
 import esdnative.util.UserError;
 import esdnative.io.DType;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.SafetensorsWriter.Entry;
 import esdnative.io.TensorSource;
-import esdnative.weights.CompVisNames.Component;
+import esdnative.checkpoint.CompVisNames.Component;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;

@@ -1,4 +1,4 @@
-package esdnative.weights;
+package esdnative.cli.weights;
 
 import esdnative.cli.Main;
 import esdnative.esd.TrainMethod;

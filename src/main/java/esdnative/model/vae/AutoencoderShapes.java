@@ -1,4 +1,4 @@
-package esdnative.weights;
+package esdnative.model.vae;
 
 import esdnative.model.vae.VaeConfig;
 import esdnative.model.vae.VaeDecoder;

@@ -1,4 +1,4 @@
-package esdnative.weights;
+package esdnative.model.vae;
 
 import esdnative.io.SafetensorsFile;
 import esdnative.io.TensorInfo;

@@ -1,11 +1,12 @@
-package esdnative.weights;
+package esdnative.cli.weights;
 
+import esdnative.checkpoint.ModelWeights;
 import esdnative.cli.Main;
 import esdnative.io.CkptFile;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.TensorInfo;
 import esdnative.testing.Fixtures;
-import esdnative.weights.CompVisNames.Component;
+import esdnative.checkpoint.CompVisNames.Component;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -1,4 +1,4 @@
-package esdnative.weights;
+package esdnative.checkpoint;
 
 import java.util.Collection;
 import java.util.List;

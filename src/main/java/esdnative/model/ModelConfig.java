@@ -1,4 +1,4 @@
-package esdnative.weights;
+package esdnative.model;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import esdnative.util.UserError;

@@ -1,6 +1,7 @@
-package esdnative.weights;
+package esdnative.cli.weights;
 
-import esdnative.weights.CompVisNames.Component;
+import esdnative.checkpoint.ModelWeights;
+import esdnative.checkpoint.CompVisNames.Component;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;

@@ -1,11 +1,15 @@
-package esdnative.weights;
+package esdnative.cli.weights;
 
+import esdnative.checkpoint.CompVisNames;
+import esdnative.checkpoint.ModelWeights;
+import esdnative.checkpoint.DiffusersFolder;
+import esdnative.checkpoint.TensorEntries;
 import esdnative.util.UserError;
 import esdnative.io.AtomicOutput;
 import esdnative.io.DType;
 import esdnative.io.SafetensorsWriter;
 import esdnative.io.SafetensorsWriter.Entry;
-import esdnative.weights.CompVisNames.Component;
+import esdnative.checkpoint.CompVisNames.Component;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;

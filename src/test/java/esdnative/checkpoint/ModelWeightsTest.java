@@ -1,8 +1,8 @@
-package esdnative.weights;
+package esdnative.checkpoint;
 
 import esdnative.util.UserError;
 import esdnative.testing.Fixtures;
-import esdnative.weights.CompVisNames.Component;
+import esdnative.checkpoint.CompVisNames.Component;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;

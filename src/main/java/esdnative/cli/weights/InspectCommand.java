@@ -1,11 +1,15 @@
-package esdnative.weights;
+package esdnative.cli.weights;
 
+import esdnative.checkpoint.CompVisNames;
+import esdnative.checkpoint.ModelWeights;
+import esdnative.checkpoint.DiffusersFolder;
+import esdnative.checkpoint.Layout;
 import esdnative.util.UserError;
 import esdnative.io.CkptFile;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.TensorSource;
-import esdnative.weights.CompVisNames.Component;
-import esdnative.weights.CompVisNames.DiffusersName;
+import esdnative.checkpoint.CompVisNames.Component;
+import esdnative.checkpoint.CompVisNames.DiffusersName;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -105,7 +109,7 @@ public final class InspectCommand implements Runnable {
                 out.printf(Locale.ROOT, "  %-" + width + "s  %-4s %s%n", e.name(), e.dtype(), Arrays.toString(e.shape()));
             }
         }
-        CompVisNames table = layout == Layout.COMPVIS_SINGLE_FILE
+        CompVisNames table = layout == Layout.SINGLE_FILE
                 ? CompVisNames.of(CompVisNames.Topology.fromCompVis(names)) : null;
         for (Entry e : entries) {
             String row;

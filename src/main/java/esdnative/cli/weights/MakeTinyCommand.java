@@ -1,5 +1,9 @@
-package esdnative.weights;
+package esdnative.cli.weights;
 
+import esdnative.checkpoint.CompVisNames;
+import esdnative.checkpoint.TensorEntries;
+import esdnative.model.ModelConfig;
+import esdnative.model.vae.AutoencoderShapes;
 import esdnative.util.UserError;
 import esdnative.io.AtomicOutput;
 import esdnative.io.DType;
@@ -8,8 +12,8 @@ import esdnative.io.SafetensorsWriter.Entry;
 import esdnative.model.clip.ClipTextModel;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.util.Rng;
-import esdnative.weights.CompVisNames.Component;
-import esdnative.weights.CompVisNames.Topology;
+import esdnative.checkpoint.CompVisNames.Component;
+import esdnative.checkpoint.CompVisNames.Topology;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;

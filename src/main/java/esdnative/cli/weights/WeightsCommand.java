@@ -1,4 +1,4 @@
-package esdnative.weights;
+package esdnative.cli.weights;
 
 import picocli.CommandLine;
 import picocli.CommandLine.Command;

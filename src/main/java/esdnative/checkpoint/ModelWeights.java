@@ -1,12 +1,12 @@
-package esdnative.weights;
+package esdnative.checkpoint;
 
 import esdnative.util.UserError;
 import esdnative.io.DType;
 import esdnative.io.Json;
 import esdnative.io.TensorSource;
-import esdnative.weights.CompVisNames.Component;
-import esdnative.weights.CompVisNames.DiffusersName;
-import esdnative.weights.CompVisNames.Topology;
+import esdnative.checkpoint.CompVisNames.Component;
+import esdnative.checkpoint.CompVisNames.DiffusersName;
+import esdnative.checkpoint.CompVisNames.Topology;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,8 +22,8 @@ import java.util.Set;
 
 /**
  * A Stable Diffusion model's weights addressed by diffusers component and name, whatever the source: a diffusers
- * pipeline folder (safetensors or .bin per component) or a CompVis single file (.safetensors or .ckpt), whose names
- * go through {@link CompVisNames}. Shapes are given in diffusers layout. A checkpoint's UNet is its raw weights, as
+ * pipeline folder (one safetensors file per component, by {@link DiffusersFolder}'s rule) or a CompVis single file
+ * (.safetensors or .ckpt), whose names go through {@link CompVisNames}. Every layout is read through here. Shapes are given in diffusers layout. A checkpoint's UNet is its raw weights, as
  * the reference loaders take it (diffusers' single-file loader: {@code extract_ema=False}; CompVis' and A1111's
  * {@code v1-inference.yaml}: {@code use_ema: False}); its {@code model_ema.*} copy (LDM's EMA, as in
  * {@code sd-v1-4-full-ema.ckpt}) replaces them only with {@link Ema#REQUIRE}.
@@ -91,7 +91,7 @@ public final class ModelWeights implements AutoCloseable {
                 tensors.put(e.getKey(), names);
             }
             Topology topology = Topology.fromDiffusers(namesOf(tensors, Component.UNET), namesOf(tensors, Component.VAE));
-            return new ModelWeights(dir, null, topology, files, tensors, List.of(), false, isSd2TextEncoder(dir, tensors));
+            return new ModelWeights(dir, Layout.DIFFUSERS, topology, files, tensors, List.of(), false, isSd2TextEncoder(dir, tensors));
         } catch (RuntimeException e) {
             files.forEach(TensorSource::close);
             throw e;
@@ -102,7 +102,7 @@ public final class ModelWeights implements AutoCloseable {
         TensorSource f = TensorSource.open(file);
         try {
             Layout layout = Layout.of(f.names());
-            if (layout != Layout.COMPVIS_SINGLE_FILE) {
+            if (layout != Layout.SINGLE_FILE) {
                 throw new UserError(file + ": not a CompVis single file (" + layout.description()
                         + "); give the diffusers pipeline folder instead");
             }
@@ -184,8 +184,19 @@ public final class ModelWeights implements AutoCloseable {
      */
     public boolean openClipText() { return openClipText; }
 
+    /** {@link Layout#DIFFUSERS} for a folder, {@link Layout#SINGLE_FILE} for a .safetensors or .ckpt single file. */
+    public Layout layout() { return layout; }
+
     /** True if the weights came from a CompVis single file. */
-    public boolean isSingleFile() { return layout == Layout.COMPVIS_SINGLE_FILE; }
+    public boolean isSingleFile() { return layout == Layout.SINGLE_FILE; }
+
+    /** The file a component's weights are read from: its file in a folder, else the single file; null if absent. */
+    public Path file(Component c) {
+        if (!tensors.containsKey(c)) return null;
+        if (isSingleFile()) return path;
+        return files.stream().filter(f -> f.path().getParent().getFileName().toString().equals(c.folder()))
+                .findFirst().orElseThrow().path();
+    }
 
     /** The single file the weights came from (a UserError for a folder). */
     public TensorSource singleFile() {

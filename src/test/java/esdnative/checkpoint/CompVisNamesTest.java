@@ -1,13 +1,13 @@
-package esdnative.weights;
+package esdnative.checkpoint;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import esdnative.io.Json;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.TensorInfo;
 import esdnative.testing.Fixtures;
-import esdnative.weights.CompVisNames.Component;
-import esdnative.weights.CompVisNames.DiffusersName;
-import esdnative.weights.CompVisNames.Topology;
+import esdnative.checkpoint.CompVisNames.Component;
+import esdnative.checkpoint.CompVisNames.DiffusersName;
+import esdnative.checkpoint.CompVisNames.Topology;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Path;

@@ -1,11 +1,12 @@
-package esdnative.weights;
+package esdnative.cli.weights;
 
+import esdnative.checkpoint.ModelWeights;
 import esdnative.util.UserError;
 import esdnative.lora.LoraExtraction;
 import esdnative.lora.LoraSettings;
 import esdnative.lora.LoraWriter;
+import esdnative.checkpoint.CompVisNames.Component;
 import esdnative.options.Flags;
-import esdnative.weights.CompVisNames.Component;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;

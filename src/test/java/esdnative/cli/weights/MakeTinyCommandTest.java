@@ -1,5 +1,8 @@
-package esdnative.weights;
+package esdnative.cli.weights;
 
+import esdnative.checkpoint.ModelWeights;
+import esdnative.model.ModelConfig;
+import esdnative.model.vae.AutoencoderShapes;
 import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
 import esdnative.cli.Main;
@@ -9,7 +12,7 @@ import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.tensor.Tensor;
 import esdnative.testing.Fixtures;
 import esdnative.util.Rng;
-import esdnative.weights.CompVisNames.Component;
+import esdnative.checkpoint.CompVisNames.Component;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
