@@ -79,6 +79,8 @@ public final class CudaBackend implements Backend {
     private final String description;
     private String op = "init";
     private boolean closed;
+    /** device-memory bytes the attention ops' kernels and GEMMs read and write (each operand once per pass) */
+    private long attentionBytes;
 
     /**
      * Opens device 0 ({@code ESD_CUDA_DEVICE} picks another). Throws {@link CudaException} when there is no usable
@@ -118,6 +120,12 @@ public final class CudaBackend implements Backend {
 
     /** Allocator counters, e.g. "in use 1.2 MiB (peak 3.4 MiB), cached 0.5 MiB, 17 cuMemAlloc calls". */
     public String memoryReport() { return allocator.describe(); }
+
+    /**
+     * Bytes of device memory that attention forward and backward have read and written so far, counted per kernel
+     * or GEMM pass as each operand read or written once (a lower bound of their traffic; caches not counted).
+     */
+    public long attentionBytes() { return attentionBytes; }
 
     /** Number of cuMemAlloc calls so far (steady-state training steps should add none). */
     public long deviceAllocations() { return allocator.deviceAllocations(); }
@@ -489,6 +497,8 @@ public final class CudaBackend implements Backend {
                 softmaxRows(new Ptr(p), new Ptr(p), heads * lq, lk, causal, lq);
                 // out_h[lq, d] = probs · v_h
                 gemmAt(false, false, lq, d, lk, 1f, p, lk, headProbs, vb, ld, d, 0f, ob, ld, d, heads);
+                // q, k → scores; scores → probs; probs, v → out
+                attentionBytes += Float.BYTES * ((lq + lk) * (long) ld + 4 * sampleProbs + (lk + lq) * (long) ld);
             }
         } finally {
             if (scratch != null) allocator.release(scratch);
@@ -519,8 +529,13 @@ public final class CudaBackend implements Backend {
                 if (dvp != null) {
                     gemmAt(true, false, lk, d, lq, 1f, p, lk, headProbs, dyb, ld, d, 1f, dvp.address() + kOff, ld, d,
                             heads);
+                    attentionBytes += Float.BYTES * (sampleProbs + (lq + 2L * lk) * ld); // probs, dOut, dv → dv
                 }
                 if (!scores) continue;
+                // dOut, v → dS; dS, probs → dS; then dS with k (q) into dq (dk), each read and written
+                attentionBytes += Float.BYTES * ((lq + lk) * (long) ld + 4 * sampleProbs
+                        + (dqp != null ? sampleProbs + (lk + 2L * lq) * ld : 0)
+                        + (dkp != null ? sampleProbs + (lq + 2L * lk) * ld : 0));
                 gemmAt(false, true, lq, lk, d, 1f, dyb, ld, d, vp.address() + kOff, ld, d, 0f, ds.address(), lk,
                         headProbs, heads);
                 softmaxBackwardRows(new Ptr(ds.address()), new Ptr(ds.address()), new Ptr(p), heads * lq, lk, false);
