@@ -9,7 +9,9 @@ import esdnative.tensor.Conv2dShape;
 import esdnative.tensor.Tensor;
 
 import java.lang.ref.Cleaner;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 
@@ -81,6 +83,8 @@ public final class CudaBackend implements Backend {
     private boolean closed;
     /** device-memory bytes the attention ops' kernels and GEMMs read and write (each operand once per pass) */
     private long attentionBytes;
+    /** storages whose pending zeros this op's outputs dropped (an input of the same op must still read zeros) */
+    private final List<CudaStorage> overwrittenByThisOp = new ArrayList<>(4);
 
     /**
      * Opens device 0 ({@code ESD_CUDA_DEVICE} picks another). Throws {@link CudaException} when there is no usable
@@ -146,7 +150,7 @@ public final class CudaBackend implements Backend {
         begin("zeros");
         Tensor t = allocate(shape);
         if (scopes.inScope()) scopes.own(storageOf(t));
-        if (t.size() > 0) device.fill32(address(t), 0, t.size());
+        storageOf(t).zeroPending(t.size() > 0); // memset later, and only if not overwritten first: see out()
         return t;
     }
 
@@ -168,7 +172,7 @@ public final class CudaBackend implements Backend {
     public float[] toHost(Tensor t) {
         begin("toHost");
         float[] out = new float[Math.toIntExact(t.size())];
-        if (out.length > 0) device.download(out, address(t), out.length);
+        if (out.length > 0) device.download(out, ptr(t, out.length, "t").address(), out.length);
         return out;
     }
 
@@ -185,7 +189,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void fill(Tensor t, float value) {
         begin("fill");
-        if (t.size() > 0) device.fill32(address(t), Float.floatToRawIntBits(value), t.size());
+        if (t.size() > 0) device.fill32(out(t, t.size(), "t").address(), Float.floatToRawIntBits(value), t.size());
     }
 
     @Override
@@ -194,7 +198,10 @@ public final class CudaBackend implements Backend {
         if (dst.size() != src.size()) {
             throw new IllegalArgumentException("copy of " + src + " into " + dst + ": sizes differ");
         }
-        if (src.size() > 0) device.copy(address(dst), address(src), src.size() * Float.BYTES);
+        if (src.size() > 0) {
+            device.copy(out(dst, src.size(), "dst").address(), ptr(src, src.size(), "src").address(),
+                    src.size() * Float.BYTES);
+        }
     }
 
     // ---- linear algebra ------------------------------------------------------------------------------------
@@ -208,8 +215,11 @@ public final class CudaBackend implements Backend {
         long aNeed = matrixElements(transA ? k : m, transA ? m : k, lda, strideA, batch);
         long bNeed = matrixElements(transB ? n : k, transB ? k : n, ldb, strideB, batch);
         long cNeed = matrixElements(m, n, ldc, strideC, batch);
+        boolean dense = ldc == n && (batch == 1 || strideC == (long) m * n); // C's elements are all written
+        if (dense && beta != 0 && pendingZeroCoveredBy(c, cNeed)) beta = 0; // C += A·B into zeros: C = A·B
+        Ptr cp = beta == 0 && dense ? out(c, cNeed, "C") : ptr(c, cNeed, "C");
         gemmAt(transA, transB, m, n, k, alpha, ptr(a, aNeed, "A").address(), lda, strideA,
-                ptr(b, bNeed, "B").address(), ldb, strideB, beta, ptr(c, cNeed, "C").address(), ldc, strideC, batch);
+                ptr(b, bNeed, "B").address(), ldb, strideB, beta, cp.address(), ldc, strideC, batch);
     }
 
     @Override
@@ -231,7 +241,7 @@ public final class CudaBackend implements Backend {
     public void transpose(Tensor out, Tensor in, int batch, int rows, int cols) {
         begin("transpose");
         long matrix = (long) rows * cols;
-        Ptr o = ptr(out, batch * matrix, "out"), x = ptr(in, batch * matrix, "in");
+        Ptr o = out(out, batch * matrix, "out"), x = ptr(in, batch * matrix, "in");
         if (matrix == 0) return;
         for (int first = 0; first < batch; first += MAX_GRID_Z) {
             int count = Math.min(MAX_GRID_Z, batch - first);
@@ -247,7 +257,7 @@ public final class CudaBackend implements Backend {
     public void conv2d(Tensor out, Tensor in, Tensor weight, Tensor bias, Conv2dShape sh) {
         begin("conv2d");
         ConvSizes z = new ConvSizes(sh);
-        Ptr o = ptr(out, z.outAll, "out"), x = ptr(in, z.inAll, "in"), w = ptr(weight, z.weight, "weight");
+        Ptr o = out(out, z.outAll, "out"), x = ptr(in, z.inAll, "in"), w = ptr(weight, z.weight, "weight");
         Ptr bi = optional(bias, sh.k(), "bias");
         if (z.pointwise) {
             // out[n] [k, hw] = w [k, c] · in[n] [c, hw], all samples in one batched GEMM
@@ -394,7 +404,7 @@ public final class CudaBackend implements Backend {
         int stats = n * groups;
         if (size == 0) return;
         launch(Kernel.GROUP_NORM_FORWARD, Dim.of(stats), Dim.of(groupBlock(c / groups, hw)),
-                ptr(out, size, "out"), optional(mean, stats, "mean"), optional(rstd, stats, "rstd"),
+                out(out, size, "out"), optionalOut(mean, stats, "mean"), optionalOut(rstd, stats, "rstd"),
                 ptr(in, size, "in"), ptr(gamma, c, "gamma"), ptr(beta, c, "beta"), c, hw, groups, eps);
     }
 
@@ -425,7 +435,7 @@ public final class CudaBackend implements Backend {
         long size = (long) rows * cols;
         if (rows == 0) return;
         launch(Kernel.LAYER_NORM_FORWARD, Dim.of(ceilDiv(rows, ROWS_PER_BLOCK)), Dim.of(BLOCK),
-                ptr(out, size, "out"), optional(mean, rows, "mean"), optional(rstd, rows, "rstd"),
+                out(out, size, "out"), optionalOut(mean, rows, "mean"), optionalOut(rstd, rows, "rstd"),
                 ptr(in, size, "in"), ptr(gamma, cols, "gamma"), ptr(beta, cols, "beta"), rows, cols, eps);
     }
 
@@ -451,7 +461,7 @@ public final class CudaBackend implements Backend {
     public void softmax(Tensor out, Tensor in, int rows, int cols) {
         begin("softmax");
         long size = (long) rows * cols;
-        softmaxRows(ptr(out, size, "out"), ptr(in, size, "in"), rows, cols, false, 1);
+        softmaxRows(out(out, size, "out"), ptr(in, size, "in"), rows, cols, false, 1);
     }
 
     @Override
@@ -481,9 +491,9 @@ public final class CudaBackend implements Backend {
         begin("attention");
         int ld = heads * d;
         long headProbs = (long) lq * lk, sampleProbs = heads * headProbs;
-        Ptr o = ptr(out, (long) b * lq * ld, "out"), qp = ptr(q, (long) b * lq * ld, "q");
+        Ptr o = out(out, (long) b * lq * ld, "out"), qp = ptr(q, (long) b * lq * ld, "q");
         Ptr kp = ptr(k, (long) b * lk * ld, "k"), vp = ptr(v, (long) b * lk * ld, "v");
-        Ptr saved = optional(probs, b * sampleProbs, "probs");
+        Ptr saved = optionalOut(probs, b * sampleProbs, "probs");
         CudaAllocator.Block scratch = saved == null ? allocator.allocateWorkspace(sampleProbs * Float.BYTES, op) : null;
         try {
             for (int bi = 0; bi < b; bi++) {
@@ -558,7 +568,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void silu(Tensor out, Tensor in, long n) {
         begin("silu");
-        elementwise(Kernel.SILU_FORWARD, n, ptr(out, n, "out"), ptr(in, n, "in"), n);
+        elementwise(Kernel.SILU_FORWARD, n, out(out, n, "out"), ptr(in, n, "in"), n);
     }
 
     @Override
@@ -570,7 +580,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void gelu(Tensor out, Tensor in, long n) {
         begin("gelu");
-        elementwise(Kernel.GELU_FORWARD, n, ptr(out, n, "out"), ptr(in, n, "in"), n);
+        elementwise(Kernel.GELU_FORWARD, n, out(out, n, "out"), ptr(in, n, "in"), n);
     }
 
     @Override
@@ -582,7 +592,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void quickGelu(Tensor out, Tensor in, long n) {
         begin("quickGelu");
-        elementwise(Kernel.QUICK_GELU_FORWARD, n, ptr(out, n, "out"), ptr(in, n, "in"), n);
+        elementwise(Kernel.QUICK_GELU_FORWARD, n, out(out, n, "out"), ptr(in, n, "in"), n);
     }
 
     @Override
@@ -595,7 +605,7 @@ public final class CudaBackend implements Backend {
     public void geglu(Tensor out, Tensor in, int rows, int cols) {
         begin("geglu");
         long n = (long) rows * cols;
-        elementwise(Kernel.GEGLU_FORWARD, n, ptr(out, n, "out"), ptr(in, 2 * n, "in"), rows, cols);
+        elementwise(Kernel.GEGLU_FORWARD, n, out(out, n, "out"), ptr(in, 2 * n, "in"), rows, cols);
     }
 
     @Override
@@ -612,7 +622,7 @@ public final class CudaBackend implements Backend {
     public void upsampleNearest2x(Tensor out, Tensor in, int nc, int h, int w) {
         begin("upsampleNearest2x");
         long n = (long) nc * h * w;
-        elementwise(Kernel.UPSAMPLE_NEAREST2X_FORWARD, 4 * n, ptr(out, 4 * n, "out"), ptr(in, n, "in"), nc, h, w);
+        elementwise(Kernel.UPSAMPLE_NEAREST2X_FORWARD, 4 * n, out(out, 4 * n, "out"), ptr(in, n, "in"), nc, h, w);
     }
 
     @Override
@@ -626,7 +636,7 @@ public final class CudaBackend implements Backend {
     public void concatChannels(Tensor out, Tensor a, Tensor b, int n, int ca, int cb, int hw) {
         begin("concatChannels");
         long total = (long) n * (ca + cb) * hw;
-        elementwise(Kernel.CONCAT_CHANNELS, total, ptr(out, total, "out"), ptr(a, (long) n * ca * hw, "a"),
+        elementwise(Kernel.CONCAT_CHANNELS, total, out(out, total, "out"), ptr(a, (long) n * ca * hw, "a"),
                 ptr(b, (long) n * cb * hw, "b"), n, ca, cb, hw);
     }
 
@@ -644,7 +654,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void add(Tensor out, Tensor a, Tensor b, long n) {
         begin("add");
-        elementwise(Kernel.ADD, n, ptr(out, n, "out"), ptr(a, n, "a"), ptr(b, n, "b"), n);
+        elementwise(Kernel.ADD, n, out(out, n, "out"), ptr(a, n, "a"), ptr(b, n, "b"), n);
     }
 
     @Override
@@ -656,13 +666,13 @@ public final class CudaBackend implements Backend {
     @Override
     public void scale(Tensor out, Tensor x, float alpha, long n) {
         begin("scale");
-        elementwise(Kernel.SCALE, n, ptr(out, n, "out"), ptr(x, n, "x"), alpha, n);
+        elementwise(Kernel.SCALE, n, out(out, n, "out"), ptr(x, n, "x"), alpha, n);
     }
 
     @Override
     public void linearCombination(Tensor out, float alpha, Tensor a, float beta, Tensor b, long n) {
         begin("linearCombination");
-        elementwise(Kernel.LINEAR_COMBINATION, n, ptr(out, n, "out"), alpha, ptr(a, n, "a"), beta, ptr(b, n, "b"), n);
+        elementwise(Kernel.LINEAR_COMBINATION, n, out(out, n, "out"), alpha, ptr(a, n, "a"), beta, ptr(b, n, "b"), n);
     }
 
     @Override
@@ -687,7 +697,7 @@ public final class CudaBackend implements Backend {
                                   float maxPeriod) {
         begin("timestepEmbedding");
         int n = timesteps.length;
-        Ptr o = ptr(out, (long) n * dim, "out");
+        Ptr o = out(out, (long) n * dim, "out");
         if (n == 0) return;
         CudaAllocator.Block t = allocator.allocateWorkspace((long) n * Float.BYTES, op);
         try {
@@ -762,6 +772,7 @@ public final class CudaBackend implements Backend {
     private void begin(String name) {
         if (closed) throw new IllegalStateException("the CUDA backend is closed (" + name + ")");
         op = name;
+        overwrittenByThisOp.clear();
         device.operation(name);
         device.bind();
     }
@@ -773,7 +784,27 @@ public final class CudaBackend implements Backend {
     }
 
     private void upload(Tensor dst, float[] src, int srcOffset) {
-        if (dst.size() > 0) device.upload(address(dst), src, srcOffset, Math.toIntExact(dst.size()));
+        if (dst.size() > 0) device.upload(out(dst, dst.size(), "dst").address(), src, srcOffset, Math.toIntExact(dst.size()));
+    }
+
+    /**
+     * Whether {@code t} is a whole storage whose zeros() memset is still pending and an op writing its first
+     * {@code elements} covers it, so the op can write instead of accumulate (and no memset is needed).
+     */
+    private static boolean pendingZeroCoveredBy(Tensor t, long elements) {
+        CudaStorage s = storageOf(t);
+        return s.zeroPending() && t.offset() == 0 && elements >= s.capacity();
+    }
+
+    /**
+     * Queues the pending zeros() memset of t's storage, if any: t is about to be read or written in part. Also when
+     * this op's {@link #out} has just dropped it: the output is an input too (in place), which must read zeros.
+     */
+    private void settleZeros(Tensor t) {
+        CudaStorage s = storageOf(t);
+        if (!s.zeroPending() && !overwrittenByThisOp.remove(s)) return;
+        s.zeroPending(false);
+        device.fill32(s.address(0), 0, s.capacity());
     }
 
     private static CudaStorage storageOf(Tensor t) {
@@ -782,22 +813,45 @@ public final class CudaBackend implements Backend {
                 + t.storage().getClass().getSimpleName() + ")");
     }
 
-    private static long address(Tensor t) {
-        return storageOf(t).address(t.offset());
+    /**
+     * The tensor's device address, after checking it holds the {@code elements} the op will touch; the op reads
+     * them or adds to them, so a pending zeros() memset is queued first.
+     */
+    private Ptr ptr(Tensor t, long elements, String what) {
+        checkSize(t, elements, what);
+        settleZeros(t);
+        return new Ptr(storageOf(t).address(t.offset()));
     }
 
-    /** The tensor's device address, after checking it holds the {@code elements} the op will touch. */
-    private Ptr ptr(Tensor t, long elements, String what) {
+    /**
+     * {@link #ptr} of an output the op overwrites, all its first {@code elements}: a pending zeros() memset of a
+     * storage they cover is dropped (the tensor was an uninitialised allocation after all).
+     */
+    private Ptr out(Tensor t, long elements, String what) {
+        checkSize(t, elements, what);
+        if (pendingZeroCoveredBy(t, elements)) {
+            storageOf(t).zeroPending(false);
+            overwrittenByThisOp.add(storageOf(t));
+        } else {
+            settleZeros(t);
+        }
+        return new Ptr(storageOf(t).address(t.offset()));
+    }
+
+    private void checkSize(Tensor t, long elements, String what) {
         if (t == null) throw new IllegalArgumentException("cuda " + op + ": " + what + " is null");
         if (t.size() < elements) {
             throw new IllegalArgumentException("cuda " + op + ": " + what + " " + t + " holds " + t.size()
                     + " elements, the op needs " + elements);
         }
-        return new Ptr(storageOf(t).address(t.offset()));
     }
 
     private Ptr optional(Tensor t, long elements, String what) {
         return t == null ? null : ptr(t, elements, what);
+    }
+
+    private Ptr optionalOut(Tensor t, long elements, String what) {
+        return t == null ? null : out(t, elements, what);
     }
 
     /** Elements a batch of strided row-major matrices spans: rows × cols with row stride ld, batch spaced by stride. */
