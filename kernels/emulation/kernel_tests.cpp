@@ -369,8 +369,8 @@ static void embedding_loss_adam() {
     for (int dim : {32, 33}) {
         int n = (int) t.size(), half = dim / 2;
         Vec out(n * dim, NAN);
-        launch(timestep_embedding, d1(2), d1(32), out.data(), (const float*) t.data(), n, dim, 1, 1.0f,
-               (float) -std::log(10000.0));
+        launch(timestep_embedding, d1(2), d1(32), out.data(), n, dim, 1, 1.0f, (float) -std::log(10000.0),
+               t[0], t[1], t[2], t[3]);
         std::vector<double> ref(n * dim, 0.0);
         for (int s = 0; s < n; s++)
             for (int i = 0; i < half; i++) {

@@ -429,9 +429,9 @@ public final class BenchCommand implements Runnable {
             long attentionBefore = cuda.attentionBytes();
             long start = System.nanoTime();
             trainer.step(draw);
+            Map<String, Long> after = fake.counters(); // the iteration's own calls: the fake runs each as it comes
             cuda.synchronize();
             long hostNanos = System.nanoTime() - start;
-            Map<String, Long> after = fake.counters();
             long attentionBytes = cuda.attentionBytes() - attentionBefore;
             out.printf("one ESD-x iteration (%d DDIM steps, t_ddpm %d), counted in %.1f s:%n", draw.plan().ddimSteps(),
                     ESD_T_DDPM, hostNanos / 1e9);

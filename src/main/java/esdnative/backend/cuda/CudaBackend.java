@@ -70,6 +70,7 @@ public final class CudaBackend implements Backend {
     private static final int ROWS_PER_BLOCK = BLOCK / 32;  // warp-per-row kernels
     private static final int MSE_BLOCKS = 256;             // fixed: the loss's summation order must not vary
     private static final int MAX_GRID_Z = 65535;
+    private static final int TIMESTEPS_PER_LAUNCH = 4;     // timestep_embedding's t0..t3
     private static final long IM2COL_MAX_ELEMENTS = 1L << 28; // 1 GiB of columns at a time
     private static final Cleaner CLEANER = Cleaner.create();
 
@@ -698,14 +699,13 @@ public final class CudaBackend implements Backend {
         begin("timestepEmbedding");
         int n = timesteps.length;
         Ptr o = out(out, (long) n * dim, "out");
-        if (n == 0) return;
-        CudaAllocator.Block t = allocator.allocateWorkspace((long) n * Float.BYTES, op);
-        try {
-            device.upload(t.address(), timesteps, 0, n);
-            elementwise(Kernel.TIMESTEP_EMBEDDING, (long) n * dim, o, new Ptr(t.address()), n, dim,
-                    flipSinToCos ? 1 : 0, freqShift, (float) -Math.log(maxPeriod));
-        } finally {
-            allocator.release(t);
+        // the timesteps travel as kernel arguments, 4 samples per launch: no upload, so no wait for the stream
+        for (int first = 0; first < n; first += TIMESTEPS_PER_LAUNCH) {
+            int count = Math.min(TIMESTEPS_PER_LAUNCH, n - first);
+            float[] t = Arrays.copyOfRange(timesteps, first, first + TIMESTEPS_PER_LAUNCH); // zero-padded
+            elementwise(Kernel.TIMESTEP_EMBEDDING, (long) count * dim,
+                    new Ptr(o.address() + (long) first * dim * Float.BYTES), count, dim, flipSinToCos ? 1 : 0,
+                    freqShift, (float) -Math.log(maxPeriod), t[0], t[1], t[2], t[3]);
         }
     }
 

@@ -85,9 +85,10 @@ final class JCudaDevice implements Device {
 
     @Override
     public void upload(long dst, float[] src, int srcOffset, int count) {
-        synchronize(); // the destination may still be read by queued kernels
-        check(JCudaDriver.cuMemcpyHtoD(at(dst), Pointer.to(src).withByteOffset((long) srcOffset * Float.BYTES),
-                (long) count * Float.BYTES), "cuMemcpyHtoD");
+        // in the stream's order (after queued kernels that may still read the destination), without waiting for
+        // them: from pageable memory the driver stages the source before it returns
+        check(JCudaDriver.cuMemcpyHtoDAsync(at(dst), Pointer.to(src).withByteOffset((long) srcOffset * Float.BYTES),
+                (long) count * Float.BYTES, context.stream()), "cuMemcpyHtoDAsync");
     }
 
     @Override

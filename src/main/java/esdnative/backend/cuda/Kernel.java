@@ -55,7 +55,7 @@ enum Kernel {
     IM2COL("im2col", "im2col", PTR, PTR, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32),
     COL2IM("im2col", "col2im", PTR, PTR, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32),
     // timestep_embedding.cu: (out, timesteps, n, dim, flipSinToCos, freqShift, negLogMaxPeriod)
-    TIMESTEP_EMBEDDING("timestep_embedding", "timestep_embedding", PTR, PTR, I32, I32, I32, F32, F32),
+    TIMESTEP_EMBEDDING("timestep_embedding", "timestep_embedding", PTR, I32, I32, I32, F32, F32, F32, F32, F32, F32),
     // mse.cu
     MSE_PARTIAL("mse", "mse_partial", PTR, PTR, PTR, I64),
     MSE_FINISH("mse", "mse_finish", PTR, PTR, I32, I64),
