@@ -7,6 +7,7 @@
 #include "../adam.cu"
 #include "../arithmetic.cu"
 #include "../bias.cu"
+#include "../flash_attention.cu"
 #include "../group_norm.cu"
 #include "../im2col.cu"
 #include "../layer_norm.cu"
@@ -408,6 +409,71 @@ static void embedding_loss_adam() {
     check("adam_step", param, pref);
 }
 
+// flash attention against a double-precision softmax(scale q kᵀ) v per head, and its three gradients, for the
+// head dims of sd 1.x/2.x and the tiny models; sizes that no tile divides
+static void flash_attention() {
+    struct Case { int b, heads, lq, lk, d; bool causal; };
+    for (Case cs : {Case{2, 2, 37, 45, 4, false}, Case{1, 3, 40, 33, 16, false}, Case{1, 2, 45, 45, 8, true},
+                    Case{1, 2, 70, 77, 40, false}, Case{1, 1, 33, 65, 64, false}, Case{1, 1, 41, 40, 80, false},
+                    Case{1, 1, 36, 35, 160, false}}) {
+        int b = cs.b, h = cs.heads, lq = cs.lq, lk = cs.lk, d = cs.d, ld = h * d;
+        float scale = (float) (1 / std::sqrt((double) d));
+        Vec q = random_vec((size_t) b * lq * ld, -2, 2), k = random_vec((size_t) b * lk * ld, -2, 2);
+        Vec v = random_vec((size_t) b * lk * ld), dy = random_vec((size_t) b * lq * ld);
+        std::vector<double> o((size_t) b * lq * ld), dq(q.size()), dk(k.size()), dv(v.size());
+        for (int s = 0; s < b; s++)
+            for (int hh = 0; hh < h; hh++)
+                for (int i = 0; i < lq; i++) {
+                    auto at = [&](const Vec& x, int len, int row, int e) { return (double) x[((size_t) s * len + row) * ld + hh * d + e]; };
+                    std::vector<double> p(lk, 0.0), dp(lk, 0.0);
+                    double mx = -INFINITY, sum = 0, rowDot = 0;
+                    int valid = cs.causal ? std::min(lk, i + 1) : lk;
+                    for (int j = 0; j < valid; j++) {
+                        double dot = 0;
+                        for (int e = 0; e < d; e++) dot += at(q, lq, i, e) * at(k, lk, j, e);
+                        p[j] = scale * dot;
+                        mx = std::max(mx, p[j]);
+                    }
+                    for (int j = 0; j < valid; j++) sum += p[j] = std::exp(p[j] - mx);
+                    for (int j = 0; j < valid; j++) {
+                        p[j] /= sum;
+                        for (int e = 0; e < d; e++) dp[j] += at(dy, lq, i, e) * at(v, lk, j, e);
+                        rowDot += p[j] * dp[j];
+                    }
+                    for (int j = 0; j < valid; j++) {
+                        double ds = p[j] * (dp[j] - rowDot);
+                        for (int e = 0; e < d; e++) {
+                            size_t qi = ((size_t) s * lq + i) * ld + hh * d + e, kj = ((size_t) s * lk + j) * ld + hh * d + e;
+                            o[qi] += p[j] * v[kj];
+                            dv[kj] += p[j] * dy[qi];
+                            dq[qi] += scale * ds * k[kj];
+                            dk[kj] += scale * ds * q[qi];
+                        }
+                    }
+                }
+        std::string name = "flash_attention d" + std::to_string(d) + " " + std::to_string(lq) + "x" + std::to_string(lk)
+                           + (cs.causal ? " causal" : "");
+        Vec out(o.size(), NAN), lse((size_t) b * h * lq, NAN), delta(lse.size(), NAN);
+        dim3 qGrid{(unsigned) ((lq + FA_BLOCK_ROWS - 1) / FA_BLOCK_ROWS), (unsigned) (b * h), 1};
+        dim3 kGrid{(unsigned) ((lk + FA_BLOCK_ROWS - 1) / FA_BLOCK_ROWS), (unsigned) (b * h), 1};
+        dim3 block{FA_WARPS * WARP_SIZE, 1, 1};
+        launch(flash_attention_forward, qGrid, block, out.data(), lse.data(), (const float*) q.data(),
+               (const float*) k.data(), (const float*) v.data(), h, lq, lk, d, scale, (int) cs.causal);
+        check(name + " out", out, o);
+        if (cs.causal) continue;                 // the backward is non-causal (clip's text encoder is not trained)
+        Vec gq(q.size(), 0.0f), gk(k.size(), 0.0f), gv(v.size(), 0.0f);
+        launch(flash_attention_backward_query, qGrid, block, gq.data(), delta.data(), (const float*) dy.data(),
+               (const float*) q.data(), (const float*) k.data(), (const float*) v.data(), (const float*) lse.data(),
+               h, lq, lk, d, scale, 1);
+        launch(flash_attention_backward_key, kGrid, block, gk.data(), gv.data(), (const float*) dy.data(),
+               (const float*) q.data(), (const float*) k.data(), (const float*) v.data(), (const float*) lse.data(),
+               (const float*) delta.data(), h, lq, lk, d, scale, 1, 1);
+        check(name + " dq", gq, dq);
+        check(name + " dk", gk, dk);
+        check(name + " dv", gv, dv);
+    }
+}
+
 int main() {
     arithmetic_and_activations();
     group_norm();
@@ -417,6 +483,7 @@ int main() {
     bias();
     im2col_col2im();
     embedding_loss_adam();
+    flash_attention();
     std::printf("%s: %d failed\n", failures ? "FAILED" : "all passed", failures);
     return failures ? 1 : 0;
 }

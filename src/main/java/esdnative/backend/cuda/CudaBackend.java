@@ -18,8 +18,8 @@ import java.util.Set;
 /**
  * The backend on one NVIDIA GPU. Elementwise, normalisation, softmax, layout, loss and optimiser ops are own
  * kernels ({@code kernels/*.cu}, compiled to PTX by the build); matrix products are cuBLAS GEMMs; convolution is
- * im2col + cuBLAS GEMM (not cuDNN); attention is batched cuBLAS GEMMs around the softmax kernel, with the
- * probabilities kept for backward.
+ * im2col + cuBLAS GEMM (not cuDNN); attention is fused (flash attention: no probability matrix; each row's
+ * log-sum-exp kept for backward, which recomputes the probabilities).
  *
  * <p>All work goes to one stream, in order; tensors live in device memory from a caching allocator. Every driver
  * call, launch and cuBLAS call is checked and a failure names the operation; {@code ESD_CUDA_SYNC=1} also waits
@@ -71,6 +71,9 @@ public final class CudaBackend implements Backend {
     private static final int MSE_BLOCKS = 256;             // fixed: the loss's summation order must not vary
     private static final int MAX_GRID_Z = 65535;
     private static final int TIMESTEPS_PER_LAUNCH = 4;     // timestep_embedding's t0..t3
+    private static final int FLASH_THREADS = 4 * 32;       // flash_attention.cu's FA_WARPS warps
+    private static final int FLASH_ROWS = 4 * 8;           // its FA_BLOCK_ROWS: rows one block owns
+    private static final int FLASH_MAX_HEAD_DIM = 160;     // its FA_MAX_D
     private static final long IM2COL_MAX_ELEMENTS = 1L << 28; // 1 GiB of columns at a time
     private static final Cleaner CLEANER = Cleaner.create();
 
@@ -128,7 +131,8 @@ public final class CudaBackend implements Backend {
 
     /**
      * Bytes of device memory that attention forward and backward have read and written so far, counted per kernel
-     * or GEMM pass as each operand read or written once (a lower bound of their traffic; caches not counted).
+     * or GEMM pass as each operand read or written once: re-reads of tiles (a GEMM's, or the flash kernels' of one
+     * head's keys and values, 1.3 MB at SD 1.4's 64×64, inside the L2 cache) are not counted.
      */
     public long attentionBytes() { return attentionBytes; }
 
@@ -484,83 +488,81 @@ public final class CudaBackend implements Backend {
                 dIn, dOut, out, rows, cols, accumulate ? 1 : 0);
     }
 
-    // ---- attention: batched GEMMs over heads around the softmax kernel -------------------------------------
+    // ---- attention: flash attention kernels (kernels/flash_attention.cu) -----------------------------------
+
+    /** What attention saves for backward: each query row's log-sum-exp [b, heads, lq] (backward recomputes p). */
+    @Override
+    public int[] attentionSavedShape(int b, int heads, int lq, int lk) {
+        return new int[] {b, heads, lq};
+    }
 
     @Override
     public void attention(Tensor out, Tensor probs, Tensor q, Tensor k, Tensor v,
                           int b, int heads, int lq, int lk, int d, float scale, boolean causal) {
         begin("attention");
+        checkHeadDim(d);
         int ld = heads * d;
-        long headProbs = (long) lq * lk, sampleProbs = heads * headProbs;
-        Ptr o = out(out, (long) b * lq * ld, "out"), qp = ptr(q, (long) b * lq * ld, "q");
-        Ptr kp = ptr(k, (long) b * lk * ld, "k"), vp = ptr(v, (long) b * lk * ld, "v");
-        Ptr saved = optionalOut(probs, b * sampleProbs, "probs");
-        CudaAllocator.Block scratch = saved == null ? allocator.allocateWorkspace(sampleProbs * Float.BYTES, op) : null;
-        try {
-            for (int bi = 0; bi < b; bi++) {
-                long p = saved != null ? saved.address() + bi * sampleProbs * Float.BYTES : scratch.address();
-                long qb = qp.address() + (long) bi * lq * ld * Float.BYTES;
-                long kb = kp.address() + (long) bi * lk * ld * Float.BYTES;
-                long vb = vp.address() + (long) bi * lk * ld * Float.BYTES;
-                long ob = o.address() + (long) bi * lq * ld * Float.BYTES;
-                // per head h (batch, stride d between heads): scores[lq, lk] = scale · q_h k_hᵀ
-                gemmAt(false, true, lq, lk, d, scale, qb, ld, d, kb, ld, d, 0f, p, lk, headProbs, heads);
-                softmaxRows(new Ptr(p), new Ptr(p), heads * lq, lk, causal, lq);
-                // out_h[lq, d] = probs · v_h
-                gemmAt(false, false, lq, d, lk, 1f, p, lk, headProbs, vb, ld, d, 0f, ob, ld, d, heads);
-                // q, k → scores; scores → probs; probs, v → out
-                attentionBytes += Float.BYTES * ((lq + lk) * (long) ld + 4 * sampleProbs + (lk + lq) * (long) ld);
-            }
-        } finally {
-            if (scratch != null) allocator.release(scratch);
+        long qSize = (long) b * lq * ld, kSize = (long) b * lk * ld, rows = (long) b * heads * lq;
+        if (causal && probs != null) {
+            throw new IllegalArgumentException("cuda attention: causal attention saves nothing (its backward is not"
+                    + " implemented)");
         }
+        Ptr qp = ptr(q, qSize, "q"), kp = ptr(k, kSize, "k"), vp = ptr(v, kSize, "v");
+        Ptr o = out(out, qSize, "out"), lse = optionalOut(probs, rows, "saved log-sum-exp");
+        if (qSize == 0) return;
+        launch(Kernel.FLASH_ATTENTION_FORWARD, attentionGrid(lq, b * heads), Dim.of(FLASH_THREADS),
+                o, lse, qp, kp, vp, heads, lq, lk, d, scale, causal ? 1 : 0);
+        // q, k, v read and out (and lse) written once: one pass, as a GEMM's operands are counted
+        attentionBytes += Float.BYTES * (2 * qSize + 2 * kSize + (lse != null ? rows : 0));
     }
 
     /**
-     * dv_h += Pᵀ dOut_h; dP = dOut_h v_hᵀ; dS = P ⊙ (dP - rowsum(dP ⊙ P)) (in place); dq_h += scale · dS k_h;
-     * dk_h += scale · dSᵀ q_h. Masked entries have P = 0, hence dS = 0.
+     * Recomputes p = exp(scale q kᵀ - lse) tile by tile: first per query row delta = Σ_j p dp (dp = dOut vᵀ) and
+     * dq += scale · Σ_j p (dp - delta) k, then per key row dv += Σ_i p dOut and dk += scale · Σ_i p (dp - delta) q.
      */
     @Override
     public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
                                   Tensor probs, int b, int heads, int lq, int lk, int d, float scale) {
         begin("attentionBackward");
+        checkHeadDim(d);
         int ld = heads * d;
-        long qSize = (long) b * lq * ld, kSize = (long) b * lk * ld;
-        long headProbs = (long) lq * lk, sampleProbs = heads * headProbs;
+        long qSize = (long) b * lq * ld, kSize = (long) b * lk * ld, rows = (long) b * heads * lq;
         Ptr dy = ptr(dOut, qSize, "dOut"), qp = ptr(q, qSize, "q"), kp = ptr(k, kSize, "k"), vp = ptr(v, kSize, "v");
-        Ptr pp = ptr(probs, b * sampleProbs, "probs");
-        Ptr dqp = optional(dq, qSize, "dq"), dkp = optional(dk, kSize, "dk"), dvp = optional(dv, kSize, "dv");
-        boolean scores = dqp != null || dkp != null;
-        CudaAllocator.Block ds = scores ? allocator.allocateWorkspace(sampleProbs * Float.BYTES, op) : null;
+        Ptr lse = ptr(probs, rows, "saved log-sum-exp");
+        // gradients still all zeros (fresh from zeros()) are written, not accumulated: no memset
+        boolean addDq = dq != null && !pendingZeroCoveredBy(dq, qSize);
+        boolean addDk = dk != null && !pendingZeroCoveredBy(dk, kSize);
+        boolean addDv = dv != null && !pendingZeroCoveredBy(dv, kSize);
+        Ptr dqp = addDq ? ptr(dq, qSize, "dq") : optionalOut(dq, qSize, "dq");
+        Ptr dkp = addDk ? ptr(dk, kSize, "dk") : optionalOut(dk, kSize, "dk");
+        Ptr dvp = addDv ? ptr(dv, kSize, "dv") : optionalOut(dv, kSize, "dv");
+        if (qSize == 0 || kSize == 0 || dqp == null && dkp == null && dvp == null) return;
+        CudaAllocator.Block delta = allocator.allocateWorkspace(rows * Float.BYTES, op);
         try {
-            for (int bi = 0; bi < b; bi++) {
-                long qOff = (long) bi * lq * ld * Float.BYTES, kOff = (long) bi * lk * ld * Float.BYTES;
-                long p = pp.address() + bi * sampleProbs * Float.BYTES;
-                long dyb = dy.address() + qOff;
-                if (dvp != null) {
-                    gemmAt(true, false, lk, d, lq, 1f, p, lk, headProbs, dyb, ld, d, 1f, dvp.address() + kOff, ld, d,
-                            heads);
-                    attentionBytes += Float.BYTES * (sampleProbs + (lq + 2L * lk) * ld); // probs, dOut, dv → dv
-                }
-                if (!scores) continue;
-                // dOut, v → dS; dS, probs → dS; then dS with k (q) into dq (dk), each read and written
-                attentionBytes += Float.BYTES * ((lq + lk) * (long) ld + 4 * sampleProbs
-                        + (dqp != null ? sampleProbs + (lk + 2L * lq) * ld : 0)
-                        + (dkp != null ? sampleProbs + (lq + 2L * lk) * ld : 0));
-                gemmAt(false, true, lq, lk, d, 1f, dyb, ld, d, vp.address() + kOff, ld, d, 0f, ds.address(), lk,
-                        headProbs, heads);
-                softmaxBackwardRows(new Ptr(ds.address()), new Ptr(ds.address()), new Ptr(p), heads * lq, lk, false);
-                if (dqp != null) {
-                    gemmAt(false, false, lq, d, lk, scale, ds.address(), lk, headProbs, kp.address() + kOff, ld, d,
-                            1f, dqp.address() + qOff, ld, d, heads);
-                }
-                if (dkp != null) {
-                    gemmAt(true, false, lk, d, lq, scale, ds.address(), lk, headProbs, qp.address() + qOff, ld, d,
-                            1f, dkp.address() + kOff, ld, d, heads);
-                }
-            }
+            Ptr deltaPtr = new Ptr(delta.address());
+            launch(Kernel.FLASH_ATTENTION_BACKWARD_QUERY, attentionGrid(lq, b * heads), Dim.of(FLASH_THREADS),
+                    dqp, deltaPtr, dy, qp, kp, vp, lse, heads, lq, lk, d, scale, addDq ? 1 : 0);
+            launch(Kernel.FLASH_ATTENTION_BACKWARD_KEY, attentionGrid(lk, b * heads), Dim.of(FLASH_THREADS),
+                    dkp, dvp, dy, qp, kp, vp, lse, deltaPtr, heads, lq, lk, d, scale, addDk ? 1 : 0, addDv ? 1 : 0);
         } finally {
-            if (ds != null) allocator.release(ds);
+            allocator.release(delta);
+        }
+        // query side: q, dOut, lse read, k and v read once per pass (two with dq), delta and dq written (dq read too
+        // when accumulated); key side: k, v, q, dOut, lse, delta read, dk and dv written (read when accumulated)
+        attentionBytes += Float.BYTES * (2 * qSize + rows + (dqp != null ? 2 : 1) * 2 * kSize + rows
+                + (dqp != null ? (addDq ? 2 : 1) * qSize : 0)
+                + 2 * kSize + 2 * qSize + 2 * rows
+                + (dkp != null ? (addDk ? 2 : 1) * kSize : 0) + (dvp != null ? (addDv ? 2 : 1) * kSize : 0));
+    }
+
+    private static Dim attentionGrid(int rows, int heads) {
+        return Dim.of(ceilDiv(rows, FLASH_ROWS), heads);
+    }
+
+    private static void checkHeadDim(int d) {
+        if (d < 1 || d > FLASH_MAX_HEAD_DIM) {
+            throw new IllegalArgumentException("cuda attention: head dim " + d + " is outside the flash attention"
+                    + " kernels' 1.." + FLASH_MAX_HEAD_DIM);
         }
     }
 
