@@ -8,6 +8,7 @@ import jcuda.driver.JCudaDriver;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.foreign.SymbolLookup;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -35,12 +36,12 @@ final class JCudaDevice implements Device {
      */
     JCudaDevice(CudaLibraries libraries) {
         syncEveryCall = "1".equals(System.getenv("ESD_CUDA_SYNC"));
-        libraries.loadDriver();
+        SymbolLookup driver = libraries.loadDriver();
         Cublas.Files cublasFiles = libraries.cublas();
         context = new CudaContext(deviceOrdinal());
         CudaKernels k = null;
         try {
-            k = new CudaKernels(context, syncEveryCall);
+            k = new CudaKernels(context, driver, syncEveryCall);
             cublas = new Cublas(cublasFiles, context.stream().handle());
         } catch (RuntimeException | Error e) {
             if (k != null) k.close();
