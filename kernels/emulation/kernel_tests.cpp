@@ -297,10 +297,16 @@ static void bias() {
     int rows = 21, cols = 37;
     Vec dy = random_vec(rows * cols), dBias = random_vec(cols);
     std::vector<double> ref = to_double(dBias);
-    launch(sum_rows, d1((cols + 31) / 32), dim3{32, 16, 1}, dBias.data(), (const float*) dy.data(), rows, cols);
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++) ref[c] += dy[r * cols + c];
-    check("sum_rows", dBias, ref);
+    for (unsigned slices : {1u, 3u}) {
+        Vec sums = dBias;
+        std::vector<double> partial((size_t) slices * cols, NAN);
+        launch(sum_rows, dim3{(unsigned) (cols + 31) / 32, slices, 1}, dim3{32, 16, 1}, partial.data(),
+               (const float*) dy.data(), rows, cols);
+        emu::launch_plain(sum_rows_finish, d1(1), d1(32), sums.data(), (const double*) partial.data(), (int) slices, cols);
+        check("sum_rows + finish, " + std::to_string(slices) + " slices", sums, ref);
+    }
 
     int n = 2, c = 5, hw = 13;
     for (int perSample = 0; perSample <= 1; perSample++) {

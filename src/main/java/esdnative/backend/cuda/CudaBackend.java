@@ -71,6 +71,8 @@ public final class CudaBackend implements Backend {
     private static final int MSE_BLOCKS = 256;             // fixed: the loss's summation order must not vary
     private static final int MAX_GRID_Z = 65535;
     private static final int TIMESTEPS_PER_LAUNCH = 4;     // timestep_embedding's t0..t3
+    private static final int REDUCTION_BLOCKS = 2 * 132;   // column reductions split rows to about this many blocks
+    private static final int SUM_ROWS_MIN_SLICE = 64;      // rows per slice at least (4 per thread of sum_rows)
     private static final int FLASH_THREADS = 4 * 32;       // flash_attention.cu's FA_WARPS warps
     private static final int FLASH_ROWS = 4 * 8;           // its FA_BLOCK_ROWS: rows one block owns
     private static final int FLASH_MAX_HEAD_DIM = 160;     // its FA_MAX_D
@@ -237,9 +239,20 @@ public final class CudaBackend implements Backend {
     @Override
     public void sumRows(Tensor dBias, Tensor dy, int rows, int cols) {
         begin("sumRows");
+        Ptr db = ptr(dBias, cols, "dBias"), g = ptr(dy, (long) rows * cols, "dy");
         if (cols == 0) return;
-        launch(Kernel.SUM_ROWS, Dim.of(ceilDiv(cols, 32)), Dim.of(32, 16),
-                ptr(dBias, cols, "dBias"), ptr(dy, (long) rows * cols, "dy"), rows, cols);
+        // rows split into slices so that the blocks fill the GPU (cols / 32 blocks alone: 10 for 320 channels),
+        // each slice at least SUM_ROWS_MIN_SLICE rows; then the slices' sums added in order
+        int columnBlocks = ceilDiv(cols, 32);
+        int slices = Math.max(1, Math.min(ceilDiv(REDUCTION_BLOCKS, columnBlocks), rows / SUM_ROWS_MIN_SLICE));
+        CudaAllocator.Block partial = allocator.allocateWorkspace((long) slices * cols * Double.BYTES, op);
+        try {
+            launch(Kernel.SUM_ROWS, Dim.of(columnBlocks, slices), Dim.of(32, 16), new Ptr(partial.address()), g,
+                    rows, cols);
+            elementwise(Kernel.SUM_ROWS_FINISH, cols, db, new Ptr(partial.address()), slices, cols);
+        } finally {
+            allocator.release(partial);
+        }
     }
 
     @Override

@@ -49,6 +49,7 @@ enum Kernel {
     // bias.cu
     ADD_ROW_BIAS("bias", "add_row_bias", PTR, PTR, I32, I32),
     SUM_ROWS("bias", "sum_rows", PTR, PTR, I32, I32),
+    SUM_ROWS_FINISH("bias", "sum_rows_finish", PTR, PTR, I32, I32),
     ADD_CHANNEL_BIAS("bias", "add_channel_bias", PTR, PTR, I32, I32, I32, I32),
     CHANNEL_BIAS_GRAD("bias", "channel_bias_grad", PTR, PTR, I32, I32, I32, I32),
     // im2col.cu: (col|dIn, in|col, n, c, h, w, r, s, stride, pad, oh, ow)
