@@ -208,16 +208,22 @@ static void layer_norm() {
 
     Vec dGamma = random_vec(cols), dBeta = random_vec(cols);
     std::vector<double> gref = to_double(dGamma), bref = to_double(dBeta);
-    launch(layer_norm_backward_params, d1((cols + 31) / 32), dim3{32, 16, 1}, dGamma.data(), dBeta.data(),
-           (const float*) dOut.data(), (const float*) x.data(), (const float*) mean.data(), (const float*) rstd.data(),
-           rows, cols);
+    unsigned slices = 2;
+    std::vector<double> partialGamma((size_t) slices * cols, NAN), partialBeta((size_t) slices * cols, NAN);
+    launch(layer_norm_backward_params, dim3{(unsigned) (cols + 31) / 32, slices, 1}, dim3{32, 16, 1},
+           partialGamma.data(), partialBeta.data(), (const float*) dOut.data(), (const float*) x.data(),
+           (const float*) mean.data(), (const float*) rstd.data(), rows, cols);
+    emu::launch_plain(sum_rows_finish, d1(1), d1(32), dGamma.data(), (const double*) partialGamma.data(), (int) slices,
+                      cols);
+    emu::launch_plain(sum_rows_finish, d1(1), d1(32), dBeta.data(), (const double*) partialBeta.data(), (int) slices,
+                      cols);
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < cols; j++) {
             gref[j] += dOut[r * cols + j] * (x[r * cols + j] - mean[r]) * rstd[r];
             bref[j] += dOut[r * cols + j];
         }
-    check("layer_norm_backward_params dGamma", dGamma, gref);
-    check("layer_norm_backward_params dBeta", dBeta, bref);
+    check("layer_norm_backward_params dGamma, 2 slices", dGamma, gref);
+    check("layer_norm_backward_params dBeta, 2 slices", dBeta, bref);
 }
 
 static void softmax() {

@@ -72,7 +72,7 @@ public final class CudaBackend implements Backend {
     private static final int MAX_GRID_Z = 65535;
     private static final int TIMESTEPS_PER_LAUNCH = 4;     // timestep_embedding's t0..t3
     private static final int REDUCTION_BLOCKS = 2 * 132;   // column reductions split rows to about this many blocks
-    private static final int SUM_ROWS_MIN_SLICE = 64;      // rows per slice at least (4 per thread of sum_rows)
+    private static final int REDUCTION_MIN_SLICE = 64;     // rows per slice at least (4 per thread row of a block)
     private static final int FLASH_THREADS = 4 * 32;       // flash_attention.cu's FA_WARPS warps
     private static final int FLASH_ROWS = 4 * 8;           // its FA_BLOCK_ROWS: rows one block owns
     private static final int FLASH_MAX_HEAD_DIM = 160;     // its FA_MAX_D
@@ -242,9 +242,9 @@ public final class CudaBackend implements Backend {
         Ptr db = ptr(dBias, cols, "dBias"), g = ptr(dy, (long) rows * cols, "dy");
         if (cols == 0) return;
         // rows split into slices so that the blocks fill the GPU (cols / 32 blocks alone: 10 for 320 channels),
-        // each slice at least SUM_ROWS_MIN_SLICE rows; then the slices' sums added in order
+        // each slice at least REDUCTION_MIN_SLICE rows; then the slices' sums added in order
         int columnBlocks = ceilDiv(cols, 32);
-        int slices = Math.max(1, Math.min(ceilDiv(REDUCTION_BLOCKS, columnBlocks), rows / SUM_ROWS_MIN_SLICE));
+        int slices = rowSlices(rows, columnBlocks);
         CudaAllocator.Block partial = allocator.allocateWorkspace((long) slices * cols * Double.BYTES, op);
         try {
             launch(Kernel.SUM_ROWS, Dim.of(columnBlocks, slices), Dim.of(32, 16), new Ptr(partial.address()), g,
@@ -470,8 +470,22 @@ public final class CudaBackend implements Backend {
                     ptr(dIn, size, "dIn"), dy, x, mu, rs, ptr(gamma, cols, "gamma"), rows, cols);
         }
         if (dGamma != null || dBeta != null) {
-            launch(Kernel.LAYER_NORM_BACKWARD_PARAMS, Dim.of(ceilDiv(cols, 32)), Dim.of(32, 16),
-                    optional(dGamma, cols, "dGamma"), optional(dBeta, cols, "dBeta"), dy, x, mu, rs, rows, cols);
+            Ptr dg = optional(dGamma, cols, "dGamma"), db = optional(dBeta, cols, "dBeta");
+            // as sumRows: rows split into slices that fill the GPU, the slices' sums then added in order
+            int columnBlocks = ceilDiv(cols, 32);
+            int slices = rowSlices(rows, columnBlocks);
+            long partialBytes = (long) slices * cols * Double.BYTES;
+            CudaAllocator.Block partial = allocator.allocateWorkspace(2 * partialBytes, op);
+            try {
+                Ptr gammaSums = dg != null ? new Ptr(partial.address()) : null;
+                Ptr betaSums = db != null ? new Ptr(partial.address() + partialBytes) : null;
+                launch(Kernel.LAYER_NORM_BACKWARD_PARAMS, Dim.of(columnBlocks, slices), Dim.of(32, 16),
+                        gammaSums, betaSums, dy, x, mu, rs, rows, cols);
+                if (dg != null) elementwise(Kernel.SUM_ROWS_FINISH, cols, dg, gammaSums, slices, cols);
+                if (db != null) elementwise(Kernel.SUM_ROWS_FINISH, cols, db, betaSums, slices, cols);
+            } finally {
+                allocator.release(partial);
+            }
         }
     }
 
@@ -566,6 +580,14 @@ public final class CudaBackend implements Backend {
                 + (dqp != null ? (addDq ? 2 : 1) * qSize : 0)
                 + 2 * kSize + 2 * qSize + 2 * rows
                 + (dkp != null ? (addDk ? 2 : 1) * kSize : 0) + (dvp != null ? (addDv ? 2 : 1) * kSize : 0));
+    }
+
+    /**
+     * Row slices for a column reduction over {@code columnBlocks} blocks of 32 columns: about REDUCTION_BLOCKS
+     * blocks in all, each slice at least REDUCTION_MIN_SLICE rows.
+     */
+    private static int rowSlices(int rows, int columnBlocks) {
+        return Math.max(1, Math.min(ceilDiv(REDUCTION_BLOCKS, columnBlocks), rows / REDUCTION_MIN_SLICE));
     }
 
     private static Dim attentionGrid(int rows, int heads) {
