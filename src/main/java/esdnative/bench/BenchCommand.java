@@ -425,6 +425,7 @@ public final class BenchCommand implements Runnable {
             EsdTrainer.Draw draw = esdDraw(trainer, m, latent);
             trainer.step(draw); // warms the JIT: host-ms is the second iteration's
             cuda.synchronize();
+            out.printf("  before the counted iteration: %s%n", cuda.memoryReport());
             Map<String, Long> before = fake.counters();
             long attentionBefore = cuda.attentionBytes();
             long start = System.nanoTime();
