@@ -41,6 +41,11 @@ record BenchModel(String description, UNetConfig unetConfig, Weights unetWeights
 
     /** "sd14" (SD1.4/1.5, 860M UNet parameters, CLIP ViT-L/14) or "tiny" (tiny-sd-a's architecture). */
     static BenchModel random(Backend be, String config, Path tokenizerDir, long seed) {
+        return randomWithTokenizer(be, config, tokenizerDir != null ? ClipTokenizer.load(tokenizerDir) : null, seed);
+    }
+
+    /** {@link #random(Backend, String, Path, long)} with a given tokenizer (null: none). */
+    static BenchModel randomWithTokenizer(Backend be, String config, ClipTokenizer tokenizer, long seed) {
         UNetConfig unet;
         ClipTextConfig text;
         int vaeScale;
@@ -62,7 +67,7 @@ record BenchModel(String description, UNetConfig unetConfig, Weights unetWeights
         Weights textWeights = Weights.allocate(be, ClipTextModel.parameterShapes(text));
         RandomWeights.fill(be, textWeights, seed + 1);
         return new BenchModel(config + " config, random weights (seed " + seed + ")", unet, unetWeights,
-                new ClipTextModel(be, text, textWeights), tokenizerDir != null ? ClipTokenizer.load(tokenizerDir) : null,
+                new ClipTextModel(be, text, textWeights), tokenizer,
                 DdimConfig.stableDiffusion1(), vaeScale);
     }
 }
