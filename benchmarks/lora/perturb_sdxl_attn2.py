@@ -1,6 +1,6 @@
 """A stand-in for an SDXL erasure, for check_diffusers_lora.py (not part of CI): copies a diffusers SDXL folder and
 moves every attn2 to_q/to_k/to_v/to_out.0 weight (ESD-x's matrices) by 1e-2 x a random rank-3 product / sqrt(n) plus
-1e-4 x noise, biases untouched, as LoraTinySdxlTest does in Java.
+1e-4 x noise, biases untouched: a change of the kind LoraTinySdxlTest makes in Java (which uses 5x larger).
 
 usage: python perturb_sdxl_attn2.py BASE_DIR OUT_DIR
 """
