@@ -4,19 +4,17 @@ import esdnative.backend.Backend;
 import esdnative.backend.Batch;
 import esdnative.backend.ProfilingBackend;
 import esdnative.backend.Scope;
-import esdnative.backend.cpu.CpuBackend;
 import esdnative.backend.cpu.Parallel;
 import esdnative.backend.cuda.CudaBackend;
-import esdnative.backend.cuda.CudaProbe;
 import esdnative.util.UserError;
+import esdnative.esd.EsdRun;
 import esdnative.esd.EsdTrainer;
-import esdnative.esd.Schedule;
-import esdnative.esd.TrainMethod;
 import esdnative.model.Weights;
 import esdnative.model.clip.ClipVisionConfig;
 import esdnative.model.clip.ClipVisionModel;
 import esdnative.model.unet.Evaluations;
 import esdnative.model.unet.UNet2DConditionModel;
+import esdnative.options.BackendOptions;
 import esdnative.pipeline.GuidedSampler;
 import esdnative.sched.DdimConfig;
 import esdnative.sched.DdimScheduler;
@@ -29,6 +27,7 @@ import esdnative.uce.UceSettings;
 import esdnative.util.PeakMemory;
 import esdnative.util.Rng;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
@@ -63,10 +62,8 @@ public final class BenchCommand implements Runnable {
     /** warm-up time without --warmup: small models' medians settle only after a few seconds of JIT compilation */
     private static final int WARMUP_SECONDS = 3;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "Backend: cpu or cuda (default: ${DEFAULT-VALUE})."
-            + " cuda's GEMMs follow ESD_CUDA_MATH: unset, TF32 for convolutions and strict float32 for matmul and"
-            + " attention (PyTorch's defaults); tf32: all TF32; fp32: all strict float32.")
-    String backend;
+    @Mixin
+    BackendOptions backend;
 
     @Option(names = "--model", description = "A diffusers folder or single .safetensors file to time.")
     Path model;
@@ -131,13 +128,11 @@ public final class BenchCommand implements Runnable {
     }
 
     private Backend openBackend() {
-        if (backend.equals("cpu")) {
+        Backend opened = backend.open(out::println);
+        if (!(opened instanceof CudaBackend cuda)) {
             out.printf("esd-native bench: backend cpu, %d threads, Java %s%n", Parallel.threads(), Runtime.version());
-            return new CpuBackend();
+            return opened;
         }
-        CudaProbe.Result probe = CudaBackend.probe();
-        if (!probe.available()) throw new UserError("--backend cuda: " + probe.description());
-        CudaBackend cuda = CudaBackend.create();
         out.printf("esd-native bench: backend cuda, %s; Java %s%n", cuda.describe(), Runtime.version());
         out.println("(per-op times of an asynchronous backend are launch times unless ESD_CUDA_SYNC=1)");
         return cuda;
@@ -171,9 +166,7 @@ public final class BenchCommand implements Runnable {
 
     /** Validates the flags; returns the items to run, in the canonical order. */
     private Set<String> checkFlags() {
-        if (!backend.equals("cpu") && !backend.equals("cuda")) {
-            throw new UserError("--backend: '" + backend + "' is not a backend (cpu, cuda)");
-        }
+        backend.check();
         if (model != null && config != null) throw new UserError("--model and --config: give one, not both");
         if (model == null && config == null) config = "tiny";
         if (config != null && !config.equals("sd14") && !config.equals("tiny")) {
@@ -203,7 +196,7 @@ public final class BenchCommand implements Runnable {
         if (resolution != null && resolution < 1) throw new UserError("--resolution: must be positive, got " + resolution);
         if (warmup != null && warmup < 0) throw new UserError("--warmup: must be 0 or more, got " + warmup);
         if (repeat < 1) throw new UserError("--repeat: must be at least 1, got " + repeat);
-        if (checkOnly && !backend.equals("cuda")) throw new UserError("--check-only: checks the cuda backend (--backend cuda)");
+        if (checkOnly && backend.kind() != BackendOptions.Kind.CUDA) throw new UserError("--check-only: checks the cuda backend (--backend cuda)");
         if (checkOnly && model == null && tokenizer == null) {
             throw new UserError("--check-only: the ESD-x iteration with --config needs --tokenizer DIR (CLIP vocab.json, merges.txt)");
         }
@@ -270,7 +263,7 @@ public final class BenchCommand implements Runnable {
         Tensor dOut = be.fromHost(new Rng(seed + 2).normal(n * m.unetConfig().outChannels() * latent * latent),
                 n, m.unetConfig().outChannels(), latent, latent);
         profiled("UNet forward+backward (all parameter gradients), batch " + n, () -> {
-            be.fill(grads.flat(), 0f);
+            grads.fill(be, 0f);
             // as a training iteration runs it: each run's activations and gradients reuse the last run's memory
             try (Scope scope = be.openScope()) {
                 var acts = unet.forward(be, m.unetWeights(), in.latents, in.timesteps, in.context);
@@ -318,7 +311,7 @@ public final class BenchCommand implements Runnable {
     }
 
     /**
-     * ESD-x training iterations (EsdTrainer.step) with fixed plans, so that runs compare, each with the UNet
+     * ESD-x training iterations (EsdRun.step) with fixed plans, so that runs compare, each with the UNet
      * evaluations it ran as the model counted them. Paper mode: the trainable model samples z over the paper
      * schedule's middle draw (t_enc 25 of 50), then the three noise predictions, the loss's backward and an Adam
      * step. {@code --fast}: the iteration that samples a trajectory (all 50 guided steps of the frozen model, a new
@@ -329,19 +322,21 @@ public final class BenchCommand implements Runnable {
         EsdTrainer.Draw draw = esdDraw(trainer, m, latent);
         String concept = draw.concept();
         float[] start = draw.startCode();
+        EsdRun paper = new EsdRun(trainer);
         Cost paperCost = esdProfiled(String.format("ESD-x iteration (%d DDIM steps, t_ddpm %d)", draw.plan().ddimSteps(),
-                ESD_T_DDPM), () -> trainer.step(draw));
+                ESD_T_DDPM), () -> paper.step(draw));
 
         EsdTrainer fast = new EsdTrainer(be, m.stableDiffusion(), trainer.settings().fast(ESD_DDIM_STEPS));
+        EsdRun fastRun = new EsdRun(fast);
         DdimScheduler scheduler = new DdimScheduler(m.scheduler());
         scheduler.setTimesteps(ESD_DDIM_STEPS);
         int[] timesteps = scheduler.timesteps();
         int last = ESD_DDIM_STEPS - 1;
         int[] trajectory = {0};
         Cost sampling = esdProfiled(String.format("ESD-x --fast iteration sampling its trajectory (%d DDIM steps)",
-                ESD_DDIM_STEPS), () -> fast.step(fast.replayed(concept, last, timesteps[last], start, ++trajectory[0])));
+                ESD_DDIM_STEPS), () -> fastRun.step(fast.replayed(concept, last, timesteps[last], start, ++trajectory[0])));
         Cost pooled = esdProfiled("ESD-x --fast iteration on a pooled point", () ->
-                fast.step(fast.replayed(concept, ESD_T_ENC, timesteps[ESD_T_ENC], start, trajectory[0])));
+                fastRun.step(fast.replayed(concept, ESD_T_ENC, timesteps[ESD_T_ENC], start, trajectory[0])));
         // one pool: the iteration that samples, then ESD_DDIM_STEPS - 1 pooled ones
         double millis = (sampling.millis() + (ESD_DDIM_STEPS - 1) * pooled.millis()) / ESD_DDIM_STEPS;
         double forwards = (sampling.count().forwards() + (ESD_DDIM_STEPS - 1) * pooled.count().forwards()) / (double) ESD_DDIM_STEPS;
@@ -396,8 +391,8 @@ public final class BenchCommand implements Runnable {
     }
 
     private EsdTrainer esdTrainer(BenchModel m, int latent) {
-        EsdTrainer.Settings settings = new EsdTrainer.Settings(List.of("Van Gogh"), TrainMethod.XATTN, 1, 1e-5f, 1f,
-                3f, ESD_DDIM_STEPS, Schedule.PAPER, latent * m.vaeScaleFactor(), seed);
+        EsdTrainer.Settings settings = EsdTrainer.Settings.paper(List.of("Van Gogh")).withIterations(1)
+                .withDdimSteps(ESD_DDIM_STEPS).withResolution(latent * m.vaeScaleFactor()).withSeed(seed);
         return new EsdTrainer(be, m.stableDiffusion(), settings);
     }
 
@@ -412,7 +407,7 @@ public final class BenchCommand implements Runnable {
      */
     private void checkOnly() {
         CheckOnly fake = CheckOnly.load();
-        CudaBackend cuda = fake.open();
+        CudaBackend cuda = fake.open(backend.mathMode());
         try (ProfilingBackend profiling = new ProfilingBackend(cuda)) { // closes the backend too
             be = profiling;
             out.printf("esd-native bench --check-only: %s; fake libraries in %s%n", cuda.describe(), fake.folder());
@@ -422,9 +417,10 @@ public final class BenchCommand implements Runnable {
                     m.unetWeights().elementCount(), latent, latent);
             EsdTrainer trainer = esdTrainer(m, latent);
             EsdTrainer.Draw draw = esdDraw(trainer, m, latent);
+            EsdRun run = new EsdRun(trainer);
             Map<String, Long> before = fake.counters();
             long start = System.nanoTime();
-            trainer.step(draw);
+            run.step(draw);
             cuda.synchronize();
             Map<String, Long> after = fake.counters();
             out.printf("one ESD-x iteration (%d DDIM steps, t_ddpm %d), counted in %.1f s:%n", draw.plan().ddimSteps(),

@@ -29,14 +29,14 @@ record BenchModel(String description, UNetConfig unetConfig, Weights unetWeights
 
     /** The whole model as training sees it (no source files: nothing is written). */
     StableDiffusion stableDiffusion() {
-        return new StableDiffusion(StableDiffusion.Layout.DIFFUSERS, null, unetConfig, unetWeights, textEncoder, tokenizer,
-                scheduler, vaeScaleFactor);
+        return new StableDiffusion(null, unetConfig, unetWeights, textEncoder, tokenizer, scheduler, vaeScaleFactor);
     }
 
     static BenchModel load(Backend be, Path path, Path tokenizerDir) {
-        StableDiffusion sd = ModelLoader.load(be, path, tokenizerDir, null);
-        return new BenchModel(path.toString(), sd.unet(), sd.unetWeights(), sd.textEncoder(), sd.tokenizer(),
-                sd.scheduler(), sd.vaeScaleFactor());
+        try (StableDiffusion sd = ModelLoader.load(be, path, tokenizerDir, null)) {
+            return new BenchModel(path.toString(), sd.unet(), sd.unetWeights(), sd.textEncoder(), sd.tokenizer(),
+                    sd.scheduler(), sd.vaeScaleFactor());
+        }
     }
 
     /** "sd14" (SD1.4/1.5, 860M UNet parameters, CLIP ViT-L/14) or "tiny" (tiny-sd-a's architecture). */

@@ -61,10 +61,9 @@ final class CheckOnly {
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT)));
     }
 
-    /** A backend on the fake libraries, in the math mode of ESD_CUDA_MATH. */
-    CudaBackend open() {
-        return new CudaBackend(CudaBackend.MathMode.fromEnvironment(System.getenv("ESD_CUDA_MATH")),
-                new CudaLibraries(List.of(folder)));
+    /** A backend on the fake libraries, in the given math mode. */
+    CudaBackend open(CudaBackend.MathMode math) {
+        return new CudaBackend(math, new CudaLibraries(List.of(folder)));
     }
 
     Path folder() { return folder; }

@@ -7,10 +7,14 @@ import esdnative.eval.EvalPrompts;
 import esdnative.eval.EvalReport;
 import esdnative.eval.Evaluation;
 import esdnative.eval.SafetyChecker;
+import esdnative.options.BackendOptions;
+import esdnative.options.Flags;
+import esdnative.options.SamplingOptions;
 import esdnative.toy.ShapeJudge;
 import esdnative.toy.ToyAssets;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Files;
@@ -63,11 +67,8 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--samples", defaultValue = "1", description = "Images per prompt and model, seeds seed..seed+N-1. Default: ${DEFAULT-VALUE}.")
     int samples;
 
-    @Option(names = "--steps", defaultValue = "50", description = "DDIM steps. Default: ${DEFAULT-VALUE}.")
-    int steps;
-
-    @Option(names = {"--guidance", "--cfg-scale"}, defaultValue = "7.5", description = "Guidance scale. Default: ${DEFAULT-VALUE}.")
-    float guidance;
+    @Mixin
+    SamplingOptions sampling;
 
     @Option(names = "--seed", defaultValue = "0", description = "Seed of every prompt of a preset or text file (a CSV carries its own). Default: ${DEFAULT-VALUE}.")
     long seed;
@@ -75,28 +76,30 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder; run again to resume.")
     Path out;
 
-    @Option(names = "--backend", defaultValue = "auto", description = "cpu, cuda or auto. Default: ${DEFAULT-VALUE}.")
-    String backend;
+    @Mixin
+    BackendOptions backend;
 
     @Override
     public Integer call() {
         if (samples < 1) throw new UserError("--samples: must be at least 1, got " + samples);
-        if (steps < 1) throw new UserError("--steps: must be at least 1, got " + steps);
+        sampling.check();
         if (clip != null && !Files.isDirectory(clip)) throw new UserError("--clip: " + clip + " is not a folder");
         if (safetyChecker != null && !Files.isDirectory(safetyChecker)) {
             throw new UserError("--safety-checker: " + safetyChecker + " is not a folder");
         }
         if (judge != null && clip != null) throw new UserError("--judge: only without --clip (CLIP classifies otherwise)");
-        EvalPrompts prompts = source.file != null ? EvalPrompts.read(source.file, seed) : EvalPrompts.preset(source.preset, seed);
+        backend.check();
+        EvalPrompts prompts = source.file != null ? Flags.about("--prompts", () -> EvalPrompts.read(source.file, seed))
+                : Flags.about("--preset", () -> EvalPrompts.preset(source.preset, seed));
         long start = System.nanoTime();
         try (ToyAssets toy = needsToyAssets() ? ToyAssets.extract() : null;
-             Backend be = BackendOption.create(backend, System.err)) {
+             Backend be = backend.open(System.err::println)) {
             List<Evaluation.Model> list = models(toy);
             if (clip == null) requireToyModels(list);
             ShapeJudge toyJudge = clip != null ? null : ShapeJudge.load(be, judge != null ? judge : toy.judge());
-            Evaluation.Judges judges = new Evaluation.Judges(clip != null ? ClipScorer.load(be, clip) : null, toyJudge,
-                    safetyChecker != null ? SafetyChecker.load(be, safetyChecker) : null);
-            EvalReport report = Evaluation.run(be, list, prompts, new Evaluation.Settings(samples, steps, guidance, concept),
+            Evaluation.Judges judges = new Evaluation.Judges(clip != null ? Flags.about("--clip", () -> ClipScorer.load(be, clip)) : null,
+                    toyJudge, safetyChecker != null ? Flags.about("--safety-checker", () -> SafetyChecker.load(be, safetyChecker)) : null);
+            EvalReport report = Evaluation.run(be, list, prompts, new Evaluation.Settings(samples, sampling.steps(), sampling.guidance(), concept),
                     judges, out, System.err);
             System.out.printf(Locale.ROOT, "eval: %d images of %d models in %.1f s; wrote %s, %s, %s%n",
                     report.images().size(), list.size(), (System.nanoTime() - start) / 1e9, out.resolve("report.md"),

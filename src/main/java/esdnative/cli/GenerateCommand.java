@@ -1,5 +1,6 @@
 package esdnative.cli;
 
+import esdnative.checkpoint.ModelWeights;
 import esdnative.util.UserError;
 import esdnative.backend.Backend;
 import esdnative.io.Npy;
@@ -11,10 +12,15 @@ import esdnative.model.SizeLimit;
 import esdnative.model.StableDiffusion;
 import esdnative.model.Vae;
 import esdnative.model.sdxl.StableDiffusionXL;
+import esdnative.options.BackendOptions;
+import esdnative.options.Flags;
+import esdnative.options.ModelOptions;
+import esdnative.options.SamplingOptions;
 import esdnative.pipeline.Png;
 import esdnative.pipeline.TextToImage;
-import esdnative.weights.ModelWeights;
+import esdnative.util.ProgressBar;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Files;
@@ -28,8 +34,8 @@ import java.util.concurrent.Callable;
 @Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Generate an image from a prompt (DDIM, classifier-free guidance), e.g. to look at an erased model.")
 public final class GenerateCommand implements Callable<Integer> {
-    @Option(names = {"--model", "-m"}, required = true, paramLabel = "PATH", description = "A diffusers folder or a single-file checkpoint.")
-    Path model;
+    @Mixin
+    ModelOptions models;
 
     @Option(names = {"--prompt", "-p"}, required = true, paramLabel = "TEXT")
     String prompt;
@@ -38,11 +44,8 @@ public final class GenerateCommand implements Callable<Integer> {
             + "(SDXL: none, which its models encode as zeros).")
     String negativePrompt;
 
-    @Option(names = "--steps", defaultValue = "50", description = "DDIM steps. Default: ${DEFAULT-VALUE}.")
-    int steps;
-
-    @Option(names = {"--guidance", "--cfg-scale"}, defaultValue = "7.5", description = "Guidance scale. Default: ${DEFAULT-VALUE}.")
-    float guidance;
+    @Mixin
+    SamplingOptions sampling;
 
     @Option(names = "--seed", defaultValue = "0", description = "Default: ${DEFAULT-VALUE}.")
     long seed;
@@ -65,21 +68,8 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--save-latents", paramLabel = "NPY", description = "Also write the final latents.")
     Path saveLatents;
 
-    @Option(names = "--tokenizer", paramLabel = "DIR", description = "CLIP tokenizer folder (vocab.json, merges.txt) for single files.")
-    Path tokenizer;
-
-    @Option(names = "--config", paramLabel = "DIR", description = "For a single file: a diffusers folder whose configs describe it.")
-    Path configDir;
-
-    @Option(names = "--prediction-type", paramLabel = "TYPE", description = "For a single file: what its UNet predicts, "
-            + "epsilon or v_prediction (SD 2.x 768-v models). Default: --config's scheduler, else epsilon.")
-    String predictionType;
-
-    @Option(names = "--ema", description = "Use a checkpoint's model_ema.* UNet copy instead of its raw UNet weights (the default, as diffusers and A1111 load it).")
-    boolean ema;
-
-    @Option(names = "--backend", defaultValue = "auto", description = "cpu, cuda or auto. Default: ${DEFAULT-VALUE}.")
-    String backend;
+    @Mixin
+    BackendOptions backend;
 
     @Option(names = "--lora", paramLabel = "FILE[:SCALE]", description = "Apply a LoRA file (kohya keys) to the UNet at load time, at SCALE (default 1). Repeatable.")
     List<String> loras = List.of();
@@ -95,16 +85,19 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (steps < 1) throw new UserError("--steps: must be at least 1, got " + steps);
-        if (!Float.isFinite(guidance)) throw new UserError("--guidance: must be finite, got " + guidance);
+        Path model = models.model(), tokenizer = models.tokenizer(), configDir = models.config();
+        String predictionType = models.predictionType();
+        boolean ema = models.ema();
+        sampling.check();
         if (!(eta >= 0) || !Float.isFinite(eta)) throw new UserError("--eta: must be finite and not negative, got " + eta);
         if (!output.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".png")) {
             throw new UserError("--output: " + output + ": images are written as PNG; name the file .png");
         }
         checkNew(output, "--output");
         if (saveLatents != null) checkNew(saveLatents, "--save-latents");
-        if (!Files.exists(model)) throw new UserError("--model: " + model + " does not exist");
-        List<LoraApplier.Spec> loraSpecs = loras.stream().map(s -> LoraApplier.Spec.parse(s, "--lora")).toList();
+        models.requireModel();
+        backend.check();
+        List<LoraApplier.Spec> loraSpecs = loras.stream().map(s -> Flags.about("--lora", () -> LoraApplier.Spec.parse(s))).toList();
         for (LoraApplier.Spec lora : loraSpecs) {
             if (!Files.isRegularFile(lora.file())) throw new UserError("--lora: " + lora.file() + " not found");
         }
@@ -118,11 +111,12 @@ public final class GenerateCommand implements Callable<Integer> {
         }
         if (StableDiffusionXL.isSdxl(model)) return SdxlGeneration.run(this, init, initShape);
         if (originalSize != null || crops != null) throw new UserError("--original-size/--crops: only for SDXL models");
-        try (Backend be = BackendOption.create(backend, System.err)) {
+        try (Backend be = backend.open(System.err::println)) {
             StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
                     predictionType);
+            ModelLoader.hintConfig(System.err, sd, configDir, "--config DIR");
             for (LoraApplier.Spec lora : loraSpecs) {
-                int modules = LoraApplier.apply(be, sd.unetWeights(), lora);
+                int modules = Flags.about("--lora", () -> LoraApplier.apply(be, sd.unetWeights(), lora));
                 System.err.printf(Locale.ROOT, "applied %s at scale %s (%d modules)%n", lora.file(), lora.scale(), modules);
             }
             Vae vae = ModelLoader.loadVae(be, sd, configDir);
@@ -142,9 +136,9 @@ public final class GenerateCommand implements Callable<Integer> {
             }
             // a second run onto the same image refuses here, before sampling
             try (OutputLock lock = OutputLock.acquire(output, "--output")) {
-                ProgressBar bar = new ProgressBar(System.err, steps);
+                ProgressBar bar = new ProgressBar(System.err, sampling.steps());
                 TextToImage.Result r = TextToImage.run(be, sd, vae,
-                        new TextToImage.Request(prompt, negativePrompt == null ? "" : negativePrompt, steps, guidance, eta, seed, w, h, init),
+                        new TextToImage.Request(prompt, negativePrompt == null ? "" : negativePrompt, sampling.steps(), sampling.guidance(), eta, seed, w, h, init),
                         (i, t, x) -> bar.update(i + 1, i + 1, "t " + t));
                 return write(r);
             }

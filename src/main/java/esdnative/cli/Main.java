@@ -9,6 +9,7 @@ import picocli.CommandLine.Option;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintWriter;
+import java.lang.management.ManagementFactory;
 import java.util.Locale;
 import java.util.Properties;
 
@@ -21,7 +22,7 @@ import java.util.Properties;
                 CommandLine.HelpCommand.class,
                 TrainCommand.class,
                 GenerateCommand.class,
-                esdnative.weights.WeightsCommand.class,
+                esdnative.cli.weights.WeightsCommand.class,
                 SelfTestCommand.class,
                 OpBenchCommand.class,
                 esdnative.bench.BenchCommand.class,
@@ -82,10 +83,15 @@ public final class Main implements Runnable {
         return exit;
     }
 
-    /** The heap's limit and how to raise it. */
+    /** The heap's limit and how to raise it (where the machine has the memory). */
     static String heapAdvice() {
         Runtime rt = Runtime.getRuntime();
         double gib = 1024.0 * 1024 * 1024;
+        long physical = ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getTotalMemorySize();
+        if (physical > 0 && rt.maxMemory() >= physical * HeapLauncher.HEAP_PERCENT / 100 * 0.95) {
+            return String.format(Locale.ROOT, "the Java heap may use %.1f GiB of this machine's %.1f GiB, and this needs "
+                    + "more; use a smaller size, or a machine with more memory", rt.maxMemory() / gib, physical / gib);
+        }
         long suggested = Math.max(2, (long) Math.ceil(2 * rt.maxMemory() / gib));
         return String.format(Locale.ROOT, "the Java heap is limited to %.1f GiB (%.1f GiB in use); raise it with -Xmx, "
                         + "e.g. java -Xmx%dg -jar esd-native.jar ..., or JAVA_TOOL_OPTIONS=-Xmx%dg",

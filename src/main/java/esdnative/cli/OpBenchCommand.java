@@ -2,11 +2,11 @@ package esdnative.cli;
 
 import esdnative.util.UserError;
 import esdnative.backend.Backend;
-import esdnative.backend.cpu.CpuBackend;
 import esdnative.backend.cuda.CudaBackend;
-import esdnative.backend.cuda.CudaProbe;
+import esdnative.options.BackendOptions;
 import esdnative.selftest.OpTimings;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.util.concurrent.Callable;
@@ -20,15 +20,11 @@ import java.util.concurrent.Callable;
                         + " (the bytes the op must move at least) for the rest."},
         mixinStandardHelpOptions = true)
 final class OpBenchCommand implements Callable<Integer> {
-    @Option(names = "--backend", defaultValue = "cuda", paramLabel = "cuda|cpu", description = "Default: cuda.")
-    String backend;
+    @Mixin
+    BackendOptions backend;
 
     @Option(names = "--size", defaultValue = "sd15", paramLabel = "sd15|tiny", description = "Default: sd15.")
     String size;
-
-    @Option(names = "--math", defaultValue = "tf32", paramLabel = "tf32|fp32",
-            description = "GPU GEMM math. Default: tf32.")
-    String math;
 
     @Option(names = "--seconds", defaultValue = "0.3", description = "Time per op. Default: 0.3.")
     double seconds;
@@ -40,20 +36,8 @@ final class OpBenchCommand implements Callable<Integer> {
             case "tiny" -> 8;
             default -> throw new UserError("--size: expected sd15 or tiny, got '" + size + "'");
         };
-        if (!math.equals("tf32") && !math.equals("fp32")) {
-            throw new UserError("--math: expected tf32 or fp32, got '" + math + "'");
-        }
         if (!(seconds > 0)) throw new UserError("--seconds: must be positive, got " + seconds);
-        Backend be = switch (backend) {
-            case "cpu" -> new CpuBackend();
-            case "cuda" -> {
-                CudaProbe.Result probe = CudaBackend.probe();
-                if (!probe.available()) throw new UserError("--backend cuda: " + probe.description());
-                yield new CudaBackend(math.equals("fp32") ? CudaBackend.MathMode.FP32 : CudaBackend.MathMode.TF32);
-            }
-            default -> throw new UserError("--backend: expected cuda or cpu, got '" + backend + "'");
-        };
-        try (be) {
+        try (Backend be = backend.open(System.out::println)) {
             System.out.println("opbench on " + (be instanceof CudaBackend c ? "cuda: " + c.describe() : "cpu")
                     + ", latents " + latent + "x" + latent);
             for (OpTimings.Case c : OpTimings.cases(latent)) System.out.println(OpTimings.time(c, be, seconds));

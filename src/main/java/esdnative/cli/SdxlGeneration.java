@@ -6,8 +6,10 @@ import esdnative.lora.LoraApplier;
 import esdnative.model.SizeLimit;
 import esdnative.model.sdxl.MicroConditioning;
 import esdnative.model.sdxl.StableDiffusionXL;
+import esdnative.options.Flags;
 import esdnative.pipeline.SdxlTextToImage;
 import esdnative.pipeline.TextToImage;
+import esdnative.util.ProgressBar;
 import esdnative.util.UserError;
 
 import java.util.Arrays;
@@ -22,15 +24,15 @@ final class SdxlGeneration {
     private SdxlGeneration() {}
 
     static int run(GenerateCommand c, float[] init, int[] initShape) {
-        if (c.ema) throw new UserError("--ema: not for SDXL models");
-        if (c.predictionType != null) throw new UserError("--prediction-type: not for SDXL models (epsilon)");
-        if (c.tokenizer != null) throw new UserError("--tokenizer: an SDXL model reads its two tokenizers from its folder (or --config's)");
+        if (c.models.ema()) throw new UserError("--ema: not for SDXL models");
+        if (c.models.predictionType() != null) throw new UserError("--prediction-type: not for SDXL models (epsilon)");
+        if (c.models.tokenizer() != null) throw new UserError("--tokenizer: an SDXL model reads its two tokenizers from its folder (or --config's)");
         if (c.eta != 0) throw new UserError("--eta: SDXL sampling is deterministic here (eta 0), got " + c.eta);
-        try (Backend be = BackendOption.create(c.backend, System.err)) {
-            StableDiffusionXL sd = StableDiffusionXL.load(be, c.model, c.configDir);
+        try (Backend be = c.backend.open(System.err::println)) {
+            StableDiffusionXL sd = StableDiffusionXL.load(be, c.models.model(), c.models.config());
             for (String text : c.loras) {
-                LoraApplier.Spec lora = LoraApplier.Spec.parse(text, "--lora");
-                int modules = LoraApplier.apply(be, sd.unetWeights(), lora);
+                LoraApplier.Spec lora = Flags.about("--lora", () -> LoraApplier.Spec.parse(text));
+                int modules = Flags.about("--lora", () -> LoraApplier.apply(be, sd.unetWeights(), lora));
                 System.err.printf(Locale.ROOT, "applied %s at scale %s (%d modules)%n", lora.file(), lora.scale(), modules);
             }
             int f = sd.vaeScaleFactor();
@@ -50,9 +52,9 @@ final class SdxlGeneration {
             int[] crop = c.crops != null ? pair(c.crops, "--crops") : new int[] {0, 0};
             var micro = new MicroConditioning(original[0], original[1], crop[0], crop[1], h, w);
             try (OutputLock lock = OutputLock.acquire(c.output, "--output")) {
-                ProgressBar bar = new ProgressBar(System.err, c.steps);
+                ProgressBar bar = new ProgressBar(System.err, c.sampling.steps());
                 TextToImage.Result r = SdxlTextToImage.run(be, sd,
-                        new SdxlTextToImage.Request(c.prompt, c.negativePrompt, c.steps, c.guidance, c.seed, w, h, micro, init),
+                        new SdxlTextToImage.Request(c.prompt, c.negativePrompt, c.sampling.steps(), c.sampling.guidance(), c.seed, w, h, micro, init),
                         (i, t, x) -> bar.update(i + 1, i + 1, "t " + t), null);
                 return c.write(r);
             }

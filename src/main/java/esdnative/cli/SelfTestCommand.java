@@ -5,6 +5,7 @@ import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
 import esdnative.backend.cuda.CudaBackend;
 import esdnative.backend.cuda.CudaProbe;
+import esdnative.options.BackendOptions;
 import esdnative.selftest.OpCase;
 import esdnative.selftest.SelfTest;
 import esdnative.selftest.SelfTestCases;
@@ -31,7 +32,7 @@ import java.util.concurrent.Callable;
                         + " bit-identical. Exit 0 all passed, 1 a case failed, 3 CUDA was asked for and is"
                         + " unusable (it prints the whole cause, runs the CPU ops once for sanity and still exits 3).",
                 "",
-                "GPU math (ESD_CUDA_MATH, for train, generate and bench): unset or 'default' is PyTorch's default"
+                "GPU math (--math, else ESD_CUDA_MATH, for train, generate, eval, bench and opbench): 'default' is PyTorch's default"
                         + " policy, TF32 tensor cores for convolutions only, strict float32 for matrix products and"
                         + " attention; 'tf32' every GEMM in TF32; 'fp32' strict float32 everywhere. The self-test"
                         + " checks the two extremes: every op with TF32 GEMMs, then the GEMM ops in strict float32."},
@@ -40,8 +41,10 @@ final class SelfTestCommand implements Callable<Integer> {
     /** The exit code when --backend cuda finds no usable GPU. */
     static final int CUDA_UNAVAILABLE = 3;
 
-    @Option(names = "--backend", defaultValue = "cuda", paramLabel = "cuda|cpu",
-            description = "cuda: compare the GPU with the CPU reference (default); cpu: run the CPU ops once.")
+    /** cuda by default, unlike the other commands' auto: a device check must not pass on a machine without a GPU */
+    @Option(names = "--backend", defaultValue = "cuda", paramLabel = "cuda|cpu|auto",
+            description = "cuda: compare the GPU with the CPU reference (default); cpu: run the CPU ops once; auto: "
+                    + "compare where a working GPU is found, else run the CPU ops once.")
     String backend;
 
     @Option(names = "--math", defaultValue = "both", paramLabel = "tf32|fp32|both",
@@ -59,9 +62,7 @@ final class SelfTestCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintStream out = System.out;
-        if (!backend.equals("cuda") && !backend.equals("cpu")) {
-            throw new UserError("--backend: expected cuda or cpu, got '" + backend + "'");
-        }
+        BackendOptions.Kind kind = BackendOptions.parseKind(backend);
         if (!List.of("tf32", "fp32", "both").contains(math)) {
             throw new UserError("--math: expected tf32, fp32 or both, got '" + math + "'");
         }
@@ -72,9 +73,13 @@ final class SelfTestCommand implements Callable<Integer> {
         if (cases.isEmpty()) throw new UserError("--only: no case name contains '" + String.join("' or '", only) + "'");
         out.printf("esd-native selftest: %d cases, seed %d%n", cases.size(), seed);
 
-        if (backend.equals("cpu")) return cpuSanity(cases, out);
+        if (kind == BackendOptions.Kind.CPU) return cpuSanity(cases, out);
         CudaProbe.Result probe = CudaBackend.probe();
         out.println(probe);
+        if (!probe.available() && kind == BackendOptions.Kind.AUTO) {
+            out.println("backend: cpu (auto: no usable CUDA)");
+            return cpuSanity(cases, out);
+        }
         if (!probe.available()) {
             if (!probe.cause().isEmpty()) out.println("cause:\n" + probe.cause());
             out.println("CUDA is unavailable, so there is nothing to compare; running the CPU ops once for sanity.");

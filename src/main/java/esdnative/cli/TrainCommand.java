@@ -2,14 +2,15 @@ package esdnative.cli;
 
 import esdnative.util.UserError;
 import esdnative.backend.Backend;
+import esdnative.checkpoint.Layout;
+import esdnative.checkpoint.ModelWeights;
 import esdnative.esd.Checkpoint;
 import esdnative.esd.ConceptPresets;
 import esdnative.esd.EsdOutput;
+import esdnative.esd.EsdRun;
 import esdnative.esd.EsdTrainer;
-import esdnative.esd.OutputFormat;
 import esdnative.esd.Sampler;
 import esdnative.esd.Schedule;
-import esdnative.esd.Trace;
 import esdnative.esd.TrainMethod;
 import esdnative.esd.TrainedNames;
 import esdnative.lora.LoraSettings;
@@ -19,7 +20,6 @@ import esdnative.io.OutputLock;
 import esdnative.model.ModelLoader;
 import esdnative.model.SizeLimit;
 import esdnative.model.StableDiffusion;
-import esdnative.model.unet.Evaluations;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.model.unet.UNetConfig;
 import esdnative.tensor.Tensor;
@@ -27,7 +27,10 @@ import esdnative.text.ClipTokenizer;
 import esdnative.toy.ShapesDataset;
 import esdnative.toy.ToyDemo;
 import esdnative.util.PeakMemory;
-import esdnative.weights.ModelWeights;
+import esdnative.options.BackendOptions;
+import esdnative.options.Flags;
+import esdnative.options.LoraOptions;
+import esdnative.options.ModelOptions;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -43,16 +46,15 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 
 /** {@code esd-native train}: erase a concept from a Stable Diffusion model with ESD (defaults: the paper's). */
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Erase a concept from a Stable Diffusion UNet with ESD (Gandikota et al. 2023).",
                 "Defaults are the paper code's: 1000 iterations, lr 1e-5, negative guidance 1, start guidance 3, 50 DDIM steps."})
 public final class TrainCommand implements Callable<Integer> {
-    @Option(names = "--model", paramLabel = "PATH", description = "A diffusers model folder or a single-file .safetensors checkpoint.")
-    Path model;
+    /** without --model, train runs the toy demo */
+    @Mixin
+    ModelOptions models;
 
     @Option(names = "--concept", paramLabel = "TEXT", description = "The concept to erase, e.g. \"Van Gogh\".")
     String concept;
@@ -120,28 +122,14 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", paramLabel = "CHECKPOINT", description = "Continue from a checkpoint of the same run.")
     Path resume;
 
-    @Option(names = "--backend", defaultValue = "auto", description = "cpu, cuda or auto. Default: ${DEFAULT-VALUE}.")
-    String backend;
+    @Mixin
+    BackendOptions backend;
 
     @Option(names = "--trace-dir", paramLabel = "DIR", description = "Write each iteration's concept, t_enc, t_ddpm, start noise and loss here.")
     Path traceDir;
 
     @Option(names = "--replay-dir", paramLabel = "DIR", description = "Take each iteration's concept, t_enc, t_ddpm and start noise from a trace.")
     Path replayDir;
-
-    @Option(names = "--tokenizer", paramLabel = "DIR", description = "CLIP tokenizer folder (vocab.json, merges.txt) for single files.")
-    Path tokenizer;
-
-    @Option(names = "--config", paramLabel = "DIR", description = "For a single file: a diffusers folder whose configs describe it.")
-    Path configDir;
-
-    @Option(names = "--prediction-type", paramLabel = "TYPE", description = "For a single file: what its UNet predicts, "
-            + "epsilon or v_prediction (SD 2.x 768-v models). Default: --config's scheduler, else epsilon.")
-    String predictionType;
-
-    @Option(names = "--ema", description = "Train a checkpoint's model_ema.* UNet copy instead of its raw UNet weights "
-            + "(the default: what the paper code trained, and what diffusers and A1111 load).")
-    boolean ema;
 
     @Option(names = "--dry-run", description = "Print how many parameters the method trains, then stop.")
     boolean dryRun;
@@ -152,14 +140,18 @@ public final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintStream err = System.err;
+        Path model = models.model(), tokenizer = models.tokenizer(), configDir = models.config();
+        String predictionType = models.predictionType();
+        boolean ema = models.ema();
         if (model == null) {
             // no model: the built-in toy demo (erase a shape from the shipped shapes model), see esdnative.toy.ToyDemo
             esdnative.toy.ToyCommand.runDemo(toySettings(), null, output);
             return 0;
         }
-        checkFinite();
+        checkNumbers();
+        backend.check();
         if (saveEvery < 0) throw new UserError("--save-every: must be 0 (only on Ctrl-C) or positive, got " + saveEvery);
-        TrainMethod trainMethod = TrainMethod.parse(method);
+        TrainMethod trainMethod = Flags.about("--method", () -> TrainMethod.parse(method));
         if (dryRun) {
             UNetConfig config = ModelLoader.unetConfig(model, configDir);
             var shapes = UNet2DConditionModel.parameterShapes(config);
@@ -170,8 +162,10 @@ public final class TrainCommand implements Callable<Integer> {
         }
         List<String> conceptList = concepts();
         LoraSettings lora = loraOptions.settings();
-        Schedule sched = schedule != null ? Schedule.parse(schedule) : fast ? Schedule.ALIGNED : Schedule.PAPER;
-        Sampler samplerChoice = sampler != null ? Sampler.parse(sampler) : fast ? Sampler.FROZEN : Sampler.TRAINABLE;
+        Schedule sched = schedule != null ? Flags.about("--schedule", () -> Schedule.parse(schedule))
+                : fast ? Schedule.ALIGNED : Schedule.PAPER;
+        Sampler samplerChoice = sampler != null ? Flags.about("--sampler", () -> Sampler.parse(sampler))
+                : fast ? Sampler.FROZEN : Sampler.TRAINABLE;
         if (fast && (sched != Schedule.ALIGNED || samplerChoice != Sampler.FROZEN)) {
             throw new UserError("--fast samples with the frozen model on the aligned schedule: drop --schedule/--sampler, or --fast");
         }
@@ -181,17 +175,19 @@ public final class TrainCommand implements Callable<Integer> {
         }
         if (replayDir != null && !Files.isDirectory(replayDir)) throw new UserError("--replay-dir: " + replayDir + " is not a folder");
 
-        if (!Files.exists(model)) throw new UserError("--model: " + model + " does not exist");
-        try (Backend be = BackendOption.create(backend, err)) {
+        models.requireModel();
+        try (Backend be = backend.open(err::println)) {
             long loadStart = System.nanoTime();
             StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
                     predictionType);
-            OutputFormat outFormat = format != null ? OutputFormat.parse(format)
-                    : sd.layout() == StableDiffusion.Layout.SINGLE_FILE ? OutputFormat.SINGLE_FILE : OutputFormat.DIFFUSERS;
-            EsdTrainer.Settings settings = new EsdTrainer.Settings(conceptList, trainMethod, iterations, lr, negativeGuidance,
-                    startGuidance, ddimSteps, sched, resolution != null ? resolution : sd.defaultResolution(), seed,
-                    samplerChoice, fast ? (reuse != null ? reuse : ddimSteps) : 0);
-            EsdTrainer.latentShape(sd, settings.resolution()); // refuse a bad --resolution before anything runs
+            ModelLoader.hintConfig(err, sd, configDir, "--config DIR");
+            Layout outFormat = format != null ? Flags.about("--format", () -> Layout.outputFormat(format)) : sd.layout();
+            EsdTrainer.Settings chosen = EsdTrainer.Settings.paper(conceptList).withMethod(trainMethod).withIterations(iterations)
+                    .withLr(lr).withNegativeGuidance(negativeGuidance).withStartGuidance(startGuidance).withDdimSteps(ddimSteps)
+                    .withSchedule(sched).withResolution(resolution != null ? resolution : sd.defaultResolution()).withSeed(seed)
+                    .withSampler(samplerChoice);
+            EsdTrainer.Settings settings = fast ? chosen.fast(reuse != null ? reuse : ddimSteps) : chosen;
+            Flags.about("--resolution", () -> EsdTrainer.latentShape(sd, settings.resolution())); // before anything runs
             // sampling runs the UNet on 2 samples (guidance); the loss on 1, keeping attention scores for the backward pass
             int side = settings.resolution();
             SizeLimit.check("--resolution", sd.unet(), null, sd.vaeScaleFactor(), side, side, 2, false);
@@ -212,83 +208,42 @@ public final class TrainCommand implements Callable<Integer> {
                 EsdTrainer trainer = new EsdTrainer(be, sd, settings);
                 err.printf(Locale.ROOT, "%s: training %,d parameters; concepts: %s%n", trainMethod.id(),
                         trainer.subset().parameterCount(), String.join(", ", conceptList));
-                int resumedAt = 0;
-                if (resume != null) {
-                    resumedAt = Checkpoint.restore(resume, trainer);
-                    err.println("resumed at iteration " + resumedAt);
-                }
-                TrainLog.startAt(log, resumedAt);
-                StopSignal stop = StopSignal.install();
-                try {
-                    int exit = loop(trainer, stop, checkpoint, log, err);
-                    if (exit != 0) return exit;
+                if (resume != null) err.println("resumed at iteration " + Checkpoint.restore(resume, trainer));
+                try (EsdRun run = new EsdRun(trainer).checkpointTo(checkpoint, saveEvery).logTo(log).traceTo(traceDir)
+                        .replayFrom(replayDir).reportTo(EsdRun.Progress.bar(err))) {
+                    if (!run.train()) {
+                        err.println("\ninterrupted after iteration " + trainer.completed() + "; resume with --resume " + checkpoint);
+                        return 130;
+                    }
                     // the finished training is saved before the output is written, and kept until it is complete
-                    Checkpoint.save(checkpoint, trainer);
                     String still = "The finished training is in " + checkpoint + ": put the input back and write the output with --resume " + checkpoint;
-                    if (!stop.writing(still)) {
+                    if (!run.saveFinished(still)) {
                         err.println("\ninterrupted after the last iteration; " + still);
                         return 130;
                     }
                     input.verifyUnchanged("--model", still);
                     EsdOutput output = new EsdOutput(be, sd, trainer.subset(), metadata(settings)).pipelineFilesFrom(configDir, tokenizer);
-                    if (outFormat == OutputFormat.LORA) output.writeLora(out, lora).forEach(err::println);
+                    if (outFormat == Layout.LORA) output.writeLora(out, lora).forEach(err::println);
                     else output.write(out, outFormat, overwrite);
-                } finally {
-                    stop.release();
+                    run.outputWritten();
                 }
-                Files.deleteIfExists(checkpoint);
-                err.printf(Locale.ROOT, "wrote %s (%s); log %s; peak memory %s%n", out, outFormat.id(), log, PeakMemory.describe());
+                err.printf(Locale.ROOT, "wrote %s (%s); log %s; peak memory %s%n", out, outFormat.formatId(), log, PeakMemory.describe());
                 return 0;
-            } catch (IOException e) {
-                throw new UserError("cannot remove the checkpoint: " + e.getMessage(), e);
             }
         }
     }
 
     /**
-     * Runs the remaining iterations; on Ctrl-C saves a checkpoint and returns 130. A non-finite loss (NaN weights in
-     * the input, or a learning rate or guidance that made them overflow) stops the run without saving: the last
-     * checkpoint written, if any, is the last good state.
+     * Numbers a run cannot use, refused by their flags before anything runs (the trainer refuses them too, in its own
+     * words); NaN or infinite ones would train a NaN model.
      */
-    private int loop(EsdTrainer trainer, StopSignal stop, Path checkpoint, Path log, PrintStream err) {
-        int[] latent = trainer.latentShape();
-        ProgressBar bar = new ProgressBar(err, iterations);
-        int first = trainer.completed() + 1;
-        long started = System.nanoTime();
-        Evaluations.Count evaluationsBefore = trainer.unet().evaluations().count();
-        for (int i = first; i <= iterations; i++) {
-            EsdTrainer.Draw draw = replayDir != null ? Trace.read(replayDir, i, trainer) : trainer.draw();
-            EsdTrainer.Iteration it = trainer.step(draw);
-            if (traceDir != null) Trace.write(traceDir, it, latent);
-            TrainLog.append(log, it);
-            if (!Float.isFinite(it.loss())) {
-                throw new UserError(String.format(Locale.ROOT, "iteration %d: the loss is %s: the weights no longer hold "
-                        + "finite values (input weights that are NaN, or --lr %s too large); stopped without saving%s", i,
-                        it.loss(), lr, Files.exists(checkpoint) ? "; the last good state is in " + checkpoint : ""));
-            }
-            Evaluations.Count run = trainer.unet().evaluations().count().minus(evaluationsBefore);
-            bar.update(i, i - first + 1, String.format(Locale.ROOT, "loss %.6f | UNet %d fwd %d bwd, mean %.1f fwd-eq/it",
-                    it.loss(), it.evaluations().forwards(), it.evaluations().backwards(),
-                    run.forwardEquivalents() / (double) (i - first + 1)));
-            if (stop.requested()) {
-                Checkpoint.save(checkpoint, trainer);
-                err.println("\ninterrupted after iteration " + i + "; resume with --resume " + checkpoint);
-                return 130;
-            }
-            if (saveEvery > 0 && i % saveEvery == 0 && i < iterations) Checkpoint.save(checkpoint, trainer);
+    private void checkNumbers() {
+        if (iterations < 1) throw new UserError("--iterations: must be at least 1, got " + iterations);
+        if (!(lr > 0) || !Float.isFinite(lr)) throw new UserError("--lr: must be a finite positive number, got " + lr);
+        if (ddimSteps < 1) throw new UserError("--ddim-steps: must be at least 1, got " + ddimSteps);
+        if (reuse != null && (reuse < 1 || reuse > ddimSteps)) {
+            throw new UserError("--reuse: a trajectory has " + ddimSteps + " points (--ddim-steps), got " + reuse);
         }
-        Evaluations.Count run = trainer.unet().evaluations().count().minus(evaluationsBefore);
-        int done = iterations - first + 1;
-        err.printf(Locale.ROOT, "%d iterations in %.1f s; UNet evaluations %d forwards, %d backwards "
-                + "(%.1f forward-equivalents per iteration, a backward counted as 2)%n", done,
-                (System.nanoTime() - started) / 1e9, run.forwards(), run.backwards(),
-                run.forwardEquivalents() / (double) Math.max(done, 1));
-        return 0;
-    }
-
-    /** NaN or infinite settings would train a NaN model: refused before anything runs. */
-    private void checkFinite() {
-        if (!Float.isFinite(lr)) throw new UserError("--lr: must be a finite positive number, got " + lr);
         if (!Float.isFinite(negativeGuidance)) throw new UserError("--negative-guidance: must be finite, got " + negativeGuidance);
         if (!Float.isFinite(startGuidance)) throw new UserError("--start-guidance: must be finite, got " + startGuidance);
     }
@@ -312,7 +267,7 @@ public final class TrainCommand implements Callable<Integer> {
         CommandLine.ParseResult given = spec.commandLine().getParseResult();
         List<String> unsupported = new ArrayList<>();
         for (String name : List.of("--concepts", "--preset", "--schedule", "--resolution", "--format", "--overwrite",
-                "--save-every", "--resume", "--backend", "--trace-dir", "--replay-dir", "--tokenizer", "--config", "--ema", "--dry-run")) {
+                "--save-every", "--resume", "--backend", "--math", "--trace-dir", "--replay-dir", "--tokenizer", "--config", "--prediction-type", "--ema", "--dry-run")) {
             if (given.hasMatchedOption(name)) unsupported.add(name);
         }
         if (!unsupported.isEmpty()) {
@@ -324,7 +279,7 @@ public final class TrainCommand implements Callable<Integer> {
             throw new UserError("--concept: without --model, train runs the toy demo, whose concepts are the shapes "
                     + String.join(", ", ShapesDataset.CLASSES) + "; got '" + shape + "'");
         }
-        checkFinite();
+        checkNumbers();
         ToyDemo.Settings d = ToyDemo.Settings.defaults(shape);
         return new ToyDemo.Settings(shape,
                 given.hasMatchedOption("--iterations") ? iterations : d.iterations(),
@@ -332,7 +287,7 @@ public final class TrainCommand implements Callable<Integer> {
                 given.hasMatchedOption("--negative-guidance") ? negativeGuidance : d.negativeGuidance(),
                 given.hasMatchedOption("--start-guidance") ? startGuidance : d.startGuidance(),
                 given.hasMatchedOption("--ddim-steps") ? ddimSteps : d.ddimSteps(),
-                given.hasMatchedOption("--method") ? TrainMethod.parse(method) : d.method(),
+                given.hasMatchedOption("--method") ? Flags.about("--method", () -> TrainMethod.parse(method)) : d.method(),
                 d.eval(),
                 given.hasMatchedOption("--seed") ? seed : d.seed());
     }
@@ -344,7 +299,8 @@ public final class TrainCommand implements Callable<Integer> {
             if (concept.isBlank()) throw new UserError("--concept: empty concept");
             return List.of(concept.trim());
         }
-        return concepts != null ? ConceptPresets.split(concepts) : ConceptPresets.preset(preset);
+        return concepts != null ? Flags.about("--concepts", () -> ConceptPresets.split(concepts))
+                : Flags.about("--preset", () -> ConceptPresets.preset(preset));
     }
 
     /** characters of the concept kept in a default output name: the name must stay a valid file name */
@@ -355,14 +311,14 @@ public final class TrainCommand implements Callable<Integer> {
      * concept's characters that a file name cannot hold (a slash, control characters) become '_', and a long concept
      * is cut.
      */
-    static String defaultName(EsdTrainer.Settings s, OutputFormat f) {
+    static String defaultName(EsdTrainer.Settings s, Layout f) {
         String word = s.concepts().size() == 1 ? s.concepts().getFirst().replace(" ", "") : "multi" + s.concepts().size();
         word = word.replaceAll("[/\\\\\\p{Cntrl}]", "_");
         if (word.codePointCount(0, word.length()) > NAME_WORD_MAX) word = word.substring(0, word.offsetByCodePoints(0, NAME_WORD_MAX));
-        String prefix = f == OutputFormat.DIFFUSERS ? "diffusers" : f == OutputFormat.LORA ? "lora" : "compvis";
+        String prefix = f == Layout.DIFFUSERS ? "diffusers" : f == Layout.LORA ? "lora" : "compvis";
         String name = String.format(Locale.ROOT, "%s-word_%s-method_%s-sg_%s-ng_%s-iter_%d-lr_%s", prefix, word,
                 s.method().id(), s.startGuidance(), s.negativeGuidance(), s.iterations(), pythonFloat(s.lr()));
-        return f == OutputFormat.DIFFUSERS ? name : name + ".safetensors";
+        return f == Layout.DIFFUSERS ? name : name + ".safetensors";
     }
 
     /** Python's repr of a float, as the paper code's names show it (1e-05, 0.0001). */
@@ -392,7 +348,7 @@ public final class TrainCommand implements Callable<Integer> {
         if (s.reuse() > 0) m.put("esd.reuse", Integer.toString(s.reuse()));
         m.put("esd.resolution", Integer.toString(s.resolution()));
         m.put("esd.seed", Long.toString(s.seed()));
-        m.put("esd.source", model.getFileName().toString());
+        m.put("esd.source", models.model().getFileName().toString());
         return m;
     }
 
@@ -405,59 +361,6 @@ public final class TrainCommand implements Callable<Integer> {
             Files.createDirectories(dir);
         } catch (IOException e) {
             throw new UserError(flag + ": cannot create " + dir + ": " + e.getMessage(), e);
-        }
-    }
-
-    /**
-     * Ctrl-C during training: the shutdown hook asks the loop to stop and waits until it has saved a checkpoint.
-     * While the output is written (the finished training already saved), it says where that is and lets the JVM go.
-     */
-    private static final class StopSignal {
-        private volatile boolean requested;
-        private volatile String writingNote;
-        private final CountDownLatch saved = new CountDownLatch(1);
-        private Thread hook;
-
-        static StopSignal install() {
-            StopSignal s = new StopSignal();
-            s.hook = new Thread(() -> {
-                synchronized (s) {
-                    s.requested = true;
-                    if (s.writingNote != null) {
-                        System.err.println("\ninterrupted while writing the output; " + s.writingNote);
-                        System.err.flush();
-                        return;
-                    }
-                }
-                try {
-                    s.saved.await(30, TimeUnit.MINUTES);
-                } catch (InterruptedException ignored) {
-                    Thread.currentThread().interrupt();
-                }
-            }, "esd-ctrl-c");
-            Runtime.getRuntime().addShutdownHook(s.hook);
-            return s;
-        }
-
-        boolean requested() { return requested; }
-
-        /** From now on Ctrl-C prints {@code note} and exits at once; false when it was pressed already. */
-        synchronized boolean writing(String note) {
-            if (requested) return false;
-            writingNote = note;
-            return true;
-        }
-
-        /** The loop is done (saved or finished): let a pending shutdown go on, or remove the hook. */
-        void release() {
-            saved.countDown();
-            if (!requested) {
-                try {
-                    Runtime.getRuntime().removeShutdownHook(hook);
-                } catch (IllegalStateException ignored) {
-                    // shutdown already under way
-                }
-            }
         }
     }
 }

@@ -6,6 +6,7 @@ import esdnative.io.DType;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.SafetensorsWriter;
 import esdnative.io.SafetensorsWriter.Entry;
+import esdnative.tensor.Tensor;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,7 +21,8 @@ import java.util.stream.Collectors;
 
 /**
  * A resumable training state in one safetensors file: the trained tensors and both Adam moments (each one flat
- * tensor), and in the metadata the iteration, the Adam step, the generator state and what identifies the run
+ * tensor per buffer of the trained set: "trained", "adam.m", "adam.v", then "trained.1", ... beyond 2³¹ elements), and
+ * in the metadata the iteration, the Adam step, the generator state and what identifies the run
  * (method, concepts, which tensors are trained, and every setting that shapes the iterations: learning rate,
  * guidance, DDIM steps, schedule, resolution, seed, sampler, reuse), so that a checkpoint of another run is refused rather than
  * continued with other values. Only finite weights are saved: a checkpoint is always a good state.
@@ -35,19 +37,22 @@ public final class Checkpoint {
     public static void save(Path file, EsdTrainer trainer) {
         Backend be = trainer.backend();
         TrainableSubset subset = trainer.subset();
-        long n = subset.parameterCount();
-        float[] trained = be.toHost(subset.trained().flat());
-        for (float v : trained) {
-            if (!Float.isFinite(v)) {
-                throw new UserError("iteration " + trainer.completed() + ": the trained weights hold " + v + " (input weights "
-                        + "that are not finite, or --lr " + trainer.settings().lr() + " too large); stopped; not saving them"
-                        + (Files.exists(file) ? ", " + file + " keeps the last good state" : ""));
-            }
-        }
+        List<Tensor> buffers = subset.trained().buffers();
         SequencedMap<String, Entry> tensors = new LinkedHashMap<>();
-        tensors.put("trained", Entry.floats(DType.F32, new long[] {n}, trained));
-        tensors.put("adam.m", Entry.floats(DType.F32, new long[] {n}, be.toHost(trainer.adam().firstMoment())));
-        tensors.put("adam.v", Entry.floats(DType.F32, new long[] {n}, be.toHost(trainer.adam().secondMoment())));
+        for (int i = 0; i < buffers.size(); i++) {
+            float[] trained = be.toHost(buffers.get(i));
+            for (float v : trained) {
+                if (!Float.isFinite(v)) {
+                    throw new UserError("iteration " + trainer.completed() + ": the trained weights hold " + v + " (input weights "
+                            + "that are not finite, or --lr " + trainer.settings().lr() + " too large); stopped; not saving them"
+                            + (Files.exists(file) ? ", " + file + " keeps the last good state" : ""));
+                }
+            }
+            long[] shape = {trained.length};
+            tensors.put(bufferName("trained", i), Entry.floats(DType.F32, shape, trained));
+            tensors.put(bufferName("adam.m", i), Entry.floats(DType.F32, shape, be.toHost(trainer.adam().firstMoment(i))));
+            tensors.put(bufferName("adam.v", i), Entry.floats(DType.F32, shape, be.toHost(trainer.adam().secondMoment(i))));
+        }
         Map<String, String> meta = new LinkedHashMap<>(identity(trainer));
         meta.put("iteration", Integer.toString(trainer.completed()));
         meta.put("adam_step", Integer.toString(trainer.adam().stepCount()));
@@ -93,8 +98,14 @@ public final class Checkpoint {
                 throw new UserError("--resume: " + file + " has completed " + completed + " iterations, more than --iterations "
                         + planned + "; pass --iterations " + completed + " or more");
             }
-            be.copyFromHost(trainer.subset().trained().flat(), f.readFloats("trained"), 0);
-            trainer.adam().restore(be, Integer.parseInt(meta.get("adam_step")), f.readFloats("adam.m"), f.readFloats("adam.v"));
+            List<Tensor> buffers = trainer.subset().trained().buffers();
+            List<float[]> firstMoment = new ArrayList<>(), secondMoment = new ArrayList<>();
+            for (int i = 0; i < buffers.size(); i++) {
+                be.copyFromHost(buffers.get(i), f.readFloats(bufferName("trained", i)), 0);
+                firstMoment.add(f.readFloats(bufferName("adam.m", i)));
+                secondMoment.add(f.readFloats(bufferName("adam.v", i)));
+            }
+            trainer.adam().restore(be, Integer.parseInt(meta.get("adam_step")), firstMoment, secondMoment);
             trainer.rng().restore(decode(meta.get("rng")));
             if (pooled) {
                 int[] order = Arrays.stream(meta.get("pool.order").split(",")).mapToInt(Integer::parseInt).toArray();
@@ -108,6 +119,11 @@ public final class Checkpoint {
         }
     }
 
+    /** The entry of buffer {@code i} (trained sets beyond 2³¹ elements span several): "trained", "trained.1", ... */
+    private static String bufferName(String name, int i) {
+        return i == 0 ? name : name + "." + i;
+    }
+
     /** What must agree between a checkpoint and the run resuming it. */
     private static Map<String, String> identity(EsdTrainer t) {
         Map<String, String> id = new LinkedHashMap<>();
@@ -115,7 +131,7 @@ public final class Checkpoint {
         id.put("method", t.settings().method().id());
         id.put("concepts", String.join(", ", t.settings().concepts()));
         id.put("trained_tensors", Integer.toHexString(String.join("\n", t.subset().trained().asMap().keySet()).hashCode()));
-        id.put("trained_parameters", Integer.toString(t.subset().parameterCount()));
+        id.put("trained_parameters", Long.toString(t.subset().parameterCount()));
         EsdTrainer.Settings s = t.settings();
         id.put("lr", Float.toString(s.lr()));
         id.put("negative_guidance", Float.toString(s.negativeGuidance()));

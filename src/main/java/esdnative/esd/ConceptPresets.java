@@ -16,7 +16,7 @@ public final class ConceptPresets {
 
     public static List<String> preset(String name) {
         String list = PRESETS.get(name);
-        if (list == null) throw new UserError("--preset: unknown preset '" + name + "'; valid: allartist, i2p");
+        if (list == null) throw new UserError("unknown preset '" + name + "'; valid: allartist, i2p");
         return split(list);
     }
 
@@ -24,7 +24,7 @@ public final class ConceptPresets {
     public static List<String> split(String commaSeparated) {
         List<String> concepts = Arrays.stream(commaSeparated.split(","))
                 .map(String::trim).filter(s -> !s.isEmpty()).toList();
-        if (concepts.isEmpty()) throw new UserError("--concepts: no concept given in '" + commaSeparated + "'");
+        if (concepts.isEmpty()) throw new UserError("no concept given in '" + commaSeparated + "'");
         return concepts;
     }
 }

@@ -29,7 +29,7 @@ import java.util.Map;
  * already computed, so an iteration costs en and its backward plus a share of the trajectory.
  */
 public final class EsdTrainer {
-    /** A run's settings; defaults are the paper's (see the train command). */
+    /** A run's settings: {@link #paper} gives the paper code's, the withers change one value each. */
     public record Settings(List<String> concepts, TrainMethod method, int iterations, float lr, float negativeGuidance,
                            float startGuidance, int ddimSteps, Schedule schedule, int resolution, long seed,
                            Sampler sampler, int reuse) {
@@ -40,24 +40,81 @@ public final class EsdTrainer {
          */
         public Settings {
             concepts = List.copyOf(concepts);
-            if (concepts.isEmpty() || concepts.stream().anyMatch(String::isBlank)) throw new UserError("--concept: empty concept");
-            if (iterations < 1) throw new UserError("--iterations: must be at least 1, got " + iterations);
-            if (!(lr > 0)) throw new UserError("--lr: must be positive, got " + lr);
-            if (ddimSteps < 1) throw new UserError("--ddim-steps: must be at least 1, got " + ddimSteps);
-            if (reuse < 0) throw new UserError("--reuse: must be at least 1, got " + reuse);
+            if (concepts.isEmpty() || concepts.stream().anyMatch(String::isBlank)) throw new UserError("empty concept");
+            if (iterations < 1) throw new UserError("iterations must be at least 1, got " + iterations);
+            if (!(lr > 0)) throw new UserError("the learning rate must be positive, got " + lr);
+            if (ddimSteps < 1) throw new UserError("DDIM steps must be at least 1, got " + ddimSteps);
+            if (reuse < 0) throw new UserError("trajectory reuse must be at least 1 point, got " + reuse);
             if (reuse > 0 && (sampler != Sampler.FROZEN || schedule != Schedule.ALIGNED)) {
-                throw new UserError("--reuse: trajectory reuse needs --sampler frozen and --schedule aligned (--fast sets both)");
+                throw new UserError("trajectory reuse needs the frozen sampler and the aligned schedule");
             }
             if (reuse > ddimSteps) {
-                throw new UserError("--reuse: a trajectory has " + ddimSteps + " points (--ddim-steps), got " + reuse);
+                throw new UserError("a trajectory has " + ddimSteps + " points (one per DDIM step), reusing " + reuse + " asked for");
             }
         }
 
-        /** The paper's sampling: the trainable model samples every iteration's z. */
-        public Settings(List<String> concepts, TrainMethod method, int iterations, float lr, float negativeGuidance,
-                        float startGuidance, int ddimSteps, Schedule schedule, int resolution, long seed) {
-            this(concepts, method, iterations, lr, negativeGuidance, startGuidance, ddimSteps, schedule, resolution, seed,
+        /**
+         * The paper code's run (ESD-SPEC.md): ESD-x (the train command's default method), 1000 iterations, Adam at
+         * lr 1e-5, negative guidance η 1, start guidance 3, 50 DDIM steps on the paper's schedule, 512 px, seed 0;
+         * the trainable model samples every iteration's z. The withers change one value each.
+         */
+        public static Settings paper(List<String> concepts) {
+            return new Settings(concepts, TrainMethod.XATTN, 1000, 1e-5f, 1f, 3f, 50, Schedule.PAPER, 512, 0,
                     Sampler.TRAINABLE, 0);
+        }
+
+        public Settings withMethod(TrainMethod m) {
+            return new Settings(concepts, m, iterations, lr, negativeGuidance, startGuidance, ddimSteps, schedule,
+                    resolution, seed, sampler, reuse);
+        }
+
+        public Settings withIterations(int n) {
+            return new Settings(concepts, method, n, lr, negativeGuidance, startGuidance, ddimSteps, schedule,
+                    resolution, seed, sampler, reuse);
+        }
+
+        public Settings withLr(float learningRate) {
+            return new Settings(concepts, method, iterations, learningRate, negativeGuidance, startGuidance, ddimSteps,
+                    schedule, resolution, seed, sampler, reuse);
+        }
+
+        /** η in target = e0 − η (ep − e0). */
+        public Settings withNegativeGuidance(float eta) {
+            return new Settings(concepts, method, iterations, lr, eta, startGuidance, ddimSteps, schedule, resolution,
+                    seed, sampler, reuse);
+        }
+
+        /** The guidance scale of z's sampling. */
+        public Settings withStartGuidance(float scale) {
+            return new Settings(concepts, method, iterations, lr, negativeGuidance, scale, ddimSteps, schedule,
+                    resolution, seed, sampler, reuse);
+        }
+
+        public Settings withDdimSteps(int steps) {
+            return new Settings(concepts, method, iterations, lr, negativeGuidance, startGuidance, steps, schedule,
+                    resolution, seed, sampler, reuse);
+        }
+
+        public Settings withSchedule(Schedule s) {
+            return new Settings(concepts, method, iterations, lr, negativeGuidance, startGuidance, ddimSteps, s,
+                    resolution, seed, sampler, reuse);
+        }
+
+        /** Image size in pixels (the latents are resolution / the VAE factor). */
+        public Settings withResolution(int pixels) {
+            return new Settings(concepts, method, iterations, lr, negativeGuidance, startGuidance, ddimSteps, schedule,
+                    pixels, seed, sampler, reuse);
+        }
+
+        public Settings withSeed(long s) {
+            return new Settings(concepts, method, iterations, lr, negativeGuidance, startGuidance, ddimSteps, schedule,
+                    resolution, s, sampler, reuse);
+        }
+
+        /** Which weights sample z, without trajectory reuse (see {@link #fast} for reuse). */
+        public Settings withSampler(Sampler s) {
+            return new Settings(concepts, method, iterations, lr, negativeGuidance, startGuidance, ddimSteps, schedule,
+                    resolution, seed, s, reuse);
         }
 
         /** {@code --fast}: the frozen model samples, the aligned schedule, {@code reuse} points per trajectory. */
@@ -106,7 +163,7 @@ public final class EsdTrainer {
         // the selector refuses a method that selects nothing, with the message --dry-run gives too
         this.subset = TrainableSubset.select(be, model.unetWeights(),
                 TrainedNames.selector(settings.method(), model.unetWeights().asMap().keySet()));
-        this.adam = new Adam(be, subset.parameterCount(), Adam.Config.torchDefaults(settings.lr()));
+        this.adam = new Adam(be, subset.trained(), Adam.Config.torchDefaults(settings.lr()));
         this.rng = new Rng(settings.seed());
     }
 
@@ -115,7 +172,7 @@ public final class EsdTrainer {
         int factor = model.vaeScaleFactor();
         int multiple = model.unet().spatialMultiple() * factor;
         if (resolution <= 0 || resolution % multiple != 0) {
-            throw new UserError("--resolution: " + resolution + " px is not a positive multiple of " + multiple
+            throw new UserError(resolution + " px is not a positive multiple of " + multiple
                     + " (the VAE factor " + factor + " × the UNet's " + model.unet().spatialMultiple() + " halvings)");
         }
         int side = resolution / factor;
@@ -190,7 +247,7 @@ public final class EsdTrainer {
                 r = EsdLoss.compute(be, unet, model.unetWeights(), subset.trainable(), subset.gradients(),
                         z, d.plan().tDdpm(), embNull, embConcept, settings.negativeGuidance());
             }
-            adam.step(be, subset.trained().flat(), subset.gradients().flat());
+            adam.step(be, subset.trained(), subset.gradients());
             loss = r.loss();
         }
         completed++;

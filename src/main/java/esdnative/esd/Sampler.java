@@ -19,6 +19,6 @@ public enum Sampler {
 
     public static Sampler parse(String text) {
         for (Sampler s : values()) if (s.id.equals(text.trim().toLowerCase(Locale.ROOT))) return s;
-        throw new UserError("--sampler: unknown sampler '" + text + "'; valid: trainable, frozen");
+        throw new UserError("unknown sampler '" + text + "'; valid: trainable, frozen");
     }
 }

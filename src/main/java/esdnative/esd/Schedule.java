@@ -33,7 +33,7 @@ public enum Schedule {
 
     public static Schedule parse(String text) {
         for (Schedule s : values()) if (s.id.equals(text.trim().toLowerCase(Locale.ROOT))) return s;
-        throw new UserError("--schedule: unknown schedule '" + text + "'; valid: paper, aligned");
+        throw new UserError("unknown schedule '" + text + "'; valid: paper, aligned");
     }
 
     /**
@@ -79,7 +79,7 @@ public enum Schedule {
         if (aligned.tDdpm() != tDdpm) {
             throw new UserError("replay: t_ddpm " + tDdpm + " disagrees with the aligned schedule, which evaluates t_enc "
                     + tEnc + " at DDIM timestep " + aligned.tDdpm() + " (" + steps + " steps); was the trace recorded "
-                    + "with --schedule paper or another --ddim-steps?");
+                    + "with the paper schedule or another number of DDIM steps?");
         }
         return aligned;
     }

@@ -88,7 +88,7 @@ public enum TrainMethod {
         for (TrainMethod m : values()) {
             if (m.id.equals(t) || t.equals(m.paperName)) return m;
         }
-        throw new UserError("--method: unknown train method '" + text + "'; valid: " + validNames());
+        throw new UserError("unknown train method '" + text + "'; valid: " + validNames());
     }
 
     static String validNames() {

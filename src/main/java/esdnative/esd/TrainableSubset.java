@@ -3,7 +3,6 @@ package esdnative.esd;
 import esdnative.backend.Backend;
 import esdnative.util.UserError;
 import esdnative.model.Weights;
-import esdnative.tensor.Tensor;
 
 import java.util.LinkedHashMap;
 import java.util.SequencedMap;
@@ -11,11 +10,11 @@ import java.util.function.Predicate;
 
 /**
  * The part of the UNet that ESD trains. The frozen model keeps every tensor; the trainable model shares all of them
- * except the selected ones, whose copies live in one flat buffer (with a twin buffer for their gradients), so only
+ * except the selected ones, whose copies live in flat buffers (with twin buffers for their gradients), so only
  * the trained subset is held twice.
  */
 public final class TrainableSubset {
-    private final Weights trained;    // copies of the selected tensors, one flat buffer
+    private final Weights trained;    // copies of the selected tensors, in flat buffers
     private final Weights gradients;  // same names and layout
     private final Weights trainable;  // frozen weights with the trained copies swapped in
 
@@ -41,16 +40,15 @@ public final class TrainableSubset {
     /** The trainable model's weights: the frozen ones with the trained copies in place. */
     public Weights trainable() { return trainable; }
 
-    /** The trained copies alone, one flat buffer. */
+    /** The trained copies alone, in flat buffers. */
     public Weights trained() { return trained; }
 
-    /** Gradients of the trained tensors, one flat buffer in the same order. */
+    /** Gradients of the trained tensors, in buffers of the same layout. */
     public Weights gradients() { return gradients; }
 
     public void zeroGradients(Backend be) {
-        Tensor g = gradients.flat();
-        be.fill(g, 0f);
+        gradients.fill(be, 0f);
     }
 
-    public int parameterCount() { return (int) trained.flat().size(); }
+    public long parameterCount() { return trained.elementCount(); }
 }

@@ -32,9 +32,9 @@ public final class ClipScorer {
 
     /** A transformers CLIPModel folder with preprocessor_config.json and the tokenizer files (vocab.json, merges.txt). */
     public static ClipScorer load(Backend backend, Path dir) {
-        if (!Files.isDirectory(dir)) throw new UserError("--clip: " + dir + " is not a folder");
+        if (!Files.isDirectory(dir)) throw new UserError(dir + " is not a folder");
         Path preprocessor = dir.resolve("preprocessor_config.json");
-        if (!Files.isRegularFile(preprocessor)) throw new UserError("--clip: " + dir + " has no preprocessor_config.json");
+        if (!Files.isRegularFile(preprocessor)) throw new UserError(dir + " has no preprocessor_config.json");
         return new ClipScorer(backend, ClipModel.load(backend, dir), ClipImageProcessor.read(preprocessor),
                 ClipTokenizer.load(dir));
     }

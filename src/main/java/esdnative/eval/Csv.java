@@ -40,7 +40,7 @@ final class Csv {
                 field.append(c);
             }
         }
-        if (quoted) throw new UserError("--prompts: " + file + ": a quoted field is not closed");
+        if (quoted) throw new UserError(file + ": a quoted field is not closed");
         if (!field.isEmpty() || !row.isEmpty()) {
             row.add(field.toString().replace("\r", ""));
             rows.add(row);

@@ -62,7 +62,7 @@ public record EvalPrompts(List<EvalPrompt> prompts, String classTemplate) {
                 for (String c : ShapesDataset.CLASSES) prompts.add(new EvalPrompt("a " + c, seed, prompts.size(), c));
                 return new EvalPrompts(prompts, "a {class}");
             }
-            default -> throw new UserError("--preset: unknown preset '" + name + "'; valid: " + String.join(", ", PRESETS));
+            default -> throw new UserError("unknown preset '" + name + "'; valid: " + String.join(", ", PRESETS));
         }
     }
 
@@ -72,11 +72,11 @@ public record EvalPrompts(List<EvalPrompt> prompts, String classTemplate) {
         try {
             lines = Files.readAllLines(file, StandardCharsets.UTF_8);
         } catch (IOException e) {
-            throw new UserError("--prompts: cannot read " + file + ": " + e.getMessage(), e);
+            throw new UserError("cannot read " + file + ": " + e.getMessage(), e);
         }
         EvalPrompts prompts = file.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".csv")
                 ? fromCsv(file, String.join("\n", lines)) : fromLines(lines, seed);
-        if (prompts.prompts().isEmpty()) throw new UserError("--prompts: " + file + " holds no prompt");
+        if (prompts.prompts().isEmpty()) throw new UserError(file + " holds no prompt");
         return prompts;
     }
 
@@ -95,7 +95,7 @@ public record EvalPrompts(List<EvalPrompt> prompts, String classTemplate) {
         int prompt = header.indexOf("prompt"), seed = header.indexOf("evaluation_seed");
         int caseNumber = header.indexOf("case_number"), cls = header.indexOf("class");
         if (prompt < 0 || seed < 0) {
-            throw new UserError("--prompts: " + file + ": the CSV header needs 'prompt' and 'evaluation_seed' columns"
+            throw new UserError(file + ": the CSV header needs 'prompt' and 'evaluation_seed' columns"
                     + " (the paper's layout: case_number,prompt,evaluation_seed[,class]); got " + rows.getFirst());
         }
         List<EvalPrompt> prompts = new ArrayList<>();
@@ -103,7 +103,7 @@ public record EvalPrompts(List<EvalPrompt> prompts, String classTemplate) {
             List<String> row = rows.get(r);
             if (row.size() == 1 && row.getFirst().isBlank()) continue;
             if (row.size() != header.size()) {
-                throw new UserError("--prompts: " + file + " row " + (r + 1) + " has " + row.size() + " fields, the header "
+                throw new UserError(file + " row " + (r + 1) + " has " + row.size() + " fields, the header "
                         + header.size());
             }
             prompts.add(new EvalPrompt(row.get(prompt).strip(), number(file, r, "evaluation_seed", row.get(seed)),
@@ -117,7 +117,7 @@ public record EvalPrompts(List<EvalPrompt> prompts, String classTemplate) {
         try {
             return (long) Double.parseDouble(value.strip());   // pandas may write "42.0"
         } catch (NumberFormatException e) {
-            throw new UserError("--prompts: " + file + " row " + (row + 1) + ": " + column + " '" + value + "' is not a number");
+            throw new UserError(file + " row " + (row + 1) + ": " + column + " '" + value + "' is not a number");
         }
     }
 }

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import esdnative.backend.Backend;
-import esdnative.cli.ProgressBar;
+import esdnative.util.ProgressBar;
 import esdnative.util.UserError;
 import esdnative.io.AtomicFile;
 import esdnative.io.Json;
@@ -56,7 +56,7 @@ public final class Evaluation {
         try {
             Files.createDirectories(out);
         } catch (IOException e) {
-            throw new UserError("--out: cannot create " + out + ": " + e.getMessage(), e);
+            throw new UserError("cannot create " + out + ": " + e.getMessage(), e);
         }
         recordSettings(out.resolve("eval-settings.json"), models, prompts, s);
         List<EvalImage> planned = plan(models, prompts, s);
@@ -99,8 +99,8 @@ public final class Evaluation {
             JsonNode asRead = reread(now);   // numbers as a reader types them (7 an int, not a long)
             for (String key : List.of("steps", "guidance", "prompts")) {
                 if (!before.path(key).equals(asRead.path(key))) {
-                    throw new UserError("--out: " + file.getParent() + " holds images made with other " + key
-                            + " (see " + file.getFileName() + "); use another --out folder");
+                    throw new UserError(file.getParent() + " holds images made with other " + key
+                            + " (see " + file.getFileName() + "); use another folder");
                 }
             }
             before.path("models").properties().forEach(e -> modelPaths.set(e.getKey(), e.getValue()));
@@ -109,8 +109,8 @@ public final class Evaluation {
             String path = m.source();
             JsonNode old = modelPaths.get(m.label());
             if (old != null && !old.asText().equals(path)) {
-                throw new UserError("--out: " + file.getParent() + " holds images of another model labelled '" + m.label()
-                        + "' (" + old.asText() + "); use another --out folder");
+                throw new UserError(file.getParent() + " holds images of another model labelled '" + m.label()
+                        + "' (" + old.asText() + "); use another folder");
             }
             modelPaths.put(m.label(), path);
         }
@@ -139,22 +139,23 @@ public final class Evaluation {
             int model = m;
             List<EvalImage> todo = missing.stream().filter(i -> i.model() == model).toList();
             if (todo.isEmpty()) continue;
-            StableDiffusion sd = ModelLoader.load(be, models.get(m).path(), null, null);
-            Vae vae = ModelLoader.loadVae(be, sd, null);
-            int size = sd.defaultResolution();
-            for (EvalImage image : todo) {
-                EvalPrompt p = prompts.prompts().get(image.prompt());
-                TextToImage.Result r = TextToImage.run(be, sd, vae, new TextToImage.Request(p.prompt(), "", s.steps(),
-                        s.guidance(), 0f, image.seed(), size, size, null), null);
-                Path file = out.resolve(image.path());
-                try {
-                    Files.createDirectories(file.getParent());
-                } catch (IOException e) {
-                    throw new UserError("--out: cannot create " + file.getParent() + ": " + e.getMessage(), e);
+            try (StableDiffusion sd = ModelLoader.load(be, models.get(m).path(), null, null)) {
+                Vae vae = ModelLoader.loadVae(be, sd, null);
+                int size = sd.defaultResolution();
+                for (EvalImage image : todo) {
+                    EvalPrompt p = prompts.prompts().get(image.prompt());
+                    TextToImage.Result r = TextToImage.run(be, sd, vae, new TextToImage.Request(p.prompt(), "", s.steps(),
+                            s.guidance(), 0f, image.seed(), size, size, null), null);
+                    Path file = out.resolve(image.path());
+                    try {
+                        Files.createDirectories(file.getParent());
+                    } catch (IOException e) {
+                        throw new UserError("cannot create " + file.getParent() + ": " + e.getMessage(), e);
+                    }
+                    Png.write(file, r.image(), r.imageHeight(), r.imageWidth());
+                    done++;
+                    bar.update(done, done, models.get(m).label());
                 }
-                Png.write(file, r.image(), r.imageHeight(), r.imageWidth());
-                done++;
-                bar.update(done, done, models.get(m).label());
             }
         }
     }
@@ -202,7 +203,7 @@ public final class Evaluation {
             RgbImage img = images.get(n);
             if (img.width() != s || img.height() != s) {
                 throw new UserError("the toy judge sees " + s + "×" + s + " images, the model made " + img.width() + "×"
-                        + img.height() + "; give --clip DIR for this model");
+                        + img.height() + "; judge this model's images with CLIP");
             }
             for (int i = 0; i < plane; i++) {
                 for (int c = 0; c < 3; c++) x[(n * 3 + c) * plane + i] = (img.rgb()[i * 3 + c] & 0xFF) / 255f * 2 - 1;

@@ -60,7 +60,7 @@ public final class SafetyChecker {
         Path preprocessor = dir.resolve("feature_extractor/preprocessor_config.json");
         for (Path p : List.of(config, weights, preprocessor)) {
             if (!Files.isRegularFile(p)) {
-                throw new UserError("--safety-checker: " + dir + " needs safety_checker/{config.json, model.safetensors} "
+                throw new UserError(dir + " needs safety_checker/{config.json, model.safetensors} "
                         + "and feature_extractor/preprocessor_config.json (missing " + dir.relativize(p) + ")");
             }
         }

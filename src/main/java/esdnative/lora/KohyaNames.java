@@ -1,7 +1,7 @@
 package esdnative.lora;
 
 import esdnative.model.sdxl.SdxlSingleFileNames;
-import esdnative.weights.CompVisNames;
+import esdnative.checkpoint.CompVisNames;
 
 import java.util.Collection;
 import java.util.LinkedHashMap;

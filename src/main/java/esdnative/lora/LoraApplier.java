@@ -26,13 +26,13 @@ public final class LoraApplier {
 
     /** A LoRA file and the scale to apply it at ("FILE" or "FILE:SCALE"). */
     public record Spec(Path file, float scale) {
-        /** Parses FILE[:SCALE]; {@code flag} names the option in messages. */
-        public static Spec parse(String text, String flag) {
+        /** Parses FILE[:SCALE]. */
+        public static Spec parse(String text) {
             int colon = text.lastIndexOf(':');
             if (colon > 0) {
                 try {
                     float scale = Float.parseFloat(text.substring(colon + 1));
-                    if (!Float.isFinite(scale)) throw new UserError(flag + ": scale of " + text + " is not finite");
+                    if (!Float.isFinite(scale)) throw new UserError("scale of " + text + " is not finite");
                     return new Spec(Path.of(text.substring(0, colon)), scale);
                 } catch (NumberFormatException e) {
                     // no scale: a path with a colon in it
@@ -47,7 +47,7 @@ public final class LoraApplier {
     /** Adds the file's modules, times {@code scale}, to {@code unet}'s weights; returns how many modules were applied. */
     public static int apply(Backend be, Weights unet, Spec spec) {
         Path file = spec.file();
-        if (!Files.isRegularFile(file)) throw new UserError("--lora: " + file + " not found");
+        if (!Files.isRegularFile(file)) throw new UserError(file + " not found");
         // the model's convention (SDXL: the original layout's names), and the diffusers paths as ComfyUI also takes them
         var names = unet.asMap().keySet();
         Map<String, String> weightOf = new HashMap<>(KohyaNames.DIFFUSERS.modulesOf(names));
@@ -59,18 +59,18 @@ public final class LoraApplier {
                 int dot = key.indexOf('.');
                 String module = dot < 0 ? key : key.substring(0, dot), suffix = dot < 0 ? "" : key.substring(dot);
                 if (!module.startsWith(KohyaNames.UNET_PREFIX)) {
-                    throw new UserError("--lora: " + file + ": key " + key + ": only UNet modules (lora_unet_*) can be applied"
+                    throw new UserError(file + ": key " + key + ": only UNet modules (lora_unet_*) can be applied"
                             + (module.startsWith("lora_te") ? "; text-encoder LoRAs are not supported" : ""));
                 }
                 if (!suffix.equals(KohyaNames.DOWN) && !suffix.equals(KohyaNames.UP) && !suffix.equals(KohyaNames.ALPHA)) {
-                    throw new UserError("--lora: " + file + ": key " + key + " is not a LoRA down/up/alpha tensor (LyCORIS and diff keys are not supported)");
+                    throw new UserError(file + ": key " + key + " is not a LoRA down/up/alpha tensor (LyCORIS and diff keys are not supported)");
                 }
                 moduleNames.add(module);
             }
             for (String module : moduleNames) {
                 String down = module + KohyaNames.DOWN, up = module + KohyaNames.UP, alpha = module + KohyaNames.ALPHA;
                 if (!f.names().contains(down) || !f.names().contains(up)) {
-                    throw new UserError("--lora: " + file + ": module " + module + " lacks its lora_down or lora_up weight");
+                    throw new UserError(file + ": module " + module + " lacks its lora_down or lora_up weight");
                 }
                 long[] ds = f.shape(down);
                 float a = f.names().contains(alpha) ? f.readFloats(alpha)[0] : (float) ds[0];
@@ -79,7 +79,7 @@ public final class LoraApplier {
         }
         for (Factors fa : modules.values()) {
             String weight = weightOf.get(fa.module());
-            if (weight == null) throw new UserError("--lora: " + file + ": module " + fa.module() + " is not a weight of this model's UNet");
+            if (weight == null) throw new UserError(file + ": module " + fa.module() + " is not a weight of this model's UNet");
             add(be, unet.get(weight), fa, spec.scale(), file);
         }
         return modules.size();
@@ -92,7 +92,7 @@ public final class LoraApplier {
         boolean shapesFit = matrix && ds.length == ws.length && us.length == ws.length
                 && us[0] == ws[0] && ds[1] == ws[1] && us[1] == ds[0] && (ws.length == 2 || (ds[2] == 1 && ds[3] == 1 && us[2] == 1 && us[3] == 1));
         if (!shapesFit) {
-            throw new UserError("--lora: " + file + ": module " + fa.module() + ": up " + Arrays.toString(us) + " · down "
+            throw new UserError(file + ": module " + fa.module() + ": up " + Arrays.toString(us) + " · down "
                     + Arrays.toString(ds) + " does not fit the weight " + Arrays.toString(ws));
         }
         int m = ws[0], n = ws[1], k = (int) ds[0];

@@ -22,8 +22,8 @@ public record LoraSettings(int rank, DType dtype) {
 
     public static LoraSettings defaults() { return new LoraSettings(DEFAULT_RANK, DType.F16); }
 
-    /** "full" or a positive integer; {@code flag} names the option in the message. */
-    public static int parseRank(String text, String flag) {
+    /** "full" or a positive integer. */
+    public static int parseRank(String text) {
         String t = text.trim().toLowerCase(Locale.ROOT);
         if (t.equals("full")) return FULL;
         try {
@@ -32,16 +32,16 @@ public record LoraSettings(int rank, DType dtype) {
         } catch (NumberFormatException ignored) {
             // the message below says what is valid
         }
-        throw new UserError(flag + ": '" + text + "' is not a rank; give a positive integer or full");
+        throw new UserError("'" + text + "' is not a rank; give a positive integer or full");
     }
 
-    /** fp16, bf16 or fp32 (also f16, float16, ...); {@code flag} names the option in the message. */
-    public static DType parseDtype(String text, String flag) {
+    /** fp16, bf16 or fp32 (also f16, float16, ...). */
+    public static DType parseDtype(String text) {
         return switch (text.trim().toLowerCase(Locale.ROOT)) {
             case "fp16", "f16", "float16", "half" -> DType.F16;
             case "bf16", "bfloat16" -> DType.BF16;
             case "fp32", "f32", "float32", "float" -> DType.F32;
-            default -> throw new UserError(flag + ": unknown dtype '" + text + "'; valid: fp16, bf16, fp32");
+            default -> throw new UserError("unknown dtype '" + text + "'; valid: fp16, bf16, fp32");
         };
     }
 

@@ -1,11 +1,16 @@
 package esdnative.optim;
 
 import esdnative.backend.Backend;
+import esdnative.model.Weights;
 import esdnative.tensor.Tensor;
 
+import java.util.ArrayList;
+import java.util.List;
+
 /**
- * torch.optim.Adam over one flat parameter buffer (bias-corrected, L2 weight decay as torch adds it to the
- * gradient). The moments live in two flat buffers of the same size; the step count drives the bias corrections.
+ * torch.optim.Adam over a parameter set's buffers (bias-corrected, L2 weight decay as torch adds it to the
+ * gradient), one pass per buffer. The moments live in buffers of the same sizes; the step count drives the bias
+ * corrections.
  */
 public final class Adam {
     /** Hyper-parameters; ESD uses lr 1e-5, betas (0.9, 0.999), eps 1e-8, no weight decay. */
@@ -14,21 +19,31 @@ public final class Adam {
     }
 
     private final Config config;
-    private final Tensor m;
-    private final Tensor v;
+    private final List<Tensor> m = new ArrayList<>();   // one per parameter buffer
+    private final List<Tensor> v = new ArrayList<>();
     private int step;
 
-    public Adam(Backend be, int size, Config config) {
+    /** An optimiser for {@code params} (laid over buffers of their own, as {@link Weights#allocate} makes them). */
+    public Adam(Backend be, Weights params, Config config) {
         this.config = config;
-        this.m = be.zeros(size);
-        this.v = be.zeros(size);
+        for (Tensor buffer : params.buffers()) {
+            m.add(be.zeros(Math.toIntExact(buffer.size())));
+            v.add(be.zeros(Math.toIntExact(buffer.size())));
+        }
     }
 
-    /** One update of params from grads (both flat, of this optimiser's size). */
-    public void step(Backend be, Tensor params, Tensor grads) {
+    /** One update of params from grads (weights of the same layout as those this optimiser was made for). */
+    public void step(Backend be, Weights params, Weights grads) {
+        List<Tensor> p = params.buffers(), g = grads.buffers();
+        if (p.size() != m.size() || g.size() != m.size()) {
+            throw new IllegalArgumentException("Adam over " + m.size() + " buffers got parameters in " + p.size()
+                    + " and gradients in " + g.size());
+        }
         step++;
-        be.adamStep(params, grads, m, v, m.size(), step, config.lr(), config.beta1(), config.beta2(), config.eps(),
-                config.weightDecay());
+        for (int i = 0; i < m.size(); i++) {
+            be.adamStep(p.get(i), g.get(i), m.get(i), v.get(i), m.get(i).size(), step, config.lr(), config.beta1(),
+                    config.beta2(), config.eps(), config.weightDecay());
+        }
     }
 
     public Config config() { return config; }
@@ -36,17 +51,39 @@ public final class Adam {
     /** Updates taken so far. */
     public int stepCount() { return step; }
 
-    public Tensor firstMoment() { return m; }
+    /** Number of parameter buffers, and of buffers in each moment. */
+    public int bufferCount() { return m.size(); }
 
-    public Tensor secondMoment() { return v; }
+    /** The first moment of the parameters in buffer {@code i}. */
+    public Tensor firstMoment(int i) { return m.get(i); }
 
-    /** Continues from a checkpoint: the step count and both moments. */
-    public void restore(Backend be, int stepCount, float[] firstMoment, float[] secondMoment) {
-        if (firstMoment.length != m.size() || secondMoment.length != v.size()) {
-            throw new IllegalArgumentException("Adam state of " + firstMoment.length + " values for " + m.size() + " parameters");
+    /** The second moment of the parameters in buffer {@code i}. */
+    public Tensor secondMoment(int i) { return v.get(i); }
+
+    /** The first moment, for parameters in one buffer (self-test, tests). */
+    public Tensor firstMoment() { return only(m); }
+
+    /** The second moment, for parameters in one buffer. */
+    public Tensor secondMoment() { return only(v); }
+
+    /** Continues from a checkpoint: the step count and both moments, one host array per buffer. */
+    public void restore(Backend be, int stepCount, List<float[]> firstMoment, List<float[]> secondMoment) {
+        if (firstMoment.size() != m.size() || secondMoment.size() != v.size()) {
+            throw new IllegalArgumentException("Adam state of " + firstMoment.size() + " buffers for " + m.size());
         }
-        be.copyFromHost(m, firstMoment, 0);
-        be.copyFromHost(v, secondMoment, 0);
+        for (int i = 0; i < m.size(); i++) {
+            if (firstMoment.get(i).length != m.get(i).size() || secondMoment.get(i).length != v.get(i).size()) {
+                throw new IllegalArgumentException("Adam state of " + firstMoment.get(i).length + " values for "
+                        + m.get(i).size() + " parameters in buffer " + i);
+            }
+            be.copyFromHost(m.get(i), firstMoment.get(i), 0);
+            be.copyFromHost(v.get(i), secondMoment.get(i), 0);
+        }
         this.step = stepCount;
+    }
+
+    private static Tensor only(List<Tensor> moment) {
+        if (moment.size() != 1) throw new IllegalStateException("Adam's moments span " + moment.size() + " buffers, not one");
+        return moment.getFirst();
     }
 }

@@ -82,8 +82,8 @@ public final class SelfTestCases {
                     be.copy(t.get("grads"), subset.gradients().flat());
                     Tensor before = be.zeros(trainedCount);
                     be.copy(before, subset.trained().flat());
-                    Adam adam = new Adam(be, trainedCount, ADAM);
-                    adam.step(be, subset.trained().flat(), subset.gradients().flat());
+                    Adam adam = new Adam(be, subset.trained(), ADAM);
+                    adam.step(be, subset.trained(), subset.gradients());
                     be.copy(t.get("adamM"), adam.firstMoment());
                     be.copy(t.get("adamV"), adam.secondMoment());
                     be.linearCombination(t.get("update"), 1f, subset.trained().flat(), -1f, before, trainedCount);

@@ -2,6 +2,7 @@ package esdnative.sweep;
 
 import esdnative.util.UserError;
 import esdnative.esd.ConceptPresets;
+import esdnative.options.Flags;
 import esdnative.sweep.TaskStatus.State;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -64,7 +65,7 @@ public final class SweepCommand implements Runnable {
         @Override
         public Integer call() {
             if ((conceptsFile != null) == (preset != null)) throw new UserError("give exactly one of --concepts FILE or --preset NAME");
-            List<String> concepts = conceptsFile != null ? SweepPlanner.readConcepts(conceptsFile) : ConceptPresets.preset(preset);
+            List<String> concepts = conceptsFile != null ? SweepPlanner.readConcepts(conceptsFile) : Flags.about("--preset", () -> ConceptPresets.preset(preset));
             CommandLine target = spec.root().commandLine().getSubcommands().get(command);
             if (target == null) throw new UserError("--command: this esd-native has no '" + command + "' command");
             boolean gpu = "cuda".equals(SweepPlanner.value(passthrough, "--backend"));

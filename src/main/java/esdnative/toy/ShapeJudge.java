@@ -166,13 +166,13 @@ public final class ShapeJudge {
         ToyInit.initialise(be, params, rng);
         Weights grads = Weights.allocate(be, parameterShapes(size));
         ShapeJudge judge = new ShapeJudge(size, params);
-        Adam adam = new Adam(be, (int) params.flat().size(), Adam.Config.torchDefaults(lr));
+        Adam adam = new Adam(be, params, Adam.Config.torchDefaults(lr));
         ShapesDataset data = new ShapesDataset(size);
         for (int step = 1; step <= steps; step++) {
             Batch b = Batch.draw(be, data, rng, batch);
-            be.fill(grads.flat(), 0f);
+            grads.fill(be, 0f);
             float loss = judge.lossAndGradients(be, b, grads);
-            adam.step(be, params.flat(), grads.flat());
+            adam.step(be, params, grads);
             if (step % 50 == 0 || step == steps) log.printf("judge step %d/%d  loss %.4f%n", step, steps, loss);
         }
         return judge;

@@ -1,6 +1,7 @@
 package esdnative.toy;
 
 import esdnative.backend.cpu.CpuBackend;
+import esdnative.options.Flags;
 import esdnative.util.UserError;
 import esdnative.util.Rng;
 import picocli.CommandLine.Command;
@@ -115,6 +116,7 @@ public final class ToyCommand implements Runnable {
 
         @Override
         public void run() {
+            Flags.about("--concept", () -> ToyDemo.requireShape(concept));
             ToyDemo.Settings d = ToyDemo.Settings.defaults(concept);
             boolean uce = "uce".equals(method);
             if (uce && (iterations != null || lr != null)) throw new UserError("--iterations, --lr: UCE does not train; drop them with --method uce");
@@ -124,7 +126,7 @@ public final class ToyCommand implements Runnable {
             ToyEval.Settings e = d.eval();
             ToyDemo.Settings s = new ToyDemo.Settings(concept, iterations != null ? iterations : d.iterations(),
                     lr != null ? lr : d.lr(), d.negativeGuidance(), d.startGuidance(), d.ddimSteps(),
-                    method != null && !uce ? esdnative.esd.TrainMethod.parse(method) : d.method(),
+                    method != null && !uce ? Flags.about("--method", () -> esdnative.esd.TrainMethod.parse(method)) : d.method(),
                     new ToyEval.Settings(samples != null ? samples : e.samplesPerClass(), e.ddimSteps(), e.guidance(), e.seed()),
                     seed, fast);
             if (uce) runUceDemo(s, base, output);

@@ -4,8 +4,8 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import esdnative.backend.Backend;
 import esdnative.util.UserError;
+import esdnative.esd.EsdRun;
 import esdnative.esd.EsdTrainer;
-import esdnative.esd.Schedule;
 import esdnative.esd.TrainMethod;
 import esdnative.io.AtomicFile;
 import esdnative.io.Json;
@@ -78,7 +78,7 @@ public final class ToyDemo {
     /** Refuses a concept the toy world has no class for (before any model is loaded). */
     static void requireShape(String concept) {
         if (!ShapesDataset.CLASSES.contains(concept)) {
-            throw new UserError("--concept: '" + concept + "' is not a toy shape; one of " + String.join(", ", ShapesDataset.CLASSES));
+            throw new UserError("'" + concept + "' is not a toy shape; one of " + String.join(", ", ShapesDataset.CLASSES));
         }
     }
 
@@ -98,23 +98,29 @@ public final class ToyDemo {
                     (System.nanoTime() - started) / 1e9);
 
             long trainStart = System.nanoTime();
-            EsdTrainer.Settings paper = new EsdTrainer.Settings(List.of(s.concept()), s.method(), s.iterations(), s.lr(),
-                    s.negativeGuidance(), s.startGuidance(), s.ddimSteps(), Schedule.PAPER, model.defaultResolution(), s.seed());
+            EsdTrainer.Settings paper = EsdTrainer.Settings.paper(List.of(s.concept())).withMethod(s.method())
+                    .withIterations(s.iterations()).withLr(s.lr()).withNegativeGuidance(s.negativeGuidance())
+                    .withStartGuidance(s.startGuidance()).withDdimSteps(s.ddimSteps())
+                    .withResolution(model.defaultResolution()).withSeed(s.seed());
             EsdTrainer trainer = new EsdTrainer(be, model, s.fast() ? paper.fast(s.ddimSteps()) : paper);
-            double lossSum = 0;
-            for (int i = 1; i <= s.iterations(); i++) {
-                lossSum += trainer.step(trainer.draw()).loss();
-                if (i % 20 == 0 || i == s.iterations()) {
-                    log.printf(Locale.ROOT, "ESD iteration %d/%d  mean loss %.5f%n", i, s.iterations(), lossSum / 20);
-                    lossSum = 0;
+            EsdRun run = new EsdRun(trainer).reportTo(new EsdRun.Progress() {
+                private double lossSum;
+
+                @Override
+                public void iteration(EsdTrainer.Iteration it, int done, Evaluations.Count cost) {
+                    lossSum += it.loss();
+                    if (it.index() % 20 == 0 || it.index() == s.iterations()) {
+                        log.printf(Locale.ROOT, "ESD iteration %d/%d  mean loss %.5f%n", it.index(), s.iterations(), lossSum / 20);
+                        lossSum = 0;
+                    }
                 }
-            }
+            });
+            run.train();
             double trainSeconds = (System.nanoTime() - trainStart) / 1e9;
-            Evaluations.Count evaluations = trainer.unet().evaluations().count();
 
             ToyEval.Result after = ToyEval.run(be, model, trainer.subset().trainable(), judge, s.eval());
             Report report = new Report(s, before.accuracy(), after.accuracy(), trainSeconds,
-                    (System.nanoTime() - started) / 1e9, evaluations);
+                    (System.nanoTime() - started) / 1e9, run.evaluations());
             log.print(table(report));
             if (out != null) {
                 ToyModel.save(be, out.resolve("model"), model.unet(), trainer.subset().trainable(), model.textEncoder(),

@@ -46,7 +46,7 @@ public final class ToyPretrain {
         }
         StableDiffusion start = ModelLoader.load(be, init, null, null);
         if (!start.unet().equals(ToyModel.unetConfig(s.imageSize(), s.channels()))) {
-            throw new UserError("--init: " + init + " is not a toy model of --size " + s.imageSize() + " and --channels " + s.channels());
+            throw new UserError(init + " is not a toy model of " + s.imageSize() + " px and " + s.channels() + " channels");
         }
         train(be, s, start.unetWeights(), start.textEncoder(), new Rng(s.seed()), out, log);
     }
@@ -70,7 +70,7 @@ public final class ToyPretrain {
         int count = (int) params.flat().size();
         float[] ema = be.toHost(params.flat());
         Adam lowLr = null;
-        Adam adam = new Adam(be, count, Adam.Config.torchDefaults(s.lr()));
+        Adam adam = new Adam(be, params, Adam.Config.torchDefaults(s.lr()));
 
         Path tokenizerDir = tempTokenizer();
         PromptContexts contexts = new PromptContexts(be, ClipTokenizer.load(tokenizerDir), text);
@@ -105,7 +105,7 @@ public final class ToyPretrain {
             Tensor target = be.fromHost(noise, s.batch(), 3, size, size);
             Tensor context = contexts.batch(prompts);
 
-            be.fill(grads.flat(), 0f);
+            grads.fill(be, 0f);
             UNet2DConditionModel.Activations acts = unet.forward(be, params, x, timesteps, context);
             float loss = be.mseLoss(acts.output(), target, target.size());
             Tensor dOut = be.zeros(x.shape());
@@ -114,12 +114,12 @@ public final class ToyPretrain {
             if (step > s.steps() * 3 / 4) {
                 // last quarter: a lower learning rate, keeping Adam's moments
                 if (lowLr == null) {
-                    lowLr = new Adam(be, count, Adam.Config.torchDefaults(s.lr() / 4));
-                    lowLr.restore(be, adam.stepCount(), be.toHost(adam.firstMoment()), be.toHost(adam.secondMoment()));
+                    lowLr = new Adam(be, params, Adam.Config.torchDefaults(s.lr() / 4));
+                    lowLr.restore(be, adam.stepCount(), List.of(be.toHost(adam.firstMoment())), List.of(be.toHost(adam.secondMoment())));
                 }
-                lowLr.step(be, params.flat(), grads.flat());
+                lowLr.step(be, params, grads);
             } else {
-                adam.step(be, params.flat(), grads.flat());
+                adam.step(be, params, grads);
             }
             updateEma(ema, be.toHost(params.flat()), Math.min(s.emaDecay(), (1f + step) / (10f + step)));
 

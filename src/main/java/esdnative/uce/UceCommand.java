@@ -1,16 +1,18 @@
 package esdnative.uce;
 
 import esdnative.backend.cpu.CpuBackend;
-import esdnative.cli.LoraOptions;
+import esdnative.checkpoint.Layout;
+import esdnative.options.Flags;
+import esdnative.options.LoraOptions;
+import esdnative.options.ModelOptions;
 import esdnative.util.UserError;
 import esdnative.esd.EsdOutput;
-import esdnative.esd.OutputFormat;
 import esdnative.io.InputSnapshot;
 import esdnative.io.OutputLock;
 import esdnative.lora.LoraSettings;
 import esdnative.model.ModelLoader;
 import esdnative.model.StableDiffusion;
-import esdnative.weights.ModelWeights;
+import esdnative.checkpoint.ModelWeights;
 import esdnative.util.PeakMemory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -34,8 +36,8 @@ import java.util.concurrent.Callable;
                 + "projection in closed form from text embeddings alone.",
                 "Defaults are the authors' 2025 code's: erase scale 1, preserve scale 1, lamb 0.5, guide \"\"."})
 public final class UceCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, paramLabel = "PATH", description = "A diffusers model folder or a single-file checkpoint (.safetensors, .ckpt).")
-    Path model;
+    @Mixin
+    ModelOptions models;
 
     @Option(names = "--erase", paramLabel = "TEXT", description = "A concept to erase, e.g. \"Van Gogh\" (repeat for several).")
     List<String> erase = new ArrayList<>();
@@ -80,30 +82,23 @@ public final class UceCommand implements Callable<Integer> {
     @Option(names = "--overwrite", description = "Replace an existing output.")
     boolean overwrite;
 
-    @Option(names = "--tokenizer", paramLabel = "DIR", description = "CLIP tokenizer folder (vocab.json, merges.txt) for single files.")
-    Path tokenizer;
-
-    @Option(names = "--config", paramLabel = "DIR", description = "For a single file: a diffusers folder whose configs describe it.")
-    Path configDir;
-
-    @Option(names = "--ema", description = "Edit a checkpoint's model_ema.* UNet copy instead of its raw UNet weights "
-            + "(the default: what diffusers and A1111 load).")
-    boolean ema;
-
     @Override
     public Integer call() {
         PrintStream err = System.err;
         UceSettings settings = settings();
         LoraSettings lora = loraOptions.settings();
-        if (!Files.exists(model)) throw new UserError("--model: " + model + " does not exist");
+        Path model = models.requireModel(), tokenizer = models.tokenizer(), configDir = models.config();
+        boolean ema = models.ema();
         // the input's layout by default: a folder is diffusers, a file a single file (as the loader reads them)
-        OutputFormat outFormat = format != null ? OutputFormat.parse(format)
-                : Files.isDirectory(model) ? OutputFormat.DIFFUSERS : OutputFormat.SINGLE_FILE;
+        Layout outFormat = format != null ? Flags.about("--format", () -> Layout.outputFormat(format))
+                : Files.isDirectory(model) ? Layout.DIFFUSERS : Layout.SINGLE_FILE;
         EsdOutput.checkWritable(output, outFormat, overwrite);   // before loading a model of several GB
         try (OutputLock lock = OutputLock.acquire(output, "--output"); CpuBackend be = new CpuBackend()) {
             long start = System.nanoTime();
             InputSnapshot input = InputSnapshot.of(model);
-            StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF);
+            StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
+                    models.predictionType());
+            ModelLoader.hintConfig(err, sd, configDir, "--config DIR");
             err.printf(Locale.ROOT, "loaded %s (%s) in %.1f s%n", model, sd.layout().name().toLowerCase(Locale.ROOT),
                     (System.nanoTime() - start) / 1e9);
 
@@ -115,16 +110,16 @@ public final class UceCommand implements Callable<Integer> {
 
             input.verifyUnchanged("--model", "Run uce again on the input as it is now.");
             EsdOutput out = new EsdOutput(be, sd, r.edited(), metadata(settings)).pipelineFilesFrom(configDir, tokenizer);
-            if (outFormat == OutputFormat.LORA) out.writeLora(output, lora).forEach(err::println);
+            if (outFormat == Layout.LORA) out.writeLora(output, lora).forEach(err::println);
             else out.write(output, outFormat, overwrite);
-            err.printf(Locale.ROOT, "wrote %s (%s) in %.1f s total; peak memory %s%n", output, outFormat.id(),
+            err.printf(Locale.ROOT, "wrote %s (%s) in %.1f s total; peak memory %s%n", output, outFormat.formatId(),
                     (System.nanoTime() - start) / 1e9, PeakMemory.describe());
             return 0;
         }
     }
 
     private UceSettings settings() {
-        UceForm f = UceForm.parse(form);
+        UceForm f = Flags.about("--form", () -> UceForm.parse(form));
         List<String> toErase = concepts(erase, eraseFile, "--erase-file");
         if (toErase.isEmpty()) throw new UserError("nothing to erase: give --erase TEXT or --erase-file FILE");
         for (String e : toErase) if (e.isBlank()) throw new UserError("--erase: empty concept");
@@ -132,6 +127,12 @@ public final class UceCommand implements Callable<Integer> {
         List<String> guides = guidePerConcept != null ? guidePerConcept : List.of(guide != null ? guide.trim() : "");
         if (guidePerConcept != null && guides.size() != toErase.size()) {
             throw new UserError("--guide-per-concept: " + guides.size() + " guides for " + toErase.size() + " erased concepts");
+        }
+        // UceSettings refuses these too, in its own words; here they are refused by their flags' names
+        if (!(lamb > 0)) throw new UserError("--lamb: must be positive (it keeps the edit solvable), got " + lamb);
+        if (!(eraseScale >= 0)) throw new UserError("--erase-scale: must be 0 or more, got " + eraseScale);
+        if (preserveScale != null && !(preserveScale >= 0)) {
+            throw new UserError("--preserve-scale: must be 0 or more, got " + preserveScale);
         }
         return new UceSettings(f, toErase, guides.stream().map(String::trim).toList(),
                 concepts(preserve, preserveFile, "--preserve-file"), eraseScale, preserveScale, lamb);
@@ -163,7 +164,7 @@ public final class UceCommand implements Callable<Integer> {
         m.put("uce.erase_scale", Double.toString(s.eraseScale()));
         m.put("uce.preserve_scale", Double.toString(s.effectivePreserveScale()));
         m.put("uce.lamb", Double.toString(s.lamb()));
-        m.put("uce.source", model.getFileName().toString());
+        m.put("uce.source", models.model().getFileName().toString());
         return m;
     }
 }

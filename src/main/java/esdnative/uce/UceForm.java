@@ -23,6 +23,6 @@ public enum UceForm {
 
     public static UceForm parse(String text) {
         for (UceForm f : values()) if (f.id.equals(text.trim())) return f;
-        throw new UserError("--form: unknown form '" + text + "'; valid: 2025, 2023");
+        throw new UserError("unknown form '" + text + "'; valid: 2025, 2023");
     }
 }

@@ -25,10 +25,10 @@ public record UceSettings(UceForm form, List<String> erase, List<String> guides,
             throw new UserError("give one guide for every erased concept or one per concept: " + guides.size()
                     + " guides for " + erase.size() + " concepts");
         }
-        if (!(lamb > 0)) throw new UserError("--lamb: must be positive (it keeps the edit solvable), got " + lamb);
-        if (!(eraseScale >= 0)) throw new UserError("--erase-scale: must be 0 or more, got " + eraseScale);
+        if (!(lamb > 0)) throw new UserError("lamb must be positive (it keeps the edit solvable), got " + lamb);
+        if (!(eraseScale >= 0)) throw new UserError("the erase scale must be 0 or more, got " + eraseScale);
         if (preserveScale != null && !(preserveScale >= 0)) {
-            throw new UserError("--preserve-scale: must be 0 or more, got " + preserveScale);
+            throw new UserError("the preserve scale must be 0 or more, got " + preserveScale);
         }
     }
 

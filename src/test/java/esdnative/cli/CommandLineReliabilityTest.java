@@ -1,5 +1,6 @@
 package esdnative.cli;
 
+import esdnative.options.BackendOptions;
 import esdnative.testing.Fixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -45,7 +46,8 @@ class CommandLineReliabilityTest {
     @Test
     void theBackendLineIsShort() {
         ByteArrayOutputStream log = new ByteArrayOutputStream();
-        BackendOption.create("auto", new PrintStream(log, true, StandardCharsets.UTF_8)).close();
+        PrintStream out = new PrintStream(log, true, StandardCharsets.UTF_8);
+        CommandLine.populateCommand(new BackendOptions(), "--backend", "auto").open(out::println).close();
         assertTrue(log.toString(StandardCharsets.UTF_8).length() < 80, log.toString(StandardCharsets.UTF_8));
     }
 

@@ -4,6 +4,7 @@ import esdnative.esd.TrainMethod;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.TensorInfo;
 import esdnative.esd.TrainedNames;
+import esdnative.testing.Cli;
 import esdnative.testing.Fixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -11,6 +12,8 @@ import org.junit.jupiter.api.io.TempDir;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.Predicate;
@@ -162,9 +165,22 @@ class TrainCommandTest {
         assertTrue(Files.exists(tmp.resolve("trace/iter-000003-start.npy")));
     }
 
+    /** --dry-run's counts are the fixture file's own: ESD-x trains the tensors the paper code's rule names ("attn2"). */
     @Test
     void dryRunCountsWithoutTraining() {
-        assertEquals(0, Main.run("train", "--model", Fixtures.path("tiny-sd-a").toString(), "--method", "esd-x", "--dry-run"));
+        Cli r = Cli.run("train", "--model", Fixtures.path("tiny-sd-a").toString(), "--method", "esd-x", "--dry-run");
+        assertEquals(0, r.exit(), r.err());
+        long total = 0, crossAttention = 0;
+        try (SafetensorsFile unet = SafetensorsFile.open(Fixtures.path("tiny-sd-a/unet/diffusion_pytorch_model.safetensors"))) {
+            for (String name : unet.names()) {
+                long size = Arrays.stream(unet.shape(name)).reduce(1, Math::multiplyExact);
+                total += size;
+                if (name.contains("attn2")) crossAttention += size;
+            }
+        }
+        assertTrue(crossAttention > 0 && crossAttention < total);
+        assertEquals(String.format(Locale.ROOT, "xattn trains %,d of %,d UNet parameters%n", crossAttention, total),
+                r.out());
     }
 
     /** A method that selects nothing on this UNet: --dry-run gives training's answer (exit 2, the same line). */

@@ -1,11 +1,9 @@
 package esdnative.cli;
 
 import esdnative.backend.cpu.CpuBackend;
+import esdnative.checkpoint.Layout;
 import esdnative.esd.Checkpoint;
 import esdnative.esd.EsdTrainer;
-import esdnative.esd.OutputFormat;
-import esdnative.esd.Schedule;
-import esdnative.esd.TrainMethod;
 import esdnative.io.DType;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.SafetensorsWriter;
@@ -132,8 +130,8 @@ class TrainReliabilityTest {
         Path checkpoint = tmp.resolve("run.checkpoint.safetensors");
         try (CpuBackend be = new CpuBackend()) {
             StableDiffusion sd = ModelLoader.load(be, model, null, null);
-            EsdTrainer trainer = new EsdTrainer(be, sd, new EsdTrainer.Settings(List.of("a photo of a cat"), TrainMethod.XATTN,
-                    3, 1e-3f, 1f, 3f, 2, Schedule.parse("paper"), sd.defaultResolution(), 0));
+            EsdTrainer trainer = new EsdTrainer(be, sd, EsdTrainer.Settings.paper(List.of("a photo of a cat")).withIterations(3)
+                    .withLr(1e-3f).withDdimSteps(2).withResolution(sd.defaultResolution()));
             trainer.step(trainer.draw());
             trainer.step(trainer.draw());
             Checkpoint.save(checkpoint, trainer);
@@ -157,8 +155,8 @@ class TrainReliabilityTest {
         assertEquals(List.of(), list(tmp), "refused before the first iteration: no log");
 
         EsdTrainer.Settings slash = settings("AC/DC");
-        assertFalse(TrainCommand.defaultName(slash, OutputFormat.SINGLE_FILE).contains("/"));
-        String longName = TrainCommand.defaultName(settings("painting ".repeat(1200)), OutputFormat.SINGLE_FILE);
+        assertFalse(TrainCommand.defaultName(slash, Layout.SINGLE_FILE).contains("/"));
+        String longName = TrainCommand.defaultName(settings("painting ".repeat(1200)), Layout.SINGLE_FILE);
         assertTrue(longName.getBytes(StandardCharsets.UTF_8).length < 200, longName.length() + " characters");
     }
 
@@ -230,7 +228,7 @@ class TrainReliabilityTest {
     }
 
     private static EsdTrainer.Settings settings(String concept) {
-        return new EsdTrainer.Settings(List.of(concept), TrainMethod.XATTN, 1000, 1e-5f, 1f, 3f, 50, Schedule.parse("paper"), 512, 0);
+        return EsdTrainer.Settings.paper(List.of(concept));
     }
 
     static Path copyOfTinyModel(Path to) throws IOException {

@@ -10,8 +10,9 @@ import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.model.unet.UNetConfig;
 import esdnative.optim.Adam;
 import esdnative.tensor.Tensor;
+import esdnative.testing.FixtureWeights;
 import esdnative.testing.Fixtures;
-import esdnative.model.unet.UNetWeights;
+import esdnative.testing.Goldens;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
@@ -38,7 +39,7 @@ class EsdStepGoldenTest {
         Backend be = new CpuBackend();
         UNetConfig config = UNetConfig.fromJson(Fixtures.path("tiny-sd-a/unet/config.json"));
         UNet2DConditionModel unet = new UNet2DConditionModel(config);
-        Weights frozen = UNetWeights.load(be, config, Fixtures.path("tiny-sd-a/unet/diffusion_pytorch_model.safetensors"));
+        Weights frozen = FixtureWeights.unet(be, config, Fixtures.path("tiny-sd-a"));
 
         TrainableSubset subset = TrainableSubset.select(be, frozen, name -> name.contains("attn2"));
         assertEquals(Json.tree(Fixtures.golden("manifest.json")).get("scalars").get("esd_num_trainable_parameters").asInt(),
@@ -60,8 +61,8 @@ class EsdStepGoldenTest {
             assertClose(files, "esd_grad__" + name, be.toHost(subset.gradients().get(name)));
         }
 
-        Adam adam = new Adam(be, subset.parameterCount(), Adam.Config.torchDefaults(1e-5f));
-        adam.step(be, subset.trained().flat(), subset.gradients().flat());
+        Adam adam = new Adam(be, subset.trained(), Adam.Config.torchDefaults(1e-5f));
+        adam.step(be, subset.trained(), subset.gradients());
         for (String name : CHECKED) {
             assertClose(files, "esd_param_after__" + name, be.toHost(subset.trained().get(name)));
         }
@@ -86,10 +87,6 @@ class EsdStepGoldenTest {
     }
 
     private static void assertClose(JsonNode files, String name, float[] actual, double atol) {
-        float[] expected = Npy.read(Fixtures.golden(files.get(name).get("file").asText())).floats();
-        assertEquals(expected.length, actual.length, name + ": size");
-        double worst = 0;
-        for (int i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(expected[i] - actual[i]));
-        assertTrue(worst <= atol, name + ": max abs error " + worst + " > " + atol);
+        Goldens.assertClose(name, Npy.read(Fixtures.golden(files.get(name).get("file").asText())).floats(), actual, atol);
     }
 }

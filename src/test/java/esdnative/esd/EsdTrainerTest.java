@@ -23,8 +23,8 @@ class EsdTrainerTest {
     }
 
     private static EsdTrainer.Settings settings(StableDiffusion sd, Schedule schedule, long seed) {
-        return new EsdTrainer.Settings(List.of("a photo of a cat", "Van Gogh"), TrainMethod.XATTN, 4, 1e-3f, 1f, 3f,
-                DDIM_STEPS, schedule, sd.defaultResolution(), seed);
+        return EsdTrainer.Settings.paper(List.of("a photo of a cat", "Van Gogh")).withIterations(4).withLr(1e-3f)
+                .withDdimSteps(DDIM_STEPS).withSchedule(schedule).withResolution(sd.defaultResolution()).withSeed(seed);
     }
 
     /** --fast with 3 of each trajectory's 4 points: 7 iterations span three trajectories. */
@@ -67,8 +67,7 @@ class EsdTrainerTest {
         EsdTrainer xattn = trainer(be, sd, Schedule.PAPER);
         Path ckpt = tmp.resolve("x.safetensors");
         Checkpoint.save(ckpt, xattn);
-        EsdTrainer selfattn = new EsdTrainer(be, sd, new EsdTrainer.Settings(List.of("a photo of a cat", "Van Gogh"),
-                TrainMethod.SELFATTN, 4, 1e-3f, 1f, 3f, DDIM_STEPS, Schedule.PAPER, sd.defaultResolution(), 11));
+        EsdTrainer selfattn = new EsdTrainer(be, sd, settings(sd, Schedule.PAPER, 11).withMethod(TrainMethod.SELFATTN));
         var e = assertThrows(esdnative.util.UserError.class, () -> Checkpoint.restore(ckpt, selfattn));
         assertTrue(e.getMessage().contains("method"), e.getMessage());
     }
@@ -89,8 +88,7 @@ class EsdTrainerTest {
                 losses.add(it.loss());
             }
             // a replay draws nothing: a different seed must not matter
-            EsdTrainer replay = new EsdTrainer(be, sd, new EsdTrainer.Settings(List.of("a photo of a cat", "Van Gogh"),
-                    TrainMethod.XATTN, 4, 1e-3f, 1f, 3f, DDIM_STEPS, schedule, sd.defaultResolution(), 999));
+            EsdTrainer replay = new EsdTrainer(be, sd, settings(sd, schedule, 999));
             for (int i = 1; i <= 5; i++) assertEquals(losses.get(i - 1), replay.step(Trace.read(dir, i, replay)).loss());
             assertArrayEquals(be.toHost(recorded.subset().trained().flat()), be.toHost(replay.subset().trained().flat()));
             var e = assertThrows(esdnative.util.UserError.class, () -> Trace.read(dir, 6, replay));
@@ -152,9 +150,7 @@ class EsdTrainerTest {
         StableDiffusion sd = ModelLoader.load(be, Fixtures.path("tiny-sd-a"), null, null);
         EsdTrainer fast = fastTrainer(be, sd, 11);
         // the same draws without the pool: the frozen model samples z for each, then e0/ep from a frozen forward
-        EsdTrainer unpooled = new EsdTrainer(be, sd, new EsdTrainer.Settings(List.of("a photo of a cat", "Van Gogh"),
-                TrainMethod.XATTN, 4, 1e-3f, 1f, 3f, DDIM_STEPS, Schedule.ALIGNED, sd.defaultResolution(), 11,
-                Sampler.FROZEN, 0));
+        EsdTrainer unpooled = new EsdTrainer(be, sd, settings(sd, Schedule.ALIGNED, 11).withSampler(Sampler.FROZEN));
         int[] shape = fast.latentShape();
         var unet = sd.unetModel();
         for (int i = 0; i < 3; i++) {

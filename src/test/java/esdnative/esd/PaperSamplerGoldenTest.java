@@ -12,6 +12,7 @@ import esdnative.pipeline.GuidedSampler;
 import esdnative.sched.DdimScheduler;
 import esdnative.tensor.Tensor;
 import esdnative.testing.Fixtures;
+import esdnative.testing.Goldens;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -35,8 +36,9 @@ class PaperSamplerGoldenTest {
         Backend be = new CpuBackend();
         StableDiffusion sd = ModelLoader.load(be, Fixtures.path("tiny-sd-a"), null, null);
         String prompt = manifest.get("prompt").asText();
-        EsdTrainer trainer = new EsdTrainer(be, sd, new EsdTrainer.Settings(List.of(prompt), TrainMethod.XATTN, 1,
-                1e-5f, 1f, (float) manifest.get("guidance").asDouble(), ddimSteps, Schedule.PAPER, sd.defaultResolution(), 0));
+        EsdTrainer trainer = new EsdTrainer(be, sd, EsdTrainer.Settings.paper(List.of(prompt)).withIterations(1)
+                .withStartGuidance((float) manifest.get("guidance").asDouble()).withDdimSteps(ddimSteps)
+                .withResolution(sd.defaultResolution()));
         float[] start = Npy.read(dir.resolve("start_code.npy")).floats();
         double relTol = manifest.get("suggested_rel_linf").asDouble();
         JsonNode perTEnc = manifest.get("per_t_enc");
@@ -66,22 +68,13 @@ class PaperSamplerGoldenTest {
                 float[] z = be.toHost(trainer.sample(draw));
                 Evaluations.Count ran = trainer.unet().evaluations().count().minus(before);
                 assertEquals(2L * expected.get("guided_steps").asInt(), ran.forwards(), "t_enc " + k + ": batch-2 forwards");
-                assertRelClose("t_enc " + k + ", trainer", golden, z, relTol);
+                Goldens.assertRelClose("t_enc " + k + ", trainer", golden, z, relTol);
             }
-            assertRelClose("t_enc " + k, golden, afterSteps.get(draw.plan().ddimSteps()), relTol);
+            Goldens.assertRelClose("t_enc " + k, golden, afterSteps.get(draw.plan().ddimSteps()), relTol);
         }
     }
 
     private static Tensor context(StableDiffusion sd, String prompt) {
         return sd.textEncoder().forward(sd.tokenizer().encodePadded(prompt), 1);
-    }
-
-    private static void assertRelClose(String what, float[] golden, float[] z, double relTol) {
-        double worst = 0, scale = 0;
-        for (int i = 0; i < golden.length; i++) {
-            worst = Math.max(worst, Math.abs(golden[i] - z[i]));
-            scale = Math.max(scale, Math.abs(golden[i]));
-        }
-        assertTrue(worst / scale <= relTol, what + ": rel max error " + worst / scale + " > " + relTol);
     }
 }

@@ -5,8 +5,6 @@ import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
 import esdnative.esd.EsdOutput;
 import esdnative.esd.EsdTrainer;
-import esdnative.esd.Schedule;
-import esdnative.esd.TrainMethod;
 import esdnative.io.DType;
 import esdnative.io.Json;
 import esdnative.io.Npy;
@@ -54,8 +52,8 @@ class LoraTinySdTest {
     void train() {
         be = new CpuBackend();
         sd = ModelLoader.load(be, Fixtures.path("tiny-sd-a"), null, null);
-        trainer = new EsdTrainer(be, sd, new EsdTrainer.Settings(List.of("Van Gogh"), TrainMethod.XATTN, 2, 1e-3f, 1f, 3f,
-                4, Schedule.PAPER, sd.defaultResolution(), 5));
+        trainer = new EsdTrainer(be, sd, EsdTrainer.Settings.paper(List.of("Van Gogh")).withIterations(2).withLr(1e-3f)
+                .withDdimSteps(4).withResolution(sd.defaultResolution()).withSeed(5));
         for (int i = 0; i < 2; i++) trainer.step(trainer.draw());
         Map<String, Tensor> matrices = new LinkedHashMap<>();
         trainer.subset().trained().asMap().forEach((n, t) -> {
@@ -83,7 +81,7 @@ class LoraTinySdTest {
     @ParameterizedTest(name = "rank {0}, {1}")
     @CsvSource({"full, F32", "full, F16", "8, F16", "4, F32"})
     void theAppliedLoraIsTheErasedModelWithinTheReportedResidual(String rank, String dtype, @TempDir Path tmp) throws Exception {
-        LoraSettings settings = new LoraSettings(LoraSettings.parseRank(rank, "rank"), DType.valueOf(dtype));
+        LoraSettings settings = new LoraSettings(LoraSettings.parseRank(rank), DType.valueOf(dtype));
         Path file = tmp.resolve("esd-x.safetensors");
         new EsdOutput(be, sd, trainer.subset(), Map.of("esd.method", "xattn")).writeLora(file, settings);
 

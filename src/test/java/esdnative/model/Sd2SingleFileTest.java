@@ -21,8 +21,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import esdnative.model.clip.ClipTextConfig;
-import esdnative.weights.CompVisNames.Component;
-import esdnative.weights.ModelWeights;
+import esdnative.checkpoint.CompVisNames.Component;
+import esdnative.checkpoint.ModelWeights;
 import esdnative.model.clip.ClipTextModel;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -102,7 +102,7 @@ class Sd2SingleFileTest {
         assertArrayEquals(Npy.read(golden("pipeline_step_timesteps.npy")).longs(), timesteps);
         Goldens.assertClose(GOLDEN, "pipeline_step_latents", stepLatents);
         Goldens.assertClose(GOLDEN, "pipeline_out_latents", r.latents());
-        assertTrue(relLinf(Npy.read(golden("pipeline_out_latents.npy")).floats(), r.latents()) <= 1e-4);
+        Goldens.assertRelClose("pipeline_out_latents", Npy.read(golden("pipeline_out_latents.npy")).floats(), r.latents(), 1e-4);
         Goldens.assertClose(GOLDEN, "pipeline_out_image_np", r.image());
     }
 
@@ -156,7 +156,7 @@ class Sd2SingleFileTest {
         }
         Goldens.assertClose(GOLDEN, "esd_loss", new float[] {r.loss()});
         for (String name : ESD_CHECKED) Goldens.assertClose(GOLDEN, "esd_grad__" + name, be.toHost(subset.gradients().get(name)));
-        new Adam(be, subset.parameterCount(), Adam.Config.torchDefaults(1e-5f)).step(be, subset.trained().flat(), subset.gradients().flat());
+        new Adam(be, subset.trained(), Adam.Config.torchDefaults(1e-5f)).step(be, subset.trained(), subset.gradients());
         for (String name : ESD_CHECKED) Goldens.assertClose(GOLDEN, "esd_param_after__" + name, be.toHost(subset.trained().get(name)));
         subset.zeroGradients(be);
         EsdLoss.Result after = EsdLoss.compute(be, sd.unetModel(), frozen, subset.trainable(), subset.gradients(),
@@ -179,8 +179,8 @@ class Sd2SingleFileTest {
     void generateReproducesThePipelineWithPredictionType() throws IOException {
         Path config = configWithoutScheduler();
         float[] expected = Npy.read(golden("pipeline_out_latents.npy")).floats();
-        assertTrue(relLinf(expected, generate(config, "--prediction-type", "v_prediction")) <= 1e-4);
-        assertTrue(relLinf(expected, generate(config)) > 1e-2, "epsilon must not reproduce a v-prediction pipeline");
+        Goldens.assertRelClose("generate --prediction-type v_prediction", expected, generate(config, "--prediction-type", "v_prediction"), 1e-4);
+        assertTrue(Goldens.relLinf(expected, generate(config)) > 1e-2, "epsilon must not reproduce a v-prediction pipeline");
         assertEquals(2, Main.run("generate", "--model", SINGLE_FILE.toString(), "--prompt", "x", "--prediction-type", "sample",
                 "--output", tmp.resolve("bad.png").toString(), "--backend", "cpu"));
         assertEquals(2, Main.run("generate", "--model", FOLDER.toString(), "--prompt", "x", "--prediction-type", "epsilon",
@@ -217,14 +217,5 @@ class Sd2SingleFileTest {
     private static Tensor tensor(Backend be, String name) {
         NpyArray a = Npy.read(golden(name));
         return be.fromHost(a.floats(), a.shape());
-    }
-
-    private static double relLinf(float[] expected, float[] actual) {
-        double worst = 0, scale = 0;
-        for (int i = 0; i < expected.length; i++) {
-            worst = Math.max(worst, Math.abs(expected[i] - actual[i]));
-            scale = Math.max(scale, Math.abs(expected[i]));
-        }
-        return worst / scale;
     }
 }

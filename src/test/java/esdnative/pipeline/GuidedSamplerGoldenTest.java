@@ -12,15 +12,15 @@ import esdnative.model.unet.UNetConfig;
 import esdnative.sched.DdimConfig;
 import esdnative.sched.DdimScheduler;
 import esdnative.tensor.Tensor;
+import esdnative.testing.FixtureWeights;
 import esdnative.testing.Fixtures;
-import esdnative.model.unet.UNetWeights;
+import esdnative.testing.Goldens;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The 10-step guided DDIM run of StableDiffusionPipeline (guidance 7.5, eta 0) on tiny-sd-a from the fixture's
@@ -35,7 +35,7 @@ class GuidedSamplerGoldenTest {
         Backend be = new CpuBackend();
         UNetConfig config = UNetConfig.fromJson(Fixtures.path("tiny-sd-a/unet/config.json"));
         UNet2DConditionModel unet = new UNet2DConditionModel(config);
-        Weights weights = UNetWeights.load(be, config, Fixtures.path("tiny-sd-a/unet/diffusion_pytorch_model.safetensors"));
+        Weights weights = FixtureWeights.unet(be, config, Fixtures.path("tiny-sd-a"));
         DdimScheduler scheduler = new DdimScheduler(DdimConfig.read(Fixtures.path("tiny-sd-a/scheduler/scheduler_config.json")));
         scheduler.setTimesteps(10);
         long[] expectedTimesteps = Npy.read(Fixtures.golden("pipeline_step_timesteps.npy")).longs();
@@ -51,23 +51,14 @@ class GuidedSamplerGoldenTest {
         int per = (int) latents.size();
         for (int i = 0; i < 10; i++) {
             float[] expected = java.util.Arrays.copyOfRange(stepGolden, i * per, (i + 1) * per);
-            assertRelClose("step " + i, expected, perStep.get(i), relTol);
+            Goldens.assertRelClose("step " + i, expected, perStep.get(i), relTol);
         }
-        assertRelClose("final", Npy.read(Fixtures.golden("pipeline_out_latents.npy")).floats(), be.toHost(out),
+        Goldens.assertRelClose("final", Npy.read(Fixtures.golden("pipeline_out_latents.npy")).floats(), be.toHost(out),
                 files.get("pipeline_out_latents").get("f32_vs_f64").get("suggested_rel_linf").asDouble());
     }
 
     private static Tensor load(Backend be, String name) {
         NpyArray a = Npy.read(Fixtures.golden(name + ".npy"));
         return be.fromHost(a.floats(), a.shape());
-    }
-
-    private static void assertRelClose(String what, float[] expected, float[] actual, double relTol) {
-        double worst = 0, scale = 0;
-        for (int i = 0; i < expected.length; i++) {
-            worst = Math.max(worst, Math.abs(expected[i] - actual[i]));
-            scale = Math.max(scale, Math.abs(expected[i]));
-        }
-        assertTrue(worst / scale <= relTol, what + ": relative max error " + worst / scale + " > " + relTol);
     }
 }

@@ -1,6 +1,7 @@
 package esdnative.sweep;
 
 import esdnative.sweep.TaskStatus.State;
+import esdnative.testing.Cli;
 import esdnative.toy.ToyAssets;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -1,6 +1,7 @@
 package esdnative.sweep;
 
 import esdnative.esd.ConceptPresets;
+import esdnative.testing.Cli;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -2,6 +2,7 @@ package esdnative.sweep;
 
 import esdnative.io.SafetensorsFile;
 import esdnative.sweep.TaskStatus.State;
+import esdnative.testing.Cli;
 import esdnative.toy.ToyAssets;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;

@@ -9,7 +9,11 @@ import java.nio.file.Path;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Compares float32 results with tiny-sd-a-golden files within the manifest's suggested_atol. */
+/**
+ * The one place tests compare float32 results with a reference: a golden file within its manifest's suggested_atol,
+ * or any expected values (a float64 twin, finite differences, another run) within an absolute or a relative tolerance.
+ * Each comparison prints the error it measured.
+ */
 public final class Goldens {
     private Goldens() {}
 
@@ -33,12 +37,56 @@ public final class Goldens {
 
     /** {@link #assertClose(String, float[])} for a golden in another golden folder. */
     public static void assertClose(Path folder, String name, float[] actual) {
-        float[] expected = Npy.read(folder.resolve(name + ".npy")).floats();
-        assertEquals(expected.length, actual.length, name + ": size");
-        double atol = suggestedAtol(folder, name);
+        assertClose(name, Npy.read(folder.resolve(name + ".npy")).floats(), actual, suggestedAtol(folder, name));
+    }
+
+    /** Asserts max |actual − expected| ≤ atol (and equal sizes), printing the measured error. */
+    public static void assertClose(String what, float[] expected, float[] actual, double atol) {
+        assertClose(what, toDouble(expected), actual, atol);
+    }
+
+    /** {@link #assertClose(String, float[], float[], double)} against float64 values. */
+    public static void assertClose(String what, double[] expected, float[] actual, double atol) {
+        double worst = maxAbsError(expected, actual);
+        System.out.printf("%s: max |java - expected| = %.3g (atol %.3g)%n", what, worst, atol);
+        assertTrue(worst <= atol, what + ": max abs error " + worst + " > " + atol);
+    }
+
+    /** Asserts max |actual − expected| / max |expected| ≤ rtol (and equal sizes), printing the measured error. */
+    public static void assertRelClose(String what, float[] expected, float[] actual, double rtol) {
+        assertRelClose(what, toDouble(expected), actual, rtol);
+    }
+
+    /** {@link #assertRelClose(String, float[], float[], double)} against float64 values. */
+    public static void assertRelClose(String what, double[] expected, float[] actual, double rtol) {
+        double err = relLinf(expected, actual);
+        System.out.printf("%s: rel L-inf error %.2e (rtol %.1e)%n", what, err, rtol);
+        assertTrue(err <= rtol, what + ": rel L∞ error " + err + " > " + rtol);
+    }
+
+    /** max |actual − expected| / max |expected| (the absolute error where expected is all zeros). */
+    public static double relLinf(float[] expected, float[] actual) {
+        return relLinf(toDouble(expected), actual);
+    }
+
+    /** {@link #relLinf(float[], float[])} against float64 values. */
+    public static double relLinf(double[] expected, float[] actual) {
+        double scale = 0;
+        for (double e : expected) scale = Math.max(scale, Math.abs(e));
+        double worst = maxAbsError(expected, actual);
+        return scale == 0 ? worst : worst / scale;
+    }
+
+    private static double maxAbsError(double[] expected, float[] actual) {
+        assertEquals(expected.length, actual.length, "size");
         double worst = 0;
         for (int i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(expected[i] - actual[i]));
-        System.out.printf("%s: max |java - golden| = %.3g (atol %.3g)%n", name, worst, atol);
-        assertTrue(worst <= atol, name + ": max abs error " + worst + " > " + atol);
+        return worst;
+    }
+
+    private static double[] toDouble(float[] a) {
+        double[] d = new double[a.length];
+        for (int i = 0; i < a.length; i++) d[i] = a[i];
+        return d;
     }
 }

@@ -4,11 +4,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import esdnative.io.Json;
 import esdnative.io.Npy;
 import esdnative.testing.Fixtures;
+import esdnative.testing.Goldens;
 
 import java.nio.file.Path;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The tiny-sd-a-uce-golden fixtures (README-uce.md): files by manifest name, their float64 twins and tolerances. */
 final class UceGoldens {
@@ -41,18 +39,7 @@ final class UceGoldens {
 
     /** Asserts max |actual − golden| ≤ the manifest's atol and max |actual − twin| ≤ twinAtol; prints both. */
     static void assertClose(String name, float[] actual, double twinAtol) {
-        float[] golden = floats(name);
-        double[] twin = twin(name);
-        assertEquals(golden.length, actual.length, name + ": size");
-        double toGolden = 0, toTwin = 0;
-        for (int i = 0; i < golden.length; i++) {
-            toGolden = Math.max(toGolden, Math.abs(golden[i] - actual[i]));
-            toTwin = Math.max(toTwin, Math.abs(twin[i] - actual[i]));
-        }
-        double atol = atol(name);
-        System.out.printf("%s: max |java - golden| = %.3g (atol %.3g), |java - f64 twin| = %.3g (atol %.3g)%n", name,
-                toGolden, atol, toTwin, twinAtol);
-        assertTrue(toGolden <= atol, name + ": max abs error " + toGolden + " > " + atol);
-        assertTrue(toTwin <= twinAtol, name + ": max abs error to the float64 twin " + toTwin + " > " + twinAtol);
+        Goldens.assertClose(name, floats(name), actual, atol(name));
+        Goldens.assertClose(name + " vs its float64 twin", twin(name), actual, twinAtol);
     }
 }

@@ -60,11 +60,12 @@ public final class ClipModel {
     public static ClipModel load(Backend backend, Path folder) {
         Path configFile = folder.resolve("config.json"), weightsFile = folder.resolve("model.safetensors");
         if (!Files.isRegularFile(configFile) || !Files.isRegularFile(weightsFile)) {
-            throw new UserError("--clip: " + folder + " needs config.json and model.safetensors (a transformers CLIPModel)");
+            throw new UserError(folder + " needs config.json and model.safetensors (a transformers CLIPModel)");
         }
         Config c = Config.read(configFile);
         try (SafetensorsFile file = SafetensorsFile.open(weightsFile)) {
-            ClipTextModel text = ClipTextModel.load(backend, c.text(), file, "text_model.");
+            ClipTextModel text = new ClipTextModel(backend, c.text(),
+                    ClipCheckpoint.load(backend, ClipTextModel.parameterShapes(c.text()), file, "text_model.", "text encoder"));
             ClipVisionModel vision = new ClipVisionModel(backend, c.vision(),
                     ClipCheckpoint.load(backend, ClipVisionModel.parameterShapes(c.vision()), file, "vision_model.", "vision tower"));
             Weights heads = ClipCheckpoint.load(backend, headShapes(c), file, "", "CLIP");

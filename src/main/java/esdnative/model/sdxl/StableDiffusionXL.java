@@ -2,12 +2,14 @@ package esdnative.model.sdxl;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import esdnative.backend.Backend;
+import esdnative.checkpoint.CompVisNames;
+import esdnative.checkpoint.ExpectedTensors;
 import esdnative.io.Json;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.TensorInfo;
+import esdnative.model.SizeLimit;
 import esdnative.model.Vae;
 import esdnative.model.Weights;
-import esdnative.model.clip.ClipCheckpoint;
 import esdnative.model.clip.ClipTextConfig;
 import esdnative.model.clip.ClipTextModel;
 import esdnative.model.clip.ClipTextModelWithProjection;
@@ -20,12 +22,12 @@ import esdnative.model.vae.VaeWeights;
 import esdnative.sched.DdimConfig;
 import esdnative.text.ClipTokenizer;
 import esdnative.util.UserError;
-import esdnative.weights.CompVisNames;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.SequencedMap;
 
@@ -127,6 +129,13 @@ public record StableDiffusionXL(Path source, UNetConfig unet, Weights unetWeight
             throw new UserError(configDir.resolve("unet/config.json") + ": an SDXL UNet needs addition_embed_type \"text_time\"");
         }
         var unetShapes = UNet2DConditionModel.parameterShapes(unetConfig);
+        long unetParameters = Weights.elementCount(unetShapes);
+        if (unetParameters > SizeLimit.MAX_ELEMENTS) {
+            // SDXL base's 2.57 billion: Weights holds one array of at most 2³¹ − 9 elements for now
+            throw new UserError(String.format(Locale.ROOT, "%s: its UNet has %,d parameters, more than this build "
+                    + "holds in one buffer (%,d); a model of this size is not supported yet", source, unetParameters,
+                    SizeLimit.MAX_ELEMENTS));
+        }
         Weights unet = UNetWeights.load(be, unetConfig, tensors.shapes("unet", unetShapes.keySet()),
                 name -> tensors.read("unet", name), tensors.describe("unet"));
 
@@ -164,8 +173,8 @@ public record StableDiffusionXL(Path source, UNetConfig unet, Weights unetWeight
         tensors.shapes(component, expected).forEach((name, shape) -> {
             if (name.startsWith(prefix)) found.put(name.substring(prefix.length()), shape);
         });
-        return ClipCheckpoint.load(be, shapes, found, name -> tensors.read(component, prefix + name),
-                tensors.describe(component) + ": " + part, prefix);
+        ExpectedTensors.check(shapes, found, ExpectedTensors.Extras.IGNORED, tensors.describe(component), part);
+        return Weights.load(be, shapes, name -> tensors.read(component, prefix + name));
     }
 
     /** The UNet's context and pooled widths must be the text encoders' (diffusers checks the latter too). */

@@ -103,8 +103,8 @@ class SdxlEsdStepGoldenTest {
             assertArrayEquals(TinySdxl.npy("esd_param_before__" + name).floats(), be.toHost(subset.trained().get(name)));
         }
 
-        Adam adam = new Adam(be, subset.parameterCount(), Adam.Config.torchDefaults((float) scalars.path("esd_settings").path("lr").asDouble()));
-        adam.step(be, subset.trained().flat(), subset.gradients().flat());
+        Adam adam = new Adam(be, subset.trained(), Adam.Config.torchDefaults((float) scalars.path("esd_settings").path("lr").asDouble()));
+        adam.step(be, subset.trained(), subset.gradients());
         for (String name : checked) TinySdxl.assertClose(be, "esd_param_after__" + name, subset.trained().get(name));
 
         Tensor after = unet.predict(be, subset.trainable(), xt, new float[] {t}, prompt.embeds(), textTime);

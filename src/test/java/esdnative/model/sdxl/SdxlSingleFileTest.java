@@ -3,19 +3,22 @@ package esdnative.model.sdxl;
 import com.fasterxml.jackson.databind.JsonNode;
 import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
+import esdnative.esd.TrainMethod;
 import esdnative.io.Json;
 import esdnative.model.Weights;
 import esdnative.model.unet.UNetConfig;
 import esdnative.testing.Fixtures;
 import esdnative.testing.TinySdxl;
 import esdnative.util.UserError;
-import esdnative.weights.CompVisNames;
+import esdnative.checkpoint.CompVisNames;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -57,6 +60,24 @@ class SdxlSingleFileTest {
             checked++;
         }
         assertTrue(checked >= 661, checked + " keys checked");
+    }
+
+    /** ESD-x's rule on the original names selects the 60 tensors esd_sdxl.py trains (the manifest's list). */
+    @Test
+    void esdXSelectsWhatTheAuthorsSdxlScriptTrains() {
+        UNetConfig unet = folder.unet();
+        var names = new SdxlSingleFileNames(new CompVisNames.Topology(unet.levels(), 2, new boolean[] {true, false}, 2, 2));
+        String prefix = CompVisNames.Component.UNET.compVisPrefix();
+        Set<String> selected = new TreeSet<>();
+        for (String name : folder.unetWeights().asMap().keySet()) {
+            String original = names.place("unet", name).key().substring(prefix.length());
+            if (TrainMethod.XATTN.trains(original)) selected.add(name);
+        }
+        Set<String> authors = new TreeSet<>();
+        Json.tree(TinySdxl.golden("manifest.json")).path("scalars").path("esd_trainable_parameter_names")
+                .forEach(n -> authors.add(n.asText()));
+        assertEquals(60, authors.size());
+        assertEquals(authors, selected);
     }
 
     @Test

@@ -12,7 +12,10 @@ import esdnative.testing.Fixtures;
 import esdnative.testing.TinySdxl;
 import esdnative.util.UserError;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.SequencedMap;
 
@@ -59,6 +62,36 @@ class SdxlSizesTest {
                     () -> ModelLoader.load(new CpuBackend(), model, Fixtures.path("clip-tokenizer"), null));
             assertTrue(e.getMessage().contains("Stable Diffusion XL"), e.getMessage());
         }
+    }
+
+    /** A folder with SDXL base's UNet config is refused in one line before any weight is read (its weights: tiny). */
+    @Test
+    void aFullSizeSdxlUNetIsRefusedBeforeLoading(@TempDir Path dir) throws IOException {
+        Path model = dir.resolve("sdxl");
+        for (String part : new String[] {"", "unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler"}) {
+            Files.createDirectories(model.resolve(part));
+        }
+        try (var files = Files.walk(TinySdxl.model(""))) {
+            for (Path f : files.filter(Files::isRegularFile).toList()) {
+                Files.copy(f, model.resolve(TinySdxl.model("").relativize(f).toString()));
+            }
+        }
+        String config = Files.readString(model.resolve("unet/config.json"))
+                .replaceAll("\"attention_head_dim\": \\[[^\\]]*\\]", "\"attention_head_dim\": [5, 10, 20]")
+                .replaceAll("\"block_out_channels\": \\[[^\\]]*\\]", "\"block_out_channels\": [320, 640, 1280]")
+                .replaceAll("\"down_block_types\": \\[[^\\]]*\\]",
+                        "\"down_block_types\": [\"DownBlock2D\", \"CrossAttnDownBlock2D\", \"CrossAttnDownBlock2D\"]")
+                .replaceAll("\"up_block_types\": \\[[^\\]]*\\]",
+                        "\"up_block_types\": [\"CrossAttnUpBlock2D\", \"CrossAttnUpBlock2D\", \"UpBlock2D\"]")
+                .replaceAll("\"transformer_layers_per_block\": \\[[^\\]]*\\]", "\"transformer_layers_per_block\": [1, 2, 10]")
+                .replace("\"cross_attention_dim\": 40", "\"cross_attention_dim\": 2048")
+                .replace("\"addition_time_embed_dim\": 8", "\"addition_time_embed_dim\": 256")
+                .replace("\"projection_class_embeddings_input_dim\": 68", "\"projection_class_embeddings_input_dim\": 2816")
+                .replace("\"norm_num_groups\": 8", "\"norm_num_groups\": 32");
+        Files.writeString(model.resolve("unet/config.json"), config);
+        assertEquals(UNetConfig.sdxl().blockOutChannels(), UNetConfig.fromJson(model.resolve("unet/config.json")).blockOutChannels());
+        UserError e = assertThrows(UserError.class, () -> StableDiffusionXL.loadFolder(new CpuBackend(), model));
+        assertTrue(e.getMessage().contains("2,567,463,684"), e.getMessage());
     }
 
     @Test

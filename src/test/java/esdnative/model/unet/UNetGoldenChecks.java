@@ -7,7 +7,9 @@ import esdnative.io.Npy;
 import esdnative.io.NpyArray;
 import esdnative.model.Weights;
 import esdnative.tensor.Tensor;
+import esdnative.testing.FixtureWeights;
 import esdnative.testing.Fixtures;
+import esdnative.testing.Goldens;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -21,7 +23,6 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The UNet against diffusers 0.21.4 on the tiny fixture model, on one backend: noise predictions,
@@ -51,7 +52,7 @@ abstract class UNetGoldenChecks {
         be = createBackend();
         UNetConfig config = UNetConfig.fromJson(Fixtures.path("tiny-sd-a/unet/config.json"));
         unet = new UNet2DConditionModel(config);
-        params = UNetWeights.load(be, config, Fixtures.path("tiny-sd-a/unet/diffusion_pytorch_model.safetensors"));
+        params = FixtureWeights.unet(be, config, Fixtures.path("tiny-sd-a"));
         latents = load("unet_in_latents.npy");
         context = load("unet_in_context.npy");
         long[] t = Npy.read(Fixtures.golden("unet_in_timesteps.npy")).longs();
@@ -78,14 +79,7 @@ abstract class UNetGoldenChecks {
         NpyArray golden = Npy.read(Fixtures.golden(manifest.get(key).get("file").asText()));
         float[] ref = golden.floats();
         assertArrayEquals(golden.shape(), ours.shape(), key + " shape");
-        float[] o = be.toHost(ours);
-        double maxErr = 0, maxRef = 0;
-        for (int i = 0; i < o.length; i++) {
-            maxErr = Math.max(maxErr, Math.abs(o[i] - ref[i]));
-            maxRef = Math.max(maxRef, Math.abs(ref[i]));
-        }
-        System.out.printf("%-90s max|err| %.3e  atol %.1e  max|ref| %.3e%n", key, maxErr, atol, maxRef);
-        assertTrue(maxErr <= atol, key + ": max abs error " + maxErr + " > " + atol);
+        Goldens.assertClose(key, ref, be.toHost(ours), atol);
     }
 
     @Test

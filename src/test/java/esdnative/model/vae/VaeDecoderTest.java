@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
+import esdnative.testing.FixtureWeights;
+import esdnative.testing.Goldens;
 import esdnative.util.UserError;
 import esdnative.io.Npy;
 import esdnative.io.NpyArray;
@@ -37,7 +39,7 @@ class VaeDecoderTest {
 
     /** Both decode goldens on a backend. */
     static void checkDecoding(Backend be, VaeConfig config) throws IOException {
-        Weights p = VaeWeights.load(be, config, Fixtures.path("tiny-sd-a/vae/diffusion_pytorch_model.safetensors"));
+        Weights p = FixtureWeights.vae(be, config, Fixtures.path("tiny-sd-a"));
         VaeDecoder vae = new VaeDecoder(config);
         JsonNode manifest = new ObjectMapper().readTree(Fixtures.golden("manifest.json").toFile()).get("files");
         check(be, vae, p, manifest, "vae_decode_in_latents.npy", "vae_decode_out_image");
@@ -50,12 +52,7 @@ class VaeDecoderTest {
         Tensor image = vae.decode(be, p, be.fromHost(in.floats(), in.shape()));
         NpyArray golden = Npy.read(Fixtures.golden(manifest.get(key).get("file").asText()));
         assertArrayEquals(golden.shape(), image.shape());
-        float[] ours = be.toHost(image), ref = golden.floats();
-        double maxErr = 0;
-        for (int i = 0; i < ours.length; i++) maxErr = Math.max(maxErr, Math.abs(ours[i] - ref[i]));
-        double atol = manifest.get(key).get("f32_vs_f64").get("suggested_atol").asDouble();
-        System.out.printf("%s: max|err| %.3e (atol %.1e)%n", key, maxErr, atol);
-        assertTrue(maxErr <= atol, key + ": max abs error " + maxErr + " > " + atol);
+        Goldens.assertClose(key, golden.floats(), be.toHost(image), manifest.get(key).get("f32_vs_f64").get("suggested_atol").asDouble());
     }
 
     @Test
