@@ -19,8 +19,11 @@ public final class Attention {
     private final int heads;
     private final int headDim;
 
-    /** What backward needs. x [n, lq, queryDim], ctx [n, lk, contextDim], q/k/v/o [n·l, heads·headDim]. */
-    public record Act(Tensor x, Tensor ctx, Tensor q, Tensor k, Tensor v, Tensor probs, Tensor o, Tensor out) {}
+    /**
+     * What backward needs. x [n, lq, queryDim], ctx [n, lk, contextDim], q/k/v/o [n·l, heads·headDim], stats
+     * [n, heads, lq] (each query's log-sum-exp: the backward recomputes the probabilities from it).
+     */
+    public record Act(Tensor x, Tensor ctx, Tensor q, Tensor k, Tensor v, Tensor stats, Tensor o, Tensor out) {}
 
     public Attention(String name, int queryDim, int contextDim, int heads, int headDim, boolean qkvBias) {
         int inner = heads * headDim;
@@ -43,18 +46,18 @@ public final class Attention {
 
     /**
      * x [n, lq, queryDim], ctx [n, lk, contextDim] (x itself for self-attention) → out [n, lq, queryDim].
-     * The attention probabilities [n, heads, lq, lk] (the largest activation) are kept only when {@code train}.
+     * Per-query statistics [n, heads, lq] are kept when {@code train}; the probabilities [n, heads, lq, lk] never.
      */
     public Act forward(Backend be, Weights p, Tensor x, Tensor ctx, boolean train) {
         int n = x.dim(0), lq = x.dim(1), lk = ctx.dim(1);
         Tensor q = toQ.forward(be, p, x, n * lq);
         Tensor k = toK.forward(be, p, ctx, n * lk);
         Tensor v = toV.forward(be, p, ctx, n * lk);
-        Tensor probs = train ? be.zeros(n, heads, lq, lk) : null;
+        Tensor stats = train ? be.zeros(n, heads, lq) : null;
         Tensor o = be.zeros(n * lq, heads * headDim);
-        be.attention(o, probs, q, k, v, n, heads, lq, lk, headDim, scale(), false);
+        be.attentionWithStats(o, stats, q, k, v, n, heads, lq, lk, headDim, scale());
         Tensor out = toOut.forward(be, p, o, n * lq).reshape(n, lq, toOut.out());
-        return new Act(x, ctx, q, k, v, probs, o, out);
+        return new Act(x, ctx, q, k, v, stats, o, out);
     }
 
     /**
@@ -68,7 +71,7 @@ public final class Attention {
         Tensor dq = be.zeros(a.q().shape());
         Tensor dk = be.zeros(a.k().shape());
         Tensor dv = be.zeros(a.v().shape());
-        be.attentionBackward(dq, dk, dv, dO, a.q(), a.k(), a.v(), a.probs(), n, heads, lq, lk, headDim, scale());
+        be.attentionBackwardFromStats(dq, dk, dv, dO, a.q(), a.k(), a.v(), a.o(), a.stats(), n, heads, lq, lk, headDim, scale());
         toQ.backward(be, p, g, dx, dq, a.x(), n * lq);
         toK.backward(be, p, g, dCtx, dk, a.ctx(), n * lk);
         toV.backward(be, p, g, dCtx, dv, a.ctx(), n * lk);
