@@ -12,6 +12,7 @@ import esdnative.esd.Schedule;
 import esdnative.esd.Trace;
 import esdnative.esd.TrainMethod;
 import esdnative.esd.TrainedNames;
+import esdnative.esd.TrajectoryPool;
 import esdnative.lora.LoraSettings;
 import esdnative.io.AtomicFile;
 import esdnative.io.InputSnapshot;
@@ -93,7 +94,8 @@ public final class TrainCommand implements Callable<Integer> {
             + "(z, t, e0, ep) reused for --reuse iterations in a seeded order.")
     boolean fast;
 
-    @Option(names = "--reuse", paramLabel = "K", description = "With --fast: how many points of one trajectory are trained on. Default: all (--ddim-steps).")
+    @Option(names = "--reuse", paramLabel = "K", description = "With --fast: how many points of one trajectory are trained on. "
+            + "Default: all (--ddim-steps), or fewer so that the run draws at least 15 trajectories.")
     Integer reuse;
 
     @Option(names = "--resolution", paramLabel = "PX", description = "Image size in pixels. Default: the model's (512 for SD1.x).")
@@ -190,7 +192,7 @@ public final class TrainCommand implements Callable<Integer> {
                     : sd.layout() == StableDiffusion.Layout.SINGLE_FILE ? OutputFormat.SINGLE_FILE : OutputFormat.DIFFUSERS;
             EsdTrainer.Settings settings = new EsdTrainer.Settings(conceptList, trainMethod, iterations, lr, negativeGuidance,
                     startGuidance, ddimSteps, sched, resolution != null ? resolution : sd.defaultResolution(), seed,
-                    samplerChoice, fast ? (reuse != null ? reuse : ddimSteps) : 0);
+                    samplerChoice, fast ? (reuse != null ? reuse : TrajectoryPool.defaultReuse(iterations, ddimSteps)) : 0);
             EsdTrainer.latentShape(sd, settings.resolution()); // refuse a bad --resolution before anything runs
             // sampling runs the UNet on 2 samples (guidance); the loss on 1, keeping attention scores for the backward pass
             int side = settings.resolution();

@@ -7,6 +7,7 @@ import esdnative.util.UserError;
 import esdnative.esd.EsdTrainer;
 import esdnative.esd.Schedule;
 import esdnative.esd.TrainMethod;
+import esdnative.esd.TrajectoryPool;
 import esdnative.io.AtomicFile;
 import esdnative.io.Json;
 import esdnative.model.ModelLoader;
@@ -32,7 +33,7 @@ import java.util.Map;
  * <p>ESD settings scaled to the toy: the paper's loss (η = 1), schedule ("paper") and start guidance 3, but
  * {@link Settings#defaults} uses 20 DDIM steps instead of 50 (10 when sampling for evaluation), far fewer iterations
  * and a larger learning rate (the paper's 1000 × 1e-5 is sized for an 860 M-parameter model). {@code fast} trains
- * as {@code train --fast} does (frozen sampler, aligned schedule, every trajectory's 20 points reused).
+ * as {@code train --fast} does (frozen sampler, aligned schedule, trajectories reused at --reuse's default).
  */
 public final class ToyDemo {
     /** Demo settings; see {@link #defaults}. */
@@ -100,7 +101,7 @@ public final class ToyDemo {
             long trainStart = System.nanoTime();
             EsdTrainer.Settings paper = new EsdTrainer.Settings(List.of(s.concept()), s.method(), s.iterations(), s.lr(),
                     s.negativeGuidance(), s.startGuidance(), s.ddimSteps(), Schedule.PAPER, model.defaultResolution(), s.seed());
-            EsdTrainer trainer = new EsdTrainer(be, model, s.fast() ? paper.fast(s.ddimSteps()) : paper);
+            EsdTrainer trainer = new EsdTrainer(be, model, s.fast() ? paper.fast(TrajectoryPool.defaultReuse(s.iterations(), s.ddimSteps())) : paper);
             double lossSum = 0;
             for (int i = 1; i <= s.iterations(); i++) {
                 lossSum += trainer.step(trainer.draw()).loss();
