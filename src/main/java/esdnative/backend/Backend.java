@@ -128,6 +128,29 @@ public interface Backend extends AutoCloseable {
     void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
                            Tensor probs, int b, int heads, int lq, int lk, int d, float scale);
 
+    /**
+     * {@link #attention} without a mask, keeping for the backward not the probabilities [b, heads, lq, lk] but each
+     * query's log-sum-exp of its scaled scores: {@code stats} [b, heads, lq], or null when no backward follows.
+     * A backend may then never hold the probability matrix (the CPU's fused kernel computes it tile by tile); this
+     * default runs {@link #attention} and leaves stats for its {@link #attentionBackwardFromStats}, which does not
+     * read them.
+     */
+    default void attentionWithStats(Tensor out, Tensor stats, Tensor q, Tensor k, Tensor v,
+                                    int b, int heads, int lq, int lk, int d, float scale) {
+        attention(out, null, q, k, v, b, heads, lq, lk, d, scale, false);
+    }
+
+    /**
+     * Gradients of {@link #attentionWithStats} from its inputs, its output {@code out} and its {@code stats}. This
+     * default recomputes the probabilities (a forward into temporaries) and runs {@link #attentionBackward}.
+     */
+    default void attentionBackwardFromStats(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
+                                            Tensor out, Tensor stats, int b, int heads, int lq, int lk, int d, float scale) {
+        Tensor probs = zeros(b, heads, lq, lk);
+        attention(zeros(out.shape()), probs, q, k, v, b, heads, lq, lk, d, scale, false);
+        attentionBackward(dq, dk, dv, dOut, q, k, v, probs, b, heads, lq, lk, d, scale);
+    }
+
     // ---- activations (elementwise over n elements) ---------------------------------------------------------
 
     void silu(Tensor out, Tensor in, long n);

@@ -221,6 +221,21 @@ public final class ProfilingBackend implements Backend {
                 () -> delegate.attentionBackward(dq, dk, dv, dOut, q, k, v, probs, b, heads, lq, lk, d, scale));
     }
 
+    @Override
+    public void attentionWithStats(Tensor out, Tensor stats, Tensor q, Tensor k, Tensor v,
+                                   int b, int heads, int lq, int lk, int d, float scale) {
+        timed("attention", 4.0 * b * heads * lq * lk * d,
+                () -> delegate.attentionWithStats(out, stats, q, k, v, b, heads, lq, lk, d, scale));
+    }
+
+    @Override
+    public void attentionBackwardFromStats(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
+                                           Tensor out, Tensor stats, int b, int heads, int lq, int lk, int d, float scale) {
+        // the four products of attentionBackward counted (the recomputed q kᵀ is not): rates comparable across kernels
+        timed("attentionBackward", 8.0 * b * heads * lq * lk * d,
+                () -> delegate.attentionBackwardFromStats(dq, dk, dv, dOut, q, k, v, out, stats, b, heads, lq, lk, d, scale));
+    }
+
     // ---- activations ---------------------------------------------------------------------------------------
 
     @Override

@@ -13,6 +13,7 @@ import esdnative.esd.Sampler;
 import esdnative.esd.Schedule;
 import esdnative.esd.TrainMethod;
 import esdnative.esd.TrainedNames;
+import esdnative.esd.TrajectoryPool;
 import esdnative.lora.LoraSettings;
 import esdnative.io.AtomicFile;
 import esdnative.io.InputSnapshot;
@@ -95,7 +96,8 @@ public final class TrainCommand implements Callable<Integer> {
             + "(z, t, e0, ep) reused for --reuse iterations in a seeded order.")
     boolean fast;
 
-    @Option(names = "--reuse", paramLabel = "K", description = "With --fast: how many points of one trajectory are trained on. Default: all (--ddim-steps).")
+    @Option(names = "--reuse", paramLabel = "K", description = "With --fast: how many points of one trajectory are trained on. "
+            + "Default: all (--ddim-steps), or fewer so that the run draws at least 15 trajectories.")
     Integer reuse;
 
     @Option(names = "--resolution", paramLabel = "PX", description = "Image size in pixels. Default: the model's (512 for SD1.x).")
@@ -186,7 +188,7 @@ public final class TrainCommand implements Callable<Integer> {
                     .withLr(lr).withNegativeGuidance(negativeGuidance).withStartGuidance(startGuidance).withDdimSteps(ddimSteps)
                     .withSchedule(sched).withResolution(resolution != null ? resolution : sd.defaultResolution()).withSeed(seed)
                     .withSampler(samplerChoice);
-            EsdTrainer.Settings settings = fast ? chosen.fast(reuse != null ? reuse : ddimSteps) : chosen;
+            EsdTrainer.Settings settings = fast ? chosen.fast(reuse != null ? reuse : TrajectoryPool.defaultReuse(iterations, ddimSteps)) : chosen;
             Flags.about("--resolution", () -> EsdTrainer.latentShape(sd, settings.resolution())); // before anything runs
             // sampling runs the UNet on 2 samples (guidance); the loss on 1, keeping attention scores for the backward pass
             int side = settings.resolution();

@@ -7,6 +7,7 @@ import esdnative.util.UserError;
 import esdnative.esd.EsdRun;
 import esdnative.esd.EsdTrainer;
 import esdnative.esd.TrainMethod;
+import esdnative.esd.TrajectoryPool;
 import esdnative.io.AtomicFile;
 import esdnative.io.Json;
 import esdnative.model.ModelLoader;
@@ -32,7 +33,7 @@ import java.util.Map;
  * <p>ESD settings scaled to the toy: the paper's loss (η = 1), schedule ("paper") and start guidance 3, but
  * {@link Settings#defaults} uses 20 DDIM steps instead of 50 (10 when sampling for evaluation), far fewer iterations
  * and a larger learning rate (the paper's 1000 × 1e-5 is sized for an 860 M-parameter model). {@code fast} trains
- * as {@code train --fast} does (frozen sampler, aligned schedule, every trajectory's 20 points reused).
+ * as {@code train --fast} does (frozen sampler, aligned schedule, trajectories reused at --reuse's default).
  */
 public final class ToyDemo {
     /** Demo settings; see {@link #defaults}. */
@@ -102,7 +103,7 @@ public final class ToyDemo {
                     .withIterations(s.iterations()).withLr(s.lr()).withNegativeGuidance(s.negativeGuidance())
                     .withStartGuidance(s.startGuidance()).withDdimSteps(s.ddimSteps())
                     .withResolution(model.defaultResolution()).withSeed(s.seed());
-            EsdTrainer trainer = new EsdTrainer(be, model, s.fast() ? paper.fast(s.ddimSteps()) : paper);
+            EsdTrainer trainer = new EsdTrainer(be, model, s.fast() ? paper.fast(TrajectoryPool.defaultReuse(s.iterations(), s.ddimSteps())) : paper);
             EsdRun run = new EsdRun(trainer).reportTo(new EsdRun.Progress() {
                 private double lossSum;
 

@@ -149,7 +149,7 @@ class TrainCommandTest {
     void fastRunLogsItsTrajectoriesAndWhatEachIterationCost(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("out.safetensors");
         assertEquals(0, Main.run("train", "--model", Fixtures.path("tiny-sd-a").toString(), "--concept", "x", "--fast",
-                "--iterations", "3", "--ddim-steps", "2", "--lr", "1e-3", "--backend", "cpu", "--format", "trained-only",
+                "--reuse", "2", "--iterations", "3", "--ddim-steps", "2", "--lr", "1e-3", "--backend", "cpu", "--format", "trained-only",
                 "--output", out.toString(), "--trace-dir", tmp.resolve("trace").toString()));
         var lines = Files.readAllLines(tmp.resolve("out.log.jsonl"));
         assertEquals(3, lines.size());

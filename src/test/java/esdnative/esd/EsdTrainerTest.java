@@ -201,6 +201,19 @@ class EsdTrainerTest {
 
     private static int[] timesteps(StableDiffusion sd) { return scheduler(sd).timesteps(); }
 
+    /** --reuse's default: every point of a trajectory, unless that leaves a run fewer than MIN_TRAJECTORIES of them. */
+    @Test
+    void defaultReuseKeepsShortRunsOnEnoughTrajectories() {
+        assertEquals(50, TrajectoryPool.defaultReuse(1000, 50));   // SD's paper settings: all points, 20 trajectories
+        assertEquals(4, TrajectoryPool.defaultReuse(60, 20));      // the toy demo: 15 trajectories
+        assertEquals(1, TrajectoryPool.defaultReuse(3, 2));        // shorter than MIN_TRAJECTORIES: one point each
+        for (int iterations = 1; iterations <= 200; iterations++) {
+            int k = TrajectoryPool.defaultReuse(iterations, 20);
+            int trajectories = (iterations + k - 1) / k;
+            assertTrue(k == 1 || trajectories >= TrajectoryPool.MIN_TRAJECTORIES, iterations + " iterations: " + k);
+        }
+    }
+
     private static esdnative.tensor.Tensor context(StableDiffusion sd, String prompt) {
         return sd.textEncoder().forward(sd.tokenizer().encodePadded(prompt), 1);
     }

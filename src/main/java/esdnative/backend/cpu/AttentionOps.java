@@ -25,6 +25,10 @@ final class AttentionOps {
 
     static void forward(Tensor out, Tensor probs, Tensor q, Tensor k, Tensor v,
                         int b, int heads, int lq, int lk, int d, float scale, boolean causal) {
+        if (probs == null && !causal && d >= GEMM_MIN_D) {   // nothing to save: the fused kernel needs no scores matrix
+            fusedForward(out, null, q, k, v, b, heads, lq, lk, d, scale);
+            return;
+        }
         float[] o = array(out), qa = array(q), ka = array(k), va = array(v);
         float[] pa = probs == null ? null : array(probs);
         int ld = heads * d;
@@ -80,6 +84,35 @@ final class AttentionOps {
                 NarrowAttention.backward(dq, dk, dv, qRow, kRow, dy, dyOff, qa, offset(q) + qRow, ka, offset(k) + kRow,
                         va, offset(v) + kRow, pa, pOff, ld, lq, lk, d, scale);
             }
+        });
+    }
+
+    /** {@link FusedAttention#forward} per (sample, head); stats [b, heads, lq] receives the log-sum-exps when not null. */
+    static void fusedForward(Tensor out, Tensor stats, Tensor q, Tensor k, Tensor v,
+                             int b, int heads, int lq, int lk, int d, float scale) {
+        float[] o = array(out), qa = array(q), ka = array(k), va = array(v);
+        float[] lse = stats == null ? null : array(stats);
+        int ld = heads * d;
+        Parallel.forEach(b * heads, bh -> {
+            int bi = bh / heads, hi = bh % heads;
+            int qRow = bi * lq * ld + hi * d, kRow = bi * lk * ld + hi * d;
+            FusedAttention.forward(o, offset(out) + qRow, lse, lse == null ? 0 : offset(stats) + bh * lq,
+                    qa, offset(q) + qRow, ka, offset(k) + kRow, va, offset(v) + kRow, ld, lq, lk, d, scale);
+        });
+    }
+
+    /** {@link FusedAttention#backward} per (sample, head), from the forward's out and stats. */
+    static void fusedBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v, Tensor out,
+                              Tensor stats, int b, int heads, int lq, int lk, int d, float scale) {
+        float[] dqa = dq == null ? null : array(dq), dka = dk == null ? null : array(dk), dva = dv == null ? null : array(dv);
+        int ld = heads * d;
+        Parallel.forEach(b * heads, bh -> {
+            int bi = bh / heads, hi = bh % heads;
+            int qRow = bi * lq * ld + hi * d, kRow = bi * lk * ld + hi * d;
+            FusedAttention.backward(dqa, dq == null ? 0 : offset(dq) + qRow, dka, dk == null ? 0 : offset(dk) + kRow,
+                    dva, dv == null ? 0 : offset(dv) + kRow, array(dOut), offset(dOut) + qRow,
+                    array(q), offset(q) + qRow, array(k), offset(k) + kRow, array(v), offset(v) + kRow,
+                    array(out), offset(out) + qRow, array(stats), offset(stats) + bh * lq, ld, lq, lk, d, scale);
         });
     }
 

@@ -297,6 +297,35 @@ public final class CpuBackend implements Backend {
         AttentionOps.backward(dq, dk, dv, dOut, q, k, v, probs, b, heads, lq, lk, d, scale);
     }
 
+    @Override
+    public void attentionWithStats(Tensor out, Tensor stats, Tensor q, Tensor k, Tensor v,
+                                   int b, int heads, int lq, int lk, int d, float scale) {
+        long qSize = (long) b * lq * heads * d, kSize = (long) b * lk * heads * d;
+        need("attentionWithStats", "out", out, qSize);
+        need("attentionWithStats", "q", q, qSize);
+        need("attentionWithStats", "k", k, kSize);
+        need("attentionWithStats", "v", v, kSize);
+        need("attentionWithStats", "stats", stats, (long) b * heads * lq);
+        AttentionOps.fusedForward(out, stats, q, k, v, b, heads, lq, lk, d, scale);
+    }
+
+    @Override
+    public void attentionBackwardFromStats(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
+                                           Tensor out, Tensor stats, int b, int heads, int lq, int lk, int d, float scale) {
+        long qSize = (long) b * lq * heads * d, kSize = (long) b * lk * heads * d;
+        need("attentionBackwardFromStats", "dOut", dOut, qSize);
+        need("attentionBackwardFromStats", "q", q, qSize);
+        need("attentionBackwardFromStats", "dq", dq, qSize);
+        need("attentionBackwardFromStats", "out", out, qSize);
+        need("attentionBackwardFromStats", "k", k, kSize);
+        need("attentionBackwardFromStats", "dk", dk, kSize);
+        need("attentionBackwardFromStats", "v", v, kSize);
+        need("attentionBackwardFromStats", "dv", dv, kSize);
+        if (stats == null) throw new IllegalArgumentException("attentionBackwardFromStats: stats is null (the forward kept none)");
+        need("attentionBackwardFromStats", "stats", stats, (long) b * heads * lq);
+        AttentionOps.fusedBackward(dq, dk, dv, dOut, q, k, v, out, stats, b, heads, lq, lk, d, scale);
+    }
+
     // ---- activations ---------------------------------------------------------------------------------------
 
     @Override

@@ -543,6 +543,19 @@ public final class CudaBackend implements Backend {
         attentionBytes += Float.BYTES * (2 * qSize + 2 * kSize + (lse != null ? rows : 0));
     }
 
+    /** The flash kernels already keep each query's log-sum-exp: the stats are what {@link #attention} saves. */
+    @Override
+    public void attentionWithStats(Tensor out, Tensor stats, Tensor q, Tensor k, Tensor v,
+                                   int b, int heads, int lq, int lk, int d, float scale) {
+        attention(out, stats, q, k, v, b, heads, lq, lk, d, scale, false);
+    }
+
+    @Override
+    public void attentionBackwardFromStats(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
+                                           Tensor out, Tensor stats, int b, int heads, int lq, int lk, int d, float scale) {
+        attentionBackward(dq, dk, dv, dOut, q, k, v, stats, b, heads, lq, lk, d, scale);
+    }
+
     /**
      * Recomputes p = exp(scale q kᵀ - lse) tile by tile: first per query row delta = Σ_j p dp (dp = dOut vᵀ) and
      * dq += scale · Σ_j p (dp - delta) k, then per key row dv += Σ_i p dOut and dk += scale · Σ_i p (dp - delta) q.

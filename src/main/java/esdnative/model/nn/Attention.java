@@ -24,8 +24,11 @@ public final class Attention {
     private final int headDim;
     private final boolean causal;
 
-    /** What backward needs. x [n, lq, queryDim], ctx [n, lk, contextDim], q/k/v/o [n·l, heads·headDim]. */
-    public record Act(Tensor x, Tensor ctx, Tensor q, Tensor k, Tensor v, Tensor probs, Tensor o, Tensor out) {}
+    /**
+     * What backward needs. x [n, lq, queryDim], ctx [n, lk, contextDim], q/k/v/o [n·l, heads·headDim], stats
+     * [n, heads, lq] (each query's log-sum-exp: the backward recomputes the probabilities from it).
+     */
+    public record Act(Tensor x, Tensor ctx, Tensor q, Tensor k, Tensor v, Tensor stats, Tensor o, Tensor out) {}
 
     private Attention(Linear toQ, Linear toK, Linear toV, Linear toOut, int heads, int headDim, boolean causal) {
         this.toQ = toQ;
@@ -65,19 +68,25 @@ public final class Attention {
 
     /**
      * x [n, lq, queryDim], ctx [n, lk, contextDim] (x itself for self-attention) → out [n, lq, queryDim].
-     * What the backward needs (the probabilities [n, heads, lq, lk], the largest activation, unless the backend
-     * recomputes them) is kept only when {@code train}.
+     * Per-query statistics [n, heads, lq] are kept when {@code train} (causal: what the backend's masked backward
+     * needs); the probabilities [n, heads, lq, lk] never, except by a backend's causal attention.
      */
     public Act forward(Backend be, Weights p, Tensor x, Tensor ctx, boolean train) {
         int n = x.dim(0), lq = x.dim(1), lk = ctx.dim(1);
         Tensor q = toQ.forward(be, p, x, n * lq);
         Tensor k = toK.forward(be, p, ctx, n * lk);
         Tensor v = toV.forward(be, p, ctx, n * lk);
-        Tensor probs = train ? be.zeros(be.attentionSavedShape(n, heads, lq, lk)) : null;
         Tensor o = be.zeros(n * lq, heads * headDim);
-        be.attention(o, probs, q, k, v, n, heads, lq, lk, headDim, scale(), causal);
+        Tensor stats;
+        if (causal) { // CLIP's text tower: what the backend saves for a masked backward (never trained in ESD)
+            stats = train ? be.zeros(be.attentionSavedShape(n, heads, lq, lk)) : null;
+            be.attention(o, stats, q, k, v, n, heads, lq, lk, headDim, scale(), true);
+        } else {
+            stats = train ? be.zeros(n, heads, lq) : null;
+            be.attentionWithStats(o, stats, q, k, v, n, heads, lq, lk, headDim, scale());
+        }
         Tensor out = toOut.forward(be, p, o, n * lq).reshape(n, lq, toOut.out());
-        return new Act(x, ctx, q, k, v, probs, o, out);
+        return new Act(x, ctx, q, k, v, stats, o, out);
     }
 
     /**
@@ -91,7 +100,8 @@ public final class Attention {
         Tensor dq = be.zeros(a.q().shape());
         Tensor dk = be.zeros(a.k().shape());
         Tensor dv = be.zeros(a.v().shape());
-        be.attentionBackward(dq, dk, dv, dO, a.q(), a.k(), a.v(), a.probs(), n, heads, lq, lk, headDim, scale());
+        if (causal) be.attentionBackward(dq, dk, dv, dO, a.q(), a.k(), a.v(), a.stats(), n, heads, lq, lk, headDim, scale());
+        else be.attentionBackwardFromStats(dq, dk, dv, dO, a.q(), a.k(), a.v(), a.o(), a.stats(), n, heads, lq, lk, headDim, scale());
         toQ.backward(be, p, g, dx, dq, a.x(), n * lq);
         toK.backward(be, p, g, dCtx, dk, a.ctx(), n * lk);
         toV.backward(be, p, g, dCtx, dv, a.ctx(), n * lk);
