@@ -1,0 +1,143 @@
+package esdnative.esd;
+
+import esdnative.backend.Backend;
+import esdnative.io.AtomicOutput;
+import esdnative.io.SafetensorsFile;
+import esdnative.io.SafetensorsWriter;
+import esdnative.io.SafetensorsWriter.Entry;
+import esdnative.model.sdxl.SdxlSingleFileNames;
+import esdnative.model.sdxl.StableDiffusionXL;
+import esdnative.util.UserError;
+import esdnative.weights.CompVisNames;
+
+import java.io.IOException;
+import java.nio.file.FileVisitOption;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SequencedMap;
+import java.util.stream.Stream;
+
+/**
+ * Writes an ESD result of an SDXL model in its input's layout: a diffusers folder as a copy of the input folder with
+ * the UNet's weights file rewritten, a single file as the input file with the trained UNet tensors replaced, or the
+ * trained tensors alone. Untouched tensors are copied byte for byte (dtype kept), trained ones are written in their
+ * source dtype; the write is atomic. Converting between the two layouts (and a LoRA of SDXL) is not supported yet.
+ */
+public final class SdxlEsdOutput {
+    private static final String UNET_FILE = "unet/diffusion_pytorch_model.safetensors";
+
+    private final Backend be;
+    private final StableDiffusionXL model;
+    private final TrainableSubset subset;
+    private final Map<String, String> metadata;
+
+    public SdxlEsdOutput(Backend be, StableDiffusionXL model, TrainableSubset subset, Map<String, String> metadata) {
+        this.be = be;
+        this.model = model;
+        this.subset = subset;
+        this.metadata = metadata;
+    }
+
+    /** Refuses, before any training, a format this writer cannot give for {@code model} (a folder or a single file). */
+    public static void checkSupported(Path model, OutputFormat format) {
+        boolean folder = Files.isDirectory(model);
+        switch (format) {
+            case LORA -> throw new UserError("an SDXL result cannot be written as a LoRA yet: write diffusers, single-file or trained-only");
+            case SINGLE_FILE -> {
+                if (folder) throw new UserError("an SDXL diffusers folder is written as a diffusers folder or trained-only; single-file output of it is not supported yet");
+            }
+            case DIFFUSERS -> {
+                if (!folder) throw new UserError("an SDXL single file is written as a single file or trained-only; a diffusers folder of it is not supported yet");
+                if (!Files.isRegularFile(model.resolve(UNET_FILE))) {
+                    throw new UserError(model + ": the UNet is not in " + UNET_FILE + " (sharded or .bin weights); write trained-only");
+                }
+            }
+            case TRAINED_ONLY -> { }
+        }
+    }
+
+    /** Writes the result; an existing {@code out} is replaced only when {@code overwrite}. */
+    public void write(Path out, OutputFormat format, boolean overwrite) {
+        checkSupported(model.source(), format);
+        AtomicOutput.write(out, "--output", overwrite, tmp -> {
+            switch (format) {
+                case TRAINED_ONLY -> writeTrainedOnly(tmp);
+                case SINGLE_FILE -> writeSingleFile(tmp);
+                case DIFFUSERS -> writeFolder(tmp);
+                case LORA -> throw new IllegalStateException("refused by checkSupported");
+            }
+        });
+    }
+
+    private void writeTrainedOnly(Path tmp) {
+        Path source = Files.isDirectory(model.source()) ? model.source().resolve(UNET_FILE) : model.source();
+        Map<String, String> keys = Files.isDirectory(model.source()) ? null : singleFileKeys();
+        try (SafetensorsFile f = SafetensorsFile.open(source)) {
+            SequencedMap<String, Entry> entries = new LinkedHashMap<>();
+            subset.trained().asMap().forEach((name, t) -> {
+                String key = keys == null ? name : keys.get(name);
+                entries.put(name, Entry.floats(f.dtype(key), f.shape(key), be.toHost(t)));
+            });
+            SafetensorsWriter.write(tmp, entries, metadata);
+        }
+    }
+
+    /** The input file, every tensor as it was but the trained UNet ones. */
+    private void writeSingleFile(Path tmp) {
+        Map<String, String> trainedByKey = new HashMap<>();
+        singleFileKeys().forEach((name, key) -> trainedByKey.put(key, name));
+        try (SafetensorsFile f = SafetensorsFile.open(model.source())) {
+            SafetensorsWriter.write(tmp, replaced(f, trainedByKey), metadata);
+        }
+    }
+
+    /** The input folder copied (never linked), its UNet weights file rewritten with the trained tensors. */
+    private void writeFolder(Path tmp) throws IOException {
+        Path src = model.source();
+        try (Stream<Path> all = Files.walk(src, FileVisitOption.FOLLOW_LINKS)) {
+            for (Path p : (Iterable<Path>) all::iterator) {
+                String rel = src.relativize(p).toString();
+                if (rel.isEmpty() || rel.equals(UNET_FILE)) continue;
+                Path target = tmp.resolve(rel);
+                if (Files.isDirectory(p)) Files.createDirectories(target);
+                else DiffusersPipelineFiles.copy(p, target);
+            }
+        }
+        Map<String, String> trainedByName = new HashMap<>();
+        subset.trained().asMap().keySet().forEach(n -> trainedByName.put(n, n));
+        try (SafetensorsFile f = SafetensorsFile.open(src.resolve(UNET_FILE))) {
+            SafetensorsWriter.write(tmp.resolve(UNET_FILE), replaced(f, trainedByName), metadata);
+        }
+    }
+
+    /** {@code f}'s tensors in order, those {@code trained} maps (file key → UNet name) replaced by the trained values. */
+    private SequencedMap<String, Entry> replaced(SafetensorsFile f, Map<String, String> trained) {
+        SequencedMap<String, Entry> entries = new LinkedHashMap<>();
+        for (String key : f.names()) {
+            String name = trained.get(key);
+            entries.put(key, name == null ? Entry.raw(f.dtype(key), f.shape(key), f.raw(key))
+                    : Entry.floats(f.dtype(key), f.shape(key), be.toHost(subset.trained().get(name))));
+        }
+        if (entries.size() < f.names().size() || trained.keySet().stream().anyMatch(k -> !entries.containsKey(k))) {
+            throw new IllegalStateException(f.path() + ": a trained tensor's key is missing");
+        }
+        return entries;
+    }
+
+    /** The single-file key of every trained UNet tensor (CompVis names; SDXL's label_emb for add_embedding). */
+    private Map<String, String> singleFileKeys() {
+        SdxlSingleFileNames names = new SdxlSingleFileNames(CompVisNames.Topology.fromDiffusers(
+                model.unetWeights().asMap().keySet(), List.of()));
+        Map<String, String> keys = new HashMap<>();
+        for (String name : subset.trained().asMap().keySet()) {
+            SdxlSingleFileNames.Place p = names.place("unet", name);
+            if (p == null || p.third() >= 0 || p.transposed()) throw new IllegalStateException("no single-file key for " + name);
+            keys.put(name, p.key());
+        }
+        return keys;
+    }
+}
