@@ -183,12 +183,12 @@ public final class EsdTrainer {
      * ESD on SDXL, as the authors' esd_sdxl.py conditions it: every UNet call gets the prompt's pooled embedding and
      * the time ids of an uncropped image of the run's resolution; the null prompt is the encoded "" with its pooled
      * embedding; z's sampling uses the pipeline's unconditional input (zeros when the model forces them), except with
-     * trajectory reuse, whose sampling step gives the loss's e0 and so runs on the encoded "".
+     * trajectory reuse, whose trajectory steps give the loss's e0 and so run on the encoded "" ({@link Trajectory}).
      */
     public EsdTrainer(Backend be, StableDiffusionXL model, Settings settings) {
         this(be, new Parts(model.unet(), model.unetWeights(), model.scheduler(), model.vaeScaleFactor(),
                 model.text()::encode, MicroConditioning.uncropped(settings.resolution(), settings.resolution()).timeIds(),
-                model.text().forceZerosForEmptyPrompt() && settings.reuse() == 0), settings);
+                model.text().forceZerosForEmptyPrompt()), settings);
     }
 
     private EsdTrainer(Backend be, Parts model, Settings settings) {
