@@ -161,7 +161,7 @@ public final class TrainCommand implements Callable<Integer> {
         TrainMethod trainMethod = Flags.about("--method", () -> TrainMethod.parse(method));
         Target targetChoice = Flags.about("--target", () -> Target.parse(target));
         boolean xl = Files.exists(model) && StableDiffusionXL.isSdxl(model);
-        if (xl) refuseForSdxl();
+        if (xl) refuseForSdxl(model);
         if (dryRun) {
             UNetConfig config = xl ? Flags.about("--config", () -> StableDiffusionXL.unetConfig(model, configDir)) : ModelLoader.unetConfig(model, configDir);
             var shapes = UNet2DConditionModel.parameterShapes(config);
@@ -197,7 +197,6 @@ public final class TrainCommand implements Callable<Integer> {
             boolean singleFileInput = xl ? !Files.isDirectory(model) : sd.layout() == StableDiffusion.Layout.SINGLE_FILE;
             OutputFormat outFormat = format != null ? OutputFormat.parse(format)
                     : singleFileInput ? OutputFormat.SINGLE_FILE : OutputFormat.DIFFUSERS;
-            if (xl) Flags.about("--format", () -> { SdxlEsdOutput.checkSupported(model, outFormat); return null; });
             EsdTrainer.Settings chosen = EsdTrainer.Settings.paper(conceptList).withMethod(trainMethod).withIterations(iterations)
                     .withLr(lr).withNegativeGuidance(negativeGuidance).withStartGuidance(startGuidance).withDdimSteps(ddimSteps)
                     .withSchedule(sched).withResolution(resolution != null ? resolution : unetConfig.sampleSize() * vaeFactor)
@@ -254,8 +253,14 @@ public final class TrainCommand implements Callable<Integer> {
         }
     }
 
-    /** Options of SD 1.x / 2.x models that an SDXL model does not take, refused rather than ignored. */
-    private void refuseForSdxl() {
+    /**
+     * Options of SD 1.x / 2.x models that an SDXL model does not take, refused rather than ignored; an output format
+     * the SDXL writer does not give (before the model is loaded).
+     */
+    private void refuseForSdxl(Path model) {
+        OutputFormat outFormat = format != null ? OutputFormat.parse(format)
+                : Files.isDirectory(model) ? OutputFormat.DIFFUSERS : OutputFormat.SINGLE_FILE;
+        Flags.about("--format", () -> SdxlEsdOutput.checkSupported(model, outFormat));
         if (models.ema()) throw new UserError("--ema: not for SDXL models");
         if (models.predictionType() != null) throw new UserError("--prediction-type: not for SDXL models (epsilon)");
         if (models.tokenizer() != null) {
