@@ -201,7 +201,7 @@ public final class BenchCommand implements Runnable {
         }
         if (what == null) ordered.remove("clip-vision");   // 1.2 GB of random weights: only on request
         if (what == null) ordered.remove("uce");   // only on request: it times edits of 1, 10 and 100 concepts
-        skipEsdIteration = what == null && model == null && tokenizer == null;
+        skipEsdIteration = what == null && model == null && tokenizer == null && !SDXL.equals(config);
         if (skipEsdIteration) ordered.remove("esd-iteration");
         if (batch != null && batch < 1) throw new UserError("--batch: must be at least 1, got " + batch);
         if (resolution != null && resolution < 1) throw new UserError("--resolution: must be positive, got " + resolution);
