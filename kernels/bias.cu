@@ -10,19 +10,31 @@ extern "C" __global__ void add_row_bias(float* y, const float* bias, int rows, i
     GRID_STRIDE_LOOP(i, n) y[i] += bias[i % cols];
 }
 
-// dBias[col] += sum over rows of dy[row, col]; block (32, SUM_ROWS) per 32 columns
-extern "C" __global__ void sum_rows(float* dBias, const float* dy, int rows, int cols) {
-    __shared__ double partial[SUM_ROWS][WARP_SIZE + 1];
+// the column sums of dy[rows, cols], rows split into gridDim.y slices so that the whole gpu sums even a few
+// columns: slice blockIdx.y of columns [32 blockIdx.x, +32) into partial[slice, col] (double); block (32, SUM_ROWS)
+extern "C" __global__ void sum_rows(double* partial, const float* dy, int rows, int cols) {
+    __shared__ double slice[SUM_ROWS][WARP_SIZE + 1];
     int col = blockIdx.x * WARP_SIZE + threadIdx.x;
+    int perSlice = (rows + gridDim.y - 1) / gridDim.y;
+    int first = blockIdx.y * perSlice, last = min(rows, first + perSlice);
     double sum = 0.0;
     if (col < cols) {
-        for (int row = threadIdx.y; row < rows; row += SUM_ROWS) sum += dy[(i64) row * cols + col];
+        for (int row = first + threadIdx.y; row < last; row += SUM_ROWS) sum += dy[(i64) row * cols + col];
     }
-    partial[threadIdx.y][threadIdx.x] = sum;
+    slice[threadIdx.y][threadIdx.x] = sum;
     __syncthreads();
     if (threadIdx.y == 0 && col < cols) {
         double total = 0.0;
-        for (int s = 0; s < SUM_ROWS; s++) total += partial[s][threadIdx.x];
+        for (int s = 0; s < SUM_ROWS; s++) total += slice[s][threadIdx.x];
+        partial[(i64) blockIdx.y * cols + col] = total;
+    }
+}
+
+// dBias[col] += the slices' partial sums, added in slice order (deterministic)
+extern "C" __global__ void sum_rows_finish(float* dBias, const double* partial, int slices, int cols) {
+    GRID_STRIDE_LOOP(col, cols) {
+        double total = 0.0;
+        for (int s = 0; s < slices; s++) total += partial[(i64) s * cols + col];
         dBias[col] += (float) total;
     }
 }

@@ -54,16 +54,21 @@ extern "C" __global__ void layer_norm_backward_input(float* dIn, const float* dO
     }
 }
 
-// dGamma[col] += sum over rows of dOut * xhat; dBeta[col] += sum of dOut. block (32, PARAM_ROWS) per 32 columns.
+// the column sums of dGamma (dOut * xhat) and dBeta (dOut), rows split into gridDim.y slices so that the whole gpu
+// sums even a few columns: slice blockIdx.y of columns [32 blockIdx.x, +32) into partialGamma[slice, col] and
+// partialBeta[slice, col] (double; sum_rows_finish adds the slices into dGamma, dBeta). block (32, PARAM_ROWS).
 // either output may be null.
-extern "C" __global__ void layer_norm_backward_params(float* dGamma, float* dBeta, const float* dOut, const float* in,
-                                                      const float* mean, const float* rstd, int rows, int cols) {
+extern "C" __global__ void layer_norm_backward_params(double* dGamma, double* dBeta, const float* dOut,
+                                                      const float* in, const float* mean, const float* rstd, int rows,
+                                                      int cols) {
     __shared__ double partialGamma[PARAM_ROWS][WARP_SIZE + 1];
     __shared__ double partialBeta[PARAM_ROWS][WARP_SIZE + 1];
     int col = blockIdx.x * WARP_SIZE + threadIdx.x;
+    int perSlice = (rows + gridDim.y - 1) / gridDim.y;
+    int first = blockIdx.y * perSlice, last = min(rows, first + perSlice);
     double sumGamma = 0.0, sumBeta = 0.0;
     if (col < cols) {
-        for (int row = threadIdx.y; row < rows; row += PARAM_ROWS) {
+        for (int row = first + threadIdx.y; row < last; row += PARAM_ROWS) {
             i64 at = (i64) row * cols + col;
             float dy = dOut[at];
             sumGamma += dy * (in[at] - mean[row]) * rstd[row];
@@ -76,7 +81,7 @@ extern "C" __global__ void layer_norm_backward_params(float* dGamma, float* dBet
     if (threadIdx.y == 0 && col < cols) {
         double g = 0.0, b = 0.0;
         for (int s = 0; s < PARAM_ROWS; s++) { g += partialGamma[s][threadIdx.x]; b += partialBeta[s][threadIdx.x]; }
-        if (dGamma) dGamma[col] += (float) g;
-        if (dBeta) dBeta[col] += (float) b;
+        if (dGamma) dGamma[(i64) blockIdx.y * cols + col] = g;
+        if (dBeta) dBeta[(i64) blockIdx.y * cols + col] = b;
     }
 }

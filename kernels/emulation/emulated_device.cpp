@@ -7,6 +7,7 @@
 #include "../adam.cu"
 #include "../arithmetic.cu"
 #include "../bias.cu"
+#include "../flash_attention.cu"
 #include "../group_norm.cu"
 #include "../im2col.cu"
 #include "../layer_norm.cu"
@@ -51,9 +52,10 @@ const bool enrolled = [] {
     WAITS(group_norm_forward); WAITS(group_norm_backward_input); WAITS(group_norm_backward_params);
     WAITS(layer_norm_forward); WAITS(layer_norm_backward_input); WAITS(layer_norm_backward_params);
     WAITS(softmax_forward); WAITS(softmax_backward);
+    WAITS(flash_attention_forward); WAITS(flash_attention_backward_query); WAITS(flash_attention_backward_key);
     PLAIN(upsample_nearest2x_forward); PLAIN(upsample_nearest2x_backward);
     PLAIN(concat_channels); PLAIN(split_channels); WAITS(transpose);
-    PLAIN(add_row_bias); WAITS(sum_rows); PLAIN(add_channel_bias); WAITS(channel_bias_grad);
+    PLAIN(add_row_bias); WAITS(sum_rows); PLAIN(sum_rows_finish); PLAIN(add_channel_bias); WAITS(channel_bias_grad);
     PLAIN(im2col); PLAIN(col2im); PLAIN(timestep_embedding);
     WAITS(mse_partial); WAITS(mse_finish); PLAIN(mse_backward); PLAIN(adam_step);
     return true;

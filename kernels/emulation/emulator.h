@@ -157,6 +157,7 @@ void launch(Kernel kernel, dim3 grid, dim3 block, Args... args) {
 #define __shared__ static
 
 inline void __syncthreads() { emu::wait_at(emu::AT_BLOCK_BARRIER); }
+inline void __syncwarp() { emu::wait_at(emu::AT_WARP_BARRIER); }
 
 template <class T>
 T __shfl_xor_sync(unsigned, T value, int laneMask) {
@@ -165,6 +166,18 @@ T __shfl_xor_sync(unsigned, T value, int laneMask) {
     emu::shuffle_buffer[t] = (double) value;
     emu::wait_at(emu::AT_WARP_BARRIER);
     T other = (T) emu::shuffle_buffer[warp * 32 + (lane ^ laneMask)];
+    emu::wait_at(emu::AT_WARP_BARRIER);
+    return other;
+}
+
+// every lane reads srcLane's value (a broadcast when all lanes name the same lane)
+template <class T>
+T __shfl_sync(unsigned, T value, int srcLane) {
+    int t = emu::current;
+    int warp = t / 32;
+    emu::shuffle_buffer[t] = (double) value;
+    emu::wait_at(emu::AT_WARP_BARRIER);
+    T other = (T) emu::shuffle_buffer[warp * 32 + (srcLane & 31)];
     emu::wait_at(emu::AT_WARP_BARRIER);
     return other;
 }

@@ -7,6 +7,7 @@
 #include "../adam.cu"
 #include "../arithmetic.cu"
 #include "../bias.cu"
+#include "../flash_attention.cu"
 #include "../group_norm.cu"
 #include "../im2col.cu"
 #include "../layer_norm.cu"
@@ -207,16 +208,22 @@ static void layer_norm() {
 
     Vec dGamma = random_vec(cols), dBeta = random_vec(cols);
     std::vector<double> gref = to_double(dGamma), bref = to_double(dBeta);
-    launch(layer_norm_backward_params, d1((cols + 31) / 32), dim3{32, 16, 1}, dGamma.data(), dBeta.data(),
-           (const float*) dOut.data(), (const float*) x.data(), (const float*) mean.data(), (const float*) rstd.data(),
-           rows, cols);
+    unsigned slices = 2;
+    std::vector<double> partialGamma((size_t) slices * cols, NAN), partialBeta((size_t) slices * cols, NAN);
+    launch(layer_norm_backward_params, dim3{(unsigned) (cols + 31) / 32, slices, 1}, dim3{32, 16, 1},
+           partialGamma.data(), partialBeta.data(), (const float*) dOut.data(), (const float*) x.data(),
+           (const float*) mean.data(), (const float*) rstd.data(), rows, cols);
+    emu::launch_plain(sum_rows_finish, d1(1), d1(32), dGamma.data(), (const double*) partialGamma.data(), (int) slices,
+                      cols);
+    emu::launch_plain(sum_rows_finish, d1(1), d1(32), dBeta.data(), (const double*) partialBeta.data(), (int) slices,
+                      cols);
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < cols; j++) {
             gref[j] += dOut[r * cols + j] * (x[r * cols + j] - mean[r]) * rstd[r];
             bref[j] += dOut[r * cols + j];
         }
-    check("layer_norm_backward_params dGamma", dGamma, gref);
-    check("layer_norm_backward_params dBeta", dBeta, bref);
+    check("layer_norm_backward_params dGamma, 2 slices", dGamma, gref);
+    check("layer_norm_backward_params dBeta, 2 slices", dBeta, bref);
 }
 
 static void softmax() {
@@ -296,10 +303,16 @@ static void bias() {
     int rows = 21, cols = 37;
     Vec dy = random_vec(rows * cols), dBias = random_vec(cols);
     std::vector<double> ref = to_double(dBias);
-    launch(sum_rows, d1((cols + 31) / 32), dim3{32, 16, 1}, dBias.data(), (const float*) dy.data(), rows, cols);
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++) ref[c] += dy[r * cols + c];
-    check("sum_rows", dBias, ref);
+    for (unsigned slices : {1u, 3u}) {
+        Vec sums = dBias;
+        std::vector<double> partial((size_t) slices * cols, NAN);
+        launch(sum_rows, dim3{(unsigned) (cols + 31) / 32, slices, 1}, dim3{32, 16, 1}, partial.data(),
+               (const float*) dy.data(), rows, cols);
+        emu::launch_plain(sum_rows_finish, d1(1), d1(32), sums.data(), (const double*) partial.data(), (int) slices, cols);
+        check("sum_rows + finish, " + std::to_string(slices) + " slices", sums, ref);
+    }
 
     int n = 2, c = 5, hw = 13;
     for (int perSample = 0; perSample <= 1; perSample++) {
@@ -369,8 +382,8 @@ static void embedding_loss_adam() {
     for (int dim : {32, 33}) {
         int n = (int) t.size(), half = dim / 2;
         Vec out(n * dim, NAN);
-        launch(timestep_embedding, d1(2), d1(32), out.data(), (const float*) t.data(), n, dim, 1, 1.0f,
-               (float) -std::log(10000.0));
+        launch(timestep_embedding, d1(2), d1(32), out.data(), n, dim, 1, 1.0f, (float) -std::log(10000.0),
+               t[0], t[1], t[2], t[3]);
         std::vector<double> ref(n * dim, 0.0);
         for (int s = 0; s < n; s++)
             for (int i = 0; i < half; i++) {
@@ -408,6 +421,71 @@ static void embedding_loss_adam() {
     check("adam_step", param, pref);
 }
 
+// flash attention against a double-precision softmax(scale q kᵀ) v per head, and its three gradients, for the
+// head dims of sd 1.x/2.x and the tiny models; sizes that no tile divides
+static void flash_attention() {
+    struct Case { int b, heads, lq, lk, d; bool causal; };
+    for (Case cs : {Case{2, 2, 37, 45, 4, false}, Case{1, 3, 40, 33, 16, false}, Case{1, 2, 45, 45, 8, true},
+                    Case{1, 2, 70, 77, 40, false}, Case{1, 1, 33, 65, 64, false}, Case{1, 1, 41, 40, 80, false},
+                    Case{1, 1, 36, 35, 160, false}}) {
+        int b = cs.b, h = cs.heads, lq = cs.lq, lk = cs.lk, d = cs.d, ld = h * d;
+        float scale = (float) (1 / std::sqrt((double) d));
+        Vec q = random_vec((size_t) b * lq * ld, -2, 2), k = random_vec((size_t) b * lk * ld, -2, 2);
+        Vec v = random_vec((size_t) b * lk * ld), dy = random_vec((size_t) b * lq * ld);
+        std::vector<double> o((size_t) b * lq * ld), dq(q.size()), dk(k.size()), dv(v.size());
+        for (int s = 0; s < b; s++)
+            for (int hh = 0; hh < h; hh++)
+                for (int i = 0; i < lq; i++) {
+                    auto at = [&](const Vec& x, int len, int row, int e) { return (double) x[((size_t) s * len + row) * ld + hh * d + e]; };
+                    std::vector<double> p(lk, 0.0), dp(lk, 0.0);
+                    double mx = -INFINITY, sum = 0, rowDot = 0;
+                    int valid = cs.causal ? std::min(lk, i + 1) : lk;
+                    for (int j = 0; j < valid; j++) {
+                        double dot = 0;
+                        for (int e = 0; e < d; e++) dot += at(q, lq, i, e) * at(k, lk, j, e);
+                        p[j] = scale * dot;
+                        mx = std::max(mx, p[j]);
+                    }
+                    for (int j = 0; j < valid; j++) sum += p[j] = std::exp(p[j] - mx);
+                    for (int j = 0; j < valid; j++) {
+                        p[j] /= sum;
+                        for (int e = 0; e < d; e++) dp[j] += at(dy, lq, i, e) * at(v, lk, j, e);
+                        rowDot += p[j] * dp[j];
+                    }
+                    for (int j = 0; j < valid; j++) {
+                        double ds = p[j] * (dp[j] - rowDot);
+                        for (int e = 0; e < d; e++) {
+                            size_t qi = ((size_t) s * lq + i) * ld + hh * d + e, kj = ((size_t) s * lk + j) * ld + hh * d + e;
+                            o[qi] += p[j] * v[kj];
+                            dv[kj] += p[j] * dy[qi];
+                            dq[qi] += scale * ds * k[kj];
+                            dk[kj] += scale * ds * q[qi];
+                        }
+                    }
+                }
+        std::string name = "flash_attention d" + std::to_string(d) + " " + std::to_string(lq) + "x" + std::to_string(lk)
+                           + (cs.causal ? " causal" : "");
+        Vec out(o.size(), NAN), lse((size_t) b * h * lq, NAN), delta(lse.size(), NAN);
+        dim3 qGrid{(unsigned) ((lq + FA_BLOCK_ROWS - 1) / FA_BLOCK_ROWS), (unsigned) (b * h), 1};
+        dim3 kGrid{(unsigned) ((lk + FA_BLOCK_ROWS - 1) / FA_BLOCK_ROWS), (unsigned) (b * h), 1};
+        dim3 block{FA_WARPS * WARP_SIZE, 1, 1};
+        launch(flash_attention_forward, qGrid, block, out.data(), lse.data(), (const float*) q.data(),
+               (const float*) k.data(), (const float*) v.data(), h, lq, lk, d, scale, (int) cs.causal);
+        check(name + " out", out, o);
+        if (cs.causal) continue;                 // the backward is non-causal (clip's text encoder is not trained)
+        Vec gq(q.size(), 0.0f), gk(k.size(), 0.0f), gv(v.size(), 0.0f);
+        launch(flash_attention_backward_query, qGrid, block, gq.data(), delta.data(), (const float*) dy.data(),
+               (const float*) q.data(), (const float*) k.data(), (const float*) v.data(), (const float*) lse.data(),
+               h, lq, lk, d, scale, 1);
+        launch(flash_attention_backward_key, kGrid, block, gk.data(), gv.data(), (const float*) dy.data(),
+               (const float*) q.data(), (const float*) k.data(), (const float*) v.data(), (const float*) lse.data(),
+               (const float*) delta.data(), h, lq, lk, d, scale, 1, 1);
+        check(name + " dq", gq, dq);
+        check(name + " dk", gk, dk);
+        check(name + " dv", gv, dv);
+    }
+}
+
 int main() {
     arithmetic_and_activations();
     group_norm();
@@ -417,6 +495,7 @@ int main() {
     bias();
     im2col_col2im();
     embedding_loss_adam();
+    flash_attention();
     std::printf("%s: %d failed\n", failures ? "FAILED" : "all passed", failures);
     return failures ? 1 : 0;
 }

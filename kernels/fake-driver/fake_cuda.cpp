@@ -322,6 +322,18 @@ CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t bytes) {
     return (CUresult) SUCCESS;
 }
 
+// pageable host memory: the real driver stages the source before returning, so the caller may reuse it at once
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t bytes, CUstream stream) {
+    std::lock_guard<std::recursive_mutex> g(lock);
+    if (int r = ready("cuMemcpyHtoDAsync")) return (CUresult) r;
+    if (int r = checkStream("cuMemcpyHtoDAsync", stream)) return (CUresult) r;
+    if (!src) return (CUresult) refuse(INVALID_VALUE, "cuMemcpyHtoDAsync: null source");
+    if (int r = checkRange("cuMemcpyHtoDAsync", dst, bytes)) return (CUresult) r;
+    counters[COPIES_TO_DEVICE]++;
+    if (!countOnly) std::memcpy(reinterpret_cast<void*>(dst), src, bytes);
+    return (CUresult) SUCCESS;
+}
+
 CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t bytes) {
     std::lock_guard<std::recursive_mutex> g(lock);
     if (int r = ready("cuMemcpyDtoH")) return (CUresult) r;

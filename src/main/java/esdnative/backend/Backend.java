@@ -110,12 +110,21 @@ public interface Backend extends AutoCloseable {
      * Multi-head scaled-dot-product attention as diffusers' and CLIP's Attention compute it.
      * q[b, lq, heads*d], k and v [b, lk, heads*d] → out[b, lq, heads*d];
      * per head: probs = softmax(scale · q kᵀ (+ causal mask: key j > query i is excluded)), out = probs · v.
-     * {@code probs} [b, heads, lq, lk] receives the probabilities for backward, or is null when not needed.
+     * {@code probs} receives what {@link #attentionBackward} needs, or is null when not needed: a tensor of
+     * {@link #attentionSavedShape} (the probabilities, unless the backend recomputes them).
      */
     void attention(Tensor out, Tensor probs, Tensor q, Tensor k, Tensor v,
                    int b, int heads, int lq, int lk, int d, float scale, boolean causal);
 
-    /** Gradients of {@link #attention}, from the saved probabilities. */
+    /**
+     * The shape of what {@link #attention} saves for its backward: the probabilities [b, heads, lq, lk]; a backend
+     * that recomputes them from q, k and v saves less (CUDA's flash attention: each row's log-sum-exp [b, heads, lq]).
+     */
+    default int[] attentionSavedShape(int b, int heads, int lq, int lk) {
+        return new int[] {b, heads, lq, lk};
+    }
+
+    /** Gradients of {@link #attention} (non-causal), from what it saved. */
     void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
                            Tensor probs, int b, int heads, int lq, int lk, int d, float scale);
 

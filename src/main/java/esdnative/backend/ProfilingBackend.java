@@ -209,6 +209,11 @@ public final class ProfilingBackend implements Backend {
     }
 
     @Override
+    public int[] attentionSavedShape(int b, int heads, int lq, int lk) {
+        return delegate.attentionSavedShape(b, heads, lq, lk);
+    }
+
+    @Override
     public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
                                   Tensor probs, int b, int heads, int lq, int lk, int d, float scale) {
         // dv, dprobs, dq, dk: four products of lq × lk × d per head

@@ -22,6 +22,7 @@ import esdnative.sched.DdimConfig;
 import esdnative.sched.DdimScheduler;
 import esdnative.tensor.Conv2dShape;
 import esdnative.tensor.Tensor;
+import esdnative.text.ClipTokenizer;
 import esdnative.uce.ConceptEncoder;
 import esdnative.uce.UceEdit;
 import esdnative.uce.UceForm;
@@ -193,7 +194,7 @@ public final class BenchCommand implements Runnable {
         }
         Set<String> ordered = new LinkedHashSet<>(ITEMS);
         ordered.retainAll(items);
-        if (what != null && ordered.contains("esd-iteration") && model == null && tokenizer == null) {
+        if (what != null && ordered.contains("esd-iteration") && model == null && tokenizer == null && !checkOnly) {
             throw new UserError("--what esd-iteration: with --config it needs --tokenizer DIR (CLIP vocab.json, merges.txt)");
         }
         if (what != null && ordered.contains("uce") && model == null && tokenizer == null) {
@@ -208,9 +209,6 @@ public final class BenchCommand implements Runnable {
         if (warmup != null && warmup < 0) throw new UserError("--warmup: must be 0 or more, got " + warmup);
         if (repeat < 1) throw new UserError("--repeat: must be at least 1, got " + repeat);
         if (checkOnly && backend.kind() != BackendOptions.Kind.CUDA) throw new UserError("--check-only: checks the cuda backend (--backend cuda)");
-        if (checkOnly && model == null && tokenizer == null) {
-            throw new UserError("--check-only: the ESD-x iteration with --config needs --tokenizer DIR (CLIP vocab.json, merges.txt)");
-        }
         return ordered;
     }
 
@@ -423,20 +421,29 @@ public final class BenchCommand implements Runnable {
         try (ProfilingBackend profiling = new ProfilingBackend(cuda)) { // closes the backend too
             be = profiling;
             out.printf("esd-native bench --check-only: %s; fake libraries in %s%n", cuda.describe(), fake.folder());
-            BenchModel m = model != null ? BenchModel.load(be, model, tokenizer) : BenchModel.random(be, config, tokenizer, seed);
+            // without --tokenizer, CLIP's special tokens stand in: the prompt's ids change no count
+            BenchModel m = model != null ? BenchModel.load(be, model, tokenizer) : tokenizer != null
+                    ? BenchModel.random(be, config, tokenizer, seed)
+                    : BenchModel.randomWithTokenizer(be, config, ClipTokenizer.specialTokensOnly(), seed);
             int latent = latentSize(m);
             out.printf("model: %s; UNet %,d parameters; latents %d×%d%n", m.description(),
                     m.unetWeights().elementCount(), latent, latent);
             EsdTrainer trainer = esdTrainer(m, latent);
             EsdTrainer.Draw draw = esdDraw(trainer, m, latent);
             EsdRun run = new EsdRun(trainer);
+            run.step(draw); // warms the JIT: host-ms is the second iteration's
+            cuda.synchronize();
+            out.printf("  before the counted iteration: %s%n", cuda.memoryReport());
             Map<String, Long> before = fake.counters();
+            long attentionBefore = cuda.attentionBytes();
             long start = System.nanoTime();
             run.step(draw);
+            Map<String, Long> after = fake.counters(); // the iteration's own calls: the fake runs each as it comes
             cuda.synchronize();
-            Map<String, Long> after = fake.counters();
+            long hostNanos = System.nanoTime() - start;
+            long attentionBytes = cuda.attentionBytes() - attentionBefore;
             out.printf("one ESD-x iteration (%d DDIM steps, t_ddpm %d), counted in %.1f s:%n", draw.plan().ddimSteps(),
-                    ESD_T_DDPM, (System.nanoTime() - start) / 1e9);
+                    ESD_T_DDPM, hostNanos / 1e9);
             out.printf("  launches %,d; gemms %,d (%.1f TFLOP); memsets %,d; syncs %,d; copies to device %,d, to host %,d,"
                     + " on device %,d; cuMemAlloc %,d%n", delta(after, before, "launches"), delta(after, before, "gemms"),
                     2e-12 * delta(after, before, "gemm_multiply_adds"), delta(after, before, "memsets"),
@@ -447,6 +454,12 @@ public final class BenchCommand implements Runnable {
                     PeakMemory.format(after.get("peak_bytes")), cuda.memoryReport());
             long refused = after.get("rejected") + after.get("unimplemented");
             out.printf("  refused calls %d%n", refused);
+            // host-ms: the iteration's wall time here, where no kernel computes: the host's dispatch cost plus the
+            // fake driver's checks (an upper bound of the dispatch time on a GPU, on this machine's CPU)
+            out.printf("check-only esd-iteration: launches %d, gemms %d, memsets %d, syncs %d, attention-bytes %d,"
+                    + " host-ms %d, peak-device-bytes %d%n", delta(after, before, "launches"),
+                    delta(after, before, "gemms"), delta(after, before, "memsets"), delta(after, before, "syncs"),
+                    attentionBytes, Math.round(hostNanos / 1e6), after.get("peak_bytes"));
             out.flush();
             if (refused > 0) throw new IllegalStateException("--check-only: " + refused + " driver or cuBLAS calls were refused");
         }

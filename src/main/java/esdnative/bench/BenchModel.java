@@ -29,14 +29,14 @@ record BenchModel(String description, UNetConfig unetConfig, Weights unetWeights
 
     /** The whole model as training sees it (no source files: nothing is written). */
     StableDiffusion stableDiffusion() {
-        return new StableDiffusion(StableDiffusion.Layout.DIFFUSERS, null, unetConfig, unetWeights, textEncoder, tokenizer,
-                scheduler, vaeScaleFactor);
+        return new StableDiffusion(null, unetConfig, unetWeights, textEncoder, tokenizer, scheduler, vaeScaleFactor);
     }
 
     static BenchModel load(Backend be, Path path, Path tokenizerDir) {
-        StableDiffusion sd = ModelLoader.load(be, path, tokenizerDir, null);
-        return new BenchModel(path.toString(), sd.unet(), sd.unetWeights(), sd.textEncoder(), sd.tokenizer(),
-                sd.scheduler(), sd.vaeScaleFactor());
+        try (StableDiffusion sd = ModelLoader.load(be, path, tokenizerDir, null)) {
+            return new BenchModel(path.toString(), sd.unet(), sd.unetWeights(), sd.textEncoder(), sd.tokenizer(),
+                    sd.scheduler(), sd.vaeScaleFactor());
+        }
     }
 
     /**
@@ -44,6 +44,11 @@ record BenchModel(String description, UNetConfig unetConfig, Weights unetWeights
      * no text encoder: null) or "tiny" (tiny-sd-a's architecture).
      */
     static BenchModel random(Backend be, String config, Path tokenizerDir, long seed) {
+        return randomWithTokenizer(be, config, tokenizerDir != null ? ClipTokenizer.load(tokenizerDir) : null, seed);
+    }
+
+    /** {@link #random(Backend, String, Path, long)} with a given tokenizer (null: none). */
+    static BenchModel randomWithTokenizer(Backend be, String config, ClipTokenizer tokenizer, long seed) {
         UNetConfig unet;
         ClipTextConfig text;
         int vaeScale;
@@ -73,7 +78,7 @@ record BenchModel(String description, UNetConfig unetConfig, Weights unetWeights
             RandomWeights.fill(be, textWeights, seed + 1);
             textEncoder = new ClipTextModel(be, text, textWeights);
         }
-        return new BenchModel(config + " config, random weights (seed " + seed + ")", unet, unetWeights, textEncoder, tokenizerDir != null ? ClipTokenizer.load(tokenizerDir) : null,
+        return new BenchModel(config + " config, random weights (seed " + seed + ")", unet, unetWeights, textEncoder, tokenizer,
                 DdimConfig.stableDiffusion1(), vaeScale);
     }
 }

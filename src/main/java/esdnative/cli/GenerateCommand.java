@@ -1,5 +1,6 @@
 package esdnative.cli;
 
+import esdnative.checkpoint.ModelWeights;
 import esdnative.util.UserError;
 import esdnative.backend.Backend;
 import esdnative.io.Npy;
@@ -18,7 +19,6 @@ import esdnative.options.SamplingOptions;
 import esdnative.pipeline.Png;
 import esdnative.pipeline.TextToImage;
 import esdnative.util.ProgressBar;
-import esdnative.weights.ModelWeights;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -114,6 +114,7 @@ public final class GenerateCommand implements Callable<Integer> {
         try (Backend be = backend.open(System.err::println)) {
             StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
                     predictionType);
+            ModelLoader.hintConfig(System.err, sd, configDir, "--config DIR");
             for (LoraApplier.Spec lora : loraSpecs) {
                 int modules = Flags.about("--lora", () -> LoraApplier.apply(be, sd.unetWeights(), lora));
                 System.err.printf(Locale.ROOT, "applied %s at scale %s (%d modules)%n", lora.file(), lora.scale(), modules);

@@ -22,7 +22,7 @@ import java.util.Properties;
                 CommandLine.HelpCommand.class,
                 TrainCommand.class,
                 GenerateCommand.class,
-                esdnative.weights.WeightsCommand.class,
+                esdnative.cli.weights.WeightsCommand.class,
                 SelfTestCommand.class,
                 OpBenchCommand.class,
                 esdnative.bench.BenchCommand.class,

@@ -2,15 +2,18 @@ package esdnative.cli;
 
 import esdnative.backend.Backend;
 import esdnative.io.OutputLock;
+import esdnative.lora.LoraApplier;
 import esdnative.model.SizeLimit;
 import esdnative.model.sdxl.MicroConditioning;
 import esdnative.model.sdxl.StableDiffusionXL;
+import esdnative.options.Flags;
 import esdnative.pipeline.SdxlTextToImage;
 import esdnative.pipeline.TextToImage;
 import esdnative.util.ProgressBar;
 import esdnative.util.UserError;
 
 import java.util.Arrays;
+import java.util.Locale;
 
 /**
  * {@code generate} on an SDXL model, as StableDiffusionXLPipeline with DDIM: no --negative-prompt means the model's
@@ -23,11 +26,15 @@ final class SdxlGeneration {
     static int run(GenerateCommand c, float[] init, int[] initShape) {
         if (c.models.ema()) throw new UserError("--ema: not for SDXL models");
         if (c.models.predictionType() != null) throw new UserError("--prediction-type: not for SDXL models (epsilon)");
-        if (!c.loras.isEmpty()) throw new UserError("--lora: not supported on SDXL models yet");
         if (c.models.tokenizer() != null) throw new UserError("--tokenizer: an SDXL model reads its two tokenizers from its folder (or --config's)");
         if (c.eta != 0) throw new UserError("--eta: SDXL sampling is deterministic here (eta 0), got " + c.eta);
         try (Backend be = c.backend.open(System.err::println)) {
             StableDiffusionXL sd = StableDiffusionXL.load(be, c.models.model(), c.models.config());
+            for (String text : c.loras) {
+                LoraApplier.Spec lora = Flags.about("--lora", () -> LoraApplier.Spec.parse(text));
+                int modules = Flags.about("--lora", () -> LoraApplier.apply(be, sd.unetWeights(), lora));
+                System.err.printf(Locale.ROOT, "applied %s at scale %s (%d modules)%n", lora.file(), lora.scale(), modules);
+            }
             int f = sd.vaeScaleFactor();
             int w = c.width != null ? c.width : initShape != null ? initShape[3] * f : sd.defaultResolution();
             int h = c.height != null ? c.height : initShape != null ? initShape[2] * f : sd.defaultResolution();

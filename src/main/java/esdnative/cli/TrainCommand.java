@@ -2,12 +2,13 @@ package esdnative.cli;
 
 import esdnative.util.UserError;
 import esdnative.backend.Backend;
+import esdnative.checkpoint.Layout;
+import esdnative.checkpoint.ModelWeights;
 import esdnative.esd.Checkpoint;
 import esdnative.esd.ConceptPresets;
 import esdnative.esd.EsdOutput;
 import esdnative.esd.EsdRun;
 import esdnative.esd.EsdTrainer;
-import esdnative.esd.OutputFormat;
 import esdnative.esd.Sampler;
 import esdnative.esd.Schedule;
 import esdnative.esd.SdxlEsdOutput;
@@ -33,7 +34,6 @@ import esdnative.options.BackendOptions;
 import esdnative.options.Flags;
 import esdnative.options.LoraOptions;
 import esdnative.options.ModelOptions;
-import esdnative.weights.ModelWeights;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -191,12 +191,12 @@ public final class TrainCommand implements Callable<Integer> {
             // SD 1.x / 2.x or SDXL: one of the two is loaded
             StableDiffusion sd = xl ? null : ModelLoader.load(be, model, tokenizer, configDir,
                     ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF, predictionType);
+            if (!xl) ModelLoader.hintConfig(err, sd, configDir, "--config DIR");
             StableDiffusionXL sdxl = xl ? StableDiffusionXL.load(be, model, configDir) : null;
             UNetConfig unetConfig = xl ? sdxl.unet() : sd.unet();
             int vaeFactor = xl ? sdxl.vaeScaleFactor() : sd.vaeScaleFactor();
-            boolean singleFileInput = xl ? !Files.isDirectory(model) : sd.layout() == StableDiffusion.Layout.SINGLE_FILE;
-            OutputFormat outFormat = format != null ? OutputFormat.parse(format)
-                    : singleFileInput ? OutputFormat.SINGLE_FILE : OutputFormat.DIFFUSERS;
+            Layout inputLayout = xl ? (Files.isDirectory(model) ? Layout.DIFFUSERS : Layout.SINGLE_FILE) : sd.layout();
+            Layout outFormat = format != null ? Flags.about("--format", () -> Layout.outputFormat(format)) : inputLayout;
             EsdTrainer.Settings chosen = EsdTrainer.Settings.paper(conceptList).withMethod(trainMethod).withIterations(iterations)
                     .withLr(lr).withNegativeGuidance(negativeGuidance).withStartGuidance(startGuidance).withDdimSteps(ddimSteps)
                     .withSchedule(sched).withResolution(resolution != null ? resolution : unetConfig.sampleSize() * vaeFactor)
@@ -217,7 +217,7 @@ public final class TrainCommand implements Callable<Integer> {
                 InputSnapshot input = InputSnapshot.of(model);
                 if (traceDir != null) createFolder(traceDir, "--trace-dir");
                 err.printf(Locale.ROOT, "loaded %s (%s) on %s in %.1f s%n", model,
-                        (xl ? "sdxl, " : "") + (singleFileInput ? "single_file" : "diffusers"),
+                        (xl ? "sdxl, " : "") + inputLayout.name().toLowerCase(Locale.ROOT),
                         be.name(), (System.nanoTime() - loadStart) / 1e9);
                 warnTruncated(conceptList, xl ? sdxl.text().tokenizer() : sd.tokenizer(), err);
 
@@ -242,12 +242,12 @@ public final class TrainCommand implements Callable<Integer> {
                         new SdxlEsdOutput(be, sdxl, trainer.subset(), metadata(settings)).write(out, outFormat, overwrite);
                     } else {
                         EsdOutput output = new EsdOutput(be, sd, trainer.subset(), metadata(settings)).pipelineFilesFrom(configDir, tokenizer);
-                        if (outFormat == OutputFormat.LORA) output.writeLora(out, lora).forEach(err::println);
+                        if (outFormat == Layout.LORA) output.writeLora(out, lora).forEach(err::println);
                         else output.write(out, outFormat, overwrite);
                     }
                     run.outputWritten();
                 }
-                err.printf(Locale.ROOT, "wrote %s (%s); log %s; peak memory %s%n", out, outFormat.id(), log, PeakMemory.describe());
+                err.printf(Locale.ROOT, "wrote %s (%s); log %s; peak memory %s%n", out, outFormat.formatId(), log, PeakMemory.describe());
                 return 0;
             }
         }
@@ -258,8 +258,8 @@ public final class TrainCommand implements Callable<Integer> {
      * the SDXL writer does not give (before the model is loaded).
      */
     private void refuseForSdxl(Path model) {
-        OutputFormat outFormat = format != null ? OutputFormat.parse(format)
-                : Files.isDirectory(model) ? OutputFormat.DIFFUSERS : OutputFormat.SINGLE_FILE;
+        Layout outFormat = format != null ? Flags.about("--format", () -> Layout.outputFormat(format))
+                : Files.isDirectory(model) ? Layout.DIFFUSERS : Layout.SINGLE_FILE;
         Flags.about("--format", () -> SdxlEsdOutput.checkSupported(model, outFormat));
         if (models.ema()) throw new UserError("--ema: not for SDXL models");
         if (models.predictionType() != null) throw new UserError("--prediction-type: not for SDXL models (epsilon)");
@@ -346,14 +346,14 @@ public final class TrainCommand implements Callable<Integer> {
      * concept's characters that a file name cannot hold (a slash, control characters) become '_', and a long concept
      * is cut.
      */
-    static String defaultName(EsdTrainer.Settings s, OutputFormat f) {
+    static String defaultName(EsdTrainer.Settings s, Layout f) {
         String word = s.concepts().size() == 1 ? s.concepts().getFirst().replace(" ", "") : "multi" + s.concepts().size();
         word = word.replaceAll("[/\\\\\\p{Cntrl}]", "_");
         if (word.codePointCount(0, word.length()) > NAME_WORD_MAX) word = word.substring(0, word.offsetByCodePoints(0, NAME_WORD_MAX));
-        String prefix = f == OutputFormat.DIFFUSERS ? "diffusers" : f == OutputFormat.LORA ? "lora" : "compvis";
+        String prefix = f == Layout.DIFFUSERS ? "diffusers" : f == Layout.LORA ? "lora" : "compvis";
         String name = String.format(Locale.ROOT, "%s-word_%s-method_%s-sg_%s-ng_%s-iter_%d-lr_%s", prefix, word,
                 s.method().id(), s.startGuidance(), s.negativeGuidance(), s.iterations(), pythonFloat(s.lr()));
-        return f == OutputFormat.DIFFUSERS ? name : name + ".safetensors";
+        return f == Layout.DIFFUSERS ? name : name + ".safetensors";
     }
 
     /** Python's repr of a float, as the paper code's names show it (1e-05, 0.0001). */

@@ -10,9 +10,9 @@ import esdnative.model.StableDiffusion;
 import esdnative.model.clip.ClipTextConfig;
 import esdnative.model.vae.VaeConfig;
 import esdnative.sched.DdimConfig;
-import esdnative.weights.CompVisNames.Component;
-import esdnative.weights.ModelWeights;
-import esdnative.weights.TensorEntries;
+import esdnative.checkpoint.CompVisNames.Component;
+import esdnative.checkpoint.ModelWeights;
+import esdnative.checkpoint.TensorEntries;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -40,27 +40,26 @@ final class DiffusersPipelineFiles {
         index.put("_class_name", "StableDiffusionPipeline");
         index.put("_diffusers_version", DIFFUSERS_VERSION);
         components(index, "unet", "diffusers", "UNet2DConditionModel");
-        try (ModelWeights w = ModelWeights.open(model.source(), ModelWeights.Ema.OFF)) {
-            for (Component c : List.of(Component.TEXT_ENCODER, Component.VAE)) {
-                if (!w.components().contains(c) || w.names(c).isEmpty()) continue;
-                SequencedMap<String, Entry> entries = new LinkedHashMap<>();
-                for (String name : w.names(c)) {
-                    ModelWeights.Source s = w.source(c, name);
-                    entries.put(name, TensorEntries.of(s.file(), s.name(), w.shape(c, name), null));
-                }
-                Path folder = Files.createDirectories(dir.resolve(c.folder()));
-                String file = c == Component.TEXT_ENCODER ? "model.safetensors" : "diffusion_pytorch_model.safetensors";
-                SafetensorsWriter.write(folder.resolve(file), entries, Map.of("format", "pt"));
-                Path given = configDir == null ? null : configDir.resolve(c.folder()).resolve("config.json");
-                if (given != null && Files.isRegularFile(given)) {
-                    copy(given, folder.resolve("config.json"));
-                } else {
-                    Files.writeString(folder.resolve("config.json"), c == Component.TEXT_ENCODER
-                            ? textEncoderJson(model.textEncoder().config()) : vaeJson(ModelLoader.vaeConfig(model, configDir), model));
-                }
-                if (c == Component.TEXT_ENCODER) components(index, "text_encoder", "transformers", "CLIPTextModel");
-                else components(index, "vae", "diffusers", "AutoencoderKL");
+        ModelWeights w = model.checkpoint();   // the handle the model was loaded from
+        for (Component c : List.of(Component.TEXT_ENCODER, Component.VAE)) {
+            if (!w.components().contains(c) || w.names(c).isEmpty()) continue;
+            SequencedMap<String, Entry> entries = new LinkedHashMap<>();
+            for (String name : w.names(c)) {
+                ModelWeights.Source s = w.source(c, name);
+                entries.put(name, TensorEntries.of(s.file(), s.name(), w.shape(c, name), null));
             }
+            Path folder = Files.createDirectories(dir.resolve(c.folder()));
+            String file = c == Component.TEXT_ENCODER ? "model.safetensors" : "diffusion_pytorch_model.safetensors";
+            SafetensorsWriter.write(folder.resolve(file), entries, Map.of("format", "pt"));
+            Path given = configDir == null ? null : configDir.resolve(c.folder()).resolve("config.json");
+            if (given != null && Files.isRegularFile(given)) {
+                copy(given, folder.resolve("config.json"));
+            } else {
+                Files.writeString(folder.resolve("config.json"), c == Component.TEXT_ENCODER
+                        ? textEncoderJson(model.textEncoder().config()) : vaeJson(ModelLoader.vaeConfig(model, configDir), model));
+            }
+            if (c == Component.TEXT_ENCODER) components(index, "text_encoder", "transformers", "CLIPTextModel");
+            else components(index, "vae", "diffusers", "AutoencoderKL");
         }
         Path scheduler = Files.createDirectories(dir.resolve("scheduler"));
         Path givenScheduler = configDir == null ? null : configDir.resolve("scheduler/scheduler_config.json");

@@ -1,6 +1,11 @@
 package esdnative.esd;
 
 import esdnative.backend.Backend;
+import esdnative.checkpoint.CompVisNames;
+import esdnative.checkpoint.CompVisNames.Component;
+import esdnative.checkpoint.Layout;
+import esdnative.checkpoint.ModelWeights;
+import esdnative.checkpoint.TensorEntries;
 import esdnative.util.UserError;
 import esdnative.io.AtomicOutput;
 import esdnative.io.DType;
@@ -11,16 +16,11 @@ import esdnative.lora.LoraExtraction;
 import esdnative.lora.LoraSettings;
 import esdnative.lora.LoraWriter;
 import esdnative.model.StableDiffusion;
-import esdnative.weights.CompVisNames;
-import esdnative.weights.CompVisNames.Component;
-import esdnative.weights.ModelWeights;
-import esdnative.weights.TensorEntries;
 
 import java.io.IOException;
 import java.nio.file.FileVisitOption;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -28,9 +28,10 @@ import java.util.SequencedMap;
 import java.util.stream.Stream;
 
 /**
- * Writes an ESD result. Untouched tensors are copied byte for byte from the source checkpoint (dtype kept); the
- * trained ones are written in their source dtype. Everything is written under a temporary name and renamed into
- * place at the end, so a failed or interrupted write leaves no partial output.
+ * Writes an ESD result. Untouched tensors are copied byte for byte from the source checkpoint (dtype kept), read
+ * through the handle the model was loaded from (open until the model is closed); the trained ones are written in
+ * their source dtype. Everything is written under a temporary name and renamed into place at the end, so a failed or
+ * interrupted write leaves no partial output.
  */
 public final class EsdOutput {
     private final Backend be;
@@ -60,8 +61,8 @@ public final class EsdOutput {
      * Fails early (before any training) when the output exists and may not be replaced, or a file format would be
      * written under a PyTorch checkpoint's name (outputs are safetensors, never pickles).
      */
-    public static void checkWritable(Path out, OutputFormat format, boolean overwrite) {
-        if (format != OutputFormat.DIFFUSERS && out.getFileName().toString().matches("(?i).*\\.(ckpt|pt|pth|bin)")) {
+    public static void checkWritable(Path out, Layout format, boolean overwrite) {
+        if (format != Layout.DIFFUSERS && out.getFileName().toString().matches("(?i).*\\.(ckpt|pt|pth|bin)")) {
             throw new UserError("--output: " + out + ": results are written as safetensors; name the file .safetensors");
         }
         checkWritable(out, overwrite);
@@ -80,20 +81,24 @@ public final class EsdOutput {
         if (parent == null || !Files.isDirectory(parent)) throw new UserError("--output: folder " + parent + " does not exist");
     }
 
-    /** Writes the result; an existing {@code out} is replaced only when {@code overwrite}. */
-    public void write(Path out, OutputFormat format, boolean overwrite) {
+    /**
+     * Writes the result in an output format ({@link Layout#formatId()} set); an existing {@code out} is replaced only
+     * when {@code overwrite}.
+     */
+    public void write(Path out, Layout format, boolean overwrite) {
         switch (format) {
             case TRAINED_ONLY -> writeAtomically(out, overwrite, tmp -> SafetensorsWriter.write(tmp, trainedOnly(), metadata));
             case SINGLE_FILE -> writeAtomically(out, overwrite, tmp -> SafetensorsWriter.write(tmp, singleFile(), metadata));
             case DIFFUSERS -> writeAtomically(out, overwrite, this::writeDiffusersFolder);
             case LORA -> throw new IllegalArgumentException("a LoRA output needs its settings: call writeLora");
+            default -> throw new IllegalArgumentException(format + " is not an output format");
         }
     }
 
     /** The trained tensors' change from the frozen model as a LoRA file; returns the log's lines (residuals). */
     public List<String> writeLora(Path out, LoraSettings settings) {
         LoraExtraction.Result lora = LoraExtraction.extract(LoraExtraction.Pair.of(be, model.unetWeights(), subset.trained()), settings);
-        LoraWriter.write(out, lora, model.source(), metadata);
+        LoraWriter.write(out, lora, model.checkpoint().file(Component.UNET), metadata);
         return LoraWriter.report(lora);
     }
 
@@ -101,10 +106,8 @@ public final class EsdOutput {
 
     private SequencedMap<String, Entry> trainedOnly() {
         SequencedMap<String, Entry> entries = new LinkedHashMap<>();
-        try (UnetSource src = UnetSource.open(model)) {
-            subset.trained().asMap().forEach((name, t) ->
-                    entries.put(name, Entry.floats(src.dtype(name), t.shape(), be.toHost(t))));
-        }
+        UnetSource src = new UnetSource(model);
+        subset.trained().asMap().forEach((name, t) -> entries.put(name, Entry.floats(src.dtype(name), t.shape(), be.toHost(t))));
         return entries;
     }
 
@@ -115,8 +118,7 @@ public final class EsdOutput {
      */
     private SequencedMap<String, Entry> singleFile() {
         SequencedMap<String, Entry> entries = new LinkedHashMap<>();
-        // raw segments stay valid while the files are mapped, i.e. until write() returns: keep them open
-        ModelWeights w = keepOpen(ModelWeights.open(model.source(), model.unetEma()));
+        ModelWeights w = model.checkpoint();
         CompVisNames table = CompVisNames.of(w.topology());
         if (w.isSingleFile()) {
             TensorSource f = w.singleFile();
@@ -157,7 +159,7 @@ public final class EsdOutput {
 
     private void writeDiffusersFolder(Path tmp) throws IOException {
         Files.createDirectories(tmp.resolve("unet"));
-        if (model.layout() == StableDiffusion.Layout.DIFFUSERS) {
+        if (model.layout() == Layout.DIFFUSERS) {
             // every other component as it was, copied: never linked, so that editing the output cannot change the
             // input, and a symbolic link (a Hugging Face cache snapshot's files point into its blobs/) gives its target
             try (Stream<Path> all = Files.walk(model.source(), FileVisitOption.FOLLOW_LINKS)) {
@@ -176,13 +178,12 @@ public final class EsdOutput {
             DiffusersPipelineFiles.write(tmp, model, configDir, tokenizerDir);
         }
         SequencedMap<String, Entry> entries = new LinkedHashMap<>();
-        try (UnetSource src = UnetSource.open(model)) {
-            for (String name : model.unetWeights().asMap().keySet()) {
-                entries.put(name, subset.trained().contains(name) ? trainedEntry(name, src.dtype(name), src.shape(name))
-                        : src.untouched(name));
-            }
-            SafetensorsWriter.write(tmp.resolve("unet/diffusion_pytorch_model.safetensors"), entries, metadata);
+        UnetSource src = new UnetSource(model);
+        for (String name : model.unetWeights().asMap().keySet()) {
+            entries.put(name, subset.trained().contains(name) ? trainedEntry(name, src.dtype(name), src.shape(name))
+                    : src.untouched(name));
         }
+        SafetensorsWriter.write(tmp.resolve("unet/diffusion_pytorch_model.safetensors"), entries, metadata);
     }
 
     // ---- helpers -------------------------------------------------------------------------------------------
@@ -192,20 +193,8 @@ public final class EsdOutput {
         return Entry.floats(dtype, shape, be.toHost(subset.trained().get(diffusersName)));
     }
 
-    private final List<ModelWeights> open = new ArrayList<>();
-
-    private ModelWeights keepOpen(ModelWeights w) {
-        open.add(w);
-        return w;
-    }
-
-    /** Writes through {@code body} under a temporary name, then swaps it into place; closes the sources read. */
+    /** Writes through {@code body} under a temporary name, then swaps it into place. */
     private void writeAtomically(Path out, boolean overwrite, AtomicOutput.Body body) {
-        try {
-            AtomicOutput.write(out, "--output", overwrite, body);
-        } finally {
-            open.forEach(ModelWeights::close);
-            open.clear();
-        }
+        AtomicOutput.write(out, "--output", overwrite, body);
     }
 }

@@ -1,6 +1,8 @@
 package esdnative.esd;
 
 import esdnative.backend.Backend;
+import esdnative.checkpoint.CompVisNames;
+import esdnative.checkpoint.Layout;
 import esdnative.io.AtomicOutput;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.SafetensorsWriter;
@@ -8,7 +10,6 @@ import esdnative.io.SafetensorsWriter.Entry;
 import esdnative.model.sdxl.SdxlSingleFileNames;
 import esdnative.model.sdxl.StableDiffusionXL;
 import esdnative.util.UserError;
-import esdnative.weights.CompVisNames;
 
 import java.io.IOException;
 import java.nio.file.FileVisitOption;
@@ -43,7 +44,7 @@ public final class SdxlEsdOutput {
     }
 
     /** Refuses, before any training, a format this writer cannot give for {@code model} (a folder or a single file). */
-    public static void checkSupported(Path model, OutputFormat format) {
+    public static void checkSupported(Path model, Layout format) {
         boolean folder = Files.isDirectory(model);
         switch (format) {
             case LORA -> throw new UserError("an SDXL result cannot be written as a LoRA yet: write diffusers, single-file or trained-only");
@@ -57,18 +58,19 @@ public final class SdxlEsdOutput {
                 }
             }
             case TRAINED_ONLY -> { }
+            default -> throw new IllegalArgumentException(format + " is not an output format");
         }
     }
 
     /** Writes the result; an existing {@code out} is replaced only when {@code overwrite}. */
-    public void write(Path out, OutputFormat format, boolean overwrite) {
+    public void write(Path out, Layout format, boolean overwrite) {
         checkSupported(model.source(), format);
         AtomicOutput.write(out, "--output", overwrite, tmp -> {
             switch (format) {
                 case TRAINED_ONLY -> writeTrainedOnly(tmp);
                 case SINGLE_FILE -> writeSingleFile(tmp);
                 case DIFFUSERS -> writeFolder(tmp);
-                case LORA -> throw new IllegalStateException("refused by checkSupported");
+                default -> throw new IllegalStateException("refused by checkSupported");
             }
         });
     }

@@ -3,7 +3,7 @@ package esdnative.esd;
 import esdnative.util.UserError;
 import esdnative.model.sdxl.SdxlSingleFileNames;
 import esdnative.tensor.Tensor;
-import esdnative.weights.CompVisNames;
+import esdnative.checkpoint.CompVisNames;
 
 import java.util.List;
 import java.util.SequencedMap;

@@ -1,26 +1,22 @@
 package esdnative.esd;
 
+import esdnative.checkpoint.CompVisNames.Component;
+import esdnative.checkpoint.ModelWeights;
+import esdnative.checkpoint.TensorEntries;
 import esdnative.io.DType;
 import esdnative.io.SafetensorsWriter.Entry;
 import esdnative.model.StableDiffusion;
-import esdnative.weights.CompVisNames.Component;
-import esdnative.weights.ModelWeights;
-import esdnative.weights.TensorEntries;
 
 /**
  * The source checkpoint's UNet tensors by diffusers name, whatever its layout (folder, .safetensors or .ckpt single
- * file; a checkpoint's raw UNet or its EMA copy, as the model was loaded): dtype, shape, and the tensor to write
- * when it is left untouched (its bytes, losslessly).
+ * file; a checkpoint's raw UNet or its EMA copy, as the model was loaded), read from the handle the model was loaded
+ * from: dtype, shape, and the tensor to write when it is left untouched (its bytes, losslessly).
  */
-final class UnetSource implements AutoCloseable {
+final class UnetSource {
     private final ModelWeights weights;
 
-    private UnetSource(ModelWeights weights) {
-        this.weights = weights;
-    }
-
-    static UnetSource open(StableDiffusion model) {
-        return new UnetSource(ModelWeights.open(model.source(), model.unetEma()));
+    UnetSource(StableDiffusion model) {
+        this.weights = model.checkpoint();
     }
 
     DType dtype(String diffusersName) {
@@ -31,12 +27,9 @@ final class UnetSource implements AutoCloseable {
         return weights.shape(Component.UNET, diffusersName);
     }
 
-    /** The tensor as stored: same dtype, same values (valid until close). */
+    /** The tensor as stored: same dtype, same values (valid while the model is open). */
     Entry untouched(String diffusersName) {
         ModelWeights.Source s = weights.source(Component.UNET, diffusersName);
         return TensorEntries.of(s.file(), s.name(), shape(diffusersName), null);
     }
-
-    @Override
-    public void close() { weights.close(); }
 }

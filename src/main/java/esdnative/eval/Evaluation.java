@@ -139,22 +139,23 @@ public final class Evaluation {
             int model = m;
             List<EvalImage> todo = missing.stream().filter(i -> i.model() == model).toList();
             if (todo.isEmpty()) continue;
-            StableDiffusion sd = ModelLoader.load(be, models.get(m).path(), null, null);
-            Vae vae = ModelLoader.loadVae(be, sd, null);
-            int size = sd.defaultResolution();
-            for (EvalImage image : todo) {
-                EvalPrompt p = prompts.prompts().get(image.prompt());
-                TextToImage.Result r = TextToImage.run(be, sd, vae, new TextToImage.Request(p.prompt(), "", s.steps(),
-                        s.guidance(), 0f, image.seed(), size, size, null), null);
-                Path file = out.resolve(image.path());
-                try {
-                    Files.createDirectories(file.getParent());
-                } catch (IOException e) {
-                    throw new UserError("cannot create " + file.getParent() + ": " + e.getMessage(), e);
+            try (StableDiffusion sd = ModelLoader.load(be, models.get(m).path(), null, null)) {
+                Vae vae = ModelLoader.loadVae(be, sd, null);
+                int size = sd.defaultResolution();
+                for (EvalImage image : todo) {
+                    EvalPrompt p = prompts.prompts().get(image.prompt());
+                    TextToImage.Result r = TextToImage.run(be, sd, vae, new TextToImage.Request(p.prompt(), "", s.steps(),
+                            s.guidance(), 0f, image.seed(), size, size, null), null);
+                    Path file = out.resolve(image.path());
+                    try {
+                        Files.createDirectories(file.getParent());
+                    } catch (IOException e) {
+                        throw new UserError("cannot create " + file.getParent() + ": " + e.getMessage(), e);
+                    }
+                    Png.write(file, r.image(), r.imageHeight(), r.imageWidth());
+                    done++;
+                    bar.update(done, done, models.get(m).label());
                 }
-                Png.write(file, r.image(), r.imageHeight(), r.imageWidth());
-                done++;
-                bar.update(done, done, models.get(m).label());
             }
         }
     }

@@ -9,13 +9,15 @@ import esdnative.tensor.Tensor;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.TreeSet;
 
 /**
  * Applies a kohya-convention LoRA file ({@link KohyaNames}) to a UNet's weights at load time, as AUTOMATIC1111 and
- * ComfyUI merge one: W += scale · (alpha / k) · up · down for each module, up·down summed in float64. A module without
+ * ComfyUI merge one (an SDXL UNet takes sd-scripts' original-layout module names and, as ComfyUI does, the diffusers
+ * paths): W += scale · (alpha / k) · up · down for each module, up·down summed in float64. A module without
  * {@code .alpha} has alpha = k. Keys this cannot apply (text-encoder modules, LyCORIS/LoCon variants, ComfyUI's
  * {@code .diff}/{@code .diff_b}) are refused rather than skipped, so a model is never silently half-changed.
  */
@@ -46,7 +48,10 @@ public final class LoraApplier {
     public static int apply(Backend be, Weights unet, Spec spec) {
         Path file = spec.file();
         if (!Files.isRegularFile(file)) throw new UserError(file + " not found");
-        Map<String, String> weightOf = KohyaNames.modulesOf(unet.asMap().keySet());
+        // the model's convention (SDXL: the original layout's names), and the diffusers paths as ComfyUI also takes them
+        var names = unet.asMap().keySet();
+        Map<String, String> weightOf = new HashMap<>(KohyaNames.DIFFUSERS.modulesOf(names));
+        weightOf.putAll(KohyaNames.forUnet(names).modulesOf(names));
         Map<String, Factors> modules = new LinkedHashMap<>();
         try (SafetensorsFile f = SafetensorsFile.open(file)) {
             TreeSet<String> moduleNames = new TreeSet<>();

@@ -40,6 +40,9 @@ public final class LoraExtraction {
 
         float[] edited(String name);
 
+        /** How the file names the modules: the base UNet's convention (SD 1.x/2.x or SDXL, {@link KohyaNames}). */
+        KohyaNames naming();
+
         /**
          * The edited tensors of {@code edited} (e.g. an ESD run's trained subset, or UCE's edited projections) against
          * the same names in {@code base} (the frozen model).
@@ -50,6 +53,7 @@ public final class LoraExtraction {
                 @Override public int[] shape(String name) { return edited.get(name).shape(); }
                 @Override public float[] base(String name) { return be.toHost(base.get(name)); }
                 @Override public float[] edited(String name) { return be.toHost(edited.get(name)); }
+                @Override public KohyaNames naming() { return KohyaNames.forUnet(base.asMap().keySet()); }
             };
         }
     }
@@ -66,8 +70,6 @@ public final class LoraExtraction {
      * @param truncation the same before rounding to the dtype: what the rank alone leaves out
      */
     public record Module(String weight, int[] shape, int rank, float[] up, float[] down, double residual, double truncation) {
-        public String kohyaName() { return KohyaNames.module(weight); }
-
         public int rows() { return shape[0]; }
 
         public int columns() { return shape[1]; }
@@ -81,8 +83,11 @@ public final class LoraExtraction {
     /** A changed tensor that a LoRA cannot hold, and its largest absolute change. */
     public record Unexpressed(String name, int[] shape, double maxAbsDelta) {}
 
-    /** The modules (in model order), what could not be expressed, and the settings they were made with. */
-    public record Result(List<Module> modules, List<Unexpressed> unexpressed, LoraSettings settings) {
+    /**
+     * The modules (in model order), what could not be expressed, the settings they were made with, and the module
+     * names' convention.
+     */
+    public record Result(List<Module> modules, List<Unexpressed> unexpressed, LoraSettings settings, KohyaNames naming) {
         /** The module with the largest residual, or null when nothing changed. */
         public Module worst() {
             Module w = null;
@@ -107,7 +112,7 @@ public final class LoraExtraction {
             if (isMatrix(name, shape)) modules.add(factor(name, shape, delta, settings));
             else unexpressed.add(new Unexpressed(name, shape.clone(), maxAbs));
         }
-        return new Result(List.copyOf(modules), List.copyOf(unexpressed), settings);
+        return new Result(List.copyOf(modules), List.copyOf(unexpressed), settings, pair.naming());
     }
 
     /** A weight of a linear layer, or of a 1×1 convolution. */

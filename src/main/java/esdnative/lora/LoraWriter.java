@@ -18,7 +18,8 @@ import java.util.Map;
 import java.util.SequencedMap;
 
 /**
- * Writes LoRA modules as one safetensors file in the kohya/sd-scripts convention ({@link KohyaNames}): per module
+ * Writes LoRA modules as one safetensors file in the kohya/sd-scripts convention ({@link KohyaNames}; SD 1.x/2.x
+ * or SDXL names, as the result says): per module
  * {@code .lora_down.weight} [k, n] (or [k, n, 1, 1]), {@code .lora_up.weight} [m, k] (or [m, k, 1, 1]) and a scalar
  * {@code .alpha} = k, all in the settings' dtype. Tensors a LoRA cannot hold are not written (diffusers 0.21.4 refuses a
  * file with any other key, e.g. ComfyUI's {@code .diff_b}); they are listed in the metadata with their max |Δ|.
@@ -48,7 +49,7 @@ public final class LoraWriter {
         }
         SequencedMap<String, Entry> entries = new LinkedHashMap<>();
         for (Module m : result.modules()) {
-            String key = m.kohyaName();
+            String key = result.naming().module(m.weight());
             entries.put(key + KohyaNames.DOWN, Entry.floats(result.settings().dtype(), m.downShape(), m.down()));
             entries.put(key + KohyaNames.UP, Entry.floats(result.settings().dtype(), m.upShape(), m.up()));
             entries.put(key + KohyaNames.ALPHA, Entry.floats(result.settings().dtype(), new long[0], new float[] {m.rank()}));

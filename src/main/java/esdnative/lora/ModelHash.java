@@ -1,8 +1,8 @@
 package esdnative.lora;
 
 import esdnative.util.UserError;
-import esdnative.weights.CompVisNames.Component;
-import esdnative.weights.DiffusersFolder;
+import esdnative.checkpoint.CompVisNames.Component;
+import esdnative.checkpoint.DiffusersFolder;
 
 import java.io.IOException;
 import java.io.InputStream;

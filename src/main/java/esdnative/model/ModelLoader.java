@@ -1,9 +1,11 @@
 package esdnative.model;
 
 import esdnative.backend.Backend;
-import esdnative.util.UserError;
+import esdnative.checkpoint.CompVisNames.Component;
+import esdnative.checkpoint.ExpectedTensors;
+import esdnative.checkpoint.Layout;
+import esdnative.checkpoint.ModelWeights;
 import esdnative.io.Json;
-import esdnative.io.SafetensorsFile;
 import esdnative.model.clip.ClipTextConfig;
 import esdnative.model.clip.ClipTextModel;
 import esdnative.model.sdxl.StableDiffusionXL;
@@ -13,22 +15,22 @@ import esdnative.model.vae.VaeConfig;
 import esdnative.model.vae.VaeWeights;
 import esdnative.sched.DdimConfig;
 import esdnative.text.ClipTokenizer;
-import esdnative.weights.ModelWeights;
-import esdnative.weights.CompVisNames.Component;
+import esdnative.util.UserError;
 
 import java.io.IOException;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.SequencedMap;
 import java.util.stream.Stream;
 
 /**
- * Loads a Stable Diffusion checkpoint in either layout (a diffusers folder, a single .safetensors or .ckpt file)
- * into float32 on a backend.
+ * Loads a Stable Diffusion checkpoint in any layout (a diffusers folder, a single .safetensors or .ckpt file) into
+ * float32 on a backend, by one road: {@link #load}. The layouts and the folder rule are README.md's "Model layouts";
+ * reading them is {@link ModelWeights}'s.
  *
  * <p>A diffusers folder carries its architecture in config.json files. A single file does not: its UNet and text
  * encoder shapes are read off the tensors, and what shapes cannot tell (group-norm groups, head counts, the text
@@ -60,8 +62,13 @@ public final class ModelLoader {
 
     /**
      * {@link #load(Backend, Path, Path, Path, ModelWeights.Ema)} with the scheduler's prediction type given
-     * ({@code --prediction-type}: epsilon, v_prediction), which a single file does not store; null: the scheduler
-     * config's (a folder's, or {@code --config}'s), else epsilon. A folder's own value cannot be overridden.
+     * (epsilon, v_prediction), which a single file does not store; null: the scheduler config's (a folder's, or
+     * {@code configDir}'s), else epsilon. A folder's own value cannot be overridden.
+     *
+     * <p>The one road from disk to the model, for every layout: the source is opened as {@link ModelWeights}
+     * (diffusers names, whatever the source's), each part passes the one name-and-shape check
+     * ({@link ExpectedTensors}) against its config and is read from it, and the model keeps the opened source, from
+     * which its outputs are written.
      */
     public static StableDiffusion load(Backend be, Path path, Path tokenizerDir, Path configDir, ModelWeights.Ema ema,
                                        String predictionType) {
@@ -70,18 +77,126 @@ public final class ModelLoader {
         }
         if (!Files.exists(path)) throw new UserError("--model: " + path + " does not exist");
         if (StableDiffusionXL.isSdxl(path)) throw StableDiffusionXL.notSupportedHere(path);
-        if (Files.isDirectory(path)) {
-            if (ema == ModelWeights.Ema.REQUIRE) {
-                throw new UserError("--ema: " + path + " is a diffusers folder; only a CompVis checkpoint holds model_ema.* weights");
-            }
-            StableDiffusion sd = loadFolder(be, path, tokenizerDir);
-            if (predictionType != null && !predictionType.equals(sd.scheduler().predictionType())) {
-                throw new UserError("--prediction-type is for single files: " + path + "'s scheduler config says "
-                        + sd.scheduler().predictionType());
-            }
-            return sd;
+        if (Files.isDirectory(path) && ema == ModelWeights.Ema.REQUIRE) {
+            throw new UserError("--ema: " + path + " is a diffusers folder; only a CompVis checkpoint holds model_ema.* weights");
         }
-        return loadSingleFile(be, path, tokenizerDir, configDir, ema, predictionType);
+        ModelWeights w = ModelWeights.open(path, ema);
+        try {
+            return read(be, w, tokenizerDir, configDir, predictionType);
+        } catch (RuntimeException e) {
+            w.close();
+            throw e;
+        }
+    }
+
+    private static StableDiffusion read(Backend be, ModelWeights w, Path tokenizerDir, Path configDir, String predictionType) {
+        Path path = w.path();
+        boolean folder = w.layout() == Layout.DIFFUSERS;
+        if (!folder) noteEma(w);
+        UNetConfig unetConfig = unetConfig(w, configDir);
+        Weights unet = unetWeights(be, unetConfig, w);
+        ClipTextModel text = textEncoder(be, textConfig(w, configDir), w);
+
+        Path schedulerFile = folder ? path.resolve("scheduler/scheduler_config.json")
+                : configDir == null ? null : configDir.resolve("scheduler/scheduler_config.json");
+        boolean configured = schedulerFile != null && Files.isRegularFile(schedulerFile);
+        DdimConfig scheduler = configured ? DdimConfig.read(schedulerFile) : DdimConfig.stableDiffusion1();
+        if (folder) {
+            if (predictionType != null && !predictionType.equals(scheduler.predictionType())) {
+                throw new UserError("--prediction-type is for single files: " + path + "'s scheduler config says "
+                        + scheduler.predictionType());
+            }
+        } else if (predictionType != null) {
+            scheduler = withPredictionType(scheduler, predictionType);
+        } else if (!configured && w.openClipText()) {
+            System.err.println("note: " + path.getFileName() + ": an SD 2.x file does not say what its UNet predicts; "
+                    + "assuming epsilon (SD 2.x base, 512 px); pass --prediction-type v_prediction for a 768-v model");
+        }
+
+        Path tokenizerFolder = folder ? path : configDir != null ? configDir : path.toAbsolutePath().getParent();
+        ClipTokenizer tokenizer = ClipTokenizer.load(findTokenizer(tokenizerDir, tokenizerFolder));
+        if (!folder && w.openClipText() && tokenizer.padId() != SD2_PAD_ID) {
+            System.err.println("warning: " + path.getFileName() + ": SD 2.x pads prompts with \"!\" (id 0), this tokenizer with id "
+                    + tokenizer.padId() + "; pass --tokenizer DIR, an SD 2.x tokenizer folder");
+        }
+        int vaeFactor = folder ? vaeScaleFactor(path.resolve("vae/config.json"))
+                : w.names(Component.VAE).isEmpty() ? 1 : 1 << (w.topology().vaeLevels() - 1);
+        return new StableDiffusion(w, unetConfig, unet, text, tokenizer, scheduler, vaeFactor);
+    }
+
+    /** Says which UNet weights of a checkpoint are used when it holds an EMA copy. */
+    private static void noteEma(ModelWeights w) {
+        if (w.usesEma()) {
+            System.err.println("note: " + w.path().getFileName() + ": using the checkpoint's EMA UNet weights (model_ema.*)");
+        } else if (w.unmapped().stream().anyMatch(ModelWeights::isEmaWeight)) {
+            System.err.println("note: " + w.path().getFileName() + ": using the raw UNet weights, as diffusers and A1111 load "
+                    + "this file; --ema for its model_ema.* copy");
+        }
+    }
+
+    /** A folder's unet/config.json; a single file's {@code configDir}'s, else the one its shapes imply (warned). */
+    private static UNetConfig unetConfig(ModelWeights w, Path configDir) {
+        if (w.layout() == Layout.DIFFUSERS) {
+            return UNetConfig.fromJson(require(w.path().resolve("unet/config.json"), "a diffusers model folder needs unet/config.json"));
+        }
+        if (w.names(Component.UNET).isEmpty()) {
+            throw new UserError(w.path() + ": no " + Component.UNET.compVisPrefix() + "* tensors; not a Stable Diffusion single file");
+        }
+        if (configDir != null) {
+            return UNetConfig.fromJson(require(configDir.resolve("unet/config.json"), "--config needs unet/config.json"));
+        }
+        UNetConfig c = SingleFileArchitecture.unet(w.shapes(Component.UNET));
+        warnAssumed(w.path(), "UNet", "unet", SingleFileArchitecture.assumed(c));
+        return c;
+    }
+
+    /** A folder's text_encoder/config.json; a single file's {@code configDir}'s, else the one its shapes imply (warned). */
+    private static ClipTextConfig textConfig(ModelWeights w, Path configDir) {
+        if (w.layout() == Layout.DIFFUSERS) {
+            return ClipTextConfig.read(require(w.path().resolve("text_encoder/config.json"),
+                    "a diffusers model folder needs text_encoder/config.json"));
+        }
+        if (w.names(Component.TEXT_ENCODER).isEmpty()) {
+            throw new UserError(w.path() + ": no text encoder tensors (cond_stage_model.transformer.* or, SD 2.x, cond_stage_model.model.*)");
+        }
+        if (configDir != null) {
+            return ClipTextConfig.read(require(configDir.resolve("text_encoder/config.json"), "--config needs text_encoder/config.json"));
+        }
+        ClipTextConfig c = SingleFileArchitecture.text(w.shapes(Component.TEXT_ENCODER), w.openClipText());
+        warnAssumed(w.path(), "text encoder", "text_encoder", SingleFileArchitecture.assumed(c));
+        return c;
+    }
+
+    /** Every UNet parameter {@code config} implies, read from the source after the name-and-shape check. */
+    public static Weights unetWeights(Backend be, UNetConfig config, ModelWeights w) {
+        return UNetWeights.load(be, config, w.shapes(Component.UNET), d -> w.readFloats(Component.UNET, d),
+                componentFile(w, Component.UNET).toString());
+    }
+
+    /** The CLIP text encoder {@code config} implies, read from the source after the name-and-shape check. */
+    public static ClipTextModel textEncoder(Backend be, ClipTextConfig config, ModelWeights w) {
+        SequencedMap<String, int[]> expected = ClipTextModel.parameterShapes(config);
+        SequencedMap<String, int[]> stored = new LinkedHashMap<>();   // as the source names them
+        expected.forEach((name, shape) -> stored.put(TEXT_PREFIX + name, shape));
+        ExpectedTensors.check(stored, w.shapes(Component.TEXT_ENCODER), ExpectedTensors.Extras.IGNORED,
+                componentFile(w, Component.TEXT_ENCODER), "text encoder");
+        return new ClipTextModel(be, config,
+                Weights.load(be, expected, d -> w.readFloats(Component.TEXT_ENCODER, TEXT_PREFIX + d)));
+    }
+
+    /** The VAE decoder {@code config} implies, read from the source after the name-and-shape check. */
+    public static Weights vaeWeights(Backend be, VaeConfig config, ModelWeights w) {
+        return VaeWeights.load(be, config, w.shapes(Component.VAE), d -> w.readFloats(Component.VAE, d),
+                componentFile(w, Component.VAE).toString());
+    }
+
+    /** transformers' CLIPTextModel names its parameters text_model.*; {@link ClipTextModel} without the prefix. */
+    private static final String TEXT_PREFIX = "text_model.";
+
+    /** Where a part is read from, for messages: its file in a folder, else the single file. */
+    private static Path componentFile(ModelWeights w, Component c) {
+        Path file = w.file(c);
+        return file != null ? file : w.layout() == Layout.DIFFUSERS ? w.path().resolve(c.folder()) : w.path();
     }
 
     /**
@@ -89,25 +204,8 @@ public final class ModelLoader {
      * its shapes (SD's kl-f8 for SD's VAE) unless {@code configDir} holds a vae/config.json.
      */
     public static Vae loadVae(Backend be, StableDiffusion model, Path configDir) {
-        if (model.layout() == StableDiffusion.Layout.DIFFUSERS) {
-            Path config = model.source().resolve("vae/config.json");
-            if (!Files.isRegularFile(config)) return null;
-            VaeConfig vc = VaeConfig.fromJson(config);
-            return new Vae(vc, VaeWeights.load(be, vc, weightsFile(model.source().resolve("vae"), "diffusion_pytorch_model")));
-        }
-        try (ModelWeights w = ModelWeights.open(model.source(), ModelWeights.Ema.OFF)) {
-            if (w.names(Component.VAE).isEmpty()) return null;
-            Path vaeConfig = configDir == null ? null : configDir.resolve("vae/config.json");
-            VaeConfig vc;
-            if (vaeConfig != null && Files.isRegularFile(vaeConfig)) {
-                vc = VaeConfig.fromJson(vaeConfig);
-            } else {
-                vc = SingleFileArchitecture.vae(w.shapes(Component.VAE));
-                warnAssumed(model.source(), "VAE", "vae", SingleFileArchitecture.assumed(vc));
-            }
-            return new Vae(vc, VaeWeights.load(be, vc, w.shapes(Component.VAE), d -> w.readFloats(Component.VAE, d),
-                    model.source().toString()));
-        }
+        VaeConfig vc = vaeConfig(model, configDir, true);
+        return vc == null ? null : new Vae(vc, vaeWeights(be, vc, model.checkpoint()));
     }
 
     /**
@@ -115,15 +213,21 @@ public final class ModelLoader {
      * file) {@code configDir}'s, else the one the file's shapes imply, as {@link #loadVae}; null without a VAE.
      */
     public static VaeConfig vaeConfig(StableDiffusion model, Path configDir) {
-        if (model.layout() == StableDiffusion.Layout.DIFFUSERS) {
-            Path config = model.source().resolve("vae/config.json");
+        return vaeConfig(model, configDir, false);
+    }
+
+    private static VaeConfig vaeConfig(StableDiffusion model, Path configDir, boolean warnAssumed) {
+        ModelWeights w = model.checkpoint();
+        if (w.layout() == Layout.DIFFUSERS) {
+            Path config = w.path().resolve("vae/config.json");
             return Files.isRegularFile(config) ? VaeConfig.fromJson(config) : null;
         }
-        Path vaeConfig = configDir == null ? null : configDir.resolve("vae/config.json");
-        if (vaeConfig != null && Files.isRegularFile(vaeConfig)) return VaeConfig.fromJson(vaeConfig);
-        try (ModelWeights w = ModelWeights.open(model.source(), ModelWeights.Ema.OFF)) {
-            return w.names(Component.VAE).isEmpty() ? null : SingleFileArchitecture.vae(w.shapes(Component.VAE));
-        }
+        if (w.names(Component.VAE).isEmpty()) return null;
+        Path given = configDir == null ? null : configDir.resolve("vae/config.json");
+        if (given != null && Files.isRegularFile(given)) return VaeConfig.fromJson(given);
+        VaeConfig vc = SingleFileArchitecture.vae(w.shapes(Component.VAE));
+        if (warnAssumed) warnAssumed(w.path(), "VAE", "vae", SingleFileArchitecture.assumed(vc));
+        return vc;
     }
 
     /** The UNet's architecture alone, without reading any weights (for dry runs). */
@@ -140,103 +244,12 @@ public final class ModelLoader {
         }
     }
 
-    // ---- diffusers folder ----------------------------------------------------------------------------------
-
-    private static StableDiffusion loadFolder(Backend be, Path dir, Path tokenizerDir) {
-        Path unetConfigFile = require(dir.resolve("unet/config.json"), "a diffusers model folder needs unet/config.json");
-        UNetConfig unetConfig = UNetConfig.fromJson(unetConfigFile);
-        Weights unet = UNetWeights.load(be, unetConfig, weightsFile(dir.resolve("unet"), "diffusion_pytorch_model"));
-        ClipTextConfig textConfig = ClipTextConfig.read(require(dir.resolve("text_encoder/config.json"),
-                "a diffusers model folder needs text_encoder/config.json"));
-        ClipTextModel text;
-        try (SafetensorsFile f = SafetensorsFile.open(weightsFile(dir.resolve("text_encoder"), "model"))) {
-            text = ClipTextModel.load(be, textConfig, f, "text_model.");
-        }
-        Path schedulerFile = dir.resolve("scheduler/scheduler_config.json");
-        DdimConfig scheduler = Files.isRegularFile(schedulerFile) ? DdimConfig.read(schedulerFile) : DdimConfig.stableDiffusion1();
-        ClipTokenizer tokenizer = ClipTokenizer.load(findTokenizer(tokenizerDir, dir));
-        return new StableDiffusion(StableDiffusion.Layout.DIFFUSERS, dir, unetConfig, unet, text, tokenizer, scheduler,
-                vaeScaleFactor(dir.resolve("vae/config.json")));
-    }
-
-    /** name.safetensors in a component folder (the fp16 variant when it is the only one). */
-    private static Path weightsFile(Path componentDir, String stem) {
-        for (String name : List.of(stem + ".safetensors", stem + ".fp16.safetensors")) {
-            Path p = componentDir.resolve(name);
-            if (Files.isRegularFile(p)) return p;
-        }
-        if (Files.isRegularFile(componentDir.resolve(stem + ".bin"))) {
-            throw new UserError(componentDir.resolve(stem + ".bin") + ": PyTorch .bin weights are not read; convert the "
-                    + "model to safetensors (esd-native weights convert)");
-        }
-        throw new UserError(componentDir + ": no " + stem + ".safetensors");
-    }
-
     /** 2^(levels − 1) from the VAE config; 1 when the model has no VAE (pixel-space models). */
     private static int vaeScaleFactor(Path vaeConfig) {
         if (!Files.isRegularFile(vaeConfig)) return 1;
         int levels = Json.tree(vaeConfig).path("block_out_channels").size();
         if (levels < 1) throw new UserError(vaeConfig + ": block_out_channels missing");
         return 1 << (levels - 1);
-    }
-
-    // ---- CompVis single file -------------------------------------------------------------------------------
-
-    private static StableDiffusion loadSingleFile(Backend be, Path file, Path tokenizerDir, Path configDir, ModelWeights.Ema ema,
-                                                  String predictionType) {
-        try (ModelWeights w = ModelWeights.open(file, ema)) {
-            if (w.names(Component.UNET).isEmpty()) {
-                throw new UserError(file + ": no " + Component.UNET.compVisPrefix() + "* tensors; not a Stable Diffusion single file");
-            }
-            if (w.usesEma()) {
-                System.err.println("note: " + file.getFileName() + ": using the checkpoint's EMA UNet weights (model_ema.*)");
-            } else if (w.unmapped().stream().anyMatch(ModelWeights::isEmaWeight)) {
-                System.err.println("note: " + file.getFileName() + ": using the raw UNet weights, as diffusers and A1111 load "
-                        + "this file; --ema for its model_ema.* copy");
-            }
-            SequencedMap<String, int[]> unetShapes = w.shapes(Component.UNET);
-            UNetConfig unetConfig;
-            if (configDir != null) {
-                unetConfig = UNetConfig.fromJson(require(configDir.resolve("unet/config.json"), "--config needs unet/config.json"));
-            } else {
-                unetConfig = SingleFileArchitecture.unet(unetShapes);
-                warnAssumed(file, "UNet", "unet", SingleFileArchitecture.assumed(unetConfig));
-            }
-            Weights unet = UNetWeights.load(be, unetConfig, unetShapes, d -> w.readFloats(Component.UNET, d), file.toString());
-
-            if (w.names(Component.TEXT_ENCODER).isEmpty()) {
-                throw new UserError(file + ": no text encoder tensors (cond_stage_model.transformer.* or, SD 2.x, cond_stage_model.model.*)");
-            }
-            SequencedMap<String, int[]> textShapes = w.shapes(Component.TEXT_ENCODER);
-            ClipTextConfig textConfig;
-            if (configDir != null) {
-                textConfig = ClipTextConfig.read(require(configDir.resolve("text_encoder/config.json"), "--config needs text_encoder/config.json"));
-            } else {
-                textConfig = SingleFileArchitecture.text(textShapes, w.openClipText());
-                warnAssumed(file, "text encoder", "text_encoder", SingleFileArchitecture.assumed(textConfig));
-            }
-            checkTextShapes(file, textConfig, textShapes);
-            ClipTextModel text = ClipTextModel.load(be, textConfig, d -> w.readFloats(Component.TEXT_ENCODER, "text_model." + d));
-
-            Path schedulerFile = configDir == null ? null : configDir.resolve("scheduler/scheduler_config.json");
-            boolean configured = schedulerFile != null && Files.isRegularFile(schedulerFile);
-            DdimConfig scheduler = configured ? DdimConfig.read(schedulerFile) : DdimConfig.stableDiffusion1();
-            if (predictionType != null) {
-                scheduler = withPredictionType(scheduler, predictionType);
-            } else if (!configured && w.openClipText()) {
-                System.err.println("note: " + file.getFileName() + ": an SD 2.x file does not say what its UNet predicts; "
-                        + "assuming epsilon (SD 2.x base, 512 px); pass --prediction-type v_prediction for a 768-v model");
-            }
-            Path folder = file.toAbsolutePath().getParent();
-            ClipTokenizer tokenizer = ClipTokenizer.load(findTokenizer(tokenizerDir, configDir != null ? configDir : folder));
-            if (w.openClipText() && tokenizer.padId() != SD2_PAD_ID) {
-                System.err.println("warning: " + file.getFileName() + ": SD 2.x pads prompts with \"!\" (id 0), this tokenizer with id "
-                        + tokenizer.padId() + "; pass --tokenizer DIR, an SD 2.x tokenizer folder");
-            }
-            int vaeFactor = w.names(Component.VAE).isEmpty() ? 1 : 1 << (w.topology().vaeLevels() - 1);
-            return new StableDiffusion(StableDiffusion.Layout.SINGLE_FILE, file, unetConfig, unet, text, tokenizer,
-                    scheduler, vaeFactor, ema);
-        }
     }
 
     /** SD 2.x's tokenizer pads with "!" (token 0), SD1.x's with its end token. */
@@ -249,26 +262,42 @@ public final class ModelLoader {
 
     /**
      * A single file's component whose shapes are no Stable Diffusion model's: its outputs are right only if the values
-     * no tensor holds happen to be SD's. Says which were assumed and how to give the real ones.
+     * no tensor holds happen to be SD's. Says which were assumed and what gives the real ones (in the core's words: a
+     * command adds its option's name, see {@link #assumedParts}).
      */
     private static void warnAssumed(Path file, String component, String folder, List<String> assumed) {
         if (assumed.isEmpty()) return;
         System.err.println("warning: " + file.getFileName() + ": its " + component + " has no Stable Diffusion 1.x/2.x "
                 + "shapes, and no tensor holds these values, so SD's were assumed: " + String.join(", ", assumed)
-                + "; if the model was made with others its outputs are wrong: pass --config DIR, a diffusers folder "
+                + "; if the model was made with others its outputs are wrong: pass a config, a diffusers folder "
                 + "with this model's " + folder + "/config.json");
     }
 
-    /** Every text encoder parameter the config implies, present with its shape (extra buffers are ignored). */
-    private static void checkTextShapes(Path file, ClipTextConfig config, Map<String, int[]> textShapes) {
-        for (var e : ClipTextModel.parameterShapes(config).entrySet()) {
-            int[] got = textShapes.get("text_model." + e.getKey());
-            if (got == null) throw new UserError(file + ": text encoder tensor text_model." + e.getKey() + " is missing");
-            if (!Arrays.equals(got, e.getValue())) {
-                throw new UserError(file + ": text encoder tensor text_model." + e.getKey() + " has shape "
-                        + Arrays.toString(got) + ", the config needs " + Arrays.toString(e.getValue()));
-            }
-        }
+    /**
+     * Where the loader assumed parts of a single file's architecture (and warned, in the core's words: "pass a
+     * config"), a line saying how the command passes one: {@code option}, e.g. "--config DIR". Prints nothing when
+     * nothing was assumed.
+     */
+    public static void hintConfig(PrintStream err, StableDiffusion model, Path configDir, String option) {
+        List<String> parts = assumedParts(model, configDir);
+        if (parts.isEmpty()) return;
+        err.println("hint: " + option + " passes the config of this model's " + String.join(", ", parts)
+                + ": a diffusers folder with its config.json files");
+    }
+
+    /**
+     * The parts of a loaded model ("UNet", "text encoder", "VAE") whose architecture was assumed rather than read,
+     * each warned about while loading: a single file's parts whose shapes are no SD model's, when no
+     * {@code configDir} was given. Empty for a folder, which has its configs.
+     */
+    public static List<String> assumedParts(StableDiffusion model, Path configDir) {
+        if (configDir != null || model.layout() != Layout.SINGLE_FILE) return List.of();
+        List<String> parts = new ArrayList<>();
+        if (!SingleFileArchitecture.assumed(model.unet()).isEmpty()) parts.add("UNet");
+        if (!SingleFileArchitecture.assumed(model.textEncoder().config()).isEmpty()) parts.add("text encoder");
+        VaeConfig vae = vaeConfig(model, null);
+        if (vae != null && !SingleFileArchitecture.assumed(vae).isEmpty()) parts.add("VAE");
+        return parts;
     }
 
     // ---- shared --------------------------------------------------------------------------------------------

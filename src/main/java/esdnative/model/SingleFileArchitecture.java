@@ -65,7 +65,7 @@ final class SingleFileArchitecture {
         for (int c : channels) {
             if (c % SD_NORM_GROUPS != 0) {
                 throw new UserError("single file: block channels " + channels + " are not multiples of SD's "
-                        + SD_NORM_GROUPS + " norm groups; pass --config DIR with the model's diffusers configs");
+                        + SD_NORM_GROUPS + " norm groups; pass a config, a diffusers folder with the model's configs");
             }
         }
         int timeDim = shape(shapes, "time_embedding.linear_1.weight")[0];

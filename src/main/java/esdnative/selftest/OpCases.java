@@ -2,6 +2,8 @@ package esdnative.selftest;
 
 import esdnative.tensor.Conv2dShape;
 
+import esdnative.tensor.Tensor;
+
 import java.util.ArrayList;
 import java.util.List;
 
@@ -134,31 +136,49 @@ public final class OpCases {
     }
 
     private static void attention(List<OpCase> c) {
-        attention(c, "cross 13x17", 2, 3, 13, 17, 8, false);
-        attention(c, "causal 11x11", 2, 4, 11, 11, 8, true);
-        int b = 2, h = 3, lq = 13, lk = 17, d = 8;
+        attention(c, "cross 13x17", 2, 3, 13, 17, 8);
+        // the head dims of SD 1.x/2.x (40, 64, 80, 160) at token counts no kernel tile divides
+        attention(c, "d40 70x77", 1, 2, 70, 77, 40);
+        attention(c, "d64 33x65", 1, 1, 33, 65, 64);
+        attention(c, "d80 41x40", 1, 1, 41, 40, 80);
+        attention(c, "d160 36x35", 1, 1, 36, 35, 160);
+        int b = 2, h = 4, l = 11, d = 8;
         float scale = (float) (1 / Math.sqrt(d));
-        c.add(gemmNamed("attention, no saved probs").in("q", b, lq, h * d).in("k", b, lk, h * d).in("v", b, lk, h * d)
-                .out("out", b, lq, h * d)
-                .run((be, t) -> be.attention(t.get("out"), null, t.get("q"), t.get("k"), t.get("v"), b, h, lq, lk, d,
-                        scale, false)));
-        c.add(gemmNamed("attentionBackward, dv only").acc("dv", b, lk, h * d).in("dOut", b, lq, h * d)
-                .in("q", b, lq, h * d).in("k", b, lk, h * d).in("v", b, lk, h * d).inRange("probs", 0f, 0.1f, b, h, lq, lk)
-                .run((be, t) -> be.attentionBackward(null, null, t.get("dv"), t.get("dOut"), t.get("q"), t.get("k"),
-                        t.get("v"), t.get("probs"), b, h, lq, lk, d, scale)));
+        c.add(gemmNamed("attention causal 11x11").in("q", b, l, h * d).in("k", b, l, h * d).in("v", b, l, h * d)
+                .out("out", b, l, h * d)
+                .run((be, t) -> be.attention(t.get("out"), null, t.get("q"), t.get("k"), t.get("v"), b, h, l, l, d,
+                        scale, true)));
     }
 
-    private static void attention(List<OpCase> c, String label, int b, int h, int lq, int lk, int d, boolean causal) {
+    /**
+     * Attention forward (nothing saved), then forward saving what the backend's backward needs (its own form:
+     * the probabilities, or row statistics) and the backward from it, into gradients holding earlier values.
+     */
+    private static void attention(List<OpCase> c, String label, int b, int h, int lq, int lk, int d) {
         float scale = (float) (1 / Math.sqrt(d));
         c.add(gemmNamed("attention " + label).in("q", b, lq, h * d).in("k", b, lk, h * d).in("v", b, lk, h * d)
-                .out("out", b, lq, h * d).out("probs", b, h, lq, lk)
-                .run((be, t) -> be.attention(t.get("out"), t.get("probs"), t.get("q"), t.get("k"), t.get("v"),
-                        b, h, lq, lk, d, scale, causal)));
-        c.add(gemmNamed("attentionBackward " + label).acc("dq", b, lq, h * d).acc("dk", b, lk, h * d)
-                .acc("dv", b, lk, h * d).in("dOut", b, lq, h * d).in("q", b, lq, h * d).in("k", b, lk, h * d)
-                .in("v", b, lk, h * d).inRange("probs", 0f, 0.1f, b, h, lq, lk)
-                .run((be, t) -> be.attentionBackward(t.get("dq"), t.get("dk"), t.get("dv"), t.get("dOut"), t.get("q"),
-                        t.get("k"), t.get("v"), t.get("probs"), b, h, lq, lk, d, scale)));
+                .out("out", b, lq, h * d)
+                .run((be, t) -> be.attention(t.get("out"), null, t.get("q"), t.get("k"), t.get("v"),
+                        b, h, lq, lk, d, scale, false)));
+        c.add(gemmNamed("attention + backward " + label).out("out", b, lq, h * d).acc("dq", b, lq, h * d)
+                .acc("dk", b, lk, h * d).acc("dv", b, lk, h * d).in("dOut", b, lq, h * d).in("q", b, lq, h * d)
+                .in("k", b, lk, h * d).in("v", b, lk, h * d)
+                .run((be, t) -> {
+                    Tensor saved = be.zeros(be.attentionSavedShape(b, h, lq, lk));
+                    be.attention(t.get("out"), saved, t.get("q"), t.get("k"), t.get("v"), b, h, lq, lk, d, scale,
+                            false);
+                    be.attentionBackward(t.get("dq"), t.get("dk"), t.get("dv"), t.get("dOut"), t.get("q"), t.get("k"),
+                            t.get("v"), saved, b, h, lq, lk, d, scale);
+                }));
+        c.add(gemmNamed("attention + backward, dv only " + label).acc("dv", b, lk, h * d).in("dOut", b, lq, h * d)
+                .in("q", b, lq, h * d).in("k", b, lk, h * d).in("v", b, lk, h * d)
+                .run((be, t) -> {
+                    Tensor saved = be.zeros(be.attentionSavedShape(b, h, lq, lk));
+                    Tensor out = be.zeros(b, lq, h * d);
+                    be.attention(out, saved, t.get("q"), t.get("k"), t.get("v"), b, h, lq, lk, d, scale, false);
+                    be.attentionBackward(null, null, t.get("dv"), t.get("dOut"), t.get("q"), t.get("k"), t.get("v"),
+                            saved, b, h, lq, lk, d, scale);
+                }));
     }
 
     private static void activations(List<OpCase> c) {

@@ -72,17 +72,18 @@ public final class OpTimings {
         float scale = (float) (1 / Math.sqrt(d));
         out.add(new Case("attention self " + hw + " tokens, " + heads + " heads", 4.0 * scores * d, 0, b -> {
             Tensor q = b.zeros(n, hw, c), k = b.zeros(n, hw, c), v = b.zeros(n, hw, c), o = b.zeros(n, hw, c);
-            Tensor p = b.zeros(n, heads, hw, hw);
+            Tensor p = b.zeros(b.attentionSavedShape(n, heads, hw, hw));
             return () -> b.attention(o, p, q, k, v, n, heads, hw, hw, d, scale, false);
         }));
         out.add(new Case("attentionBackward self", 8.0 * scores * d, 0, b -> {
             Tensor q = b.zeros(n, hw, c), k = b.zeros(n, hw, c), v = b.zeros(n, hw, c), dy = b.zeros(n, hw, c);
-            Tensor dq = b.zeros(n, hw, c), dk = b.zeros(n, hw, c), dv = b.zeros(n, hw, c), p = b.zeros(n, heads, hw, hw);
+            Tensor dq = b.zeros(n, hw, c), dk = b.zeros(n, hw, c), dv = b.zeros(n, hw, c);
+            Tensor p = b.zeros(b.attentionSavedShape(n, heads, hw, hw));
             return () -> b.attentionBackward(dq, dk, dv, dy, q, k, v, p, n, heads, hw, hw, d, scale);
         }));
         out.add(new Case("attention cross " + hw + "x77 tokens", 4.0 * n * heads * hw * 77 * d, 0, b -> {
             Tensor q = b.zeros(n, hw, c), k = b.zeros(n, 77, c), v = b.zeros(n, 77, c), o = b.zeros(n, hw, c);
-            Tensor p = b.zeros(n, heads, hw, 77);
+            Tensor p = b.zeros(b.attentionSavedShape(n, heads, hw, 77));
             return () -> b.attention(o, p, q, k, v, n, heads, hw, 77, d, scale, false);
         }));
         out.add(new Case("silu " + act, 0, 2.0 * act * 4, b -> {

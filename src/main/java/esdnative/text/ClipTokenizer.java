@@ -122,6 +122,15 @@ public final class ClipTokenizer {
                 special.get("pad_token"), special.get("unk_token"), maxLength);
     }
 
+    /**
+     * A stand-in with CLIP's special tokens only (every word is the unknown token): for runs that count work
+     * ({@code bench --check-only}), where the prompt's ids change no shape and no count.
+     */
+    public static ClipTokenizer specialTokensOnly() {
+        String bos = "<|startoftext|>", eos = "<|endoftext|>";
+        return new ClipTokenizer(Map.of(bos, 49406, eos, 49407), Map.of(), bos, eos, eos, eos, 77);
+    }
+
     private int idOf(String token, String role) {
         Integer id = vocab.get(token);
         if (id == null) throw new UserError("tokenizer: " + role + " '" + token + "' is not in vocab.json");

@@ -1,18 +1,18 @@
 package esdnative.uce;
 
 import esdnative.backend.cpu.CpuBackend;
+import esdnative.checkpoint.Layout;
 import esdnative.options.Flags;
 import esdnative.options.LoraOptions;
 import esdnative.options.ModelOptions;
 import esdnative.util.UserError;
 import esdnative.esd.EsdOutput;
-import esdnative.esd.OutputFormat;
 import esdnative.io.InputSnapshot;
 import esdnative.io.OutputLock;
 import esdnative.lora.LoraSettings;
 import esdnative.model.ModelLoader;
 import esdnative.model.StableDiffusion;
-import esdnative.weights.ModelWeights;
+import esdnative.checkpoint.ModelWeights;
 import esdnative.util.PeakMemory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -90,14 +90,15 @@ public final class UceCommand implements Callable<Integer> {
         Path model = models.requireModel(), tokenizer = models.tokenizer(), configDir = models.config();
         boolean ema = models.ema();
         // the input's layout by default: a folder is diffusers, a file a single file (as the loader reads them)
-        OutputFormat outFormat = format != null ? OutputFormat.parse(format)
-                : Files.isDirectory(model) ? OutputFormat.DIFFUSERS : OutputFormat.SINGLE_FILE;
+        Layout outFormat = format != null ? Flags.about("--format", () -> Layout.outputFormat(format))
+                : Files.isDirectory(model) ? Layout.DIFFUSERS : Layout.SINGLE_FILE;
         EsdOutput.checkWritable(output, outFormat, overwrite);   // before loading a model of several GB
         try (OutputLock lock = OutputLock.acquire(output, "--output"); CpuBackend be = new CpuBackend()) {
             long start = System.nanoTime();
             InputSnapshot input = InputSnapshot.of(model);
             StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
                     models.predictionType());
+            ModelLoader.hintConfig(err, sd, configDir, "--config DIR");
             err.printf(Locale.ROOT, "loaded %s (%s) in %.1f s%n", model, sd.layout().name().toLowerCase(Locale.ROOT),
                     (System.nanoTime() - start) / 1e9);
 
@@ -109,9 +110,9 @@ public final class UceCommand implements Callable<Integer> {
 
             input.verifyUnchanged("--model", "Run uce again on the input as it is now.");
             EsdOutput out = new EsdOutput(be, sd, r.edited(), metadata(settings)).pipelineFilesFrom(configDir, tokenizer);
-            if (outFormat == OutputFormat.LORA) out.writeLora(output, lora).forEach(err::println);
+            if (outFormat == Layout.LORA) out.writeLora(output, lora).forEach(err::println);
             else out.write(output, outFormat, overwrite);
-            err.printf(Locale.ROOT, "wrote %s (%s) in %.1f s total; peak memory %s%n", output, outFormat.id(),
+            err.printf(Locale.ROOT, "wrote %s (%s) in %.1f s total; peak memory %s%n", output, outFormat.formatId(),
                     (System.nanoTime() - start) / 1e9, PeakMemory.describe());
             return 0;
         }

@@ -3,6 +3,7 @@ package esdnative.cli;
 import esdnative.util.UserError;
 import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
+import esdnative.checkpoint.Layout;
 import esdnative.io.CkptFile;
 import esdnative.io.DType;
 import esdnative.io.SafetensorsFile;
@@ -10,8 +11,8 @@ import esdnative.io.SafetensorsWriter;
 import esdnative.model.ModelLoader;
 import esdnative.model.StableDiffusion;
 import esdnative.testing.Fixtures;
-import esdnative.weights.ModelWeights;
-import esdnative.weights.TensorEntries;
+import esdnative.checkpoint.ModelWeights;
+import esdnative.checkpoint.TensorEntries;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -45,7 +46,7 @@ class CkptModelInputTest {
                 StableDiffusion raw = ModelLoader.load(be, Fixtures.path(ckpt), Fixtures.path("clip-tokenizer"), folder);
                 StableDiffusion ema = ModelLoader.load(be, Fixtures.path(ckpt), Fixtures.path("clip-tokenizer"), folder,
                         ModelWeights.Ema.REQUIRE);
-                assertEquals(StableDiffusion.Layout.SINGLE_FILE, raw.layout());
+                assertEquals(Layout.SINGLE_FILE, raw.layout());
                 assertEquals(reference.unet(), raw.unet());
                 for (String name : reference.unetWeights().asMap().keySet()) {
                     float[] expected = be.toHost(reference.unetWeights().get(name));

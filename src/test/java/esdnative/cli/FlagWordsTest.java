@@ -1,5 +1,6 @@
 package esdnative.cli;
 
+import esdnative.checkpoint.Layout;
 import esdnative.esd.Schedule;
 import esdnative.esd.TrainMethod;
 import esdnative.eval.EvalPrompts;
@@ -24,7 +25,8 @@ class FlagWordsTest {
     @Test
     void theCoreNamesNoFlag() {
         for (Executable bad : new Executable[] {() -> TrainMethod.parse("nope"), () -> Schedule.parse("nope"),
-                () -> UceForm.parse("2024"), () -> LoraSettings.parseRank("0"), () -> EvalPrompts.preset("nope", 0)}) {
+                () -> UceForm.parse("2024"), () -> LoraSettings.parseRank("0"), () -> EvalPrompts.preset("nope", 0),
+                () -> Layout.outputFormat("nope")}) {
             String message = assertThrows(UserError.class, bad).getMessage();
             assertFalse(message.contains("--"), message);
         }
@@ -41,6 +43,8 @@ class FlagWordsTest {
                 "train", "--model", model, "--concept", "a cat", "--iterations", "0");
         assertRefused("esd-native: --form: unknown form '2024'; valid: 2025, 2023",
                 "uce", "--model", model, "--erase", "a cat", "--output", out, "--form", "2024");
+        assertRefused("esd-native: --format: unknown output format 'nope'; valid: diffusers, single-file, trained-only, lora",
+                "uce", "--model", model, "--erase", "a cat", "--output", out, "--format", "nope");
         assertRefused("esd-native: --lora-rank: '0' is not a rank; give a positive integer or full",
                 "uce", "--model", model, "--erase", "a cat", "--output", out, "--format", "lora", "--lora-rank", "0");
         assertRefused("esd-native: --preset: unknown preset 'nope'; valid: ",

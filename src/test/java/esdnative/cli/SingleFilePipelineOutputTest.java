@@ -2,6 +2,7 @@ package esdnative.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import esdnative.backend.cpu.CpuBackend;
+import esdnative.checkpoint.Layout;
 import esdnative.io.Json;
 import esdnative.io.SafetensorsFile;
 import esdnative.model.ModelLoader;
@@ -50,7 +51,7 @@ class SingleFilePipelineOutputTest {
         // our own loader reads it as a diffusers folder, VAE included
         try (CpuBackend be = new CpuBackend()) {
             StableDiffusion sd = ModelLoader.load(be, out, null, null);
-            assertEquals(StableDiffusion.Layout.DIFFUSERS, sd.layout());
+            assertEquals(Layout.DIFFUSERS, sd.layout());
             assertNotNull(ModelLoader.loadVae(be, sd, null));
         }
     }

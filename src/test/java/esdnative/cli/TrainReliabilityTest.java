@@ -1,9 +1,9 @@
 package esdnative.cli;
 
 import esdnative.backend.cpu.CpuBackend;
+import esdnative.checkpoint.Layout;
 import esdnative.esd.Checkpoint;
 import esdnative.esd.EsdTrainer;
-import esdnative.esd.OutputFormat;
 import esdnative.io.DType;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.SafetensorsWriter;
@@ -155,8 +155,8 @@ class TrainReliabilityTest {
         assertEquals(List.of(), list(tmp), "refused before the first iteration: no log");
 
         EsdTrainer.Settings slash = settings("AC/DC");
-        assertFalse(TrainCommand.defaultName(slash, OutputFormat.SINGLE_FILE).contains("/"));
-        String longName = TrainCommand.defaultName(settings("painting ".repeat(1200)), OutputFormat.SINGLE_FILE);
+        assertFalse(TrainCommand.defaultName(slash, Layout.SINGLE_FILE).contains("/"));
+        String longName = TrainCommand.defaultName(settings("painting ".repeat(1200)), Layout.SINGLE_FILE);
         assertTrue(longName.getBytes(StandardCharsets.UTF_8).length < 200, longName.length() + " characters");
     }
 

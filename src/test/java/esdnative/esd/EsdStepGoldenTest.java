@@ -10,8 +10,8 @@ import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.model.unet.UNetConfig;
 import esdnative.optim.Adam;
 import esdnative.tensor.Tensor;
+import esdnative.testing.FixtureWeights;
 import esdnative.testing.Fixtures;
-import esdnative.model.unet.UNetWeights;
 import esdnative.testing.Goldens;
 import org.junit.jupiter.api.Test;
 
@@ -39,7 +39,7 @@ class EsdStepGoldenTest {
         Backend be = new CpuBackend();
         UNetConfig config = UNetConfig.fromJson(Fixtures.path("tiny-sd-a/unet/config.json"));
         UNet2DConditionModel unet = new UNet2DConditionModel(config);
-        Weights frozen = UNetWeights.load(be, config, Fixtures.path("tiny-sd-a/unet/diffusion_pytorch_model.safetensors"));
+        Weights frozen = FixtureWeights.unet(be, config, Fixtures.path("tiny-sd-a"));
 
         TrainableSubset subset = TrainableSubset.select(be, frozen, name -> name.contains("attn2"));
         assertEquals(Json.tree(Fixtures.golden("manifest.json")).get("scalars").get("esd_num_trainable_parameters").asInt(),

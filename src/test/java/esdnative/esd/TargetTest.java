@@ -7,8 +7,8 @@ import esdnative.model.Weights;
 import esdnative.model.sdxl.PromptEmbeds;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.model.unet.UNetConfig;
-import esdnative.model.unet.UNetWeights;
 import esdnative.tensor.Tensor;
+import esdnative.testing.FixtureWeights;
 import esdnative.testing.Fixtures;
 import org.junit.jupiter.api.Test;
 
@@ -25,7 +25,7 @@ class TargetTest {
         Backend be = new CpuBackend();
         UNetConfig config = UNetConfig.fromJson(Fixtures.path("tiny-sd-a/unet/config.json"));
         UNet2DConditionModel unet = new UNet2DConditionModel(config);
-        Weights frozen = UNetWeights.load(be, config, Fixtures.path("tiny-sd-a/unet/diffusion_pytorch_model.safetensors"));
+        Weights frozen = FixtureWeights.unet(be, config, Fixtures.path("tiny-sd-a"));
         TrainableSubset subset = TrainableSubset.select(be, frozen, name -> name.contains("attn2"));
         Tensor z = golden(be, "esd_in_z");
         int t = (int) Npy.read(Fixtures.golden("esd_in_t.npy")).longs()[0];

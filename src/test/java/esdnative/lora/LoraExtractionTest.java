@@ -34,6 +34,7 @@ class LoraExtractionTest {
             @Override public int[] shape(String name) { return shapes.get(name); }
             @Override public float[] base(String name) { return base.get(name); }
             @Override public float[] edited(String name) { return edited.get(name); }
+            @Override public KohyaNames naming() { return KohyaNames.DIFFUSERS; }
         };
     }
 
@@ -136,8 +137,8 @@ class LoraExtractionTest {
     @Test
     void kohyaNamesFollowTheDiffusersModulePath() {
         assertEquals("lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k",
-                KohyaNames.module("down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight"));
+                KohyaNames.DIFFUSERS.module("down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight"));
         assertEquals("lora_unet_mid_block_attentions_0_transformer_blocks_0_attn2_to_out_0",
-                KohyaNames.module("mid_block.attentions.0.transformer_blocks.0.attn2.to_out.0.weight"));
+                KohyaNames.DIFFUSERS.module("mid_block.attentions.0.transformer_blocks.0.attn2.to_out.0.weight"));
     }
 }

@@ -94,7 +94,7 @@ class LoraTinySdTest {
             Set<String> expected = new TreeSet<>();
             for (String n : erasedMatrices.asMap().keySet()) {
                 if (!trainer.subset().trained().contains(n) || !n.endsWith(".weight")) continue;
-                String module = KohyaNames.module(n);
+                String module = KohyaNames.DIFFUSERS.module(n);
                 expected.addAll(List.of(module + ".lora_down.weight", module + ".lora_up.weight", module + ".alpha"));
                 assertEquals(DType.valueOf(dtype), f.dtype(module + ".lora_up.weight"));
             }

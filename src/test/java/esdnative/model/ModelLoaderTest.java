@@ -2,13 +2,16 @@ package esdnative.model;
 
 import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
+import esdnative.cli.Main;
 import esdnative.util.UserError;
+import esdnative.checkpoint.Layout;
 import esdnative.model.clip.ClipTextConfig;
 import esdnative.model.clip.ClipTextModel;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.model.unet.UNetConfig;
 import esdnative.testing.Fixtures;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -30,8 +33,8 @@ class ModelLoaderTest {
         // the tiny model's 8 norm groups and 4 text heads are not in any tensor shape: its configs come from --config
         StableDiffusion b = ModelLoader.load(be, Fixtures.path("tiny-sd-a-single-file.safetensors"),
                 Fixtures.path("clip-tokenizer"), folder);
-        assertEquals(StableDiffusion.Layout.DIFFUSERS, a.layout());
-        assertEquals(StableDiffusion.Layout.SINGLE_FILE, b.layout());
+        assertEquals(Layout.DIFFUSERS, a.layout());
+        assertEquals(Layout.SINGLE_FILE, b.layout());
         assertEquals(a.unet(), b.unet());
         assertEquals(a.vaeScaleFactor(), b.vaeScaleFactor());
         assertEquals(2, a.vaeScaleFactor());
@@ -75,12 +78,27 @@ class ModelLoaderTest {
         assertTrue(warnings.get(1).contains("attention heads 1 (64 channels each), activation quick_gelu"), warnings.get(1));
         assertTrue(warnings.get(2).contains("its VAE has no Stable Diffusion 1.x/2.x shapes"), warnings.get(2));
         assertTrue(warnings.get(2).contains("32 norm groups"), warnings.get(2));
-        for (String w : warnings) assertTrue(w.contains("pass --config DIR"), w);
+        // the core says what gives the real values in its own words; the command names its option (below)
+        for (String w : warnings) assertTrue(w.contains("pass a config, a diffusers folder with this model's "), w);
+        for (String w : warnings) assertFalse(w.contains("--"), w);
+        assertEquals(List.of("UNet", "text encoder", "VAE"), ModelLoader.assumedParts(loaded[0], null));
+        assertEquals(List.of(), ModelLoader.assumedParts(loaded[0], Fixtures.path("tiny-sd-a")));
 
         // with --config nothing is assumed, so nothing is said
         String quiet = stderrOf(() -> ModelLoader.loadVae(be, ModelLoader.load(be, file, Fixtures.path("clip-tokenizer"),
                 Fixtures.path("tiny-sd-a")), Fixtures.path("tiny-sd-a")));
         assertFalse(quiet.contains("warning"), quiet);
+    }
+
+    @Test
+    void theCommandNamesItsOptionForTheAssumedConfig(@TempDir Path tmp) {
+        String[] generate = {"generate", "--model", Fixtures.path("tiny-sd-a-single-file.safetensors").toString(),
+                "--tokenizer", Fixtures.path("clip-tokenizer").toString(), "--prompt", "a cat", "--steps", "1",
+                "--backend", "cpu", "--output", tmp.resolve("cat.png").toString()};
+        String err = stderrOf(() -> assertEquals(0, Main.run(generate)));
+        assertEquals(3, err.lines().filter(l -> l.startsWith("warning: ") && l.contains("pass a config")).count(), err);
+        assertTrue(err.lines().anyMatch(l -> l.equals("hint: --config DIR passes the config of this model's UNet, "
+                + "text encoder, VAE: a diffusers folder with its config.json files")), err);
     }
 
     @Test

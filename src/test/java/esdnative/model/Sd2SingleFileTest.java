@@ -21,8 +21,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import esdnative.model.clip.ClipTextConfig;
-import esdnative.weights.CompVisNames.Component;
-import esdnative.weights.ModelWeights;
+import esdnative.checkpoint.CompVisNames.Component;
+import esdnative.checkpoint.ModelWeights;
 import esdnative.model.clip.ClipTextModel;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;

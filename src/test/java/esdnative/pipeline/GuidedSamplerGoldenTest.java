@@ -12,8 +12,8 @@ import esdnative.model.unet.UNetConfig;
 import esdnative.sched.DdimConfig;
 import esdnative.sched.DdimScheduler;
 import esdnative.tensor.Tensor;
+import esdnative.testing.FixtureWeights;
 import esdnative.testing.Fixtures;
-import esdnative.model.unet.UNetWeights;
 import esdnative.testing.Goldens;
 import org.junit.jupiter.api.Test;
 
@@ -35,7 +35,7 @@ class GuidedSamplerGoldenTest {
         Backend be = new CpuBackend();
         UNetConfig config = UNetConfig.fromJson(Fixtures.path("tiny-sd-a/unet/config.json"));
         UNet2DConditionModel unet = new UNet2DConditionModel(config);
-        Weights weights = UNetWeights.load(be, config, Fixtures.path("tiny-sd-a/unet/diffusion_pytorch_model.safetensors"));
+        Weights weights = FixtureWeights.unet(be, config, Fixtures.path("tiny-sd-a"));
         DdimScheduler scheduler = new DdimScheduler(DdimConfig.read(Fixtures.path("tiny-sd-a/scheduler/scheduler_config.json")));
         scheduler.setTimesteps(10);
         long[] expectedTimesteps = Npy.read(Fixtures.golden("pipeline_step_timesteps.npy")).longs();

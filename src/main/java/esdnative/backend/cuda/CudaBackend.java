@@ -9,15 +9,17 @@ import esdnative.tensor.Conv2dShape;
 import esdnative.tensor.Tensor;
 
 import java.lang.ref.Cleaner;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 
 /**
  * The backend on one NVIDIA GPU. Elementwise, normalisation, softmax, layout, loss and optimiser ops are own
  * kernels ({@code kernels/*.cu}, compiled to PTX by the build); matrix products are cuBLAS GEMMs; convolution is
- * im2col + cuBLAS GEMM (not cuDNN); attention is batched cuBLAS GEMMs around the softmax kernel, with the
- * probabilities kept for backward.
+ * im2col + cuBLAS GEMM (not cuDNN); attention is fused (flash attention: no probability matrix; each row's
+ * log-sum-exp kept for backward, which recomputes the probabilities).
  *
  * <p>All work goes to one stream, in order; tensors live in device memory from a caching allocator. Every driver
  * call, launch and cuBLAS call is checked and a failure names the operation; {@code ESD_CUDA_SYNC=1} also waits
@@ -68,6 +70,12 @@ public final class CudaBackend implements Backend {
     private static final int ROWS_PER_BLOCK = BLOCK / 32;  // warp-per-row kernels
     private static final int MSE_BLOCKS = 256;             // fixed: the loss's summation order must not vary
     private static final int MAX_GRID_Z = 65535;
+    private static final int TIMESTEPS_PER_LAUNCH = 4;     // timestep_embedding's t0..t3
+    private static final int REDUCTION_BLOCKS = 2 * 132;   // column reductions split rows to about this many blocks
+    private static final int REDUCTION_MIN_SLICE = 64;     // rows per slice at least (4 per thread row of a block)
+    private static final int FLASH_THREADS = 4 * 32;       // flash_attention.cu's FA_WARPS warps
+    private static final int FLASH_ROWS = 4 * 8;           // its FA_BLOCK_ROWS: rows one block owns
+    private static final int FLASH_MAX_HEAD_DIM = 160;     // its FA_MAX_D
     private static final long IM2COL_MAX_ELEMENTS = 1L << 28; // 1 GiB of columns at a time
     private static final Cleaner CLEANER = Cleaner.create();
 
@@ -79,6 +87,10 @@ public final class CudaBackend implements Backend {
     private final String description;
     private String op = "init";
     private boolean closed;
+    /** device-memory bytes the attention ops' kernels and GEMMs read and write (each operand once per pass) */
+    private long attentionBytes;
+    /** storages whose pending zeros this op's outputs dropped (an input of the same op must still read zeros) */
+    private final List<CudaStorage> overwrittenByThisOp = new ArrayList<>(4);
 
     /**
      * Opens device 0 ({@code ESD_CUDA_DEVICE} picks another). Throws {@link CudaException} when there is no usable
@@ -119,6 +131,13 @@ public final class CudaBackend implements Backend {
     /** Allocator counters, e.g. "in use 1.2 MiB (peak 3.4 MiB), cached 0.5 MiB, 17 cuMemAlloc calls". */
     public String memoryReport() { return allocator.describe(); }
 
+    /**
+     * Bytes of device memory that attention forward and backward have read and written so far, counted per kernel
+     * or GEMM pass as each operand read or written once: re-reads of tiles (a GEMM's, or the flash kernels' of one
+     * head's keys and values, 1.3 MB at SD 1.4's 64×64, inside the L2 cache) are not counted.
+     */
+    public long attentionBytes() { return attentionBytes; }
+
     /** Number of cuMemAlloc calls so far (steady-state training steps should add none). */
     public long deviceAllocations() { return allocator.deviceAllocations(); }
 
@@ -138,7 +157,7 @@ public final class CudaBackend implements Backend {
         begin("zeros");
         Tensor t = allocate(shape);
         if (scopes.inScope()) scopes.own(storageOf(t));
-        if (t.size() > 0) device.fill32(address(t), 0, t.size());
+        storageOf(t).zeroPending(t.size() > 0); // memset later, and only if not overwritten first: see out()
         return t;
     }
 
@@ -160,7 +179,7 @@ public final class CudaBackend implements Backend {
     public float[] toHost(Tensor t) {
         begin("toHost");
         float[] out = new float[Math.toIntExact(t.size())];
-        if (out.length > 0) device.download(out, address(t), out.length);
+        if (out.length > 0) device.download(out, ptr(t, out.length, "t").address(), out.length);
         return out;
     }
 
@@ -177,7 +196,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void fill(Tensor t, float value) {
         begin("fill");
-        if (t.size() > 0) device.fill32(address(t), Float.floatToRawIntBits(value), t.size());
+        if (t.size() > 0) device.fill32(out(t, t.size(), "t").address(), Float.floatToRawIntBits(value), t.size());
     }
 
     @Override
@@ -186,7 +205,10 @@ public final class CudaBackend implements Backend {
         if (dst.size() != src.size()) {
             throw new IllegalArgumentException("copy of " + src + " into " + dst + ": sizes differ");
         }
-        if (src.size() > 0) device.copy(address(dst), address(src), src.size() * Float.BYTES);
+        if (src.size() > 0) {
+            device.copy(out(dst, src.size(), "dst").address(), ptr(src, src.size(), "src").address(),
+                    src.size() * Float.BYTES);
+        }
     }
 
     // ---- linear algebra ------------------------------------------------------------------------------------
@@ -200,8 +222,11 @@ public final class CudaBackend implements Backend {
         long aNeed = matrixElements(transA ? k : m, transA ? m : k, lda, strideA, batch);
         long bNeed = matrixElements(transB ? n : k, transB ? k : n, ldb, strideB, batch);
         long cNeed = matrixElements(m, n, ldc, strideC, batch);
+        boolean dense = ldc == n && (batch == 1 || strideC == (long) m * n); // C's elements are all written
+        if (dense && beta != 0 && pendingZeroCoveredBy(c, cNeed)) beta = 0; // C += A·B into zeros: C = A·B
+        Ptr cp = beta == 0 && dense ? out(c, cNeed, "C") : ptr(c, cNeed, "C");
         gemmAt(transA, transB, m, n, k, alpha, ptr(a, aNeed, "A").address(), lda, strideA,
-                ptr(b, bNeed, "B").address(), ldb, strideB, beta, ptr(c, cNeed, "C").address(), ldc, strideC, batch);
+                ptr(b, bNeed, "B").address(), ldb, strideB, beta, cp.address(), ldc, strideC, batch);
     }
 
     @Override
@@ -214,16 +239,27 @@ public final class CudaBackend implements Backend {
     @Override
     public void sumRows(Tensor dBias, Tensor dy, int rows, int cols) {
         begin("sumRows");
+        Ptr db = ptr(dBias, cols, "dBias"), g = ptr(dy, (long) rows * cols, "dy");
         if (cols == 0) return;
-        launch(Kernel.SUM_ROWS, Dim.of(ceilDiv(cols, 32)), Dim.of(32, 16),
-                ptr(dBias, cols, "dBias"), ptr(dy, (long) rows * cols, "dy"), rows, cols);
+        // rows split into slices so that the blocks fill the GPU (cols / 32 blocks alone: 10 for 320 channels),
+        // each slice at least REDUCTION_MIN_SLICE rows; then the slices' sums added in order
+        int columnBlocks = ceilDiv(cols, 32);
+        int slices = rowSlices(rows, columnBlocks);
+        CudaAllocator.Block partial = allocator.allocateWorkspace((long) slices * cols * Double.BYTES, op);
+        try {
+            launch(Kernel.SUM_ROWS, Dim.of(columnBlocks, slices), Dim.of(32, 16), new Ptr(partial.address()), g,
+                    rows, cols);
+            elementwise(Kernel.SUM_ROWS_FINISH, cols, db, new Ptr(partial.address()), slices, cols);
+        } finally {
+            allocator.release(partial);
+        }
     }
 
     @Override
     public void transpose(Tensor out, Tensor in, int batch, int rows, int cols) {
         begin("transpose");
         long matrix = (long) rows * cols;
-        Ptr o = ptr(out, batch * matrix, "out"), x = ptr(in, batch * matrix, "in");
+        Ptr o = out(out, batch * matrix, "out"), x = ptr(in, batch * matrix, "in");
         if (matrix == 0) return;
         for (int first = 0; first < batch; first += MAX_GRID_Z) {
             int count = Math.min(MAX_GRID_Z, batch - first);
@@ -239,7 +275,7 @@ public final class CudaBackend implements Backend {
     public void conv2d(Tensor out, Tensor in, Tensor weight, Tensor bias, Conv2dShape sh) {
         begin("conv2d");
         ConvSizes z = new ConvSizes(sh);
-        Ptr o = ptr(out, z.outAll, "out"), x = ptr(in, z.inAll, "in"), w = ptr(weight, z.weight, "weight");
+        Ptr o = out(out, z.outAll, "out"), x = ptr(in, z.inAll, "in"), w = ptr(weight, z.weight, "weight");
         Ptr bi = optional(bias, sh.k(), "bias");
         if (z.pointwise) {
             // out[n] [k, hw] = w [k, c] · in[n] [c, hw], all samples in one batched GEMM
@@ -386,7 +422,7 @@ public final class CudaBackend implements Backend {
         int stats = n * groups;
         if (size == 0) return;
         launch(Kernel.GROUP_NORM_FORWARD, Dim.of(stats), Dim.of(groupBlock(c / groups, hw)),
-                ptr(out, size, "out"), optional(mean, stats, "mean"), optional(rstd, stats, "rstd"),
+                out(out, size, "out"), optionalOut(mean, stats, "mean"), optionalOut(rstd, stats, "rstd"),
                 ptr(in, size, "in"), ptr(gamma, c, "gamma"), ptr(beta, c, "beta"), c, hw, groups, eps);
     }
 
@@ -417,7 +453,7 @@ public final class CudaBackend implements Backend {
         long size = (long) rows * cols;
         if (rows == 0) return;
         launch(Kernel.LAYER_NORM_FORWARD, Dim.of(ceilDiv(rows, ROWS_PER_BLOCK)), Dim.of(BLOCK),
-                ptr(out, size, "out"), optional(mean, rows, "mean"), optional(rstd, rows, "rstd"),
+                out(out, size, "out"), optionalOut(mean, rows, "mean"), optionalOut(rstd, rows, "rstd"),
                 ptr(in, size, "in"), ptr(gamma, cols, "gamma"), ptr(beta, cols, "beta"), rows, cols, eps);
     }
 
@@ -434,8 +470,22 @@ public final class CudaBackend implements Backend {
                     ptr(dIn, size, "dIn"), dy, x, mu, rs, ptr(gamma, cols, "gamma"), rows, cols);
         }
         if (dGamma != null || dBeta != null) {
-            launch(Kernel.LAYER_NORM_BACKWARD_PARAMS, Dim.of(ceilDiv(cols, 32)), Dim.of(32, 16),
-                    optional(dGamma, cols, "dGamma"), optional(dBeta, cols, "dBeta"), dy, x, mu, rs, rows, cols);
+            Ptr dg = optional(dGamma, cols, "dGamma"), db = optional(dBeta, cols, "dBeta");
+            // as sumRows: rows split into slices that fill the GPU, the slices' sums then added in order
+            int columnBlocks = ceilDiv(cols, 32);
+            int slices = rowSlices(rows, columnBlocks);
+            long partialBytes = (long) slices * cols * Double.BYTES;
+            CudaAllocator.Block partial = allocator.allocateWorkspace(2 * partialBytes, op);
+            try {
+                Ptr gammaSums = dg != null ? new Ptr(partial.address()) : null;
+                Ptr betaSums = db != null ? new Ptr(partial.address() + partialBytes) : null;
+                launch(Kernel.LAYER_NORM_BACKWARD_PARAMS, Dim.of(columnBlocks, slices), Dim.of(32, 16),
+                        gammaSums, betaSums, dy, x, mu, rs, rows, cols);
+                if (dg != null) elementwise(Kernel.SUM_ROWS_FINISH, cols, dg, gammaSums, slices, cols);
+                if (db != null) elementwise(Kernel.SUM_ROWS_FINISH, cols, db, betaSums, slices, cols);
+            } finally {
+                allocator.release(partial);
+            }
         }
     }
 
@@ -443,7 +493,7 @@ public final class CudaBackend implements Backend {
     public void softmax(Tensor out, Tensor in, int rows, int cols) {
         begin("softmax");
         long size = (long) rows * cols;
-        softmaxRows(ptr(out, size, "out"), ptr(in, size, "in"), rows, cols, false, 1);
+        softmaxRows(out(out, size, "out"), ptr(in, size, "in"), rows, cols, false, 1);
     }
 
     @Override
@@ -465,76 +515,89 @@ public final class CudaBackend implements Backend {
                 dIn, dOut, out, rows, cols, accumulate ? 1 : 0);
     }
 
-    // ---- attention: batched GEMMs over heads around the softmax kernel -------------------------------------
+    // ---- attention: flash attention kernels (kernels/flash_attention.cu) -----------------------------------
+
+    /** What attention saves for backward: each query row's log-sum-exp [b, heads, lq] (backward recomputes p). */
+    @Override
+    public int[] attentionSavedShape(int b, int heads, int lq, int lk) {
+        return new int[] {b, heads, lq};
+    }
 
     @Override
     public void attention(Tensor out, Tensor probs, Tensor q, Tensor k, Tensor v,
                           int b, int heads, int lq, int lk, int d, float scale, boolean causal) {
         begin("attention");
+        checkHeadDim(d);
         int ld = heads * d;
-        long headProbs = (long) lq * lk, sampleProbs = heads * headProbs;
-        Ptr o = ptr(out, (long) b * lq * ld, "out"), qp = ptr(q, (long) b * lq * ld, "q");
-        Ptr kp = ptr(k, (long) b * lk * ld, "k"), vp = ptr(v, (long) b * lk * ld, "v");
-        Ptr saved = optional(probs, b * sampleProbs, "probs");
-        CudaAllocator.Block scratch = saved == null ? allocator.allocateWorkspace(sampleProbs * Float.BYTES, op) : null;
-        try {
-            for (int bi = 0; bi < b; bi++) {
-                long p = saved != null ? saved.address() + bi * sampleProbs * Float.BYTES : scratch.address();
-                long qb = qp.address() + (long) bi * lq * ld * Float.BYTES;
-                long kb = kp.address() + (long) bi * lk * ld * Float.BYTES;
-                long vb = vp.address() + (long) bi * lk * ld * Float.BYTES;
-                long ob = o.address() + (long) bi * lq * ld * Float.BYTES;
-                // per head h (batch, stride d between heads): scores[lq, lk] = scale · q_h k_hᵀ
-                gemmAt(false, true, lq, lk, d, scale, qb, ld, d, kb, ld, d, 0f, p, lk, headProbs, heads);
-                softmaxRows(new Ptr(p), new Ptr(p), heads * lq, lk, causal, lq);
-                // out_h[lq, d] = probs · v_h
-                gemmAt(false, false, lq, d, lk, 1f, p, lk, headProbs, vb, ld, d, 0f, ob, ld, d, heads);
-            }
-        } finally {
-            if (scratch != null) allocator.release(scratch);
+        long qSize = (long) b * lq * ld, kSize = (long) b * lk * ld, rows = (long) b * heads * lq;
+        if (causal && probs != null) {
+            throw new IllegalArgumentException("cuda attention: causal attention saves nothing (its backward is not"
+                    + " implemented)");
         }
+        Ptr qp = ptr(q, qSize, "q"), kp = ptr(k, kSize, "k"), vp = ptr(v, kSize, "v");
+        Ptr o = out(out, qSize, "out"), lse = optionalOut(probs, rows, "saved log-sum-exp");
+        if (qSize == 0) return;
+        launch(Kernel.FLASH_ATTENTION_FORWARD, attentionGrid(lq, b * heads), Dim.of(FLASH_THREADS),
+                o, lse, qp, kp, vp, heads, lq, lk, d, scale, causal ? 1 : 0);
+        // q, k, v read and out (and lse) written once: one pass, as a GEMM's operands are counted
+        attentionBytes += Float.BYTES * (2 * qSize + 2 * kSize + (lse != null ? rows : 0));
     }
 
     /**
-     * dv_h += Pᵀ dOut_h; dP = dOut_h v_hᵀ; dS = P ⊙ (dP - rowsum(dP ⊙ P)) (in place); dq_h += scale · dS k_h;
-     * dk_h += scale · dSᵀ q_h. Masked entries have P = 0, hence dS = 0.
+     * Recomputes p = exp(scale q kᵀ - lse) tile by tile: first per query row delta = Σ_j p dp (dp = dOut vᵀ) and
+     * dq += scale · Σ_j p (dp - delta) k, then per key row dv += Σ_i p dOut and dk += scale · Σ_i p (dp - delta) q.
      */
     @Override
     public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
                                   Tensor probs, int b, int heads, int lq, int lk, int d, float scale) {
         begin("attentionBackward");
+        checkHeadDim(d);
         int ld = heads * d;
-        long qSize = (long) b * lq * ld, kSize = (long) b * lk * ld;
-        long headProbs = (long) lq * lk, sampleProbs = heads * headProbs;
+        long qSize = (long) b * lq * ld, kSize = (long) b * lk * ld, rows = (long) b * heads * lq;
         Ptr dy = ptr(dOut, qSize, "dOut"), qp = ptr(q, qSize, "q"), kp = ptr(k, kSize, "k"), vp = ptr(v, kSize, "v");
-        Ptr pp = ptr(probs, b * sampleProbs, "probs");
-        Ptr dqp = optional(dq, qSize, "dq"), dkp = optional(dk, kSize, "dk"), dvp = optional(dv, kSize, "dv");
-        boolean scores = dqp != null || dkp != null;
-        CudaAllocator.Block ds = scores ? allocator.allocateWorkspace(sampleProbs * Float.BYTES, op) : null;
+        Ptr lse = ptr(probs, rows, "saved log-sum-exp");
+        // gradients still all zeros (fresh from zeros()) are written, not accumulated: no memset
+        boolean addDq = dq != null && !pendingZeroCoveredBy(dq, qSize);
+        boolean addDk = dk != null && !pendingZeroCoveredBy(dk, kSize);
+        boolean addDv = dv != null && !pendingZeroCoveredBy(dv, kSize);
+        Ptr dqp = addDq ? ptr(dq, qSize, "dq") : optionalOut(dq, qSize, "dq");
+        Ptr dkp = addDk ? ptr(dk, kSize, "dk") : optionalOut(dk, kSize, "dk");
+        Ptr dvp = addDv ? ptr(dv, kSize, "dv") : optionalOut(dv, kSize, "dv");
+        if (qSize == 0 || kSize == 0 || dqp == null && dkp == null && dvp == null) return;
+        CudaAllocator.Block delta = allocator.allocateWorkspace(rows * Float.BYTES, op);
         try {
-            for (int bi = 0; bi < b; bi++) {
-                long qOff = (long) bi * lq * ld * Float.BYTES, kOff = (long) bi * lk * ld * Float.BYTES;
-                long p = pp.address() + bi * sampleProbs * Float.BYTES;
-                long dyb = dy.address() + qOff;
-                if (dvp != null) {
-                    gemmAt(true, false, lk, d, lq, 1f, p, lk, headProbs, dyb, ld, d, 1f, dvp.address() + kOff, ld, d,
-                            heads);
-                }
-                if (!scores) continue;
-                gemmAt(false, true, lq, lk, d, 1f, dyb, ld, d, vp.address() + kOff, ld, d, 0f, ds.address(), lk,
-                        headProbs, heads);
-                softmaxBackwardRows(new Ptr(ds.address()), new Ptr(ds.address()), new Ptr(p), heads * lq, lk, false);
-                if (dqp != null) {
-                    gemmAt(false, false, lq, d, lk, scale, ds.address(), lk, headProbs, kp.address() + kOff, ld, d,
-                            1f, dqp.address() + qOff, ld, d, heads);
-                }
-                if (dkp != null) {
-                    gemmAt(true, false, lk, d, lq, scale, ds.address(), lk, headProbs, qp.address() + qOff, ld, d,
-                            1f, dkp.address() + kOff, ld, d, heads);
-                }
-            }
+            Ptr deltaPtr = new Ptr(delta.address());
+            launch(Kernel.FLASH_ATTENTION_BACKWARD_QUERY, attentionGrid(lq, b * heads), Dim.of(FLASH_THREADS),
+                    dqp, deltaPtr, dy, qp, kp, vp, lse, heads, lq, lk, d, scale, addDq ? 1 : 0);
+            launch(Kernel.FLASH_ATTENTION_BACKWARD_KEY, attentionGrid(lk, b * heads), Dim.of(FLASH_THREADS),
+                    dkp, dvp, dy, qp, kp, vp, lse, deltaPtr, heads, lq, lk, d, scale, addDk ? 1 : 0, addDv ? 1 : 0);
         } finally {
-            if (ds != null) allocator.release(ds);
+            allocator.release(delta);
+        }
+        // query side: q, dOut, lse read, k and v read once per pass (two with dq), delta and dq written (dq read too
+        // when accumulated); key side: k, v, q, dOut, lse, delta read, dk and dv written (read when accumulated)
+        attentionBytes += Float.BYTES * (2 * qSize + rows + (dqp != null ? 2 : 1) * 2 * kSize + rows
+                + (dqp != null ? (addDq ? 2 : 1) * qSize : 0)
+                + 2 * kSize + 2 * qSize + 2 * rows
+                + (dkp != null ? (addDk ? 2 : 1) * kSize : 0) + (dvp != null ? (addDv ? 2 : 1) * kSize : 0));
+    }
+
+    /**
+     * Row slices for a column reduction over {@code columnBlocks} blocks of 32 columns: about REDUCTION_BLOCKS
+     * blocks in all, each slice at least REDUCTION_MIN_SLICE rows.
+     */
+    private static int rowSlices(int rows, int columnBlocks) {
+        return Math.max(1, Math.min(ceilDiv(REDUCTION_BLOCKS, columnBlocks), rows / REDUCTION_MIN_SLICE));
+    }
+
+    private static Dim attentionGrid(int rows, int heads) {
+        return Dim.of(ceilDiv(rows, FLASH_ROWS), heads);
+    }
+
+    private static void checkHeadDim(int d) {
+        if (d < 1 || d > FLASH_MAX_HEAD_DIM) {
+            throw new IllegalArgumentException("cuda attention: head dim " + d + " is outside the flash attention"
+                    + " kernels' 1.." + FLASH_MAX_HEAD_DIM);
         }
     }
 
@@ -543,7 +606,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void silu(Tensor out, Tensor in, long n) {
         begin("silu");
-        elementwise(Kernel.SILU_FORWARD, n, ptr(out, n, "out"), ptr(in, n, "in"), n);
+        elementwise(Kernel.SILU_FORWARD, n, out(out, n, "out"), ptr(in, n, "in"), n);
     }
 
     @Override
@@ -555,7 +618,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void gelu(Tensor out, Tensor in, long n) {
         begin("gelu");
-        elementwise(Kernel.GELU_FORWARD, n, ptr(out, n, "out"), ptr(in, n, "in"), n);
+        elementwise(Kernel.GELU_FORWARD, n, out(out, n, "out"), ptr(in, n, "in"), n);
     }
 
     @Override
@@ -567,7 +630,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void quickGelu(Tensor out, Tensor in, long n) {
         begin("quickGelu");
-        elementwise(Kernel.QUICK_GELU_FORWARD, n, ptr(out, n, "out"), ptr(in, n, "in"), n);
+        elementwise(Kernel.QUICK_GELU_FORWARD, n, out(out, n, "out"), ptr(in, n, "in"), n);
     }
 
     @Override
@@ -580,7 +643,7 @@ public final class CudaBackend implements Backend {
     public void geglu(Tensor out, Tensor in, int rows, int cols) {
         begin("geglu");
         long n = (long) rows * cols;
-        elementwise(Kernel.GEGLU_FORWARD, n, ptr(out, n, "out"), ptr(in, 2 * n, "in"), rows, cols);
+        elementwise(Kernel.GEGLU_FORWARD, n, out(out, n, "out"), ptr(in, 2 * n, "in"), rows, cols);
     }
 
     @Override
@@ -597,7 +660,7 @@ public final class CudaBackend implements Backend {
     public void upsampleNearest2x(Tensor out, Tensor in, int nc, int h, int w) {
         begin("upsampleNearest2x");
         long n = (long) nc * h * w;
-        elementwise(Kernel.UPSAMPLE_NEAREST2X_FORWARD, 4 * n, ptr(out, 4 * n, "out"), ptr(in, n, "in"), nc, h, w);
+        elementwise(Kernel.UPSAMPLE_NEAREST2X_FORWARD, 4 * n, out(out, 4 * n, "out"), ptr(in, n, "in"), nc, h, w);
     }
 
     @Override
@@ -611,7 +674,7 @@ public final class CudaBackend implements Backend {
     public void concatChannels(Tensor out, Tensor a, Tensor b, int n, int ca, int cb, int hw) {
         begin("concatChannels");
         long total = (long) n * (ca + cb) * hw;
-        elementwise(Kernel.CONCAT_CHANNELS, total, ptr(out, total, "out"), ptr(a, (long) n * ca * hw, "a"),
+        elementwise(Kernel.CONCAT_CHANNELS, total, out(out, total, "out"), ptr(a, (long) n * ca * hw, "a"),
                 ptr(b, (long) n * cb * hw, "b"), n, ca, cb, hw);
     }
 
@@ -629,7 +692,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void add(Tensor out, Tensor a, Tensor b, long n) {
         begin("add");
-        elementwise(Kernel.ADD, n, ptr(out, n, "out"), ptr(a, n, "a"), ptr(b, n, "b"), n);
+        elementwise(Kernel.ADD, n, out(out, n, "out"), ptr(a, n, "a"), ptr(b, n, "b"), n);
     }
 
     @Override
@@ -641,13 +704,13 @@ public final class CudaBackend implements Backend {
     @Override
     public void scale(Tensor out, Tensor x, float alpha, long n) {
         begin("scale");
-        elementwise(Kernel.SCALE, n, ptr(out, n, "out"), ptr(x, n, "x"), alpha, n);
+        elementwise(Kernel.SCALE, n, out(out, n, "out"), ptr(x, n, "x"), alpha, n);
     }
 
     @Override
     public void linearCombination(Tensor out, float alpha, Tensor a, float beta, Tensor b, long n) {
         begin("linearCombination");
-        elementwise(Kernel.LINEAR_COMBINATION, n, ptr(out, n, "out"), alpha, ptr(a, n, "a"), beta, ptr(b, n, "b"), n);
+        elementwise(Kernel.LINEAR_COMBINATION, n, out(out, n, "out"), alpha, ptr(a, n, "a"), beta, ptr(b, n, "b"), n);
     }
 
     @Override
@@ -672,15 +735,14 @@ public final class CudaBackend implements Backend {
                                   float maxPeriod) {
         begin("timestepEmbedding");
         int n = timesteps.length;
-        Ptr o = ptr(out, (long) n * dim, "out");
-        if (n == 0) return;
-        CudaAllocator.Block t = allocator.allocateWorkspace((long) n * Float.BYTES, op);
-        try {
-            device.upload(t.address(), timesteps, 0, n);
-            elementwise(Kernel.TIMESTEP_EMBEDDING, (long) n * dim, o, new Ptr(t.address()), n, dim,
-                    flipSinToCos ? 1 : 0, freqShift, (float) -Math.log(maxPeriod));
-        } finally {
-            allocator.release(t);
+        Ptr o = out(out, (long) n * dim, "out");
+        // the timesteps travel as kernel arguments, 4 samples per launch: no upload, so no wait for the stream
+        for (int first = 0; first < n; first += TIMESTEPS_PER_LAUNCH) {
+            int count = Math.min(TIMESTEPS_PER_LAUNCH, n - first);
+            float[] t = Arrays.copyOfRange(timesteps, first, first + TIMESTEPS_PER_LAUNCH); // zero-padded
+            elementwise(Kernel.TIMESTEP_EMBEDDING, (long) count * dim,
+                    new Ptr(o.address() + (long) first * dim * Float.BYTES), count, dim, flipSinToCos ? 1 : 0,
+                    freqShift, (float) -Math.log(maxPeriod), t[0], t[1], t[2], t[3]);
         }
     }
 
@@ -747,6 +809,7 @@ public final class CudaBackend implements Backend {
     private void begin(String name) {
         if (closed) throw new IllegalStateException("the CUDA backend is closed (" + name + ")");
         op = name;
+        overwrittenByThisOp.clear();
         device.operation(name);
         device.bind();
     }
@@ -758,7 +821,27 @@ public final class CudaBackend implements Backend {
     }
 
     private void upload(Tensor dst, float[] src, int srcOffset) {
-        if (dst.size() > 0) device.upload(address(dst), src, srcOffset, Math.toIntExact(dst.size()));
+        if (dst.size() > 0) device.upload(out(dst, dst.size(), "dst").address(), src, srcOffset, Math.toIntExact(dst.size()));
+    }
+
+    /**
+     * Whether {@code t} is a whole storage whose zeros() memset is still pending and an op writing its first
+     * {@code elements} covers it, so the op can write instead of accumulate (and no memset is needed).
+     */
+    private static boolean pendingZeroCoveredBy(Tensor t, long elements) {
+        CudaStorage s = storageOf(t);
+        return s.zeroPending() && t.offset() == 0 && elements >= s.capacity();
+    }
+
+    /**
+     * Queues the pending zeros() memset of t's storage, if any: t is about to be read or written in part. Also when
+     * this op's {@link #out} has just dropped it: the output is an input too (in place), which must read zeros.
+     */
+    private void settleZeros(Tensor t) {
+        CudaStorage s = storageOf(t);
+        if (!s.zeroPending() && !overwrittenByThisOp.remove(s)) return;
+        s.zeroPending(false);
+        device.fill32(s.address(0), 0, s.capacity());
     }
 
     private static CudaStorage storageOf(Tensor t) {
@@ -767,22 +850,45 @@ public final class CudaBackend implements Backend {
                 + t.storage().getClass().getSimpleName() + ")");
     }
 
-    private static long address(Tensor t) {
-        return storageOf(t).address(t.offset());
+    /**
+     * The tensor's device address, after checking it holds the {@code elements} the op will touch; the op reads
+     * them or adds to them, so a pending zeros() memset is queued first.
+     */
+    private Ptr ptr(Tensor t, long elements, String what) {
+        checkSize(t, elements, what);
+        settleZeros(t);
+        return new Ptr(storageOf(t).address(t.offset()));
     }
 
-    /** The tensor's device address, after checking it holds the {@code elements} the op will touch. */
-    private Ptr ptr(Tensor t, long elements, String what) {
+    /**
+     * {@link #ptr} of an output the op overwrites, all its first {@code elements}: a pending zeros() memset of a
+     * storage they cover is dropped (the tensor was an uninitialised allocation after all).
+     */
+    private Ptr out(Tensor t, long elements, String what) {
+        checkSize(t, elements, what);
+        if (pendingZeroCoveredBy(t, elements)) {
+            storageOf(t).zeroPending(false);
+            overwrittenByThisOp.add(storageOf(t));
+        } else {
+            settleZeros(t);
+        }
+        return new Ptr(storageOf(t).address(t.offset()));
+    }
+
+    private void checkSize(Tensor t, long elements, String what) {
         if (t == null) throw new IllegalArgumentException("cuda " + op + ": " + what + " is null");
         if (t.size() < elements) {
             throw new IllegalArgumentException("cuda " + op + ": " + what + " " + t + " holds " + t.size()
                     + " elements, the op needs " + elements);
         }
-        return new Ptr(storageOf(t).address(t.offset()));
     }
 
     private Ptr optional(Tensor t, long elements, String what) {
         return t == null ? null : ptr(t, elements, what);
+    }
+
+    private Ptr optionalOut(Tensor t, long elements, String what) {
+        return t == null ? null : out(t, elements, what);
     }
 
     /** Elements a batch of strided row-major matrices spans: rows × cols with row stride ld, batch spaced by stride. */

@@ -1,21 +1,31 @@
 package esdnative.backend.cuda;
 
-import jcuda.Pointer;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
 import jcuda.driver.JCudaDriver;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
 /**
- * The backend's kernels: loads each PTX module from the jar (the driver JIT-compiles it for the GPU), checks every
- * {@link Kernel}'s parameter list against the PTX, and launches kernels on the backend's stream with checked
- * arguments. Launch errors are reported at once with the operation's name; with {@code ESD_CUDA_SYNC=1} every
- * launch is also waited for, so that a kernel that faults is named too.
+ * The backend's kernels: loads each PTX module from the jar through JCuda (the driver JIT-compiles it for the
+ * GPU), checks every {@link Kernel}'s parameter list against the PTX, and launches kernels on the backend's stream
+ * with checked arguments. Launches call cuLaunchKernel through the foreign function API with one reused native
+ * {@link ParameterBlock} per kernel (JCuda packs a Java array of pointers per launch: 5–14 µs). Launch errors are
+ * reported at once with the operation's name; with {@code ESD_CUDA_SYNC=1} every launch is also waited for, so
+ * that a kernel that faults is named too.
  */
 final class CudaKernels implements AutoCloseable {
     /** A device address as a kernel argument (pointers and 64-bit counts are both 8 bytes; this tells them apart). */
@@ -23,14 +33,34 @@ final class CudaKernels implements AutoCloseable {
         static final Ptr NULL = new Ptr(0);
     }
 
+    /** A JCuda function whose raw handle we can read, to launch it through the foreign function API. */
+    private static final class Function extends CUfunction {
+        MemorySegment handle() {
+            return MemorySegment.ofAddress(getNativePointer());
+        }
+    }
+
     private final CudaContext context;
     private final List<CUmodule> modules = new ArrayList<>();
-    private final Map<Kernel, CUfunction> functions = new EnumMap<>(Kernel.class);
+    private final Map<Kernel, MemorySegment> functions = new EnumMap<>(Kernel.class);
+    private final Map<Kernel, ParameterBlock> parameters = new EnumMap<>(Kernel.class);
+    private final Arena arena = Arena.ofShared(); // the backend may be used from another thread than it was opened on
+    private final MethodHandle cuLaunchKernel;
+    private final MemorySegment stream;
     private final boolean syncEveryLaunch;
 
-    CudaKernels(CudaContext context, boolean syncEveryLaunch) {
+    /** {@code driver}: the loaded libcuda.so.1, whose cuLaunchKernel the launches call. */
+    @SuppressWarnings("restricted")
+    CudaKernels(CudaContext context, SymbolLookup driver, boolean syncEveryLaunch) {
         this.context = context;
         this.syncEveryLaunch = syncEveryLaunch;
+        this.stream = MemorySegment.ofAddress(context.stream().handle());
+        // CUresult cuLaunchKernel(CUfunction f, unsigned gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY,
+        //     blockDimZ, unsigned sharedMemBytes, CUstream hStream, void** kernelParams, void** extra)
+        cuLaunchKernel = Linker.nativeLinker().downcallHandle(driver.find("cuLaunchKernel").orElseThrow(
+                () -> new CudaException("the driver library has no cuLaunchKernel")), FunctionDescriptor.of(JAVA_INT,
+                ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS,
+                ADDRESS));
         Map<String, List<Kernel>> byModule = new LinkedHashMap<>();
         for (Kernel k : Kernel.values()) byModule.computeIfAbsent(k.module, m -> new ArrayList<>()).add(k);
         for (var e : byModule.entrySet()) {
@@ -42,18 +72,24 @@ final class CudaKernels implements AutoCloseable {
             CudaContext.check(JCudaDriver.cuModuleLoadData(module, ptx), "loading kernel module " + e.getKey() + ".ptx");
             modules.add(module);
             for (Kernel k : e.getValue()) {
-                CUfunction f = new CUfunction();
+                Function f = new Function();
                 CudaContext.check(JCudaDriver.cuModuleGetFunction(f, module, k.entry), "finding kernel " + k.entry);
-                functions.put(k, f);
+                functions.put(k, f.handle());
+                parameters.put(k, new ParameterBlock(k, arena));
             }
         }
     }
 
     /** Launches {@code kernel} on grid × block threads; {@code op} names the backend operation for errors. */
     void launch(String op, Kernel kernel, Dim grid, Dim block, Object... args) {
-        Pointer params = pack(kernel, args);
-        int result = JCudaDriver.cuLaunchKernel(functions.get(kernel), grid.x, grid.y, grid.z,
-                block.x, block.y, block.z, 0, context.stream(), params, null);
+        MemorySegment params = parameters.get(kernel).write(args).pointers();
+        int result;
+        try {
+            result = (int) cuLaunchKernel.invokeExact(functions.get(kernel), grid.x, grid.y, grid.z,
+                    block.x, block.y, block.z, 0, stream, params, MemorySegment.NULL);
+        } catch (Throwable t) {
+            throw new CudaException("cuda " + op + ": cuLaunchKernel failed to run: " + t, t);
+        }
         CudaContext.check(result, "cuda " + op + ": launching " + kernel.entry + " grid " + grid + " block " + block);
         if (syncEveryLaunch) {
             context.synchronize("cuda " + op + ": kernel " + kernel.entry);
@@ -70,39 +106,12 @@ final class CudaKernels implements AutoCloseable {
         public String toString() { return "(" + x + ", " + y + ", " + z + ")"; }
     }
 
-    /**
-     * The kernel-parameter array cuLaunchKernel takes: one pointer to each argument's value. Arguments must match
-     * the kernel's parameter types exactly: {@link Ptr} (or null) for pointers, Long for 64-bit counts, Integer
-     * for ints, Float for floats.
-     */
-    static Pointer pack(Kernel kernel, Object... args) {
-        if (args.length != kernel.params.size()) {
-            throw new IllegalArgumentException("kernel " + kernel.entry + " takes " + kernel.params.size()
-                    + " arguments, got " + args.length);
-        }
-        Pointer[] values = new Pointer[args.length];
-        for (int i = 0; i < args.length; i++) {
-            Object a = args[i];
-            values[i] = switch (kernel.params.get(i)) {
-                case PTR -> a == null ? Pointer.to(new long[] {0})
-                        : a instanceof Ptr p ? Pointer.to(new long[] {p.address()}) : mismatch(kernel, i, a);
-                case I64 -> a instanceof Long v ? Pointer.to(new long[] {v}) : mismatch(kernel, i, a);
-                case I32 -> a instanceof Integer v ? Pointer.to(new int[] {v}) : mismatch(kernel, i, a);
-                case F32 -> a instanceof Float v ? Pointer.to(new float[] {v}) : mismatch(kernel, i, a);
-            };
-        }
-        return Pointer.to(values);
-    }
-
-    private static Pointer mismatch(Kernel kernel, int index, Object arg) {
-        throw new IllegalArgumentException("kernel " + kernel.entry + " argument " + index + " must be "
-                + kernel.params.get(index) + ", got " + (arg == null ? "null" : arg.getClass().getSimpleName()));
-    }
-
     @Override
     public void close() {
         for (CUmodule m : modules) JCudaDriver.cuModuleUnload(m);
         modules.clear();
         functions.clear();
+        parameters.clear();
+        arena.close();
     }
 }

@@ -55,13 +55,14 @@ public final class CudaLibraries {
 
     /**
      * Loads the driver library (by its path when found, else by name through the system loader), so that JCuda's
-     * native part, which links to libcuda.so.1, finds it even in a folder the loader does not search.
+     * native part, which links to libcuda.so.1, finds it even in a folder the loader does not search. Returns its
+     * symbols (the kernels' launches call cuLaunchKernel through them).
      */
     @SuppressWarnings("restricted")
-    public void loadDriver() {
+    public SymbolLookup loadDriver() {
         String location = find(DRIVER).map(Path::toString).orElse(DRIVER);
         try {
-            SymbolLookup.libraryLookup(location, Arena.global());
+            return SymbolLookup.libraryLookup(location, Arena.global());
         } catch (IllegalArgumentException e) {
             throw new CudaException("no NVIDIA driver: " + DRIVER + " is not in " + describeFolders()
                     + " and the system loader does not know it", e);

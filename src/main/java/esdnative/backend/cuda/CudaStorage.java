@@ -13,6 +13,8 @@ public final class CudaStorage implements Storage {
     private final CudaAllocator.Block block;
     private final long capacity;
     private final Cleaner.Cleanable handBack;
+    /** made by zeros() and not yet cleared: the memset is queued when first needed, or dropped when overwritten */
+    private boolean zeroPending;
 
     CudaStorage(CudaAllocator allocator, CudaAllocator.Block block, long capacity, Cleaner cleaner) {
         this.allocator = allocator;
@@ -27,6 +29,10 @@ public final class CudaStorage implements Storage {
 
     @Override
     public long capacity() { return capacity; }
+
+    boolean zeroPending() { return zeroPending; }
+
+    void zeroPending(boolean pending) { zeroPending = pending; }
 
     /** Device address of element {@code elementOffset}. */
     long address(long elementOffset) {

@@ -8,6 +8,7 @@ import jcuda.driver.JCudaDriver;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.foreign.SymbolLookup;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -35,12 +36,12 @@ final class JCudaDevice implements Device {
      */
     JCudaDevice(CudaLibraries libraries) {
         syncEveryCall = "1".equals(System.getenv("ESD_CUDA_SYNC"));
-        libraries.loadDriver();
+        SymbolLookup driver = libraries.loadDriver();
         Cublas.Files cublasFiles = libraries.cublas();
         context = new CudaContext(deviceOrdinal());
         CudaKernels k = null;
         try {
-            k = new CudaKernels(context, syncEveryCall);
+            k = new CudaKernels(context, driver, syncEveryCall);
             cublas = new Cublas(cublasFiles, context.stream().handle());
         } catch (RuntimeException | Error e) {
             if (k != null) k.close();
@@ -85,9 +86,10 @@ final class JCudaDevice implements Device {
 
     @Override
     public void upload(long dst, float[] src, int srcOffset, int count) {
-        synchronize(); // the destination may still be read by queued kernels
-        check(JCudaDriver.cuMemcpyHtoD(at(dst), Pointer.to(src).withByteOffset((long) srcOffset * Float.BYTES),
-                (long) count * Float.BYTES), "cuMemcpyHtoD");
+        // in the stream's order (after queued kernels that may still read the destination), without waiting for
+        // them: from pageable memory the driver stages the source before it returns
+        check(JCudaDriver.cuMemcpyHtoDAsync(at(dst), Pointer.to(src).withByteOffset((long) srcOffset * Float.BYTES),
+                (long) count * Float.BYTES, context.stream()), "cuMemcpyHtoDAsync");
     }
 
     @Override

@@ -49,13 +49,23 @@ enum Kernel {
     // bias.cu
     ADD_ROW_BIAS("bias", "add_row_bias", PTR, PTR, I32, I32),
     SUM_ROWS("bias", "sum_rows", PTR, PTR, I32, I32),
+    SUM_ROWS_FINISH("bias", "sum_rows_finish", PTR, PTR, I32, I32),
     ADD_CHANNEL_BIAS("bias", "add_channel_bias", PTR, PTR, I32, I32, I32, I32),
     CHANNEL_BIAS_GRAD("bias", "channel_bias_grad", PTR, PTR, I32, I32, I32, I32),
     // im2col.cu: (col|dIn, in|col, n, c, h, w, r, s, stride, pad, oh, ow)
     IM2COL("im2col", "im2col", PTR, PTR, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32),
     COL2IM("im2col", "col2im", PTR, PTR, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32),
-    // timestep_embedding.cu: (out, timesteps, n, dim, flipSinToCos, freqShift, negLogMaxPeriod)
-    TIMESTEP_EMBEDDING("timestep_embedding", "timestep_embedding", PTR, PTR, I32, I32, I32, F32, F32),
+    // flash_attention.cu: forward (out, lse, q, k, v, heads, lq, lk, d, scale, causal); backward query side
+    // (dq, delta, dOut, q, k, v, lse, heads, lq, lk, d, scale, accumulate), key side (dk, dv, dOut, q, k, v, lse,
+    // delta, heads, lq, lk, d, scale, accumulateDk, accumulateDv)
+    FLASH_ATTENTION_FORWARD("flash_attention", "flash_attention_forward",
+            PTR, PTR, PTR, PTR, PTR, I32, I32, I32, I32, F32, I32),
+    FLASH_ATTENTION_BACKWARD_QUERY("flash_attention", "flash_attention_backward_query",
+            PTR, PTR, PTR, PTR, PTR, PTR, PTR, I32, I32, I32, I32, F32, I32),
+    FLASH_ATTENTION_BACKWARD_KEY("flash_attention", "flash_attention_backward_key",
+            PTR, PTR, PTR, PTR, PTR, PTR, PTR, PTR, I32, I32, I32, I32, F32, I32, I32),
+    // timestep_embedding.cu: (out, n, dim, flipSinToCos, freqShift, negLogMaxPeriod, t0, t1, t2, t3)
+    TIMESTEP_EMBEDDING("timestep_embedding", "timestep_embedding", PTR, I32, I32, I32, F32, F32, F32, F32, F32, F32),
     // mse.cu
     MSE_PARTIAL("mse", "mse_partial", PTR, PTR, PTR, I64),
     MSE_FINISH("mse", "mse_finish", PTR, PTR, I32, I64),

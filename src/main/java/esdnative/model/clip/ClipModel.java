@@ -64,7 +64,8 @@ public final class ClipModel {
         }
         Config c = Config.read(configFile);
         try (SafetensorsFile file = SafetensorsFile.open(weightsFile)) {
-            ClipTextModel text = ClipTextModel.load(backend, c.text(), file, "text_model.");
+            ClipTextModel text = new ClipTextModel(backend, c.text(),
+                    ClipCheckpoint.load(backend, ClipTextModel.parameterShapes(c.text()), file, "text_model.", "text encoder"));
             ClipVisionModel vision = new ClipVisionModel(backend, c.vision(),
                     ClipCheckpoint.load(backend, ClipVisionModel.parameterShapes(c.vision()), file, "vision_model.", "vision tower"));
             Weights heads = ClipCheckpoint.load(backend, headShapes(c), file, "", "CLIP");

@@ -1,15 +1,12 @@
 package esdnative.model.clip;
 
 import esdnative.backend.Backend;
-import esdnative.io.SafetensorsFile;
 import esdnative.model.Weights;
 import esdnative.model.nn.LayerNorm;
 import esdnative.tensor.Tensor;
 
-import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.SequencedMap;
-import java.util.function.Function;
 
 /**
  * transformers 4.33's CLIPTextModel forward (the Stable Diffusion text encoder): token + position embeddings,
@@ -33,32 +30,6 @@ public final class ClipTextModel {
         this.weights = weights;
         this.encoder = encoder(config);
         this.finalLayerNorm = finalLayerNorm(config);
-    }
-
-    /** A diffusers {@code text_encoder/} folder: config.json and model.safetensors. */
-    public static ClipTextModel fromDiffusers(Backend backend, Path folder) {
-        ClipTextConfig config = ClipTextConfig.read(folder.resolve("config.json"));
-        try (SafetensorsFile file = SafetensorsFile.open(folder.resolve("model.safetensors"))) {
-            return load(backend, config, file, "text_model.");
-        }
-    }
-
-    /**
-     * Loads every parameter from {@code file}, where the names carry {@code prefix}: "text_model." in diffusers'
-     * model.safetensors, "cond_stage_model.transformer.text_model." in an SD1.x single file. Every tensor must be
-     * present with the shape the config implies.
-     */
-    public static ClipTextModel load(Backend backend, ClipTextConfig config, SafetensorsFile file, String prefix) {
-        return new ClipTextModel(backend, config,
-                ClipCheckpoint.load(backend, parameterShapes(config), file, prefix, "text encoder"));
-    }
-
-    /**
-     * Loads every parameter from {@code source} (name without "text_model." → floats of the declared size), for
-     * checkpoints whose names need mapping.
-     */
-    public static ClipTextModel load(Backend backend, ClipTextConfig config, Function<String, float[]> source) {
-        return new ClipTextModel(backend, config, Weights.load(backend, parameterShapes(config), source));
     }
 
     /** Every parameter's name and shape, in checkpoint order, from the config alone. */

@@ -65,14 +65,15 @@ public final class Attention {
 
     /**
      * x [n, lq, queryDim], ctx [n, lk, contextDim] (x itself for self-attention) → out [n, lq, queryDim].
-     * The attention probabilities [n, heads, lq, lk] (the largest activation) are kept only when {@code train}.
+     * What the backward needs (the probabilities [n, heads, lq, lk], the largest activation, unless the backend
+     * recomputes them) is kept only when {@code train}.
      */
     public Act forward(Backend be, Weights p, Tensor x, Tensor ctx, boolean train) {
         int n = x.dim(0), lq = x.dim(1), lk = ctx.dim(1);
         Tensor q = toQ.forward(be, p, x, n * lq);
         Tensor k = toK.forward(be, p, ctx, n * lk);
         Tensor v = toV.forward(be, p, ctx, n * lk);
-        Tensor probs = train ? be.zeros(n, heads, lq, lk) : null;
+        Tensor probs = train ? be.zeros(be.attentionSavedShape(n, heads, lq, lk)) : null;
         Tensor o = be.zeros(n * lq, heads * headDim);
         be.attention(o, probs, q, k, v, n, heads, lq, lk, headDim, scale(), causal);
         Tensor out = toOut.forward(be, p, o, n * lq).reshape(n, lq, toOut.out());

@@ -1,7 +1,7 @@
 package esdnative.model.sdxl;
 
-import esdnative.weights.CompVisNames;
-import esdnative.weights.OpenClipNames;
+import esdnative.checkpoint.CompVisNames;
+import esdnative.checkpoint.OpenClipNames;
 
 /**
  * Where a diffusers SDXL tensor ({@code unet/…}, {@code vae/…}, {@code text_encoder/…}, {@code text_encoder_2/…})

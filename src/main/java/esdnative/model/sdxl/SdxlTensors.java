@@ -3,7 +3,7 @@ package esdnative.model.sdxl;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.TensorInfo;
 import esdnative.util.UserError;
-import esdnative.weights.CompVisNames;
+import esdnative.checkpoint.CompVisNames;
 
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -2,12 +2,13 @@ package esdnative.model.sdxl;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import esdnative.backend.Backend;
+import esdnative.checkpoint.CompVisNames;
+import esdnative.checkpoint.ExpectedTensors;
 import esdnative.io.Json;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.TensorInfo;
 import esdnative.model.Vae;
 import esdnative.model.Weights;
-import esdnative.model.clip.ClipCheckpoint;
 import esdnative.model.clip.ClipTextConfig;
 import esdnative.model.clip.ClipTextModel;
 import esdnative.model.clip.ClipTextModelWithProjection;
@@ -20,7 +21,6 @@ import esdnative.model.vae.VaeWeights;
 import esdnative.sched.DdimConfig;
 import esdnative.text.ClipTokenizer;
 import esdnative.util.UserError;
-import esdnative.weights.CompVisNames;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -176,8 +176,8 @@ public record StableDiffusionXL(Path source, UNetConfig unet, Weights unetWeight
         tensors.shapes(component, expected).forEach((name, shape) -> {
             if (name.startsWith(prefix)) found.put(name.substring(prefix.length()), shape);
         });
-        return ClipCheckpoint.load(be, shapes, found, name -> tensors.read(component, prefix + name),
-                tensors.describe(component) + ": " + part, prefix);
+        ExpectedTensors.check(shapes, found, ExpectedTensors.Extras.IGNORED, tensors.describe(component), part);
+        return Weights.load(be, shapes, name -> tensors.read(component, prefix + name));
     }
 
     /** The UNet's context and pooled widths must be the text encoders' (diffusers checks the latter too). */

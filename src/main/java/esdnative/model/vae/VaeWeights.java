@@ -1,17 +1,12 @@
 package esdnative.model.vae;
 
 import esdnative.backend.Backend;
-import esdnative.util.UserError;
-import esdnative.io.SafetensorsFile;
-import esdnative.io.TensorInfo;
+import esdnative.checkpoint.ExpectedTensors;
 import esdnative.model.Weights;
+import esdnative.util.UserError;
 
-import java.util.ArrayList;
 import java.util.HashMap;
-import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.SequencedMap;
 import java.util.function.Function;
@@ -22,24 +17,10 @@ import java.util.function.Function;
  * to_q/to_k/to_v/to_out.0 (the renaming diffusers itself applies on load).
  */
 public final class VaeWeights {
-    private static final int SHOWN_MISMATCHES = 5;
     private static final Map<String, String> LEGACY_ATTENTION = Map.of(
             ".to_q.", ".query.", ".to_k.", ".key.", ".to_v.", ".value.", ".to_out.0.", ".proj_attn.");
 
     private VaeWeights() {}
-
-    /**
-     * Loads the decoder from a diffusers {@code vae/diffusion_pytorch_model.safetensors} (any float dtype).
-     *
-     * @throws UserError when the file cannot be read or does not match the config
-     */
-    public static Weights load(Backend be, VaeConfig config, Path file) {
-        try (SafetensorsFile st = SafetensorsFile.open(file)) {
-            Map<String, int[]> shapes = new LinkedHashMap<>();
-            for (TensorInfo t : st.tensors()) shapes.put(t.name(), t.intShape());
-            return load(be, config, shapes, st::readFloats, file.toString());
-        }
-    }
 
     /**
      * @param fileShapes every tensor the file holds, name → shape
@@ -50,26 +31,21 @@ public final class VaeWeights {
     public static Weights load(Backend be, VaeConfig config, Map<String, int[]> fileShapes,
                                Function<String, float[]> reader, String file) {
         SequencedMap<String, int[]> expected = VaeDecoder.parameterShapes(config);
-        List<String> problems = new ArrayList<>();
+        // the decoder side of the file by the names the config uses (pre-0.14 attention names renamed); the encoder's
+        // tensors are another part, not read
         Map<String, String> fileNameOf = new HashMap<>();
-        for (var e : expected.entrySet()) {
-            String name = fileName(e.getKey(), fileShapes);
-            int[] got = fileShapes.get(name);
-            if (got == null) problems.add("missing " + e.getKey());
-            else if (!Arrays.equals(got, e.getValue())) {
-                problems.add(name + " has shape " + Arrays.toString(got) + ", expected " + Arrays.toString(e.getValue()));
-            }
-            fileNameOf.put(e.getKey(), name);
+        Map<String, int[]> found = new LinkedHashMap<>();
+        for (String name : expected.keySet()) {
+            String stored = fileName(name, fileShapes);
+            if (!fileShapes.containsKey(stored)) continue;
+            fileNameOf.put(name, stored);
+            found.put(name, fileShapes.get(stored));
         }
-        for (String name : fileShapes.keySet()) {
-            boolean decoderSide = name.startsWith("decoder.") || name.startsWith("post_quant_conv.");
-            if (decoderSide && !fileNameOf.containsValue(name)) problems.add("unexpected " + name);
+        for (var e : fileShapes.entrySet()) {
+            boolean decoderSide = e.getKey().startsWith("decoder.") || e.getKey().startsWith("post_quant_conv.");
+            if (decoderSide && !fileNameOf.containsValue(e.getKey())) found.put(e.getKey(), e.getValue());
         }
-        if (!problems.isEmpty()) {
-            String shown = String.join("; ", problems.subList(0, Math.min(SHOWN_MISMATCHES, problems.size())));
-            String more = problems.size() > SHOWN_MISMATCHES ? " (and " + (problems.size() - SHOWN_MISMATCHES) + " more)" : "";
-            throw new UserError(file + ": does not match the VAE config: " + shown + more);
-        }
+        ExpectedTensors.check(expected, found, ExpectedTensors.Extras.REFUSED, file, "VAE");
         return Weights.load(be, expected, name -> reader.apply(fileNameOf.get(name)));
     }
 

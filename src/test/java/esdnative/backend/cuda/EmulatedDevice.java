@@ -1,7 +1,6 @@
 package esdnative.backend.cuda;
 
 import esdnative.backend.cuda.CudaKernels.Dim;
-import esdnative.backend.cuda.CudaKernels.Ptr;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -17,7 +16,6 @@ import java.util.Map;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * A {@link Device} without a GPU: host memory stands in for device memory (filled with a NaN pattern when
@@ -92,18 +90,9 @@ final class EmulatedDevice implements Device {
 
     @Override
     public void launch(Kernel kernel, Dim grid, Dim block, Object... args) {
-        CudaKernels.pack(kernel, args); // the same argument checks as on the GPU
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment params = arena.allocate(ADDRESS, args.length);
-            for (int i = 0; i < args.length; i++) {
-                MemorySegment value = switch (kernel.params.get(i)) {
-                    case PTR -> arena.allocateFrom(JAVA_LONG, args[i] == null ? 0 : ((Ptr) args[i]).address());
-                    case I64 -> arena.allocateFrom(JAVA_LONG, (Long) args[i]);
-                    case I32 -> arena.allocateFrom(JAVA_INT, (Integer) args[i]);
-                    case F32 -> arena.allocateFrom(JAVA_FLOAT, (Float) args[i]);
-                };
-                params.setAtIndex(ADDRESS, i, value);
-            }
+            // the same parameter block, with the same argument checks, as a launch on the GPU
+            MemorySegment params = new ParameterBlock(kernel, arena).write(args).pointers();
             int result = (int) launch.invokeExact(arena.allocateFrom(kernel.entry), grid.x(), grid.y(), grid.z(),
                     block.x(), block.y(), block.z(), params);
             if (result != 0) throw new CudaException("the emulator has no kernel " + kernel.entry);

@@ -2,6 +2,7 @@ package esdnative.model.clip;
 
 import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
+import esdnative.testing.FixtureWeights;
 import esdnative.util.UserError;
 import esdnative.io.Json;
 import esdnative.io.Npy;
@@ -55,7 +56,8 @@ class ClipTextModelTest {
     void forwardMatchesTransformers() {
         int[] ids = goldenIds();
         try (Backend cpu = new CpuBackend()) {
-            ClipTextModel model = ClipTextModel.fromDiffusers(cpu, Fixtures.path("tiny-sd-a/text_encoder"));
+            ClipTextModel model = FixtureWeights.textEncoder(cpu, ClipTextConfig.read(Fixtures.path("tiny-sd-a/text_encoder/config.json")),
+                    Fixtures.path("tiny-sd-a"));
             Goldens.assertClose("text_embeddings_input", cpu.toHost(model.embeddings(ids, ids.length / 77)));
             Goldens.assertClose("text_last_hidden_state", cpu.toHost(model.forward(ids, ids.length / 77)));
         }
@@ -68,7 +70,8 @@ class ClipTextModelTest {
         Json.tree(Fixtures.golden("prompts.json")).forEach(p -> prompts.add(p.asText()));
         ClipTokenizer tokenizer = ClipTokenizer.load(Fixtures.path("tiny-sd-a/tokenizer"));
         try (Backend cpu = new CpuBackend()) {
-            ClipTextModel model = ClipTextModel.fromDiffusers(cpu, Fixtures.path("tiny-sd-a/text_encoder"));
+            ClipTextModel model = FixtureWeights.textEncoder(cpu, ClipTextConfig.read(Fixtures.path("tiny-sd-a/text_encoder/config.json")),
+                    Fixtures.path("tiny-sd-a"));
             Goldens.assertClose("text_last_hidden_state", cpu.toHost(model.forward(tokenizer.encodeBatch(prompts), prompts.size())));
         }
     }
@@ -78,9 +81,8 @@ class ClipTextModelTest {
     void loadsFromTheSingleFile() {
         int[] ids = goldenIds();
         ClipTextConfig config = ClipTextConfig.read(Fixtures.path("tiny-sd-a/text_encoder/config.json"));
-        try (Backend cpu = new CpuBackend();
-             SafetensorsFile file = SafetensorsFile.open(Fixtures.path("tiny-sd-a-single-file.safetensors"))) {
-            ClipTextModel model = ClipTextModel.load(cpu, config, file, "cond_stage_model.transformer.text_model.");
+        try (Backend cpu = new CpuBackend()) {
+            ClipTextModel model = FixtureWeights.textEncoder(cpu, config, Fixtures.path("tiny-sd-a-single-file.safetensors"));
             Goldens.assertClose("text_last_hidden_state", cpu.toHost(model.forward(ids, ids.length / 77)));
         }
     }
@@ -88,9 +90,8 @@ class ClipTextModelTest {
     @Test
     void shapeMismatchIsAUserError() {
         ClipTextConfig wrong = new ClipTextConfig(49408, 32, 64, 2, 4, 77, "quick_gelu", 1e-5f);
-        try (Backend cpu = new CpuBackend();
-             SafetensorsFile file = SafetensorsFile.open(Fixtures.path("tiny-sd-a/text_encoder/model.safetensors"))) {
-            UserError e = assertThrows(UserError.class, () -> ClipTextModel.load(cpu, wrong, file, "text_model."));
+        try (Backend cpu = new CpuBackend()) {
+            UserError e = assertThrows(UserError.class, () -> FixtureWeights.textEncoder(cpu, wrong, Fixtures.path("tiny-sd-a")));
             assertTrue(e.getMessage().contains("text_model.encoder.layers.0.mlp.fc1.weight"), e.getMessage());
         }
     }

@@ -10,7 +10,7 @@ import esdnative.model.unet.UNetConfig;
 import esdnative.testing.Fixtures;
 import esdnative.testing.TinySdxl;
 import esdnative.util.UserError;
-import esdnative.weights.CompVisNames;
+import esdnative.checkpoint.CompVisNames;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;

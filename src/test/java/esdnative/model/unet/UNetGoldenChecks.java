@@ -7,6 +7,7 @@ import esdnative.io.Npy;
 import esdnative.io.NpyArray;
 import esdnative.model.Weights;
 import esdnative.tensor.Tensor;
+import esdnative.testing.FixtureWeights;
 import esdnative.testing.Fixtures;
 import esdnative.testing.Goldens;
 import org.junit.jupiter.api.AfterAll;
@@ -51,7 +52,7 @@ abstract class UNetGoldenChecks {
         be = createBackend();
         UNetConfig config = UNetConfig.fromJson(Fixtures.path("tiny-sd-a/unet/config.json"));
         unet = new UNet2DConditionModel(config);
-        params = UNetWeights.load(be, config, Fixtures.path("tiny-sd-a/unet/diffusion_pytorch_model.safetensors"));
+        params = FixtureWeights.unet(be, config, Fixtures.path("tiny-sd-a"));
         latents = load("unet_in_latents.npy");
         context = load("unet_in_context.npy");
         long[] t = Npy.read(Fixtures.golden("unet_in_timesteps.npy")).longs();

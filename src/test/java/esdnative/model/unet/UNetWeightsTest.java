@@ -2,6 +2,7 @@ package esdnative.model.unet;
 
 import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
+import esdnative.testing.FixtureWeights;
 import esdnative.util.UserError;
 import esdnative.model.Weights;
 import esdnative.testing.Fixtures;
@@ -33,8 +34,7 @@ class UNetWeightsTest {
 
     @Test
     void loadsTheFixtureFileByName() {
-        Path file = Fixtures.path("tiny-sd-a/unet/diffusion_pytorch_model.safetensors");
-        Weights w = UNetWeights.load(be, config, file);
+        Weights w = FixtureWeights.unet(be, config, Fixtures.path("tiny-sd-a"));
         assertEquals(UNet2DConditionModel.parameterShapes(config).size(), w.asMap().size());
         assertArrayEquals(new int[] {32, 4, 3, 3}, w.get("conv_in.weight").shape());
     }
@@ -60,6 +60,6 @@ class UNetWeightsTest {
 
     @Test
     void aFileThatIsNotThereIsAUserError() {
-        assertThrows(UserError.class, () -> UNetWeights.load(be, config, Path.of("no/such/unet.safetensors")));
+        assertThrows(UserError.class, () -> FixtureWeights.unet(be, config, Path.of("no/such/unet.safetensors")));
     }
 }

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
+import esdnative.testing.FixtureWeights;
 import esdnative.testing.Goldens;
 import esdnative.util.UserError;
 import esdnative.io.Npy;
@@ -38,7 +39,7 @@ class VaeDecoderTest {
 
     /** Both decode goldens on a backend. */
     static void checkDecoding(Backend be, VaeConfig config) throws IOException {
-        Weights p = VaeWeights.load(be, config, Fixtures.path("tiny-sd-a/vae/diffusion_pytorch_model.safetensors"));
+        Weights p = FixtureWeights.vae(be, config, Fixtures.path("tiny-sd-a"));
         VaeDecoder vae = new VaeDecoder(config);
         JsonNode manifest = new ObjectMapper().readTree(Fixtures.golden("manifest.json").toFile()).get("files");
         check(be, vae, p, manifest, "vae_decode_in_latents.npy", "vae_decode_out_image");
