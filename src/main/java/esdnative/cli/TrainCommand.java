@@ -239,7 +239,9 @@ public final class TrainCommand implements Callable<Integer> {
                     }
                     input.verifyUnchanged("--model", still);
                     if (xl) {
-                        new SdxlEsdOutput(be, sdxl, trainer.subset(), metadata(settings)).write(out, outFormat, overwrite);
+                        SdxlEsdOutput output = new SdxlEsdOutput(be, sdxl, trainer.subset(), metadata(settings));
+                        if (outFormat == Layout.LORA) output.writeLora(out, lora).forEach(err::println);
+                        else output.write(out, outFormat, overwrite);
                     } else {
                         EsdOutput output = new EsdOutput(be, sd, trainer.subset(), metadata(settings)).pipelineFilesFrom(configDir, tokenizer);
                         if (outFormat == Layout.LORA) output.writeLora(out, lora).forEach(err::println);

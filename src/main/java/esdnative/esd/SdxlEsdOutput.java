@@ -7,6 +7,9 @@ import esdnative.io.AtomicOutput;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.SafetensorsWriter;
 import esdnative.io.SafetensorsWriter.Entry;
+import esdnative.lora.LoraExtraction;
+import esdnative.lora.LoraSettings;
+import esdnative.lora.LoraWriter;
 import esdnative.model.sdxl.SdxlSingleFileNames;
 import esdnative.model.sdxl.StableDiffusionXL;
 import esdnative.util.UserError;
@@ -26,7 +29,7 @@ import java.util.stream.Stream;
  * Writes an ESD result of an SDXL model in its input's layout: a diffusers folder as a copy of the input folder with
  * the UNet's weights file rewritten, a single file as the input file with the trained UNet tensors replaced, or the
  * trained tensors alone. Untouched tensors are copied byte for byte (dtype kept), trained ones are written in their
- * source dtype; the write is atomic. Converting between the two layouts (and a LoRA of SDXL) is not supported yet.
+ * source dtype; the write is atomic. Or the change as a LoRA. Converting between the two layouts is not supported yet.
  */
 public final class SdxlEsdOutput {
     private static final String UNET_FILE = "unet/diffusion_pytorch_model.safetensors";
@@ -47,7 +50,7 @@ public final class SdxlEsdOutput {
     public static void checkSupported(Path model, Layout format) {
         boolean folder = Files.isDirectory(model);
         switch (format) {
-            case LORA -> throw new UserError("an SDXL result cannot be written as a LoRA yet: write diffusers, single-file or trained-only");
+            case LORA, TRAINED_ONLY -> { }
             case SINGLE_FILE -> {
                 if (folder) throw new UserError("an SDXL diffusers folder is written as a diffusers folder or trained-only; single-file output of it is not supported yet");
             }
@@ -57,7 +60,6 @@ public final class SdxlEsdOutput {
                     throw new UserError(model + ": the UNet is not in " + UNET_FILE + " (sharded or .bin weights); write trained-only");
                 }
             }
-            case TRAINED_ONLY -> { }
             default -> throw new IllegalArgumentException(format + " is not an output format");
         }
     }
@@ -70,9 +72,16 @@ public final class SdxlEsdOutput {
                 case TRAINED_ONLY -> writeTrainedOnly(tmp);
                 case SINGLE_FILE -> writeSingleFile(tmp);
                 case DIFFUSERS -> writeFolder(tmp);
-                default -> throw new IllegalStateException("refused by checkSupported");
+                default -> throw new IllegalArgumentException(format + ": a LoRA output needs its settings (writeLora)");
             }
         });
+    }
+
+    /** The trained tensors' change from the frozen model as a LoRA file (kohya's SDXL names); the log's lines. */
+    public List<String> writeLora(Path out, LoraSettings settings) {
+        LoraExtraction.Result lora = LoraExtraction.extract(LoraExtraction.Pair.of(be, model.unetWeights(), subset.trained()), settings);
+        LoraWriter.write(out, lora, model.source(), metadata);
+        return LoraWriter.report(lora);
     }
 
     private void writeTrainedOnly(Path tmp) {

@@ -84,13 +84,31 @@ class SdxlTrainCommandTest {
         assertEquals(expected, changed(source, out));
     }
 
+    /** --format lora: the trained attn2 tensors' change, named as kohya names SDXL's modules. */
+    @Test
+    void loraOutput(@TempDir Path tmp) {
+        Path out = tmp.resolve("erased-lora.safetensors");
+        List<String> args = new ArrayList<>(List.of("train", "--model", TinySdxl.model("").toString(), "--concept",
+                "a photo of a cat", "--format", "lora", "--output", out.toString()));
+        args.addAll(List.of(QUICK));
+        Cli r = Cli.run(args.toArray(String[]::new));
+        assertEquals(0, r.exit(), r.err());
+        try (SafetensorsFile f = SafetensorsFile.open(out)) {
+            // every trained 2-D weight (to_q, to_k, to_v, to_out.0 of each attn2) as a down, an up and an alpha; the
+            // to_out.0 biases are not expressible as a LoRA
+            long weights = authorsEsdX().stream().filter(n -> n.endsWith(".weight")).count();
+            assertEquals(3 * weights, f.names().size());
+            assertTrue(f.names().stream().allMatch(n -> n.startsWith("lora_unet_") && n.contains("attn2")));
+        }
+    }
+
     @Test
     void sdxlRefusals(@TempDir Path tmp) {
         String model = TinySdxl.model("").toString();
-        Cli lora = Cli.run("train", "--model", model, "--concept", "cat", "--format", "lora", "--output",
-                tmp.resolve("l.safetensors").toString(), "--iterations", "1");
-        assertEquals(2, lora.exit());
-        assertTrue(lora.err().contains("--format") && lora.err().contains("LoRA"), lora.err());
+        Cli single = Cli.run("train", "--model", model, "--concept", "cat", "--format", "single-file", "--output",
+                tmp.resolve("s.safetensors").toString(), "--iterations", "1");
+        assertEquals(2, single.exit());
+        assertTrue(single.err().contains("--format: ") && single.err().contains("single-file output"), single.err());
         Cli noConfig = Cli.run("train", "--model", Fixtures.path("tiny-sdxl-a-single-file.safetensors").toString(),
                 "--concept", "cat", "--dry-run");
         assertEquals(2, noConfig.exit());
