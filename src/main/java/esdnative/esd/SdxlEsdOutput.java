@@ -18,6 +18,9 @@ import java.io.IOException;
 import java.nio.file.FileVisitOption;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -29,7 +32,8 @@ import java.util.stream.Stream;
  * Writes an ESD result of an SDXL model in its input's layout: a diffusers folder as a copy of the input folder with
  * the UNet's weights file rewritten, a single file as the input file with the trained UNet tensors replaced, or the
  * trained tensors alone. Untouched tensors are copied byte for byte (dtype kept), trained ones are written in their
- * source dtype; the write is atomic. Or the change as a LoRA. Converting between the two layouts is not supported yet.
+ * source dtype; the write is atomic. A folder is also written as a single file (converted as diffusers' own script
+ * does); a single file as a folder is not supported yet. Or the change as a LoRA.
  */
 public final class SdxlEsdOutput {
     private static final String UNET_FILE = "unet/diffusion_pytorch_model.safetensors";
@@ -51,9 +55,7 @@ public final class SdxlEsdOutput {
         boolean folder = Files.isDirectory(model);
         switch (format) {
             case LORA, TRAINED_ONLY -> { }
-            case SINGLE_FILE -> {
-                if (folder) throw new UserError("an SDXL diffusers folder is written as a diffusers folder or trained-only; single-file output of it is not supported yet");
-            }
+            case SINGLE_FILE -> { }
             case DIFFUSERS -> {
                 if (!folder) throw new UserError("an SDXL single file is written as a single file or trained-only; a diffusers folder of it is not supported yet");
                 if (!Files.isRegularFile(model.resolve(UNET_FILE))) {
@@ -70,7 +72,10 @@ public final class SdxlEsdOutput {
         AtomicOutput.write(out, "--output", overwrite, tmp -> {
             switch (format) {
                 case TRAINED_ONLY -> writeTrainedOnly(tmp);
-                case SINGLE_FILE -> writeSingleFile(tmp);
+                case SINGLE_FILE -> {
+                    if (Files.isDirectory(model.source())) writeSingleFileFromFolder(tmp);
+                    else writeSingleFile(tmp);
+                }
                 case DIFFUSERS -> writeFolder(tmp);
                 default -> throw new IllegalArgumentException(format + ": a LoRA output needs its settings (writeLora)");
             }
@@ -104,6 +109,68 @@ public final class SdxlEsdOutput {
         try (SafetensorsFile f = SafetensorsFile.open(model.source())) {
             SafetensorsWriter.write(tmp, replaced(f, trainedByKey), metadata);
         }
+    }
+
+    /**
+     * A folder's model in the original SDXL layout (README-sdxl.md §2): every tensor of unet/, vae/, text_encoder/ and
+     * text_encoder_2/ under its single-file key, bytes as they were (the VAE's attention projections as 1×1
+     * convolutions, text_encoder_2's q/k/v rows fused into in_proj, its projection transposed), the trained UNet
+     * tensors replaced.
+     */
+    private void writeSingleFileFromFolder(Path tmp) {
+        SdxlSingleFileNames names = new SdxlSingleFileNames(StableDiffusionXL.topology(model.unet(), model.vae().config()));
+        SequencedMap<String, Entry> entries = new LinkedHashMap<>();
+        Map<String, String[]> fused = new HashMap<>();   // in_proj key → the q, k, v tensors' names
+        List<SafetensorsFile> files = new ArrayList<>();
+        try (Arena arena = Arena.ofConfined()) {
+            for (String component : List.of("unet", "vae", "text_encoder", "text_encoder_2")) {
+                SafetensorsFile f = SafetensorsFile.open(model.source().resolve(component)
+                        .resolve((component.startsWith("text") ? "model" : "diffusion_pytorch_model") + ".safetensors"));
+                files.add(f);
+                for (String name : f.names()) {
+                    SdxlSingleFileNames.Place p = names.place(component, name);
+                    if (p == null) continue;   // buffers such as position_ids
+                    long[] shape = CompVisNames.compVisShape(p.key(), f.shape(name));
+                    if (component.equals("unet") && subset.trained().contains(name)) {
+                        entries.put(p.key(), Entry.floats(f.dtype(name), shape, be.toHost(subset.trained().get(name))));
+                    } else if (p.transposed()) {
+                        entries.put(p.key(), Entry.floats(f.dtype(name), new long[] {shape[1], shape[0]},
+                                transposed(f.readFloats(name), (int) shape[0], (int) shape[1])));
+                    } else if (p.third() >= 0) {
+                        fused.computeIfAbsent(p.key(), k -> new String[3])[p.third()] = name;
+                        entries.put(p.key(), null);   // its place in the order; filled below
+                    } else {
+                        entries.put(p.key(), Entry.raw(f.dtype(name), shape, f.raw(name)));
+                    }
+                }
+            }
+            SafetensorsFile text2 = files.getLast();
+            fused.forEach((key, qkv) -> entries.put(key, concatenatedRows(text2, qkv, arena)));
+            SafetensorsWriter.write(tmp, entries, metadata);
+        } finally {
+            files.forEach(SafetensorsFile::close);
+        }
+    }
+
+    /** Three tensors of one dtype and shape stacked on dim 0, as their bytes back to back. */
+    private static Entry concatenatedRows(SafetensorsFile f, String[] parts, Arena arena) {
+        long[] shape = f.shape(parts[0]);
+        MemorySegment all = arena.allocate(3 * f.raw(parts[0]).byteSize());
+        long at = 0;
+        for (String part : parts) {
+            MemorySegment s = f.raw(part);
+            MemorySegment.copy(s, 0, all, at, s.byteSize());
+            at += s.byteSize();
+        }
+        shape[0] *= 3;
+        return Entry.raw(f.dtype(parts[0]), shape, all);
+    }
+
+    /** [rows, cols] → [cols, rows]. */
+    private static float[] transposed(float[] m, int rows, int cols) {
+        float[] t = new float[m.length];
+        for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) t[c * rows + r] = m[r * cols + c];
+        return t;
     }
 
     /** The input folder copied (never linked), its UNet weights file rewritten with the trained tensors. */

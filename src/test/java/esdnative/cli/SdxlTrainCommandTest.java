@@ -84,6 +84,24 @@ class SdxlTrainCommandTest {
         assertEquals(expected, changed(source, out));
     }
 
+    /**
+     * The folder written as a single file: every tensor but the trained ones byte for byte the fixture's single file
+     * (written by diffusers' convert_diffusers_to_original_sdxl.py), the trained ones the authors' 60 under their keys.
+     */
+    @Test
+    void folderToSingleFileIsDiffusersScriptsLayout(@TempDir Path tmp) {
+        Path out = tmp.resolve("erased.safetensors");
+        List<String> args = new ArrayList<>(List.of("train", "--model", TinySdxl.model("").toString(), "--concept",
+                "a photo of a cat", "--format", "single-file", "--output", out.toString()));
+        args.addAll(List.of(QUICK));
+        Cli r = Cli.run(args.toArray(String[]::new));
+        assertEquals(0, r.exit(), r.err());
+        var keyMap = Json.tree(Fixtures.path("tiny-sdxl-a-single-file.safetensors.conversion.json")).path("key_map");
+        Set<String> expected = new TreeSet<>();
+        for (String name : authorsEsdX()) expected.add(keyMap.path("unet/" + name).asText());
+        assertEquals(expected, changed(Fixtures.path("tiny-sdxl-a-single-file.safetensors"), out));
+    }
+
     /** --format lora: the trained attn2 tensors' change, named as kohya names SDXL's modules. */
     @Test
     void loraOutput(@TempDir Path tmp) {
@@ -105,10 +123,11 @@ class SdxlTrainCommandTest {
     @Test
     void sdxlRefusals(@TempDir Path tmp) {
         String model = TinySdxl.model("").toString();
-        Cli single = Cli.run("train", "--model", model, "--concept", "cat", "--format", "single-file", "--output",
-                tmp.resolve("s.safetensors").toString(), "--iterations", "1");
-        assertEquals(2, single.exit());
-        assertTrue(single.err().contains("--format: ") && single.err().contains("single-file output"), single.err());
+        Cli folder = Cli.run("train", "--model", Fixtures.path("tiny-sdxl-a-single-file.safetensors").toString(),
+                "--config", model, "--concept", "cat", "--format", "diffusers", "--output", tmp.resolve("d").toString(),
+                "--iterations", "1");
+        assertEquals(2, folder.exit());
+        assertTrue(folder.err().contains("--format: ") && folder.err().contains("a diffusers folder of it"), folder.err());
         Cli noConfig = Cli.run("train", "--model", Fixtures.path("tiny-sdxl-a-single-file.safetensors").toString(),
                 "--concept", "cat", "--dry-run");
         assertEquals(2, noConfig.exit());

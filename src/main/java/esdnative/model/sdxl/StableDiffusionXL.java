@@ -101,10 +101,7 @@ public record StableDiffusionXL(Path source, UNetConfig unet, Weights unetWeight
         requireSdxlFolder(configDir);
         UNetConfig unet = UNetConfig.fromJson(require(configDir.resolve("unet/config.json")));
         VaeConfig vae = VaeConfig.fromJson(require(configDir.resolve("vae/config.json")));
-        boolean[] upAttention = new boolean[unet.levels()];
-        for (int i = 0; i < upAttention.length; i++) upAttention[i] = unet.upBlockTypes().get(i).equals(UNetConfig.CROSS_ATTN_UP);
-        var topology = new CompVisNames.Topology(unet.levels(), unet.layersPerBlock().getFirst(), upAttention,
-                vae.blockOutChannels().size(), vae.layersPerBlock());
+        var topology = topology(unet, vae);
         SafetensorsFile f = SafetensorsFile.open(file);
         try (SdxlTensors tensors = new SdxlTensors.SingleFile(f, topology)) {
             if (!SdxlSingleFileNames.isSdxl(f.tensors().stream().map(TensorInfo::name).toList())) {
@@ -112,6 +109,14 @@ public record StableDiffusionXL(Path source, UNetConfig unet, Weights unetWeight
             }
             return load(be, file, configDir, tensors);
         }
+    }
+
+    /** The block layout the single file's names follow, from the UNet's and the VAE's configs. */
+    public static CompVisNames.Topology topology(UNetConfig unet, VaeConfig vae) {
+        boolean[] upAttention = new boolean[unet.levels()];
+        for (int i = 0; i < upAttention.length; i++) upAttention[i] = unet.upBlockTypes().get(i).equals(UNetConfig.CROSS_ATTN_UP);
+        return new CompVisNames.Topology(unet.levels(), unet.layersPerBlock().getFirst(), upAttention,
+                vae.blockOutChannels().size(), vae.layersPerBlock());
     }
 
     /**
