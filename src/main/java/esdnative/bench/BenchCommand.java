@@ -12,8 +12,10 @@ import esdnative.esd.EsdTrainer;
 import esdnative.model.Weights;
 import esdnative.model.clip.ClipVisionConfig;
 import esdnative.model.clip.ClipVisionModel;
+import esdnative.model.sdxl.MicroConditioning;
 import esdnative.model.unet.Evaluations;
 import esdnative.model.unet.UNet2DConditionModel;
+import esdnative.model.unet.UNetConfig;
 import esdnative.options.BackendOptions;
 import esdnative.pipeline.GuidedSampler;
 import esdnative.sched.DdimConfig;
@@ -59,6 +61,10 @@ public final class BenchCommand implements Runnable {
     private static final int ESD_T_ENC = 25;
     private static final int ESD_T_DDPM = 510;
     private static final int GEMM_SIZE = 1024;
+    /** SDXL base's UNet with random weights, no text encoder: only the UNet's items; by default its forward */
+    private static final String SDXL = "sdxl";
+    private static final List<String> SDXL_ITEMS = List.of("gemm", "conv", "unet-forward", "unet-backward");
+    private static final List<String> SDXL_DEFAULT = List.of("unet-forward");
     private static final int TOKENS = 77;
     /** warm-up time without --warmup: small models' medians settle only after a few seconds of JIT compilation */
     private static final int WARMUP_SECONDS = 3;
@@ -69,7 +75,7 @@ public final class BenchCommand implements Runnable {
     @Option(names = "--model", description = "A diffusers folder or single .safetensors file to time.")
     Path model;
 
-    @Option(names = "--config", description = "Random weights of a known architecture: sd14 or tiny (default: tiny).")
+    @Option(names = "--config", description = "Random weights of a known architecture: sd14, sdxl (the UNet only: conv, unet-forward, unet-backward; default: unet-forward at batch 1) or tiny (default: tiny).")
     String config;
 
     @Option(names = "--what", split = ",", description = "Comma-separated, from: gemm, conv, unet-forward, "
@@ -151,7 +157,9 @@ public final class BenchCommand implements Runnable {
                     latent, latent * m.vaeScaleFactor());
             if (items.contains("conv")) conv(m, latent);
             if (items.contains("unet-forward")) {
-                for (int n : batch != null ? List.of(batch) : List.of(1, 2)) unetForward(m, latent, n);
+                for (int n : batch != null ? List.of(batch) : SDXL.equals(config) ? List.of(1) : List.of(1, 2)) {
+                    unetForward(m, latent, n);
+                }
             }
             if (items.contains("unet-backward")) unetBackward(m, latent, batch != null ? batch : 1);
             if (items.contains("text")) text(m);
@@ -170,14 +178,17 @@ public final class BenchCommand implements Runnable {
         backend.check();
         if (model != null && config != null) throw new UserError("--model and --config: give one, not both");
         if (model == null && config == null) config = "tiny";
-        if (config != null && !config.equals("sd14") && !config.equals("tiny")) {
-            throw new UserError("--config: '" + config + "' is not a known configuration (sd14, tiny)");
+        if (config != null && !config.equals("sd14") && !config.equals(SDXL) && !config.equals("tiny")) {
+            throw new UserError("--config: '" + config + "' is not a known configuration (sd14, sdxl, tiny)");
         }
         Set<String> items = new LinkedHashSet<>();
-        for (String w : what != null ? what : ITEMS) {
+        for (String w : what != null ? what : SDXL.equals(config) ? SDXL_DEFAULT : ITEMS) {
             String item = w.trim();
             if (!ITEMS.contains(item)) {
                 throw new UserError("--what: '" + item + "' is not a benchmark (" + String.join(", ", ITEMS) + ")");
+            }
+            if (SDXL.equals(config) && !SDXL_ITEMS.contains(item)) {
+                throw new UserError("--what " + item + ": --config sdxl times the UNet only (" + String.join(", ", SDXL_ITEMS) + ")");
             }
             items.add(item);
         }
@@ -191,7 +202,7 @@ public final class BenchCommand implements Runnable {
         }
         if (what == null) ordered.remove("clip-vision");   // 1.2 GB of random weights: only on request
         if (what == null) ordered.remove("uce");   // only on request: it times edits of 1, 10 and 100 concepts
-        skipEsdIteration = what == null && model == null && tokenizer == null;
+        skipEsdIteration = what == null && model == null && tokenizer == null && !SDXL.equals(config);
         if (skipEsdIteration) ordered.remove("esd-iteration");
         if (batch != null && batch < 1) throw new UserError("--batch: must be at least 1, got " + batch);
         if (resolution != null && resolution < 1) throw new UserError("--resolution: must be positive, got " + resolution);
@@ -251,7 +262,8 @@ public final class BenchCommand implements Runnable {
         UNet2DConditionModel unet = m.unet();
         Inputs in = inputs(m, latent, n);
         // predict: the forward as inference runs it, without keeping activations for a backward
-        profiled("UNet forward, batch " + n, () -> unet.predict(be, m.unetWeights(), in.latents, in.timesteps, in.context));
+        profiled("UNet forward, batch " + n, () -> unet.predict(be, m.unetWeights(), in.latents, in.timesteps, in.context,
+                in.added));
     }
 
     private void unetBackward(BenchModel m, int latent, int n) {
@@ -264,7 +276,7 @@ public final class BenchCommand implements Runnable {
             grads.fill(be, 0f);
             // as a training iteration runs it: each run's activations and gradients reuse the last run's memory
             try (Scope scope = be.openScope()) {
-                var acts = unet.forward(be, m.unetWeights(), in.latents, in.timesteps, in.context);
+                var acts = unet.forward(be, m.unetWeights(), in.latents, in.timesteps, in.context, in.added);
                 unet.backward(be, m.unetWeights(), grads, acts, dOut, null, null);
             }
         });
@@ -458,15 +470,26 @@ public final class BenchCommand implements Runnable {
     }
 
     /** Random latents [n, in, h, w], timesteps and a context [n, 77, crossAttentionDim]. */
-    private record Inputs(Tensor latents, float[] timesteps, Tensor context) {}
+    /** @param added SDXL's pooled embeddings and time ids (an uncropped image of the latents' size), else null */
+    private record Inputs(Tensor latents, float[] timesteps, Tensor context, UNet2DConditionModel.TextTimeInputs added) {}
 
     private Inputs inputs(BenchModel m, int latent, int n) {
         Rng rng = new Rng(seed + 1);
         int c = m.unetConfig().inChannels(), dim = m.unetConfig().crossAttentionDim().getFirst();
         float[] t = new float[n];
         for (int i = 0; i < n; i++) t[i] = rng.nextInt(0, 1000);
-        return new Inputs(be.fromHost(rng.normal(n * c * latent * latent), n, c, latent, latent), t,
-                be.fromHost(rng.normal(n * TOKENS * dim), n, TOKENS, dim));
+        Tensor latents = be.fromHost(rng.normal(n * c * latent * latent), n, c, latent, latent);
+        Tensor context = be.fromHost(rng.normal(n * TOKENS * dim), n, TOKENS, dim);
+        UNetConfig.TextTime textTime = m.unetConfig().textTime();
+        if (textTime == null) return new Inputs(latents, t, context, null);
+        int px = latent * m.vaeScaleFactor();
+        float[] ids = new float[n * UNetConfig.TextTime.TIME_IDS];
+        for (int i = 0; i < n; i++) {
+            System.arraycopy(MicroConditioning.uncropped(px, px).timeIds(), 0, ids, i * UNetConfig.TextTime.TIME_IDS,
+                    UNetConfig.TextTime.TIME_IDS);
+        }
+        Tensor pooled = be.fromHost(rng.normal(n * textTime.textEmbedDim()), n, textTime.textEmbedDim());
+        return new Inputs(latents, t, context, new UNet2DConditionModel.TextTimeInputs(pooled, ids));
     }
 
     /** Times {@code work}, then prints where the timed runs spent their time, per op and per run. */

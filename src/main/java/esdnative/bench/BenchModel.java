@@ -39,7 +39,10 @@ record BenchModel(String description, UNetConfig unetConfig, Weights unetWeights
         }
     }
 
-    /** "sd14" (SD1.4/1.5, 860M UNet parameters, CLIP ViT-L/14) or "tiny" (tiny-sd-a's architecture). */
+    /**
+     * "sd14" (SD1.4/1.5, 860M UNet parameters, CLIP ViT-L/14), "sdxl" (SDXL base's UNet, 2.57 billion parameters,
+     * no text encoder: null) or "tiny" (tiny-sd-a's architecture).
+     */
     static BenchModel random(Backend be, String config, Path tokenizerDir, long seed) {
         return randomWithTokenizer(be, config, tokenizerDir != null ? ClipTokenizer.load(tokenizerDir) : null, seed);
     }
@@ -55,19 +58,27 @@ record BenchModel(String description, UNetConfig unetConfig, Weights unetWeights
                 text = ClipTextConfig.vitL14();
                 vaeScale = 8;
             }
+            case "sdxl" -> {
+                unet = UNetConfig.sdxl();
+                text = null;
+                vaeScale = 8;
+            }
             case "tiny" -> {
                 unet = UNetConfig.tiny();
                 text = new ClipTextConfig(49408, 32, 37, 2, 4, 77, "quick_gelu", 1e-5f);
                 vaeScale = 2;
             }
-            default -> throw new UserError("--config: '" + config + "' is not a known configuration (sd14, tiny)");
+            default -> throw new UserError("--config: '" + config + "' is not a known configuration (sd14, sdxl, tiny)");
         }
         Weights unetWeights = Weights.allocate(be, UNet2DConditionModel.parameterShapes(unet));
         RandomWeights.fill(be, unetWeights, seed);
-        Weights textWeights = Weights.allocate(be, ClipTextModel.parameterShapes(text));
-        RandomWeights.fill(be, textWeights, seed + 1);
-        return new BenchModel(config + " config, random weights (seed " + seed + ")", unet, unetWeights,
-                new ClipTextModel(be, text, textWeights), tokenizer,
+        ClipTextModel textEncoder = null;
+        if (text != null) {
+            Weights textWeights = Weights.allocate(be, ClipTextModel.parameterShapes(text));
+            RandomWeights.fill(be, textWeights, seed + 1);
+            textEncoder = new ClipTextModel(be, text, textWeights);
+        }
+        return new BenchModel(config + " config, random weights (seed " + seed + ")", unet, unetWeights, textEncoder, tokenizer,
                 DdimConfig.stableDiffusion1(), vaeScale);
     }
 }

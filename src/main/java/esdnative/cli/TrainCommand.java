@@ -11,6 +11,8 @@ import esdnative.esd.EsdRun;
 import esdnative.esd.EsdTrainer;
 import esdnative.esd.Sampler;
 import esdnative.esd.Schedule;
+import esdnative.esd.SdxlEsdOutput;
+import esdnative.esd.Target;
 import esdnative.esd.TrainMethod;
 import esdnative.esd.TrainedNames;
 import esdnative.esd.TrajectoryPool;
@@ -21,6 +23,7 @@ import esdnative.io.OutputLock;
 import esdnative.model.ModelLoader;
 import esdnative.model.SizeLimit;
 import esdnative.model.StableDiffusion;
+import esdnative.model.sdxl.StableDiffusionXL;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.model.unet.UNetConfig;
 import esdnative.tensor.Tensor;
@@ -77,8 +80,12 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--lr", defaultValue = "1e-5", description = "Adam learning rate. Default: ${DEFAULT-VALUE}.")
     float lr;
 
-    @Option(names = "--negative-guidance", defaultValue = "1.0", description = "η in target = e0 − η (ep − e0). Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--negative-guidance", defaultValue = "1.0", description = "η in the target. Default: ${DEFAULT-VALUE}.")
     float negativeGuidance;
+
+    @Option(names = "--target", defaultValue = "paper", paramLabel = "T",
+            description = "What en is trained towards: paper (e0 − η (ep − e0)) or esd-2025 (ep − η (ep − e0), the authors' 2025 esd_sd.py / esd_sdxl.py). Default: ${DEFAULT-VALUE}.")
+    String target;
 
     @Option(names = "--start-guidance", defaultValue = "3.0", description = "Guidance scale when sampling z. Default: ${DEFAULT-VALUE}.")
     float startGuidance;
@@ -154,8 +161,11 @@ public final class TrainCommand implements Callable<Integer> {
         backend.check();
         if (saveEvery < 0) throw new UserError("--save-every: must be 0 (only on Ctrl-C) or positive, got " + saveEvery);
         TrainMethod trainMethod = Flags.about("--method", () -> TrainMethod.parse(method));
+        Target targetChoice = Flags.about("--target", () -> Target.parse(target));
+        boolean xl = Files.exists(model) && StableDiffusionXL.isSdxl(model);
+        if (xl) refuseForSdxl(model);
         if (dryRun) {
-            UNetConfig config = ModelLoader.unetConfig(model, configDir);
+            UNetConfig config = xl ? Flags.about("--config", () -> StableDiffusionXL.unetConfig(model, configDir)) : ModelLoader.unetConfig(model, configDir);
             var shapes = UNet2DConditionModel.parameterShapes(config);
             long total = shapes.values().stream().mapToLong(Tensor::sizeOf).sum();
             System.out.printf(Locale.ROOT, "%s trains %,d of %,d UNet parameters%n", trainMethod.id(),
@@ -180,20 +190,25 @@ public final class TrainCommand implements Callable<Integer> {
         models.requireModel();
         try (Backend be = backend.open(err::println)) {
             long loadStart = System.nanoTime();
-            StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
-                    predictionType);
-            ModelLoader.hintConfig(err, sd, configDir, "--config DIR");
-            Layout outFormat = format != null ? Flags.about("--format", () -> Layout.outputFormat(format)) : sd.layout();
+            // SD 1.x / 2.x or SDXL: one of the two is loaded
+            StableDiffusion sd = xl ? null : ModelLoader.load(be, model, tokenizer, configDir,
+                    ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF, predictionType);
+            if (!xl) ModelLoader.hintConfig(err, sd, configDir, "--config DIR");
+            StableDiffusionXL sdxl = xl ? StableDiffusionXL.load(be, model, configDir) : null;
+            UNetConfig unetConfig = xl ? sdxl.unet() : sd.unet();
+            int vaeFactor = xl ? sdxl.vaeScaleFactor() : sd.vaeScaleFactor();
+            Layout inputLayout = xl ? (Files.isDirectory(model) ? Layout.DIFFUSERS : Layout.SINGLE_FILE) : sd.layout();
+            Layout outFormat = format != null ? Flags.about("--format", () -> Layout.outputFormat(format)) : inputLayout;
             EsdTrainer.Settings chosen = EsdTrainer.Settings.paper(conceptList).withMethod(trainMethod).withIterations(iterations)
                     .withLr(lr).withNegativeGuidance(negativeGuidance).withStartGuidance(startGuidance).withDdimSteps(ddimSteps)
-                    .withSchedule(sched).withResolution(resolution != null ? resolution : sd.defaultResolution()).withSeed(seed)
-                    .withSampler(samplerChoice);
+                    .withSchedule(sched).withResolution(resolution != null ? resolution : unetConfig.sampleSize() * vaeFactor)
+                    .withSeed(seed).withSampler(samplerChoice).withTarget(targetChoice);
             EsdTrainer.Settings settings = fast ? chosen.fast(reuse != null ? reuse : TrajectoryPool.defaultReuse(iterations, ddimSteps)) : chosen;
-            Flags.about("--resolution", () -> EsdTrainer.latentShape(sd, settings.resolution())); // before anything runs
+            Flags.about("--resolution", () -> EsdTrainer.latentShape(unetConfig, vaeFactor, settings.resolution())); // before anything runs
             // sampling runs the UNet on 2 samples (guidance); the loss on 1, keeping attention scores for the backward pass
             int side = settings.resolution();
-            SizeLimit.check("--resolution", sd.unet(), null, sd.vaeScaleFactor(), side, side, 2, false);
-            SizeLimit.check("--resolution", sd.unet(), null, sd.vaeScaleFactor(), side, side, 1, true);
+            SizeLimit.check("--resolution", unetConfig, null, vaeFactor, side, side, 2, false);
+            SizeLimit.check("--resolution", unetConfig, null, vaeFactor, side, side, 1, true);
             Path out = output != null ? output : Path.of(defaultName(settings, outFormat));
             EsdOutput.checkWritable(out, outFormat, overwrite);
             Path checkpoint = sibling(out, ".checkpoint.safetensors");
@@ -203,11 +218,12 @@ public final class TrainCommand implements Callable<Integer> {
             try (OutputLock lock = OutputLock.acquire(out, "--output")) {
                 InputSnapshot input = InputSnapshot.of(model);
                 if (traceDir != null) createFolder(traceDir, "--trace-dir");
-                err.printf(Locale.ROOT, "loaded %s (%s) on %s in %.1f s%n", model, sd.layout().name().toLowerCase(Locale.ROOT),
+                err.printf(Locale.ROOT, "loaded %s (%s) on %s in %.1f s%n", model,
+                        (xl ? "sdxl, " : "") + inputLayout.name().toLowerCase(Locale.ROOT),
                         be.name(), (System.nanoTime() - loadStart) / 1e9);
-                warnTruncated(conceptList, sd.tokenizer(), err);
+                warnTruncated(conceptList, xl ? sdxl.text().tokenizer() : sd.tokenizer(), err);
 
-                EsdTrainer trainer = new EsdTrainer(be, sd, settings);
+                EsdTrainer trainer = xl ? new EsdTrainer(be, sdxl, settings) : new EsdTrainer(be, sd, settings);
                 err.printf(Locale.ROOT, "%s: training %,d parameters; concepts: %s%n", trainMethod.id(),
                         trainer.subset().parameterCount(), String.join(", ", conceptList));
                 if (resume != null) err.println("resumed at iteration " + Checkpoint.restore(resume, trainer));
@@ -224,14 +240,35 @@ public final class TrainCommand implements Callable<Integer> {
                         return 130;
                     }
                     input.verifyUnchanged("--model", still);
-                    EsdOutput output = new EsdOutput(be, sd, trainer.subset(), metadata(settings)).pipelineFilesFrom(configDir, tokenizer);
-                    if (outFormat == Layout.LORA) output.writeLora(out, lora).forEach(err::println);
-                    else output.write(out, outFormat, overwrite);
+                    if (xl) {
+                        SdxlEsdOutput output = new SdxlEsdOutput(be, sdxl, trainer.subset(), metadata(settings));
+                        if (outFormat == Layout.LORA) output.writeLora(out, lora).forEach(err::println);
+                        else output.write(out, outFormat, overwrite);
+                    } else {
+                        EsdOutput output = new EsdOutput(be, sd, trainer.subset(), metadata(settings)).pipelineFilesFrom(configDir, tokenizer);
+                        if (outFormat == Layout.LORA) output.writeLora(out, lora).forEach(err::println);
+                        else output.write(out, outFormat, overwrite);
+                    }
                     run.outputWritten();
                 }
                 err.printf(Locale.ROOT, "wrote %s (%s); log %s; peak memory %s%n", out, outFormat.formatId(), log, PeakMemory.describe());
                 return 0;
             }
+        }
+    }
+
+    /**
+     * Options of SD 1.x / 2.x models that an SDXL model does not take, refused rather than ignored; an output format
+     * the SDXL writer does not give (before the model is loaded).
+     */
+    private void refuseForSdxl(Path model) {
+        Layout outFormat = format != null ? Flags.about("--format", () -> Layout.outputFormat(format))
+                : Files.isDirectory(model) ? Layout.DIFFUSERS : Layout.SINGLE_FILE;
+        Flags.about("--format", () -> SdxlEsdOutput.checkSupported(model, outFormat));
+        if (models.ema()) throw new UserError("--ema: not for SDXL models");
+        if (models.predictionType() != null) throw new UserError("--prediction-type: not for SDXL models (epsilon)");
+        if (models.tokenizer() != null) {
+            throw new UserError("--tokenizer: an SDXL model reads its two tokenizers from its folder (or --config's)");
         }
     }
 
@@ -269,7 +306,7 @@ public final class TrainCommand implements Callable<Integer> {
         CommandLine.ParseResult given = spec.commandLine().getParseResult();
         List<String> unsupported = new ArrayList<>();
         for (String name : List.of("--concepts", "--preset", "--schedule", "--resolution", "--format", "--overwrite",
-                "--save-every", "--resume", "--backend", "--math", "--trace-dir", "--replay-dir", "--tokenizer", "--config", "--prediction-type", "--ema", "--dry-run")) {
+                "--save-every", "--resume", "--backend", "--math", "--trace-dir", "--replay-dir", "--tokenizer", "--config", "--prediction-type", "--ema", "--dry-run", "--target")) {
             if (given.hasMatchedOption(name)) unsupported.add(name);
         }
         if (!unsupported.isEmpty()) {
@@ -347,6 +384,7 @@ public final class TrainCommand implements Callable<Integer> {
         m.put("esd.ddim_steps", Integer.toString(s.ddimSteps()));
         m.put("esd.schedule", s.schedule().id());
         m.put("esd.sampler", s.sampler().id());
+        m.put("esd.target", s.target().id());
         if (s.reuse() > 0) m.put("esd.reuse", Integer.toString(s.reuse()));
         m.put("esd.resolution", Integer.toString(s.resolution()));
         m.put("esd.seed", Long.toString(s.seed()));

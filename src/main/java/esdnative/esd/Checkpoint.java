@@ -142,6 +142,7 @@ public final class Checkpoint {
         id.put("seed", Long.toString(s.seed()));
         id.put("sampler", s.sampler().id());
         id.put("reuse", Integer.toString(s.reuse()));
+        if (s.target() != Target.PAPER) id.put("target", s.target().id());   // a paper-target checkpoint: as before
         return id;
     }
 

@@ -5,6 +5,11 @@ import esdnative.backend.Scope;
 import esdnative.util.UserError;
 import esdnative.model.StableDiffusion;
 import esdnative.model.Weights;
+import esdnative.model.sdxl.MicroConditioning;
+import esdnative.model.sdxl.PromptEmbeds;
+import esdnative.model.sdxl.StableDiffusionXL;
+import esdnative.model.unet.UNetConfig;
+import esdnative.sched.DdimConfig;
 import esdnative.model.unet.Evaluations;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.optim.Adam;
@@ -16,6 +21,7 @@ import esdnative.util.Rng;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 
 /**
  * The ESD training loop of the paper code (ESD-SPEC.md, steps 1–7), one iteration at a time:
@@ -32,11 +38,12 @@ public final class EsdTrainer {
     /** A run's settings: {@link #paper} gives the paper code's, the withers change one value each. */
     public record Settings(List<String> concepts, TrainMethod method, int iterations, float lr, float negativeGuidance,
                            float startGuidance, int ddimSteps, Schedule schedule, int resolution, long seed,
-                           Sampler sampler, int reuse) {
+                           Sampler sampler, int reuse, Target target) {
         /**
          * @param sampler which weights sample z
          * @param reuse   points of one frozen trajectory that iterations train on (≥ 1, at most ddimSteps), or 0:
          *                every iteration samples its own z
+         * @param target   the regression target: the paper's e0 − η(ep − e0) or the 2025 code's ep − η(ep − e0)
          */
         public Settings {
             concepts = List.copyOf(concepts);
@@ -60,67 +67,73 @@ public final class EsdTrainer {
          */
         public static Settings paper(List<String> concepts) {
             return new Settings(concepts, TrainMethod.XATTN, 1000, 1e-5f, 1f, 3f, 50, Schedule.PAPER, 512, 0,
-                    Sampler.TRAINABLE, 0);
+                    Sampler.TRAINABLE, 0, Target.PAPER);
         }
 
         public Settings withMethod(TrainMethod m) {
             return new Settings(concepts, m, iterations, lr, negativeGuidance, startGuidance, ddimSteps, schedule,
-                    resolution, seed, sampler, reuse);
+                    resolution, seed, sampler, reuse, target);
         }
 
         public Settings withIterations(int n) {
             return new Settings(concepts, method, n, lr, negativeGuidance, startGuidance, ddimSteps, schedule,
-                    resolution, seed, sampler, reuse);
+                    resolution, seed, sampler, reuse, target);
         }
 
         public Settings withLr(float learningRate) {
             return new Settings(concepts, method, iterations, learningRate, negativeGuidance, startGuidance, ddimSteps,
-                    schedule, resolution, seed, sampler, reuse);
+                    schedule, resolution, seed, sampler, reuse, target);
         }
 
-        /** η in target = e0 − η (ep − e0). */
+        /** η in the target e0 − η (ep − e0) (or ep − η (ep − e0), see {@link #withTarget}). */
         public Settings withNegativeGuidance(float eta) {
             return new Settings(concepts, method, iterations, lr, eta, startGuidance, ddimSteps, schedule, resolution,
-                    seed, sampler, reuse);
+                    seed, sampler, reuse, target);
         }
 
         /** The guidance scale of z's sampling. */
         public Settings withStartGuidance(float scale) {
             return new Settings(concepts, method, iterations, lr, negativeGuidance, scale, ddimSteps, schedule,
-                    resolution, seed, sampler, reuse);
+                    resolution, seed, sampler, reuse, target);
         }
 
         public Settings withDdimSteps(int steps) {
             return new Settings(concepts, method, iterations, lr, negativeGuidance, startGuidance, steps, schedule,
-                    resolution, seed, sampler, reuse);
+                    resolution, seed, sampler, reuse, target);
         }
 
         public Settings withSchedule(Schedule s) {
             return new Settings(concepts, method, iterations, lr, negativeGuidance, startGuidance, ddimSteps, s,
-                    resolution, seed, sampler, reuse);
+                    resolution, seed, sampler, reuse, target);
         }
 
         /** Image size in pixels (the latents are resolution / the VAE factor). */
         public Settings withResolution(int pixels) {
             return new Settings(concepts, method, iterations, lr, negativeGuidance, startGuidance, ddimSteps, schedule,
-                    pixels, seed, sampler, reuse);
+                    pixels, seed, sampler, reuse, target);
         }
 
         public Settings withSeed(long s) {
             return new Settings(concepts, method, iterations, lr, negativeGuidance, startGuidance, ddimSteps, schedule,
-                    resolution, s, sampler, reuse);
+                    resolution, s, sampler, reuse, target);
         }
 
         /** Which weights sample z, without trajectory reuse (see {@link #fast} for reuse). */
         public Settings withSampler(Sampler s) {
             return new Settings(concepts, method, iterations, lr, negativeGuidance, startGuidance, ddimSteps, schedule,
-                    resolution, seed, s, reuse);
+                    resolution, seed, s, reuse, target);
+        }
+
+        /** The regression target (the paper's by default). */
+        public Settings withTarget(Target t) {
+            return new Settings(concepts, method, iterations, lr, negativeGuidance, startGuidance, ddimSteps, schedule,
+                    resolution, seed, sampler, reuse, t);
         }
 
         /** {@code --fast}: the frozen model samples, the aligned schedule, {@code reuse} points per trajectory. */
         public Settings fast(int reusePoints) {
             return new Settings(concepts, method, iterations, lr, negativeGuidance, startGuidance, ddimSteps,
-                    Schedule.ALIGNED, resolution, seed, Sampler.FROZEN, reusePoints);
+                    Schedule.ALIGNED, resolution, seed, Sampler.FROZEN, reusePoints, target);
         }
     }
 
@@ -136,8 +149,17 @@ public final class EsdTrainer {
     /** What one iteration did, and the UNet evaluations it ran (counted by the model). */
     public record Iteration(int index, Draw draw, float loss, double seconds, Evaluations.Count evaluations) {}
 
+    /**
+     * What the loop uses of a model: the UNet and its scheduler, the VAE factor, how a prompt conditions the UNet
+     * (SD: the text encoder's last hidden state; SDXL: both encoders' penultimate states and the pooled embedding),
+     * the time ids of SDXL's micro-conditioning (null for SD) and the unconditional input of z's sampling (SD: the
+     * encoded ""; SDXL: its pipeline's, zeros when the model forces them).
+     */
+    private record Parts(UNetConfig unet, Weights unetWeights, DdimConfig scheduler, int vaeScaleFactor,
+                         Function<String, PromptEmbeds> encoder, float[] timeIds, boolean zerosUncondInSampling) {}
+
     private final Backend be;
-    private final StableDiffusion model;
+    private final Parts model;
     private final Settings settings;
     private final UNet2DConditionModel unet;
     private final DdimScheduler scheduler;
@@ -146,17 +168,35 @@ public final class EsdTrainer {
     private final TrainableSubset subset;
     private final Adam adam;
     private final Rng rng;
-    private final Map<String, Tensor> contexts = new HashMap<>();
+    private final Map<String, PromptEmbeds> contexts = new HashMap<>();
     private final TrajectoryPool pool = new TrajectoryPool();
     private Trajectory current; // the pooled trajectory sampled last, as far as it was needed
     private int completed;
 
     public EsdTrainer(Backend be, StableDiffusion model, Settings settings) {
+        this(be, new Parts(model.unet(), model.unetWeights(), model.scheduler(), model.vaeScaleFactor(),
+                p -> new PromptEmbeds(model.textEncoder().forward(model.tokenizer().encodePadded(p), 1), null), null,
+                false), settings);
+    }
+
+    /**
+     * ESD on SDXL, as the authors' esd_sdxl.py conditions it: every UNet call gets the prompt's pooled embedding and
+     * the time ids of an uncropped image of the run's resolution; the null prompt is the encoded "" with its pooled
+     * embedding; z's sampling uses the pipeline's unconditional input (zeros when the model forces them), except with
+     * trajectory reuse, whose trajectory steps give the loss's e0 and so run on the encoded "" ({@link Trajectory}).
+     */
+    public EsdTrainer(Backend be, StableDiffusionXL model, Settings settings) {
+        this(be, new Parts(model.unet(), model.unetWeights(), model.scheduler(), model.vaeScaleFactor(),
+                model.text()::encode, MicroConditioning.uncropped(settings.resolution(), settings.resolution()).timeIds(),
+                model.text().forceZerosForEmptyPrompt()), settings);
+    }
+
+    private EsdTrainer(Backend be, Parts model, Settings settings) {
         this.be = be;
         this.model = model;
         this.settings = settings;
-        this.unet = model.unetModel();
-        this.latentShape = latentShape(model, settings.resolution());
+        this.unet = new UNet2DConditionModel(model.unet());
+        this.latentShape = latentShape(model.unet(), model.vaeScaleFactor(), settings.resolution());
         this.scheduler = new DdimScheduler(model.scheduler());
         scheduler.setTimesteps(settings.ddimSteps());
         this.timesteps = scheduler.timesteps();
@@ -169,14 +209,18 @@ public final class EsdTrainer {
 
     /** [1, in_channels, resolution / vae factor, same]; the UNet must be able to halve it at every level. */
     public static int[] latentShape(StableDiffusion model, int resolution) {
-        int factor = model.vaeScaleFactor();
-        int multiple = model.unet().spatialMultiple() * factor;
+        return latentShape(model.unet(), model.vaeScaleFactor(), resolution);
+    }
+
+    /** {@link #latentShape(StableDiffusion, int)} of a UNet and VAE factor. */
+    public static int[] latentShape(UNetConfig unet, int factor, int resolution) {
+        int multiple = unet.spatialMultiple() * factor;
         if (resolution <= 0 || resolution % multiple != 0) {
             throw new UserError(resolution + " px is not a positive multiple of " + multiple
-                    + " (the VAE factor " + factor + " × the UNet's " + model.unet().spatialMultiple() + " halvings)");
+                    + " (the VAE factor " + factor + " × the UNet's " + unet.spatialMultiple() + " halvings)");
         }
         int side = resolution / factor;
-        return new int[] {1, model.unet().inChannels(), side, side};
+        return new int[] {1, unet.inChannels(), side, side};
     }
 
     /**
@@ -228,24 +272,26 @@ public final class EsdTrainer {
     public Iteration step(Draw d) {
         long started = System.nanoTime();
         Evaluations.Count before = unet.evaluations().count();
-        Tensor embNull = context("");
-        Tensor embConcept = context(d.concept());
+        PromptEmbeds embNull = context("");
+        PromptEmbeds embConcept = context(d.concept());
         float loss;
         // every tensor the iteration makes is a temporary: the next iteration reuses its memory
         try (Scope scope = be.openScope()) {
             EsdLoss.Result r;
             if (d.trajectory() > 0) {
                 Trajectory.Point p = trajectory(d).point(d.plan().tEnc(), be, unet, model.unetWeights(), scheduler,
-                        timesteps, embNull, embConcept, settings.startGuidance(), latentShape);
+                        timesteps, embNull, embConcept, model.timeIds(), settings.startGuidance(), latentShape);
                 subset.zeroGradients(be);
                 r = EsdLoss.withFrozenPredictions(be, unet, subset.trainable(), subset.gradients(),
                         be.fromHost(p.z(), latentShape), d.plan().tDdpm(), be.fromHost(p.e0(), latentShape),
-                        be.fromHost(p.ep(), latentShape), embConcept, settings.negativeGuidance());
+                        be.fromHost(p.ep(), latentShape), embConcept, model.timeIds(), settings.target(),
+                        settings.negativeGuidance());
             } else {
                 Tensor z = sample(d);
                 subset.zeroGradients(be);
                 r = EsdLoss.compute(be, unet, model.unetWeights(), subset.trainable(), subset.gradients(),
-                        z, d.plan().tDdpm(), embNull, embConcept, settings.negativeGuidance());
+                        z, d.plan().tDdpm(), embNull, embConcept, model.timeIds(), settings.target(),
+                        settings.negativeGuidance());
             }
             adam.step(be, subset.trained(), subset.gradients());
             loss = r.loss();
@@ -258,8 +304,15 @@ public final class EsdTrainer {
     /** Step 5: z sampled from the draw's start noise over its plan's timesteps, by the settings' sampler. */
     Tensor sample(Draw d) {
         Weights weights = settings.sampler() == Sampler.FROZEN ? model.unetWeights() : subset.trainable();
-        return GuidedSampler.sample(be, unet, weights, scheduler, be.fromHost(d.startCode(), latentShape), context(""),
-                context(d.concept()), settings.startGuidance(), d.plan().timesteps(), null);
+        PromptEmbeds cond = context(d.concept());
+        return GuidedSampler.sample(be, unet, weights, scheduler, be.fromHost(d.startCode(), latentShape),
+                samplingUncond(cond), cond, model.timeIds(), settings.startGuidance(), d.plan().timesteps(), null);
+    }
+
+    /** The unconditional input of z's sampling: the encoded "", or zeros as SDXL's pipeline gives without a negative prompt. */
+    private PromptEmbeds samplingUncond(PromptEmbeds cond) {
+        if (!model.zerosUncondInSampling()) return context("");
+        return new PromptEmbeds(be.zeros(cond.embeds().shape()), be.zeros(cond.pooled().shape()));
     }
 
     /** The pooled trajectory a draw names: the one sampled last, or a new one (after a resume or in a replay). */
@@ -270,9 +323,9 @@ public final class EsdTrainer {
 
     private int trainSteps() { return model.scheduler().numTrainTimesteps(); }
 
-    /** The text encoder's last hidden state for a prompt, [1, tokens, dim], computed once per prompt. */
-    private Tensor context(String prompt) {
-        return contexts.computeIfAbsent(prompt, p -> model.textEncoder().forward(model.tokenizer().encodePadded(p), 1));
+    /** How a prompt conditions the UNet (context [1, tokens, dim]; SDXL: also pooled [1, p]), computed once per prompt. */
+    private PromptEmbeds context(String prompt) {
+        return contexts.computeIfAbsent(prompt, model.encoder());
     }
 
     /** Iterations completed so far. */
@@ -282,8 +335,6 @@ public final class EsdTrainer {
 
     /** The latents this run samples, [1, c, h, w]. */
     public int[] latentShape() { return latentShape.clone(); }
-
-    public StableDiffusion model() { return model; }
 
     public Backend backend() { return be; }
 

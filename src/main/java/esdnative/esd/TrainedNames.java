@@ -1,6 +1,7 @@
 package esdnative.esd;
 
 import esdnative.util.UserError;
+import esdnative.model.sdxl.SdxlSingleFileNames;
 import esdnative.tensor.Tensor;
 import esdnative.checkpoint.CompVisNames;
 
@@ -21,12 +22,13 @@ public final class TrainedNames {
      * UserError when it trains none of them (training and {@code --dry-run} both refuse such a method this way).
      */
     public static Predicate<String> selector(TrainMethod method, Set<String> unetNames) {
-        CompVisNames table = CompVisNames.of(CompVisNames.Topology.fromDiffusers(unetNames, List.of()));
+        // the original names: CompVis's, and SDXL's label_emb for its add_embedding
+        SdxlSingleFileNames table = new SdxlSingleFileNames(CompVisNames.Topology.fromDiffusers(unetNames, List.of()));
         String prefix = CompVisNames.Component.UNET.compVisPrefix();
         Predicate<String> trains = name -> {
-            String compVis = table.toCompVis(CompVisNames.Component.UNET, name);
-            if (compVis == null) throw new IllegalStateException("no CompVis name for UNet parameter " + name);
-            return method.trains(compVis.substring(prefix.length()));
+            SdxlSingleFileNames.Place original = table.place("unet", name);
+            if (original == null) throw new IllegalStateException("no CompVis name for UNet parameter " + name);
+            return method.trains(original.key().substring(prefix.length()));
         };
         if (unetNames.stream().noneMatch(trains)) {
             throw new UserError("--method " + method.id() + ": selects no parameter of this UNet (its rules name "

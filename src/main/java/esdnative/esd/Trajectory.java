@@ -3,6 +3,7 @@ package esdnative.esd;
 import esdnative.backend.Backend;
 import esdnative.backend.Scope;
 import esdnative.model.Weights;
+import esdnative.model.sdxl.PromptEmbeds;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.pipeline.GuidedSampler;
 import esdnative.sched.DdimScheduler;
@@ -42,14 +43,14 @@ final class Trajectory {
 
     /**
      * Point k, first running the guided steps up to it that have not run yet (one batch-2 forward of the frozen
-     * weights each).
+     * weights each; on SDXL with the pooled embeddings and {@code timeIds}, null for SD).
      */
     Point point(int k, Backend be, UNet2DConditionModel unet, Weights frozen, DdimScheduler scheduler, int[] timesteps,
-                Tensor embNull, Tensor embConcept, float guidance, int[] latentShape) {
+                PromptEmbeds embNull, PromptEmbeds embConcept, float[] timeIds, float guidance, int[] latentShape) {
         if (k >= points.size()) {
             try (Scope scope = be.openScope()) {
                 Tensor x = be.fromHost(next, latentShape);
-                Tensor end = GuidedSampler.sample(be, unet, frozen, scheduler, x, embNull, embConcept, guidance,
+                Tensor end = GuidedSampler.sample(be, unet, frozen, scheduler, x, embNull, embConcept, timeIds, guidance,
                         Arrays.copyOfRange(timesteps, points.size(), k + 1),
                         (i, t, z, e0, ep) -> points.add(new Point(be.toHost(z), be.toHost(e0), be.toHost(ep))));
                 next = be.toHost(end);

@@ -67,11 +67,29 @@ public final class GuidedSampler {
         if (steps > timesteps.length) {
             throw new IllegalArgumentException(steps + " steps asked of a " + timesteps.length + "-step schedule");
         }
+        return run(be, unet, weights, scheduler, latents, uncond.embeds(), cond.embeds(), added(be, uncond, cond, timeIds),
+                guidance, Arrays.copyOf(timesteps, steps), 0f, null, listener, predictions);
+    }
+
+    /**
+     * Runs the given timesteps in order from {@code latents} [1, c, h, w] (eta 0), as the {@code int[]} overload for
+     * SD does, conditioned as SDXL's pipeline conditions (pooled embeddings and time ids for both halves); with
+     * {@code timeIds} null, a UNet without added conditioning (the pooled embeddings are then not read).
+     */
+    public static Tensor sample(Backend be, UNet2DConditionModel unet, Weights weights, DdimScheduler scheduler,
+                                Tensor latents, PromptEmbeds uncond, PromptEmbeds cond, float[] timeIds,
+                                float guidance, int[] timesteps, PredictionListener predictions) {
+        var added = timeIds == null ? null : added(be, uncond, cond, timeIds);
+        return run(be, unet, weights, scheduler, latents, uncond.embeds(), cond.embeds(), added, guidance, timesteps,
+                0f, null, null, predictions);
+    }
+
+    /** SDXL's added conditioning of a [uncond, cond] batch: both pooled embeddings, the same time ids twice. */
+    private static UNet2DConditionModel.TextTimeInputs added(Backend be, PromptEmbeds uncond, PromptEmbeds cond,
+                                                             float[] timeIds) {
         float[] bothIds = Arrays.copyOf(timeIds, 2 * timeIds.length);
         System.arraycopy(timeIds, 0, bothIds, timeIds.length, timeIds.length);
-        var added = new UNet2DConditionModel.TextTimeInputs(Batch.stack(be, uncond.pooled(), cond.pooled()), bothIds);
-        return run(be, unet, weights, scheduler, latents, uncond.embeds(), cond.embeds(), added, guidance,
-                Arrays.copyOf(timesteps, steps), 0f, null, listener, predictions);
+        return new UNet2DConditionModel.TextTimeInputs(Batch.stack(be, uncond.pooled(), cond.pooled()), bothIds);
     }
 
     private static Tensor run(Backend be, UNet2DConditionModel unet, Weights weights, DdimScheduler scheduler,

@@ -66,6 +66,7 @@ class BenchCommandTest {
         String[][] bad = {
                 {"bench", "--what", "unet-sideways"},
                 {"bench", "--config", "sd15"},
+                {"bench", "--config", "sdxl", "--what", "text"},   // SDXL: the UNet's items only
                 {"bench", "--config", "tiny", "--model", "/nonexistent"},
                 {"bench", "--backend", "tpu"},
                 {"bench", "--repeat", "0"},

@@ -4,6 +4,7 @@ import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
 import esdnative.model.ModelLoader;
 import esdnative.model.StableDiffusion;
+import esdnative.model.sdxl.PromptEmbeds;
 import esdnative.testing.Fixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -156,7 +157,8 @@ class EsdTrainerTest {
         for (int i = 0; i < 3; i++) {
             EsdTrainer.Draw d = fast.draw();
             Trajectory.Point p = new Trajectory(d.trajectory(), d.concept(), d.startCode()).point(d.plan().tEnc(), be,
-                    unet, sd.unetWeights(), scheduler(sd), timesteps(sd), context(sd, ""), context(sd, d.concept()), 3f, shape);
+                    unet, sd.unetWeights(), scheduler(sd), timesteps(sd), new PromptEmbeds(context(sd, ""), null),
+                    new PromptEmbeds(context(sd, d.concept()), null), null, 3f, shape);
             EsdTrainer.Draw own = unpooled.replayed(d.concept(), d.plan().tEnc(), d.plan().tDdpm(), d.startCode(), 0);
             assertArrayEquals(be.toHost(unpooled.sample(own)), p.z(), "z of point " + d.plan().tEnc());
             int t = d.plan().tDdpm();

@@ -7,7 +7,6 @@ import esdnative.checkpoint.ExpectedTensors;
 import esdnative.io.Json;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.TensorInfo;
-import esdnative.model.SizeLimit;
 import esdnative.model.Vae;
 import esdnative.model.Weights;
 import esdnative.model.clip.ClipTextConfig;
@@ -27,7 +26,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.SequencedMap;
 
@@ -103,10 +101,7 @@ public record StableDiffusionXL(Path source, UNetConfig unet, Weights unetWeight
         requireSdxlFolder(configDir);
         UNetConfig unet = UNetConfig.fromJson(require(configDir.resolve("unet/config.json")));
         VaeConfig vae = VaeConfig.fromJson(require(configDir.resolve("vae/config.json")));
-        boolean[] upAttention = new boolean[unet.levels()];
-        for (int i = 0; i < upAttention.length; i++) upAttention[i] = unet.upBlockTypes().get(i).equals(UNetConfig.CROSS_ATTN_UP);
-        var topology = new CompVisNames.Topology(unet.levels(), unet.layersPerBlock().getFirst(), upAttention,
-                vae.blockOutChannels().size(), vae.layersPerBlock());
+        var topology = topology(unet, vae);
         SafetensorsFile f = SafetensorsFile.open(file);
         try (SdxlTensors tensors = new SdxlTensors.SingleFile(f, topology)) {
             if (!SdxlSingleFileNames.isSdxl(f.tensors().stream().map(TensorInfo::name).toList())) {
@@ -114,6 +109,25 @@ public record StableDiffusionXL(Path source, UNetConfig unet, Weights unetWeight
             }
             return load(be, file, configDir, tensors);
         }
+    }
+
+    /** The block layout the single file's names follow, from the UNet's and the VAE's configs. */
+    public static CompVisNames.Topology topology(UNetConfig unet, VaeConfig vae) {
+        boolean[] upAttention = new boolean[unet.levels()];
+        for (int i = 0; i < upAttention.length; i++) upAttention[i] = unet.upBlockTypes().get(i).equals(UNetConfig.CROSS_ATTN_UP);
+        return new CompVisNames.Topology(unet.levels(), unet.layersPerBlock().getFirst(), upAttention,
+                vae.blockOutChannels().size(), vae.layersPerBlock());
+    }
+
+    /**
+     * The UNet's architecture without loading any weight: from the folder's unet/config.json, or for a single file
+     * from {@code configDir}'s.
+     */
+    public static UNetConfig unetConfig(Path model, Path configDir) {
+        Path dir = Files.isDirectory(model) ? model : configDir;
+        if (dir == null) throw new UserError(model + ": an SDXL single file needs a diffusers SDXL folder for its configs");
+        requireSdxlFolder(dir);
+        return UNetConfig.fromJson(require(dir.resolve("unet/config.json")));
     }
 
     private static void requireSdxlFolder(Path dir) {
@@ -128,14 +142,8 @@ public record StableDiffusionXL(Path source, UNetConfig unet, Weights unetWeight
         if (unetConfig.textTime() == null) {
             throw new UserError(configDir.resolve("unet/config.json") + ": an SDXL UNet needs addition_embed_type \"text_time\"");
         }
+        // SDXL base's 2.57 billion parameters span two buffers of Weights
         var unetShapes = UNet2DConditionModel.parameterShapes(unetConfig);
-        long unetParameters = Weights.elementCount(unetShapes);
-        if (unetParameters > SizeLimit.MAX_ELEMENTS) {
-            // SDXL base's 2.57 billion: Weights holds one array of at most 2³¹ − 9 elements for now
-            throw new UserError(String.format(Locale.ROOT, "%s: its UNet has %,d parameters, more than this build "
-                    + "holds in one buffer (%,d); a model of this size is not supported yet", source, unetParameters,
-                    SizeLimit.MAX_ELEMENTS));
-        }
         Weights unet = UNetWeights.load(be, unetConfig, tensors.shapes("unet", unetShapes.keySet()),
                 name -> tensors.read("unet", name), tensors.describe("unet"));
 

@@ -1,0 +1,221 @@
+package esdnative.esd;
+
+import esdnative.backend.Backend;
+import esdnative.checkpoint.CompVisNames;
+import esdnative.checkpoint.Layout;
+import esdnative.io.AtomicOutput;
+import esdnative.io.SafetensorsFile;
+import esdnative.io.SafetensorsWriter;
+import esdnative.io.SafetensorsWriter.Entry;
+import esdnative.lora.LoraExtraction;
+import esdnative.lora.LoraSettings;
+import esdnative.lora.LoraWriter;
+import esdnative.model.sdxl.SdxlSingleFileNames;
+import esdnative.model.sdxl.StableDiffusionXL;
+import esdnative.util.UserError;
+
+import java.io.IOException;
+import java.nio.file.FileVisitOption;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SequencedMap;
+import java.util.stream.Stream;
+
+/**
+ * Writes an ESD result of an SDXL model in its input's layout: a diffusers folder as a copy of the input folder with
+ * the UNet's weights file rewritten, a single file as the input file with the trained UNet tensors replaced, or the
+ * trained tensors alone. Untouched tensors are copied byte for byte (dtype kept), trained ones are written in their
+ * source dtype; the write is atomic. A folder is also written as a single file (converted as diffusers' own script
+ * does); a single file as a folder is not supported yet. Or the change as a LoRA.
+ */
+public final class SdxlEsdOutput {
+    private static final String UNET_FILE = "unet/diffusion_pytorch_model.safetensors";
+
+    private final Backend be;
+    private final StableDiffusionXL model;
+    private final TrainableSubset subset;
+    private final Map<String, String> metadata;
+
+    public SdxlEsdOutput(Backend be, StableDiffusionXL model, TrainableSubset subset, Map<String, String> metadata) {
+        this.be = be;
+        this.model = model;
+        this.subset = subset;
+        this.metadata = metadata;
+    }
+
+    /** Refuses, before any training, a format this writer cannot give for {@code model} (a folder or a single file). */
+    public static void checkSupported(Path model, Layout format) {
+        boolean folder = Files.isDirectory(model);
+        switch (format) {
+            case LORA, TRAINED_ONLY -> { }
+            case SINGLE_FILE -> { }
+            case DIFFUSERS -> {
+                if (!folder) throw new UserError("an SDXL single file is written as a single file or trained-only; a diffusers folder of it is not supported yet");
+                if (!Files.isRegularFile(model.resolve(UNET_FILE))) {
+                    throw new UserError(model + ": the UNet is not in " + UNET_FILE + " (sharded or .bin weights); write trained-only");
+                }
+            }
+            default -> throw new IllegalArgumentException(format + " is not an output format");
+        }
+    }
+
+    /** Writes the result; an existing {@code out} is replaced only when {@code overwrite}. */
+    public void write(Path out, Layout format, boolean overwrite) {
+        checkSupported(model.source(), format);
+        AtomicOutput.write(out, "--output", overwrite, tmp -> {
+            switch (format) {
+                case TRAINED_ONLY -> writeTrainedOnly(tmp);
+                case SINGLE_FILE -> {
+                    if (Files.isDirectory(model.source())) writeSingleFileFromFolder(tmp);
+                    else writeSingleFile(tmp);
+                }
+                case DIFFUSERS -> writeFolder(tmp);
+                default -> throw new IllegalArgumentException(format + ": a LoRA output needs its settings (writeLora)");
+            }
+        });
+    }
+
+    /** The trained tensors' change from the frozen model as a LoRA file (kohya's SDXL names); the log's lines. */
+    public List<String> writeLora(Path out, LoraSettings settings) {
+        LoraExtraction.Result lora = LoraExtraction.extract(LoraExtraction.Pair.of(be, model.unetWeights(), subset.trained()), settings);
+        LoraWriter.write(out, lora, model.source(), metadata);
+        return LoraWriter.report(lora);
+    }
+
+    private void writeTrainedOnly(Path tmp) {
+        Path source = Files.isDirectory(model.source()) ? model.source().resolve(UNET_FILE) : model.source();
+        Map<String, String> keys = Files.isDirectory(model.source()) ? null : singleFileKeys();
+        try (SafetensorsFile f = SafetensorsFile.open(source)) {
+            SequencedMap<String, Entry> entries = new LinkedHashMap<>();
+            subset.trained().asMap().forEach((name, t) -> {
+                String key = keys == null ? name : keys.get(name);
+                entries.put(name, Entry.floats(f.dtype(key), f.shape(key), be.toHost(t)));
+            });
+            SafetensorsWriter.write(tmp, entries, metadata);
+        }
+    }
+
+    /** The input file, every tensor as it was but the trained UNet ones. */
+    private void writeSingleFile(Path tmp) {
+        Map<String, String> trainedByKey = new HashMap<>();
+        singleFileKeys().forEach((name, key) -> trainedByKey.put(key, name));
+        try (SafetensorsFile f = SafetensorsFile.open(model.source())) {
+            SafetensorsWriter.write(tmp, replaced(f, trainedByKey), metadata);
+        }
+    }
+
+    /**
+     * A folder's model in the original SDXL layout (README-sdxl.md §2): every tensor of unet/, vae/, text_encoder/ and
+     * text_encoder_2/ under its single-file key, bytes as they were (the VAE's attention projections as 1×1
+     * convolutions, text_encoder_2's q/k/v rows fused into in_proj, its projection transposed), the trained UNet
+     * tensors replaced.
+     */
+    private void writeSingleFileFromFolder(Path tmp) {
+        SdxlSingleFileNames names = new SdxlSingleFileNames(StableDiffusionXL.topology(model.unet(), model.vae().config()));
+        SequencedMap<String, Entry> entries = new LinkedHashMap<>();
+        Map<String, String[]> fused = new HashMap<>();   // in_proj key → the q, k, v tensors' names
+        List<SafetensorsFile> files = new ArrayList<>();
+        try (Arena arena = Arena.ofConfined()) {
+            for (String component : List.of("unet", "vae", "text_encoder", "text_encoder_2")) {
+                SafetensorsFile f = SafetensorsFile.open(model.source().resolve(component)
+                        .resolve((component.startsWith("text") ? "model" : "diffusion_pytorch_model") + ".safetensors"));
+                files.add(f);
+                for (String name : f.names()) {
+                    SdxlSingleFileNames.Place p = names.place(component, name);
+                    if (p == null) continue;   // buffers such as position_ids
+                    long[] shape = CompVisNames.compVisShape(p.key(), f.shape(name));
+                    if (component.equals("unet") && subset.trained().contains(name)) {
+                        entries.put(p.key(), Entry.floats(f.dtype(name), shape, be.toHost(subset.trained().get(name))));
+                    } else if (p.transposed()) {
+                        entries.put(p.key(), Entry.floats(f.dtype(name), new long[] {shape[1], shape[0]},
+                                transposed(f.readFloats(name), (int) shape[0], (int) shape[1])));
+                    } else if (p.third() >= 0) {
+                        fused.computeIfAbsent(p.key(), k -> new String[3])[p.third()] = name;
+                        entries.put(p.key(), null);   // its place in the order; filled below
+                    } else {
+                        entries.put(p.key(), Entry.raw(f.dtype(name), shape, f.raw(name)));
+                    }
+                }
+            }
+            SafetensorsFile text2 = files.getLast();
+            fused.forEach((key, qkv) -> entries.put(key, concatenatedRows(text2, qkv, arena)));
+            SafetensorsWriter.write(tmp, entries, metadata);
+        } finally {
+            files.forEach(SafetensorsFile::close);
+        }
+    }
+
+    /** Three tensors of one dtype and shape stacked on dim 0, as their bytes back to back. */
+    private static Entry concatenatedRows(SafetensorsFile f, String[] parts, Arena arena) {
+        long[] shape = f.shape(parts[0]);
+        MemorySegment all = arena.allocate(3 * f.raw(parts[0]).byteSize());
+        long at = 0;
+        for (String part : parts) {
+            MemorySegment s = f.raw(part);
+            MemorySegment.copy(s, 0, all, at, s.byteSize());
+            at += s.byteSize();
+        }
+        shape[0] *= 3;
+        return Entry.raw(f.dtype(parts[0]), shape, all);
+    }
+
+    /** [rows, cols] → [cols, rows]. */
+    private static float[] transposed(float[] m, int rows, int cols) {
+        float[] t = new float[m.length];
+        for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) t[c * rows + r] = m[r * cols + c];
+        return t;
+    }
+
+    /** The input folder copied (never linked), its UNet weights file rewritten with the trained tensors. */
+    private void writeFolder(Path tmp) throws IOException {
+        Path src = model.source();
+        try (Stream<Path> all = Files.walk(src, FileVisitOption.FOLLOW_LINKS)) {
+            for (Path p : (Iterable<Path>) all::iterator) {
+                String rel = src.relativize(p).toString();
+                if (rel.isEmpty() || rel.equals(UNET_FILE)) continue;
+                Path target = tmp.resolve(rel);
+                if (Files.isDirectory(p)) Files.createDirectories(target);
+                else DiffusersPipelineFiles.copy(p, target);
+            }
+        }
+        Map<String, String> trainedByName = new HashMap<>();
+        subset.trained().asMap().keySet().forEach(n -> trainedByName.put(n, n));
+        try (SafetensorsFile f = SafetensorsFile.open(src.resolve(UNET_FILE))) {
+            SafetensorsWriter.write(tmp.resolve(UNET_FILE), replaced(f, trainedByName), metadata);
+        }
+    }
+
+    /** {@code f}'s tensors in order, those {@code trained} maps (file key → UNet name) replaced by the trained values. */
+    private SequencedMap<String, Entry> replaced(SafetensorsFile f, Map<String, String> trained) {
+        SequencedMap<String, Entry> entries = new LinkedHashMap<>();
+        for (String key : f.names()) {
+            String name = trained.get(key);
+            entries.put(key, name == null ? Entry.raw(f.dtype(key), f.shape(key), f.raw(key))
+                    : Entry.floats(f.dtype(key), f.shape(key), be.toHost(subset.trained().get(name))));
+        }
+        if (entries.size() < f.names().size() || trained.keySet().stream().anyMatch(k -> !entries.containsKey(k))) {
+            throw new IllegalStateException(f.path() + ": a trained tensor's key is missing");
+        }
+        return entries;
+    }
+
+    /** The single-file key of every trained UNet tensor (CompVis names; SDXL's label_emb for add_embedding). */
+    private Map<String, String> singleFileKeys() {
+        SdxlSingleFileNames names = new SdxlSingleFileNames(CompVisNames.Topology.fromDiffusers(
+                model.unetWeights().asMap().keySet(), List.of()));
+        Map<String, String> keys = new HashMap<>();
+        for (String name : subset.trained().asMap().keySet()) {
+            SdxlSingleFileNames.Place p = names.place("unet", name);
+            if (p == null || p.third() >= 0 || p.transposed()) throw new IllegalStateException("no single-file key for " + name);
+            keys.put(name, p.key());
+        }
+        return keys;
+    }
+}
