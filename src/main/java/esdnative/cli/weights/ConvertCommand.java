@@ -251,7 +251,7 @@ public final class ConvertCommand implements Runnable {
     }
 
     /** Copies the small text files of a diffusers folder (configs, scheduler, tokenizer), never weights. */
-    private static void copyConfigs(Path from, Path to) {
+    static void copyConfigs(Path from, Path to) {
         List<Path> files;
         try (Stream<Path> s = Files.walk(from, 2)) {
             files = s.filter(Files::isRegularFile).filter(p -> {
