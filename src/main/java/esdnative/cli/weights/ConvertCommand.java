@@ -5,6 +5,12 @@ import esdnative.checkpoint.ModelWeights;
 import esdnative.checkpoint.DiffusersFolder;
 import esdnative.checkpoint.TensorEntries;
 import esdnative.util.UserError;
+import esdnative.io.SafetensorsFile;
+import esdnative.model.vae.VaeConfig;
+import esdnative.options.Flags;
+import esdnative.model.sdxl.SdxlConversion;
+import esdnative.model.sdxl.SdxlSingleFileNames;
+import esdnative.model.sdxl.StableDiffusionXL;
 import esdnative.io.AtomicOutput;
 import esdnative.io.DType;
 import esdnative.io.SafetensorsWriter;
@@ -20,6 +26,8 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
@@ -33,11 +41,13 @@ import java.util.stream.Stream;
 /**
  * {@code esd-native weights convert IN OUT}: a diffusers folder ↔ a CompVis single file (.safetensors or .ckpt in,
  * .safetensors out), optionally changing the float type, keeping only some components, and taking a checkpoint's
- * EMA UNet instead of its raw one ({@code --ema}; the raw UNet by default, as the reference loaders take it).
+ * EMA UNet instead of its raw one ({@code --ema}; the raw UNet by default, as the reference loaders take it). An SDXL
+ * folder ↔ the original SDXL single file, whole and in its own float type.
  */
 @Command(name = "convert",
         description = "Convert between a diffusers pipeline folder and a CompVis/LDM single .safetensors file "
-                + "(a .ckpt is read safely, never executed). Same dtype in and out: bit-identical tensors.")
+                + "(a .ckpt is read safely, never executed); SDXL too (a single file to a folder with --config DIR). "
+                + "Same dtype in and out: bit-identical tensors.")
 public final class ConvertCommand implements Runnable {
     @Parameters(index = "0", paramLabel = "IN", description = "A diffusers pipeline folder, or a CompVis single file (.safetensors or .ckpt).")
     Path input;
@@ -61,8 +71,9 @@ public final class ConvertCommand implements Runnable {
             + "(the default, as diffusers' single-file loader and A1111 take them); an error when it has none.")
     boolean ema;
 
-    @Option(names = "--config-from", paramLabel = "DIR",
-            description = "--to diffusers: copy config.json, model_index.json, scheduler and tokenizer files from this diffusers folder.")
+    @Option(names = {"--config-from", "--config"}, paramLabel = "DIR",
+            description = "--to diffusers: copy config.json, model_index.json, scheduler and tokenizer files from this diffusers folder "
+                    + "(an SDXL single file needs it: its block layout comes from these configs).")
     Path configFrom;
 
     @Option(names = "--overwrite", description = "Replace an existing OUT (a folder only when it is a model folder).")
@@ -80,6 +91,11 @@ public final class ConvertCommand implements Runnable {
         // swapping IN and OUT must not destroy a model
         if (Files.exists(output) && !overwrite) throw new UserError("OUT: " + output + " already exists (pass --overwrite to replace it)");
         AtomicOutput.checkReplaceable(output, "OUT");
+        if (StableDiffusionXL.isSdxl(input)) {
+            convertSdxl(out, toSingleFile);
+            out.flush();
+            return;
+        }
         try (ModelWeights model = ModelWeights.open(input, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF)) {
             if (model.usesEma()) err.println("using the checkpoint's EMA UNet weights (model_ema.*)");
             Set<Component> selected = selectComponents(model);
@@ -127,6 +143,61 @@ public final class ConvertCommand implements Runnable {
         }
         out.flush();
         err.flush();
+    }
+
+    /**
+     * An SDXL folder ↔ the original SDXL single file, every tensor's bytes kept ({@link SdxlConversion}); the block
+     * layout comes from the folder's configs, or for a single file from --config DIR's.
+     */
+    private void convertSdxl(PrintWriter out, Boolean toSingleFile) {
+        if (parseDtype(dtype) != null || components != null || ema) {
+            throw new UserError("an SDXL model is converted whole, in its own float type: --dtype, --components and --ema are for SD 1.x / 2.x");
+        }
+        boolean folderIn = Files.isDirectory(input);
+        boolean singleFile = toSingleFile != null ? toSingleFile : output.getFileName().toString().matches("(?i).*\\.(safetensors|ckpt|pt|pth|bin)");
+        if (singleFile != folderIn) {
+            throw new UserError(input + ": already " + (folderIn ? "a diffusers folder" : "a single file") + "; nothing to convert");
+        }
+        if (singleFile && !output.getFileName().toString().endsWith(".safetensors")) {
+            throw new UserError(output + ": a single file must be written as .safetensors");
+        }
+        if (!folderIn && configFrom == null) {
+            throw new UserError(input + ": an SDXL single file needs --config DIR, a diffusers SDXL folder for its configs and tokenizers");
+        }
+        Path configDir = folderIn ? input : configFrom;
+        SdxlSingleFileNames names = Flags.about(folderIn ? "IN" : "--config", () -> new SdxlSingleFileNames(StableDiffusionXL.topology(
+                StableDiffusionXL.unetConfig(configDir, configDir), VaeConfig.fromJson(configDir.resolve("vae/config.json")))));
+        if (singleFile) {
+            Map<String, SafetensorsFile> files = new LinkedHashMap<>();
+            try (Arena arena = Arena.ofConfined()) {
+                for (String c : SdxlConversion.COMPONENTS) {
+                    Path file = input.resolve(SdxlConversion.weightsFile(c));
+                    if (!Files.isRegularFile(file)) throw new UserError(file + " not found: an SDXL diffusers folder needs it");
+                    files.put(c, SafetensorsFile.open(file));
+                }
+                SequencedMap<String, Entry> entries = SdxlConversion.toSingleFile(files, names, arena);
+                AtomicOutput.write(output, "OUT", overwrite, tmp -> SafetensorsWriter.write(tmp, entries, Map.of("format", "pt")));
+                report(out, output, entries, null);
+            } finally {
+                files.values().forEach(SafetensorsFile::close);
+            }
+            return;
+        }
+        List<String> dropped = new ArrayList<>();
+        try (SafetensorsFile f = SafetensorsFile.open(input)) {
+            Map<String, SequencedMap<String, Entry>> byComponent = SdxlConversion.toFolder(f, names, dropped);
+            AtomicOutput.write(output, "OUT", overwrite, tmp -> {
+                Files.createDirectory(tmp);
+                for (var c : byComponent.entrySet()) {
+                    Path file = tmp.resolve(SdxlConversion.weightsFile(c.getKey()));
+                    Files.createDirectories(file.getParent());
+                    SafetensorsWriter.write(file, c.getValue(), Map.of("format", "pt"));
+                    report(out, output.resolve(SdxlConversion.weightsFile(c.getKey())), c.getValue(), null);
+                }
+                copyConfigs(configDir, tmp);
+            });
+        }
+        if (!dropped.isEmpty()) out.println("dropped " + dropped.size() + " tensors that are no model weight (e.g. " + dropped.getFirst() + ")");
     }
 
     /** fp32/f32, fp16/f16, bf16, or keep (null). */
@@ -180,7 +251,7 @@ public final class ConvertCommand implements Runnable {
     }
 
     /** Copies the small text files of a diffusers folder (configs, scheduler, tokenizer), never weights. */
-    private static void copyConfigs(Path from, Path to) {
+    static void copyConfigs(Path from, Path to) {
         List<Path> files;
         try (Stream<Path> s = Files.walk(from, 2)) {
             files = s.filter(Files::isRegularFile).filter(p -> {

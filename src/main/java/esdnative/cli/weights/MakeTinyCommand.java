@@ -10,6 +10,13 @@ import esdnative.io.DType;
 import esdnative.io.SafetensorsWriter;
 import esdnative.io.SafetensorsWriter.Entry;
 import esdnative.model.clip.ClipTextModel;
+import esdnative.model.clip.ClipTextConfig;
+import esdnative.model.clip.ClipTextModelWithProjection;
+import esdnative.model.sdxl.SdxlConversion;
+import esdnative.model.sdxl.StableDiffusionXL;
+import esdnative.model.unet.UNetConfig;
+import esdnative.model.vae.VaeConfig;
+import esdnative.io.Json;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.util.Rng;
 import esdnative.checkpoint.CompVisNames.Component;
@@ -32,13 +39,14 @@ import java.util.SequencedMap;
 /**
  * {@code esd-native weights make-tiny}: a model of random weights for any architecture, in either layout, for tests
  * and benchmarks. Weights are drawn like PyTorch's default layer init (uniform ±1/√fan_in), norm scales near 1,
- * small biases and embeddings; the same seed gives the same values in both layouts.
+ * small biases and embeddings; the same seed gives the same values in both layouts. SDXL from an SDXL folder's configs.
  */
 @Command(name = "make-tiny",
         description = "Write a Stable Diffusion model of random weights (a diffusers folder or a CompVis single file).")
 public final class MakeTinyCommand implements Runnable {
     @Option(names = "--config", required = true, paramLabel = "CONFIG",
-            description = "sd14-tiny, sd2-tiny, sd14, sd2 (full size), or a diffusers folder (or its model_index.json) whose configs to use.")
+            description = "sd14-tiny, sd2-tiny, sd14, sd2 (full size), or a diffusers folder (or its model_index.json) whose configs to use "
+                    + "(an SDXL folder: an SDXL model, as a folder).")
     String config;
 
     @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "Random seed. Default: ${DEFAULT-VALUE}.")
@@ -74,6 +82,14 @@ public final class MakeTinyCommand implements Runnable {
         if (tokenizer != null && singleFile) throw new UserError("--tokenizer: only a diffusers folder holds a tokenizer; drop it for --layout single-file");
         if (tokenizer != null && !Files.isRegularFile(tokenizer.resolve("vocab.json"))) {
             throw new UserError("--tokenizer: " + tokenizer + " has no vocab.json");
+        }
+        Path sdxlConfigs = sdxlConfigFolder();
+        if (sdxlConfigs != null) {
+            if (singleFile) throw new UserError("--layout single-file: an SDXL model is made as a folder; then `weights convert` it to a single file");
+            if (tokenizer != null) throw new UserError("--tokenizer: an SDXL model takes both tokenizers from its --config folder");
+            out.printf(Locale.ROOT, "wrote %s: %,d random parameters (%s, seed %d)%n", output, makeSdxl(sdxlConfigs, type), config, seed);
+            out.flush();
+            return;
         }
         ModelConfig model = ModelConfig.of(config);
         Rng rng = new Rng(seed);
@@ -134,10 +150,58 @@ public final class MakeTinyCommand implements Runnable {
             case TEXT_ENCODER -> ClipTextModel.parameterShapes(model.text());
             case VAE -> AutoencoderShapes.all(model.vae());
         };
-        String prefix = c == Component.TEXT_ENCODER ? "text_model." : "";
         SequencedMap<String, Entry> entries = new LinkedHashMap<>();
-        shapes.forEach((name, shape) -> entries.put(prefix + name, Entry.floats(dtype, shape, values(name, shape, rng))));
+        addRandom(entries, c == Component.TEXT_ENCODER ? "text_model." : "", shapes, rng, dtype);
         return entries;
+    }
+
+    /** Adds {@code shapes}' tensors, named {@code prefix} + name, drawn in order from {@code rng}. */
+    private static void addRandom(SequencedMap<String, Entry> entries, String prefix, SequencedMap<String, int[]> shapes, Rng rng, DType dtype) {
+        shapes.forEach((name, shape) -> entries.put(prefix + name, Entry.floats(dtype, shape, values(name, shape, rng))));
+    }
+
+    /** The SDXL diffusers folder --config names, or null when it names no SDXL model (no built-in SDXL config yet). */
+    private Path sdxlConfigFolder() {
+        if (config.toLowerCase(Locale.ROOT).startsWith("sdxl") && !Files.exists(Path.of(config))) {
+            throw new UserError("--config: no built-in SDXL architecture; pass a diffusers SDXL folder whose configs to use");
+        }
+        Path p = Path.of(config);
+        if (p.getFileName() != null && p.getFileName().toString().equals("model_index.json")) p = p.toAbsolutePath().getParent();
+        return Files.isDirectory(p) && StableDiffusionXL.isSdxlFolder(p) ? p : null;
+    }
+
+    /**
+     * An SDXL folder of random weights with {@code configs}' configs and tokenizers: unet, vae, text_encoder and
+     * text_encoder_2 (with its projection), drawn in that order; the parameter count.
+     */
+    private long makeSdxl(Path configs, DType type) {
+        UNetConfig unet = UNetConfig.fromJson(configs.resolve("unet/config.json"));
+        VaeConfig vae = VaeConfig.fromJson(configs.resolve("vae/config.json"));
+        ClipTextConfig text = ClipTextConfig.read(configs.resolve("text_encoder/config.json"));
+        ClipTextConfig text2 = ClipTextConfig.read(configs.resolve("text_encoder_2/config.json"));
+        int projection = Json.tree(configs.resolve("text_encoder_2/config.json")).path("projection_dim").asInt(0);
+        if (projection < 1) throw new UserError("--config: " + configs.resolve("text_encoder_2/config.json") + ": projection_dim missing");
+        Rng rng = new Rng(seed);
+        long[] count = {0};
+        AtomicOutput.write(output, "OUT", false, tmp -> {
+            Files.createDirectory(tmp);
+            ConvertCommand.copyConfigs(configs, tmp);
+            for (String c : SdxlConversion.COMPONENTS) {
+                SequencedMap<String, Entry> entries = new LinkedHashMap<>();
+                switch (c) {
+                    case "unet" -> addRandom(entries, "", UNet2DConditionModel.parameterShapes(unet), rng, type);
+                    case "vae" -> addRandom(entries, "", AutoencoderShapes.all(vae), rng, type);
+                    case "text_encoder" -> addRandom(entries, "text_model.", ClipTextModel.parameterShapes(text), rng, type);
+                    default -> {
+                        addRandom(entries, "text_model.", ClipTextModel.parameterShapes(text2), rng, type);
+                        addRandom(entries, "", ClipTextModelWithProjection.projectionShapes(text2, projection), rng, type);
+                    }
+                }
+                entries.values().forEach(e -> count[0] += e.floats().length);
+                SafetensorsWriter.write(tmp.resolve(SdxlConversion.weightsFile(c)), entries, Map.of("format", "pt"));
+            }
+        });
+        return count[0];
     }
 
     /** uniform ±1/√fan_in for layer weights, 1 ± 0.1 for norm scales, ±0.02 for biases and embeddings. */

@@ -3,6 +3,8 @@ package esdnative.model.sdxl;
 import esdnative.checkpoint.CompVisNames;
 import esdnative.checkpoint.OpenClipNames;
 
+import java.util.List;
+
 /**
  * Where a diffusers SDXL tensor ({@code unet/…}, {@code vae/…}, {@code text_encoder/…}, {@code text_encoder_2/…})
  * lives in the original SDXL single file (Stability-AI's {@code sgm} layout, as diffusers'
@@ -49,6 +51,30 @@ public final class SdxlSingleFileNames {
             case TEXT_ENCODER_2 -> textEncoder2(name);
             default -> throw new IllegalArgumentException("no SDXL component " + component);
         };
+    }
+
+    /** A diffusers tensor: its component ("unet", "vae", "text_encoder", "text_encoder_2") and name. */
+    public record Named(String component, String name) {}
+
+    /**
+     * The diffusers tensors a single-file key holds (three for a fused in_proj, in q, k, v order; see {@link #place}
+     * for how), or none for a key no diffusers component has (logit_scale, position_ids).
+     */
+    public List<Named> toDiffusers(String key) {
+        if (key.startsWith(TEXT_ENCODER_PREFIX)) return List.of(new Named(TEXT_ENCODER, key.substring(TEXT_ENCODER_PREFIX.length())));
+        if (key.startsWith(TEXT_ENCODER_2_PREFIX)) {
+            String rest = key.substring(TEXT_ENCODER_2_PREFIX.length());
+            if (rest.equals("text_projection")) return List.of(new Named(TEXT_ENCODER_2, "text_projection.weight"));
+            // an SDXL folder keeps every layer of the tower
+            return OpenClipNames.toDiffusers(OpenClipNames.PREFIX + rest, Integer.MAX_VALUE).stream()
+                    .map(n -> new Named(TEXT_ENCODER_2, n)).toList();
+        }
+        String labelEmb = CompVisNames.Component.UNET.compVisPrefix() + "label_emb.0.";
+        if (key.startsWith(labelEmb + "0.")) return List.of(new Named(UNET, "add_embedding.linear_1." + key.substring(labelEmb.length() + 2)));
+        if (key.startsWith(labelEmb + "2.")) return List.of(new Named(UNET, "add_embedding.linear_2." + key.substring(labelEmb.length() + 2)));
+        CompVisNames.DiffusersName d = table.toDiffusers(key);
+        if (d == null || d.component() == CompVisNames.Component.TEXT_ENCODER) return List.of();
+        return List.of(new Named(d.component().folder(), d.name()));
     }
 
     private Place unet(String name) {

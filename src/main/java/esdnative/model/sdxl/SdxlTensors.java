@@ -7,10 +7,12 @@ import esdnative.checkpoint.CompVisNames;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -18,16 +20,29 @@ import java.util.Map;
  * name, with diffusers shapes, whatever the layout on disk: a diffusers folder (one file per component) or the
  * original single file ({@link SdxlSingleFileNames}).
  */
-abstract sealed class SdxlTensors implements AutoCloseable {
+public abstract sealed class SdxlTensors implements AutoCloseable {
+
+    /**
+     * An SDXL folder's or single file's tensors; a single file's block layout is read off its names (enough to
+     * name every tensor; a model to run needs the configs).
+     */
+    public static SdxlTensors open(Path model) {
+        if (Files.isDirectory(model)) return new Folder(model);
+        SafetensorsFile f = SafetensorsFile.open(model);
+        return new SingleFile(f, CompVisNames.Topology.fromCompVis(f.names()));
+    }
+
+    /** Every diffusers name the component has here, in the file's order. */
+    public abstract List<String> names(String component);
 
     /** The component's tensors that {@code expected} names (a folder lists all of its file's): name → shape. */
-    abstract Map<String, int[]> shapes(String component, Collection<String> expected);
+    public abstract Map<String, int[]> shapes(String component, Collection<String> expected);
 
     /** One tensor's values as float32, in diffusers layout. */
-    abstract float[] read(String component, String name);
+    public abstract float[] read(String component, String name);
 
     /** Where the component's tensors are, for messages. */
-    abstract String describe(String component);
+    public abstract String describe(String component);
 
     @Override
     public abstract void close();
@@ -50,17 +65,20 @@ abstract sealed class SdxlTensors implements AutoCloseable {
         }
 
         @Override
-        Map<String, int[]> shapes(String component, Collection<String> expected) {
+        public List<String> names(String component) { return List.copyOf(file(component).names()); }
+
+        @Override
+        public Map<String, int[]> shapes(String component, Collection<String> expected) {
             Map<String, int[]> shapes = new LinkedHashMap<>();
             for (TensorInfo t : file(component).tensors()) shapes.put(t.name(), t.intShape());
             return shapes;
         }
 
         @Override
-        float[] read(String component, String name) { return file(component).readFloats(name); }
+        public float[] read(String component, String name) { return file(component).readFloats(name); }
 
         @Override
-        String describe(String component) { return file(component).path().toString(); }
+        public String describe(String component) { return file(component).path().toString(); }
 
         @Override
         public void close() { open.values().forEach(SafetensorsFile::close); }
@@ -77,7 +95,16 @@ abstract sealed class SdxlTensors implements AutoCloseable {
         }
 
         @Override
-        Map<String, int[]> shapes(String component, Collection<String> expected) {
+        public List<String> names(String component) {
+            List<String> names = new ArrayList<>();
+            for (String key : file.names()) {
+                for (SdxlSingleFileNames.Named n : this.names.toDiffusers(key)) if (n.component().equals(component)) names.add(n.name());
+            }
+            return names;
+        }
+
+        @Override
+        public Map<String, int[]> shapes(String component, Collection<String> expected) {
             Map<String, int[]> shapes = new LinkedHashMap<>();
             for (String name : expected) {
                 SdxlSingleFileNames.Place p = names.place(component, name);
@@ -96,7 +123,7 @@ abstract sealed class SdxlTensors implements AutoCloseable {
         }
 
         @Override
-        float[] read(String component, String name) {
+        public float[] read(String component, String name) {
             SdxlSingleFileNames.Place p = names.place(component, name);
             float[] all = file.readFloats(p.key());
             int[] shape = file.info(p.key()).intShape();
@@ -116,7 +143,7 @@ abstract sealed class SdxlTensors implements AutoCloseable {
         }
 
         @Override
-        String describe(String component) { return file.path() + " (" + component + ")"; }
+        public String describe(String component) { return file.path() + " (" + component + ")"; }
 
         @Override
         public void close() { file.close(); }

@@ -18,6 +18,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -73,6 +74,30 @@ class ConvertCommandTest {
         for (Component c : Component.values()) assertSameTensors(componentFile(model, c), componentFile(back, c));
         assertEquals(Files.readString(model.resolve("unet/config.json")), Files.readString(back.resolve("unet/config.json")));
         assertTrue(Files.isRegularFile(back.resolve("tokenizer/vocab.json")));
+    }
+
+    /**
+     * SDXL (README-sdxl.md §2): the folder as the original single file is diffusers' script's file tensor by tensor
+     * (names, shapes, dtypes, bytes), and that file with the folder's configs gives back every tensor of every
+     * component bit for bit.
+     */
+    @Test
+    void sdxlFolderToSingleFileAndBack() throws IOException {
+        Path model = Fixtures.path("tiny-sdxl-a");
+        Path single = dir.resolve("xl.safetensors");
+        assertEquals(0, run("weights", "convert", model.toString(), single.toString()), stderr.toString());
+        assertSameTensors(Fixtures.path("tiny-sdxl-a-single-file.safetensors"), single);
+
+        Path back = dir.resolve("xl-back");
+        assertEquals(2, run("weights", "convert", single.toString(), back.toString()));
+        assertTrue(stderr.toString().contains("--config"), stderr.toString());
+        assertFalse(Files.exists(back));
+        assertEquals(0, run("weights", "convert", single.toString(), back.toString(), "--config", model.toString()), stderr.toString());
+        for (String c : List.of("unet/diffusion_pytorch_model", "vae/diffusion_pytorch_model", "text_encoder/model", "text_encoder_2/model")) {
+            assertSameTensors(model.resolve(c + ".safetensors"), back.resolve(c + ".safetensors"));
+        }
+        assertEquals(Files.readString(model.resolve("model_index.json")), Files.readString(back.resolve("model_index.json")));
+        assertTrue(Files.isRegularFile(back.resolve("tokenizer_2/vocab.json")));
     }
 
     /**

@@ -4,6 +4,7 @@ import esdnative.cli.Main;
 import esdnative.esd.TrainMethod;
 import esdnative.esd.TrainedNames;
 import esdnative.io.SafetensorsFile;
+import esdnative.io.SafetensorsWriter;
 import esdnative.testing.Fixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -12,7 +13,10 @@ import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.SequencedMap;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.Predicate;
@@ -67,6 +71,48 @@ class DiffCommandTest {
 
         // the same comparison across layouts: the single-file source against the diffusers output
         assertEquals(changed, changed(run("weights", "diff", Fixtures.path("tiny-sd-a-single-file.safetensors").toString(), out.toString())));
+    }
+
+    /**
+     * SDXL: the folder against the original single file is equal in all four components' tensors; with the first
+     * element of one fused in_proj of text_encoder_2 changed, exactly its q part differs.
+     */
+    @Test
+    void sdxlFolderAndSingleFileCompareByComponent() {
+        Path folder = Fixtures.path("tiny-sdxl-a");
+        Path single = Fixtures.path("tiny-sdxl-a-single-file.safetensors");
+        int tensors = 0;
+        for (String c : List.of("unet/diffusion_pytorch_model", "vae/diffusion_pytorch_model", "text_encoder/model", "text_encoder_2/model")) {
+            try (SafetensorsFile f = SafetensorsFile.open(folder.resolve(c + ".safetensors"))) {
+                tensors += f.names().size();
+            }
+        }
+        List<String> same = run("weights", "diff", folder.toString(), single.toString());
+        assertEquals(0, exit);
+        assertEquals(List.of("0 of " + tensors + " tensors changed"), same);
+
+        Path edited = dir.resolve("edited.safetensors");
+        String key = "conditioner.embedders.1.model.transformer.resblocks.0.attn.in_proj_weight";
+        try (SafetensorsFile f = SafetensorsFile.open(single)) {
+            SequencedMap<String, SafetensorsWriter.Entry> entries = new LinkedHashMap<>();
+            for (String n : f.names()) {
+                if (n.equals(key)) {
+                    float[] v = f.readFloats(n);
+                    v[0] += 1;
+                    entries.put(n, SafetensorsWriter.Entry.floats(f.dtype(n), f.shape(n), v));
+                } else {
+                    entries.put(n, SafetensorsWriter.Entry.raw(f.dtype(n), f.shape(n), f.raw(n)));
+                }
+            }
+            SafetensorsWriter.write(edited, entries, Map.of());
+        }
+        List<String> lines = run("weights", "diff", folder.toString(), edited.toString());
+        assertEquals(0, exit);
+        assertEquals(Set.of("text_encoder_2/text_model.encoder.layers.0.self_attn.q_proj.weight"), changed(lines));
+        assertEquals("1 of " + tensors + " tensors changed (text_encoder_2 1)", lines.getLast());
+
+        run("weights", "diff", folder.toString(), Fixtures.path("tiny-sd-a").toString());
+        assertEquals(2, exit);
     }
 
     @Test

@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -50,6 +51,35 @@ class InspectCommandTest {
             }
         }
         return String.format(Locale.ROOT, "%-14s %8d %,15d %,16d  F32", component, tensors, parameters, bytes);
+    }
+
+    /**
+     * SDXL: the folder's four components, and the original single file's tensors counted for the same components
+     * (text_encoder_2's q/k/v fused there: fewer tensors, the same parameters and bytes).
+     */
+    @Test
+    void countsSdxlComponentsOfFolderAndSingleFileAlike() {
+        Path model = Fixtures.path("tiny-sdxl-a");
+        List<String> rows = List.of(
+                expectedRow("unet", model.resolve("unet/diffusion_pytorch_model.safetensors")),
+                expectedRow("text_encoder", model.resolve("text_encoder/model.safetensors")),
+                expectedRow("vae", model.resolve("vae/diffusion_pytorch_model.safetensors")));
+        String text2 = expectedRow("text_encoder_2", model.resolve("text_encoder_2/model.safetensors"));
+
+        Run folder = run("weights", "inspect", "--summary", model.toString());
+        assertEquals(0, folder.exitCode(), folder.err());
+        assertTrue(folder.out().contains("diffusers SDXL pipeline folder (unet, vae, text_encoder, text_encoder_2)"), folder.out());
+        rows.forEach(row -> assertTrue(folder.out().contains(row + "\n"), row + "\nnot in\n" + folder.out()));
+        assertTrue(folder.out().contains(text2 + "\n"), text2 + "\nnot in\n" + folder.out());
+
+        Run single = run("weights", "inspect", "--summary", Fixtures.path("tiny-sdxl-a-single-file.safetensors").toString());
+        assertEquals(0, single.exitCode(), single.err());
+        assertTrue(single.out().contains("original SDXL single file, 661 tensors"), single.out());
+        rows.forEach(row -> assertTrue(single.out().contains(row + "\n"), row + "\nnot in\n" + single.out()));
+        String text2Counts = text2.substring(text2.indexOf(' ', 14)).replaceFirst("^ +\\d+", "");   // parameters, bytes, dtypes
+        assertTrue(single.out().matches("(?s).*\ntext_encoder_2 +\\d+" + Pattern.quote(text2Counts) + "\n.*"),
+                text2Counts + "\nnot in\n" + single.out());
+        assertTrue(!single.out().contains("\nother "), single.out());
     }
 
     @Test

@@ -8,6 +8,8 @@ import esdnative.backend.cpu.CpuBackend;
 import esdnative.cli.Main;
 import esdnative.model.ModelLoader;
 import esdnative.model.StableDiffusion;
+import esdnative.model.sdxl.StableDiffusionXL;
+import esdnative.io.SafetensorsFile;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.tensor.Tensor;
 import esdnative.testing.Fixtures;
@@ -21,6 +23,8 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -74,6 +78,33 @@ class MakeTinyCommandTest {
             }
             assertTrue(b.names(Component.VAE).contains("encoder.conv_in.weight"));
         }
+    }
+
+    /**
+     * SDXL from an SDXL folder's configs: every tensor of the four components the fixture has, with its shape, new
+     * random values, and the folder loads as an SDXL model; no built-in "sdxl" config, no SDXL single file (one line each).
+     */
+    @Test
+    void sdxlFromAFoldersConfigsHasTheFixturesTensorsAndLoads() {
+        Path configs = Fixtures.path("tiny-sdxl-a");
+        Path out = dir.resolve("xl");
+        assertEquals(0, run("weights", "make-tiny", "--config", configs.toString(), "--seed", "3", out.toString()));
+        for (String c : List.of("unet/diffusion_pytorch_model", "vae/diffusion_pytorch_model", "text_encoder/model", "text_encoder_2/model")) {
+            try (SafetensorsFile want = SafetensorsFile.open(configs.resolve(c + ".safetensors"));
+                 SafetensorsFile got = SafetensorsFile.open(out.resolve(c + ".safetensors"))) {
+                assertEquals(want.names(), got.names(), c);
+                for (String n : want.names()) {
+                    assertArrayEquals(want.shape(n), got.shape(n), n);
+                    assertFalse(Arrays.equals(want.readFloats(n), got.readFloats(n)), n);
+                }
+            }
+        }
+        try (Backend be = new CpuBackend()) {
+            assertNotNull(StableDiffusionXL.loadFolder(be, out));
+        }
+        assertEquals(2, run("weights", "make-tiny", "--config", "sdxl", dir.resolve("a").toString()));
+        assertEquals(2, run("weights", "make-tiny", "--config", configs.toString(), "--layout", "single-file", dir.resolve("a.safetensors").toString()));
+        assertFalse(Files.exists(dir.resolve("a.safetensors")));
     }
 
     @Test

@@ -57,6 +57,8 @@ class SdxlSingleFileTest {
             if (name.equals("text_model.embeddings.position_ids")) continue; // a buffer, not in the file
             assertNotNull(place, e.getKey());
             assertEquals(e.getValue().asText(), place.key(), e.getKey());
+            // and back: the key names this tensor (one of three for a fused in_proj)
+            assertTrue(names.toDiffusers(place.key()).contains(new SdxlSingleFileNames.Named(component, name)), e.getKey());
             checked++;
         }
         assertTrue(checked >= 661, checked + " keys checked");
