@@ -10,6 +10,7 @@ import esdnative.io.SafetensorsWriter.Entry;
 import esdnative.lora.LoraExtraction;
 import esdnative.lora.LoraSettings;
 import esdnative.lora.LoraWriter;
+import esdnative.model.sdxl.SdxlConversion;
 import esdnative.model.sdxl.SdxlSingleFileNames;
 import esdnative.model.sdxl.StableDiffusionXL;
 import esdnative.util.UserError;
@@ -19,8 +20,6 @@ import java.nio.file.FileVisitOption;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -119,58 +118,19 @@ public final class SdxlEsdOutput {
      */
     private void writeSingleFileFromFolder(Path tmp) {
         SdxlSingleFileNames names = new SdxlSingleFileNames(StableDiffusionXL.topology(model.unet(), model.vae().config()));
-        SequencedMap<String, Entry> entries = new LinkedHashMap<>();
-        Map<String, String[]> fused = new HashMap<>();   // in_proj key → the q, k, v tensors' names
-        List<SafetensorsFile> files = new ArrayList<>();
+        Map<String, SafetensorsFile> files = new LinkedHashMap<>();
         try (Arena arena = Arena.ofConfined()) {
-            for (String component : List.of("unet", "vae", "text_encoder", "text_encoder_2")) {
-                SafetensorsFile f = SafetensorsFile.open(model.source().resolve(component)
-                        .resolve((component.startsWith("text") ? "model" : "diffusion_pytorch_model") + ".safetensors"));
-                files.add(f);
-                for (String name : f.names()) {
-                    SdxlSingleFileNames.Place p = names.place(component, name);
-                    if (p == null) continue;   // buffers such as position_ids
-                    long[] shape = CompVisNames.compVisShape(p.key(), f.shape(name));
-                    if (component.equals("unet") && subset.trained().contains(name)) {
-                        entries.put(p.key(), Entry.floats(f.dtype(name), shape, be.toHost(subset.trained().get(name))));
-                    } else if (p.transposed()) {
-                        entries.put(p.key(), Entry.floats(f.dtype(name), new long[] {shape[1], shape[0]},
-                                transposed(f.readFloats(name), (int) shape[0], (int) shape[1])));
-                    } else if (p.third() >= 0) {
-                        fused.computeIfAbsent(p.key(), k -> new String[3])[p.third()] = name;
-                        entries.put(p.key(), null);   // its place in the order; filled below
-                    } else {
-                        entries.put(p.key(), Entry.raw(f.dtype(name), shape, f.raw(name)));
-                    }
-                }
-            }
-            SafetensorsFile text2 = files.getLast();
-            fused.forEach((key, qkv) -> entries.put(key, concatenatedRows(text2, qkv, arena)));
+            for (String c : SdxlConversion.COMPONENTS) files.put(c, SafetensorsFile.open(model.source().resolve(SdxlConversion.weightsFile(c))));
+            SequencedMap<String, Entry> entries = SdxlConversion.toSingleFile(files, names, arena);
+            SafetensorsFile unet = files.get("unet");
+            subset.trained().asMap().forEach((name, t) -> {   // UNet tensors: never fused nor transposed
+                String key = names.place("unet", name).key();
+                entries.put(key, Entry.floats(unet.dtype(name), CompVisNames.compVisShape(key, unet.shape(name)), be.toHost(t)));
+            });
             SafetensorsWriter.write(tmp, entries, metadata);
         } finally {
-            files.forEach(SafetensorsFile::close);
+            files.values().forEach(SafetensorsFile::close);
         }
-    }
-
-    /** Three tensors of one dtype and shape stacked on dim 0, as their bytes back to back. */
-    private static Entry concatenatedRows(SafetensorsFile f, String[] parts, Arena arena) {
-        long[] shape = f.shape(parts[0]);
-        MemorySegment all = arena.allocate(3 * f.raw(parts[0]).byteSize());
-        long at = 0;
-        for (String part : parts) {
-            MemorySegment s = f.raw(part);
-            MemorySegment.copy(s, 0, all, at, s.byteSize());
-            at += s.byteSize();
-        }
-        shape[0] *= 3;
-        return Entry.raw(f.dtype(parts[0]), shape, all);
-    }
-
-    /** [rows, cols] → [cols, rows]. */
-    private static float[] transposed(float[] m, int rows, int cols) {
-        float[] t = new float[m.length];
-        for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) t[c * rows + r] = m[r * cols + c];
-        return t;
     }
 
     /** The input folder copied (never linked), its UNet weights file rewritten with the trained tensors. */
