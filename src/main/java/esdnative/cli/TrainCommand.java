@@ -11,6 +11,7 @@ import esdnative.esd.EsdRun;
 import esdnative.esd.EsdTrainer;
 import esdnative.esd.Sampler;
 import esdnative.esd.Schedule;
+import esdnative.esd.Trace;
 import esdnative.esd.TrainMethod;
 import esdnative.esd.TrainedNames;
 import esdnative.esd.TrajectoryPool;
@@ -155,11 +156,11 @@ public final class TrainCommand implements Callable<Integer> {
         if (saveEvery < 0) throw new UserError("--save-every: must be 0 (only on Ctrl-C) or positive, got " + saveEvery);
         TrainMethod trainMethod = Flags.about("--method", () -> TrainMethod.parse(method));
         if (dryRun) {
-            UNetConfig config = ModelLoader.unetConfig(model, configDir);
+            UNetConfig config = ModelLoader.unetConfig(models.requireModel(), configDir);
             var shapes = UNet2DConditionModel.parameterShapes(config);
             long total = shapes.values().stream().mapToLong(Tensor::sizeOf).sum();
             System.out.printf(Locale.ROOT, "%s trains %,d of %,d UNet parameters%n", trainMethod.id(),
-                    TrainedNames.count(trainMethod, shapes), total);
+                    Flags.about("--method " + trainMethod.id(), () -> TrainedNames.count(trainMethod, shapes)), total);
             return 0;
         }
         List<String> conceptList = concepts();
@@ -190,12 +191,13 @@ public final class TrainCommand implements Callable<Integer> {
                     .withSampler(samplerChoice);
             EsdTrainer.Settings settings = fast ? chosen.fast(reuse != null ? reuse : TrajectoryPool.defaultReuse(iterations, ddimSteps)) : chosen;
             Flags.about("--resolution", () -> EsdTrainer.latentShape(sd, settings.resolution())); // before anything runs
+            Flags.about("--method " + trainMethod.id(), () -> TrainedNames.selector(trainMethod, sd.unetWeights().asMap().keySet()));
             // sampling runs the UNet on 2 samples (guidance); the loss on 1, keeping attention scores for the backward pass
             int side = settings.resolution();
             SizeLimit.check("--resolution", sd.unet(), null, sd.vaeScaleFactor(), side, side, 2, false);
             SizeLimit.check("--resolution", sd.unet(), null, sd.vaeScaleFactor(), side, side, 1, true);
             Path out = output != null ? output : Path.of(defaultName(settings, outFormat));
-            EsdOutput.checkWritable(out, outFormat, overwrite);
+            Flags.about("--output", () -> EsdOutput.checkWritable(out, outFormat, overwrite));
             Path checkpoint = sibling(out, ".checkpoint.safetensors");
             Path log = sibling(out, ".log.jsonl");
             for (Path p : List.of(checkpoint, log)) AtomicFile.checkNameLength(AtomicFile.partialOf(p), "--output");
@@ -210,7 +212,9 @@ public final class TrainCommand implements Callable<Integer> {
                 EsdTrainer trainer = new EsdTrainer(be, sd, settings);
                 err.printf(Locale.ROOT, "%s: training %,d parameters; concepts: %s%n", trainMethod.id(),
                         trainer.subset().parameterCount(), String.join(", ", conceptList));
-                if (resume != null) err.println("resumed at iteration " + Checkpoint.restore(resume, trainer));
+                if (resume != null) err.println("resumed at iteration " + Flags.about("--resume", () -> Checkpoint.restore(resume, trainer)));
+                // the trace's first record, read before anything runs: a trace of another mode (--fast) is refused here
+                if (replayDir != null && trainer.completed() < settings.iterations()) Flags.about("--replay-dir", () -> Trace.read(replayDir, trainer.completed() + 1, trainer));
                 try (EsdRun run = new EsdRun(trainer).checkpointTo(checkpoint, saveEvery).logTo(log).traceTo(traceDir)
                         .replayFrom(replayDir).reportTo(EsdRun.Progress.bar(err))) {
                     if (!run.train()) {
@@ -226,7 +230,7 @@ public final class TrainCommand implements Callable<Integer> {
                     input.verifyUnchanged("--model", still);
                     EsdOutput output = new EsdOutput(be, sd, trainer.subset(), metadata(settings)).pipelineFilesFrom(configDir, tokenizer);
                     if (outFormat == Layout.LORA) output.writeLora(out, lora).forEach(err::println);
-                    else output.write(out, outFormat, overwrite);
+                    else Flags.about("--output", () -> output.write(out, outFormat, overwrite));
                     run.outputWritten();
                 }
                 err.printf(Locale.ROOT, "wrote %s (%s); log %s; peak memory %s%n", out, outFormat.formatId(), log, PeakMemory.describe());

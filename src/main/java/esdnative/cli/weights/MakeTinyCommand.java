@@ -3,6 +3,7 @@ package esdnative.cli.weights;
 import esdnative.checkpoint.CompVisNames;
 import esdnative.checkpoint.TensorEntries;
 import esdnative.model.ModelConfig;
+import esdnative.options.Flags;
 import esdnative.model.vae.AutoencoderShapes;
 import esdnative.util.UserError;
 import esdnative.io.AtomicOutput;
@@ -75,7 +76,7 @@ public final class MakeTinyCommand implements Runnable {
         if (tokenizer != null && !Files.isRegularFile(tokenizer.resolve("vocab.json"))) {
             throw new UserError("--tokenizer: " + tokenizer + " has no vocab.json");
         }
-        ModelConfig model = ModelConfig.of(config);
+        ModelConfig model = Flags.about("--config", () -> ModelConfig.of(config));
         Rng rng = new Rng(seed);
         long[] count = {0};
         if (singleFile) {
