@@ -82,6 +82,8 @@ class FlagWordsTest {
         assertRefused("esd-native: --resume: checkpoint " + out + " not found",
                 "train", "--model", model, "--concept", "a cat", "--output", out, "--resume", out, "--iterations", "1",
                 "--ddim-steps", "2", "--backend", "cpu");
+        assertRefused("esd-native: --method xlayer: selects no parameter of this UNet",   // the toy demo
+                "train", "--method", "xlayer", "--iterations", "1", "--output", out);
         assertRefused("esd-native: --tokenizer: tokenizer folder " + tmp + " has no vocab.json",
                 "bench", "--config", "tiny", "--tokenizer", tmp.toString(), "--backend", "cpu");
         assertRefused("esd-native: --config: config 'nope' is neither a diffusers folder nor one of ",
