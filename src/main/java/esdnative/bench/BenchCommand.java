@@ -7,6 +7,8 @@ import esdnative.backend.Scope;
 import esdnative.backend.cpu.Parallel;
 import esdnative.backend.cuda.CudaBackend;
 import esdnative.util.UserError;
+import esdnative.model.ModelLoader;
+import esdnative.options.Flags;
 import esdnative.esd.EsdRun;
 import esdnative.esd.EsdTrainer;
 import esdnative.model.Weights;
@@ -36,6 +38,7 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -205,6 +208,8 @@ public final class BenchCommand implements Runnable {
         skipEsdIteration = what == null && model == null && tokenizer == null && !SDXL.equals(config);
         if (skipEsdIteration) ordered.remove("esd-iteration");
         if (batch != null && batch < 1) throw new UserError("--batch: must be at least 1, got " + batch);
+        if (model != null && !Files.exists(model)) throw new UserError("--model: " + model + " does not exist");
+        if (tokenizer != null) Flags.about("--tokenizer", () -> ModelLoader.findTokenizer(tokenizer, null));
         if (resolution != null && resolution < 1) throw new UserError("--resolution: must be positive, got " + resolution);
         if (warmup != null && warmup < 0) throw new UserError("--warmup: must be 0 or more, got " + warmup);
         if (repeat < 1) throw new UserError("--repeat: must be at least 1, got " + repeat);

@@ -24,6 +24,7 @@ final class SdxlGeneration {
     private SdxlGeneration() {}
 
     static int run(GenerateCommand c, float[] init, int[] initShape) {
+        c.models.requireConfigForSdxlSingleFile();
         if (c.models.ema()) throw new UserError("--ema: not for SDXL models");
         if (c.models.predictionType() != null) throw new UserError("--prediction-type: not for SDXL models (epsilon)");
         if (c.models.tokenizer() != null) throw new UserError("--tokenizer: an SDXL model reads its two tokenizers from its folder (or --config's)");

@@ -13,6 +13,7 @@ import esdnative.esd.Sampler;
 import esdnative.esd.Schedule;
 import esdnative.esd.SdxlEsdOutput;
 import esdnative.esd.Target;
+import esdnative.esd.Trace;
 import esdnative.esd.TrainMethod;
 import esdnative.esd.TrainedNames;
 import esdnative.esd.TrajectoryPool;
@@ -165,11 +166,12 @@ public final class TrainCommand implements Callable<Integer> {
         boolean xl = Files.exists(model) && StableDiffusionXL.isSdxl(model);
         if (xl) refuseForSdxl(model);
         if (dryRun) {
-            UNetConfig config = xl ? Flags.about("--config", () -> StableDiffusionXL.unetConfig(model, configDir)) : ModelLoader.unetConfig(model, configDir);
+            UNetConfig config = xl ? Flags.about("--config", () -> StableDiffusionXL.unetConfig(model, configDir))
+                    : ModelLoader.unetConfig(models.requireModel(), configDir);
             var shapes = UNet2DConditionModel.parameterShapes(config);
             long total = shapes.values().stream().mapToLong(Tensor::sizeOf).sum();
             System.out.printf(Locale.ROOT, "%s trains %,d of %,d UNet parameters%n", trainMethod.id(),
-                    TrainedNames.count(trainMethod, shapes), total);
+                    Flags.about("--method " + trainMethod.id(), () -> TrainedNames.count(trainMethod, shapes)), total);
             return 0;
         }
         List<String> conceptList = concepts();
@@ -205,12 +207,14 @@ public final class TrainCommand implements Callable<Integer> {
                     .withSeed(seed).withSampler(samplerChoice).withTarget(targetChoice);
             EsdTrainer.Settings settings = fast ? chosen.fast(reuse != null ? reuse : TrajectoryPool.defaultReuse(iterations, ddimSteps)) : chosen;
             Flags.about("--resolution", () -> EsdTrainer.latentShape(unetConfig, vaeFactor, settings.resolution())); // before anything runs
+            var unetNames = (xl ? sdxl.unetWeights() : sd.unetWeights()).asMap().keySet();
+            Flags.about("--method " + trainMethod.id(), () -> TrainedNames.selector(trainMethod, unetNames));
             // sampling runs the UNet on 2 samples (guidance); the loss on 1, keeping attention scores for the backward pass
             int side = settings.resolution();
             SizeLimit.check("--resolution", unetConfig, null, vaeFactor, side, side, 2, false);
             SizeLimit.check("--resolution", unetConfig, null, vaeFactor, side, side, 1, true);
             Path out = output != null ? output : Path.of(defaultName(settings, outFormat));
-            EsdOutput.checkWritable(out, outFormat, overwrite);
+            Flags.about("--output", () -> EsdOutput.checkWritable(out, outFormat, overwrite));
             Path checkpoint = sibling(out, ".checkpoint.safetensors");
             Path log = sibling(out, ".log.jsonl");
             for (Path p : List.of(checkpoint, log)) AtomicFile.checkNameLength(AtomicFile.partialOf(p), "--output");
@@ -226,7 +230,9 @@ public final class TrainCommand implements Callable<Integer> {
                 EsdTrainer trainer = xl ? new EsdTrainer(be, sdxl, settings) : new EsdTrainer(be, sd, settings);
                 err.printf(Locale.ROOT, "%s: training %,d parameters; concepts: %s%n", trainMethod.id(),
                         trainer.subset().parameterCount(), String.join(", ", conceptList));
-                if (resume != null) err.println("resumed at iteration " + Checkpoint.restore(resume, trainer));
+                if (resume != null) err.println("resumed at iteration " + Flags.about("--resume", () -> Checkpoint.restore(resume, trainer)));
+                // the trace's first record, read before anything runs: a trace of another mode (--fast) is refused here
+                if (replayDir != null && trainer.completed() < settings.iterations()) Flags.about("--replay-dir", () -> Trace.read(replayDir, trainer.completed() + 1, trainer));
                 try (EsdRun run = new EsdRun(trainer).checkpointTo(checkpoint, saveEvery).logTo(log).traceTo(traceDir)
                         .replayFrom(replayDir).reportTo(EsdRun.Progress.bar(err))) {
                     if (!run.train()) {
@@ -243,11 +249,11 @@ public final class TrainCommand implements Callable<Integer> {
                     if (xl) {
                         SdxlEsdOutput output = new SdxlEsdOutput(be, sdxl, trainer.subset(), metadata(settings));
                         if (outFormat == Layout.LORA) output.writeLora(out, lora).forEach(err::println);
-                        else output.write(out, outFormat, overwrite);
+                        else Flags.about("--output", () -> output.write(out, outFormat, overwrite));
                     } else {
                         EsdOutput output = new EsdOutput(be, sd, trainer.subset(), metadata(settings)).pipelineFilesFrom(configDir, tokenizer);
                         if (outFormat == Layout.LORA) output.writeLora(out, lora).forEach(err::println);
-                        else output.write(out, outFormat, overwrite);
+                        else Flags.about("--output", () -> output.write(out, outFormat, overwrite));
                     }
                     run.outputWritten();
                 }
@@ -265,6 +271,7 @@ public final class TrainCommand implements Callable<Integer> {
         Layout outFormat = format != null ? Flags.about("--format", () -> Layout.outputFormat(format))
                 : Files.isDirectory(model) ? Layout.DIFFUSERS : Layout.SINGLE_FILE;
         Flags.about("--format", () -> SdxlEsdOutput.checkSupported(model, outFormat));
+        models.requireConfigForSdxlSingleFile();
         if (models.ema()) throw new UserError("--ema: not for SDXL models");
         if (models.predictionType() != null) throw new UserError("--prediction-type: not for SDXL models (epsilon)");
         if (models.tokenizer() != null) {

@@ -70,17 +70,17 @@ public final class Checkpoint {
 
     /** Restores a saved state into a trainer built with the same model and settings; returns the iteration reached. */
     public static int restore(Path file, EsdTrainer trainer) {
-        if (!Files.isRegularFile(file)) throw new UserError("--resume: " + file + " not found");
+        if (!Files.isRegularFile(file)) throw new UserError("checkpoint " + file + " not found");
         Backend be = trainer.backend();
         try (SafetensorsFile f = SafetensorsFile.open(file)) {
             Map<String, String> meta = f.metadata();
-            if (!FORMAT.equals(meta.get("format"))) throw new UserError("--resume: " + file + " is not an esd-native checkpoint");
+            if (!FORMAT.equals(meta.get("format"))) throw new UserError(file + " is not an esd-native checkpoint");
             // the mode first: a --fast checkpoint differs from a paper run in its schedule too, and this says why
             boolean pooled = meta.containsKey("pool.trajectory");
             if (pooled != (trainer.settings().reuse() > 0)) {
-                throw new UserError("--resume: " + file + (pooled
-                        ? " was saved by a run with trajectory reuse (--fast); resume it with the same flags"
-                        : " was saved by a run without trajectory reuse; resume it without --fast/--reuse"));
+                throw new UserError("checkpoint " + file + (pooled
+                        ? " was saved by a run with trajectory reuse; resume it with the same settings"
+                        : " was saved by a run without trajectory reuse; resume it without trajectory reuse"));
             }
             List<String> differences = new ArrayList<>();
             identity(trainer).forEach((key, expected) -> {
@@ -89,14 +89,14 @@ public final class Checkpoint {
                 }
             });
             if (!differences.isEmpty()) {
-                throw new UserError("--resume: " + file + " is from another run: its " + String.join(", ", differences)
+                throw new UserError("checkpoint " + file + " is from another run: its " + String.join(", ", differences)
                         + "; resume with the settings it was made with");
             }
             int completed = Integer.parseInt(meta.get("iteration"));
             int planned = trainer.settings().iterations();
             if (completed > planned) {
-                throw new UserError("--resume: " + file + " has completed " + completed + " iterations, more than --iterations "
-                        + planned + "; pass --iterations " + completed + " or more");
+                throw new UserError("checkpoint " + file + " has completed " + completed + " iterations, more than this run's "
+                        + planned + "; plan " + completed + " iterations or more");
             }
             List<Tensor> buffers = trainer.subset().trained().buffers();
             List<float[]> firstMoment = new ArrayList<>(), secondMoment = new ArrayList<>();
@@ -115,7 +115,7 @@ public final class Checkpoint {
             trainer.resumeAt(completed);
             return completed;
         } catch (NumberFormatException | NullPointerException e) {
-            throw new UserError("--resume: " + file + " has malformed metadata", e);
+            throw new UserError("checkpoint " + file + " has malformed metadata", e);
         }
     }
 

@@ -63,7 +63,7 @@ public final class EsdOutput {
      */
     public static void checkWritable(Path out, Layout format, boolean overwrite) {
         if (format != Layout.DIFFUSERS && out.getFileName().toString().matches("(?i).*\\.(ckpt|pt|pth|bin)")) {
-            throw new UserError("--output: " + out + ": results are written as safetensors; name the file .safetensors");
+            throw new UserError(out + ": results are written as safetensors; name the file .safetensors");
         }
         checkWritable(out, overwrite);
     }
@@ -74,11 +74,11 @@ public final class EsdOutput {
      */
     public static void checkWritable(Path out, boolean overwrite) {
         if (Files.exists(out) && !overwrite) {
-            throw new UserError("--output: " + out + " already exists (pass --overwrite to replace it)");
+            throw new UserError(out + " already exists and replacing it was not asked for");
         }
-        AtomicOutput.checkReplaceable(out, "--output");
+        AtomicOutput.checkReplaceable(out, null);
         Path parent = out.toAbsolutePath().getParent();
-        if (parent == null || !Files.isDirectory(parent)) throw new UserError("--output: folder " + parent + " does not exist");
+        if (parent == null || !Files.isDirectory(parent)) throw new UserError("folder " + parent + " does not exist");
     }
 
     /**
@@ -195,6 +195,6 @@ public final class EsdOutput {
 
     /** Writes through {@code body} under a temporary name, then swaps it into place. */
     private void writeAtomically(Path out, boolean overwrite, AtomicOutput.Body body) {
-        AtomicOutput.write(out, "--output", overwrite, body);
+        AtomicOutput.write(out, null, overwrite, body);
     }
 }

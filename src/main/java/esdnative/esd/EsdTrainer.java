@@ -254,13 +254,13 @@ public final class EsdTrainer {
      */
     public Draw replayed(String concept, int tEnc, int tDdpm, float[] startCode, int trajectory) {
         if (startCode.length != Tensor.sizeOf(latentShape)) {
-            throw new UserError("--replay-dir: start noise of " + startCode.length + " values, this run needs "
+            throw new UserError("start noise of " + startCode.length + " values, this run needs "
                     + Tensor.sizeOf(latentShape));
         }
         if ((trajectory > 0) != (settings.reuse() > 0)) {
             throw new UserError(trajectory > 0
-                    ? "--replay-dir: the trace is of a run that reused trajectories (--fast); replay it with --fast"
-                    : "--replay-dir: the trace is of a run without trajectory reuse; replay it without --fast/--reuse");
+                    ? "the trace is of a run that reused trajectories; replay it with trajectory reuse"
+                    : "the trace is of a run without trajectory reuse; replay it without trajectory reuse");
         }
         return new Draw(concept, settings.schedule().replay(tEnc, tDdpm, timesteps, trainSteps()), startCode, trajectory);
     }

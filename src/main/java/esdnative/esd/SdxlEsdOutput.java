@@ -68,7 +68,7 @@ public final class SdxlEsdOutput {
     /** Writes the result; an existing {@code out} is replaced only when {@code overwrite}. */
     public void write(Path out, Layout format, boolean overwrite) {
         checkSupported(model.source(), format);
-        AtomicOutput.write(out, "--output", overwrite, tmp -> {
+        AtomicOutput.write(out, null, overwrite, tmp -> {
             switch (format) {
                 case TRAINED_ONLY -> writeTrainedOnly(tmp);
                 case SINGLE_FILE -> {

@@ -46,24 +46,24 @@ public final class Trace {
         Path jsonFile = dir.resolve(stem(index) + ".json");
         Path noiseFile = dir.resolve(stem(index) + "-start.npy");
         if (!Files.isRegularFile(jsonFile) || !Files.isRegularFile(noiseFile)) {
-            throw new UserError("--replay-dir: " + dir + " has no record of iteration " + index + " (" + jsonFile.getFileName()
+            throw new UserError("trace " + dir + " has no record of iteration " + index + " (" + jsonFile.getFileName()
                     + " and " + noiseFile.getFileName() + ")");
         }
         JsonNode json = Json.tree(jsonFile);
         for (String key : new String[] {"concept", "t_enc", "t_ddpm"}) {
-            if (!json.hasNonNull(key)) throw new UserError("--replay-dir: " + jsonFile + " lacks \"" + key + "\"");
+            if (!json.hasNonNull(key)) throw new UserError("trace file " + jsonFile + " lacks \"" + key + "\"");
         }
         JsonNode trajectory = json.path("trajectory");
         if (!json.get("t_enc").isInt() || !json.get("t_ddpm").isInt() || !json.get("concept").isTextual()
                 || !(trajectory.isMissingNode() || trajectory.isInt() && trajectory.asInt() > 0)) {
-            throw new UserError("--replay-dir: " + jsonFile + ": concept must be text, t_enc and t_ddpm integers, "
+            throw new UserError("trace file " + jsonFile + ": concept must be text, t_enc and t_ddpm integers, "
                     + "trajectory (if any) a positive integer");
         }
         try {
             return trainer.replayed(json.get("concept").asText(), json.get("t_enc").asInt(), json.get("t_ddpm").asInt(),
                     Npy.read(noiseFile).floats(), trajectory.asInt(0));
         } catch (UserError e) {
-            throw new UserError("--replay-dir: " + jsonFile.getFileName() + ": " + e.getMessage().replaceFirst("^(--replay-dir|replay): ", ""), e);
+            throw new UserError("trace file " + jsonFile.getFileName() + ": " + e.getMessage().replaceFirst("^replay: ", ""), e);
         }
     }
 

@@ -30,7 +30,7 @@ public final class TrainableSubset {
         frozen.asMap().forEach((name, t) -> {
             if (selected.test(name)) shapes.put(name, t.shape());
         });
-        if (shapes.isEmpty()) throw new UserError("--method: selects no parameter of this UNet");
+        if (shapes.isEmpty()) throw new UserError("the selection holds no parameter of this UNet");
         Weights trained = Weights.allocate(be, shapes);
         trained.asMap().forEach((name, copy) -> be.copy(copy, frozen.get(name)));
         Weights gradients = Weights.allocate(be, shapes);

@@ -31,8 +31,8 @@ public final class TrainedNames {
             return method.trains(original.key().substring(prefix.length()));
         };
         if (unetNames.stream().noneMatch(trains)) {
-            throw new UserError("--method " + method.id() + ": selects no parameter of this UNet (its rules name "
-                    + "blocks of SD's 4-level UNet)");
+            // no subject: the command names the method as the user gave it ("--method xlayer: selects no ...")
+            throw new UserError("selects no parameter of this UNet (its rules name blocks of SD's 4-level UNet)");
         }
         return trains;
     }

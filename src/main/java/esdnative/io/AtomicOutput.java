@@ -28,14 +28,15 @@ public final class AtomicOutput {
     /**
      * Writes {@code out} through {@code body}.
      *
-     * @param flag    the option that named the output, for messages (e.g. "--output")
+     * @param flag    the option that named the output, for messages (e.g. "--output"); null when the caller, not a
+     *                command, writes and its command puts the flag in front
      * @param replace whether an existing output may be replaced
      */
     public static void write(Path out, String flag, boolean replace, Body body) {
         Path target = out.toAbsolutePath();
         Path parent = target.getParent();
-        if (parent == null || !Files.isDirectory(parent)) throw new UserError(flag + ": folder " + parent + " does not exist");
-        if (Files.exists(target) && !replace) throw new UserError(flag + ": " + out + " already exists");
+        if (parent == null || !Files.isDirectory(parent)) throw new UserError(about(flag, "folder " + parent + " does not exist"));
+        if (Files.exists(target) && !replace) throw new UserError(about(flag, out + " already exists"));
         checkReplaceable(out, flag);
         Path tmp = AtomicFile.partialOf(target);
         Path old = target.resolveSibling("." + target.getFileName() + ".old");
@@ -46,7 +47,7 @@ public final class AtomicOutput {
             Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
             deleteRecursively(old);
         } catch (IOException e) {
-            throw new UserError(flag + ": cannot write " + out + ": " + e.getMessage(), e);
+            throw new UserError(about(flag, "cannot write " + out + ": " + e.getMessage()), e);
         } finally {
             try {
                 deleteRecursively(tmp);
@@ -62,9 +63,14 @@ public final class AtomicOutput {
      */
     public static void checkReplaceable(Path out, String flag) {
         if (Files.isDirectory(out) && !Files.isRegularFile(out.resolve("model_index.json")) && !Files.isDirectory(out.resolve("unet"))) {
-            throw new UserError(flag + ": " + out + " is a folder but not a model folder (no model_index.json or unet/); "
-                    + "not replacing it, as that would delete everything in it");
+            throw new UserError(about(flag, out + " is a folder but not a model folder (no model_index.json or unet/); "
+                    + "not replacing it, as that would delete everything in it"));
         }
+    }
+
+    /** The message, after "{@code flag}: " when there is a flag. */
+    private static String about(String flag, String message) {
+        return flag == null ? message : flag + ": " + message;
     }
 
     private static void deleteRecursively(Path p) throws IOException {

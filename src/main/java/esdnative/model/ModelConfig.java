@@ -54,7 +54,7 @@ public record ModelConfig(UNetConfig unet, ClipTextConfig text, VaeConfig vae) {
         Path p = Path.of(spec);
         if (Files.isRegularFile(p) && p.getFileName().toString().equals("model_index.json")) p = p.toAbsolutePath().getParent();
         if (!Files.isDirectory(p)) {
-            throw new UserError("--config: '" + spec + "' is neither a diffusers folder nor one of " + String.join(", ", NAMES));
+            throw new UserError("config '" + spec + "' is neither a diffusers folder nor one of " + String.join(", ", NAMES));
         }
         return new ModelConfig(UNetConfig.fromJson(require(p.resolve("unet/config.json"))),
                 ClipTextConfig.read(require(p.resolve("text_encoder/config.json"))),
@@ -62,7 +62,7 @@ public record ModelConfig(UNetConfig unet, ClipTextConfig text, VaeConfig vae) {
     }
 
     private static Path require(Path p) {
-        if (!Files.isRegularFile(p)) throw new UserError("--config: " + p + " not found");
+        if (!Files.isRegularFile(p)) throw new UserError("config file " + p + " not found");
         return p;
     }
 

@@ -72,20 +72,30 @@ public final class ModelLoader {
      */
     public static StableDiffusion load(Backend be, Path path, Path tokenizerDir, Path configDir, ModelWeights.Ema ema,
                                        String predictionType) {
-        if (predictionType != null && !predictionType.equals("epsilon") && !predictionType.equals("v_prediction")) {
-            throw new UserError("--prediction-type: '" + predictionType + "' is not one of epsilon, v_prediction");
-        }
-        if (!Files.exists(path)) throw new UserError("--model: " + path + " does not exist");
+        if (predictionType != null) checkPredictionType(predictionType);
+        if (!Files.exists(path)) throw new UserError("model path " + path + " does not exist");
         if (StableDiffusionXL.isSdxl(path)) throw StableDiffusionXL.notSupportedHere(path);
-        if (Files.isDirectory(path) && ema == ModelWeights.Ema.REQUIRE) {
-            throw new UserError("--ema: " + path + " is a diffusers folder; only a CompVis checkpoint holds model_ema.* weights");
-        }
+        if (ema == ModelWeights.Ema.REQUIRE) checkEmaSource(path);
         ModelWeights w = ModelWeights.open(path, ema);
         try {
             return read(be, w, tokenizerDir, configDir, predictionType);
         } catch (RuntimeException e) {
             w.close();
             throw e;
+        }
+    }
+
+    /** Refuses a prediction type other than epsilon and v_prediction. */
+    public static void checkPredictionType(String predictionType) {
+        if (!predictionType.equals("epsilon") && !predictionType.equals("v_prediction")) {
+            throw new UserError("unknown prediction type '" + predictionType + "'; valid: epsilon, v_prediction");
+        }
+    }
+
+    /** Refuses to take an EMA UNet from a diffusers folder, which holds none. */
+    public static void checkEmaSource(Path path) {
+        if (Files.isDirectory(path)) {
+            throw new UserError(path + " is a diffusers folder; only a CompVis checkpoint holds model_ema.* (EMA) weights");
         }
     }
 
@@ -103,7 +113,7 @@ public final class ModelLoader {
         DdimConfig scheduler = configured ? DdimConfig.read(schedulerFile) : DdimConfig.stableDiffusion1();
         if (folder) {
             if (predictionType != null && !predictionType.equals(scheduler.predictionType())) {
-                throw new UserError("--prediction-type is for single files: " + path + "'s scheduler config says "
+                throw new UserError("a prediction type is for single files: " + path + "'s scheduler config says "
                         + scheduler.predictionType());
             }
         } else if (predictionType != null) {
@@ -143,7 +153,7 @@ public final class ModelLoader {
             throw new UserError(w.path() + ": no " + Component.UNET.compVisPrefix() + "* tensors; not a Stable Diffusion single file");
         }
         if (configDir != null) {
-            return UNetConfig.fromJson(require(configDir.resolve("unet/config.json"), "--config needs unet/config.json"));
+            return UNetConfig.fromJson(require(configDir.resolve("unet/config.json"), "the config folder needs unet/config.json"));
         }
         UNetConfig c = SingleFileArchitecture.unet(w.shapes(Component.UNET));
         warnAssumed(w.path(), "UNet", "unet", SingleFileArchitecture.assumed(c));
@@ -160,7 +170,7 @@ public final class ModelLoader {
             throw new UserError(w.path() + ": no text encoder tensors (cond_stage_model.transformer.* or, SD 2.x, cond_stage_model.model.*)");
         }
         if (configDir != null) {
-            return ClipTextConfig.read(require(configDir.resolve("text_encoder/config.json"), "--config needs text_encoder/config.json"));
+            return ClipTextConfig.read(require(configDir.resolve("text_encoder/config.json"), "the config folder needs text_encoder/config.json"));
         }
         ClipTextConfig c = SingleFileArchitecture.text(w.shapes(Component.TEXT_ENCODER), w.openClipText());
         warnAssumed(w.path(), "text encoder", "text_encoder", SingleFileArchitecture.assumed(c));
@@ -232,12 +242,12 @@ public final class ModelLoader {
 
     /** The UNet's architecture alone, without reading any weights (for dry runs). */
     public static UNetConfig unetConfig(Path path, Path configDir) {
-        if (!Files.exists(path)) throw new UserError("--model: " + path + " does not exist");
+        if (!Files.exists(path)) throw new UserError("model path " + path + " does not exist");
         if (Files.isDirectory(path)) {
             return UNetConfig.fromJson(require(path.resolve("unet/config.json"), "a diffusers model folder needs unet/config.json"));
         }
         if (configDir != null) {
-            return UNetConfig.fromJson(require(configDir.resolve("unet/config.json"), "--config needs unet/config.json"));
+            return UNetConfig.fromJson(require(configDir.resolve("unet/config.json"), "the config folder needs unet/config.json"));
         }
         try (ModelWeights w = ModelWeights.open(path, ModelWeights.Ema.OFF)) {
             return SingleFileArchitecture.unet(w.shapes(Component.UNET));
@@ -308,7 +318,7 @@ public final class ModelLoader {
      */
     public static Path findTokenizer(Path given, Path modelFolder) {
         if (given != null) {
-            if (!hasTokenizer(given)) throw new UserError("--tokenizer: " + given + " has no vocab.json and merges.txt");
+            if (!hasTokenizer(given)) throw new UserError("tokenizer folder " + given + " has no vocab.json and merges.txt");
             return given;
         }
         List<Path> candidates = new ArrayList<>();

@@ -1,5 +1,6 @@
 package esdnative.options;
 
+import esdnative.model.ModelLoader;
 import esdnative.util.UserError;
 import picocli.CommandLine.Option;
 
@@ -33,11 +34,25 @@ public final class ModelOptions {
     /** {@code --model}, or null where it was not given. */
     public Path model() { return model; }
 
-    /** {@code --model}, refused where it was not given or does not exist. */
+    /**
+     * {@code --model}, refused where it was not given or does not exist; the other flags' values are checked here too,
+     * before loading, so that a refusal names its flag (the loader says the same in words, for callers without flags).
+     */
     public Path requireModel() {
         if (model == null) throw new UserError("--model: missing; give a diffusers folder or a single-file checkpoint");
         if (!Files.exists(model)) throw new UserError("--model: " + model + " does not exist");
+        if (predictionType != null) Flags.about("--prediction-type", () -> ModelLoader.checkPredictionType(predictionType));
+        if (ema) Flags.about("--ema", () -> ModelLoader.checkEmaSource(model));
+        if (tokenizer != null) Flags.about("--tokenizer", () -> ModelLoader.findTokenizer(tokenizer, null));
         return model;
+    }
+
+    /** An SDXL single file holds no configs or tokenizers: refused without {@code --config}. */
+    public void requireConfigForSdxlSingleFile() {
+        if (model != null && !Files.isDirectory(model) && config == null) {
+            throw new UserError("--config: an SDXL single file needs a diffusers SDXL folder for its configs and tokenizers;"
+                    + " pass --config DIR");
+        }
     }
 
     public Path tokenizer() { return tokenizer; }

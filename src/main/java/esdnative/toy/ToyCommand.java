@@ -136,6 +136,12 @@ public final class ToyCommand implements Runnable {
 
     /** Runs the demo on the CPU backend into {@code output} (default esd-toy-CONCEPT). */
     public static void runDemo(ToyDemo.Settings s, Path base, Path output) {
+        // a method that trains nothing in the toy UNet is refused before the demo judges anything
+        try (ToyAssets assets = ToyAssets.extract()) {
+            var names = esdnative.model.unet.UNet2DConditionModel.parameterShapes(
+                    esdnative.model.ModelLoader.unetConfig(base != null ? base : assets.model(), null)).keySet();
+            Flags.about("--method " + s.method().id(), () -> esdnative.esd.TrainedNames.selector(s.method(), names));
+        }
         Path out = output != null ? output : Path.of("esd-toy-" + s.concept());
         try (CpuBackend be = new CpuBackend()) {
             java.nio.file.Files.createDirectories(out);

@@ -92,7 +92,7 @@ public final class UceCommand implements Callable<Integer> {
         // the input's layout by default: a folder is diffusers, a file a single file (as the loader reads them)
         Layout outFormat = format != null ? Flags.about("--format", () -> Layout.outputFormat(format))
                 : Files.isDirectory(model) ? Layout.DIFFUSERS : Layout.SINGLE_FILE;
-        EsdOutput.checkWritable(output, outFormat, overwrite);   // before loading a model of several GB
+        Flags.about("--output", () -> EsdOutput.checkWritable(output, outFormat, overwrite));   // before loading a model of several GB
         try (OutputLock lock = OutputLock.acquire(output, "--output"); CpuBackend be = new CpuBackend()) {
             long start = System.nanoTime();
             InputSnapshot input = InputSnapshot.of(model);
@@ -111,7 +111,7 @@ public final class UceCommand implements Callable<Integer> {
             input.verifyUnchanged("--model", "Run uce again on the input as it is now.");
             EsdOutput out = new EsdOutput(be, sd, r.edited(), metadata(settings)).pipelineFilesFrom(configDir, tokenizer);
             if (outFormat == Layout.LORA) out.writeLora(output, lora).forEach(err::println);
-            else out.write(output, outFormat, overwrite);
+            else Flags.about("--output", () -> out.write(output, outFormat, overwrite));
             err.printf(Locale.ROOT, "wrote %s (%s) in %.1f s total; peak memory %s%n", output, outFormat.formatId(),
                     (System.nanoTime() - start) / 1e9, PeakMemory.describe());
             return 0;

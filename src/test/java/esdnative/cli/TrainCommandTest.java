@@ -163,6 +163,14 @@ class TrainCommandTest {
         assertEquals(2 * (Math.max(first.get("t_enc").asInt(), second.get("t_enc").asInt()) + 1) + 2,
                 first.get("unet_forwards").asInt() + second.get("unet_forwards").asInt(), lines.toString());
         assertTrue(Files.exists(tmp.resolve("trace/iter-000003-start.npy")));
+        // its trace, replayed without --fast, is refused before training; the user sees the flag in front of the core's words
+        Path replayed = tmp.resolve("replayed.safetensors");
+        String[] err = stderrOf(2, "train", "--model", Fixtures.path("tiny-sd-a").toString(), "--concept", "x",
+                "--iterations", "3", "--ddim-steps", "2", "--lr", "1e-3", "--backend", "cpu", "--format", "trained-only",
+                "--output", replayed.toString(), "--replay-dir", tmp.resolve("trace").toString());
+        assertTrue(err[err.length - 1].startsWith("esd-native: --replay-dir: trace file iter-000001.json: the trace is of a run "
+                + "that reused trajectories"), String.join("\n", err));
+        assertFalse(Files.exists(replayed));
     }
 
     /** --dry-run's counts are the fixture file's own: ESD-x trains the tensors the paper code's rule names ("attn2"). */

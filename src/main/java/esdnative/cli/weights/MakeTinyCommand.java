@@ -3,6 +3,7 @@ package esdnative.cli.weights;
 import esdnative.checkpoint.CompVisNames;
 import esdnative.checkpoint.TensorEntries;
 import esdnative.model.ModelConfig;
+import esdnative.options.Flags;
 import esdnative.model.vae.AutoencoderShapes;
 import esdnative.util.UserError;
 import esdnative.io.AtomicOutput;
@@ -91,7 +92,7 @@ public final class MakeTinyCommand implements Runnable {
             out.flush();
             return;
         }
-        ModelConfig model = ModelConfig.of(config);
+        ModelConfig model = Flags.about("--config", () -> ModelConfig.of(config));
         Rng rng = new Rng(seed);
         long[] count = {0};
         if (singleFile) {

@@ -96,7 +96,7 @@ public record StableDiffusionXL(Path source, UNetConfig unet, Weights unetWeight
     public static StableDiffusionXL loadSingleFile(Backend be, Path file, Path configDir) {
         if (configDir == null) {
             throw new UserError(file + ": an SDXL single file needs a diffusers SDXL folder for its configs and "
-                    + "tokenizers (--config DIR)");
+                    + "tokenizers, and none was given");
         }
         requireSdxlFolder(configDir);
         UNetConfig unet = UNetConfig.fromJson(require(configDir.resolve("unet/config.json")));

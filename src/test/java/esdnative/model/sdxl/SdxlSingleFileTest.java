@@ -102,7 +102,7 @@ class SdxlSingleFileTest {
     @Test
     void withoutConfigsTheSingleFileIsRefusedInOneLine() {
         UserError e = assertThrows(UserError.class, () -> StableDiffusionXL.loadSingleFile(be, FILE, null));
-        assertTrue(e.getMessage().contains("--config"), e.getMessage());
+        assertTrue(e.getMessage().contains("needs a diffusers SDXL folder for its configs"), e.getMessage());
         UserError notSdxl = assertThrows(UserError.class, () -> StableDiffusionXL.loadSingleFile(be,
                 Fixtures.path("tiny-sd-a-single-file.safetensors"), TinySdxl.model("")));
         assertTrue(notSdxl.getMessage().contains("not an SDXL single file"), notSdxl.getMessage());
