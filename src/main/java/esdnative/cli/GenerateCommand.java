@@ -11,6 +11,9 @@ import esdnative.model.ModelLoader;
 import esdnative.model.SizeLimit;
 import esdnative.model.StableDiffusion;
 import esdnative.model.Vae;
+import esdnative.model.Weights;
+import esdnative.model.unet.UNetConfig;
+import esdnative.model.vae.VaeConfig;
 import esdnative.model.sdxl.StableDiffusionXL;
 import esdnative.options.BackendOptions;
 import esdnative.options.Flags;
@@ -109,31 +112,16 @@ public final class GenerateCommand implements Callable<Integer> {
             init = a.floats();
             initShape = a.shape();
         }
-        if (StableDiffusionXL.isSdxl(model)) return SdxlGeneration.run(this, init, initShape);
+        if (StableDiffusionXL.isSdxl(model)) return SdxlGeneration.run(this, loraSpecs, init, initShape);
         if (originalSize != null || crops != null) throw new UserError("--original-size/--crops: only for SDXL models");
         try (Backend be = backend.open(System.err::println)) {
             StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
                     predictionType);
             ModelLoader.hintConfig(System.err, sd, configDir, "--config DIR");
-            for (LoraApplier.Spec lora : loraSpecs) {
-                int modules = Flags.about("--lora", () -> LoraApplier.apply(be, sd.unetWeights(), lora));
-                System.err.printf(Locale.ROOT, "applied %s at scale %s (%d modules)%n", lora.file(), lora.scale(), modules);
-            }
+            applyLoras(be, sd.unetWeights(), loraSpecs);
             Vae vae = ModelLoader.loadVae(be, sd, configDir);
-            int f = sd.vaeScaleFactor();
-            int w = width != null ? width : initShape != null ? initShape[3] * f : sd.defaultResolution();
-            int h = height != null ? height : initShape != null ? initShape[2] * f : sd.defaultResolution();
-            // any whole latent size, as diffusers (multiples of 8 px for SD): the UNet upsamples to its skips' sizes
-            if (w <= 0 || h <= 0 || w % f != 0 || h % f != 0) {
-                throw new UserError("--width/--height: " + w + "×" + h + " px must be positive multiples of " + f
-                        + " (the VAE's factor)");
-            }
-            SizeLimit.check("--width/--height", sd.unet(), vae == null ? null : vae.config(), f, h, w, 2, false);
-            int[] expected = {1, sd.unet().inChannels(), h / f, w / f};
-            if (initShape != null && !Arrays.equals(initShape, expected)) {
-                throw new UserError("--init-latents: shape " + Arrays.toString(initShape) + ", this model at " + w + "×" + h
-                        + " needs " + Arrays.toString(expected));
-            }
+            int[] size = imageSize(sd.unet(), vae == null ? null : vae.config(), sd.vaeScaleFactor(), sd.defaultResolution(), initShape);
+            int h = size[0], w = size[1];
             // a second run onto the same image refuses here, before sampling
             try (OutputLock lock = OutputLock.acquire(output, "--output")) {
                 ProgressBar bar = new ProgressBar(System.err, sampling.steps());
@@ -163,5 +151,33 @@ public final class GenerateCommand implements Callable<Integer> {
     private void checkNew(Path file, String flag) {
         if (Files.isDirectory(file)) throw new UserError(flag + ": " + file + " is a folder");
         if (Files.exists(file) && !overwrite) throw new UserError(flag + ": " + file + " already exists (pass --overwrite to replace it)");
+    }
+    /** Applies each LoRA file to the UNet's weights, saying how many modules it changed. */
+    static void applyLoras(Backend be, Weights unet, List<LoraApplier.Spec> specs) {
+        for (LoraApplier.Spec lora : specs) {
+            int modules = Flags.about("--lora", () -> LoraApplier.apply(be, unet, lora));
+            System.err.printf(Locale.ROOT, "applied %s at scale %s (%d modules)%n", lora.file(), lora.scale(), modules);
+        }
+    }
+
+    /**
+     * The image's [height, width] in pixels: --width/--height, else the init latents' size, else the model's
+     * default; refused unless whole latents, within the array limits and matching the init latents' shape.
+     */
+    int[] imageSize(UNetConfig unet, VaeConfig vae, int f, int defaultResolution, int[] initShape) {
+        int w = width != null ? width : initShape != null ? initShape[3] * f : defaultResolution;
+        int h = height != null ? height : initShape != null ? initShape[2] * f : defaultResolution;
+        // any whole latent size, as diffusers (multiples of 8 px for SD): the UNet upsamples to its skips' sizes
+        if (w <= 0 || h <= 0 || w % f != 0 || h % f != 0) {
+            throw new UserError("--width/--height: " + w + "×" + h + " px must be positive multiples of " + f
+                    + " (the VAE's factor)");
+        }
+        SizeLimit.check("--width/--height", unet, vae, f, h, w, 2, false);
+        int[] expected = {1, unet.inChannels(), h / f, w / f};
+        if (initShape != null && !Arrays.equals(initShape, expected)) {
+            throw new UserError("--init-latents: shape " + Arrays.toString(initShape) + ", this model at " + w + "×" + h
+                    + " needs " + Arrays.toString(expected));
+        }
+        return new int[] {h, w};
     }
 }

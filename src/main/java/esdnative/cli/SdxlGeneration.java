@@ -3,17 +3,14 @@ package esdnative.cli;
 import esdnative.backend.Backend;
 import esdnative.io.OutputLock;
 import esdnative.lora.LoraApplier;
-import esdnative.model.SizeLimit;
 import esdnative.model.sdxl.MicroConditioning;
 import esdnative.model.sdxl.StableDiffusionXL;
-import esdnative.options.Flags;
 import esdnative.pipeline.SdxlTextToImage;
 import esdnative.pipeline.TextToImage;
 import esdnative.util.ProgressBar;
 import esdnative.util.UserError;
 
-import java.util.Arrays;
-import java.util.Locale;
+import java.util.List;
 
 /**
  * {@code generate} on an SDXL model, as StableDiffusionXLPipeline with DDIM: no --negative-prompt means the model's
@@ -23,7 +20,7 @@ import java.util.Locale;
 final class SdxlGeneration {
     private SdxlGeneration() {}
 
-    static int run(GenerateCommand c, float[] init, int[] initShape) {
+    static int run(GenerateCommand c, List<LoraApplier.Spec> loras, float[] init, int[] initShape) {
         c.models.requireConfigForSdxlSingleFile();
         if (c.models.ema()) throw new UserError("--ema: not for SDXL models");
         if (c.models.predictionType() != null) throw new UserError("--prediction-type: not for SDXL models (epsilon)");
@@ -31,24 +28,9 @@ final class SdxlGeneration {
         if (c.eta != 0) throw new UserError("--eta: SDXL sampling is deterministic here (eta 0), got " + c.eta);
         try (Backend be = c.backend.open(System.err::println)) {
             StableDiffusionXL sd = StableDiffusionXL.load(be, c.models.model(), c.models.config());
-            for (String text : c.loras) {
-                LoraApplier.Spec lora = Flags.about("--lora", () -> LoraApplier.Spec.parse(text));
-                int modules = Flags.about("--lora", () -> LoraApplier.apply(be, sd.unetWeights(), lora));
-                System.err.printf(Locale.ROOT, "applied %s at scale %s (%d modules)%n", lora.file(), lora.scale(), modules);
-            }
-            int f = sd.vaeScaleFactor();
-            int w = c.width != null ? c.width : initShape != null ? initShape[3] * f : sd.defaultResolution();
-            int h = c.height != null ? c.height : initShape != null ? initShape[2] * f : sd.defaultResolution();
-            if (w <= 0 || h <= 0 || w % f != 0 || h % f != 0) {
-                throw new UserError("--width/--height: " + w + "×" + h + " px must be positive multiples of " + f
-                        + " (the VAE's factor)");
-            }
-            SizeLimit.check("--width/--height", sd.unet(), sd.vae().config(), f, h, w, 2, false);
-            int[] expected = {1, sd.unet().inChannels(), h / f, w / f};
-            if (initShape != null && !Arrays.equals(initShape, expected)) {
-                throw new UserError("--init-latents: shape " + Arrays.toString(initShape) + ", this model at " + w + "×" + h
-                        + " needs " + Arrays.toString(expected));
-            }
+            GenerateCommand.applyLoras(be, sd.unetWeights(), loras);
+            int[] size = c.imageSize(sd.unet(), sd.vae().config(), sd.vaeScaleFactor(), sd.defaultResolution(), initShape);
+            int h = size[0], w = size[1];
             int[] original = c.originalSize != null ? pair(c.originalSize, "--original-size") : new int[] {h, w};
             int[] crop = c.crops != null ? pair(c.crops, "--crops") : new int[] {0, 0};
             var micro = new MicroConditioning(original[0], original[1], crop[0], crop[1], h, w);
