@@ -109,7 +109,7 @@ public final class BenchCommand implements Runnable {
     @Option(names = "--check-only", description = "With --backend cuda: one ESD-x iteration on the project's fake"
             + " CUDA driver in count-only mode (target/fake-cuda, built where g++ exists): every launch, GEMM, copy and"
             + " allocation is checked as a GPU would (launch limits, cuBLAS arguments, memory) and counted, nothing is"
-            + " computed; prints the counts and the peak device memory. SD 1.4 shapes: --config sd14 --tokenizer DIR.")
+            + " computed; prints the counts and the peak device memory. SD 1.4 shapes: --config sd14 (no tokenizer needed).")
     boolean checkOnly;
 
     @Spec
