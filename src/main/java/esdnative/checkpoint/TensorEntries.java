@@ -1,11 +1,13 @@
 package esdnative.checkpoint;
 
+import esdnative.backend.Backend;
 import esdnative.util.UserError;
 import esdnative.io.DType;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.SafetensorsWriter.Entry;
 import esdnative.io.TensorSource;
 import esdnative.checkpoint.CompVisNames.Component;
+import esdnative.tensor.Tensor;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -43,6 +45,22 @@ public final class TensorEntries {
         }
         return Entry.raw(to, shape, MemorySegment.ofArray(b.array()));
     }
+    /**
+     * A backend's tensor stored as {@code dtype} under {@code shape} (of the same size), copied to the host a piece at
+     * a time while it is written, so that no host copy of it is kept.
+     */
+    public static Entry of(Backend be, Tensor t, DType dtype, long[] shape) {
+        if (Arrays.stream(shape).reduce(1, Math::multiplyExact) != t.size()) {
+            throw new IllegalArgumentException(t + " cannot be stored with shape " + Arrays.toString(shape));
+        }
+        return Entry.deferred(dtype, shape, (from, count) -> be.toHost(t.view(from, count)));
+    }
+
+    /** A backend's tensor stored as {@code dtype} with its own shape: {@link #of(Backend, Tensor, DType, long[])}. */
+    public static Entry of(Backend be, Tensor t, DType dtype) {
+        return of(be, t, dtype, Arrays.stream(t.shape()).asLongStream().toArray());
+    }
+
     /** A model tensor: the whole stored tensor, or its third of dim 0 (one of OpenCLIP's fused q/k/v projections). */
     public static Entry of(ModelWeights.Source s, long[] shape, DType target) {
         if (s.third() < 0) return of(s.file(), s.name(), shape, target);

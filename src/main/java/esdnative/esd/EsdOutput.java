@@ -107,7 +107,7 @@ public final class EsdOutput {
     private SequencedMap<String, Entry> trainedOnly() {
         SequencedMap<String, Entry> entries = new LinkedHashMap<>();
         UnetSource src = new UnetSource(model);
-        subset.trained().asMap().forEach((name, t) -> entries.put(name, Entry.floats(src.dtype(name), t.shape(), be.toHost(t))));
+        subset.trained().asMap().forEach((name, t) -> entries.put(name, TensorEntries.of(be, t, src.dtype(name))));
         return entries;
     }
 
@@ -188,9 +188,9 @@ public final class EsdOutput {
 
     // ---- helpers -------------------------------------------------------------------------------------------
 
-    /** A trained tensor in its source dtype, with the source's shape. */
+    /** A trained tensor in its source dtype, with the source's shape, fetched from the backend while it is written. */
     private Entry trainedEntry(String diffusersName, DType dtype, long[] shape) {
-        return Entry.floats(dtype, shape, be.toHost(subset.trained().get(diffusersName)));
+        return TensorEntries.of(be, subset.trained().get(diffusersName), dtype, shape);
     }
 
     /** Writes through {@code body} under a temporary name, then swaps it into place. */
