@@ -88,7 +88,7 @@ public final class Checkpoint {
             // the mode first: a --fast checkpoint differs from a paper run in its schedule too, and this says why
             boolean pooled = meta.containsKey("pool.trajectory");
             if (pooled != (trainer.settings().reuse() > 0)) {
-                throw new UserError("checkpoint " + file + (pooled
+                throw new ReuseMismatch("checkpoint " + file + (pooled
                         ? " was saved by a run with trajectory reuse; resume it with the same settings"
                         : " was saved by a run without trajectory reuse; resume it without trajectory reuse"));
             }
@@ -105,7 +105,7 @@ public final class Checkpoint {
             int completed = Integer.parseInt(meta.get("iteration"));
             int planned = trainer.settings().iterations();
             if (completed > planned) {
-                throw new UserError("checkpoint " + file + " has completed " + completed + " iterations, more than this run's "
+                throw new BeyondPlan("checkpoint " + file + " has completed " + completed + " iterations, more than this run's "
                         + planned + "; plan " + completed + " iterations or more");
             }
             List<Tensor> buffers = trainer.subset().trained().buffers();
@@ -126,6 +126,13 @@ public final class Checkpoint {
             return completed;
         } catch (NumberFormatException | NullPointerException e) {
             throw new UserError("checkpoint " + file + " has malformed metadata", e);
+        }
+    }
+
+    /** A checkpoint that has completed more iterations than the resuming run plans (a command names its flag). */
+    public static final class BeyondPlan extends UserError {
+        BeyondPlan(String message) {
+            super(message);
         }
     }
 

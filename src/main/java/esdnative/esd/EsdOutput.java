@@ -73,9 +73,7 @@ public final class EsdOutput {
      * model folder (replacing it would delete whatever it holds).
      */
     public static void checkWritable(Path out, boolean overwrite) {
-        if (Files.exists(out) && !overwrite) {
-            throw new UserError(out + " already exists and replacing it was not asked for");
-        }
+        if (Files.exists(out) && !overwrite) throw new AtomicOutput.Exists(null, out);
         AtomicOutput.checkReplaceable(out, null);
         Path parent = out.toAbsolutePath().getParent();
         if (parent == null || !Files.isDirectory(parent)) throw new UserError("folder " + parent + " does not exist");
