@@ -1,5 +1,6 @@
 package esdnative.io;
 
+import esdnative.testing.Cli;
 import esdnative.testing.Fixtures;
 import esdnative.util.UserError;
 import org.junit.jupiter.api.Test;
@@ -12,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -42,6 +44,22 @@ class TruncatedInputsTest {
             long size = whole.length;
             assertRefusedWhenCut(whole, name, 0, 3, 64, 1000, size / 10, size / 3, size / 2, 2 * size / 3, size - 1000,
                     size - 22, size - 1);   // 22: a zip's end-of-directory record
+        }
+    }
+
+    /** A command given a cut model says so in one line (exit 2), for either format. */
+    @Test
+    void aCommandGivenACutModelSaysSoInOneLine() throws IOException {
+        for (String fixture : new String[] {"tiny-sd-a-single-file.safetensors", "ckpt/tiny-sd-a.ckpt"}) {
+            byte[] whole = Files.readAllBytes(Fixtures.path(fixture));
+            Path cut = dir.resolve(Path.of(fixture).getFileName().toString());
+            Files.write(cut, Arrays.copyOf(whole, whole.length / 2));
+            Cli r = Cli.run("generate", "--model", cut.toString(), "--prompt", "a cat", "--output", dir.resolve("a.png").toString());
+            assertEquals(2, r.exit(), r.err());
+            String last = r.err().strip().lines().reduce((x, y) -> y).orElse("");
+            assertTrue(last.startsWith("esd-native: ") && last.contains(cut.toString()), r.err());
+            assertFalse(r.err().contains("Exception") || r.err().contains("\tat "), r.err());
+            assertFalse(Files.exists(dir.resolve("a.png")));
         }
     }
 
