@@ -1,6 +1,7 @@
 package esdnative.cli.weights;
 
 import esdnative.checkpoint.CompVisNames;
+import esdnative.checkpoint.DiffusersFolder;
 import esdnative.checkpoint.TensorEntries;
 import esdnative.model.ModelConfig;
 import esdnative.options.Flags;
@@ -186,7 +187,7 @@ public final class MakeTinyCommand implements Runnable {
         long[] count = {0};
         AtomicOutput.write(output, "OUT", false, tmp -> {
             Files.createDirectory(tmp);
-            ConvertCommand.copyConfigs(configs, tmp);
+            DiffusersFolder.copyConfigs(configs, tmp);
             for (String c : SdxlConversion.COMPONENTS) {
                 SequencedMap<String, Entry> entries = new LinkedHashMap<>();
                 switch (c) {
