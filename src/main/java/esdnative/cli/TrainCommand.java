@@ -250,7 +250,7 @@ public final class TrainCommand implements Callable<Integer> {
                     }
                     input.verifyUnchanged("--model", still);
                     if (xl) {
-                        SdxlEsdOutput output = new SdxlEsdOutput(be, sdxl, trainer.subset(), metadata(settings));
+                        SdxlEsdOutput output = new SdxlEsdOutput(be, sdxl, trainer.subset(), metadata(settings)).configsFrom(configDir);
                         if (outFormat == Layout.LORA) output.writeLora(out, lora).forEach(err::println);
                         else Flags.about("--output", () -> output.write(out, outFormat, overwrite), Flags.OVERWRITE);
                     } else {
