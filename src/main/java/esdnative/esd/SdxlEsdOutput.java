@@ -164,7 +164,7 @@ public final class SdxlEsdOutput {
             subset.trained().asMap().forEach((name, t) -> {
                 Entry source = unet.get(name);
                 if (source == null) throw new IllegalStateException(f.path() + ": no UNet tensor " + name);
-                unet.put(name, Entry.floats(source.dtype(), source.shape(), be.toHost(t)));
+                unet.put(name, TensorEntries.of(be, t, source.dtype(), source.shape()));
             });
             for (var c : byComponent.entrySet()) {
                 Path file = tmp.resolve(SdxlConversion.weightsFile(c.getKey()));
