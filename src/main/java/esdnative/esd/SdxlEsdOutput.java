@@ -4,6 +4,7 @@ import esdnative.backend.Backend;
 import esdnative.checkpoint.CompVisNames;
 import esdnative.checkpoint.DiffusersFolder;
 import esdnative.checkpoint.Layout;
+import esdnative.checkpoint.TensorEntries;
 import esdnative.io.AtomicOutput;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.SafetensorsWriter;
@@ -109,7 +110,7 @@ public final class SdxlEsdOutput {
             SequencedMap<String, Entry> entries = new LinkedHashMap<>();
             subset.trained().asMap().forEach((name, t) -> {
                 String key = keys == null ? name : keys.get(name);
-                entries.put(name, Entry.floats(f.dtype(key), f.shape(key), be.toHost(t)));
+                entries.put(name, TensorEntries.of(be, t, f.dtype(key), f.shape(key)));
             });
             SafetensorsWriter.write(tmp, entries, metadata);
         }
@@ -139,7 +140,7 @@ public final class SdxlEsdOutput {
             SafetensorsFile unet = files.get("unet");
             subset.trained().asMap().forEach((name, t) -> {   // UNet tensors: never fused nor transposed
                 String key = names.place("unet", name).key();
-                entries.put(key, Entry.floats(unet.dtype(name), CompVisNames.compVisShape(key, unet.shape(name)), be.toHost(t)));
+                entries.put(key, TensorEntries.of(be, t, unet.dtype(name), CompVisNames.compVisShape(key, unet.shape(name))));
             });
             SafetensorsWriter.write(tmp, entries, metadata);
         } finally {
@@ -163,7 +164,7 @@ public final class SdxlEsdOutput {
             subset.trained().asMap().forEach((name, t) -> {
                 Entry source = unet.get(name);
                 if (source == null) throw new IllegalStateException(f.path() + ": no UNet tensor " + name);
-                unet.put(name, Entry.floats(source.dtype(), source.shape(), be.toHost(t)));
+                unet.put(name, TensorEntries.of(be, t, source.dtype(), source.shape()));
             });
             for (var c : byComponent.entrySet()) {
                 Path file = tmp.resolve(SdxlConversion.weightsFile(c.getKey()));
@@ -199,7 +200,7 @@ public final class SdxlEsdOutput {
         for (String key : f.names()) {
             String name = trained.get(key);
             entries.put(key, name == null ? Entry.raw(f.dtype(key), f.shape(key), f.raw(key))
-                    : Entry.floats(f.dtype(key), f.shape(key), be.toHost(subset.trained().get(name))));
+                    : TensorEntries.of(be, subset.trained().get(name), f.dtype(key), f.shape(key)));
         }
         if (entries.size() < f.names().size() || trained.keySet().stream().anyMatch(k -> !entries.containsKey(k))) {
             throw new IllegalStateException(f.path() + ": a trained tensor's key is missing");
