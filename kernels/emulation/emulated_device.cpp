@@ -57,7 +57,7 @@ const bool enrolled = [] {
     WAITS(flash_attention_forward); WAITS(flash_attention_backward_query); WAITS(flash_attention_backward_key);
     PLAIN(upsample_nearest2x_forward); PLAIN(upsample_nearest2x_backward);
     PLAIN(concat_channels); PLAIN(split_channels); WAITS(transpose);
-    PLAIN(add_row_bias); WAITS(sum_rows); PLAIN(sum_rows_finish); PLAIN(add_channel_bias); WAITS(channel_bias_grad);
+    PLAIN(add_row_bias); WAITS(sum_rows); PLAIN(sum_rows_finish); PLAIN(add_channel_bias); PLAIN(add_channel_biases); WAITS(channel_bias_grad);
     PLAIN(add_channel_bias_residual); PLAIN(add_row_bias_residual);
     PLAIN(im2col); PLAIN(col2im); PLAIN(timestep_embedding);
     WAITS(mse_partial); WAITS(mse_finish); PLAIN(mse_backward); PLAIN(adam_step);

@@ -376,7 +376,8 @@ static void bias() {
     }
 }
 
-// bias and residual in one pass, with and without a bias; small grids so that the grid-stride loops wrap
+// bias and residual (or a per-sample bias) in one pass, with and without a bias; small grids so that the
+// grid-stride loops wrap
 static void residual() {
     int n = 2, c = 5, hw = 13;
     Vec r = random_vec(n * c * hw), b = random_vec(c);
@@ -387,6 +388,15 @@ static void residual() {
                (const float*) r.data(), n, c, hw);
         for (int i = 0; i < n * c * hw; i++) yref[i] += (withBias ? b[(i / hw) % c] : 0.0) + r[i];
         check(withBias ? "add_channel_bias_residual" : "add_channel_bias_residual, no bias", y, yref);
+    }
+    Vec sampleBias = random_vec(n * c);
+    for (bool withBias : {true, false}) {
+        Vec y = random_vec(n * c * hw);
+        std::vector<double> yref = to_double(y);
+        launch(add_channel_biases, d1(2), d1(32), y.data(), withBias ? (const float*) b.data() : nullptr,
+               (const float*) sampleBias.data(), n, c, hw);
+        for (int i = 0; i < n * c * hw; i++) yref[i] += (withBias ? b[(i / hw) % c] : 0.0) + sampleBias[i / hw];
+        check(withBias ? "add_channel_biases" : "add_channel_biases, no bias", y, yref);
     }
     int rows = 21, cols = 37;
     Vec y = random_vec(rows * cols), rr = random_vec(rows * cols), rb = random_vec(cols);

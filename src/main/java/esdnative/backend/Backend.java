@@ -94,6 +94,17 @@ public interface Backend extends AutoCloseable {
         add(out, out, residual, (long) shape.n() * shape.k() * shape.outH() * shape.outW());
     }
 
+    /**
+     * {@link #conv2d}, then out[n, k, ·] += sampleBias[n, k]: a convolution followed by a per-sample channel bias (the
+     * ResNet block's time embedding). This default composes {@link #conv2d} and {@link #addChannelBias}; a backend
+     * may add both biases in one pass.
+     */
+    default void conv2dSampleBias(Tensor out, Tensor in, Tensor weight, Tensor bias, Tensor sampleBias,
+                                  Conv2dShape shape) {
+        conv2d(out, in, weight, bias, shape);
+        addChannelBias(out, sampleBias, shape.n(), shape.k(), shape.outH() * shape.outW());
+    }
+
     /** dIn += convᵀ(dOut, weight). */
     void conv2dBackwardData(Tensor dIn, Tensor dOut, Tensor weight, Conv2dShape shape);
 

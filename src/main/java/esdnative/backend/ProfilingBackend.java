@@ -156,6 +156,13 @@ public final class ProfilingBackend implements Backend {
     }
 
     @Override
+    public void conv2dSampleBias(Tensor out, Tensor in, Tensor weight, Tensor bias, Tensor sampleBias,
+                                 Conv2dShape shape) {
+        timed(convName("conv2dSampleBias", shape), shape.flops(),
+                () -> delegate.conv2dSampleBias(out, in, weight, bias, sampleBias, shape));
+    }
+
+    @Override
     public void conv2dBackwardData(Tensor dIn, Tensor dOut, Tensor weight, Conv2dShape shape) {
         timed(convName("conv2dBackwardData", shape), shape.flops(),
                 () -> delegate.conv2dBackwardData(dIn, dOut, weight, shape));

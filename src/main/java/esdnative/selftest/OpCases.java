@@ -79,6 +79,17 @@ public final class OpCases {
         convResidual(c, "3x3", new Conv2dShape(2, 5, 9, 11, 7, 3, 3, 1, 1), true);
         convResidual(c, "1x1", new Conv2dShape(3, 9, 7, 5, 11, 1, 1, 1, 0), true);
         convResidual(c, "3x3 no bias", new Conv2dShape(1, 3, 8, 8, 5, 3, 3, 1, 1), false);
+        convSampleBias(c, "3x3", new Conv2dShape(2, 5, 9, 11, 7, 3, 3, 1, 1), true);
+        convSampleBias(c, "1x1 no bias", new Conv2dShape(3, 9, 7, 5, 11, 1, 1, 1, 0), false);
+    }
+
+    private static void convSampleBias(List<OpCase> c, String label, Conv2dShape s, boolean bias) {
+        int[] in = {s.n(), s.c(), s.h(), s.w()}, out = {s.n(), s.k(), s.outH(), s.outW()}, w = {s.k(), s.c(), s.r(), s.s()};
+        OpCase.Builder fwd = gemmNamed("conv2dSampleBias " + label).in("in", in).in("weight", w)
+                .in("sampleBias", s.n(), s.k()).out("out", out);
+        if (bias) fwd.in("bias", s.k());
+        c.add(fwd.run((b, t) -> b.conv2dSampleBias(t.get("out"), t.get("in"), t.get("weight"), t.get("bias"),
+                t.get("sampleBias"), s)));
     }
 
     private static void convResidual(List<OpCase> c, String label, Conv2dShape s, boolean bias) {

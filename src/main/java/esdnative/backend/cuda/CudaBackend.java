@@ -64,8 +64,8 @@ public final class CudaBackend implements Backend {
     }
 
     /** The operations whose GEMMs are convolutions (TF32 in the DEFAULT mode). */
-    private static final Set<String> CONVOLUTIONS = Set.of("conv2d", "conv2dResidual", "conv2dBackwardData",
-            "conv2dBackwardWeight");
+    private static final Set<String> CONVOLUTIONS = Set.of("conv2d", "conv2dResidual", "conv2dSampleBias",
+            "conv2dBackwardData", "conv2dBackwardWeight");
     private static final int BLOCK = 256;                  // threads of 1-D kernels
     private static final int MAX_GRID = 65535 * 16;        // elementwise grids stride beyond this
     private static final int ROWS_PER_BLOCK = BLOCK / 32;  // warp-per-row kernels
@@ -283,21 +283,34 @@ public final class CudaBackend implements Backend {
     @Override
     public void conv2d(Tensor out, Tensor in, Tensor weight, Tensor bias, Conv2dShape sh) {
         begin("conv2d");
-        convolve(out, in, weight, bias, null, sh);
+        convolve(out, in, weight, bias, null, null, sh);
     }
 
     /** The bias and the residual are added in one pass over the GEMM's output. */
     @Override
     public void conv2dResidual(Tensor out, Tensor in, Tensor weight, Tensor bias, Tensor residual, Conv2dShape sh) {
         begin("conv2dResidual");
-        convolve(out, in, weight, bias, residual, sh);
+        convolve(out, in, weight, bias, residual, null, sh);
     }
 
-    /** out = conv(in) + bias (+ residual): GEMMs, then one pass adding what is not null. */
-    private void convolve(Tensor out, Tensor in, Tensor weight, Tensor bias, Tensor residual, Conv2dShape sh) {
+    /** Both biases are added in one pass over the GEMM's output. */
+    @Override
+    public void conv2dSampleBias(Tensor out, Tensor in, Tensor weight, Tensor bias, Tensor sampleBias,
+                                 Conv2dShape sh) {
+        begin("conv2dSampleBias");
+        convolve(out, in, weight, bias, null, sampleBias, sh);
+    }
+
+    /**
+     * out = conv(in) + bias (+ residual, or + sampleBias[n, k]): GEMMs, then one pass adding what is not null (at
+     * most one of residual and sampleBias).
+     */
+    private void convolve(Tensor out, Tensor in, Tensor weight, Tensor bias, Tensor residual, Tensor sampleBias,
+                          Conv2dShape sh) {
         ConvSizes z = new ConvSizes(sh);
         Ptr o = out(out, z.outAll, "out"), x = ptr(in, z.inAll, "in"), w = ptr(weight, z.weight, "weight");
         Ptr bi = optional(bias, sh.k(), "bias"), r = optional(residual, z.outAll, "residual");
+        Ptr sb = optional(sampleBias, (long) sh.n() * sh.k(), "sampleBias");
         if (z.pointwise) {
             // out[n] [k, hw] = w [k, c] · in[n] [c, hw], all samples in one batched GEMM
             gemmAt(false, false, sh.k(), z.ohw, sh.c(), 1f, w.address(), sh.c(), 0, x.address(), z.ohw, z.inSample,
@@ -320,6 +333,8 @@ public final class CudaBackend implements Backend {
         }
         if (r != null) {
             elementwise(Kernel.ADD_CHANNEL_BIAS_RESIDUAL, z.outAll, o, bi, r, sh.n(), sh.k(), z.ohw);
+        } else if (sb != null) {
+            elementwise(Kernel.ADD_CHANNEL_BIASES, z.outAll, o, bi, sb, sh.n(), sh.k(), z.ohw);
         } else if (bi != null) {
             elementwise(Kernel.ADD_CHANNEL_BIAS, z.outAll, o, bi, sh.n(), sh.k(), z.ohw, 0);
         }

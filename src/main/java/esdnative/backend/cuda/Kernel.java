@@ -57,6 +57,7 @@ enum Kernel {
     SUM_ROWS("bias", "sum_rows", PTR, PTR, I32, I32),
     SUM_ROWS_FINISH("bias", "sum_rows_finish", PTR, PTR, I32, I32),
     ADD_CHANNEL_BIAS("bias", "add_channel_bias", PTR, PTR, I32, I32, I32, I32),
+    ADD_CHANNEL_BIASES("bias", "add_channel_biases", PTR, PTR, PTR, I32, I32, I32),
     CHANNEL_BIAS_GRAD("bias", "channel_bias_grad", PTR, PTR, I32, I32, I32, I32),
     // residual.cu: (y, bias, residual, n, c, hw), (y, bias, residual, rows, cols)
     ADD_CHANNEL_BIAS_RESIDUAL("residual", "add_channel_bias_residual", PTR, PTR, PTR, I32, I32, I32),

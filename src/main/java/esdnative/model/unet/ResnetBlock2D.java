@@ -57,10 +57,10 @@ public final class ResnetBlock2D {
     /** x [n, in, h, w], tembAct [n, temb] (null without a time embedding) → out [n, out, h, w]. */
     public Act forward(Backend be, Weights p, Tensor x, Tensor tembAct) {
         int n = x.dim(0);
-        int hw = x.dim(2) * x.dim(3);
         GroupNorm.Act n1 = norm1.forwardSilu(be, p, x);
-        Tensor h1 = conv1.forward(be, p, n1.out());
-        if (timeEmbProj != null) be.addChannelBias(h1, timeEmbProj.forward(be, p, tembAct, n), n, outChannels, hw);
+        Tensor h1 = timeEmbProj != null
+                ? conv1.forwardSampleBias(be, p, n1.out(), timeEmbProj.forward(be, p, tembAct, n))
+                : conv1.forward(be, p, n1.out());
         GroupNorm.Act n2 = norm2.forwardSilu(be, p, h1);
         Tensor out = conv2.forwardResidual(be, p, n2.out(), shortcut != null ? shortcut.forward(be, p, x) : x);
         if (outputScale != 1f) be.scale(out, out, 1f / outputScale, out.size());
