@@ -127,6 +127,11 @@ public final class ProfilingBackend implements Backend {
     }
 
     @Override
+    public void addRowBiasResidual(Tensor y, Tensor bias, Tensor residual, int rows, int cols) {
+        timed("addRowBiasResidual", 0, () -> delegate.addRowBiasResidual(y, bias, residual, rows, cols));
+    }
+
+    @Override
     public void sumRows(Tensor dBias, Tensor dy, int rows, int cols) {
         timed("sumRows", 0, () -> delegate.sumRows(dBias, dy, rows, cols));
     }
@@ -141,6 +146,20 @@ public final class ProfilingBackend implements Backend {
     @Override
     public void conv2d(Tensor out, Tensor in, Tensor weight, Tensor bias, Conv2dShape shape) {
         timed(convName("conv2d", shape), shape.flops(), () -> delegate.conv2d(out, in, weight, bias, shape));
+    }
+
+    @Override
+    public void conv2dResidual(Tensor out, Tensor in, Tensor weight, Tensor bias, Tensor residual,
+                               Conv2dShape shape) {
+        timed(convName("conv2dResidual", shape), shape.flops(),
+                () -> delegate.conv2dResidual(out, in, weight, bias, residual, shape));
+    }
+
+    @Override
+    public void conv2dSampleBias(Tensor out, Tensor in, Tensor weight, Tensor bias, Tensor sampleBias,
+                                 Conv2dShape shape) {
+        timed(convName("conv2dSampleBias", shape), shape.flops(),
+                () -> delegate.conv2dSampleBias(out, in, weight, bias, sampleBias, shape));
     }
 
     @Override
@@ -173,6 +192,21 @@ public final class ProfilingBackend implements Backend {
                                   Tensor mean, Tensor rstd, Tensor gamma, int n, int c, int hw, int groups) {
         timed("groupNormBackward", 0, () -> delegate.groupNormBackward(dIn, dGamma, dBeta, dOut, in, mean, rstd, gamma,
                 n, c, hw, groups));
+    }
+
+    @Override
+    public void groupNormSilu(Tensor out, Tensor mean, Tensor rstd, Tensor in, Tensor gamma, Tensor beta,
+                              int n, int c, int hw, int groups, float eps) {
+        timed("groupNormSilu", 0, () -> delegate.groupNormSilu(out, mean, rstd, in, gamma, beta, n, c, hw, groups,
+                eps));
+    }
+
+    @Override
+    public void groupNormSiluBackward(Tensor dIn, Tensor dGamma, Tensor dBeta, Tensor dOut, Tensor in, Tensor mean,
+                                      Tensor rstd, Tensor gamma, Tensor beta, int n, int c, int hw, int groups,
+                                      float eps) {
+        timed("groupNormSiluBackward", 0, () -> delegate.groupNormSiluBackward(dIn, dGamma, dBeta, dOut, in, mean,
+                rstd, gamma, beta, n, c, hw, groups, eps));
     }
 
     @Override
@@ -270,6 +304,16 @@ public final class ProfilingBackend implements Backend {
     @Override
     public void gegluBackward(Tensor dIn, Tensor dOut, Tensor in, int rows, int cols) {
         timed("gegluBackward", 0, () -> delegate.gegluBackward(dIn, dOut, in, rows, cols));
+    }
+
+    @Override
+    public void gegluBias(Tensor out, Tensor in, Tensor bias, int rows, int cols) {
+        timed("gegluBias", 0, () -> delegate.gegluBias(out, in, bias, rows, cols));
+    }
+
+    @Override
+    public void gegluBiasBackward(Tensor dIn, Tensor dOut, Tensor in, Tensor bias, int rows, int cols) {
+        timed("gegluBiasBackward", 0, () -> delegate.gegluBiasBackward(dIn, dOut, in, bias, rows, cols));
     }
 
     // ---- shape ops -----------------------------------------------------------------------------------------

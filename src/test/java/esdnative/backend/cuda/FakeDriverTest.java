@@ -30,10 +30,12 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class FakeDriverTest {
     /**
      * Cases that reach every binding: both GEMM calls (interleaved attention batches too), im2col, big blocks, float
-     * and 64-bit kernel parameters (the whole-model cases take minutes on the emulator: see benchmarks/gpu/README.md).
+     * and 64-bit kernel parameters, two-dimensional grids of group norm's plane pieces, the fused ops (the whole-model
+     * cases take minutes on the emulator: see benchmarks/gpu/README.md).
      */
     private static final List<String> CASES = List.of("gemm", "conv2d 3x3 s2", "conv2dBackwardWeight 1x1",
-            "attention cross", "attentionBackward", "groupNorm 2x64", "softmax 129", "adamStep", "mseLoss");
+            "attention cross", "attentionBackward", "groupNorm 2x64", "groupNormSiluBackward 1x8",
+            "conv2dSampleBias 3x3", "softmax 129", "adamStep", "mseLoss");
 
     @Test
     void theSelfTestPassesThroughJCudaAndCublas(@TempDir Path jcudaFolder) throws Exception {
