@@ -30,8 +30,14 @@ public final class ProfilingBackend implements Backend {
     }
 
     private final Backend delegate;
-    private final Map<String, long[]> counts = new LinkedHashMap<>();   // op → {calls, nanos}
-    private final Map<String, Double> flopTotals = new LinkedHashMap<>();
+    /** op → its totals so far: one lookup per call, no boxing */
+    private final Map<String, Totals> counts = new LinkedHashMap<>();
+
+    private static final class Totals {
+        long calls;
+        long nanos;
+        double flops;
+    }
 
     public ProfilingBackend(Backend delegate) {
         this.delegate = delegate;
@@ -43,14 +49,13 @@ public final class ProfilingBackend implements Backend {
     /** Forgets everything recorded so far (e.g. after warm-up). */
     public void reset() {
         counts.clear();
-        flopTotals.clear();
     }
 
     /** Totals per op, most time first. */
     public List<OpStats> stats() {
         List<OpStats> out = new ArrayList<>();
         for (var e : counts.entrySet()) {
-            out.add(new OpStats(e.getKey(), e.getValue()[0], e.getValue()[1], flopTotals.getOrDefault(e.getKey(), 0.0)));
+            out.add(new OpStats(e.getKey(), e.getValue().calls, e.getValue().nanos, e.getValue().flops));
         }
         out.sort(Comparator.comparingLong(OpStats::nanos).reversed().thenComparing(OpStats::op));
         return out;
@@ -59,7 +64,7 @@ public final class ProfilingBackend implements Backend {
     /** Nanoseconds recorded over all ops. */
     public long totalNanos() {
         long sum = 0;
-        for (long[] c : counts.values()) sum += c[1];
+        for (Totals t : counts.values()) sum += t.nanos;
         return sum;
     }
 
@@ -77,10 +82,11 @@ public final class ProfilingBackend implements Backend {
     }
 
     private void record(String op, double flops, long nanos) {
-        long[] c = counts.computeIfAbsent(op, k -> new long[2]);
-        c[0]++;
-        c[1] += nanos;
-        if (flops > 0) flopTotals.merge(op, flops, Double::sum);
+        Totals t = counts.get(op);
+        if (t == null) counts.put(op, t = new Totals());
+        t.calls++;
+        t.nanos += nanos;
+        t.flops += flops;
     }
 
     @Override

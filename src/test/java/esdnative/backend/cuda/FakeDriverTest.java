@@ -80,6 +80,12 @@ class FakeDriverTest {
         assertTrue(Long.parseLong(summary.group(4)) <= 1, summary.group());
         assertTrue(memsets * 10 < launches, summary.group());
         assertTrue(Long.parseLong(summary.group(5)) > 0 && Long.parseLong(summary.group(7)) > 0, summary.group());
+        // the fake's own share of the host time is measured inside its calls: some, and less than the whole
+        Matcher host = Pattern.compile("host time ([0-9.]+) ms \\(this thread's CPU time ([0-9.]+) ms\\): ([0-9.]+) ms"
+                + " inside the fake driver's and cuBLAS's calls").matcher(run.output());
+        assertTrue(host.find(), run.output());
+        double total = Double.parseDouble(host.group(1)), fake = Double.parseDouble(host.group(3));
+        assertTrue(fake > 0 && fake < total && Double.parseDouble(host.group(2)) > 0, host.group());
     }
 
     private static long number(String withCommas) {
