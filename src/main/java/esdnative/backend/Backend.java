@@ -34,6 +34,12 @@ public interface Backend extends AutoCloseable {
      */
     default Scope openScope() { return Scope.NONE; }
 
+    /**
+     * Names what the tensors made from now on are for (e.g. "saved activations"), for a memory report: the CUDA
+     * backend counts its device memory by these names. The default ignores them.
+     */
+    default void labelAllocations(String label) {}
+
     /** A new tensor holding a copy of {@code data} (length = product of shape). */
     Tensor fromHost(float[] data, int... shape);
 

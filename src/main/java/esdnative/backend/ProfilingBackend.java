@@ -95,6 +95,9 @@ public final class ProfilingBackend implements Backend {
     public Scope openScope() { return delegate.openScope(); }
 
     @Override
+    public void labelAllocations(String label) { delegate.labelAllocations(label); }
+
+    @Override
     public Tensor fromHost(float[] data, int... shape) { return timed("fromHost", () -> delegate.fromHost(data, shape)); }
 
     @Override

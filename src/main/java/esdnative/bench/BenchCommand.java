@@ -435,6 +435,7 @@ public final class BenchCommand implements Runnable {
                     m.unetWeights().elementCount(), latent, latent);
             EsdTrainer trainer = esdTrainer(m, latent);
             EsdTrainer.Draw draw = esdDraw(trainer, m, latent);
+            CheckOnly.labelLongLived(cuda, m, trainer);
             EsdRun run = new EsdRun(trainer);
             run.step(draw); // warms the JIT: host-ms is the second iteration's
             cuda.synchronize();
@@ -457,6 +458,7 @@ public final class BenchCommand implements Runnable {
                     delta(after, before, "allocations"));
             out.printf("  peak device memory %,d bytes (%s) from cuMemAlloc; allocator: %s%n", after.get("peak_bytes"),
                     PeakMemory.format(after.get("peak_bytes")), cuda.memoryReport());
+            out.printf("  device memory by use: %s%n", cuda.memoryPeaks());
             long refused = after.get("rejected") + after.get("unimplemented");
             out.printf("  refused calls %d%n", refused);
             // host-ms: the iteration's wall time here, where no kernel computes: the host's dispatch cost plus the

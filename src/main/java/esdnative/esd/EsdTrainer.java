@@ -277,6 +277,7 @@ public final class EsdTrainer {
         float loss;
         // every tensor the iteration makes is a temporary: the next iteration reuses its memory
         try (Scope scope = be.openScope()) {
+            be.labelAllocations("sampling");
             EsdLoss.Result r;
             if (d.trajectory() > 0) {
                 Trajectory.Point p = trajectory(d).point(d.plan().tEnc(), be, unet, model.unetWeights(), scheduler,
@@ -295,6 +296,7 @@ public final class EsdTrainer {
             }
             adam.step(be, subset.trained(), subset.gradients());
             loss = r.loss();
+            be.labelAllocations("other");
         }
         completed++;
         return new Iteration(completed, d, loss, (System.nanoTime() - started) / 1e9,

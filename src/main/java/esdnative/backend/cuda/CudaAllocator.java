@@ -24,10 +24,11 @@ final class CudaAllocator implements AutoCloseable {
     private static final long SMALL_ROUND = 512;
     private static final long LARGE_ROUND = 1L << 20;
 
-    /** One device allocation. */
+    /** One device allocation, and what it is used for (a {@link #label}) while in use. */
     static final class Block {
         private final long address;
         final long bytes;
+        private String label;
 
         Block(long address, long bytes) {
             this.address = address;
@@ -41,9 +42,9 @@ final class CudaAllocator implements AutoCloseable {
     private final TreeMap<Long, ArrayDeque<Block>> cached = new TreeMap<>();
     private final Set<Block> inUse = Collections.newSetFromMap(new IdentityHashMap<>());
     private final ConcurrentLinkedQueue<Block> returned = new ConcurrentLinkedQueue<>();
-    private long inUseBytes;
-    private long cachedBytes;
-    private long peakBytes;
+    private final MemoryLedger ledger = new MemoryLedger();
+    /** what new tensors are for, in the ledger */
+    private String label = "other";
     private long deviceAllocations;
     private volatile boolean closed;
 
@@ -61,7 +62,7 @@ final class CudaAllocator implements AutoCloseable {
      * Blocks the cleaner handed back are reused from here on.
      */
     synchronized Block allocateTensor(long bytes, String op) {
-        return allocate(bytes, op, true);
+        return allocate(bytes, op, true, label);
     }
 
     /**
@@ -70,27 +71,41 @@ final class CudaAllocator implements AutoCloseable {
      * but still to be read by the kernels being queued.
      */
     synchronized Block allocateWorkspace(long bytes, String op) {
-        return allocate(bytes, op, false);
+        return allocate(bytes, op, false, "workspace");
     }
 
-    private Block allocate(long bytes, String op, boolean collect) {
+    private Block allocate(long bytes, String op, boolean collect, String use) {
         ensureOpen();
         if (collect) collectReturned();
         long size = roundUp(bytes);
         Block block = takeCached(size);
         if (block == null) block = allocateOnDevice(size, bytes, op, collect);
         inUse.add(block);
-        inUseBytes += block.bytes;
-        peakBytes = Math.max(peakBytes, inUseBytes);
+        block.label = use;
+        ledger.inUse(use, block.bytes);
+        ledger.notePeaks();
         return block;
+    }
+
+    /** Names what the tensors allocated from now on are for (e.g. "saved activations"), in {@link #describePeaks}. */
+    synchronized void label(String use) {
+        label = use;
+    }
+
+    /** Names what a block in use is for from now on (e.g. weights allocated before anyone named them). */
+    synchronized void relabel(Block block, String use) {
+        if (!inUse.contains(block)) return;
+        ledger.inUse(block.label, -block.bytes);
+        block.label = use;
+        ledger.inUse(use, block.bytes);
     }
 
     /** Gives a block back for reuse (the caller's thread; e.g. an operation's workspace). */
     synchronized void release(Block block) {
         if (closed || !inUse.remove(block)) return;
-        inUseBytes -= block.bytes;
+        ledger.inUse(block.label, -block.bytes);
         cached.computeIfAbsent(block.bytes, k -> new ArrayDeque<>()).push(block);
-        cachedBytes += block.bytes;
+        ledger.free(block.bytes);
     }
 
     /** Gives a block back from any thread (the cleaner's); it is reused from the next allocation on. */
@@ -106,13 +121,22 @@ final class CudaAllocator implements AutoCloseable {
             for (Block b : blocks) device.free(b.address);
         }
         cached.clear();
-        cachedBytes = 0;
+        ledger.free(-ledger.freeBytes());
     }
 
     /** E.g. "in use 1.2 GiB (peak 3.4 GiB), cached 0.5 GiB, 17 cuMemAlloc calls". */
     synchronized String describe() {
-        return String.format(Locale.ROOT, "in use %s (peak %s), cached %s, %d cuMemAlloc calls", mib(inUseBytes), mib(peakBytes),
-                mib(cachedBytes), deviceAllocations);
+        if (!closed) collectReturned(); // blocks handed back since the last allocation are not in use
+        return String.format(Locale.ROOT, "in use %s (peak %s), cached %s, %d cuMemAlloc calls", mib(ledger.inUseBytes()),
+                mib(ledger.inUsePeak()), mib(ledger.freeBytes()), deviceAllocations);
+    }
+
+    /**
+     * What the memory held at its peak (in use + cached) and the memory in use at its peak were used for, by label,
+     * e.g. "held at peak 12.1 GiB: unet weights 3.2 GiB, ..., free 5.0 GiB; in use at peak 7.0 GiB: ...".
+     */
+    synchronized String describePeaks() {
+        return "held at peak " + ledger.atHeldPeak().describe() + "; in use at peak " + ledger.atInUsePeak().describe();
     }
 
     synchronized long deviceAllocations() { return deviceAllocations; }
@@ -122,9 +146,11 @@ final class CudaAllocator implements AutoCloseable {
         if (closed) return;
         collectReturned();
         freeCached();
-        for (Block b : inUse) device.free(b.address); // tensors still alive lose their memory now
+        for (Block b : inUse) {
+            device.free(b.address); // tensors still alive lose their memory now
+            ledger.inUse(b.label, -b.bytes);
+        }
         inUse.clear();
-        inUseBytes = 0;
         closed = true;
     }
 
@@ -134,7 +160,7 @@ final class CudaAllocator implements AutoCloseable {
         ArrayDeque<Block> blocks = cached.get(size);
         if (blocks == null || blocks.isEmpty()) return null;
         Block b = blocks.pop();
-        cachedBytes -= b.bytes;
+        ledger.free(-b.bytes);
         return b;
     }
 

@@ -138,6 +138,18 @@ public final class CudaBackend implements Backend {
      */
     public long attentionBytes() { return attentionBytes; }
 
+    /**
+     * What the device memory was used for at its peaks (held: in use + cached, what cuMemAlloc handed out; and in
+     * use), by the names of {@link #labelAllocations} and {@link #labelMemory}.
+     */
+    public String memoryPeaks() { return allocator.describePeaks(); }
+
+    /** Names what a tensor's memory is for from now on (e.g. weights made before {@link #labelAllocations}). */
+    public void labelMemory(Tensor t, String label) { allocator.relabel(storageOf(t).block(), label); }
+
+    @Override
+    public void labelAllocations(String label) { allocator.label(label); }
+
     /** Number of cuMemAlloc calls so far (steady-state training steps should add none). */
     public long deviceAllocations() { return allocator.deviceAllocations(); }
 

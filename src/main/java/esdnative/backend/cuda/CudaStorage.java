@@ -24,6 +24,8 @@ public final class CudaStorage implements Storage {
         this.handBack = cleaner.register(this, () -> allocator.releaseLater(block));
     }
 
+    CudaAllocator.Block block() { return block; }
+
     /** Hands the block back to the allocator now (once: the cleaner then has nothing left to do). */
     void release() { handBack.clean(); }
 
