@@ -108,6 +108,11 @@ final class CudaAllocator implements AutoCloseable {
         ledger.free(block.bytes);
     }
 
+    /** Takes in the blocks handed back since the last allocation (so that a report counts them as cached). */
+    synchronized void collect() {
+        if (!closed) collectReturned();
+    }
+
     /** Gives a block back from any thread (the cleaner's); it is reused from the next allocation on. */
     void releaseLater(Block block) {
         if (!closed) returned.add(block);
@@ -126,7 +131,6 @@ final class CudaAllocator implements AutoCloseable {
 
     /** E.g. "in use 1.2 GiB (peak 3.4 GiB), cached 0.5 GiB, 17 cuMemAlloc calls". */
     synchronized String describe() {
-        if (!closed) collectReturned(); // blocks handed back since the last allocation are not in use
         return String.format(Locale.ROOT, "in use %s (peak %s), cached %s, %d cuMemAlloc calls", mib(ledger.inUseBytes()),
                 mib(ledger.inUsePeak()), mib(ledger.freeBytes()), deviceAllocations);
     }

@@ -129,7 +129,10 @@ public final class CudaBackend implements Backend {
     public MathMode mathMode() { return math; }
 
     /** Allocator counters, e.g. "in use 1.2 MiB (peak 3.4 MiB), cached 0.5 MiB, 17 cuMemAlloc calls". */
-    public String memoryReport() { return allocator.describe(); }
+    public String memoryReport() {
+        allocator.collect();
+        return allocator.describe();
+    }
 
     /**
      * Bytes of device memory that attention forward and backward have read and written so far, counted per kernel
