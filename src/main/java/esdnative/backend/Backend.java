@@ -40,6 +40,13 @@ public interface Backend extends AutoCloseable {
      */
     default void labelAllocations(String label) {}
 
+    /**
+     * Gives a tensor's memory back now (e.g. a model part no longer needed): neither it nor any view of its storage
+     * may be used again. The default leaves it to the garbage collector; the CUDA backend's allocator reuses the
+     * memory at once and refuses any later use of the tensor.
+     */
+    default void release(Tensor t) {}
+
     /** A new tensor holding a copy of {@code data} (length = product of shape). */
     Tensor fromHost(float[] data, int... shape);
 

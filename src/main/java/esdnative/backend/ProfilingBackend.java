@@ -98,6 +98,9 @@ public final class ProfilingBackend implements Backend {
     public void labelAllocations(String label) { delegate.labelAllocations(label); }
 
     @Override
+    public void release(Tensor t) { delegate.release(t); }
+
+    @Override
     public Tensor fromHost(float[] data, int... shape) { return timed("fromHost", () -> delegate.fromHost(data, shape)); }
 
     @Override

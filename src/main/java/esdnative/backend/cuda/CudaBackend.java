@@ -180,6 +180,12 @@ public final class CudaBackend implements Backend {
     public Scope openScope() { return scopes.open(); }
 
     @Override
+    public void release(Tensor t) {
+        begin("release");
+        storageOf(t).release();
+    }
+
+    @Override
     public Tensor fromHost(float[] data, int... shape) {
         begin("fromHost");
         if (Tensor.sizeOf(shape) != data.length) {

@@ -1,6 +1,7 @@
 package esdnative.model.unet;
 
 import esdnative.backend.Backend;
+import esdnative.backend.Scope;
 import esdnative.model.Weights;
 import esdnative.model.nn.Attention;
 import esdnative.model.nn.LayerNorm;
@@ -76,25 +77,27 @@ public final class BasicTransformerBlock {
     /** dh += ∂/∂h, dContext += ∂/∂context (may be null). */
     public void backward(Backend be, Weights p, Weights g, Tensor dh, Tensor dContext, Tensor dOut, Act a) {
         int n = a.h0().dim(0), l = a.h0().dim(1), rows = n * l;
-        // d: the running gradient of the residual stream, walked back from h3 to h0
-        Tensor d = Params.copyOf(be, dOut);
+        try (Scope scope = be.openScope()) { // every gradient made here is recycled once dh has its share
+            // d: the running gradient of the residual stream, walked back from h3 to h0
+            Tensor d = Params.copyOf(be, dOut);
 
-        Tensor dGelu = be.zeros(rows, 4 * dim);
-        ffOut.backward(be, p, g, dGelu, d, a.gelu(), rows);
-        Tensor dFfIn = be.zeros(rows, 8 * dim);
-        be.gegluBackward(dFfIn, dGelu, a.ffIn(), rows, 4 * dim);
-        Tensor dn3 = be.zeros(rows, dim);
-        ffProj.backward(be, p, g, dn3, dFfIn, a.n3().out(), rows);
-        norm3.backward(be, p, g, d, dn3, a.h2(), a.n3(), rows);
+            Tensor dGelu = be.zeros(rows, 4 * dim);
+            ffOut.backward(be, p, g, dGelu, d, a.gelu(), rows);
+            Tensor dFfIn = be.zeros(rows, 8 * dim);
+            be.gegluBackward(dFfIn, dGelu, a.ffIn(), rows, 4 * dim);
+            Tensor dn3 = be.zeros(rows, dim);
+            ffProj.backward(be, p, g, dn3, dFfIn, a.n3().out(), rows);
+            norm3.backward(be, p, g, d, dn3, a.h2(), a.n3(), rows);
 
-        Tensor dn2 = be.zeros(n, l, dim);
-        attn2.backward(be, p, g, dn2, dContext, d, a.a2());
-        norm2.backward(be, p, g, d, dn2, a.h1(), a.n2(), rows);
+            Tensor dn2 = be.zeros(n, l, dim);
+            attn2.backward(be, p, g, dn2, dContext, d, a.a2());
+            norm2.backward(be, p, g, d, dn2, a.h1(), a.n2(), rows);
 
-        Tensor dn1 = be.zeros(n, l, dim);
-        attn1.backward(be, p, g, dn1, dn1, d, a.a1());
-        norm1.backward(be, p, g, d, dn1, a.h0(), a.n1(), rows);
+            Tensor dn1 = be.zeros(n, l, dim);
+            attn1.backward(be, p, g, dn1, dn1, d, a.a1());
+            norm1.backward(be, p, g, d, dn1, a.h0(), a.n1(), rows);
 
-        be.axpy(dh, 1f, d, d.size());
+            be.axpy(dh, 1f, d, d.size());
+        }
     }
 }

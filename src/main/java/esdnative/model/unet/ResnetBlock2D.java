@@ -1,6 +1,7 @@
 package esdnative.model.unet;
 
 import esdnative.backend.Backend;
+import esdnative.backend.Scope;
 import esdnative.model.Weights;
 import esdnative.model.nn.Conv2d;
 import esdnative.model.nn.GroupNorm;
@@ -78,33 +79,35 @@ public final class ResnetBlock2D {
     public void backward(Backend be, Weights p, Weights g, Tensor dx, Tensor dTembAct, Tensor dOut, Act a) {
         int n = a.x().dim(0);
         int hw = a.x().dim(2) * a.x().dim(3);
-        Tensor d = dOut;
-        if (outputScale != 1f) {
-            d = be.zeros(dOut.shape());
-            be.scale(d, dOut, 1f / outputScale, d.size());
-        }
-        // main branch, last layer first
-        Tensor ds2 = be.zeros(a.s2().shape());
-        conv2.backward(be, p, g, ds2, d, a.s2());
-        Tensor dn2 = be.zeros(a.s2().shape());
-        be.siluBackward(dn2, ds2, a.n2().out(), dn2.size());
-        Tensor dh1 = be.zeros(a.h1().shape());
-        norm2.backward(be, p, g, dh1, dn2, a.h1(), a.n2());
-        if (timeEmbProj != null) {
-            Tensor dt = be.zeros(n, outChannels);
-            be.sumChannelBias(dt, dh1, n, outChannels, hw);
-            timeEmbProj.backward(be, p, g, dTembAct, dt, a.tembAct(), n);
-        }
-        Tensor ds1 = be.zeros(a.s1().shape());
-        conv1.backward(be, p, g, ds1, dh1, a.s1());
-        Tensor dn1 = be.zeros(a.s1().shape());
-        be.siluBackward(dn1, ds1, a.n1().out(), dn1.size());
-        norm1.backward(be, p, g, dx, dn1, a.x(), a.n1());
-        // shortcut branch
-        if (shortcut != null) {
-            shortcut.backward(be, p, g, dx, d, a.x());
-        } else if (dx != null) {
-            be.axpy(dx, 1f, d, d.size());
+        try (Scope scope = be.openScope()) { // every gradient made here is recycled once dx has its share
+            Tensor d = dOut;
+            if (outputScale != 1f) {
+                d = be.zeros(dOut.shape());
+                be.scale(d, dOut, 1f / outputScale, d.size());
+            }
+            // main branch, last layer first
+            Tensor ds2 = be.zeros(a.s2().shape());
+            conv2.backward(be, p, g, ds2, d, a.s2());
+            Tensor dn2 = be.zeros(a.s2().shape());
+            be.siluBackward(dn2, ds2, a.n2().out(), dn2.size());
+            Tensor dh1 = be.zeros(a.h1().shape());
+            norm2.backward(be, p, g, dh1, dn2, a.h1(), a.n2());
+            if (timeEmbProj != null) {
+                Tensor dt = be.zeros(n, outChannels);
+                be.sumChannelBias(dt, dh1, n, outChannels, hw);
+                timeEmbProj.backward(be, p, g, dTembAct, dt, a.tembAct(), n);
+            }
+            Tensor ds1 = be.zeros(a.s1().shape());
+            conv1.backward(be, p, g, ds1, dh1, a.s1());
+            Tensor dn1 = be.zeros(a.s1().shape());
+            be.siluBackward(dn1, ds1, a.n1().out(), dn1.size());
+            norm1.backward(be, p, g, dx, dn1, a.x(), a.n1());
+            // shortcut branch
+            if (shortcut != null) {
+                shortcut.backward(be, p, g, dx, d, a.x());
+            } else if (dx != null) {
+                be.axpy(dx, 1f, d, d.size());
+            }
         }
     }
 }
