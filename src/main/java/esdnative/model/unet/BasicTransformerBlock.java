@@ -27,8 +27,9 @@ public final class BasicTransformerBlock {
     private final Linear ffOut;
     private final int dim;
 
+    /** What backward needs; a1's and a2's outputs hold h1 and h2 (the residual stream after each attention). */
     public record Act(Tensor h0, LayerNorm.Act n1, Attention.Act a1, Tensor h1, LayerNorm.Act n2, Attention.Act a2,
-                      Tensor h2, LayerNorm.Act n3, Tensor ffIn, Tensor gelu, Tensor out) {}
+                      Tensor h2, LayerNorm.Act n3, Tensor ffIn, Tensor out) {}
 
     public BasicTransformerBlock(String name, int dim, int heads, int headDim, int contextDim) {
         this.dim = dim;
@@ -57,21 +58,25 @@ public final class BasicTransformerBlock {
         LayerNorm.Act n1 = norm1.forward(be, p, h, rows);
         Tensor x1 = n1.out().reshape(n, l, dim);
         Attention.Act a1 = attn1.forward(be, p, x1, x1, train);
-        Tensor h1 = be.zeros(n, l, dim);
-        be.add(h1, h, a1.out(), h1.size());
+        Tensor h1 = a1.out(); // the residual is added in place: backward does not read attention's output
+        be.add(h1, h, h1, h1.size());
 
         LayerNorm.Act n2 = norm2.forward(be, p, h1, rows);
         Attention.Act a2 = attn2.forward(be, p, n2.out().reshape(n, l, dim), context, train);
-        Tensor h2 = be.zeros(n, l, dim);
-        be.add(h2, h1, a2.out(), h2.size());
+        Tensor h2 = a2.out();
+        be.add(h2, h1, h2, h2.size());
 
         LayerNorm.Act n3 = norm3.forward(be, p, h2, rows);
         Tensor ffIn = ffProj.forward(be, p, n3.out(), rows);
-        Tensor gelu = be.zeros(rows, 4 * dim);
-        be.geglu(gelu, ffIn, rows, 4 * dim);
-        Tensor out = ffOut.forward(be, p, gelu, rows).reshape(n, l, dim);
+        Tensor out;
+        try (Scope scope = be.openScope()) { // GEGLU's output is not kept: backward recomputes it if it needs it
+            Tensor gelu = be.zeros(rows, 4 * dim);
+            be.geglu(gelu, ffIn, rows, 4 * dim);
+            out = ffOut.forward(be, p, gelu, rows).reshape(n, l, dim);
+            scope.keep(out);
+        }
         be.add(out, out, h2, out.size());
-        return new Act(h, n1, a1, h1, n2, a2, h2, n3, ffIn, gelu, out);
+        return new Act(h, n1, a1, h1, n2, a2, h2, n3, ffIn, out);
     }
 
     /** dh += ∂/∂h, dContext += ∂/∂context (may be null). */
@@ -82,7 +87,13 @@ public final class BasicTransformerBlock {
             Tensor d = Params.copyOf(be, dOut);
 
             Tensor dGelu = be.zeros(rows, 4 * dim);
-            ffOut.backward(be, p, g, dGelu, d, a.gelu(), rows);
+            // ff.net.2's input, GEGLU's output, only for its weight gradient: recomputed from ffIn
+            Tensor gelu = null;
+            if (Params.grad(g, ffOut.name() + ".weight") != null) {
+                gelu = be.zeros(rows, 4 * dim);
+                be.geglu(gelu, a.ffIn(), rows, 4 * dim);
+            }
+            ffOut.backward(be, p, g, dGelu, d, gelu, rows);
             Tensor dFfIn = be.zeros(rows, 8 * dim);
             be.gegluBackward(dFfIn, dGelu, a.ffIn(), rows, 4 * dim);
             Tensor dn3 = be.zeros(rows, dim);

@@ -67,7 +67,9 @@ public final class ResnetBlock2D {
         be.silu(s2, n2.out(), s2.size());
         Tensor out = conv2.forward(be, p, s2);
         if (shortcut != null) {
-            be.add(out, out, shortcut.forward(be, p, x), out.size());
+            try (Scope scope = be.openScope()) { // the shortcut's output is only added
+                be.add(out, out, shortcut.forward(be, p, x), out.size());
+            }
         } else {
             be.add(out, out, x, out.size());
         }

@@ -89,9 +89,12 @@ public final class Transformer2DModel {
             be.transpose(tokensIn, gn.out(), n, channels, hw);
             tokens = projInLinear.forward(be, p, tokensIn, n * hw).reshape(n, hw, inner);
         } else {
-            Tensor projected = projInConv.forward(be, p, gn.out());
-            tokens = be.zeros(n, hw, inner);
-            be.transpose(tokens, projected, n, inner, hw);
+            try (Scope scope = be.openScope()) { // proj_in's channel-first output is only transposed
+                Tensor projected = projInConv.forward(be, p, gn.out());
+                tokens = be.zeros(n, hw, inner);
+                be.transpose(tokens, projected, n, inner, hw);
+                scope.keep(tokens);
+            }
         }
         List<BasicTransformerBlock.Act> acts = new ArrayList<>();
         for (BasicTransformerBlock b : blocks) {
