@@ -205,6 +205,9 @@ public final class EsdTrainer {
                 TrainedNames.selector(settings.method(), model.unetWeights().asMap().keySet()));
         this.adam = new Adam(be, subset.trained(), Adam.Config.torchDefaults(settings.lr()));
         this.rng = new Rng(settings.seed());
+        // every prompt is encoded once, here: the caller may then take the text encoder off the device
+        context("");
+        settings.concepts().forEach(this::context);
     }
 
     /** [1, in_channels, resolution / vae factor, same]; the UNet must be able to halve it at every level. */
