@@ -177,10 +177,11 @@ final class CudaAllocator implements AutoCloseable {
 
     /**
      * What the memory held at its peak (in use + cached) and the memory in use at its peak were used for, by label,
-     * e.g. "held at peak 12.1 GiB: unet weights 3.2 GiB, ..., free 5.0 GiB; in use at peak 7.0 GiB: ...".
+     * e.g. "held at peak 12.10 GiB: unet weights 3.20 GiB, ..., free 5.00 GiB; in use at peak 7.00 GiB: ...".
      */
     synchronized String describePeaks() {
-        return "held at peak " + ledger.atHeldPeak().describe() + "; in use at peak " + ledger.atInUsePeak().describe();
+        String held = ledger.atHeldPeak().describe(), inUse = ledger.atInUsePeak().describe();
+        return "held at peak " + held + (inUse.equals(held) ? " (also the most in use)" : "; in use at peak " + inUse);
     }
 
     /** What the memory was used for when the most was held (in use + cached). */

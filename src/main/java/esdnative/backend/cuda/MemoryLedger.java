@@ -30,6 +30,7 @@ final class MemoryLedger {
     private long inUseBytes;
     private long freeBytes;
     private long heldPeak;
+    private long inUseAtHeldPeak;
     private long inUsePeak;
     private Snapshot atHeldPeak = new Snapshot(Map.of(), 0);
     private Snapshot atInUsePeak = new Snapshot(Map.of(), 0);
@@ -45,10 +46,15 @@ final class MemoryLedger {
         freeBytes += bytes;
     }
 
-    /** Records the breakdown when the memory held or in use is at a new peak (call after each allocation). */
+    /**
+     * Records the breakdown when the memory held or in use is at a new peak (call after each allocation); of the
+     * moments that hold the most, the one with the most in use (the least free) tells what the peak is made of.
+     */
     void notePeaks() {
-        if (inUseBytes + freeBytes > heldPeak) {
-            heldPeak = inUseBytes + freeBytes;
+        long held = inUseBytes + freeBytes;
+        if (held > heldPeak || held == heldPeak && inUseBytes > inUseAtHeldPeak) {
+            heldPeak = held;
+            inUseAtHeldPeak = inUseBytes;
             atHeldPeak = snapshot();
         }
         if (inUseBytes > inUsePeak) {
