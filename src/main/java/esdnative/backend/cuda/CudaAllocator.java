@@ -2,21 +2,22 @@ package esdnative.backend.cuda;
 
 import java.util.Collections;
 import java.util.Comparator;
+import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Locale;
 import java.util.Set;
-import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
- * A caching device-memory allocator that cuts blocks out of a few large device allocations (segments), as
- * PyTorch's does: a request takes the smallest free block that holds it (best fit), split when enough is left over;
- * a freed block merges with its free neighbours. So memory freed by one size serves any other, and a training step
- * that repeats the same shapes calls cuMemAlloc only during its first step. Requests under 1 MiB share 2 MiB
- * segments of their own, so that small long-lived tensors do not cut up the large blocks. Sizes round up to 512
- * bytes.
+ * A caching device-memory allocator that cuts blocks out of its device allocations (segments), as PyTorch's does:
+ * a request takes the smallest free block that holds it (best fit), split when enough is left over, and a freed
+ * block merges with its free neighbours; only when no free block holds a request does it get a segment of its own
+ * size. So memory freed by one size serves any other, and a training step that repeats the same shapes calls
+ * cuMemAlloc only during its first step. Requests under 1 MiB share 2 MiB segments of their own, so that small
+ * long-lived tensors do not cut up the large blocks. Sizes round up to 512 bytes.
  *
  * <p>Reuse is safe without events because all work goes to one stream: a kernel that writes a reused block runs
  * after every kernel queued while the block was in its previous use.
@@ -64,7 +65,7 @@ final class CudaAllocator implements AutoCloseable {
     private final Device device;
     private final TreeSet<Block> freeSmall = new TreeSet<>(BY_SIZE);
     private final TreeSet<Block> freeLarge = new TreeSet<>(BY_SIZE);
-    private final TreeMap<Long, Long> segments = new TreeMap<>(); // base address → bytes
+    private final Set<Long> segments = new HashSet<>(); // their base addresses
     private final Set<Block> inUse = Collections.newSetFromMap(new IdentityHashMap<>());
     private final ConcurrentLinkedQueue<Block> returned = new ConcurrentLinkedQueue<>();
     private final MemoryLedger ledger = new MemoryLedger();
@@ -155,7 +156,7 @@ final class CudaAllocator implements AutoCloseable {
     /** Returns every wholly free segment to the driver. */
     synchronized void freeCached() {
         boolean any = false;
-        for (TreeSet<Block> pool : java.util.List.of(freeSmall, freeLarge)) {
+        for (TreeSet<Block> pool : List.of(freeSmall, freeLarge)) {
             for (Iterator<Block> it = pool.iterator(); it.hasNext(); ) {
                 Block b = it.next();
                 if (!b.wholeSegment()) continue;
@@ -194,7 +195,7 @@ final class CudaAllocator implements AutoCloseable {
         if (closed) return;
         collectReturned();
         if (!segments.isEmpty()) device.synchronize();
-        for (long base : segments.keySet()) device.free(base); // tensors still alive lose their memory now
+        for (long base : segments) device.free(base); // tensors still alive lose their memory now
         segments.clear();
         inUse.clear();
         freeSmall.clear();
@@ -260,6 +261,10 @@ final class CudaAllocator implements AutoCloseable {
             freeCached();
             address = device.allocate(bytes);
         }
+        if (address == 0 && small) { // nearly full: the request alone, in a segment of its size
+            bytes = size;
+            address = device.allocate(bytes);
+        }
         if (address == 0) {
             long[] info = device.memoryInfo();
             throw new CudaException(String.format(Locale.ROOT, "cuda %s: out of GPU memory allocating %s (%d bytes): %s;"
@@ -267,7 +272,7 @@ final class CudaAllocator implements AutoCloseable {
                     mib(info[0]), mib(info[1])));
         }
         deviceAllocations++;
-        segments.put(address, bytes);
+        segments.add(address);
         return new Block(address, bytes, small);
     }
 

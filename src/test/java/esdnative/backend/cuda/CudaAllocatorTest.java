@@ -18,6 +18,7 @@ class CudaAllocatorTest {
     private static final class CountingDevice implements Device {
         final Map<Long, Long> allocations = new HashMap<>();
         long next = 1L << 32;
+        long capacity = Long.MAX_VALUE;
         long held;
         long peak;
         int allocateCalls;
@@ -25,6 +26,7 @@ class CudaAllocatorTest {
 
         @Override
         public long allocate(long bytes) {
+            if (held + bytes > capacity) return 0;
             long address = next;
             next += bytes + 4096;
             allocations.put(address, bytes);
@@ -126,6 +128,16 @@ class CudaAllocatorTest {
             CudaAllocator.Block smallToo = allocator.allocateTensor(1000, "test");
             assertEquals(small.address() + 1024, smallToo.address(), "small requests share a small segment");
             assertEquals(large.address(), allocator.allocateTensor(4 * MIB, "test").address());
+        }
+    }
+
+    @Test
+    void aNearlyFullDeviceStillServesASmallRequest() {
+        CountingDevice device = new CountingDevice();
+        device.capacity = MIB; // less than a small segment
+        try (CudaAllocator allocator = new CudaAllocator(device)) {
+            allocator.allocateTensor(1000, "test");
+            assertEquals(1024, device.held);
         }
     }
 
