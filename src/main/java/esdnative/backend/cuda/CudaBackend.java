@@ -147,6 +147,9 @@ public final class CudaBackend implements Backend {
      */
     public String memoryPeaks() { return allocator.describePeaks(); }
 
+    /** {@link #memoryPeaks}'s breakdown of the memory held at its peak. */
+    MemoryLedger.Snapshot memoryAtPeak() { return allocator.atHeldPeak(); }
+
     /** Names what a tensor's memory is for from now on (e.g. weights made before {@link #labelAllocations}). */
     public void labelMemory(Tensor t, String label) { allocator.relabel(storageOf(t).block(), label); }
 
