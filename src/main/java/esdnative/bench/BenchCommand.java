@@ -436,7 +436,7 @@ public final class BenchCommand implements Runnable {
             EsdTrainer trainer = esdTrainer(m, latent);
             EsdTrainer.Draw draw = esdDraw(trainer, m, latent);
             CheckOnly.labelLongLived(cuda, m, trainer);
-            m.textEncoder().weights().release(be); // as train does: the trainer has encoded every prompt
+            if (m.textEncoder() != null) m.textEncoder().weights().release(be); // as train does: prompts are encoded
             EsdRun run = new EsdRun(trainer);
             run.step(draw); // warms the JIT: host-ms is the second iteration's
             cuda.synchronize();

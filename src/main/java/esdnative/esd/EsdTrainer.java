@@ -256,6 +256,9 @@ public final class EsdTrainer {
      * (trajectory 0: the iteration sampled its own z).
      */
     public Draw replayed(String concept, int tEnc, int tDdpm, float[] startCode, int trajectory) {
+        if (!settings.concepts().contains(concept)) { // its prompt was never encoded (and the encoder may be gone)
+            throw new UserError("the concept '" + concept + "' is not one of this run's: " + settings.concepts());
+        }
         if (startCode.length != Tensor.sizeOf(latentShape)) {
             throw new UserError("start noise of " + startCode.length + " values, this run needs "
                     + Tensor.sizeOf(latentShape));
