@@ -34,6 +34,19 @@ public interface Backend extends AutoCloseable {
      */
     default Scope openScope() { return Scope.NONE; }
 
+    /**
+     * Names what the tensors made from now on are for (e.g. "saved activations"), for a memory report: the CUDA
+     * backend counts its device memory by these names. The default ignores them.
+     */
+    default void labelAllocations(String label) {}
+
+    /**
+     * Gives a tensor's memory back now (e.g. a model part no longer needed): neither it nor any view of its storage
+     * may be used again. The default leaves it to the garbage collector; the CUDA backend's allocator reuses the
+     * memory at once and refuses any later use of the tensor.
+     */
+    default void release(Tensor t) {}
+
     /** A new tensor holding a copy of {@code data} (length = product of shape). */
     Tensor fromHost(float[] data, int... shape);
 

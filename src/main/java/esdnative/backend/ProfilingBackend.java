@@ -101,6 +101,12 @@ public final class ProfilingBackend implements Backend {
     public Scope openScope() { return delegate.openScope(); }
 
     @Override
+    public void labelAllocations(String label) { delegate.labelAllocations(label); }
+
+    @Override
+    public void release(Tensor t) { delegate.release(t); }
+
+    @Override
     public Tensor fromHost(float[] data, int... shape) { return timed("fromHost", () -> delegate.fromHost(data, shape)); }
 
     @Override

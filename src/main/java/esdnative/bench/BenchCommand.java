@@ -437,6 +437,8 @@ public final class BenchCommand implements Runnable {
                     m.unetWeights().elementCount(), latent, latent);
             EsdTrainer trainer = esdTrainer(m, latent);
             EsdTrainer.Draw draw = esdDraw(trainer, m, latent);
+            CheckOnly.labelLongLived(cuda, m, trainer);
+            if (m.textEncoder() != null) m.textEncoder().weights().release(be); // as train does: prompts are encoded
             EsdRun run = new EsdRun(trainer);
             run.step(draw); // warms the JIT: host-ms is the second iteration's
             cuda.synchronize();
@@ -462,6 +464,7 @@ public final class BenchCommand implements Runnable {
                     delta(after, before, "allocations"));
             out.printf("  peak device memory %,d bytes (%s) from cuMemAlloc; allocator: %s%n", after.get("peak_bytes"),
                     PeakMemory.format(after.get("peak_bytes")), cuda.memoryReport());
+            out.printf("  device memory by use: %s%n", cuda.memoryPeaks());
             // the fake's checks are not the backend's cost (a GPU's driver and cuBLAS take their own instead); the
             // thread's CPU time varies less than the wall time on a busy machine
             long driverNanos = delta(after, before, "driver_nanos");

@@ -2,6 +2,7 @@ package esdnative.bench;
 
 import esdnative.backend.cuda.CudaBackend;
 import esdnative.backend.cuda.CudaLibraries;
+import esdnative.esd.EsdTrainer;
 import esdnative.util.UserError;
 
 import java.lang.foreign.Arena;
@@ -79,6 +80,21 @@ final class CheckOnly {
             return out;
         } catch (Throwable t) {
             throw new IllegalStateException("reading the fake driver's counters failed", t);
+        }
+    }
+
+    /**
+     * Names the tensors that live through the run in the allocator's memory report (made before anyone labelled
+     * allocations): the UNet's and the text encoder's weights, the trained copies, their gradients and Adam's moments.
+     */
+    static void labelLongLived(CudaBackend cuda, BenchModel m, EsdTrainer trainer) {
+        m.unetWeights().buffers().forEach(t -> cuda.labelMemory(t, "unet weights"));
+        if (m.textEncoder() != null) m.textEncoder().weights().buffers().forEach(t -> cuda.labelMemory(t, "text encoder"));
+        trainer.subset().trained().buffers().forEach(t -> cuda.labelMemory(t, "trained copies"));
+        trainer.subset().gradients().buffers().forEach(t -> cuda.labelMemory(t, "gradients"));
+        for (int i = 0; i < trainer.adam().bufferCount(); i++) {
+            cuda.labelMemory(trainer.adam().firstMoment(i), "adam moments");
+            cuda.labelMemory(trainer.adam().secondMoment(i), "adam moments");
         }
     }
 

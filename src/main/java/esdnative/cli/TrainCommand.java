@@ -229,6 +229,7 @@ public final class TrainCommand implements Callable<Integer> {
                 warnTruncated(conceptList, xl ? sdxl.text().tokenizer() : sd.tokenizer(), err);
 
                 EsdTrainer trainer = xl ? new EsdTrainer(be, sdxl, settings) : new EsdTrainer(be, sd, settings);
+                if (!xl) sd.textEncoder().weights().release(be); // the trainer has encoded every prompt: off the device
                 err.printf(Locale.ROOT, "%s: training %,d parameters; concepts: %s%n", trainMethod.id(),
                         trainer.subset().parameterCount(), String.join(", ", conceptList));
                 Flags.Hint reuseFlags = new Flags.Hint(ReuseMismatch.class, fast ? "drop --fast/--reuse" : "pass --fast (and the --reuse it had)");

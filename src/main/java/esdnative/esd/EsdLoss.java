@@ -46,6 +46,7 @@ public final class EsdLoss {
                                  Weights gradients, Tensor z, int t, PromptEmbeds embNull, PromptEmbeds embConcept,
                                  float[] timeIds, Target target, float eta) {
         // frozen model, batch 2: [z, z] with [emb(""), emb(c)]
+        be.labelAllocations("frozen forward");
         Tensor zz = Batch.stack(be, z, z);
         Tensor contexts = Batch.stack(be, embNull.embeds(), embConcept.embeds());
         UNet2DConditionModel.TextTimeInputs added = timeIds == null ? null : new UNet2DConditionModel.TextTimeInputs(
@@ -69,9 +70,11 @@ public final class EsdLoss {
 
         UNet2DConditionModel.TextTimeInputs added = timeIds == null ? null
                 : new UNet2DConditionModel.TextTimeInputs(embConcept.pooled(), timeIds);
+        be.labelAllocations("saved activations");
         UNet2DConditionModel.Activations acts = unet.forward(be, trainable, z, new float[] {t}, embConcept.embeds(), added);
         Tensor en = acts.output();
         float loss = be.mseLoss(en, goal, n);
+        be.labelAllocations("backward");
         Tensor dEn = be.zeros(z.shape());
         be.mseLossBackward(dEn, en, goal, n, 1f);
         unet.backward(be, trainable, gradients, acts, dEn, null, null);

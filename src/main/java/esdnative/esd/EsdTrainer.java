@@ -205,6 +205,9 @@ public final class EsdTrainer {
                 TrainedNames.selector(settings.method(), model.unetWeights().asMap().keySet()));
         this.adam = new Adam(be, subset.trained(), Adam.Config.torchDefaults(settings.lr()));
         this.rng = new Rng(settings.seed());
+        // every prompt is encoded once, here: the caller may then take the text encoder off the device
+        context("");
+        settings.concepts().forEach(this::context);
     }
 
     /** [1, in_channels, resolution / vae factor, same]; the UNet must be able to halve it at every level. */
@@ -253,6 +256,9 @@ public final class EsdTrainer {
      * (trajectory 0: the iteration sampled its own z).
      */
     public Draw replayed(String concept, int tEnc, int tDdpm, float[] startCode, int trajectory) {
+        if (!settings.concepts().contains(concept)) { // its prompt was never encoded (and the encoder may be gone)
+            throw new UserError("the concept '" + concept + "' is not one of this run's: " + settings.concepts());
+        }
         if (startCode.length != Tensor.sizeOf(latentShape)) {
             throw new UserError("start noise of " + startCode.length + " values, this run needs "
                     + Tensor.sizeOf(latentShape));
@@ -277,6 +283,7 @@ public final class EsdTrainer {
         float loss;
         // every tensor the iteration makes is a temporary: the next iteration reuses its memory
         try (Scope scope = be.openScope()) {
+            be.labelAllocations("sampling");
             EsdLoss.Result r;
             if (d.trajectory() > 0) {
                 Trajectory.Point p = trajectory(d).point(d.plan().tEnc(), be, unet, model.unetWeights(), scheduler,
@@ -295,6 +302,7 @@ public final class EsdTrainer {
             }
             adam.step(be, subset.trained(), subset.gradients());
             loss = r.loss();
+            be.labelAllocations("other");
         }
         completed++;
         return new Iteration(completed, d, loss, (System.nanoTime() - started) / 1e9,

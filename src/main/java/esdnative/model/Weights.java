@@ -116,6 +116,14 @@ public final class Weights {
         return w;
     }
 
+    /**
+     * Gives the buffers' memory back to the backend now ({@link Backend#release}): these weights, and any set that
+     * shares their tensors, must not be used again.
+     */
+    public void release(Backend backend) {
+        buffers().forEach(backend::release);
+    }
+
     /** The named tensor; fails loudly when a model asks for a weight it never declared. */
     public Tensor get(String name) {
         Tensor t = tensors.get(name);

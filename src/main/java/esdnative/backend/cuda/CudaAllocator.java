@@ -1,49 +1,76 @@
 package esdnative.backend.cuda;
 
-import java.util.ArrayDeque;
 import java.util.Collections;
+import java.util.Comparator;
+import java.util.HashSet;
 import java.util.IdentityHashMap;
+import java.util.Iterator;
+import java.util.List;
 import java.util.Locale;
 import java.util.Set;
-import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
- * A caching device-memory allocator: freed blocks are kept by size and handed out again, so a training step that
- * repeats the same shapes calls cuMemAlloc only during its first step. Sizes round up to 512 bytes, and blocks of
- * 1 MiB or more to whole MiB, so that near sizes share blocks.
+ * A caching device-memory allocator that cuts blocks out of its device allocations (segments), as PyTorch's does:
+ * a request takes the smallest free block that holds it (best fit), split when enough is left over, and a freed
+ * block merges with its free neighbours; only when no free block holds a request does it get a segment of its own
+ * size. So memory freed by one size serves any other, and a training step that repeats the same shapes calls
+ * cuMemAlloc only during its first step. Requests under 1 MiB share 2 MiB segments of their own, so that small
+ * long-lived tensors do not cut up the large blocks. Sizes round up to 512 bytes.
  *
  * <p>Reuse is safe without events because all work goes to one stream: a kernel that writes a reused block runs
  * after every kernel queued while the block was in its previous use.
  *
  * <p>Blocks of tensors come back through {@link #releaseLater} from the garbage collector's cleaner thread; the
  * allocator collects them on its next call. When the device is full it asks the garbage collector for unreachable
- * tensors, then frees its cache, before reporting out-of-memory with the sizes involved.
+ * tensors, then frees its wholly free segments, before reporting out-of-memory with the sizes involved.
  */
 final class CudaAllocator implements AutoCloseable {
-    private static final long SMALL_ROUND = 512;
-    private static final long LARGE_ROUND = 1L << 20;
+    /** every block's size is a multiple of this (cuBLAS and vector loads want 256-byte alignment) */
+    private static final long ROUND = 512;
+    /** requests below this come from small segments */
+    private static final long SMALL_LIMIT = 1L << 20;
+    private static final long SMALL_SEGMENT = 2L << 20;
+    /** a large block is split only when this much is left over (less stays with the block) */
+    private static final long MIN_LARGE_REST = 1L << 20;
+    private static final Comparator<Block> BY_SIZE =
+            Comparator.<Block>comparingLong(b -> b.bytes).thenComparingLong(b -> b.address);
 
-    /** One device allocation. */
+    /**
+     * A piece of a segment: in use (by one tensor or workspace; {@code label} says what for) or free. A segment's
+     * blocks are linked in address order.
+     */
     static final class Block {
         private final long address;
-        final long bytes;
+        private long bytes;
+        private final boolean small;
+        private String label;
+        private boolean free = true;
+        private Block prev;
+        private Block next;
 
-        Block(long address, long bytes) {
+        private Block(long address, long bytes, boolean small) {
             this.address = address;
             this.bytes = bytes;
+            this.small = small;
         }
 
         long address() { return address; }
+
+        /** the whole segment: free and without neighbours */
+        private boolean wholeSegment() { return prev == null && next == null; }
     }
 
     private final Device device;
-    private final TreeMap<Long, ArrayDeque<Block>> cached = new TreeMap<>();
+    private final TreeSet<Block> freeSmall = new TreeSet<>(BY_SIZE);
+    private final TreeSet<Block> freeLarge = new TreeSet<>(BY_SIZE);
+    private final Set<Long> segments = new HashSet<>(); // their base addresses
     private final Set<Block> inUse = Collections.newSetFromMap(new IdentityHashMap<>());
     private final ConcurrentLinkedQueue<Block> returned = new ConcurrentLinkedQueue<>();
-    private long inUseBytes;
-    private long cachedBytes;
-    private long peakBytes;
+    private final MemoryLedger ledger = new MemoryLedger();
+    /** what new tensors are for, in the ledger */
+    private String label = "other";
     private long deviceAllocations;
     private volatile boolean closed;
 
@@ -52,8 +79,7 @@ final class CudaAllocator implements AutoCloseable {
     }
 
     static long roundUp(long bytes) {
-        long unit = bytes >= LARGE_ROUND ? LARGE_ROUND : SMALL_ROUND;
-        return Math.max(unit, (bytes + unit - 1) / unit * unit);
+        return Math.max(ROUND, (bytes + ROUND - 1) / ROUND * ROUND);
     }
 
     /**
@@ -61,7 +87,7 @@ final class CudaAllocator implements AutoCloseable {
      * Blocks the cleaner handed back are reused from here on.
      */
     synchronized Block allocateTensor(long bytes, String op) {
-        return allocate(bytes, op, true);
+        return allocate(bytes, op, true, label);
     }
 
     /**
@@ -70,27 +96,56 @@ final class CudaAllocator implements AutoCloseable {
      * but still to be read by the kernels being queued.
      */
     synchronized Block allocateWorkspace(long bytes, String op) {
-        return allocate(bytes, op, false);
+        return allocate(bytes, op, false, "workspace");
     }
 
-    private Block allocate(long bytes, String op, boolean collect) {
+    private Block allocate(long bytes, String op, boolean collect, String use) {
         ensureOpen();
         if (collect) collectReturned();
         long size = roundUp(bytes);
-        Block block = takeCached(size);
-        if (block == null) block = allocateOnDevice(size, bytes, op, collect);
+        boolean small = size < SMALL_LIMIT;
+        Block block = takeFree(size, small);
+        if (block == null) block = newSegment(size, small, bytes, op, collect);
+        splitOff(block, size);
+        block.free = false;
+        block.label = use;
         inUse.add(block);
-        inUseBytes += block.bytes;
-        peakBytes = Math.max(peakBytes, inUseBytes);
+        ledger.inUse(use, block.bytes);
+        ledger.notePeaks();
         return block;
+    }
+
+    /** Names what the tensors allocated from now on are for (e.g. "saved activations"), in {@link #describePeaks}. */
+    synchronized void label(String use) {
+        label = use;
+    }
+
+    /** Names what a block in use is for from now on (e.g. weights allocated before anyone named them). */
+    synchronized void relabel(Block block, String use) {
+        if (!inUse.contains(block)) return;
+        ledger.inUse(block.label, -block.bytes);
+        block.label = use;
+        ledger.inUse(use, block.bytes);
     }
 
     /** Gives a block back for reuse (the caller's thread; e.g. an operation's workspace). */
     synchronized void release(Block block) {
         if (closed || !inUse.remove(block)) return;
-        inUseBytes -= block.bytes;
-        cached.computeIfAbsent(block.bytes, k -> new ArrayDeque<>()).push(block);
-        cachedBytes += block.bytes;
+        ledger.inUse(block.label, -block.bytes);
+        block.label = null;
+        block.free = true;
+        Block merged = block;
+        if (merged.prev != null && merged.prev.free) merged = absorbNext(removeFree(merged.prev));
+        if (merged.next != null && merged.next.free) {
+            removeFree(merged.next);
+            absorbNext(merged);
+        }
+        addFree(merged);
+    }
+
+    /** Takes in the blocks handed back since the last allocation (so that a report counts them as cached). */
+    synchronized void collect() {
+        if (!closed) collectReturned();
     }
 
     /** Gives a block back from any thread (the cleaner's); it is reused from the next allocation on. */
@@ -98,22 +153,40 @@ final class CudaAllocator implements AutoCloseable {
         if (!closed) returned.add(block);
     }
 
-    /** Returns every cached block to the driver. */
+    /** Returns every wholly free segment to the driver. */
     synchronized void freeCached() {
-        if (cached.isEmpty()) return;
-        device.synchronize(); // no queued kernel may still use a block being freed
-        for (ArrayDeque<Block> blocks : cached.values()) {
-            for (Block b : blocks) device.free(b.address);
+        boolean any = false;
+        for (TreeSet<Block> pool : List.of(freeSmall, freeLarge)) {
+            for (Iterator<Block> it = pool.iterator(); it.hasNext(); ) {
+                Block b = it.next();
+                if (!b.wholeSegment()) continue;
+                if (!any) device.synchronize(); // no queued kernel may still use a segment being freed
+                any = true;
+                it.remove();
+                ledger.free(-b.bytes);
+                segments.remove(b.address);
+                device.free(b.address);
+            }
         }
-        cached.clear();
-        cachedBytes = 0;
     }
 
-    /** E.g. "in use 1.2 GiB (peak 3.4 GiB), cached 0.5 GiB, 17 cuMemAlloc calls". */
+    /** E.g. "in use 1.2 MiB (peak 3.4 MiB), cached 0.5 MiB, 17 cuMemAlloc calls". */
     synchronized String describe() {
-        return String.format(Locale.ROOT, "in use %s (peak %s), cached %s, %d cuMemAlloc calls", mib(inUseBytes), mib(peakBytes),
-                mib(cachedBytes), deviceAllocations);
+        return String.format(Locale.ROOT, "in use %s (peak %s), cached %s, %d cuMemAlloc calls", mib(ledger.inUseBytes()),
+                mib(ledger.inUsePeak()), mib(ledger.freeBytes()), deviceAllocations);
     }
+
+    /**
+     * What the memory held at its peak (in use + cached) and the memory in use at its peak were used for, by label,
+     * e.g. "held at peak 12.10 GiB: unet weights 3.20 GiB, ..., free 5.00 GiB; in use at peak 7.00 GiB: ...".
+     */
+    synchronized String describePeaks() {
+        String held = ledger.atHeldPeak().describe(), inUse = ledger.atInUsePeak().describe();
+        return "held at peak " + held + (inUse.equals(held) ? " (also the most in use)" : "; in use at peak " + inUse);
+    }
+
+    /** What the memory was used for when the most was held (in use + cached). */
+    synchronized MemoryLedger.Snapshot atHeldPeak() { return ledger.atHeldPeak(); }
 
     synchronized long deviceAllocations() { return deviceAllocations; }
 
@@ -121,36 +194,76 @@ final class CudaAllocator implements AutoCloseable {
     public synchronized void close() {
         if (closed) return;
         collectReturned();
-        freeCached();
-        for (Block b : inUse) device.free(b.address); // tensors still alive lose their memory now
+        if (!segments.isEmpty()) device.synchronize();
+        for (long base : segments) device.free(base); // tensors still alive lose their memory now
+        segments.clear();
         inUse.clear();
-        inUseBytes = 0;
+        freeSmall.clear();
+        freeLarge.clear();
         closed = true;
     }
 
     boolean isClosed() { return closed; }
 
-    private Block takeCached(long size) {
-        ArrayDeque<Block> blocks = cached.get(size);
-        if (blocks == null || blocks.isEmpty()) return null;
-        Block b = blocks.pop();
-        cachedBytes -= b.bytes;
+    /** The smallest free block of the pool holding {@code size}, taken out of the free set; null if none. */
+    private Block takeFree(long size, boolean small) {
+        TreeSet<Block> pool = small ? freeSmall : freeLarge;
+        Block b = pool.ceiling(new Block(0, size, small));
+        return b == null ? null : removeFree(b);
+    }
+
+    /** Cuts what {@code block} (free, in no free set) has beyond {@code size} off into a free block of its own. */
+    private void splitOff(Block block, long size) {
+        long rest = block.bytes - size;
+        if (rest < (block.small ? ROUND : MIN_LARGE_REST)) return;
+        Block tail = new Block(block.address + size, rest, block.small);
+        tail.prev = block;
+        tail.next = block.next;
+        if (block.next != null) block.next.prev = tail;
+        block.next = tail;
+        block.bytes = size;
+        addFree(tail);
+    }
+
+    /** Merges block's next neighbour (free, in no free set) into it; returns block. */
+    private static Block absorbNext(Block block) {
+        Block n = block.next;
+        block.bytes += n.bytes;
+        block.next = n.next;
+        if (n.next != null) n.next.prev = block;
+        return block;
+    }
+
+    private void addFree(Block b) {
+        (b.small ? freeSmall : freeLarge).add(b);
+        ledger.free(b.bytes);
+    }
+
+    private Block removeFree(Block b) {
+        (b.small ? freeSmall : freeLarge).remove(b);
+        ledger.free(-b.bytes);
         return b;
     }
 
-    private Block allocateOnDevice(long size, long requested, String op, boolean collect) {
-        long address = device.allocate(size);
+    /** A new segment for a request of {@code size}, as one free block in no free set. */
+    private Block newSegment(long size, boolean small, long requested, String op, boolean collect) {
+        long bytes = small ? SMALL_SEGMENT : size;
+        long address = device.allocate(bytes);
         for (int attempt = 0; attempt < 3 && address == 0; attempt++) {
             if (collect) {
-                // unreachable tensors may still hold blocks: let the cleaner hand them back, then try the cache
+                // unreachable tensors may still hold blocks: let the cleaner hand them back, then try the free ones
                 System.gc();
                 sleepBriefly();
                 collectReturned();
-                Block reused = takeCached(size);
+                Block reused = takeFree(size, small);
                 if (reused != null) return reused;
             }
             freeCached();
-            address = device.allocate(size);
+            address = device.allocate(bytes);
+        }
+        if (address == 0 && small) { // nearly full: the request alone, in a segment of its size
+            bytes = size;
+            address = device.allocate(bytes);
         }
         if (address == 0) {
             long[] info = device.memoryInfo();
@@ -159,7 +272,8 @@ final class CudaAllocator implements AutoCloseable {
                     mib(info[0]), mib(info[1])));
         }
         deviceAllocations++;
-        return new Block(address, size);
+        segments.add(address);
+        return new Block(address, bytes, small);
     }
 
     private void collectReturned() {

@@ -130,7 +130,10 @@ public final class CudaBackend implements Backend {
     public MathMode mathMode() { return math; }
 
     /** Allocator counters, e.g. "in use 1.2 MiB (peak 3.4 MiB), cached 0.5 MiB, 17 cuMemAlloc calls". */
-    public String memoryReport() { return allocator.describe(); }
+    public String memoryReport() {
+        allocator.collect();
+        return allocator.describe();
+    }
 
     /**
      * Bytes of device memory that attention forward and backward have read and written so far, counted per kernel
@@ -138,6 +141,21 @@ public final class CudaBackend implements Backend {
      * head's keys and values, 1.3 MB at SD 1.4's 64×64, inside the L2 cache) are not counted.
      */
     public long attentionBytes() { return attentionBytes; }
+
+    /**
+     * What the device memory was used for at its peaks (held: in use + cached, what cuMemAlloc handed out; and in
+     * use), by the names of {@link #labelAllocations} and {@link #labelMemory}.
+     */
+    public String memoryPeaks() { return allocator.describePeaks(); }
+
+    /** {@link #memoryPeaks}'s breakdown of the memory held at its peak. */
+    MemoryLedger.Snapshot memoryAtPeak() { return allocator.atHeldPeak(); }
+
+    /** Names what a tensor's memory is for from now on (e.g. weights made before {@link #labelAllocations}). */
+    public void labelMemory(Tensor t, String label) { allocator.relabel(storageOf(t).block(), label); }
+
+    @Override
+    public void labelAllocations(String label) { allocator.label(label); }
 
     /** Number of cuMemAlloc calls so far (steady-state training steps should add none). */
     public long deviceAllocations() { return allocator.deviceAllocations(); }
@@ -164,6 +182,12 @@ public final class CudaBackend implements Backend {
 
     @Override
     public Scope openScope() { return scopes.open(); }
+
+    @Override
+    public void release(Tensor t) {
+        begin("release");
+        storageOf(t).release();
+    }
 
     @Override
     public Tensor fromHost(float[] data, int... shape) {

@@ -15,6 +15,8 @@ public final class CudaStorage implements Storage {
     private final Cleaner.Cleanable handBack;
     /** made by zeros() and not yet cleared: the memset is queued when first needed, or dropped when overwritten */
     private boolean zeroPending;
+    /** given back (a closed scope, {@link CudaBackend#release}): its block may hold another tensor by now */
+    private boolean released;
 
     CudaStorage(CudaAllocator allocator, CudaAllocator.Block block, long capacity, Cleaner cleaner) {
         this.allocator = allocator;
@@ -24,8 +26,13 @@ public final class CudaStorage implements Storage {
         this.handBack = cleaner.register(this, () -> allocator.releaseLater(block));
     }
 
+    CudaAllocator.Block block() { return block; }
+
     /** Hands the block back to the allocator now (once: the cleaner then has nothing left to do). */
-    void release() { handBack.clean(); }
+    void release() {
+        released = true;
+        handBack.clean();
+    }
 
     @Override
     public long capacity() { return capacity; }
@@ -37,6 +44,7 @@ public final class CudaStorage implements Storage {
     /** Device address of element {@code elementOffset}. */
     long address(long elementOffset) {
         if (allocator.isClosed()) throw new IllegalStateException("tensor used after its CUDA backend was closed");
+        if (released) throw new IllegalStateException("tensor used after its memory was given back (a closed scope, or released)");
         return block.address() + elementOffset * Float.BYTES;
     }
 }

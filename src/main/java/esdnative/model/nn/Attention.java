@@ -1,6 +1,7 @@
 package esdnative.model.nn;
 
 import esdnative.backend.Backend;
+import esdnative.backend.Scope;
 import esdnative.model.Weights;
 import esdnative.tensor.Tensor;
 
@@ -105,15 +106,17 @@ public final class Attention {
      */
     public void backward(Backend be, Weights p, Weights g, Tensor dx, Tensor dCtx, Tensor dOut, Act a) {
         int n = a.x().dim(0), lq = a.x().dim(1), lk = a.ctx().dim(1);
-        Tensor dO = be.zeros(a.o().shape());
-        toOut.backward(be, p, g, dO, dOut, a.o(), n * lq);
-        Tensor dq = be.zeros(a.q().shape());
-        Tensor dk = be.zeros(a.k().shape());
-        Tensor dv = be.zeros(a.v().shape());
-        if (causal) be.attentionBackward(dq, dk, dv, dO, a.q(), a.k(), a.v(), a.stats(), n, heads, lq, lk, headDim, scale());
-        else be.attentionBackwardFromStats(dq, dk, dv, dO, a.q(), a.k(), a.v(), a.o(), a.stats(), n, heads, lq, lk, headDim, scale());
-        toQ.backward(be, p, g, dx, dq, a.x(), n * lq);
-        toK.backward(be, p, g, dCtx, dk, a.ctx(), n * lk);
-        toV.backward(be, p, g, dCtx, dv, a.ctx(), n * lk);
+        try (Scope scope = be.openScope()) { // the gradients of o, q, k and v are recycled once they are used
+            Tensor dO = be.zeros(a.o().shape());
+            toOut.backward(be, p, g, dO, dOut, a.o(), n * lq);
+            Tensor dq = be.zeros(a.q().shape());
+            Tensor dk = be.zeros(a.k().shape());
+            Tensor dv = be.zeros(a.v().shape());
+            if (causal) be.attentionBackward(dq, dk, dv, dO, a.q(), a.k(), a.v(), a.stats(), n, heads, lq, lk, headDim, scale());
+            else be.attentionBackwardFromStats(dq, dk, dv, dO, a.q(), a.k(), a.v(), a.o(), a.stats(), n, heads, lq, lk, headDim, scale());
+            toQ.backward(be, p, g, dx, dq, a.x(), n * lq);
+            toK.backward(be, p, g, dCtx, dk, a.ctx(), n * lk);
+            toV.backward(be, p, g, dCtx, dv, a.ctx(), n * lk);
+        }
     }
 }

@@ -1,6 +1,7 @@
 package esdnative.model.unet;
 
 import esdnative.backend.Backend;
+import esdnative.backend.Scope;
 import esdnative.model.Weights;
 import esdnative.model.nn.Attention;
 import esdnative.model.nn.LayerNorm;
@@ -28,7 +29,7 @@ public final class BasicTransformerBlock {
 
     /** What backward needs; h1 and h2 are a1's and a2's outputs (the residual added in); ffIn lacks its bias. */
     public record Act(Tensor h0, LayerNorm.Act n1, Attention.Act a1, Tensor h1, LayerNorm.Act n2, Attention.Act a2,
-                      Tensor h2, LayerNorm.Act n3, Tensor ffIn, Tensor gelu, Tensor out) {}
+                      Tensor h2, LayerNorm.Act n3, Tensor ffIn, Tensor out) {}
 
     public BasicTransformerBlock(String name, int dim, int heads, int headDim, int contextDim) {
         this.dim = dim;
@@ -65,34 +66,46 @@ public final class BasicTransformerBlock {
 
         LayerNorm.Act n3 = norm3.forward(be, p, h2, rows);
         Tensor ffIn = ffProj.forwardWithoutBias(be, p, n3.out(), rows);  // its bias is added by gegluBias
-        Tensor gelu = be.zeros(rows, 4 * dim);
-        be.gegluBias(gelu, ffIn, ffProj.biasTensor(p), rows, 4 * dim);
-        Tensor out = ffOut.forwardResidual(be, p, gelu, rows, h2).reshape(n, l, dim);
-        return new Act(h, n1, a1, h1, n2, a2, h2, n3, ffIn, gelu, out);
+        Tensor out;
+        try (Scope scope = be.openScope()) { // GEGLU's output is not kept: backward recomputes it if it needs it
+            Tensor gelu = be.zeros(rows, 4 * dim);
+            be.gegluBias(gelu, ffIn, ffProj.biasTensor(p), rows, 4 * dim);
+            out = ffOut.forwardResidual(be, p, gelu, rows, h2).reshape(n, l, dim);
+            scope.keep(out);
+        }
+        return new Act(h, n1, a1, h1, n2, a2, h2, n3, ffIn, out);
     }
 
     /** dh += ∂/∂h, dContext += ∂/∂context (may be null). */
     public void backward(Backend be, Weights p, Weights g, Tensor dh, Tensor dContext, Tensor dOut, Act a) {
         int n = a.h0().dim(0), l = a.h0().dim(1), rows = n * l;
-        // d: the running gradient of the residual stream, walked back from h3 to h0
-        Tensor d = Params.copyOf(be, dOut);
+        try (Scope scope = be.openScope()) { // every gradient made here is recycled once dh has its share
+            // d: the running gradient of the residual stream, walked back from h3 to h0
+            Tensor d = Params.copyOf(be, dOut);
 
-        Tensor dGelu = be.zeros(rows, 4 * dim);
-        ffOut.backward(be, p, g, dGelu, d, a.gelu(), rows);
-        Tensor dFfIn = be.zeros(rows, 8 * dim);
-        be.gegluBiasBackward(dFfIn, dGelu, a.ffIn(), ffProj.biasTensor(p), rows, 4 * dim);
-        Tensor dn3 = be.zeros(rows, dim);
-        ffProj.backward(be, p, g, dn3, dFfIn, a.n3().out(), rows);
-        norm3.backward(be, p, g, d, dn3, a.h2(), a.n3(), rows);
+            Tensor dGelu = be.zeros(rows, 4 * dim);
+            // ff.net.2's input, GEGLU's output, only for its weight gradient: recomputed from ffIn
+            Tensor gelu = null;
+            if (Params.grad(g, ffOut.name() + ".weight") != null) {
+                gelu = be.zeros(rows, 4 * dim);
+                be.gegluBias(gelu, a.ffIn(), ffProj.biasTensor(p), rows, 4 * dim);
+            }
+            ffOut.backward(be, p, g, dGelu, d, gelu, rows);
+            Tensor dFfIn = be.zeros(rows, 8 * dim);
+            be.gegluBiasBackward(dFfIn, dGelu, a.ffIn(), ffProj.biasTensor(p), rows, 4 * dim);
+            Tensor dn3 = be.zeros(rows, dim);
+            ffProj.backward(be, p, g, dn3, dFfIn, a.n3().out(), rows);
+            norm3.backward(be, p, g, d, dn3, a.h2(), a.n3(), rows);
 
-        Tensor dn2 = be.zeros(n, l, dim);
-        attn2.backward(be, p, g, dn2, dContext, d, a.a2());
-        norm2.backward(be, p, g, d, dn2, a.h1(), a.n2(), rows);
+            Tensor dn2 = be.zeros(n, l, dim);
+            attn2.backward(be, p, g, dn2, dContext, d, a.a2());
+            norm2.backward(be, p, g, d, dn2, a.h1(), a.n2(), rows);
 
-        Tensor dn1 = be.zeros(n, l, dim);
-        attn1.backward(be, p, g, dn1, dn1, d, a.a1());
-        norm1.backward(be, p, g, d, dn1, a.h0(), a.n1(), rows);
+            Tensor dn1 = be.zeros(n, l, dim);
+            attn1.backward(be, p, g, dn1, dn1, d, a.a1());
+            norm1.backward(be, p, g, d, dn1, a.h0(), a.n1(), rows);
 
-        be.axpy(dh, 1f, d, d.size());
+            be.axpy(dh, 1f, d, d.size());
+        }
     }
 }

@@ -1,6 +1,7 @@
 package esdnative.model.unet;
 
 import esdnative.backend.Backend;
+import esdnative.backend.Scope;
 import esdnative.model.Weights;
 import esdnative.model.nn.Conv2d;
 import esdnative.model.nn.Params;
@@ -53,15 +54,17 @@ public final class DownBlock2D {
      */
     public void backward(Backend be, Weights p, Weights g, Tensor dx, Tensor dTembAct, Tensor dContext,
                          Tensor dOut, Deque<Tensor> dSkips, Act a) {
-        // the block's output is also its last skip
-        Tensor d = Params.copyOf(be, dOut);
-        be.axpy(d, 1f, dSkips.pop(), d.size());
-        if (downsampler != null) {
-            Tensor dPrev = dSkips.pop();
-            downsampler.backward(be, p, g, dPrev, d, a.states().get(a.states().size() - 2));
-            d = dPrev;
+        try (Scope scope = be.openScope()) { // the gradients made here are recycled once dx has its share
+            // the block's output is also its last skip
+            Tensor d = Params.copyOf(be, dOut);
+            be.axpy(d, 1f, dSkips.pop(), d.size());
+            if (downsampler != null) {
+                Tensor dPrev = dSkips.pop();
+                downsampler.backward(be, p, g, dPrev, d, a.states().get(a.states().size() - 2));
+                d = dPrev;
+            }
+            // the gradient of stage i − 1's output starts as its skip's
+            stages.backward(be, p, g, dTembAct, dContext, d, a.stages(), i -> i > 0 ? dSkips.pop() : dx, (i, dIn) -> dIn);
         }
-        // the gradient of stage i − 1's output starts as its skip's
-        stages.backward(be, p, g, dTembAct, dContext, d, a.stages(), i -> i > 0 ? dSkips.pop() : dx, (i, dIn) -> dIn);
     }
 }

@@ -1,6 +1,7 @@
 package esdnative.model.unet;
 
 import esdnative.backend.Backend;
+import esdnative.backend.Scope;
 import esdnative.model.Weights;
 import esdnative.tensor.Tensor;
 
@@ -38,10 +39,12 @@ public final class MidBlock2DCrossAttn {
 
     public void backward(Backend be, Weights p, Weights g, Tensor dx, Tensor dTembAct, Tensor dContext,
                          Tensor dOut, Act a) {
-        Tensor dAttnOut = be.zeros(dOut.shape());
-        resnet1.backward(be, p, g, dAttnOut, dTembAct, dOut, a.r1());
-        Tensor dR0Out = be.zeros(dOut.shape());
-        attention.backward(be, p, g, dR0Out, dContext, dAttnOut, a.attn());
-        resnet0.backward(be, p, g, dx, dTembAct, dR0Out, a.r0());
+        try (Scope scope = be.openScope()) { // the gradients made here are recycled once dx has its share
+            Tensor dAttnOut = be.zeros(dOut.shape());
+            resnet1.backward(be, p, g, dAttnOut, dTembAct, dOut, a.r1());
+            Tensor dR0Out = be.zeros(dOut.shape());
+            attention.backward(be, p, g, dR0Out, dContext, dAttnOut, a.attn());
+            resnet0.backward(be, p, g, dx, dTembAct, dR0Out, a.r0());
+        }
     }
 }

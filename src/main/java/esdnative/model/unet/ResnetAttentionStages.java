@@ -85,13 +85,15 @@ final class ResnetAttentionStages {
         Tensor d = dOut;
         for (int i = resnets.size() - 1; i >= 0; i--) {
             // d: the gradient of stage i's output
-            Tensor dResOut = d;
-            if (!attentions.isEmpty()) {
-                dResOut = be.zeros(d.shape());
-                attentions.get(i).backward(be, p, g, dResOut, dContext, d, acts.get(i).attention());
-            }
             Tensor dIn = inputGradient.apply(i);
-            resnets.get(i).backward(be, p, g, dIn, dTembAct, dResOut, acts.get(i).resnet());
+            try (Scope scope = be.openScope()) { // the gradient of the resnet's output is recycled once used
+                Tensor dResOut = d;
+                if (!attentions.isEmpty()) {
+                    dResOut = be.zeros(d.shape());
+                    attentions.get(i).backward(be, p, g, dResOut, dContext, d, acts.get(i).attention());
+                }
+                resnets.get(i).backward(be, p, g, dIn, dTembAct, dResOut, acts.get(i).resnet());
+            }
             d = previousGradient.apply(i, dIn);
         }
     }

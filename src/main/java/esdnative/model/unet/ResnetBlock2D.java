@@ -1,6 +1,7 @@
 package esdnative.model.unet;
 
 import esdnative.backend.Backend;
+import esdnative.backend.Scope;
 import esdnative.model.Weights;
 import esdnative.model.nn.Conv2d;
 import esdnative.model.nn.GroupNorm;
@@ -62,7 +63,15 @@ public final class ResnetBlock2D {
                 ? conv1.forwardSampleBias(be, p, n1.out(), timeEmbProj.forward(be, p, tembAct, n))
                 : conv1.forward(be, p, n1.out());
         GroupNorm.Act n2 = norm2.forwardSilu(be, p, h1);
-        Tensor out = conv2.forwardResidual(be, p, n2.out(), shortcut != null ? shortcut.forward(be, p, x) : x);
+        Tensor out;
+        if (shortcut != null) {
+            try (Scope scope = be.openScope()) { // the shortcut's output is only added
+                out = conv2.forwardResidual(be, p, n2.out(), shortcut.forward(be, p, x));
+                scope.keep(out);
+            }
+        } else {
+            out = conv2.forwardResidual(be, p, n2.out(), x);
+        }
         if (outputScale != 1f) be.scale(out, out, 1f / outputScale, out.size());
         return new Act(x, tembAct, n1, h1, n2, out);
     }
@@ -71,29 +80,31 @@ public final class ResnetBlock2D {
     public void backward(Backend be, Weights p, Weights g, Tensor dx, Tensor dTembAct, Tensor dOut, Act a) {
         int n = a.x().dim(0);
         int hw = a.x().dim(2) * a.x().dim(3);
-        Tensor d = dOut;
-        if (outputScale != 1f) {
-            d = be.zeros(dOut.shape());
-            be.scale(d, dOut, 1f / outputScale, d.size());
-        }
-        // main branch, last layer first
-        Tensor ds2 = be.zeros(a.n2().out().shape());
-        conv2.backward(be, p, g, ds2, d, a.n2().out());
-        Tensor dh1 = be.zeros(a.h1().shape());
-        norm2.backwardSilu(be, p, g, dh1, ds2, a.h1(), a.n2());
-        if (timeEmbProj != null) {
-            Tensor dt = be.zeros(n, outChannels);
-            be.sumChannelBias(dt, dh1, n, outChannels, hw);
-            timeEmbProj.backward(be, p, g, dTembAct, dt, a.tembAct(), n);
-        }
-        Tensor ds1 = be.zeros(a.n1().out().shape());
-        conv1.backward(be, p, g, ds1, dh1, a.n1().out());
-        norm1.backwardSilu(be, p, g, dx, ds1, a.x(), a.n1());
-        // shortcut branch
-        if (shortcut != null) {
-            shortcut.backward(be, p, g, dx, d, a.x());
-        } else if (dx != null) {
-            be.axpy(dx, 1f, d, d.size());
+        try (Scope scope = be.openScope()) { // every gradient made here is recycled once dx has its share
+            Tensor d = dOut;
+            if (outputScale != 1f) {
+                d = be.zeros(dOut.shape());
+                be.scale(d, dOut, 1f / outputScale, d.size());
+            }
+            // main branch, last layer first
+            Tensor ds2 = be.zeros(a.n2().out().shape());
+            conv2.backward(be, p, g, ds2, d, a.n2().out());
+            Tensor dh1 = be.zeros(a.h1().shape());
+            norm2.backwardSilu(be, p, g, dh1, ds2, a.h1(), a.n2());
+            if (timeEmbProj != null) {
+                Tensor dt = be.zeros(n, outChannels);
+                be.sumChannelBias(dt, dh1, n, outChannels, hw);
+                timeEmbProj.backward(be, p, g, dTembAct, dt, a.tembAct(), n);
+            }
+            Tensor ds1 = be.zeros(a.n1().out().shape());
+            conv1.backward(be, p, g, ds1, dh1, a.n1().out());
+            norm1.backwardSilu(be, p, g, dx, ds1, a.x(), a.n1());
+            // shortcut branch
+            if (shortcut != null) {
+                shortcut.backward(be, p, g, dx, d, a.x());
+            } else if (dx != null) {
+                be.axpy(dx, 1f, d, d.size());
+            }
         }
     }
 }

@@ -89,9 +89,12 @@ public final class Transformer2DModel {
             be.transpose(tokensIn, gn.out(), n, channels, hw);
             tokens = projInLinear.forward(be, p, tokensIn, n * hw).reshape(n, hw, inner);
         } else {
-            Tensor projected = projInConv.forward(be, p, gn.out());
-            tokens = be.zeros(n, hw, inner);
-            be.transpose(tokens, projected, n, inner, hw);
+            try (Scope scope = be.openScope()) { // proj_in's channel-first output is only transposed
+                Tensor projected = projInConv.forward(be, p, gn.out());
+                tokens = be.zeros(n, hw, inner);
+                be.transpose(tokens, projected, n, inner, hw);
+                scope.keep(tokens);
+            }
         }
         List<BasicTransformerBlock.Act> acts = new ArrayList<>();
         for (BasicTransformerBlock b : blocks) {
@@ -121,31 +124,33 @@ public final class Transformer2DModel {
     public void backward(Backend be, Weights p, Weights g, Tensor dx, Tensor dContext, Tensor dOut, Act a) {
         int n = a.x().dim(0), h = a.x().dim(2), w = a.x().dim(3), hw = h * w;
         be.axpy(dx, 1f, dOut, dOut.size()); // residual
-        Tensor dTokens = be.zeros(n, hw, inner);
-        if (linearProjection) {
-            Tensor dO = be.zeros(n, hw, channels);
-            be.transpose(dO, dOut, n, channels, hw);
-            projOutLinear.backward(be, p, g, dTokens, dO, a.tokensOut(), n * hw);
-        } else {
-            Tensor dChannels = be.zeros(n, inner, h, w);
-            projOutConv.backward(be, p, g, dChannels, dOut, a.channelsOut());
-            be.transpose(dTokens, dChannels, n, inner, hw);
+        try (Scope scope = be.openScope()) { // every gradient made here is recycled once dx has its share
+            Tensor dTokens = be.zeros(n, hw, inner);
+            if (linearProjection) {
+                Tensor dO = be.zeros(n, hw, channels);
+                be.transpose(dO, dOut, n, channels, hw);
+                projOutLinear.backward(be, p, g, dTokens, dO, a.tokensOut(), n * hw);
+            } else {
+                Tensor dChannels = be.zeros(n, inner, h, w);
+                projOutConv.backward(be, p, g, dChannels, dOut, a.channelsOut());
+                be.transpose(dTokens, dChannels, n, inner, hw);
+            }
+            for (int i = blocks.size() - 1; i >= 0; i--) {
+                Tensor dPrev = be.zeros(n, hw, inner);
+                blocks.get(i).backward(be, p, g, dPrev, dContext, dTokens, a.blocks().get(i));
+                dTokens = dPrev;
+            }
+            Tensor dNormed = be.zeros(a.x().shape());
+            if (linearProjection) {
+                Tensor dTokensIn = be.zeros(n, hw, channels);
+                projInLinear.backward(be, p, g, dTokensIn, dTokens, a.tokensIn(), n * hw);
+                be.transpose(dNormed, dTokensIn, n, hw, channels);
+            } else {
+                Tensor dProjected = be.zeros(n, inner, h, w);
+                be.transpose(dProjected, dTokens, n, hw, inner);
+                projInConv.backward(be, p, g, dNormed, dProjected, a.norm().out());
+            }
+            norm.backward(be, p, g, dx, dNormed, a.x(), a.norm());
         }
-        for (int i = blocks.size() - 1; i >= 0; i--) {
-            Tensor dPrev = be.zeros(n, hw, inner);
-            blocks.get(i).backward(be, p, g, dPrev, dContext, dTokens, a.blocks().get(i));
-            dTokens = dPrev;
-        }
-        Tensor dNormed = be.zeros(a.x().shape());
-        if (linearProjection) {
-            Tensor dTokensIn = be.zeros(n, hw, channels);
-            projInLinear.backward(be, p, g, dTokensIn, dTokens, a.tokensIn(), n * hw);
-            be.transpose(dNormed, dTokensIn, n, hw, channels);
-        } else {
-            Tensor dProjected = be.zeros(n, inner, h, w);
-            be.transpose(dProjected, dTokens, n, hw, inner);
-            projInConv.backward(be, p, g, dNormed, dProjected, a.norm().out());
-        }
-        norm.backward(be, p, g, dx, dNormed, a.x(), a.norm());
     }
 }

@@ -195,16 +195,21 @@ public final class UNet2DConditionModel {
 
     /**
      * The noise prediction alone, for inference: the same computation as {@link #forward}, but each block's
-     * activations are dropped once it has run and no attention probabilities are kept.
+     * activations are recycled once it has run (the skips once the up blocks have read them) and no attention
+     * probabilities are kept.
      */
     public Tensor predict(Backend be, Weights p, Tensor latents, float[] timesteps, Tensor context) {
-        return run(be, p, latents, timesteps, context, null, false).output();
+        return predict(be, p, latents, timesteps, context, null);
     }
 
     /** {@link #predict} of a UNet with SDXL's added conditioning ({@code textTime} null for one without). */
     public Tensor predict(Backend be, Weights p, Tensor latents, float[] timesteps, Tensor context,
                           TextTimeInputs textTime) {
-        return run(be, p, latents, timesteps, context, textTime, false).output();
+        try (Scope scope = be.openScope()) {
+            Tensor out = run(be, p, latents, timesteps, context, textTime, false).output();
+            scope.keep(out);
+            return out;
+        }
     }
 
     private Activations run(Backend be, Weights p, Tensor latents, float[] timesteps, Tensor context,

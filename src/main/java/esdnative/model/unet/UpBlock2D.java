@@ -1,6 +1,7 @@
 package esdnative.model.unet;
 
 import esdnative.backend.Backend;
+import esdnative.backend.Scope;
 import esdnative.model.Weights;
 import esdnative.tensor.Tensor;
 
@@ -68,21 +69,25 @@ public final class UpBlock2D {
     /** dx += ∂/∂x; pushes the gradients of the skips this block popped back onto {@code dSkips}, in mirror order. */
     public void backward(Backend be, Weights p, Weights g, Tensor dx, Deque<Tensor> dSkips, Tensor dTembAct,
                          Tensor dContext, Tensor dOut, Act a) {
-        Tensor d = dOut;
-        if (upsampler != null) {
-            Tensor dPrev = be.zeros(a.upsample().x().shape());
-            upsampler.backward(be, p, g, dPrev, d, a.upsample());
-            d = dPrev;
+        // the skips' gradients outlive the block (the down blocks take them); the other gradients are recycled
+        try (Scope scope = be.openScope()) {
+            Tensor d = dOut;
+            if (upsampler != null) {
+                Tensor dPrev = be.zeros(a.upsample().x().shape());
+                upsampler.backward(be, p, g, dPrev, d, a.upsample());
+                d = dPrev;
+            }
+            stages.backward(be, p, g, dTembAct, dContext, d, a.stages(),
+                    i -> be.zeros(a.stages().get(i).resnet().x().shape()),
+                    (i, dCat) -> {
+                        Tensor in = a.stageInput(i), skip = a.skips().get(i);
+                        Tensor dIn = i > 0 ? be.zeros(in.shape()) : dx;
+                        Tensor dSkip = be.zeros(skip.shape());
+                        be.splitChannels(dIn, dSkip, dCat, in.dim(0), in.dim(1), skip.dim(1), in.dim(2) * in.dim(3));
+                        scope.keep(dSkip);
+                        dSkips.push(dSkip);
+                        return dIn;
+                    });
         }
-        stages.backward(be, p, g, dTembAct, dContext, d, a.stages(),
-                i -> be.zeros(a.stages().get(i).resnet().x().shape()),
-                (i, dCat) -> {
-                    Tensor in = a.stageInput(i), skip = a.skips().get(i);
-                    Tensor dIn = i > 0 ? be.zeros(in.shape()) : dx;
-                    Tensor dSkip = be.zeros(skip.shape());
-                    be.splitChannels(dIn, dSkip, dCat, in.dim(0), in.dim(1), skip.dim(1), in.dim(2) * in.dim(3));
-                    dSkips.push(dSkip);
-                    return dIn;
-                });
     }
 }

@@ -1,6 +1,7 @@
 package esdnative.model.unet;
 
 import esdnative.backend.Backend;
+import esdnative.backend.Scope;
 import esdnative.model.Weights;
 import esdnative.model.nn.Conv2d;
 import esdnative.tensor.Tensor;
@@ -41,9 +42,11 @@ public final class Upsample2D {
 
     public void backward(Backend be, Weights p, Weights g, Tensor dx, Tensor dOut, Act a) {
         int n = a.x().dim(0), h = a.x().dim(2), w = a.x().dim(3);
-        Tensor dUp = be.zeros(a.upsampled().shape());
-        conv.backward(be, p, g, dUp, dOut, a.upsampled());
-        if (dUp.dim(2) == 2 * h && dUp.dim(3) == 2 * w) be.upsampleNearest2xBackward(dx, dUp, n * channels, h, w);
-        else NearestResize.backward(be, dx, dUp);
+        try (Scope scope = be.openScope()) { // the upsampled input's gradient is recycled once dx has its share
+            Tensor dUp = be.zeros(a.upsampled().shape());
+            conv.backward(be, p, g, dUp, dOut, a.upsampled());
+            if (dUp.dim(2) == 2 * h && dUp.dim(3) == 2 * w) be.upsampleNearest2xBackward(dx, dUp, n * channels, h, w);
+            else NearestResize.backward(be, dx, dUp);
+        }
     }
 }
