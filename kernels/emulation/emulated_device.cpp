@@ -56,7 +56,7 @@ const bool enrolled = [] {
     PLAIN(upsample_nearest2x_forward); PLAIN(upsample_nearest2x_backward);
     PLAIN(concat_channels); PLAIN(split_channels); WAITS(transpose);
     PLAIN(add_row_bias); WAITS(sum_rows); PLAIN(sum_rows_finish); PLAIN(add_channel_bias); WAITS(channel_bias_grad);
-    PLAIN(im2col); PLAIN(col2im); PLAIN(timestep_embedding);
+    PLAIN(im2col); PLAIN(col2im); PLAIN(timestep_embedding); PLAIN(timestep_embedding_from_device);
     WAITS(mse_partial); WAITS(mse_finish); PLAIN(mse_backward); PLAIN(adam_step);
     return true;
 }();

@@ -28,10 +28,17 @@ final class CudaAllocator implements AutoCloseable {
     static final class Block {
         private final long address;
         final long bytes;
+        /** the graph whose captured work uses this block, or null: a block of the shared cache */
+        final GraphPool pool;
 
         Block(long address, long bytes) {
+            this(address, bytes, null);
+        }
+
+        Block(long address, long bytes, GraphPool pool) {
             this.address = address;
             this.bytes = bytes;
+            this.pool = pool;
         }
 
         long address() { return address; }
@@ -46,6 +53,8 @@ final class CudaAllocator implements AutoCloseable {
     private long peakBytes;
     private long deviceAllocations;
     private volatile boolean closed;
+    /** while a graph is captured: the pool every allocation comes from */
+    private GraphPool capturing;
 
     CudaAllocator(Device device) {
         this.device = device;
@@ -77,6 +86,7 @@ final class CudaAllocator implements AutoCloseable {
         ensureOpen();
         if (collect) collectReturned();
         long size = roundUp(bytes);
+        if (capturing != null) return allocateForGraph(size, bytes, op);
         Block block = takeCached(size);
         if (block == null) block = allocateOnDevice(size, bytes, op, collect);
         inUse.add(block);
@@ -87,6 +97,10 @@ final class CudaAllocator implements AutoCloseable {
 
     /** Gives a block back for reuse (the caller's thread; e.g. an operation's workspace). */
     synchronized void release(Block block) {
+        if (block.pool != null) {
+            block.pool.giveBack(block);
+            return;
+        }
         if (closed || !inUse.remove(block)) return;
         inUseBytes -= block.bytes;
         cached.computeIfAbsent(block.bytes, k -> new ArrayDeque<>()).push(block);
@@ -96,6 +110,45 @@ final class CudaAllocator implements AutoCloseable {
     /** Gives a block back from any thread (the cleaner's); it is reused from the next allocation on. */
     void releaseLater(Block block) {
         if (!closed) returned.add(block);
+    }
+
+    /**
+     * From now until {@code capturing(null)}, allocations come from {@code pool} (null: from the shared cache
+     * again): the blocks a graph's captured work uses must keep their addresses, and no other work may be given
+     * them, for as long as the graph may be launched.
+     */
+    synchronized void capturing(GraphPool pool) {
+        capturing = pool;
+    }
+
+    /** Frees a pool's blocks once its graph is destroyed (after the queued work that may use them). */
+    synchronized void freePool(GraphPool pool) {
+        if (closed) return;
+        device.synchronize();
+        for (Block b : pool.blocks()) {
+            device.free(b.address);
+            inUseBytes -= b.bytes;
+        }
+    }
+
+    /**
+     * A block of {@code pool}'s: a free one of the size, else a new one from the driver. Never freeing memory or
+     * waiting for the device (neither can be captured), it reports out-of-memory at once.
+     */
+    private Block allocateForGraph(long size, long requested, String op) {
+        Block block = capturing.take(size);
+        if (block != null) return block;
+        long address = device.allocate(size);
+        if (address == 0) {
+            throw new CudaException(String.format(Locale.ROOT, "cuda %s: out of GPU memory allocating %s (%d bytes) for"
+                    + " a CUDA graph being captured: %s", op, mib(size), requested, describe()));
+        }
+        deviceAllocations++;
+        inUseBytes += size;
+        peakBytes = Math.max(peakBytes, inUseBytes);
+        block = new Block(address, size, capturing);
+        capturing.adopt(block);
+        return block;
     }
 
     /** Returns every cached block to the driver. */
