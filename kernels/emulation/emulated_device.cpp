@@ -59,7 +59,7 @@ const bool enrolled = [] {
     PLAIN(concat_channels); PLAIN(split_channels); WAITS(transpose);
     PLAIN(add_row_bias); WAITS(sum_rows); PLAIN(sum_rows_finish); PLAIN(add_channel_bias); PLAIN(add_channel_biases); WAITS(channel_bias_grad);
     PLAIN(add_channel_bias_residual); PLAIN(add_row_bias_residual);
-    PLAIN(im2col); PLAIN(col2im); PLAIN(timestep_embedding);
+    PLAIN(im2col); PLAIN(col2im); PLAIN(timestep_embedding); PLAIN(timestep_embedding_from_device);
     WAITS(mse_partial); WAITS(mse_finish); PLAIN(mse_backward); PLAIN(adam_step);
     return true;
 }();

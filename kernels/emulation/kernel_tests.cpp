@@ -463,6 +463,11 @@ static void embedding_loss_adam() {
                 ref[s * dim + half + i] = std::sin(arg);
             }
         check("timestep_embedding dim " + std::to_string(dim), out, ref, 1e-4);
+        Vec fromDevice(n * dim, NAN);
+        launch(timestep_embedding_from_device, d1(2), d1(32), fromDevice.data(), (const float*) t.data(), n, dim, 1,
+               1.0f, (float) -std::log(10000.0));
+        check("timestep_embedding_from_device dim " + std::to_string(dim), fromDevice, ref, 1e-4);
+        check("timestep_embedding_from_device = timestep_embedding, dim " + std::to_string(dim), fromDevice, to_double(out), 0);
     }
 
     long long n = 777;

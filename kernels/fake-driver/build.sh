@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the fake NVIDIA libraries the tests and `bench --check-only` run the real JCuda and FFM code on:
-#   OUTPUT_DIR/libcuda.so.1     every cu* symbol JCuda's native library imports (jcuda-driver-imports.txt); the 23
+#   OUTPUT_DIR/libcuda.so.1     every cu* symbol JCuda's native library imports (jcuda-driver-imports.txt); the 32
 #                               the backend calls work on host memory and the kernel emulator, the rest are stubs
 #                               that fail saying so
 #   OUTPUT_DIR/libcublas.so.13  the 7 cuBLAS functions the backend calls, checked and computed on the CPU

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,36 @@ int checkMatrix(const char* call, const Matrix& x, int batch) {
     return SUCCESS;
 }
 
+// C = al op(A) op(B) + be C over the batch, float accumulation as on the GPU (TF32 rounding of the inputs when asked)
+void multiply(bool ta, bool tb, int m, int n, int k, float al, const void* a, int lda, long long strideA,
+              const void* b, int ldb, long long strideB, float be, void* c, int ldc, long long strideC, int batch,
+              bool roundTf32) {
+    const float* av = static_cast<const float*>(a);
+    const float* bv = static_cast<const float*>(b);
+    float* cv = static_cast<float*>(c);
+    std::vector<float> row(k), column(k);
+    for (int p = 0; p < batch; p++) {
+        const float* ap = av + p * strideA;
+        const float* bp = bv + p * strideB;
+        float* cp = cv + p * strideC;
+        for (int i = 0; i < m; i++) {
+            for (int l = 0; l < k; l++) {
+                float x = ta ? ap[l + (long long) i * lda] : ap[i + (long long) l * lda];
+                row[l] = roundTf32 ? tf32(x) : x;
+            }
+            for (int j = 0; j < n; j++) {
+                float sum = 0;   // float accumulation, as on the GPU
+                for (int l = 0; l < k; l++) {
+                    float y = tb ? bp[j + (long long) l * ldb] : bp[l + (long long) j * ldb];
+                    sum += row[l] * (roundTf32 ? tf32(y) : y);
+                }
+                float& out = cp[i + (long long) j * ldc];
+                out = al * sum + (be == 0 ? 0 : be * out);   // beta 0: C is not read (it may be garbage)
+            }
+        }
+    }
+}
+
 int gemm(const char* call, void* handle, int transa, int transb, int m, int n, int k, const void* alpha,
          const void* a, int atype, int lda, long long strideA, const void* b, int btype, int ldb, long long strideB,
          const void* beta, void* c, int ctype, int ldc, long long strideC, int batch, int computeType, int algo) {
@@ -116,35 +147,21 @@ int gemm(const char* call, void* handle, int transa, int transb, int m, int n, i
         return refuse(INVALID_VALUE, std::string(call) + ": the batch's C matrices overlap (strideC "
                                      + std::to_string(strideC) + ")");
     }
-    esdfake_count_gemm((long long) m * n * k * batch);
-    if (esdfake_count_only()) return SUCCESS;
-
-    bool roundTf32 = computeType == COMPUTE_32F_FAST_TF32;
-    const float* av = static_cast<const float*>(a);
-    const float* bv = static_cast<const float*>(b);
-    float* cv = static_cast<float*>(c);
-    std::vector<float> row(k), column(k);
-    for (int p = 0; p < batch; p++) {
-        const float* ap = av + p * strideA;
-        const float* bp = bv + p * strideB;
-        float* cp = cv + p * strideC;
-        for (int i = 0; i < m; i++) {
-            for (int l = 0; l < k; l++) {
-                float x = ta ? ap[l + (long long) i * lda] : ap[i + (long long) l * lda];
-                row[l] = roundTf32 ? tf32(x) : x;
-            }
-            for (int j = 0; j < n; j++) {
-                float sum = 0;   // float accumulation, as on the GPU
-                for (int l = 0; l < k; l++) {
-                    float y = tb ? bp[j + (long long) l * ldb] : bp[l + (long long) j * ldb];
-                    sum += row[l] * (roundTf32 ? tf32(y) : y);
-                }
-                float& out = cp[i + (long long) j * ldc];
-                out = al * sum + (be == 0 ? 0 : be * out);   // beta 0: C is not read (it may be garbage)
-            }
+    esdfake_count_gemm();
+    // the device's part: now, or at each launch of the graph capturing the handle's stream (alpha and beta, host
+    // pointer mode, are read now, as cuBLAS reads them at the call)
+    return esdfake_enqueue(h->stream, [=]() -> int {
+        if (readsAB) {
+            if (int s = checkMatrix(call, A, batch)) return s;
+            if (int s = checkMatrix(call, B, batch)) return s;
         }
-    }
-    return SUCCESS;
+        if (int s = checkMatrix(call, C, batch)) return s;
+        esdfake_count_multiply_adds((long long) m * n * k * batch);
+        if (esdfake_count_only()) return SUCCESS;
+        multiply(ta, tb, m, n, k, al, a, lda, strideA, b, ldb, strideB, be, c, ldc, strideC, batch,
+                 computeType == COMPUTE_32F_FAST_TF32);
+        return SUCCESS;
+    });
 }
 } // namespace
 

@@ -8,6 +8,13 @@
 // ESD_FAKE_CUDA_COUNT_ONLY=1 (or esdfake_set_count_only before cuInit): nothing is allocated, copied or run;
 // launches, GEMMs, memsets, copies, syncs and the allocator's peak are counted, for SD-size shape checks.
 // ESD_FAKE_CUDA_MEMORY: the device's size in bytes (default 80 GiB, an H100).
+// ESD_FAKE_CUDA_REPORT=1: the counters, one line on stderr, when the process exits.
+//
+// Graphs: while a stream is captured (cuStreamBeginCapture), its launches (with a copy of their arguments, sized
+// from the PTX's .param list), memsets, device-to-device copies and cuBLAS GEMMs are recorded, not run; a
+// cuGraphLaunch runs the recording in order, checking every range again. What a capture cannot hold is refused
+// with the real error and invalidates the capture: a sync of the stream, a copy from or to host memory, a legacy-
+// stream call (it would wait for the capturing stream), cuMemFree; cuMemAlloc unless the capture is relaxed.
 #if __has_include(<cuda.h>)
 #include <cuda.h>   // where the toolkit is installed, the definitions below are checked against its declarations
 #else
@@ -19,24 +26,40 @@ typedef struct CUctx_st* CUcontext;
 typedef struct CUmod_st* CUmodule;
 typedef struct CUfunc_st* CUfunction;
 typedef struct CUstream_st* CUstream;
+typedef struct CUgraph_st* CUgraph;
+typedef struct CUgraphExec_st* CUgraphExec;
+typedef int CUstreamCaptureMode;
 #endif
 #include "fake_driver.h"
 #include "../emulation/emulated_device.cpp"
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <set>
+#include <string>
+#include <vector>
 
 namespace {
 // cuda.h's codes
 constexpr int SUCCESS = 0, INVALID_VALUE = 1, OUT_OF_MEMORY = 2, NOT_INITIALIZED = 3, INVALID_DEVICE = 101,
-              INVALID_CONTEXT = 201, INVALID_PTX = 218, INVALID_HANDLE = 400, NOT_FOUND = 500;
+              INVALID_CONTEXT = 201, INVALID_PTX = 218, INVALID_HANDLE = 400, ILLEGAL_STATE = 401, NOT_FOUND = 500,
+              ILLEGAL_ADDRESS = 700, CAPTURE_UNSUPPORTED = 900, CAPTURE_INVALIDATED = 901, CAPTURE_IMPLICIT = 906;
+constexpr int CAPTURE_MODE_RELAXED = 2;
 
-struct Module { std::set<std::string> entries; };
-struct Function { std::string name; Module* module; };
+// a module's kernels: entry name -> the byte size of each parameter, as its PTX declares them
+struct Module { std::map<std::string, std::vector<int>> entries; };
+struct Function { std::string name; Module* module; std::vector<int> paramBytes; };
 struct Stream { int magic = 0x57eea; };
+// a graph's operations in stream order; each returns a CUresult (non-zero: the replay stops there)
+using Node = std::function<int()>;
+struct Graph { std::vector<Node> nodes; };
+struct GraphExec { std::vector<Node> nodes; };
+struct Capture { Graph* graph; int mode; bool invalidated = false; };
 
 std::recursive_mutex lock;
 bool initialised = false;
@@ -52,12 +75,18 @@ unsigned long long nextFakeAddress = 0x100000000000ULL; // count-only addresses:
 std::set<Module*> modules;
 std::set<Function*> functions;
 std::set<Stream*> streams;
+std::map<Stream*, Capture> captures;         // streams being captured
+std::set<Graph*> graphs;
+std::set<GraphExec*> graphExecs;
 
+// launches, gemms, memsets and copies count the host's calls (recorded into a graph or run); graph_launches the
+// cuGraphLaunch calls, graph_nodes the operations those launches ran; gemm_multiply_adds the device's GEMM work
 enum Counter { LAUNCHES, GEMMS, GEMM_MULTIPLY_ADDS, MEMSETS, COPIES_TO_DEVICE, COPIES_TO_HOST, COPIES_ON_DEVICE,
-               SYNCS, ALLOCATIONS, FREES, IN_USE_BYTES, PEAK_BYTES, REJECTED, UNIMPLEMENTED, DRIVER_NANOS, COUNTERS };
+               SYNCS, ALLOCATIONS, FREES, IN_USE_BYTES, PEAK_BYTES, REJECTED, UNIMPLEMENTED, DRIVER_NANOS, GRAPH_LAUNCHES,
+               GRAPH_NODES, COUNTERS };
 const char* const COUNTER_NAMES = "launches,gemms,gemm_multiply_adds,memsets,copies_to_device,copies_to_host,"
                                   "copies_on_device,syncs,allocations,frees,in_use_bytes,peak_bytes,rejected,"
-                                  "unimplemented,driver_nanos";
+                                  "unimplemented,driver_nanos,graph_launches,graph_nodes";
 std::atomic<long long> counters[COUNTERS];
 
 int refuse(int code, const std::string& why) {
@@ -91,14 +120,67 @@ int checkStream(const char* call, CUstream s) {
     return refuse(INVALID_HANDLE, std::string(call) + ": not a live stream");
 }
 
-// the .entry names of a PTX text
-std::set<std::string> entries(const std::string& ptx) {
-    std::set<std::string> out;
+// the bytes of one PTX parameter declaration, e.g. ".param .u64 name" (8) or ".param .align 8 .b8 name[16]" (16)
+int paramBytes(const std::string& declaration) {
+    size_t bracket = declaration.find('[');
+    if (bracket != std::string::npos) return std::atoi(declaration.c_str() + bracket + 1);
+    for (const char* type : {".u64", ".s64", ".b64", ".f64"}) if (declaration.find(type) != std::string::npos) return 8;
+    for (const char* type : {".u32", ".s32", ".b32", ".f32"}) if (declaration.find(type) != std::string::npos) return 4;
+    for (const char* type : {".u16", ".s16", ".b16", ".f16"}) if (declaration.find(type) != std::string::npos) return 2;
+    return 1;
+}
+
+// the .entry names of a PTX text, each with its parameters' sizes
+std::map<std::string, std::vector<int>> entries(const std::string& ptx) {
+    std::map<std::string, std::vector<int>> out;
     for (size_t at = ptx.find(".entry"); at != std::string::npos; at = ptx.find(".entry", at + 6)) {
         size_t start = ptx.find_first_not_of(" \t", at + 6), end = ptx.find_first_of(" \t(\n", start);
-        if (start != std::string::npos && end != std::string::npos) out.insert(ptx.substr(start, end - start));
+        if (start == std::string::npos || end == std::string::npos) continue;
+        std::vector<int>& sizes = out[ptx.substr(start, end - start)];
+        size_t open = ptx.find('(', end), close = ptx.find(')', end), body = ptx.find('{', end);
+        if (open == std::string::npos || close == std::string::npos || (body != std::string::npos && open > body)) continue;
+        for (size_t p = ptx.find(".param", open); p != std::string::npos && p < close; p = ptx.find(".param", p + 6)) {
+            sizes.push_back(paramBytes(ptx.substr(p, ptx.find_first_of(",)", p) - p)));
+        }
     }
     return out;
+}
+
+Capture* captureOf(CUstream s) {
+    auto it = captures.find(reinterpret_cast<Stream*>(s));
+    return it == captures.end() ? nullptr : &it->second;
+}
+
+// a call no capture can hold, made while one is under way: it invalidates every capture (cuStreamEndCapture then
+// fails) and is refused with code (CAPTURE_UNSUPPORTED on the captured stream, CAPTURE_IMPLICIT for a legacy-stream
+// call that would wait for it)
+int refuseDuringCapture(int code, const std::string& why) {
+    for (auto& c : captures) c.second.invalidated = true;
+    return refuse(code, why + " during a stream capture (the capture is invalidated)");
+}
+
+// ok, or refused when a capture is under way: for calls on the legacy stream or that synchronise
+int noCapture(const char* call) {
+    if (captures.empty()) return SUCCESS;
+    return refuseDuringCapture(CAPTURE_IMPLICIT, call);
+}
+
+// stream-ordered work: recorded when the stream is being captured, else run now
+int enqueue(CUstream s, Node work) {
+    if (!s && !captures.empty()) return refuseDuringCapture(CAPTURE_IMPLICIT, "work on the legacy stream");
+    if (Capture* c = captureOf(s)) {
+        c->graph->nodes.push_back(std::move(work));
+        return SUCCESS;
+    }
+    return work();
+}
+
+// a replayed node's check that its memory is still allocated: on a GPU, freed memory faults
+int stillAllocated(const char* what, CUdeviceptr address, unsigned long long bytes) {
+    if (inside(address, bytes)) return SUCCESS;
+    char why[200];
+    std::snprintf(why, sizeof why, "cuGraphLaunch: %s at [0x%llx, +%llu bytes) is no longer allocated", what, address, bytes);
+    return refuse(ILLEGAL_ADDRESS, why);
 }
 } // namespace
 
@@ -123,10 +205,9 @@ void esdfake_set_count_only(int on) {
     countOnly = on != 0;
 }
 
-void esdfake_count_gemm(long long multiplyAdds) {
-    counters[GEMMS]++;
-    counters[GEMM_MULTIPLY_ADDS] += multiplyAdds;
-}
+void esdfake_count_gemm(void) { counters[GEMMS]++; }
+
+void esdfake_count_multiply_adds(long long multiplyAdds) { counters[GEMM_MULTIPLY_ADDS] += multiplyAdds; }
 
 void esdfake_count_nanos(long long nanos) { counters[DRIVER_NANOS] += nanos; }
 
@@ -146,6 +227,33 @@ int esdfake_counters(long long* out, int n) {
     for (int i = 0; i < n && i < COUNTERS; i++) out[i] = counters[i];
     return COUNTERS;
 }
+} // extern "C"
+
+int esdfake_enqueue(void* stream, std::function<int()> work) {
+    std::lock_guard<std::recursive_mutex> g(lock);
+    return enqueue(static_cast<CUstream>(stream), std::move(work));
+}
+
+namespace {
+// ESD_FAKE_CUDA_REPORT=1: the counters on stderr at exit, for tests that run a whole command on the fake
+const bool reportAtExit = [] {
+    const char* e = std::getenv("ESD_FAKE_CUDA_REPORT");
+    if (e && std::strcmp(e, "1") == 0) {
+        std::atexit([] {
+            std::string names = COUNTER_NAMES, line = "fake cuda counters:";
+            for (int i = 0; i < COUNTERS; i++) {
+                size_t comma = names.find(',');
+                line += " " + names.substr(0, comma) + " " + std::to_string(counters[i].load()) + (i + 1 < COUNTERS ? "," : "");
+                names = comma == std::string::npos ? "" : names.substr(comma + 1);
+            }
+            std::fprintf(stderr, "%s\n", line.c_str());
+        });
+    }
+    return true;
+}();
+} // namespace
+
+extern "C" {
 
 // ---- initialisation and the device ---------------------------------------------------------------------------
 
@@ -241,6 +349,8 @@ CUresult cuStreamSynchronize(CUstream stream) {
     std::lock_guard<std::recursive_mutex> g(lock);
     if (int r = ready("cuStreamSynchronize")) return (CUresult) r;
     if (int r = checkStream("cuStreamSynchronize", stream)) return (CUresult) r;
+    if (!captures.empty()) return (CUresult) refuseDuringCapture(captureOf(stream) ? CAPTURE_UNSUPPORTED : CAPTURE_IMPLICIT,
+                                                              "cuStreamSynchronize");
     counters[SYNCS]++;
     return (CUresult) SUCCESS;   // launches ran when they were made
 }
@@ -249,7 +359,9 @@ CUresult cuStreamDestroy_v2(CUstream stream) {
     std::lock_guard<std::recursive_mutex> g(lock);
     if (int r = ready("cuStreamDestroy")) return (CUresult) r;
     Stream* s = reinterpret_cast<Stream*>(stream);
-    if (!s || !streams.erase(s)) return (CUresult) refuse(INVALID_HANDLE, "cuStreamDestroy: not a live stream");
+    if (!s || !streams.count(s)) return (CUresult) refuse(INVALID_HANDLE, "cuStreamDestroy: not a live stream");
+    if (captures.count(s)) return (CUresult) refuseDuringCapture(CAPTURE_UNSUPPORTED, "cuStreamDestroy of the captured stream");
+    streams.erase(s);
     delete s;
     return (CUresult) SUCCESS;
 }
@@ -270,6 +382,9 @@ CUresult cuMemAlloc_v2(CUdeviceptr* pointer, size_t bytes) {
     std::lock_guard<std::recursive_mutex> g(lock);
     if (int r = ready("cuMemAlloc")) return (CUresult) r;
     if (!pointer || bytes == 0) return (CUresult) refuse(INVALID_VALUE, "cuMemAlloc: null or 0 bytes");
+    for (auto& c : captures) {
+        if (c.second.mode != CAPTURE_MODE_RELAXED) return (CUresult) refuseDuringCapture(CAPTURE_UNSUPPORTED, "cuMemAlloc (not relaxed)");
+    }
     size_t rounded = (bytes + 255) / 256 * 256;
     if ((unsigned long long) counters[IN_USE_BYTES] + rounded > totalMemory) return (CUresult) OUT_OF_MEMORY;
     CUdeviceptr address;
@@ -297,6 +412,7 @@ CUresult cuMemFree_v2(CUdeviceptr pointer) {
     EsdfakeCallTimer timer;
     std::lock_guard<std::recursive_mutex> g(lock);
     if (int r = ready("cuMemFree")) return (CUresult) r;
+    if (int r = noCapture("cuMemFree")) return (CUresult) r;   // it synchronises the device
     auto it = allocations.find(pointer);
     if (it == allocations.end()) return (CUresult) refuse(INVALID_VALUE, "cuMemFree: not an allocation's base address");
     counters[IN_USE_BYTES] -= (it->second + 255) / 256 * 256;
@@ -314,8 +430,11 @@ CUresult cuMemsetD32Async(CUdeviceptr pointer, unsigned int value, size_t count,
     if (pointer % 4) return (CUresult) refuse(INVALID_VALUE, "cuMemsetD32Async: unaligned address");
     if (int r = checkRange("cuMemsetD32Async", pointer, 4ULL * count)) return (CUresult) r;
     counters[MEMSETS]++;
-    if (!countOnly) std::fill_n(reinterpret_cast<uint32_t*>(pointer), count, value);
-    return (CUresult) SUCCESS;
+    return (CUresult) enqueue(stream, [=] {
+        if (int r = stillAllocated("a memset", pointer, 4ULL * count)) return r;
+        if (!countOnly) std::fill_n(reinterpret_cast<uint32_t*>(pointer), count, value);
+        return SUCCESS;
+    });
 }
 
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t bytes) {
@@ -323,6 +442,7 @@ CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t bytes) {
     std::lock_guard<std::recursive_mutex> g(lock);
     if (int r = ready("cuMemcpyHtoD")) return (CUresult) r;
     if (!src) return (CUresult) refuse(INVALID_VALUE, "cuMemcpyHtoD: null source");
+    if (int r = noCapture("cuMemcpyHtoD")) return (CUresult) r;
     if (int r = checkRange("cuMemcpyHtoD", dst, bytes)) return (CUresult) r;
     counters[COPIES_TO_DEVICE]++;
     if (!countOnly) std::memcpy(reinterpret_cast<void*>(dst), src, bytes);
@@ -336,6 +456,8 @@ CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t bytes, CU
     if (int r = ready("cuMemcpyHtoDAsync")) return (CUresult) r;
     if (int r = checkStream("cuMemcpyHtoDAsync", stream)) return (CUresult) r;
     if (!src) return (CUresult) refuse(INVALID_VALUE, "cuMemcpyHtoDAsync: null source");
+    // pageable host memory: a graph could not read it at a replay (the caller may have reused it)
+    if (captureOf(stream)) return (CUresult) refuseDuringCapture(CAPTURE_UNSUPPORTED, "cuMemcpyHtoDAsync from host memory");
     if (int r = checkRange("cuMemcpyHtoDAsync", dst, bytes)) return (CUresult) r;
     counters[COPIES_TO_DEVICE]++;
     if (!countOnly) std::memcpy(reinterpret_cast<void*>(dst), src, bytes);
@@ -347,6 +469,7 @@ CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t bytes) {
     std::lock_guard<std::recursive_mutex> g(lock);
     if (int r = ready("cuMemcpyDtoH")) return (CUresult) r;
     if (!dst) return (CUresult) refuse(INVALID_VALUE, "cuMemcpyDtoH: null destination");
+    if (int r = noCapture("cuMemcpyDtoH")) return (CUresult) r;
     if (int r = checkRange("cuMemcpyDtoH", src, bytes)) return (CUresult) r;
     counters[COPIES_TO_HOST]++;
     if (countOnly) std::memset(dst, 0, bytes);
@@ -362,8 +485,12 @@ CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes, CU
     if (int r = checkRange("cuMemcpyDtoDAsync source", src, bytes)) return (CUresult) r;
     if (int r = checkRange("cuMemcpyDtoDAsync destination", dst, bytes)) return (CUresult) r;
     counters[COPIES_ON_DEVICE]++;
-    if (!countOnly) std::memmove(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), bytes);
-    return (CUresult) SUCCESS;
+    return (CUresult) enqueue(stream, [=] {
+        if (int r = stillAllocated("a copy's source", src, bytes)) return r;
+        if (int r = stillAllocated("a copy's destination", dst, bytes)) return r;
+        if (!countOnly) std::memmove(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), bytes);
+        return SUCCESS;
+    });
 }
 
 // ---- modules and launches -----------------------------------------------------------------------------------
@@ -390,7 +517,7 @@ CUresult cuModuleGetFunction(CUfunction* function, CUmodule module, const char* 
     if (!modules.count(m)) return (CUresult) refuse(INVALID_HANDLE, "cuModuleGetFunction: not a loaded module");
     if (!m->entries.count(name)) return (CUresult) refuse(NOT_FOUND, std::string("cuModuleGetFunction: no entry ") + name);
     if (!kernels().count(name)) return (CUresult) refuse(NOT_FOUND, std::string("the emulator has no kernel ") + name);
-    Function* f = new Function{name, m};
+    Function* f = new Function{name, m, m->entries.at(name)};
     functions.insert(f);
     *function = reinterpret_cast<CUfunction>(f);
     return (CUresult) SUCCESS;
@@ -432,7 +559,98 @@ CUresult cuLaunchKernel(CUfunction function, unsigned int gx, unsigned int gy, u
     if (extra) return (CUresult) refuse(INVALID_VALUE, "cuLaunchKernel: extra is not used by the backend");
     if (!params) return (CUresult) refuse(INVALID_VALUE, "cuLaunchKernel: no parameters for " + shape());
     counters[LAUNCHES]++;
-    if (!countOnly) emu_launch(f->name.c_str(), gx, gy, gz, bx, by, bz, params);
+    if (!captureOf(stream)) {
+        return (CUresult) enqueue(stream, [&] {
+            if (!countOnly) emu_launch(f->name.c_str(), gx, gy, gz, bx, by, bz, params);
+            return SUCCESS;
+        });
+    }
+    // recorded: the arguments' values now (the caller may rewrite its parameter block for its next launch)
+    std::vector<std::vector<char>> values;
+    for (size_t i = 0; i < f->paramBytes.size(); i++) {
+        const char* at = static_cast<const char*>(params[i]);
+        values.emplace_back(at, at + f->paramBytes[i]);
+    }
+    return (CUresult) enqueue(stream, [name = f->name, gx, gy, gz, bx, by, bz, values]() mutable {
+        if (countOnly) return SUCCESS;
+        std::vector<void*> pointers;
+        for (auto& v : values) pointers.push_back(v.data());
+        emu_launch(name.c_str(), gx, gy, gz, bx, by, bz, pointers.data());
+        return SUCCESS;
+    });
+}
+
+// ---- graphs: stream capture and replay ----------------------------------------------------------------------
+
+CUresult cuStreamBeginCapture_v2(CUstream stream, CUstreamCaptureMode mode) {
+    std::lock_guard<std::recursive_mutex> g(lock);
+    if (int r = ready("cuStreamBeginCapture")) return (CUresult) r;
+    if (int r = checkStream("cuStreamBeginCapture", stream)) return (CUresult) r;
+    if (!stream) return (CUresult) refuse(CAPTURE_UNSUPPORTED, "cuStreamBeginCapture: not on the legacy stream");
+    if ((int) mode < 0 || (int) mode > CAPTURE_MODE_RELAXED) return (CUresult) refuse(INVALID_VALUE, "cuStreamBeginCapture: mode");
+    if (captureOf(stream)) return (CUresult) refuse(ILLEGAL_STATE, "cuStreamBeginCapture: the stream is being captured");
+    captures[reinterpret_cast<Stream*>(stream)] = Capture{new Graph, (int) mode};
+    return (CUresult) SUCCESS;
+}
+
+CUresult cuStreamEndCapture(CUstream stream, CUgraph* graph) {
+    std::lock_guard<std::recursive_mutex> g(lock);
+    if (int r = ready("cuStreamEndCapture")) return (CUresult) r;
+    if (!graph) return (CUresult) refuse(INVALID_VALUE, "cuStreamEndCapture: null");
+    Capture* c = captureOf(stream);
+    if (!c) return (CUresult) refuse(ILLEGAL_STATE, "cuStreamEndCapture: the stream is not being captured");
+    Capture ended = *c;
+    captures.erase(reinterpret_cast<Stream*>(stream));
+    if (ended.invalidated) {
+        delete ended.graph;
+        *graph = nullptr;
+        return (CUresult) refuse(CAPTURE_INVALIDATED, "cuStreamEndCapture: the capture was invalidated");
+    }
+    graphs.insert(ended.graph);
+    *graph = reinterpret_cast<CUgraph>(ended.graph);
+    return (CUresult) SUCCESS;
+}
+
+CUresult cuGraphInstantiateWithFlags(CUgraphExec* exec, CUgraph graph, unsigned long long flags) {
+    std::lock_guard<std::recursive_mutex> g(lock);
+    if (int r = ready("cuGraphInstantiate")) return (CUresult) r;
+    Graph* from = reinterpret_cast<Graph*>(graph);
+    if (!exec || !graphs.count(from)) return (CUresult) refuse(INVALID_VALUE, "cuGraphInstantiate: not a live graph");
+    if (flags != 0) return (CUresult) refuse(INVALID_VALUE, "cuGraphInstantiate: the backend passes no flags");
+    GraphExec* e = new GraphExec{from->nodes};
+    graphExecs.insert(e);
+    *exec = reinterpret_cast<CUgraphExec>(e);
+    return (CUresult) SUCCESS;
+}
+
+CUresult cuGraphLaunch(CUgraphExec exec, CUstream stream) {
+    std::lock_guard<std::recursive_mutex> g(lock);
+    if (int r = ready("cuGraphLaunch")) return (CUresult) r;
+    GraphExec* e = reinterpret_cast<GraphExec*>(exec);
+    if (!graphExecs.count(e)) return (CUresult) refuse(INVALID_HANDLE, "cuGraphLaunch: not a live executable graph");
+    if (int r = checkStream("cuGraphLaunch", stream)) return (CUresult) r;
+    if (captureOf(stream)) return (CUresult) refuse(CAPTURE_UNSUPPORTED, "cuGraphLaunch: into a capture (not faked)");
+    counters[GRAPH_LAUNCHES]++;
+    for (Node& node : e->nodes) {
+        counters[GRAPH_NODES]++;
+        if (node() != SUCCESS) return (CUresult) ILLEGAL_ADDRESS;   // the node said why
+    }
+    return (CUresult) SUCCESS;
+}
+
+CUresult cuGraphExecDestroy(CUgraphExec exec) {
+    std::lock_guard<std::recursive_mutex> g(lock);
+    GraphExec* e = reinterpret_cast<GraphExec*>(exec);
+    if (!graphExecs.erase(e)) return (CUresult) refuse(INVALID_VALUE, "cuGraphExecDestroy: not a live executable graph");
+    delete e;
+    return (CUresult) SUCCESS;
+}
+
+CUresult cuGraphDestroy(CUgraph graph) {
+    std::lock_guard<std::recursive_mutex> g(lock);
+    Graph* from = reinterpret_cast<Graph*>(graph);
+    if (!graphs.erase(from)) return (CUresult) refuse(INVALID_VALUE, "cuGraphDestroy: not a live graph");
+    delete from;
     return (CUresult) SUCCESS;
 }
 

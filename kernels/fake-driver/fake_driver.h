@@ -12,8 +12,10 @@ int esdfake_device_range(unsigned long long address, unsigned long long bytes);
 // count only: launches, gemms and copies are checked and counted, never executed (memory is not even allocated)
 int esdfake_count_only(void);
 void esdfake_set_count_only(int on);
-// counts one cuBLAS GEMM (batched: one call) and its multiply-adds
-void esdfake_count_gemm(long long multiplyAdds);
+// counts one cuBLAS GEMM call (batched: one call), made by the host now
+void esdfake_count_gemm(void);
+// counts the multiply-adds of a GEMM the device runs (now, or when a graph that captured it is launched)
+void esdfake_count_multiply_adds(long long multiplyAdds);
 // counts a call refused with an error, and says why on stderr
 void esdfake_reject(const char* what);
 // the counters' names, comma-separated, in the order esdfake_counters writes them
@@ -25,6 +27,7 @@ void esdfake_count_nanos(long long nanos);
 }
 
 #include <chrono>
+#include <functional>
 
 // times a call into the fake from entry to return: the fake's own share of the caller's host time (on a GPU the
 // real driver and cuBLAS take their own), which bench --check-only reports apart from the backend's
@@ -38,3 +41,9 @@ struct EsdfakeCallTimer {
                 std::chrono::steady_clock::now() - start).count());
     }
 };
+
+// queues work on a stream, as a library's call does (cuBLAS's GEMMs): runs it now, or records it into the graph
+// being captured on that stream (then it runs at each cuGraphLaunch). work returns 0 or a refusal's status (the
+// caller's own codes); 0 when recorded. Called with the fake's checks done: work checks device ranges again,
+// since at a replay the memory it was given may have been freed.
+int esdfake_enqueue(void* stream, std::function<int()> work);

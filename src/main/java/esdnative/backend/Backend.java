@@ -47,6 +47,16 @@ public interface Backend extends AutoCloseable {
      */
     default void release(Tensor t) {}
 
+    /**
+     * Runs {@code step} on {@code inputs} and returns its output, a new tensor. {@code key} names everything the
+     * step computes with besides its inputs (model, weights, constants; compared with equals): a backend may
+     * record the step's work once per key and input shapes and replay the recording at later calls (CUDA graphs:
+     * one launch instead of hundreds). This default runs the step every time.
+     */
+    default Tensor repeatedStep(Object key, Tensor[] inputs, RepeatedStep step) {
+        return step.run(inputs);
+    }
+
     /** A new tensor holding a copy of {@code data} (length = product of shape). */
     Tensor fromHost(float[] data, int... shape);
 
@@ -311,6 +321,15 @@ public interface Backend extends AutoCloseable {
      */
     void timestepEmbedding(Tensor out, float[] timesteps, int dim, boolean flipSinToCos, float freqShift,
                            float maxPeriod);
+
+    /**
+     * {@link #timestepEmbedding} of timesteps[n] held in a tensor, so that a recorded step reads the values of each
+     * replay. This default copies them to the host.
+     */
+    default void timestepEmbedding(Tensor out, Tensor timesteps, int dim, boolean flipSinToCos, float freqShift,
+                                   float maxPeriod) {
+        timestepEmbedding(out, toHost(timesteps), dim, flipSinToCos, freqShift, maxPeriod);
+    }
 
     /** mean((pred - target)²) over n elements. */
     float mseLoss(Tensor pred, Tensor target, long n);

@@ -118,6 +118,11 @@ public final class ProfilingBackend implements Backend {
     }
 
     @Override
+    public Tensor repeatedStep(Object key, Tensor[] inputs, RepeatedStep step) {
+        return delegate.repeatedStep(key, inputs, step);
+    }
+
+    @Override
     public void fill(Tensor t, float value) { timed("fill", 0, () -> delegate.fill(t, value)); }
 
     @Override
@@ -379,6 +384,13 @@ public final class ProfilingBackend implements Backend {
     }
 
     // ---- embeddings, losses, optimiser ---------------------------------------------------------------------
+
+    @Override
+    public void timestepEmbedding(Tensor out, Tensor timesteps, int dim, boolean flipSinToCos, float freqShift,
+                                  float maxPeriod) {
+        timed("timestepEmbedding", 0,
+                () -> delegate.timestepEmbedding(out, timesteps, dim, flipSinToCos, freqShift, maxPeriod));
+    }
 
     @Override
     public void timestepEmbedding(Tensor out, float[] timesteps, int dim, boolean flipSinToCos, float freqShift,

@@ -45,6 +45,15 @@ public final class ScopeStack<K> {
         s.owned.add(key);
     }
 
+    /**
+     * Takes a tensor's allocation out of the calling thread's open scopes: no closing scope recycles it (e.g. a
+     * recorded CUDA graph's output, which must live as long as the graph).
+     */
+    public void disown(Tensor t) {
+        K key = keyOf.apply(t);
+        for (Open s : open.get()) if (s.removeOwned(key)) return;
+    }
+
     private final class Open implements Scope {
         /**
          * each key once (own takes new allocations only; keep moves a key to one scope): a list, as a set of

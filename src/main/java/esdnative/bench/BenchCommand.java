@@ -475,10 +475,13 @@ public final class BenchCommand implements Runnable {
             out.printf("  refused calls %d%n", refused);
             // host-ms: the iteration's wall time here, where no kernel computes: the host's dispatch cost plus the
             // fake driver's checks (an upper bound of the dispatch time on a GPU, on this machine's CPU)
+            // launches, gemms, memsets: the host's calls; graph-launches: cuGraphLaunch calls (the guided sampling
+            // steps after their first), graph-nodes: the kernels, GEMMs, memsets and copies those ran
             out.printf("check-only esd-iteration: launches %d, gemms %d, memsets %d, syncs %d, attention-bytes %d,"
-                    + " host-ms %d, peak-device-bytes %d%n", delta(after, before, "launches"),
-                    delta(after, before, "gemms"), delta(after, before, "memsets"), delta(after, before, "syncs"),
-                    attentionBytes, Math.round(hostNanos / 1e6), after.get("peak_bytes"));
+                    + " host-ms %d, peak-device-bytes %d, graph-launches %d, graph-nodes %d%n",
+                    delta(after, before, "launches"), delta(after, before, "gemms"), delta(after, before, "memsets"),
+                    delta(after, before, "syncs"), attentionBytes, Math.round(hostNanos / 1e6), after.get("peak_bytes"),
+                    delta(after, before, "graph_launches"), delta(after, before, "graph_nodes"));
             out.flush();
             if (refused > 0) throw new IllegalStateException("--check-only: " + refused + " driver or cuBLAS calls were refused");
         }

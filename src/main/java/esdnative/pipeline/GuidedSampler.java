@@ -2,13 +2,16 @@ package esdnative.pipeline;
 
 import esdnative.backend.Backend;
 import esdnative.backend.Batch;
+import esdnative.backend.RepeatedStep;
 import esdnative.model.Weights;
 import esdnative.model.sdxl.PromptEmbeds;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.sched.DdimScheduler;
 import esdnative.tensor.Tensor;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.function.Supplier;
 
 /**
@@ -92,6 +95,40 @@ public final class GuidedSampler {
         return new UNet2DConditionModel.TextTimeInputs(Batch.stack(be, uncond.pooled(), cond.pooled()), bothIds);
     }
 
+    /**
+     * What a step's batch-2 forward computes with besides its inputs: the model, its weights (the same tensors,
+     * updated in place by training or not) and SDXL's time ids (null for SD).
+     */
+    private record ForwardKey(UNet2DConditionModel unet, Weights weights, List<Float> timeIds) {}
+
+    /**
+     * The UNet on [x, x] at timestep t, as a repeated step of the backend: the same shapes at every step and every
+     * sampling with these weights, so CUDA records it once as a graph and replays it.
+     */
+    private static Tensor guidedForward(Backend be, UNet2DConditionModel unet, Weights weights, Tensor xx, int t,
+                                        Tensor contexts, UNet2DConditionModel.TextTimeInputs added) {
+        Tensor timesteps = be.fromHost(new float[] {t, t}, 2);
+        Tensor[] inputs = added == null ? new Tensor[] {xx, timesteps, contexts}
+                : new Tensor[] {xx, timesteps, contexts, added.textEmbeds()};
+        List<Float> timeIds = null;
+        if (added != null) {
+            timeIds = new ArrayList<>();
+            for (float id : added.timeIds()) timeIds.add(id);
+        }
+        return be.repeatedStep(new ForwardKey(unet, weights, timeIds), inputs, new RepeatedStep() {
+            @Override
+            public Tensor run(Tensor[] in) {
+                var textTime = added == null ? null : new UNet2DConditionModel.TextTimeInputs(in[3], added.timeIds());
+                return unet.predict(be, weights, in[0], in[1], in[2], textTime);
+            }
+
+            @Override
+            public void replayed() {
+                unet.evaluations().addForwards(xx.dim(0));
+            }
+        });
+    }
+
     private static Tensor run(Backend be, UNet2DConditionModel unet, Weights weights, DdimScheduler scheduler,
                               Tensor latents, Tensor embUncond, Tensor embCond,
                               UNet2DConditionModel.TextTimeInputs added, float guidance, int[] timesteps, float eta,
@@ -102,7 +139,7 @@ public final class GuidedSampler {
         Tensor eps = be.zeros(latents.shape());
         for (int i = 0; i < timesteps.length; i++) {
             int t = timesteps[i];
-            Tensor out = unet.predict(be, weights, Batch.stack(be, x, x), new float[] {t, t}, contexts, added);
+            Tensor out = guidedForward(be, unet, weights, Batch.stack(be, x, x), t, contexts, added);
             Tensor epsUncond = out.view(0, latents.shape());
             Tensor epsCond = out.view(n, latents.shape());
             if (predictions != null) predictions.atStep(i, t, x, epsUncond, epsCond);

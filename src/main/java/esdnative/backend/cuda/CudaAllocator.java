@@ -34,6 +34,8 @@ final class CudaAllocator implements AutoCloseable {
     private static final long SMALL_SEGMENT = 2L << 20;
     /** a large block is split only when this much is left over (less stays with the block) */
     private static final long MIN_LARGE_REST = 1L << 20;
+    /** the ledger's name for the memory of captured CUDA graphs' pools */
+    private static final String GRAPH_POOL = "cuda graph pools";
     private static final Comparator<Block> BY_SIZE =
             Comparator.<Block>comparingLong(b -> b.bytes).thenComparingLong(b -> b.address);
 
@@ -45,18 +47,27 @@ final class CudaAllocator implements AutoCloseable {
         private final long address;
         private long bytes;
         private final boolean small;
+        /** the graph whose captured work uses this block (a whole device allocation of its own), or null */
+        final GraphPool pool;
         private String label;
         private boolean free = true;
         private Block prev;
         private Block next;
 
         private Block(long address, long bytes, boolean small) {
+            this(address, bytes, small, null);
+        }
+
+        private Block(long address, long bytes, boolean small, GraphPool pool) {
             this.address = address;
             this.bytes = bytes;
             this.small = small;
+            this.pool = pool;
         }
 
         long address() { return address; }
+
+        long bytes() { return bytes; }
 
         /** the whole segment: free and without neighbours */
         private boolean wholeSegment() { return prev == null && next == null; }
@@ -73,6 +84,8 @@ final class CudaAllocator implements AutoCloseable {
     private String label = "other";
     private long deviceAllocations;
     private volatile boolean closed;
+    /** while a graph is captured: the pool every allocation comes from */
+    private GraphPool capturing;
 
     CudaAllocator(Device device) {
         this.device = device;
@@ -103,6 +116,7 @@ final class CudaAllocator implements AutoCloseable {
         ensureOpen();
         if (collect) collectReturned();
         long size = roundUp(bytes);
+        if (capturing != null) return allocateForGraph(size, bytes, op);
         boolean small = size < SMALL_LIMIT;
         Block block = takeFree(size, small);
         if (block == null) block = newSegment(size, small, bytes, op, collect);
@@ -130,6 +144,10 @@ final class CudaAllocator implements AutoCloseable {
 
     /** Gives a block back for reuse (the caller's thread; e.g. an operation's workspace). */
     synchronized void release(Block block) {
+        if (block.pool != null) {
+            block.pool.giveBack(block);
+            return;
+        }
         if (closed || !inUse.remove(block)) return;
         ledger.inUse(block.label, -block.bytes);
         block.label = null;
@@ -151,6 +169,47 @@ final class CudaAllocator implements AutoCloseable {
     /** Gives a block back from any thread (the cleaner's); it is reused from the next allocation on. */
     void releaseLater(Block block) {
         if (!closed) returned.add(block);
+    }
+
+    /**
+     * From now until {@code capturing(null)}, allocations come from {@code pool} (null: from the shared segments
+     * again): the blocks a graph's captured work uses must keep their addresses, and no other work may be given
+     * them, for as long as the graph may be launched.
+     */
+    synchronized void capturing(GraphPool pool) {
+        capturing = pool;
+    }
+
+    /** Frees a pool's blocks once its graph is destroyed (after the queued work that may use them). */
+    synchronized void freePool(GraphPool pool) {
+        if (closed) return;
+        device.synchronize();
+        for (Block b : pool.blocks()) {
+            device.free(b.address);
+            ledger.inUse(b.label, -b.bytes);
+        }
+    }
+
+    /**
+     * A block of {@code pool}'s: a free one of the size, else a new device allocation of its own. Never freeing
+     * memory or waiting for the device (neither can be captured), it reports out-of-memory at once.
+     */
+    private Block allocateForGraph(long size, long requested, String op) {
+        Block block = capturing.take(size);
+        if (block != null) return block;
+        long address = device.allocate(size);
+        if (address == 0) {
+            throw new CudaException(String.format(Locale.ROOT, "cuda %s: out of GPU memory allocating %s (%d bytes) for"
+                    + " a CUDA graph being captured: %s", op, mib(size), requested, describe()));
+        }
+        deviceAllocations++;
+        block = new Block(address, size, false, capturing);
+        block.free = false;
+        block.label = GRAPH_POOL;
+        ledger.inUse(GRAPH_POOL, size);
+        ledger.notePeaks();
+        capturing.adopt(block);
+        return block;
     }
 
     /** Returns every wholly free segment to the driver. */

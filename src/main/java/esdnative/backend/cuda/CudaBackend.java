@@ -1,6 +1,7 @@
 package esdnative.backend.cuda;
 
 import esdnative.backend.Backend;
+import esdnative.backend.RepeatedStep;
 import esdnative.backend.Scope;
 import esdnative.backend.ScopeStack;
 import esdnative.backend.cuda.CudaKernels.Dim;
@@ -92,6 +93,8 @@ public final class CudaBackend implements Backend {
     private long attentionBytes;
     /** storages whose pending zeros this op's outputs dropped (an input of the same op must still read zeros) */
     private final List<CudaStorage> overwrittenByThisOp = new ArrayList<>(4);
+    /** repeated steps recorded as CUDA graphs ({@code ESD_CUDA_GRAPHS=0}: run eagerly) */
+    private final CudaGraphs graphs;
 
     /**
      * Opens device 0 ({@code ESD_CUDA_DEVICE} picks another). Throws {@link CudaException} when there is no usable
@@ -112,6 +115,8 @@ public final class CudaBackend implements Backend {
         this.math = math;
         this.allocator = new CudaAllocator(device);
         this.description = device.describe() + "; " + math.describe();
+        this.graphs = new CudaGraphs(this, device, allocator,
+                device.capturesGraphs() && !"0".equals(System.getenv("ESD_CUDA_GRAPHS")), () -> attentionBytes);
     }
 
     /** The backend in the math mode of {@code ESD_CUDA_MATH} (default, tf32 or fp32; see {@link MathMode}). */
@@ -132,7 +137,7 @@ public final class CudaBackend implements Backend {
     /** Allocator counters, e.g. "in use 1.2 MiB (peak 3.4 MiB), cached 0.5 MiB, 17 cuMemAlloc calls". */
     public String memoryReport() {
         allocator.collect();
-        return allocator.describe();
+        return allocator.describe() + graphs.describe();
     }
 
     /**
@@ -140,7 +145,7 @@ public final class CudaBackend implements Backend {
      * or GEMM pass as each operand read or written once: re-reads of tiles (a GEMM's, or the flash kernels' of one
      * head's keys and values, 1.3 MB at SD 1.4's 64×64, inside the L2 cache) are not counted.
      */
-    public long attentionBytes() { return attentionBytes; }
+    public long attentionBytes() { return attentionBytes + graphs.replayedAttentionBytes(); }
 
     /**
      * What the device memory was used for at its peaks (held: in use + cached, what cuMemAlloc handed out; and in
@@ -182,6 +187,16 @@ public final class CudaBackend implements Backend {
 
     @Override
     public Scope openScope() { return scopes.open(); }
+
+    /** Takes a tensor out of the open scopes: it lives until unreachable (e.g. a recorded graph's output). */
+    void disown(Tensor t) { scopes.disown(t); }
+
+    /** Recorded as a CUDA graph from its second call on, replayed after: see {@link CudaGraphs}. */
+    @Override
+    public Tensor repeatedStep(Object key, Tensor[] inputs, RepeatedStep step) {
+        begin("repeatedStep");
+        return graphs.run(key, inputs, step);
+    }
 
     @Override
     public void release(Tensor t) {
@@ -888,6 +903,16 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /** One launch for all n timesteps, read from device memory (a recorded graph reads each replay's values). */
+    @Override
+    public void timestepEmbedding(Tensor out, Tensor timesteps, int dim, boolean flipSinToCos, float freqShift,
+                                  float maxPeriod) {
+        begin("timestepEmbedding");
+        int n = Math.toIntExact(timesteps.size());
+        elementwise(Kernel.TIMESTEP_EMBEDDING_FROM_DEVICE, (long) n * dim, out(out, (long) n * dim, "out"),
+                ptr(timesteps, n, "timesteps"), n, dim, flipSinToCos ? 1 : 0, freqShift, (float) -Math.log(maxPeriod));
+    }
+
     @Override
     public float mseLoss(Tensor pred, Tensor target, long n) {
         begin("mseLoss");
@@ -940,6 +965,7 @@ public final class CudaBackend implements Backend {
         device.operation("close");
         device.bind();
         try {
+            graphs.close();
             allocator.close();
         } finally {
             device.close();
@@ -956,7 +982,8 @@ public final class CudaBackend implements Backend {
         device.bind();
     }
 
-    private Tensor allocate(int... shape) {
+    /** A tensor of the allocator's (a graph's pool while one is captured), owned by no scope, not zeroed. */
+    Tensor allocate(int... shape) {
         long size = Tensor.sizeOf(shape);
         CudaAllocator.Block block = allocator.allocateTensor(Math.max(1, size) * Float.BYTES, op);
         return new Tensor(new CudaStorage(allocator, block, size, CLEANER), 0, shape);

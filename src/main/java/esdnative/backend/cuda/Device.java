@@ -42,6 +42,32 @@ interface Device extends AutoCloseable {
     /** Free and total device memory, in bytes. */
     long[] memoryInfo();
 
+    /**
+     * Calls so far that move data between host and device or wait for the device (uploads, downloads,
+     * synchronisations): work that does any cannot be recorded into a graph.
+     */
+    default long hostInteractions() { return 0; }
+
+    /** Whether {@link #beginCapture} records work into graphs (CUDA graphs); when not, the backend runs eagerly. */
+    default boolean capturesGraphs() { return false; }
+
+    /**
+     * From now on the stream's work is recorded, not run, until {@link #endCapture}; meanwhile no call may move
+     * data to or from the host or wait for the device.
+     */
+    default void beginCapture() { throw new UnsupportedOperationException("this device records no graphs"); }
+
+    /** Ends the recording begun by {@link #beginCapture}: the recorded work, ready to launch. */
+    default RecordedGraph endCapture() { throw new UnsupportedOperationException("this device records no graphs"); }
+
+    /** Recorded work: each {@link #launch} queues all of it on the stream, reading and writing the same addresses. */
+    interface RecordedGraph extends AutoCloseable {
+        void launch();
+
+        @Override
+        void close();
+    }
+
     /** The device and its libraries, one line. */
     String describe();
 

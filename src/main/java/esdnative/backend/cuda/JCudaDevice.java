@@ -3,7 +3,10 @@ package esdnative.backend.cuda;
 import esdnative.backend.cuda.CudaKernels.Dim;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
 import jcuda.driver.CUresult;
+import jcuda.driver.CUstreamCaptureMode;
 import jcuda.driver.JCudaDriver;
 
 import java.io.IOException;
@@ -29,6 +32,7 @@ final class JCudaDevice implements Device {
     /** base address → the JCuda pointer of each allocation, to turn an address inside it into a JCuda pointer */
     private final TreeMap<Long, DevicePointer> allocations = new TreeMap<>();
     private String op = "init";
+    private long hostInteractions;
 
     /**
      * Opens device 0 ({@code ESD_CUDA_DEVICE} picks another): loads the driver and cuBLAS that {@code libraries}
@@ -88,6 +92,7 @@ final class JCudaDevice implements Device {
     public void upload(long dst, float[] src, int srcOffset, int count) {
         // in the stream's order (after queued kernels that may still read the destination), without waiting for
         // them: from pageable memory the driver stages the source before it returns
+        hostInteractions++;
         check(JCudaDriver.cuMemcpyHtoDAsync(at(dst), Pointer.to(src).withByteOffset((long) srcOffset * Float.BYTES),
                 (long) count * Float.BYTES, context.stream()), "cuMemcpyHtoDAsync");
     }
@@ -95,6 +100,7 @@ final class JCudaDevice implements Device {
     @Override
     public void download(float[] dst, long src, int count) {
         synchronize();
+        hostInteractions++;
         check(JCudaDriver.cuMemcpyDtoH(Pointer.to(dst), at(src), (long) count * Float.BYTES), "cuMemcpyDtoH");
     }
 
@@ -120,7 +126,50 @@ final class JCudaDevice implements Device {
 
     @Override
     public void synchronize() {
+        hostInteractions++;
         context.synchronize("cuda " + op);
+    }
+
+    @Override
+    public long hostInteractions() { return hostInteractions; }
+
+    /** Not with {@code ESD_CUDA_SYNC=1}: a wait after every launch cannot be recorded. */
+    @Override
+    public boolean capturesGraphs() { return !syncEveryCall; }
+
+    /**
+     * Relaxed capture: the caching allocator may call cuMemAlloc while capturing (the blocks stay the graph's);
+     * it never frees then.
+     */
+    @Override
+    public void beginCapture() {
+        check(JCudaDriver.cuStreamBeginCapture(context.stream(), CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED),
+                "cuStreamBeginCapture");
+    }
+
+    @Override
+    public RecordedGraph endCapture() {
+        CUgraph graph = new CUgraph();
+        check(JCudaDriver.cuStreamEndCapture(context.stream(), graph), "cuStreamEndCapture");
+        CUgraphExec exec = new CUgraphExec();
+        int instantiated = JCudaDriver.cuGraphInstantiate(exec, graph, 0);
+        if (instantiated != CUresult.CUDA_SUCCESS) {
+            JCudaDriver.cuGraphDestroy(graph);
+            check(instantiated, "cuGraphInstantiate");
+        }
+        return new RecordedGraph() {
+            @Override
+            public void launch() {
+                check(JCudaDriver.cuGraphLaunch(exec, context.stream()), "cuGraphLaunch");
+                if (syncEveryCall) context.synchronize("cuda " + op + ": graph launch");
+            }
+
+            @Override
+            public void close() {
+                check(JCudaDriver.cuGraphExecDestroy(exec), "cuGraphExecDestroy");
+                check(JCudaDriver.cuGraphDestroy(graph), "cuGraphDestroy");
+            }
+        };
     }
 
     @Override

@@ -76,6 +76,9 @@ enum Kernel {
             PTR, PTR, PTR, PTR, PTR, PTR, PTR, PTR, I32, I32, I32, I32, F32, I32, I32),
     // timestep_embedding.cu: (out, n, dim, flipSinToCos, freqShift, negLogMaxPeriod, t0, t1, t2, t3)
     TIMESTEP_EMBEDDING("timestep_embedding", "timestep_embedding", PTR, I32, I32, I32, F32, F32, F32, F32, F32, F32),
+    // (out, timesteps, n, dim, flipSinToCos, freqShift, negLogMaxPeriod): the timesteps in device memory
+    TIMESTEP_EMBEDDING_FROM_DEVICE("timestep_embedding", "timestep_embedding_from_device",
+            PTR, PTR, I32, I32, I32, F32, F32),
     // mse.cu
     MSE_PARTIAL("mse", "mse_partial", PTR, PTR, PTR, I64),
     MSE_FINISH("mse", "mse_finish", PTR, PTR, I32, I64),

@@ -18,7 +18,8 @@ public final class Evaluations {
         public long forwardEquivalents() { return forwards + 2 * backwards; }
     }
 
-    void addForwards(int samples) { forwards += samples; }
+    /** Counts a batch-{@code samples} forward (the model does as it runs one; a replayed recording of one, its caller). */
+    public void addForwards(int samples) { forwards += samples; }
 
     void addBackwards(int samples) { backwards += samples; }
 

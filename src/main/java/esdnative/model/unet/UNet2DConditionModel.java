@@ -184,13 +184,13 @@ public final class UNet2DConditionModel {
      * holding everything {@link #backward} needs.
      */
     public Activations forward(Backend be, Weights p, Tensor latents, float[] timesteps, Tensor context) {
-        return run(be, p, latents, timesteps, context, null, true);
+        return run(be, p, latents, new Timesteps(timesteps, null), context, null, true);
     }
 
     /** {@link #forward} of a UNet with SDXL's added conditioning ({@code textTime} null for one without). */
     public Activations forward(Backend be, Weights p, Tensor latents, float[] timesteps, Tensor context,
                                TextTimeInputs textTime) {
-        return run(be, p, latents, timesteps, context, textTime, true);
+        return run(be, p, latents, new Timesteps(timesteps, null), context, textTime, true);
     }
 
     /**
@@ -205,6 +205,21 @@ public final class UNet2DConditionModel {
     /** {@link #predict} of a UNet with SDXL's added conditioning ({@code textTime} null for one without). */
     public Tensor predict(Backend be, Weights p, Tensor latents, float[] timesteps, Tensor context,
                           TextTimeInputs textTime) {
+        return predictOutput(be, p, latents, new Timesteps(timesteps, null), context, textTime);
+    }
+
+    /**
+     * {@link #predict} with the timesteps [n] in a tensor: the form a recorded step (see Backend#repeatedStep)
+     * replays with new timesteps.
+     */
+    public Tensor predict(Backend be, Weights p, Tensor latents, Tensor timesteps, Tensor context,
+                          TextTimeInputs textTime) {
+        return predictOutput(be, p, latents, new Timesteps(null, timesteps), context, textTime);
+    }
+
+    /** The output alone: every activation made on the way is recycled when it returns. */
+    private Tensor predictOutput(Backend be, Weights p, Tensor latents, Timesteps timesteps, Tensor context,
+                                 TextTimeInputs textTime) {
         try (Scope scope = be.openScope()) {
             Tensor out = run(be, p, latents, timesteps, context, textTime, false).output();
             scope.keep(out);
@@ -212,7 +227,17 @@ public final class UNet2DConditionModel {
         }
     }
 
-    private Activations run(Backend be, Weights p, Tensor latents, float[] timesteps, Tensor context,
+    /** One timestep per sample, as host values or in a tensor (exactly one of the two). */
+    private record Timesteps(float[] values, Tensor tensor) {
+        long count() { return values != null ? values.length : tensor.size(); }
+
+        void embed(Backend be, Tensor out, int dim, boolean flipSinToCos, float freqShift) {
+            if (values != null) be.timestepEmbedding(out, values, dim, flipSinToCos, freqShift, MAX_PERIOD);
+            else be.timestepEmbedding(out, tensor, dim, flipSinToCos, freqShift, MAX_PERIOD);
+        }
+    }
+
+    private Activations run(Backend be, Weights p, Tensor latents, Timesteps timesteps, Tensor context,
                             TextTimeInputs textTime, boolean train) {
         checkInputs(latents, timesteps, context, textTime);
         int n = latents.dim(0);
@@ -222,7 +247,7 @@ public final class UNet2DConditionModel {
         // time embedding; SiLU(temb) is what every resnet's time_emb_proj reads
         int c0 = config.blockOutChannels().get(0);
         a.timeProj = be.zeros(n, c0);
-        be.timestepEmbedding(a.timeProj, timesteps, c0, config.flipSinToCos(), config.freqShift(), MAX_PERIOD);
+        timesteps.embed(be, a.timeProj, c0, config.flipSinToCos(), config.freqShift());
         a.timeHidden = timeLinear1.forward(be, p, a.timeProj, n);
         a.timeHiddenAct = be.zeros(a.timeHidden.shape());
         be.silu(a.timeHiddenAct, a.timeHidden, a.timeHidden.size());
@@ -359,14 +384,14 @@ public final class UNet2DConditionModel {
     /** The forwards and backwards this model instance has run, in samples. */
     public Evaluations evaluations() { return evaluations; }
 
-    private void checkInputs(Tensor latents, float[] timesteps, Tensor context, TextTimeInputs textTime) {
+    private void checkInputs(Tensor latents, Timesteps timesteps, Tensor context, TextTimeInputs textTime) {
         if (latents.rank() != 4 || latents.dim(1) != config.inChannels()) {
             throw new IllegalArgumentException("latents must be [n, " + config.inChannels() + ", h, w], got "
                     + Arrays.toString(latents.shape()));
         }
         int n = latents.dim(0);
-        if (timesteps.length != n) {
-            throw new IllegalArgumentException(n + " samples need " + n + " timesteps, got " + timesteps.length);
+        if (timesteps.count() != n) {
+            throw new IllegalArgumentException(n + " samples need " + n + " timesteps, got " + timesteps.count());
         }
         for (int i = 0; i < config.levels(); i++) {
             int dim = config.crossAttentionDim().get(i);
