@@ -98,6 +98,12 @@ final class CudaAllocator implements AutoCloseable {
         if (!closed) returned.add(block);
     }
 
+    /** Returns every cached block, and those handed back since the last allocation, to the driver. */
+    synchronized void freeUnused() {
+        collectReturned();
+        freeCached();
+    }
+
     /** Returns every cached block to the driver. */
     synchronized void freeCached() {
         if (cached.isEmpty()) return;
