@@ -36,10 +36,20 @@ public record OpCase(String name, boolean gemm, double tf32Tolerance, double bf1
      * relative error of a few 1e-3 is expected; strict float32 still has to meet {@link #FP32_TOLERANCE}.
      */
     public static final double TF32_MODEL_TOLERANCE = 3e-2;
-    /** One GEMM on bf16 operands (8 significant bits): MEASURED. */
-    public static final double BF16_TOLERANCE = 2e-2;
-    /** A whole model on bf16 operands, frozen weights stored in bf16: MEASURED. */
-    public static final double BF16_MODEL_TOLERANCE = 1e-1;
+    /**
+     * One GEMM on bf16 operands: each rounded to 8 significant bits (at most 2^-9 relative), products and sums in
+     * float32, so about 2e-3 relative on random operands. Measured on the fake driver, whose cuBLAS reads bf16
+     * exactly ({@code selftest --backend cuda --precision bf16}, seed 1): 1.75e-3 to 2.47e-3 over the 21 GEMM and
+     * convolution cases; the tolerance is 4× the largest.
+     */
+    public static final double BF16_TOLERANCE = 1e-2;
+    /**
+     * A whole model on bf16 operands, its frozen weights stored in bf16 and the trained ones float32. Measured on the
+     * fake driver (seeds 1 and 2, three input sets each): the tiny UNet forward+backward (output, every weight's
+     * gradient, the inputs' gradients) 4.5e-3 to 7.8e-3, the ESD-x step (loss, gradients, Adam's moments) 4.3e-3 to
+     * 1.9e-2; the tolerance is about 2.5× the largest.
+     */
+    public static final double BF16_MODEL_TOLERANCE = 5e-2;
 
     /**
      * A first Adam step's update u = lr·g/(|g| + eps): ≈ lr·sign(g) where |g| ≫ eps, so its relative error says

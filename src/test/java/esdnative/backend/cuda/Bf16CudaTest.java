@@ -2,6 +2,9 @@ package esdnative.backend.cuda;
 
 import esdnative.backend.Backend;
 import esdnative.backend.cpu.CpuBackend;
+import esdnative.selftest.OpCase;
+import esdnative.selftest.SelfTest;
+import esdnative.selftest.SelfTestCases;
 import esdnative.tensor.Conv2dShape;
 import esdnative.tensor.Tensor;
 import org.junit.jupiter.api.AfterAll;
@@ -139,6 +142,19 @@ class Bf16CudaTest {
             compare("conv2dBackwardWeight " + label, List.of(out, in), w,
                     (be, t) -> be.conv2dBackwardWeight(t.get(2), null, t.get(0), t.get(1), sh), false);
         }
+    }
+
+    /**
+     * The self-test's ESD-x step (tiny UNet; frozen weights stored in bf16, the cross-attention weights trained in
+     * float32 with Adam) against the CPU's float32: within the bf16 model tolerance, and off by what bf16 makes.
+     */
+    @Test
+    void anEsdXStepWithFrozenBf16WeightsIsWithinTheModelTolerance() {
+        OpCase esd = SelfTestCases.all().stream().filter(c -> c.name().equals("esd-x step tiny (loss, grads, adam) #1"))
+                .findFirst().orElseThrow();
+        SelfTest.Row row = SelfTest.compare(esd, cpu, bf16, OpCase.BF16_MODEL_TOLERANCE, 1);
+        assertTrue(row.passed(), row.toString());
+        assertTrue(row.relError() >= ROUNDED, "only " + row.relError() + " from float32: the bf16 rounding was not applied");
     }
 
     /**
