@@ -30,7 +30,7 @@ final class Bf16Operands {
     }
 
     /** A bfloat16 workspace of {@code elements} for operation {@code op}, held until {@link #releaseAll}. */
-    long workspace(long elements, String op) {
+    private long workspace(long elements, String op) {
         CudaAllocator.Block block = allocator.allocateWorkspace(Math.max(1, elements) * BYTES, op);
         workspaces.add(block);
         return block.address();
