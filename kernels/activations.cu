@@ -51,24 +51,30 @@ extern "C" __global__ void quick_gelu_backward(float* dIn, const float* dOut, co
     }
 }
 
-// diffusers GEGLU after its projection: in[rows, 2*cols] = [h | gate] -> out[rows, cols] = h * gelu(gate)
-extern "C" __global__ void geglu_forward(float* out, const float* in, int rows, int cols) {
+// diffusers GEGLU after its projection: in[rows, 2*cols] = [h | gate] -> out[rows, cols] = h * gelu(gate).
+// bias [2*cols] (may be null): the projection's bias, added here to h and gate as they are read, so that the
+// projection's output needs no bias pass of its own
+extern "C" __global__ void geglu_forward(float* out, const float* in, const float* bias, int rows, int cols) {
     i64 n = (i64) rows * cols;
     GRID_STRIDE_LOOP(i, n) {
         i64 r = i / cols, c = i % cols;
         const float* row = in + r * 2 * cols;
-        out[i] = row[c] * gelu_value(row[cols + c]);
+        float h = row[c], gate = row[cols + c];
+        if (bias) { h += bias[c]; gate += bias[cols + c]; }
+        out[i] = h * gelu_value(gate);
     }
 }
 
-// dh += dOut * gelu(gate); dgate += dOut * h * gelu'(gate)
-extern "C" __global__ void geglu_backward(float* dIn, const float* dOut, const float* in, int rows, int cols) {
+// dh += dOut * gelu(gate); dgate += dOut * h * gelu'(gate) (h and gate with the bias, as the forward took them)
+extern "C" __global__ void geglu_backward(float* dIn, const float* dOut, const float* in, const float* bias, int rows,
+                                          int cols) {
     i64 n = (i64) rows * cols;
     GRID_STRIDE_LOOP(i, n) {
         i64 r = i / cols, c = i % cols;
         const float* row = in + r * 2 * cols;
         float* dRow = dIn + r * 2 * cols;
         float h = row[c], gate = row[cols + c], g = dOut[i];
+        if (bias) { h += bias[c]; gate += bias[cols + c]; }
         dRow[c] += g * gelu_value(gate);
         dRow[cols + c] += g * h * gelu_slope(gate);
     }

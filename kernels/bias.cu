@@ -48,6 +48,18 @@ extern "C" __global__ void add_channel_bias(float* y, const float* bias, int n, 
     }
 }
 
+// y[ni, ch, p] = (y + bias[ch]) + sampleBias[ni, ch]: a convolution's bias and the per-sample bias after it (the resnet
+// time embedding) in one pass; bias may be null
+extern "C" __global__ void add_channel_biases(float* y, const float* bias, const float* sampleBias, int n, int c, int hw) {
+    i64 total = (i64) n * c * hw;
+    GRID_STRIDE_LOOP(i, total) {
+        i64 plane = i / hw;                       // ni * c + ch
+        float v = y[i];
+        if (bias) v += bias[plane % c];
+        y[i] = v + sampleBias[plane];
+    }
+}
+
 // perSample: dBias[ni, ch] += sum_p dy[ni, ch, p], one block per (ni, ch);
 // else:      dBias[ch] += sum_{ni, p} dy[ni, ch, p], one block per ch
 extern "C" __global__ void channel_bias_grad(float* dBias, const float* dy, int n, int c, int hw, int perSample) {

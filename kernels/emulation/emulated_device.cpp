@@ -14,6 +14,7 @@
 #include "../layer_norm.cu"
 #include "../layout.cu"
 #include "../mse.cu"
+#include "../residual.cu"
 #include "../softmax.cu"
 #include "../timestep_embedding.cu"
 
@@ -50,13 +51,15 @@ const bool enrolled = [] {
     PLAIN(add); PLAIN(axpy); PLAIN(scale); PLAIN(linear_combination);
     PLAIN(silu_forward); PLAIN(silu_backward); PLAIN(gelu_forward); PLAIN(gelu_backward);
     PLAIN(quick_gelu_forward); PLAIN(quick_gelu_backward); PLAIN(geglu_forward); PLAIN(geglu_backward);
-    WAITS(group_norm_forward); WAITS(group_norm_backward_input); WAITS(group_norm_backward_params);
+    WAITS(group_norm_stats); WAITS(group_norm_apply); WAITS(group_norm_backward_sums);
+    WAITS(group_norm_backward_input); PLAIN(group_norm_backward_params);
     WAITS(layer_norm_forward); WAITS(layer_norm_backward_input); WAITS(layer_norm_backward_params);
     WAITS(softmax_forward); WAITS(softmax_backward);
     WAITS(flash_attention_forward); WAITS(flash_attention_backward_query); WAITS(flash_attention_backward_key);
     PLAIN(upsample_nearest2x_forward); PLAIN(upsample_nearest2x_backward);
     PLAIN(concat_channels); PLAIN(split_channels); WAITS(transpose);
-    PLAIN(add_row_bias); WAITS(sum_rows); PLAIN(sum_rows_finish); PLAIN(add_channel_bias); WAITS(channel_bias_grad);
+    PLAIN(add_row_bias); WAITS(sum_rows); PLAIN(sum_rows_finish); PLAIN(add_channel_bias); PLAIN(add_channel_biases); WAITS(channel_bias_grad);
+    PLAIN(add_channel_bias_residual); PLAIN(add_row_bias_residual);
     PLAIN(im2col); PLAIN(col2im); PLAIN(timestep_embedding);
     PLAIN(cast_to_bf16); PLAIN(cast_from_bf16); PLAIN(im2col_bf16);
     WAITS(mse_partial); WAITS(mse_finish); PLAIN(mse_backward); PLAIN(adam_step);

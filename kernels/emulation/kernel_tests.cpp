@@ -14,6 +14,7 @@
 #include "../layer_norm.cu"
 #include "../layout.cu"
 #include "../mse.cu"
+#include "../residual.cu"
 #include "../softmax.cu"
 #include "../timestep_embedding.cu"
 
@@ -80,94 +81,134 @@ static void arithmetic_and_activations() {
     for (int i = 0; i < n; i++) ref[i] = x[i] * 0.5 * std::erfc(-x[i] / std::sqrt(2.0));
     check("gelu_forward", out, ref);
 
+    // geglu without and with the projection's bias folded in
     int rows = 7, cols = 13;
-    Vec in = random_vec(rows * 2 * cols, -3, 3), g(rows * cols, NAN);
-    launch(geglu_forward, d1(1), d1(64), g.data(), (const float*) in.data(), rows, cols);
-    std::vector<double> gref(rows * cols);
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) {
-            double h = in[r * 2 * cols + c], gate = in[r * 2 * cols + cols + c];
-            gref[r * cols + c] = h * gate * 0.5 * std::erfc(-gate / std::sqrt(2.0));
-        }
-    check("geglu_forward", g, gref);
+    Vec in = random_vec(rows * 2 * cols, -3, 3), bias = random_vec(2 * cols);
+    for (bool withBias : {false, true}) {
+        const float* b = withBias ? bias.data() : nullptr;
+        std::string label = withBias ? " with bias" : "";
+        auto biased = [&](int r, int c) { return (double) in[r * 2 * cols + c] + (withBias ? bias[c] : 0.0); };
+        Vec g(rows * cols, NAN);
+        launch(geglu_forward, d1(1), d1(64), g.data(), (const float*) in.data(), b, rows, cols);
+        std::vector<double> gref(rows * cols);
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) {
+                double h = biased(r, c), gate = biased(r, cols + c);
+                gref[r * cols + c] = h * gate * 0.5 * std::erfc(-gate / std::sqrt(2.0));
+            }
+        check("geglu_forward" + label, g, gref);
 
-    Vec dg = random_vec(rows * cols), dgin = random_vec(rows * 2 * cols), dgin0 = dgin;
-    launch(geglu_backward, d1(2), d1(32), dgin.data(), (const float*) dg.data(), (const float*) in.data(), rows, cols);
-    std::vector<double> dref = to_double(dgin0);
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) {
-            double h = in[r * 2 * cols + c], gate = in[r * 2 * cols + cols + c], up = dg[r * cols + c];
-            double cdf = 0.5 * std::erfc(-gate / std::sqrt(2.0)), pdf = std::exp(-0.5 * gate * gate) / std::sqrt(2 * M_PI);
-            dref[r * 2 * cols + c] += up * gate * cdf;
-            dref[r * 2 * cols + cols + c] += up * h * (cdf + gate * pdf);
-        }
-    check("geglu_backward", dgin, dref);
+        Vec dg = random_vec(rows * cols), dgin = random_vec(rows * 2 * cols), dgin0 = dgin;
+        launch(geglu_backward, d1(2), d1(32), dgin.data(), (const float*) dg.data(), (const float*) in.data(), b,
+               rows, cols);
+        std::vector<double> dref = to_double(dgin0);
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) {
+                double h = biased(r, c), gate = biased(r, cols + c), up = dg[r * cols + c];
+                double cdf = 0.5 * std::erfc(-gate / std::sqrt(2.0)), pdf = std::exp(-0.5 * gate * gate) / std::sqrt(2 * M_PI);
+                dref[r * 2 * cols + c] += up * gate * cdf;
+                dref[r * 2 * cols + cols + c] += up * h * (cdf + gate * pdf);
+            }
+        check("geglu_backward" + label, dgin, dref);
+    }
 }
 
-static void group_norm() {
-    int n = 2, c = 12, hw = 37, groups = 4, cpg = c / groups;
+// one group norm case, launched as CudaBackend does (grid (n * c, pieces)), forward and backward, against double
+// loops: GroupNorm, optionally followed by SiLU (then the backward's incoming gradient is SiLU's output's)
+struct GroupNormCase {
+    int n, c, hw, groups, pieces, threads;
+    bool silu;
+};
+
+static double silu_slope(double y) {
+    double s = 1 / (1 + std::exp(-y));
+    return s * (1 + y * (1 - s));
+}
+
+static void group_norm_case(const GroupNormCase& s) {
+    int cpg = s.c / s.groups, stats = s.n * s.groups;
+    size_t size = (size_t) s.n * s.c * s.hw, count = (size_t) cpg * s.hw;
     float eps = 1e-5f;
-    Vec x = random_vec(n * c * hw), gamma = random_vec(c), beta = random_vec(c);
-    Vec out(x.size(), NAN), mean(n * groups, NAN), rstd(n * groups, NAN);
-    launch(group_norm_forward, d1(n * groups), d1(64), out.data(), mean.data(), rstd.data(), (const float*) x.data(),
-           (const float*) gamma.data(), (const float*) beta.data(), c, hw, groups, eps);
-    std::vector<double> ref(x.size()), mref(n * groups), rref(n * groups);
-    for (int s = 0; s < n * groups; s++) {
-        int count = cpg * hw;
+    std::string name = "group_norm" + std::string(s.silu ? "+silu " : " ") + std::to_string(s.n) + "x" +
+                       std::to_string(s.c) + "x" + std::to_string(s.hw) + " g" + std::to_string(s.groups) + " p" +
+                       std::to_string(s.pieces);
+    Vec x = random_vec(size, -2, 3), gamma = random_vec(s.c), beta = random_vec(s.c);
+    Vec out(size, NAN), mean(stats, NAN), rstd(stats, NAN);
+    std::vector<double> partial((size_t) s.n * s.c * s.pieces * 2, NAN);
+    dim3 grid{(unsigned) (s.n * s.c), (unsigned) s.pieces, 1}, block = d1(s.threads);
+    launch(group_norm_stats, grid, block, partial.data(), (const float*) x.data(), s.hw);
+    launch(group_norm_apply, grid, block, out.data(), mean.data(), rstd.data(), (const double*) partial.data(),
+           (const float*) x.data(), (const float*) gamma.data(), (const float*) beta.data(), s.c, s.hw, s.groups, eps,
+           (int) s.silu);
+    std::vector<double> ref(size), mref(stats), rref(stats);
+    for (int sg = 0; sg < stats; sg++) {
+        const float* g = x.data() + sg * count;
         double m = 0, v = 0;
-        for (int i = 0; i < count; i++) m += x[s * count + i];
+        for (size_t i = 0; i < count; i++) m += g[i];
         m /= count;
-        for (int i = 0; i < count; i++) v += (x[s * count + i] - m) * (x[s * count + i] - m);
+        for (size_t i = 0; i < count; i++) v += (g[i] - m) * (g[i] - m);
         double r = 1 / std::sqrt(v / count + eps);
-        mref[s] = m;
-        rref[s] = r;
-        for (int i = 0; i < count; i++) {
-            int ch = (s % groups) * cpg + i / hw;
-            ref[s * count + i] = (x[s * count + i] - m) * r * gamma[ch] + beta[ch];
+        mref[sg] = m;
+        rref[sg] = r;
+        for (size_t i = 0; i < count; i++) {
+            int ch = (sg % s.groups) * cpg + (int) (i / s.hw);
+            double y = (g[i] - m) * r * gamma[ch] + beta[ch];
+            ref[sg * count + i] = s.silu ? y / (1 + std::exp(-y)) : y;
         }
     }
-    check("group_norm_forward out", out, ref);
-    check("group_norm_forward mean", mean, mref);
-    check("group_norm_forward rstd", rstd, rref);
+    check(name + " out", out, ref);
+    check(name + " mean", mean, mref);
+    check(name + " rstd", rstd, rref);
 
-    Vec dOut = random_vec(x.size()), dIn = random_vec(x.size()), dIn0 = dIn;
-    launch(group_norm_backward_input, d1(n * groups), d1(64), dIn.data(), (const float*) dOut.data(),
-           (const float*) x.data(), (const float*) mean.data(), (const float*) rstd.data(), (const float*) gamma.data(),
-           c, hw, groups);
-    std::vector<double> dref = to_double(dIn0);
-    for (int s = 0; s < n * groups; s++) {
-        int count = cpg * hw;
-        double a = 0, b = 0;
-        for (int i = 0; i < count; i++) {
-            int ch = (s % groups) * cpg + i / hw;
-            double xhat = (x[s * count + i] - mean[s]) * rstd[s];
-            a += dOut[s * count + i] * gamma[ch];
-            b += dOut[s * count + i] * gamma[ch] * xhat;
+    // backward from the saved (float) statistics, as the kernels compute it
+    Vec dOut = random_vec(size), dIn = random_vec(size), dIn0 = dIn;
+    Vec dGamma = random_vec(s.c), dBeta = random_vec(s.c);
+    std::vector<double> dref = to_double(dIn0), gref = to_double(dGamma), bref = to_double(dBeta);
+    launch(group_norm_backward_sums, grid, block, partial.data(), (const float*) dOut.data(), (const float*) x.data(),
+           (const float*) mean.data(), (const float*) rstd.data(), (const float*) gamma.data(),
+           (const float*) beta.data(), s.c, s.hw, s.groups, (int) s.silu);
+    launch(group_norm_backward_input, grid, block, dIn.data(), (const double*) partial.data(),
+           (const float*) dOut.data(), (const float*) x.data(), (const float*) mean.data(), (const float*) rstd.data(),
+           (const float*) gamma.data(), (const float*) beta.data(), s.c, s.hw, s.groups, (int) s.silu);
+    emu::launch_plain(group_norm_backward_params, d1(3), d1(32), dGamma.data(), dBeta.data(),
+                      (const double*) partial.data(), s.n, s.c, s.pieces);
+    std::vector<double> dy(count), xhat(count);
+    for (int sg = 0; sg < stats; sg++) {
+        double m = mean[sg], r = rstd[sg], a = 0, b = 0;
+        for (size_t i = 0; i < count; i++) {
+            int ch = (sg % s.groups) * cpg + (int) (i / s.hw);
+            size_t at = sg * count + i;
+            xhat[i] = (x[at] - m) * r;
+            dy[i] = s.silu ? dOut[at] * silu_slope(xhat[i] * gamma[ch] + beta[ch]) : dOut[at];
+            a += dy[i] * gamma[ch];
+            b += dy[i] * gamma[ch] * xhat[i];
+            gref[ch] += dy[i] * xhat[i];
+            bref[ch] += dy[i];
         }
         a /= count;
         b /= count;
-        for (int i = 0; i < count; i++) {
-            int ch = (s % groups) * cpg + i / hw;
-            double xhat = (x[s * count + i] - mean[s]) * rstd[s];
-            dref[s * count + i] += rstd[s] * (dOut[s * count + i] * gamma[ch] - a - xhat * b);
+        for (size_t i = 0; i < count; i++) {
+            int ch = (sg % s.groups) * cpg + (int) (i / s.hw);
+            dref[sg * count + i] += r * (dy[i] * gamma[ch] - a - xhat[i] * b);
         }
     }
-    check("group_norm_backward_input", dIn, dref, 2e-5);
+    check(name + " dIn", dIn, dref);
+    check(name + " dGamma", dGamma, gref);
+    check(name + " dBeta", dBeta, bref);
+}
 
-    Vec dGamma = random_vec(c), dBeta = random_vec(c);
-    std::vector<double> gref = to_double(dGamma), bref = to_double(dBeta);
-    launch(group_norm_backward_params, d1(c), d1(64), dGamma.data(), dBeta.data(), (const float*) dOut.data(),
-           (const float*) x.data(), (const float*) mean.data(), (const float*) rstd.data(), n, c, hw, groups);
-    for (int ni = 0; ni < n; ni++)
-        for (int ch = 0; ch < c; ch++)
-            for (int p = 0; p < hw; p++) {
-                int s = ni * groups + ch / cpg;
-                size_t at = ((size_t) ni * c + ch) * hw + p;
-                gref[ch] += dOut[at] * (x[at] - mean[s]) * rstd[s];
-                bref[ch] += dOut[at];
-            }
-    check("group_norm_backward_params dGamma", dGamma, gref);
-    check("group_norm_backward_params dBeta", dBeta, bref);
+static void group_norm() {
+    for (bool silu : {false, true}) {
+        group_norm_case({2, 12, 37, 4, 1, 64, silu});        // odd sizes
+        group_norm_case({2, 12, 37, 4, 3, 32, silu});        // planes in pieces, the last one shorter
+        group_norm_case({1, 4, 10, 2, 6, 32, silu});         // more pieces than a plane fills: an empty piece
+        group_norm_case({2, 32, 256, 8, 1, 128, silu});      // the tiny models' 16x16 latents
+        group_norm_case({2, 96, 64, 8, 1, 64, silu});
+        group_norm_case({2, 320, 4096, 32, 1, 256, silu});   // sd 1.4 at 512 px, batch 2: 64x64
+        group_norm_case({2, 1280, 64, 32, 1, 64, silu});     // 8x8
+    }
+    group_norm_case({2, 2560, 64, 32, 1, 64, true});         // the up blocks' concatenations
+    group_norm_case({1, 128, 16384, 32, 3, 256, true});      // a batch-1 vae: planes in pieces
 }
 
 static void layer_norm() {
@@ -336,6 +377,36 @@ static void bias() {
                 for (int p = 0; p < hw; p++) dbref[perSample ? s * c + ch : ch] += g[(s * c + ch) * hw + p];
         check(perSample ? "channel_bias_grad per sample" : "channel_bias_grad", db, dbref);
     }
+}
+
+// bias and residual (or a per-sample bias) in one pass, with and without a bias; small grids so that the
+// grid-stride loops wrap
+static void residual() {
+    int n = 2, c = 5, hw = 13;
+    Vec r = random_vec(n * c * hw), b = random_vec(c);
+    for (bool withBias : {true, false}) {
+        Vec y = random_vec(n * c * hw);
+        std::vector<double> yref = to_double(y);
+        launch(add_channel_bias_residual, d1(2), d1(32), y.data(), withBias ? (const float*) b.data() : nullptr,
+               (const float*) r.data(), n, c, hw);
+        for (int i = 0; i < n * c * hw; i++) yref[i] += (withBias ? b[(i / hw) % c] : 0.0) + r[i];
+        check(withBias ? "add_channel_bias_residual" : "add_channel_bias_residual, no bias", y, yref);
+    }
+    Vec sampleBias = random_vec(n * c);
+    for (bool withBias : {true, false}) {
+        Vec y = random_vec(n * c * hw);
+        std::vector<double> yref = to_double(y);
+        launch(add_channel_biases, d1(2), d1(32), y.data(), withBias ? (const float*) b.data() : nullptr,
+               (const float*) sampleBias.data(), n, c, hw);
+        for (int i = 0; i < n * c * hw; i++) yref[i] += (withBias ? b[(i / hw) % c] : 0.0) + sampleBias[i / hw];
+        check(withBias ? "add_channel_biases" : "add_channel_biases, no bias", y, yref);
+    }
+    int rows = 21, cols = 37;
+    Vec y = random_vec(rows * cols), rr = random_vec(rows * cols), rb = random_vec(cols);
+    std::vector<double> yref = to_double(y);
+    launch(add_row_bias_residual, d1(3), d1(64), y.data(), (const float*) rb.data(), (const float*) rr.data(), rows, cols);
+    for (int i = 0; i < rows * cols; i++) yref[i] += rb[i % cols] + rr[i];
+    check("add_row_bias_residual", y, yref);
 }
 
 static void im2col_col2im() {
@@ -569,6 +640,7 @@ int main() {
     softmax();
     layout();
     bias();
+    residual();
     im2col_col2im();
     embedding_loss_adam();
     flash_attention();

@@ -85,6 +85,7 @@ int checkMatrix(const char* call, const Matrix& x, int batch) {
 int gemm(const char* call, void* handle, int transa, int transb, int m, int n, int k, const void* alpha,
          const void* a, int atype, int lda, long long strideA, const void* b, int btype, int ldb, long long strideB,
          const void* beta, void* c, int ctype, int ldc, long long strideC, int batch, int computeType, int algo) {
+    EsdfakeCallTimer timer;
     Handle* h = static_cast<Handle*>(handle);
     if (!live(h)) return refuse(NOT_INITIALIZED, std::string(call) + ": not a live handle");
     if (!esdfake_context_current()) return refuse(EXECUTION_FAILED, std::string(call) + ": no current context");

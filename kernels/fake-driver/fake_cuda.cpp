@@ -54,10 +54,10 @@ std::set<Function*> functions;
 std::set<Stream*> streams;
 
 enum Counter { LAUNCHES, GEMMS, GEMM_MULTIPLY_ADDS, MEMSETS, COPIES_TO_DEVICE, COPIES_TO_HOST, COPIES_ON_DEVICE,
-               SYNCS, ALLOCATIONS, FREES, IN_USE_BYTES, PEAK_BYTES, REJECTED, UNIMPLEMENTED, COUNTERS };
+               SYNCS, ALLOCATIONS, FREES, IN_USE_BYTES, PEAK_BYTES, REJECTED, UNIMPLEMENTED, DRIVER_NANOS, COUNTERS };
 const char* const COUNTER_NAMES = "launches,gemms,gemm_multiply_adds,memsets,copies_to_device,copies_to_host,"
                                   "copies_on_device,syncs,allocations,frees,in_use_bytes,peak_bytes,rejected,"
-                                  "unimplemented";
+                                  "unimplemented,driver_nanos";
 std::atomic<long long> counters[COUNTERS];
 
 int refuse(int code, const std::string& why) {
@@ -127,6 +127,8 @@ void esdfake_count_gemm(long long multiplyAdds) {
     counters[GEMMS]++;
     counters[GEMM_MULTIPLY_ADDS] += multiplyAdds;
 }
+
+void esdfake_count_nanos(long long nanos) { counters[DRIVER_NANOS] += nanos; }
 
 void esdfake_reject(const char* what) {
     counters[REJECTED]++;
@@ -235,6 +237,7 @@ CUresult cuStreamCreate(CUstream* stream, unsigned int flags) {
 }
 
 CUresult cuStreamSynchronize(CUstream stream) {
+    EsdfakeCallTimer timer;
     std::lock_guard<std::recursive_mutex> g(lock);
     if (int r = ready("cuStreamSynchronize")) return (CUresult) r;
     if (int r = checkStream("cuStreamSynchronize", stream)) return (CUresult) r;
@@ -263,6 +266,7 @@ CUresult cuMemGetInfo_v2(size_t* free, size_t* total) {
 }
 
 CUresult cuMemAlloc_v2(CUdeviceptr* pointer, size_t bytes) {
+    EsdfakeCallTimer timer;
     std::lock_guard<std::recursive_mutex> g(lock);
     if (int r = ready("cuMemAlloc")) return (CUresult) r;
     if (!pointer || bytes == 0) return (CUresult) refuse(INVALID_VALUE, "cuMemAlloc: null or 0 bytes");
@@ -290,6 +294,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr* pointer, size_t bytes) {
 }
 
 CUresult cuMemFree_v2(CUdeviceptr pointer) {
+    EsdfakeCallTimer timer;
     std::lock_guard<std::recursive_mutex> g(lock);
     if (int r = ready("cuMemFree")) return (CUresult) r;
     auto it = allocations.find(pointer);
@@ -302,6 +307,7 @@ CUresult cuMemFree_v2(CUdeviceptr pointer) {
 }
 
 CUresult cuMemsetD32Async(CUdeviceptr pointer, unsigned int value, size_t count, CUstream stream) {
+    EsdfakeCallTimer timer;
     std::lock_guard<std::recursive_mutex> g(lock);
     if (int r = ready("cuMemsetD32Async")) return (CUresult) r;
     if (int r = checkStream("cuMemsetD32Async", stream)) return (CUresult) r;
@@ -313,6 +319,7 @@ CUresult cuMemsetD32Async(CUdeviceptr pointer, unsigned int value, size_t count,
 }
 
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t bytes) {
+    EsdfakeCallTimer timer;
     std::lock_guard<std::recursive_mutex> g(lock);
     if (int r = ready("cuMemcpyHtoD")) return (CUresult) r;
     if (!src) return (CUresult) refuse(INVALID_VALUE, "cuMemcpyHtoD: null source");
@@ -324,6 +331,7 @@ CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t bytes) {
 
 // pageable host memory: the real driver stages the source before returning, so the caller may reuse it at once
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t bytes, CUstream stream) {
+    EsdfakeCallTimer timer;
     std::lock_guard<std::recursive_mutex> g(lock);
     if (int r = ready("cuMemcpyHtoDAsync")) return (CUresult) r;
     if (int r = checkStream("cuMemcpyHtoDAsync", stream)) return (CUresult) r;
@@ -335,6 +343,7 @@ CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t bytes, CU
 }
 
 CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t bytes) {
+    EsdfakeCallTimer timer;
     std::lock_guard<std::recursive_mutex> g(lock);
     if (int r = ready("cuMemcpyDtoH")) return (CUresult) r;
     if (!dst) return (CUresult) refuse(INVALID_VALUE, "cuMemcpyDtoH: null destination");
@@ -346,6 +355,7 @@ CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t bytes) {
 }
 
 CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes, CUstream stream) {
+    EsdfakeCallTimer timer;
     std::lock_guard<std::recursive_mutex> g(lock);
     if (int r = ready("cuMemcpyDtoDAsync")) return (CUresult) r;
     if (int r = checkStream("cuMemcpyDtoDAsync", stream)) return (CUresult) r;
@@ -401,21 +411,26 @@ CUresult cuModuleUnload(CUmodule module) {
 CUresult cuLaunchKernel(CUfunction function, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,
                         unsigned int by, unsigned int bz, unsigned int sharedBytes, CUstream stream, void** params,
                         void** extra) {
+    EsdfakeCallTimer timer;
     std::lock_guard<std::recursive_mutex> g(lock);
     if (int r = ready("cuLaunchKernel")) return (CUresult) r;
     Function* f = reinterpret_cast<Function*>(function);
     if (!functions.count(f)) return (CUresult) refuse(INVALID_HANDLE, "cuLaunchKernel: not a live function");
     if (int r = checkStream("cuLaunchKernel", stream)) return (CUresult) r;
-    char shape[160];
-    std::snprintf(shape, sizeof shape, "%s grid (%u, %u, %u) block (%u, %u, %u)", f->name.c_str(), gx, gy, gz, bx, by, bz);
+    // the kernel and its shape, for a refusal (made only then: formatting costs more than the checks)
+    auto shape = [&] {
+        char text[160];
+        std::snprintf(text, sizeof text, "%s grid (%u, %u, %u) block (%u, %u, %u)", f->name.c_str(), gx, gy, gz, bx, by, bz);
+        return std::string(text);
+    };
     // an H100's limits (cudaDeviceProp: maxGridSize, maxThreadsDim, maxThreadsPerBlock)
     if (gx < 1 || gy < 1 || gz < 1 || bx < 1 || by < 1 || bz < 1 || gx > 2147483647u || gy > 65535 || gz > 65535
         || bx > 1024 || by > 1024 || bz > 64 || (unsigned long long) bx * by * bz > 1024) {
-        return (CUresult) refuse(INVALID_VALUE, std::string("cuLaunchKernel: over the launch limits: ") + shape);
+        return (CUresult) refuse(INVALID_VALUE, "cuLaunchKernel: over the launch limits: " + shape());
     }
     if (sharedBytes != 0) return (CUresult) refuse(INVALID_VALUE, "cuLaunchKernel: the kernels use no dynamic shared memory");
     if (extra) return (CUresult) refuse(INVALID_VALUE, "cuLaunchKernel: extra is not used by the backend");
-    if (!params) return (CUresult) refuse(INVALID_VALUE, std::string("cuLaunchKernel: no parameters for ") + shape);
+    if (!params) return (CUresult) refuse(INVALID_VALUE, "cuLaunchKernel: no parameters for " + shape());
     counters[LAUNCHES]++;
     if (!countOnly) emu_launch(f->name.c_str(), gx, gy, gz, bx, by, bz, params);
     return (CUresult) SUCCESS;

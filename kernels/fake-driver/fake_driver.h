@@ -20,4 +20,21 @@ void esdfake_reject(const char* what);
 const char* esdfake_counter_names(void);
 // writes up to n counters; returns how many there are
 int esdfake_counters(long long* out, int n);
+// adds nanoseconds spent inside a fake call to the driver_nanos counter
+void esdfake_count_nanos(long long nanos);
 }
+
+#include <chrono>
+
+// times a call into the fake from entry to return: the fake's own share of the caller's host time (on a GPU the
+// real driver and cuBLAS take their own), which bench --check-only reports apart from the backend's
+struct EsdfakeCallTimer {
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    EsdfakeCallTimer() = default;
+    EsdfakeCallTimer(const EsdfakeCallTimer&) = delete;
+    EsdfakeCallTimer& operator=(const EsdfakeCallTimer&) = delete;
+    ~EsdfakeCallTimer() {
+        esdfake_count_nanos(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::steady_clock::now() - start).count());
+    }
+};

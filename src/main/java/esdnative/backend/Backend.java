@@ -73,6 +73,16 @@ public interface Backend extends AutoCloseable {
     /** y[rows, cols] += bias[cols] broadcast over rows. */
     void addRowBias(Tensor y, Tensor bias, int rows, int cols);
 
+    /**
+     * y[rows, cols] = (y + bias[cols]) + residual: a linear layer's bias and the residual connection after it. This
+     * default composes {@link #addRowBias} and {@link #add}; a backend may do both in one pass. residual must not
+     * alias y.
+     */
+    default void addRowBiasResidual(Tensor y, Tensor bias, Tensor residual, int rows, int cols) {
+        addRowBias(y, bias, rows, cols);
+        add(y, y, residual, (long) rows * cols);
+    }
+
     /** dBias[cols] += Σ_rows dy[rows, cols]. */
     void sumRows(Tensor dBias, Tensor dy, int rows, int cols);
 
@@ -83,6 +93,28 @@ public interface Backend extends AutoCloseable {
 
     /** out[n, k, oh, ow] = conv(in[n, c, h, w], weight[k, c, r, s]) + bias[k] (bias may be null). */
     void conv2d(Tensor out, Tensor in, Tensor weight, Tensor bias, Conv2dShape shape);
+
+    /**
+     * {@link #conv2d}, then out += residual [n, k, oh, ow]: a convolution followed by a residual connection. This
+     * default composes {@link #conv2d} and {@link #add}; a backend may add bias and residual in one pass. residual
+     * must not alias out.
+     */
+    default void conv2dResidual(Tensor out, Tensor in, Tensor weight, Tensor bias, Tensor residual,
+                                Conv2dShape shape) {
+        conv2d(out, in, weight, bias, shape);
+        add(out, out, residual, (long) shape.n() * shape.k() * shape.outH() * shape.outW());
+    }
+
+    /**
+     * {@link #conv2d}, then out[n, k, ·] += sampleBias[n, k]: a convolution followed by a per-sample channel bias (the
+     * ResNet block's time embedding). This default composes {@link #conv2d} and {@link #addChannelBias}; a backend
+     * may add both biases in one pass.
+     */
+    default void conv2dSampleBias(Tensor out, Tensor in, Tensor weight, Tensor bias, Tensor sampleBias,
+                                  Conv2dShape shape) {
+        conv2d(out, in, weight, bias, shape);
+        addChannelBias(out, sampleBias, shape.n(), shape.k(), shape.outH() * shape.outW());
+    }
 
     /** dIn += convᵀ(dOut, weight). */
     void conv2dBackwardData(Tensor dIn, Tensor dOut, Tensor weight, Conv2dShape shape);
@@ -101,6 +133,35 @@ public interface Backend extends AutoCloseable {
 
     void groupNormBackward(Tensor dIn, Tensor dGamma, Tensor dBeta, Tensor dOut, Tensor in,
                            Tensor mean, Tensor rstd, Tensor gamma, int n, int c, int hw, int groups);
+
+    /**
+     * {@link #groupNorm} then SiLU, as every ResNet block begins: out = silu(groupNorm(in)); saves mean and rstd.
+     * The normalised values are not kept: {@link #groupNormSiluBackward} recomputes them. This default composes the
+     * two ops (a backend may fuse them: one pass over memory less each way, and no normalised tensor to keep).
+     */
+    default void groupNormSilu(Tensor out, Tensor mean, Tensor rstd, Tensor in, Tensor gamma, Tensor beta,
+                               int n, int c, int hw, int groups, float eps) {
+        Tensor normed = zeros(n, c, hw);
+        groupNorm(normed, mean, rstd, in, gamma, beta, n, c, hw, groups, eps);
+        silu(out, normed, normed.size());
+    }
+
+    /**
+     * The backward of {@link #groupNormSilu}, from the mean and rstd it saved (and the gamma, beta and eps it ran
+     * with): dIn, dGamma, dBeta += theirs, as {@link #siluBackward} then {@link #groupNormBackward}. This default
+     * recomputes the normalised values with {@link #groupNorm} (the same statistics, so the same values) and
+     * composes the two backward ops.
+     */
+    default void groupNormSiluBackward(Tensor dIn, Tensor dGamma, Tensor dBeta, Tensor dOut, Tensor in, Tensor mean,
+                                       Tensor rstd, Tensor gamma, Tensor beta, int n, int c, int hw, int groups,
+                                       float eps) {
+        if (dIn == null && dGamma == null && dBeta == null) return;
+        Tensor normed = zeros(n, c, hw);
+        groupNorm(normed, null, null, in, gamma, beta, n, c, hw, groups, eps);
+        Tensor dNormed = zeros(n, c, hw);
+        siluBackward(dNormed, dOut, normed, normed.size());
+        groupNormBackward(dIn, dGamma, dBeta, dNormed, in, mean, rstd, gamma, n, c, hw, groups);
+    }
 
     /** torch.nn.LayerNorm over the last dimension of in[rows, cols]; saves mean[rows], rstd[rows]. */
     void layerNorm(Tensor out, Tensor mean, Tensor rstd, Tensor in, Tensor gamma, Tensor beta,
@@ -182,6 +243,28 @@ public interface Backend extends AutoCloseable {
     void geglu(Tensor out, Tensor in, int rows, int cols);
 
     void gegluBackward(Tensor dIn, Tensor dOut, Tensor in, int rows, int cols);
+
+    /**
+     * {@link #geglu} of in + bias, bias [2·cols] broadcast over the rows (the projection's bias), without writing the
+     * biased input anywhere. This default adds the bias to a copy ({@link #addRowBias}) and runs {@link #geglu}; a
+     * backend may add it as the kernel reads in (no bias pass over in).
+     */
+    default void gegluBias(Tensor out, Tensor in, Tensor bias, int rows, int cols) {
+        geglu(out, biasedCopy(in, bias, rows, 2 * cols), rows, cols);
+    }
+
+    /** The backward of {@link #gegluBias}: dIn (the gradient of in, and of in + bias) += ∂/∂in. */
+    default void gegluBiasBackward(Tensor dIn, Tensor dOut, Tensor in, Tensor bias, int rows, int cols) {
+        gegluBackward(dIn, dOut, biasedCopy(in, bias, rows, 2 * cols), rows, cols);
+    }
+
+    /** A new [rows, cols] tensor: in's first rows·cols elements plus bias[cols] on every row. */
+    private Tensor biasedCopy(Tensor in, Tensor bias, int rows, int cols) {
+        Tensor biased = zeros(rows, cols);
+        copy(biased, new Tensor(in.storage(), in.offset(), rows, cols));
+        addRowBias(biased, bias, rows, cols);
+        return biased;
+    }
 
     // ---- shape ops -----------------------------------------------------------------------------------------
 

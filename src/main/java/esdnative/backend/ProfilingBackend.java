@@ -30,8 +30,14 @@ public final class ProfilingBackend implements Backend {
     }
 
     private final Backend delegate;
-    private final Map<String, long[]> counts = new LinkedHashMap<>();   // op → {calls, nanos}
-    private final Map<String, Double> flopTotals = new LinkedHashMap<>();
+    /** op → its totals so far: one lookup per call, no boxing */
+    private final Map<String, Totals> counts = new LinkedHashMap<>();
+
+    private static final class Totals {
+        long calls;
+        long nanos;
+        double flops;
+    }
 
     public ProfilingBackend(Backend delegate) {
         this.delegate = delegate;
@@ -43,14 +49,13 @@ public final class ProfilingBackend implements Backend {
     /** Forgets everything recorded so far (e.g. after warm-up). */
     public void reset() {
         counts.clear();
-        flopTotals.clear();
     }
 
     /** Totals per op, most time first. */
     public List<OpStats> stats() {
         List<OpStats> out = new ArrayList<>();
         for (var e : counts.entrySet()) {
-            out.add(new OpStats(e.getKey(), e.getValue()[0], e.getValue()[1], flopTotals.getOrDefault(e.getKey(), 0.0)));
+            out.add(new OpStats(e.getKey(), e.getValue().calls, e.getValue().nanos, e.getValue().flops));
         }
         out.sort(Comparator.comparingLong(OpStats::nanos).reversed().thenComparing(OpStats::op));
         return out;
@@ -59,7 +64,7 @@ public final class ProfilingBackend implements Backend {
     /** Nanoseconds recorded over all ops. */
     public long totalNanos() {
         long sum = 0;
-        for (long[] c : counts.values()) sum += c[1];
+        for (Totals t : counts.values()) sum += t.nanos;
         return sum;
     }
 
@@ -77,10 +82,11 @@ public final class ProfilingBackend implements Backend {
     }
 
     private void record(String op, double flops, long nanos) {
-        long[] c = counts.computeIfAbsent(op, k -> new long[2]);
-        c[0]++;
-        c[1] += nanos;
-        if (flops > 0) flopTotals.merge(op, flops, Double::sum);
+        Totals t = counts.get(op);
+        if (t == null) counts.put(op, t = new Totals());
+        t.calls++;
+        t.nanos += nanos;
+        t.flops += flops;
     }
 
     @Override
@@ -130,6 +136,11 @@ public final class ProfilingBackend implements Backend {
     }
 
     @Override
+    public void addRowBiasResidual(Tensor y, Tensor bias, Tensor residual, int rows, int cols) {
+        timed("addRowBiasResidual", 0, () -> delegate.addRowBiasResidual(y, bias, residual, rows, cols));
+    }
+
+    @Override
     public void sumRows(Tensor dBias, Tensor dy, int rows, int cols) {
         timed("sumRows", 0, () -> delegate.sumRows(dBias, dy, rows, cols));
     }
@@ -144,6 +155,20 @@ public final class ProfilingBackend implements Backend {
     @Override
     public void conv2d(Tensor out, Tensor in, Tensor weight, Tensor bias, Conv2dShape shape) {
         timed(convName("conv2d", shape), shape.flops(), () -> delegate.conv2d(out, in, weight, bias, shape));
+    }
+
+    @Override
+    public void conv2dResidual(Tensor out, Tensor in, Tensor weight, Tensor bias, Tensor residual,
+                               Conv2dShape shape) {
+        timed(convName("conv2dResidual", shape), shape.flops(),
+                () -> delegate.conv2dResidual(out, in, weight, bias, residual, shape));
+    }
+
+    @Override
+    public void conv2dSampleBias(Tensor out, Tensor in, Tensor weight, Tensor bias, Tensor sampleBias,
+                                 Conv2dShape shape) {
+        timed(convName("conv2dSampleBias", shape), shape.flops(),
+                () -> delegate.conv2dSampleBias(out, in, weight, bias, sampleBias, shape));
     }
 
     @Override
@@ -176,6 +201,21 @@ public final class ProfilingBackend implements Backend {
                                   Tensor mean, Tensor rstd, Tensor gamma, int n, int c, int hw, int groups) {
         timed("groupNormBackward", 0, () -> delegate.groupNormBackward(dIn, dGamma, dBeta, dOut, in, mean, rstd, gamma,
                 n, c, hw, groups));
+    }
+
+    @Override
+    public void groupNormSilu(Tensor out, Tensor mean, Tensor rstd, Tensor in, Tensor gamma, Tensor beta,
+                              int n, int c, int hw, int groups, float eps) {
+        timed("groupNormSilu", 0, () -> delegate.groupNormSilu(out, mean, rstd, in, gamma, beta, n, c, hw, groups,
+                eps));
+    }
+
+    @Override
+    public void groupNormSiluBackward(Tensor dIn, Tensor dGamma, Tensor dBeta, Tensor dOut, Tensor in, Tensor mean,
+                                      Tensor rstd, Tensor gamma, Tensor beta, int n, int c, int hw, int groups,
+                                      float eps) {
+        timed("groupNormSiluBackward", 0, () -> delegate.groupNormSiluBackward(dIn, dGamma, dBeta, dOut, in, mean,
+                rstd, gamma, beta, n, c, hw, groups, eps));
     }
 
     @Override
@@ -273,6 +313,16 @@ public final class ProfilingBackend implements Backend {
     @Override
     public void gegluBackward(Tensor dIn, Tensor dOut, Tensor in, int rows, int cols) {
         timed("gegluBackward", 0, () -> delegate.gegluBackward(dIn, dOut, in, rows, cols));
+    }
+
+    @Override
+    public void gegluBias(Tensor out, Tensor in, Tensor bias, int rows, int cols) {
+        timed("gegluBias", 0, () -> delegate.gegluBias(out, in, bias, rows, cols));
+    }
+
+    @Override
+    public void gegluBiasBackward(Tensor dIn, Tensor dOut, Tensor in, Tensor bias, int rows, int cols) {
+        timed("gegluBiasBackward", 0, () -> delegate.gegluBiasBackward(dIn, dOut, in, bias, rows, cols));
     }
 
     // ---- shape ops -----------------------------------------------------------------------------------------

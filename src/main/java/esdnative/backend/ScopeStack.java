@@ -3,9 +3,8 @@ package esdnative.backend;
 import esdnative.tensor.Tensor;
 
 import java.util.ArrayDeque;
-import java.util.Collections;
-import java.util.IdentityHashMap;
-import java.util.Set;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.function.Consumer;
 import java.util.function.Function;
 
@@ -47,14 +46,18 @@ public final class ScopeStack<K> {
     }
 
     private final class Open implements Scope {
-        final Set<K> owned = Collections.newSetFromMap(new IdentityHashMap<>());
+        /**
+         * each key once (own takes new allocations only; keep moves a key to one scope): a list, as a set of
+         * identities costs a hash per allocation, and a UNet forward makes thousands
+         */
+        final List<K> owned = new ArrayList<>();
         private boolean closed;
 
         @Override
         public void keep(Tensor t) {
             if (closed) throw new IllegalStateException("keep after the scope closed");
             K key = keyOf.apply(t);
-            if (!owned.remove(key)) return; // made outside this scope: not ours to recycle
+            if (!removeOwned(key)) return; // made outside this scope: not ours to recycle
             // the enclosing scope, if any, owns it now
             boolean below = false;
             for (Open s : open.get()) {
@@ -75,6 +78,17 @@ public final class ScopeStack<K> {
             closed = true;
             for (K key : owned) recycle.accept(key);
             owned.clear();
+        }
+
+        /** Removes {@code key} (by identity) if owned, searching the newest first: kept tensors are mostly recent. */
+        private boolean removeOwned(K key) {
+            for (int i = owned.size() - 1; i >= 0; i--) {
+                if (owned.get(i) == key) {
+                    owned.remove(i);
+                    return true;
+                }
+            }
+            return false;
         }
     }
 }

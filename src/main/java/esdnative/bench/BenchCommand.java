@@ -38,6 +38,8 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 import java.io.PrintWriter;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -441,11 +443,14 @@ public final class BenchCommand implements Runnable {
             out.printf("  before the counted iteration: %s%n", cuda.memoryReport());
             Map<String, Long> before = fake.counters();
             long attentionBefore = cuda.attentionBytes();
+            ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+            long cpuStart = threads.getCurrentThreadCpuTime();
             long start = System.nanoTime();
             run.step(draw);
             Map<String, Long> after = fake.counters(); // the iteration's own calls: the fake runs each as it comes
             cuda.synchronize();
             long hostNanos = System.nanoTime() - start;
+            long hostCpuNanos = threads.getCurrentThreadCpuTime() - cpuStart;
             long attentionBytes = cuda.attentionBytes() - attentionBefore;
             out.printf("one ESD-x iteration (%d DDIM steps, t_ddpm %d), counted in %.1f s:%n", draw.plan().ddimSteps(),
                     ESD_T_DDPM, hostNanos / 1e9);
@@ -457,6 +462,12 @@ public final class BenchCommand implements Runnable {
                     delta(after, before, "allocations"));
             out.printf("  peak device memory %,d bytes (%s) from cuMemAlloc; allocator: %s%n", after.get("peak_bytes"),
                     PeakMemory.format(after.get("peak_bytes")), cuda.memoryReport());
+            // the fake's checks are not the backend's cost (a GPU's driver and cuBLAS take their own instead); the
+            // thread's CPU time varies less than the wall time on a busy machine
+            long driverNanos = delta(after, before, "driver_nanos");
+            out.printf("  host time %.1f ms (this thread's CPU time %.1f ms): %.1f ms inside the fake driver's and"
+                    + " cuBLAS's calls, %.1f ms the rest (model, backend, JCuda and FFM calls)%n", hostNanos / 1e6,
+                    hostCpuNanos / 1e6, driverNanos / 1e6, (hostNanos - driverNanos) / 1e6);
             long refused = after.get("rejected") + after.get("unimplemented");
             out.printf("  refused calls %d%n", refused);
             // host-ms: the iteration's wall time here, where no kernel computes: the host's dispatch cost plus the

@@ -18,7 +18,8 @@ import java.util.regex.Pattern;
  * and the VAE decoder's {@code up_blocks.i} is {@code up.(L-1-i)}. VAE mid-attention accepts both diffusers
  * naming generations ({@code query/key/value/proj_attn} before 0.21, {@code to_q/to_k/to_v/to_out.0} since) and
  * produces the new one; its q/k/v/proj_out weights are 1×1 convolutions [C, C, 1, 1] in CompVis and linear
- * [C, C] in diffusers ({@link #compVisShape}, {@link #diffusersShape}). SD2's OpenCLIP text encoder
+ * [C, C] in diffusers ({@link #compVisShape}, {@link #diffusersShape}). SDXL's add_embedding is sgm's
+ * {@code label_emb.0.0} / {@code label_emb.0.2} (diffusers' {@code convert_diffusers_to_original_sdxl.py}). SD2's OpenCLIP text encoder
  * ({@code cond_stage_model.model.}, fused q/k/v) is {@link OpenClipNames}'s.
  */
 public final class CompVisNames {
@@ -188,7 +189,9 @@ public final class CompVisNames {
         Component u = Component.UNET;
         for (String[] fixed : new String[][] {
                 {"time_embed.0.", "time_embedding.linear_1."}, {"time_embed.2.", "time_embedding.linear_2."},
-                {"input_blocks.0.0.", "conv_in."}, {"out.0.", "conv_norm_out."}, {"out.2.", "conv_out."}}) {
+                {"input_blocks.0.0.", "conv_in."}, {"out.0.", "conv_norm_out."}, {"out.2.", "conv_out."},
+                // SDXL's added conditioning: sgm's label_emb = Sequential(Sequential(Linear, SiLU, Linear))
+                {"label_emb.0.0.", "add_embedding.linear_1."}, {"label_emb.0.2.", "add_embedding.linear_2."}}) {
             r.add(new Rule(u, fixed[0], fixed[1], Inner.SAME));
         }
         int stride = t.unetLayersPerBlock() + 1;   // CompVis blocks per level: P layers + one down/upsampler

@@ -6,6 +6,7 @@ import esdnative.checkpoint.CompVisNames.Component;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
@@ -70,6 +71,31 @@ public final class DiffusersFolder {
                     + "DiffusionPipeline.from_pretrained(folder).save_pretrained(out, safe_serialization=True))");
         }
         throw new UserError(componentDir + ": no weights in this folder (no " + STANDARD_NAMES.getFirst() + ")");
+    }
+
+    /**
+     * Copies the small text files of a diffusers folder (configs, scheduler, tokenizer), never weights nor a sharded
+     * weights file's index.
+     */
+    public static void copyConfigs(Path from, Path to) {
+        List<Path> files;
+        try (Stream<Path> s = Files.walk(from, 2)) {
+            files = s.filter(Files::isRegularFile).filter(p -> {
+                String n = p.getFileName().toString();
+                return (n.endsWith(".json") && !n.endsWith(".index.json")) || n.endsWith(".txt");
+            }).toList();
+        } catch (IOException e) {
+            throw new UserError(from + ": cannot list folder: " + e.getMessage(), e);
+        }
+        for (Path f : files) {
+            Path target = to.resolve(from.relativize(f).toString());
+            try {
+                Files.createDirectories(target.getParent());
+                Files.copy(f, target, StandardCopyOption.REPLACE_EXISTING);
+            } catch (IOException e) {
+                throw new UserError(target + ": cannot copy config: " + e.getMessage(), e);
+            }
+        }
     }
 
     /** The standard weights file names of a diffusers (diffusers models) and a transformers (CLIP) component. */

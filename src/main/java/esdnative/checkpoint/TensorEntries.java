@@ -1,11 +1,14 @@
 package esdnative.checkpoint;
 
+import esdnative.backend.Backend;
 import esdnative.util.UserError;
 import esdnative.io.DType;
 import esdnative.io.SafetensorsFile;
+import esdnative.io.SafetensorsWriter;
 import esdnative.io.SafetensorsWriter.Entry;
 import esdnative.io.TensorSource;
 import esdnative.checkpoint.CompVisNames.Component;
+import esdnative.tensor.Tensor;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -18,7 +21,7 @@ import java.util.SequencedMap;
 /**
  * A tensor of any source as a safetensors entry to write. Kept dtypes are lossless: a safetensors tensor is a
  * zero-copy view of its bytes; a checkpoint's float16/bfloat16/float32 tensor goes through float32, which holds
- * each of them exactly; integer tensors are exact up to 2^24.
+ * each of them exactly, and is read only when it is written; integer tensors are exact up to 2^24.
  */
 public final class TensorEntries {
     private TensorEntries() {}
@@ -34,8 +37,8 @@ public final class TensorEntries {
         if (to == DType.F64 && from == DType.F64) {
             throw new UserError(file.path() + ": " + name + " is float64, which this tool cannot copy losslessly from a checkpoint");
         }
+        if (to.isFloating()) return Entry.deferred(to, shape, readWhenWritten(file, name));
         float[] values = file.readFloats(name);
-        if (to.isFloating()) return Entry.floats(to, shape, values);
         ByteBuffer b = ByteBuffer.allocate(values.length * to.bytes()).order(ByteOrder.LITTLE_ENDIAN);
         for (float v : values) {
             if (Math.abs(v) >= 0x1p24f) throw new UserError(file.path() + ": integer tensor " + name + " has values too large to convert");
@@ -43,6 +46,41 @@ public final class TensorEntries {
         }
         return Entry.raw(to, shape, MemorySegment.ofArray(b.array()));
     }
+
+    /**
+     * A backend's tensor stored as {@code dtype} under {@code shape} (of the same size), copied to the host a piece at
+     * a time while it is written, so that no host copy of it is kept.
+     */
+    public static Entry of(Backend be, Tensor t, DType dtype, long[] shape) {
+        if (Arrays.stream(shape).reduce(1, Math::multiplyExact) != t.size()) {
+            throw new IllegalArgumentException(t + " cannot be stored with shape " + Arrays.toString(shape));
+        }
+        return Entry.deferred(dtype, shape, (from, count) -> be.toHost(t.view(from, count)));
+    }
+
+    /**
+     * A checkpoint tensor's values, read only when the entry is written (so that writing a model does not first read
+     * all of it): once, at its first piece, and dropped after its last.
+     */
+    private static SafetensorsWriter.Values readWhenWritten(TensorSource file, String name) {
+        return new SafetensorsWriter.Values() {
+            private float[] all;
+
+            @Override
+            public float[] read(long from, int count) {
+                if (all == null) all = file.readFloats(name);
+                float[] piece = from == 0 && count == all.length ? all : Arrays.copyOfRange(all, (int) from, (int) from + count);
+                if (from + count == all.length) all = null;
+                return piece;
+            }
+        };
+    }
+
+    /** A backend's tensor stored as {@code dtype} with its own shape: {@link #of(Backend, Tensor, DType, long[])}. */
+    public static Entry of(Backend be, Tensor t, DType dtype) {
+        return of(be, t, dtype, Arrays.stream(t.shape()).asLongStream().toArray());
+    }
+
     /** A model tensor: the whole stored tensor, or its third of dim 0 (one of OpenCLIP's fused q/k/v projections). */
     public static Entry of(ModelWeights.Source s, long[] shape, DType target) {
         if (s.third() < 0) return of(s.file(), s.name(), shape, target);
@@ -103,12 +141,20 @@ public final class TensorEntries {
             }
             return Entry.raw(dtype, shape, out);
         }
-        float[] out = new float[parts.stream().mapToInt(e -> e.floats().length).sum()];
+        List<float[]> values = parts.stream().map(TensorEntries::values).toList();
+        float[] out = new float[values.stream().mapToInt(v -> v.length).sum()];
         int at = 0;
-        for (Entry e : parts) {
-            System.arraycopy(e.floats(), 0, out, at, e.floats().length);
-            at += e.floats().length;
+        for (float[] v : values) {
+            System.arraycopy(v, 0, out, at, v.length);
+            at += v.length;
         }
         return Entry.floats(dtype, shape, out);
+    }
+
+    /** All the float values of an entry that holds them or reads them when written. */
+    private static float[] values(Entry e) {
+        if (e.floats() != null) return e.floats();
+        long n = Arrays.stream(e.shape()).reduce(1, Math::multiplyExact);
+        return e.values().read(0, Math.toIntExact(n));
     }
 }

@@ -115,9 +115,9 @@ public final class GenerateCommand implements Callable<Integer> {
         }
         if (StableDiffusionXL.isSdxl(model)) return SdxlGeneration.run(this, loraSpecs, init, initShape);
         if (originalSize != null || crops != null) throw new UserError("--original-size/--crops: only for SDXL models");
-        try (Backend be = backend.open(System.err::println)) {
-            StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
-                    predictionType);
+        try (Backend be = backend.open(System.err::println);
+             StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
+                     predictionType)) {
             ModelLoader.hintConfig(System.err, sd, configDir, "--config DIR");
             applyLorasAndFreeze(be, sd.unetWeights(), loraSpecs);
             Vae vae = ModelLoader.loadVae(be, sd, configDir);

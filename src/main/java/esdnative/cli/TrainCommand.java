@@ -9,6 +9,7 @@ import esdnative.esd.ConceptPresets;
 import esdnative.esd.EsdOutput;
 import esdnative.esd.EsdRun;
 import esdnative.esd.EsdTrainer;
+import esdnative.esd.ReuseMismatch;
 import esdnative.esd.Sampler;
 import esdnative.esd.Schedule;
 import esdnative.esd.SdxlEsdOutput;
@@ -214,12 +215,12 @@ public final class TrainCommand implements Callable<Integer> {
             SizeLimit.check("--resolution", unetConfig, null, vaeFactor, side, side, 2, false);
             SizeLimit.check("--resolution", unetConfig, null, vaeFactor, side, side, 1, true);
             Path out = output != null ? output : Path.of(defaultName(settings, outFormat));
-            Flags.about("--output", () -> EsdOutput.checkWritable(out, outFormat, overwrite));
+            Flags.about("--output", () -> EsdOutput.checkWritable(out, outFormat, overwrite), Flags.OVERWRITE);
             Path checkpoint = sibling(out, ".checkpoint.safetensors");
             Path log = sibling(out, ".log.jsonl");
             for (Path p : List.of(checkpoint, log)) AtomicFile.checkNameLength(AtomicFile.partialOf(p), "--output");
-            // a second run onto the same output refuses here, before any work
-            try (OutputLock lock = OutputLock.acquire(out, "--output")) {
+            // a second run onto the same output refuses here, before any work; the SD model's files close with the run
+            try (OutputLock lock = OutputLock.acquire(out, "--output"); sd) {
                 InputSnapshot input = InputSnapshot.of(model);
                 if (traceDir != null) createFolder(traceDir, "--trace-dir");
                 err.printf(Locale.ROOT, "loaded %s (%s) on %s in %.1f s%n", model,
@@ -230,9 +231,11 @@ public final class TrainCommand implements Callable<Integer> {
                 EsdTrainer trainer = xl ? new EsdTrainer(be, sdxl, settings) : new EsdTrainer(be, sd, settings);
                 err.printf(Locale.ROOT, "%s: training %,d parameters; concepts: %s%n", trainMethod.id(),
                         trainer.subset().parameterCount(), String.join(", ", conceptList));
-                if (resume != null) err.println("resumed at iteration " + Flags.about("--resume", () -> Checkpoint.restore(resume, trainer)));
+                Flags.Hint reuseFlags = new Flags.Hint(ReuseMismatch.class, fast ? "drop --fast/--reuse" : "pass --fast (and the --reuse it had)");
+                if (resume != null) err.println("resumed at iteration " + Flags.about("--resume", () -> Checkpoint.restore(resume, trainer),
+                        reuseFlags, new Flags.Hint(Checkpoint.BeyondPlan.class, "pass that as --iterations")));
                 // the trace's first record, read before anything runs: a trace of another mode (--fast) is refused here
-                if (replayDir != null && trainer.completed() < settings.iterations()) Flags.about("--replay-dir", () -> Trace.read(replayDir, trainer.completed() + 1, trainer));
+                if (replayDir != null && trainer.completed() < settings.iterations()) Flags.about("--replay-dir", () -> Trace.read(replayDir, trainer.completed() + 1, trainer), reuseFlags);
                 try (EsdRun run = new EsdRun(trainer).checkpointTo(checkpoint, saveEvery).logTo(log).traceTo(traceDir)
                         .replayFrom(replayDir).reportTo(EsdRun.Progress.bar(err))) {
                     if (!run.train()) {
@@ -247,13 +250,13 @@ public final class TrainCommand implements Callable<Integer> {
                     }
                     input.verifyUnchanged("--model", still);
                     if (xl) {
-                        SdxlEsdOutput output = new SdxlEsdOutput(be, sdxl, trainer.subset(), metadata(settings));
+                        SdxlEsdOutput output = new SdxlEsdOutput(be, sdxl, trainer.subset(), metadata(settings)).configsFrom(configDir);
                         if (outFormat == Layout.LORA) output.writeLora(out, lora).forEach(err::println);
-                        else Flags.about("--output", () -> output.write(out, outFormat, overwrite));
+                        else Flags.about("--output", () -> output.write(out, outFormat, overwrite), Flags.OVERWRITE);
                     } else {
                         EsdOutput output = new EsdOutput(be, sd, trainer.subset(), metadata(settings)).pipelineFilesFrom(configDir, tokenizer);
                         if (outFormat == Layout.LORA) output.writeLora(out, lora).forEach(err::println);
-                        else Flags.about("--output", () -> output.write(out, outFormat, overwrite));
+                        else Flags.about("--output", () -> output.write(out, outFormat, overwrite), Flags.OVERWRITE);
                     }
                     run.outputWritten();
                 }

@@ -1,6 +1,7 @@
 package esdnative.esd;
 
 import esdnative.backend.Backend;
+import esdnative.checkpoint.TensorEntries;
 import esdnative.util.UserError;
 import esdnative.io.DType;
 import esdnative.io.SafetensorsFile;
@@ -39,19 +40,13 @@ public final class Checkpoint {
         TrainableSubset subset = trainer.subset();
         List<Tensor> buffers = subset.trained().buffers();
         SequencedMap<String, Entry> tensors = new LinkedHashMap<>();
-        for (int i = 0; i < buffers.size(); i++) {
-            float[] trained = be.toHost(buffers.get(i));
-            for (float v : trained) {
-                if (!Float.isFinite(v)) {
-                    throw new UserError("iteration " + trainer.completed() + ": the trained weights hold " + v + " (input weights "
-                            + "that are not finite, or --lr " + trainer.settings().lr() + " too large); stopped; not saving them"
-                            + (Files.exists(file) ? ", " + file + " keeps the last good state" : ""));
-                }
-            }
-            long[] shape = {trained.length};
-            tensors.put(bufferName("trained", i), Entry.floats(DType.F32, shape, trained));
-            tensors.put(bufferName("adam.m", i), Entry.floats(DType.F32, shape, be.toHost(trainer.adam().firstMoment(i))));
-            tensors.put(bufferName("adam.v", i), Entry.floats(DType.F32, shape, be.toHost(trainer.adam().secondMoment(i))));
+        for (int i = 0; i < buffers.size(); i++) {   // fetched while written: no host copy of the whole state
+            Tensor buffer = buffers.get(i);
+            long[] shape = {buffer.size()};
+            tensors.put(bufferName("trained", i), Entry.deferred(DType.F32, shape,
+                    (from, count) -> requireFinite(be.toHost(buffer.view(from, count)), file, trainer)));
+            tensors.put(bufferName("adam.m", i), TensorEntries.of(be, trainer.adam().firstMoment(i), DType.F32, shape));
+            tensors.put(bufferName("adam.v", i), TensorEntries.of(be, trainer.adam().secondMoment(i), DType.F32, shape));
         }
         Map<String, String> meta = new LinkedHashMap<>(identity(trainer));
         meta.put("iteration", Integer.toString(trainer.completed()));
@@ -68,6 +63,21 @@ public final class Checkpoint {
         SafetensorsWriter.write(file, tensors, meta);
     }
 
+    /**
+     * {@code trained}, refused when a value is not finite; the refusal stops the write, which leaves {@code file} as it
+     * was (the last good state, if any).
+     */
+    private static float[] requireFinite(float[] trained, Path file, EsdTrainer trainer) {
+        for (float v : trained) {
+            if (!Float.isFinite(v)) {
+                throw new UserError("iteration " + trainer.completed() + ": the trained weights hold " + v + " (input weights "
+                        + "that are not finite, or --lr " + trainer.settings().lr() + " too large); stopped; not saving them"
+                        + (Files.exists(file) ? ", " + file + " keeps the last good state" : ""));
+            }
+        }
+        return trained;
+    }
+
     /** Restores a saved state into a trainer built with the same model and settings; returns the iteration reached. */
     public static int restore(Path file, EsdTrainer trainer) {
         if (!Files.isRegularFile(file)) throw new UserError("checkpoint " + file + " not found");
@@ -78,7 +88,7 @@ public final class Checkpoint {
             // the mode first: a --fast checkpoint differs from a paper run in its schedule too, and this says why
             boolean pooled = meta.containsKey("pool.trajectory");
             if (pooled != (trainer.settings().reuse() > 0)) {
-                throw new UserError("checkpoint " + file + (pooled
+                throw new ReuseMismatch("checkpoint " + file + (pooled
                         ? " was saved by a run with trajectory reuse; resume it with the same settings"
                         : " was saved by a run without trajectory reuse; resume it without trajectory reuse"));
             }
@@ -95,7 +105,7 @@ public final class Checkpoint {
             int completed = Integer.parseInt(meta.get("iteration"));
             int planned = trainer.settings().iterations();
             if (completed > planned) {
-                throw new UserError("checkpoint " + file + " has completed " + completed + " iterations, more than this run's "
+                throw new BeyondPlan("checkpoint " + file + " has completed " + completed + " iterations, more than this run's "
                         + planned + "; plan " + completed + " iterations or more");
             }
             List<Tensor> buffers = trainer.subset().trained().buffers();
@@ -116,6 +126,13 @@ public final class Checkpoint {
             return completed;
         } catch (NumberFormatException | NullPointerException e) {
             throw new UserError("checkpoint " + file + " has malformed metadata", e);
+        }
+    }
+
+    /** A checkpoint that has completed more iterations than the resuming run plans (a command names its flag). */
+    public static final class BeyondPlan extends UserError {
+        BeyondPlan(String message) {
+            super(message);
         }
     }
 

@@ -36,6 +36,11 @@ public final class DiffusersUNetConfig {
         j.put("act_fn", "silu");
         j.put("downsample_padding", 1);
         j.put("center_input_sample", false);
+        if (c.textTime() != null) {   // SDXL's added conditioning
+            j.put("addition_embed_type", "text_time");
+            j.put("addition_time_embed_dim", c.textTime().timeEmbedDim());
+            j.put("projection_class_embeddings_input_dim", c.textTime().inputDim());
+        }
         return j.toPrettyString() + "\n";
     }
 }

@@ -73,9 +73,7 @@ public final class EsdOutput {
      * model folder (replacing it would delete whatever it holds).
      */
     public static void checkWritable(Path out, boolean overwrite) {
-        if (Files.exists(out) && !overwrite) {
-            throw new UserError(out + " already exists and replacing it was not asked for");
-        }
+        if (Files.exists(out) && !overwrite) throw new AtomicOutput.Exists(null, out);
         AtomicOutput.checkReplaceable(out, null);
         Path parent = out.toAbsolutePath().getParent();
         if (parent == null || !Files.isDirectory(parent)) throw new UserError("folder " + parent + " does not exist");
@@ -107,7 +105,7 @@ public final class EsdOutput {
     private SequencedMap<String, Entry> trainedOnly() {
         SequencedMap<String, Entry> entries = new LinkedHashMap<>();
         UnetSource src = new UnetSource(model);
-        subset.trained().asMap().forEach((name, t) -> entries.put(name, Entry.floats(src.dtype(name), t.shape(), be.toHost(t))));
+        subset.trained().asMap().forEach((name, t) -> entries.put(name, TensorEntries.of(be, t, src.dtype(name))));
         return entries;
     }
 
@@ -188,9 +186,9 @@ public final class EsdOutput {
 
     // ---- helpers -------------------------------------------------------------------------------------------
 
-    /** A trained tensor in its source dtype, with the source's shape. */
+    /** A trained tensor in its source dtype, with the source's shape, fetched from the backend while it is written. */
     private Entry trainedEntry(String diffusersName, DType dtype, long[] shape) {
-        return Entry.floats(dtype, shape, be.toHost(subset.trained().get(diffusersName)));
+        return TensorEntries.of(be, subset.trained().get(diffusersName), dtype, shape);
     }
 
     /** Writes through {@code body} under a temporary name, then swaps it into place. */

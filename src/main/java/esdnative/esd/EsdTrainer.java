@@ -262,7 +262,7 @@ public final class EsdTrainer {
                     + Tensor.sizeOf(latentShape));
         }
         if ((trajectory > 0) != (settings.reuse() > 0)) {
-            throw new UserError(trajectory > 0
+            throw new ReuseMismatch(trajectory > 0
                     ? "the trace is of a run that reused trajectories; replay it with trajectory reuse"
                     : "the trace is of a run without trajectory reuse; replay it without trajectory reuse");
         }

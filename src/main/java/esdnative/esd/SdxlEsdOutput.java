@@ -2,7 +2,9 @@ package esdnative.esd;
 
 import esdnative.backend.Backend;
 import esdnative.checkpoint.CompVisNames;
+import esdnative.checkpoint.DiffusersFolder;
 import esdnative.checkpoint.Layout;
+import esdnative.checkpoint.TensorEntries;
 import esdnative.io.AtomicOutput;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.SafetensorsWriter;
@@ -20,6 +22,7 @@ import java.nio.file.FileVisitOption;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.lang.foreign.Arena;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -32,7 +35,8 @@ import java.util.stream.Stream;
  * the UNet's weights file rewritten, a single file as the input file with the trained UNet tensors replaced, or the
  * trained tensors alone. Untouched tensors are copied byte for byte (dtype kept), trained ones are written in their
  * source dtype; the write is atomic. A folder is also written as a single file (converted as diffusers' own script
- * does); a single file as a folder is not supported yet. Or the change as a LoRA.
+ * does), and a single file as a folder (converted back, with the configs and tokenizers of the folder it was loaded
+ * with). Or the change as a LoRA.
  */
 public final class SdxlEsdOutput {
     private static final String UNET_FILE = "unet/diffusion_pytorch_model.safetensors";
@@ -41,6 +45,7 @@ public final class SdxlEsdOutput {
     private final StableDiffusionXL model;
     private final TrainableSubset subset;
     private final Map<String, String> metadata;
+    private Path configDir;
 
     public SdxlEsdOutput(Backend be, StableDiffusionXL model, TrainableSubset subset, Map<String, String> metadata) {
         this.be = be;
@@ -49,15 +54,22 @@ public final class SdxlEsdOutput {
         this.metadata = metadata;
     }
 
+    /**
+     * The diffusers SDXL folder whose configs, scheduler and tokenizers a single file's folder output takes (the one
+     * its model was loaded with).
+     */
+    public SdxlEsdOutput configsFrom(Path configDir) {
+        this.configDir = configDir;
+        return this;
+    }
+
     /** Refuses, before any training, a format this writer cannot give for {@code model} (a folder or a single file). */
     public static void checkSupported(Path model, Layout format) {
-        boolean folder = Files.isDirectory(model);
         switch (format) {
             case LORA, TRAINED_ONLY -> { }
             case SINGLE_FILE -> { }
             case DIFFUSERS -> {
-                if (!folder) throw new UserError("an SDXL single file is written as a single file or trained-only; a diffusers folder of it is not supported yet");
-                if (!Files.isRegularFile(model.resolve(UNET_FILE))) {
+                if (Files.isDirectory(model) && !Files.isRegularFile(model.resolve(UNET_FILE))) {
                     throw new UserError(model + ": the UNet is not in " + UNET_FILE + " (sharded or .bin weights); write trained-only");
                 }
             }
@@ -75,7 +87,10 @@ public final class SdxlEsdOutput {
                     if (Files.isDirectory(model.source())) writeSingleFileFromFolder(tmp);
                     else writeSingleFile(tmp);
                 }
-                case DIFFUSERS -> writeFolder(tmp);
+                case DIFFUSERS -> {
+                    if (Files.isDirectory(model.source())) writeFolder(tmp);
+                    else writeFolderFromSingleFile(tmp);
+                }
                 default -> throw new IllegalArgumentException(format + ": a LoRA output needs its settings (writeLora)");
             }
         });
@@ -95,7 +110,7 @@ public final class SdxlEsdOutput {
             SequencedMap<String, Entry> entries = new LinkedHashMap<>();
             subset.trained().asMap().forEach((name, t) -> {
                 String key = keys == null ? name : keys.get(name);
-                entries.put(name, Entry.floats(f.dtype(key), f.shape(key), be.toHost(t)));
+                entries.put(name, TensorEntries.of(be, t, f.dtype(key), f.shape(key)));
             });
             SafetensorsWriter.write(tmp, entries, metadata);
         }
@@ -125,12 +140,39 @@ public final class SdxlEsdOutput {
             SafetensorsFile unet = files.get("unet");
             subset.trained().asMap().forEach((name, t) -> {   // UNet tensors: never fused nor transposed
                 String key = names.place("unet", name).key();
-                entries.put(key, Entry.floats(unet.dtype(name), CompVisNames.compVisShape(key, unet.shape(name)), be.toHost(t)));
+                entries.put(key, TensorEntries.of(be, t, unet.dtype(name), CompVisNames.compVisShape(key, unet.shape(name))));
             });
             SafetensorsWriter.write(tmp, entries, metadata);
         } finally {
             files.values().forEach(SafetensorsFile::close);
         }
+    }
+
+    /**
+     * A single file's model as a diffusers folder: its tensors by component as {@link SdxlConversion#toFolder} gives
+     * them (bytes as they were; q/k/v split from in_proj, the projection transposed back, the VAE's 1×1 convolutions as
+     * linears), the trained UNet tensors replaced, and {@link #configsFrom}'s configs, scheduler, tokenizers and
+     * model_index.json. Keys of no component (position_ids, logit_scale) are left out, as diffusers' loader drops them.
+     */
+    private void writeFolderFromSingleFile(Path tmp) throws IOException {
+        if (configDir == null) throw new IllegalStateException("an SDXL single file's folder needs the configs it was loaded with");
+        SdxlSingleFileNames names = new SdxlSingleFileNames(StableDiffusionXL.topology(model.unet(), model.vae().config()));
+        Files.createDirectory(tmp);
+        try (SafetensorsFile f = SafetensorsFile.open(model.source())) {
+            Map<String, SequencedMap<String, Entry>> byComponent = SdxlConversion.toFolder(f, names, new ArrayList<>());
+            SequencedMap<String, Entry> unet = byComponent.get("unet");
+            subset.trained().asMap().forEach((name, t) -> {
+                Entry source = unet.get(name);
+                if (source == null) throw new IllegalStateException(f.path() + ": no UNet tensor " + name);
+                unet.put(name, TensorEntries.of(be, t, source.dtype(), source.shape()));
+            });
+            for (var c : byComponent.entrySet()) {
+                Path file = tmp.resolve(SdxlConversion.weightsFile(c.getKey()));
+                Files.createDirectories(file.getParent());
+                SafetensorsWriter.write(file, c.getValue(), c.getKey().equals("unet") ? metadata : Map.of("format", "pt"));
+            }
+        }
+        DiffusersFolder.copyConfigs(configDir, tmp);
     }
 
     /** The input folder copied (never linked), its UNet weights file rewritten with the trained tensors. */
@@ -158,7 +200,7 @@ public final class SdxlEsdOutput {
         for (String key : f.names()) {
             String name = trained.get(key);
             entries.put(key, name == null ? Entry.raw(f.dtype(key), f.shape(key), f.raw(key))
-                    : Entry.floats(f.dtype(key), f.shape(key), be.toHost(subset.trained().get(name))));
+                    : TensorEntries.of(be, subset.trained().get(name), f.dtype(key), f.shape(key)));
         }
         if (entries.size() < f.names().size() || trained.keySet().stream().anyMatch(k -> !entries.containsKey(k))) {
             throw new IllegalStateException(f.path() + ": a trained tensor's key is missing");

@@ -1,7 +1,6 @@
 package esdnative.esd;
 
 import esdnative.util.UserError;
-import esdnative.model.sdxl.SdxlSingleFileNames;
 import esdnative.tensor.Tensor;
 import esdnative.checkpoint.CompVisNames;
 
@@ -22,13 +21,13 @@ public final class TrainedNames {
      * UserError when it trains none of them (training and {@code --dry-run} both refuse such a method this way).
      */
     public static Predicate<String> selector(TrainMethod method, Set<String> unetNames) {
-        // the original names: CompVis's, and SDXL's label_emb for its add_embedding
-        SdxlSingleFileNames table = new SdxlSingleFileNames(CompVisNames.Topology.fromDiffusers(unetNames, List.of()));
+        // the original names (CompVis's; SDXL's add_embedding is label_emb)
+        CompVisNames table = CompVisNames.of(CompVisNames.Topology.fromDiffusers(unetNames, List.of()));
         String prefix = CompVisNames.Component.UNET.compVisPrefix();
         Predicate<String> trains = name -> {
-            SdxlSingleFileNames.Place original = table.place("unet", name);
+            String original = table.toCompVis(CompVisNames.Component.UNET, name);
             if (original == null) throw new IllegalStateException("no CompVis name for UNet parameter " + name);
-            return method.trains(original.key().substring(prefix.length()));
+            return method.trains(original.substring(prefix.length()));
         };
         if (unetNames.stream().noneMatch(trains)) {
             // no subject: the command names the method as the user gave it ("--method xlayer: selects no ...")

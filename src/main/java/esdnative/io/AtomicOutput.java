@@ -36,7 +36,7 @@ public final class AtomicOutput {
         Path target = out.toAbsolutePath();
         Path parent = target.getParent();
         if (parent == null || !Files.isDirectory(parent)) throw new UserError(about(flag, "folder " + parent + " does not exist"));
-        if (Files.exists(target) && !replace) throw new UserError(about(flag, out + " already exists"));
+        if (Files.exists(target) && !replace) throw new Exists(flag, out);
         checkReplaceable(out, flag);
         Path tmp = AtomicFile.partialOf(target);
         Path old = target.resolveSibling("." + target.getFileName() + ".old");
@@ -65,6 +65,14 @@ public final class AtomicOutput {
         if (Files.isDirectory(out) && !Files.isRegularFile(out.resolve("model_index.json")) && !Files.isDirectory(out.resolve("unet"))) {
             throw new UserError(about(flag, out + " is a folder but not a model folder (no model_index.json or unet/); "
                     + "not replacing it, as that would delete everything in it"));
+        }
+    }
+
+    /** The refusal to replace an output that exists when replacing it was not allowed (a command says how to allow it). */
+    public static final class Exists extends UserError {
+        /** @param flag as for {@link #write} */
+        public Exists(String flag, Path out) {
+            super(about(flag, out + " already exists"));
         }
     }
 

@@ -19,24 +19,27 @@ import java.util.SequencedMap;
  * header (optional {@code __metadata__} first, then the tensors in the map's order) padded with spaces to a
  * multiple of 8, then the tensors' bytes contiguous in that same order. Written atomically (see
  * {@link AtomicFile}). float32 data can be stored as F16 or BF16 (round to nearest even, as torch does) or F64.
+ *
+ * <p>The header needs only dtypes and shapes, so values may also be produced while the file is written
+ * ({@link Entry#deferred}): each tensor is then fetched a piece at a time, converted, written and dropped, and a save
+ * holds one piece in memory rather than a host copy of every tensor (a training state of SD 1.4 is gigabytes).
  */
 public final class SafetensorsWriter {
     private SafetensorsWriter() {}
 
     /**
-     * One tensor to write: its stored dtype and shape, and either float32 values (converted to {@code dtype} on
-     * write, which must be a floating type) or raw little-endian bytes already in {@code dtype}.
+     * One tensor to write: its stored dtype and shape, and its contents as one of: float32 values (converted to
+     * {@code dtype} on write, which must be a floating type), raw little-endian bytes already in {@code dtype}, or
+     * float32 values produced when written ({@code values}, converted likewise).
      */
-    public record Entry(DType dtype, long[] shape, float[] floats, MemorySegment bytes) {
+    public record Entry(DType dtype, long[] shape, float[] floats, MemorySegment bytes, Values values) {
         public Entry {
             shape = shape.clone();
-            long n = 1;
-            for (long d : shape) {
-                if (d < 0) throw new IllegalArgumentException("negative dimension in " + Arrays.toString(shape));
-                n = Math.multiplyExact(n, d);
+            long n = elementCount(shape);
+            if ((floats != null ? 1 : 0) + (bytes != null ? 1 : 0) + (values != null ? 1 : 0) != 1) {
+                throw new IllegalArgumentException("give exactly one of floats, bytes or deferred values");
             }
-            if ((floats == null) == (bytes == null)) throw new IllegalArgumentException("give floats or bytes, not both");
-            if (floats != null && !dtype.isFloating()) {
+            if (bytes == null && !dtype.isFloating()) {
                 throw new IllegalArgumentException("float values cannot be stored as " + dtype);
             }
             if (floats != null && floats.length != n) {
@@ -49,7 +52,7 @@ public final class SafetensorsWriter {
 
         /** float32 values stored as {@code dtype} (F32, F16, BF16 or F64). */
         public static Entry floats(DType dtype, long[] shape, float[] values) {
-            return new Entry(dtype, shape, values, null);
+            return new Entry(dtype, shape, values, null, null);
         }
 
         /** float32 values stored as {@code dtype} (F32, F16, BF16 or F64). */
@@ -59,25 +62,48 @@ public final class SafetensorsWriter {
 
         /** Raw little-endian bytes already in {@code dtype}, e.g. {@link SafetensorsFile#raw} of another file. */
         public static Entry raw(DType dtype, long[] shape, MemorySegment bytes) {
-            return new Entry(dtype, shape, null, bytes);
+            return new Entry(dtype, shape, null, bytes, null);
+        }
+
+        /**
+         * float32 values stored as {@code dtype} (F32, F16, BF16 or F64), fetched from {@code values} only while this
+         * tensor is written, a piece at a time (e.g. copied from a device, or checked on the way).
+         */
+        public static Entry deferred(DType dtype, long[] shape, Values values) {
+            return new Entry(dtype, shape, null, null, values);
         }
 
         @Override
         public long[] shape() { return shape.clone(); }
 
         long byteSize() {
-            return floats != null ? (long) floats.length * dtype.bytes() : bytes.byteSize();
+            return bytes != null ? bytes.byteSize() : elementCount(shape) * dtype.bytes();
         }
     }
 
+    /** Where a deferred entry's values come from. */
+    @FunctionalInterface
+    public interface Values {
+        /** The values of elements {@code [from, from + count)} in row-major order: exactly {@code count} of them. */
+        float[] read(long from, int count);
+    }
+
+    /** Elements a deferred entry is fetched in at most: 16 MiB of float32 at a time. */
+    static final int PIECE = 1 << 22;
+
     /** Writes {@code entries} (name → entry, in file order) and {@code metadata} (may be empty) to {@code path}. */
     public static void write(Path path, SequencedMap<String, Entry> entries, Map<String, String> metadata) {
+        write(path, entries, metadata, PIECE);
+    }
+
+    /** {@link #write}, fetching deferred values {@code piece} elements at a time at most. */
+    static void write(Path path, SequencedMap<String, Entry> entries, Map<String, String> metadata, int piece) {
         byte[] header = header(entries, metadata);
         AtomicFile.write(path, out -> {
             ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
             writeFully(out, len);
             writeFully(out, ByteBuffer.wrap(header));
-            for (Entry e : entries.values()) writeData(out, e);
+            for (Map.Entry<String, Entry> e : entries.entrySet()) writeData(out, e.getKey(), e.getValue(), piece);
         });
     }
 
@@ -107,38 +133,60 @@ public final class SafetensorsWriter {
         return header;
     }
 
-    private static void writeData(FileChannel out, Entry e) throws IOException {
+    private static void writeData(FileChannel out, String name, Entry e, int piece) throws IOException {
         if (e.bytes() != null) {
             MemorySegment bytes = e.bytes();
             for (long at = 0; at < bytes.byteSize(); at += 1 << 30) {   // a ByteBuffer holds < 2 GiB
                 writeFully(out, bytes.asSlice(at, Math.min(1 << 30, bytes.byteSize() - at)).asByteBuffer());
             }
-            return;
+        } else if (e.floats() != null) {
+            writeFloats(out, e.dtype(), e.floats(), e.floats().length);
+        } else {
+            long n = elementCount(e.shape);
+            for (long from = 0; from < n; from += piece) {
+                int count = (int) Math.min(piece, n - from);
+                float[] values = e.values().read(from, count);
+                if (values.length != count) {
+                    throw new IllegalStateException(name + ": asked for " + count + " values, got " + values.length);
+                }
+                writeFloats(out, e.dtype(), values, count);
+            }
         }
-        // convert in chunks so a large tensor needs no second full-size copy
-        float[] v = e.floats();
-        int width = e.dtype().bytes();
+    }
+
+    /** The first {@code count} values of {@code v} in {@code dtype}, converted in chunks (no second full-size copy). */
+    private static void writeFloats(FileChannel out, DType dtype, float[] v, int count) throws IOException {
+        int width = dtype.bytes();
         ByteBuffer buf = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
         int chunk = buf.capacity() / width;
-        for (int start = 0; start < v.length; start += chunk) {
-            int stop = Math.min(v.length, start + chunk);
+        for (int start = 0; start < count; start += chunk) {
+            int stop = Math.min(count, start + chunk);
             buf.clear();
-            if (e.dtype() == DType.F32) {   // bulk copy, no conversion
+            if (dtype == DType.F32) {   // bulk copy, no conversion
                 buf.asFloatBuffer().put(v, start, stop - start);
                 buf.position(4 * (stop - start));
             } else {
                 for (int i = start; i < stop; i++) {
-                    switch (e.dtype()) {
+                    switch (dtype) {
                         case F16 -> buf.putShort(Halfs.floatToF16(v[i]));
                         case BF16 -> buf.putShort(Halfs.floatToBf16(v[i]));
                         case F64 -> buf.putDouble(v[i]);
-                        default -> throw new IllegalStateException("not a float dtype: " + e.dtype());
+                        default -> throw new IllegalStateException("not a float dtype: " + dtype);
                     }
                 }
             }
             buf.flip();
             writeFully(out, buf);
         }
+    }
+
+    private static long elementCount(long[] shape) {
+        long n = 1;
+        for (long d : shape) {
+            if (d < 0) throw new IllegalArgumentException("negative dimension in " + Arrays.toString(shape));
+            n = Math.multiplyExact(n, d);
+        }
+        return n;
     }
 
     private static void writeFully(FileChannel out, ByteBuffer buf) throws IOException {

@@ -92,6 +92,31 @@ public final class ModelLoader {
         }
     }
 
+    /**
+     * Refuses a prediction type that is not epsilon or v_prediction, or that differs from a diffusers folder's own
+     * (its scheduler config's, else epsilon): a folder's value cannot be overridden.
+     */
+    public static void checkPredictionType(Path model, String predictionType) {
+        checkPredictionType(predictionType);
+        if (Files.isDirectory(model)) {
+            Path file = model.resolve("scheduler/scheduler_config.json");
+            checkFolderPredictionType(model, Files.isRegularFile(file) ? DdimConfig.read(file) : DdimConfig.stableDiffusion1(), predictionType);
+        }
+    }
+
+    private static void checkFolderPredictionType(Path folder, DdimConfig scheduler, String predictionType) {
+        if (!predictionType.equals(scheduler.predictionType())) {
+            throw new UserError("a prediction type is for single files: " + folder + "'s scheduler config says "
+                    + scheduler.predictionType());
+        }
+    }
+
+    /** Refuses a single file's config folder that lacks the UNet's or the text encoder's config, which load reads. */
+    public static void checkConfigFolder(Path configDir) {
+        require(configDir.resolve("unet/config.json"), "the config folder needs unet/config.json");
+        require(configDir.resolve("text_encoder/config.json"), "the config folder needs text_encoder/config.json");
+    }
+
     /** Refuses to take an EMA UNet from a diffusers folder, which holds none. */
     public static void checkEmaSource(Path path) {
         if (Files.isDirectory(path)) {
@@ -112,10 +137,7 @@ public final class ModelLoader {
         boolean configured = schedulerFile != null && Files.isRegularFile(schedulerFile);
         DdimConfig scheduler = configured ? DdimConfig.read(schedulerFile) : DdimConfig.stableDiffusion1();
         if (folder) {
-            if (predictionType != null && !predictionType.equals(scheduler.predictionType())) {
-                throw new UserError("a prediction type is for single files: " + path + "'s scheduler config says "
-                        + scheduler.predictionType());
-            }
+            if (predictionType != null) checkFolderPredictionType(path, scheduler, predictionType);
         } else if (predictionType != null) {
             scheduler = withPredictionType(scheduler, predictionType);
         } else if (!configured && w.openClipText()) {

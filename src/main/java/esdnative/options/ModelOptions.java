@@ -41,7 +41,8 @@ public final class ModelOptions {
     public Path requireModel() {
         if (model == null) throw new UserError("--model: missing; give a diffusers folder or a single-file checkpoint");
         if (!Files.exists(model)) throw new UserError("--model: " + model + " does not exist");
-        if (predictionType != null) Flags.about("--prediction-type", () -> ModelLoader.checkPredictionType(predictionType));
+        if (predictionType != null) Flags.about("--prediction-type", () -> ModelLoader.checkPredictionType(model, predictionType));
+        if (config != null && !Files.isDirectory(model)) Flags.about("--config", () -> ModelLoader.checkConfigFolder(config));
         if (ema) Flags.about("--ema", () -> ModelLoader.checkEmaSource(model));
         if (tokenizer != null) Flags.about("--tokenizer", () -> ModelLoader.findTokenizer(tokenizer, null));
         return model;

@@ -64,6 +64,8 @@ public final class OpCases {
                 .run((be, t) -> be.gemm(false, false, m, n, k, 1f, t.get("a"), k, 0, t.get("b"), n, (long) k * n,
                         1f, t.get("c"), n, (long) m * n, batch)));
         c.add(named("addRowBias").acc("y", 301, 67).in("bias", 67).run((b, t) -> b.addRowBias(t.get("y"), t.get("bias"), 301, 67)));
+        c.add(named("addRowBiasResidual").acc("y", 301, 67).in("bias", 67).in("residual", 301, 67)
+                .run((b, t) -> b.addRowBiasResidual(t.get("y"), t.get("bias"), t.get("residual"), 301, 67)));
         c.add(named("sumRows").acc("dBias", 67).in("dy", 1001, 67).run((b, t) -> b.sumRows(t.get("dBias"), t.get("dy"), 1001, 67)));
         c.add(named("transpose").in("in", 3, 37, 45).out("out", 3, 45, 37)
                 .run((b, t) -> b.transpose(t.get("out"), t.get("in"), 3, 37, 45)));
@@ -74,6 +76,29 @@ public final class OpCases {
         conv(c, "3x3 s2", new Conv2dShape(2, 6, 10, 13, 4, 3, 3, 2, 1), true);
         conv(c, "1x1", new Conv2dShape(3, 9, 7, 5, 11, 1, 1, 1, 0), true);
         conv(c, "3x3 no bias", new Conv2dShape(1, 3, 8, 8, 5, 3, 3, 1, 1), false);
+        convResidual(c, "3x3", new Conv2dShape(2, 5, 9, 11, 7, 3, 3, 1, 1), true);
+        convResidual(c, "1x1", new Conv2dShape(3, 9, 7, 5, 11, 1, 1, 1, 0), true);
+        convResidual(c, "3x3 no bias", new Conv2dShape(1, 3, 8, 8, 5, 3, 3, 1, 1), false);
+        convSampleBias(c, "3x3", new Conv2dShape(2, 5, 9, 11, 7, 3, 3, 1, 1), true);
+        convSampleBias(c, "1x1 no bias", new Conv2dShape(3, 9, 7, 5, 11, 1, 1, 1, 0), false);
+    }
+
+    private static void convSampleBias(List<OpCase> c, String label, Conv2dShape s, boolean bias) {
+        int[] in = {s.n(), s.c(), s.h(), s.w()}, out = {s.n(), s.k(), s.outH(), s.outW()}, w = {s.k(), s.c(), s.r(), s.s()};
+        OpCase.Builder fwd = gemmNamed("conv2dSampleBias " + label).in("in", in).in("weight", w)
+                .in("sampleBias", s.n(), s.k()).out("out", out);
+        if (bias) fwd.in("bias", s.k());
+        c.add(fwd.run((b, t) -> b.conv2dSampleBias(t.get("out"), t.get("in"), t.get("weight"), t.get("bias"),
+                t.get("sampleBias"), s)));
+    }
+
+    private static void convResidual(List<OpCase> c, String label, Conv2dShape s, boolean bias) {
+        int[] in = {s.n(), s.c(), s.h(), s.w()}, out = {s.n(), s.k(), s.outH(), s.outW()}, w = {s.k(), s.c(), s.r(), s.s()};
+        OpCase.Builder fwd = gemmNamed("conv2dResidual " + label).in("in", in).in("weight", w).in("residual", out)
+                .out("out", out);
+        if (bias) fwd.in("bias", s.k());
+        c.add(fwd.run((b, t) -> b.conv2dResidual(t.get("out"), t.get("in"), t.get("weight"), t.get("bias"),
+                t.get("residual"), s)));
     }
 
     private static void conv(List<OpCase> c, String label, Conv2dShape s, boolean bias) {
@@ -89,8 +114,12 @@ public final class OpCases {
     }
 
     private static void normalisation(List<OpCase> c) {
-        groupNorm(c, 2, 12, 63, 4);        // small groups: 64-thread blocks
-        groupNorm(c, 2, 64, 1024, 8);      // 8192 elements per group: 512-thread blocks
+        groupNorm(c, 2, 12, 63, 4);        // short planes: 64-thread blocks
+        groupNorm(c, 2, 64, 1024, 8);      // 1024-pixel planes: 128-thread blocks
+        groupNorm(c, 1, 8, 6000, 2);       // few long planes: each cut into pieces
+        groupNormSilu(c, 2, 12, 63, 4, true);
+        groupNormSilu(c, 2, 32, 256, 8, false);  // the tiny models' 16×16 latents; no parameter gradients
+        groupNormSilu(c, 1, 8, 6000, 2, true);
         c.add(named("groupNorm, no saved stats").in("in", 2, 12, 63).in("gamma", 12).in("beta", 12).out("out", 2, 12, 63)
                 .run((b, t) -> b.groupNorm(t.get("out"), null, null, t.get("in"), t.get("gamma"), t.get("beta"),
                         2, 12, 63, 4, 1e-5f)));
@@ -133,6 +162,25 @@ public final class OpCases {
                 .inRange("rstd", 0.5f, 2f, n * groups).in("gamma", ch)
                 .run((b, t) -> b.groupNormBackward(t.get("dIn"), t.get("dGamma"), t.get("dBeta"), t.get("dOut"),
                         t.get("in"), t.get("mean"), t.get("rstd"), t.get("gamma"), n, ch, hw, groups)));
+    }
+
+    private static void groupNormSilu(List<OpCase> c, int n, int ch, int hw, int groups, boolean paramGrads) {
+        String size = n + "x" + ch + "x" + hw + " g" + groups;
+        c.add(named("groupNormSilu " + size).in("in", n, ch, hw).in("gamma", ch).in("beta", ch)
+                .out("out", n, ch, hw).out("mean", n * groups).out("rstd", n * groups)
+                .run((b, t) -> b.groupNormSilu(t.get("out"), t.get("mean"), t.get("rstd"), t.get("in"), t.get("gamma"),
+                        t.get("beta"), n, ch, hw, groups, 1e-5f)));
+        // from the statistics the forward saved: the backward recomputes the normalised values from them
+        OpCase.Builder backward = named("groupNormSiluBackward " + size + (paramGrads ? "" : ", dIn only"))
+                .acc("dIn", n, ch, hw).in("dOut", n, ch, hw).in("in", n, ch, hw).in("gamma", ch).in("beta", ch)
+                .out("mean", n * groups).out("rstd", n * groups);
+        if (paramGrads) backward.acc("dGamma", ch).acc("dBeta", ch);
+        c.add(backward.run((b, t) -> {
+            b.groupNormSilu(b.zeros(n, ch, hw), t.get("mean"), t.get("rstd"), t.get("in"), t.get("gamma"),
+                    t.get("beta"), n, ch, hw, groups, 1e-5f);
+            b.groupNormSiluBackward(t.get("dIn"), t.get("dGamma"), t.get("dBeta"), t.get("dOut"), t.get("in"),
+                    t.get("mean"), t.get("rstd"), t.get("gamma"), t.get("beta"), n, ch, hw, groups, 1e-5f);
+        }));
     }
 
     private static void attention(List<OpCase> c) {
@@ -199,6 +247,13 @@ public final class OpCases {
                 .run((b, t) -> b.geglu(t.get("out"), t.get("in"), rows, cols)));
         c.add(named("gegluBackward 37x77").acc("dIn", rows, 2 * cols).in("dOut", rows, cols).inRange("in", -4f, 4f, rows, 2 * cols)
                 .run((b, t) -> b.gegluBackward(t.get("dIn"), t.get("dOut"), t.get("in"), rows, cols)));
+        c.add(named("gegluBias 37x77").inRange("in", -4f, 4f, rows, 2 * cols).in("bias", 2 * cols)
+                .out("out", rows, cols)
+                .run((b, t) -> b.gegluBias(t.get("out"), t.get("in"), t.get("bias"), rows, cols)));
+        c.add(named("gegluBiasBackward 37x77").acc("dIn", rows, 2 * cols).in("dOut", rows, cols)
+                .inRange("in", -4f, 4f, rows, 2 * cols).in("bias", 2 * cols)
+                .run((b, t) -> b.gegluBiasBackward(t.get("dIn"), t.get("dOut"), t.get("in"), t.get("bias"), rows,
+                        cols)));
     }
 
     private static void shapes(List<OpCase> c) {

@@ -1,6 +1,7 @@
 package esdnative.toy;
 
 import esdnative.backend.Backend;
+import esdnative.checkpoint.TensorEntries;
 import esdnative.io.DType;
 import esdnative.io.SafetensorsFile;
 import esdnative.io.SafetensorsWriter;
@@ -205,7 +206,7 @@ public final class ShapeJudge {
     public void save(Backend be, Path file) {
         SequencedMap<String, SafetensorsWriter.Entry> entries = new LinkedHashMap<>();
         for (var e : params.asMap().entrySet()) {
-            entries.put(e.getKey(), SafetensorsWriter.Entry.floats(DType.F32, e.getValue().shape(), be.toHost(e.getValue())));
+            entries.put(e.getKey(), TensorEntries.of(be, e.getValue(), DType.F32));
         }
         SafetensorsWriter.write(file, entries, Map.of("esd_native_toy", "shape judge", "image_size", Integer.toString(size)));
     }

@@ -187,8 +187,9 @@ public final class ToyCommand implements Runnable {
                 ToyEval.Settings s = new ToyEval.Settings(samples, ddimSteps, guidance, seed);
                 java.util.List<double[]> results = new java.util.ArrayList<>();
                 for (Path m : models) {
-                    var model = esdnative.model.ModelLoader.load(be, m, null, null);
-                    results.add(ToyEval.run(be, model, model.unetWeights(), judge, s).accuracy());
+                    try (var model = esdnative.model.ModelLoader.load(be, m, null, null)) {
+                        results.add(ToyEval.run(be, model, model.unetWeights(), judge, s).accuracy());
+                    }
                 }
                 StringBuilder t = new StringBuilder(String.format(java.util.Locale.ROOT, "%-10s %s%n", "class",
                         models.size() == 2 ? "A -> B" : "accuracy"));

@@ -87,8 +87,8 @@ public final class ToyDemo {
     public static Report run(Backend be, Settings s, Path base, Path out, PrintStream log) {
         requireShape(s.concept());
         long started = System.nanoTime();
-        try (ToyAssets assets = ToyAssets.extract()) {
-            StableDiffusion model = ModelLoader.load(be, base != null ? base : assets.model(), null, null);
+        try (ToyAssets assets = ToyAssets.extract();
+             StableDiffusion model = ModelLoader.load(be, base != null ? base : assets.model(), null, null)) {
             ShapeJudge judge = ShapeJudge.load(be, assets.judge());
             log.printf(Locale.ROOT, "toy demo: erasing \"%s\" from %s %dx%d shapes model (%s, %d iterations, lr %g%s)%n",
                     s.concept(), base != null ? base : "the built-in", model.unet().sampleSize(), model.unet().sampleSize(), s.method().id(), s.iterations(), s.lr(),

@@ -1,6 +1,7 @@
 package esdnative.toy;
 
 import esdnative.backend.Backend;
+import esdnative.checkpoint.TensorEntries;
 import esdnative.io.AtomicOutput;
 import esdnative.io.DType;
 import esdnative.io.Json;
@@ -9,7 +10,6 @@ import esdnative.model.Weights;
 import esdnative.model.clip.ClipTextModel;
 import esdnative.model.unet.UNetConfig;
 import esdnative.sched.DdimConfig;
-import esdnative.tensor.Tensor;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -132,10 +132,7 @@ public final class ToyModel {
 
     private static SequencedMap<String, SafetensorsWriter.Entry> entries(Backend be, Weights w, String prefix) {
         SequencedMap<String, SafetensorsWriter.Entry> out = new LinkedHashMap<>();
-        for (var e : w.asMap().entrySet()) {
-            Tensor t = e.getValue();
-            out.put(prefix + e.getKey(), SafetensorsWriter.Entry.floats(DType.F32, t.shape(), be.toHost(t)));
-        }
+        for (var e : w.asMap().entrySet()) out.put(prefix + e.getKey(), TensorEntries.of(be, e.getValue(), DType.F32));
         return out;
     }
 

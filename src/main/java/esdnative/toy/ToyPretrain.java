@@ -44,11 +44,12 @@ public final class ToyPretrain {
             run(be, s, out, log);
             return;
         }
-        StableDiffusion start = ModelLoader.load(be, init, null, null);
-        if (!start.unet().equals(ToyModel.unetConfig(s.imageSize(), s.channels()))) {
-            throw new UserError(init + " is not a toy model of " + s.imageSize() + " px and " + s.channels() + " channels");
+        try (StableDiffusion start = ModelLoader.load(be, init, null, null)) {
+            if (!start.unet().equals(ToyModel.unetConfig(s.imageSize(), s.channels()))) {
+                throw new UserError(init + " is not a toy model of " + s.imageSize() + " px and " + s.channels() + " channels");
+            }
+            train(be, s, start.unetWeights(), start.textEncoder(), new Rng(s.seed()), out, log);
         }
-        train(be, s, start.unetWeights(), start.textEncoder(), new Rng(s.seed()), out, log);
     }
 
     private ToyPretrain() {}

@@ -27,8 +27,8 @@ public final class ToyUceDemo {
     public static ToyDemo.Report run(Backend be, ToyDemo.Settings s, Path base, Path out, PrintStream log) {
         ToyDemo.requireShape(s.concept());
         long started = System.nanoTime();
-        try (ToyAssets assets = ToyAssets.extract()) {
-            StableDiffusion model = ModelLoader.load(be, base != null ? base : assets.model(), null, null);
+        try (ToyAssets assets = ToyAssets.extract();
+             StableDiffusion model = ModelLoader.load(be, base != null ? base : assets.model(), null, null)) {
             ShapeJudge judge = ShapeJudge.load(be, assets.judge());
             log.printf(Locale.ROOT, "toy demo: erasing \"%s\" from %s %dx%d shapes model with UCE (guide \"\", lamb %.1f)%n",
                     s.concept(), base != null ? base : "the built-in", model.unet().sampleSize(), model.unet().sampleSize(),

@@ -92,12 +92,12 @@ public final class UceCommand implements Callable<Integer> {
         // the input's layout by default: a folder is diffusers, a file a single file (as the loader reads them)
         Layout outFormat = format != null ? Flags.about("--format", () -> Layout.outputFormat(format))
                 : Files.isDirectory(model) ? Layout.DIFFUSERS : Layout.SINGLE_FILE;
-        Flags.about("--output", () -> EsdOutput.checkWritable(output, outFormat, overwrite));   // before loading a model of several GB
-        try (OutputLock lock = OutputLock.acquire(output, "--output"); CpuBackend be = new CpuBackend()) {
-            long start = System.nanoTime();
-            InputSnapshot input = InputSnapshot.of(model);
-            StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
-                    models.predictionType());
+        Flags.about("--output", () -> EsdOutput.checkWritable(output, outFormat, overwrite), Flags.OVERWRITE);   // before loading a model of several GB
+        long start = System.nanoTime();
+        InputSnapshot input = InputSnapshot.of(model);
+        try (OutputLock lock = OutputLock.acquire(output, "--output"); CpuBackend be = new CpuBackend();
+             StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
+                     models.predictionType())) {
             ModelLoader.hintConfig(err, sd, configDir, "--config DIR");
             err.printf(Locale.ROOT, "loaded %s (%s) in %.1f s%n", model, sd.layout().name().toLowerCase(Locale.ROOT),
                     (System.nanoTime() - start) / 1e9);
@@ -111,7 +111,7 @@ public final class UceCommand implements Callable<Integer> {
             input.verifyUnchanged("--model", "Run uce again on the input as it is now.");
             EsdOutput out = new EsdOutput(be, sd, r.edited(), metadata(settings)).pipelineFilesFrom(configDir, tokenizer);
             if (outFormat == Layout.LORA) out.writeLora(output, lora).forEach(err::println);
-            else Flags.about("--output", () -> out.write(output, outFormat, overwrite));
+            else Flags.about("--output", () -> out.write(output, outFormat, overwrite), Flags.OVERWRITE);
             err.printf(Locale.ROOT, "wrote %s (%s) in %.1f s total; peak memory %s%n", output, outFormat.formatId(),
                     (System.nanoTime() - start) / 1e9, PeakMemory.describe());
             return 0;

@@ -36,6 +36,30 @@ class ModelWeightsTest {
         }
     }
 
+    /**
+     * An SDXL single file's UNet and VAE read through the same table as its folder's: every tensor, SDXL's
+     * add_embedding (sgm's label_emb.0.0 / label_emb.0.2) included, bit for bit; the text encoders
+     * (conditioner.embedders.*) are SdxlTensors' and stay unmapped here.
+     */
+    @Test
+    void sdxlSingleFileGivesTheFoldersUnetWithItsAddEmbedding() {
+        try (ModelWeights folder = ModelWeights.open(Fixtures.path("tiny-sdxl-a"), ModelWeights.Ema.OFF);
+             ModelWeights single = ModelWeights.open(Fixtures.path("tiny-sdxl-a-single-file.safetensors"), ModelWeights.Ema.OFF)) {
+            assertEquals(folder.topology(), single.topology());
+            for (String n : List.of("add_embedding.linear_1.weight", "add_embedding.linear_1.bias",
+                    "add_embedding.linear_2.weight", "add_embedding.linear_2.bias")) {
+                assertTrue(single.names(Component.UNET).contains(n), n);
+                assertArrayEquals(folder.shape(Component.UNET, n), single.shape(Component.UNET, n), n);
+                assertArrayEquals(folder.readFloats(Component.UNET, n), single.readFloats(Component.UNET, n), n);
+            }
+            for (Component c : List.of(Component.UNET, Component.VAE)) {
+                assertEquals(folder.names(c), java.util.Set.copyOf(single.names(c)), c.toString());
+                for (String n : folder.names(c)) assertArrayEquals(folder.readFloats(c, n), single.readFloats(c, n), n);
+            }
+            assertTrue(single.unmapped().stream().allMatch(n -> n.startsWith("conditioner.embedders.")), single.unmapped().toString());
+        }
+    }
+
     @Test
     void refusesWhatIsNoWholeModel() {
         for (String path : List.of("tiny-sd-a/unet/diffusion_pytorch_model.safetensors", "tiny-sd-a/unet")) {

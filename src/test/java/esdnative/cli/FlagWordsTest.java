@@ -41,6 +41,7 @@ class FlagWordsTest {
                 () -> Layout.outputFormat("nope"),
                 () -> ModelLoader.checkPredictionType("sample"), () -> ModelLoader.checkEmaSource(model),
                 () -> ModelLoader.findTokenizer(tmp, null), () -> ModelLoader.load(new CpuBackend(), missing, null, null),
+                () -> ModelLoader.checkPredictionType(model, "v_prediction"), () -> ModelLoader.checkConfigFolder(tmp),
                 () -> ModelLoader.unetConfig(model.resolve("unet/config.json"), tmp), () -> ModelConfig.of("nope"),
                 () -> EsdOutput.checkWritable(existing, Layout.SINGLE_FILE, false),
                 () -> EsdOutput.checkWritable(tmp.resolve("x.ckpt"), Layout.SINGLE_FILE, false),
@@ -90,6 +91,29 @@ class FlagWordsTest {
                 "weights", "make-tiny", "--config", "nope", out);
         assertRefused("esd-native: --backend: unknown backend 'tpu'; valid: cpu, cuda, auto",
                 "generate", "--model", model, "--prompt", "a cat", "--output", tmp.resolve("a.png").toString(), "--backend", "tpu");
+    }
+
+    /** Where a flag lifts a refusal (the core words it without flags), the command says which, after the core's words. */
+    @Test
+    void theCommandSaysWhichFlagLiftsARefusal(@TempDir Path tmp) {
+        String model = Fixtures.path("tiny-sd-a").toString(), singleFile = Fixtures.path("tiny-sd-a-single-file.safetensors").toString();
+        assertRefusedWith("esd-native: --output: " + model + " already exists; pass --overwrite to replace it",
+                "train", "--model", model, "--concept", "a cat", "--output", model);
+        assertRefusedWith("esd-native: --output: " + model + " already exists; pass --overwrite to replace it",
+                "uce", "--model", model, "--erase", "a cat", "--output", model);
+        assertRefusedWith("esd-native: --prediction-type: a prediction type is for single files: " + model
+                        + "'s scheduler config says epsilon",
+                "generate", "--model", model, "--prompt", "a cat", "--output", tmp.resolve("a.png").toString(),
+                "--prediction-type", "v_prediction");
+        assertRefusedWith("esd-native: --config: " + tmp.resolve("unet/config.json") + " not found: the config folder needs unet/config.json",
+                "generate", "--model", singleFile, "--prompt", "a cat", "--output", tmp.resolve("a.png").toString(),
+                "--config", tmp.toString());
+    }
+
+    private static void assertRefusedWith(String line, String... args) {
+        Cli r = Cli.run(args);
+        assertEquals(2, r.exit(), r.err());
+        assertEquals(line, r.err().strip().lines().reduce((a, b) -> b).orElse(""), r.err());
     }
 
     private static void assertRefused(String start, String... args) {

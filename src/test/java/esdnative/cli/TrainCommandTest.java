@@ -168,8 +168,8 @@ class TrainCommandTest {
         String[] err = stderrOf(2, "train", "--model", Fixtures.path("tiny-sd-a").toString(), "--concept", "x",
                 "--iterations", "3", "--ddim-steps", "2", "--lr", "1e-3", "--backend", "cpu", "--format", "trained-only",
                 "--output", replayed.toString(), "--replay-dir", tmp.resolve("trace").toString());
-        assertTrue(err[err.length - 1].startsWith("esd-native: --replay-dir: trace file iter-000001.json: the trace is of a run "
-                + "that reused trajectories"), String.join("\n", err));
+        assertEquals("esd-native: --replay-dir: trace file iter-000001.json: the trace is of a run that reused trajectories; "
+                + "replay it with trajectory reuse; pass --fast (and the --reuse it had)", err[err.length - 1], String.join("\n", err));
         assertFalse(Files.exists(replayed));
     }
 

@@ -10,6 +10,7 @@ import esdnative.io.SafetensorsWriter;
 import esdnative.io.SafetensorsWriter.Entry;
 import esdnative.model.ModelLoader;
 import esdnative.model.StableDiffusion;
+import esdnative.testing.Cli;
 import esdnative.testing.Fixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -142,7 +143,15 @@ class TrainReliabilityTest {
                 {"--schedule", "aligned"}, {"--start-guidance", "2"}}) {
             assertEquals(2, Main.run(train(model, out, "3", concat(resume, other))), String.join(" ", other));
         }
-        assertEquals(2, Main.run(train(model, out, "1", resume)), "--iterations below the checkpoint's");
+        // the refusals that a flag lifts say which
+        Cli beyond = Cli.run(train(model, out, "1", resume));
+        assertEquals(2, beyond.exit(), "--iterations below the checkpoint's");
+        assertEquals("esd-native: --resume: checkpoint " + checkpoint + " has completed 2 iterations, more than this run's 1; "
+                + "plan 2 iterations or more; pass that as --iterations", lastLine(beyond));
+        Cli fast = Cli.run(train(model, out, "3", concat(resume, new String[] {"--fast"})));
+        assertEquals(2, fast.exit());
+        assertEquals("esd-native: --resume: checkpoint " + checkpoint + " was saved by a run without trajectory reuse; "
+                + "resume it without trajectory reuse; drop --fast/--reuse", lastLine(fast));
         assertFalse(Files.exists(out));
         assertEquals(0, Main.run(train(model, out, "3", resume)));
         assertTrue(Files.isDirectory(out));
@@ -217,6 +226,10 @@ class TrainReliabilityTest {
     // ---- helpers -------------------------------------------------------------------------------------------
 
     /** train's arguments: QUICK, where {@code options} (name, value pairs; a flag alone when it takes none) win. */
+    private static String lastLine(Cli r) {
+        return r.err().strip().lines().reduce((a, b) -> b).orElse("");
+    }
+
     private static String[] train(Path model, Path out, String iterations, String... options) {
         List<String> args = new ArrayList<>(List.of("train", "--model", model.toString(), "--concept", "a photo of a cat",
                 "--output", out.toString(), "--iterations", iterations));

@@ -1,5 +1,6 @@
 package esdnative.io;
 
+import esdnative.testing.Fixtures;
 import esdnative.util.UserError;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -176,6 +177,75 @@ class SafetensorsWriterTest {
             SafetensorsWriter.write(b, copy, Map.of());
         }
         assertArrayEquals(Files.readAllBytes(a), Files.readAllBytes(b));
+    }
+
+    /** Every kind of entry: float values in each float dtype (rounding probes), a scalar, an empty tensor, raw ints. */
+    private static SequencedMap<String, SafetensorsWriter.Entry> everyKind(boolean deferFloats) {
+        float[] values = probeValues();
+        ByteBuffer longBytes = ByteBuffer.allocate(48).order(ByteOrder.LITTLE_ENDIAN);
+        for (long l : new long[] {Long.MIN_VALUE, -1, 0, 1, 49406, Long.MAX_VALUE}) longBytes.putLong(l);
+        SequencedMap<String, SafetensorsWriter.Entry> entries = new LinkedHashMap<>();
+        for (DType d : List.of(DType.F32, DType.F16, DType.BF16, DType.F64)) {
+            entries.put(d.safetensorsName(), floatEntry(d, new long[] {values.length}, values, deferFloats));
+        }
+        entries.put("scalar", floatEntry(DType.F32, new long[] {}, new float[] {2.5f}, deferFloats));
+        entries.put("empty", floatEntry(DType.F16, new long[] {0, 4}, new float[0], deferFloats));
+        entries.put("i64", SafetensorsWriter.Entry.raw(DType.I64, new long[] {2, 3}, MemorySegment.ofArray(longBytes.array())));
+        return entries;
+    }
+
+    /** {@code values} as an entry, given at once or produced piece by piece (each piece a fresh copy). */
+    private static SafetensorsWriter.Entry floatEntry(DType dtype, long[] shape, float[] values, boolean deferred) {
+        return deferred ? SafetensorsWriter.Entry.deferred(dtype, shape, (from, count) -> Arrays.copyOfRange(values, (int) from, (int) from + count))
+                : SafetensorsWriter.Entry.floats(dtype, shape, values);
+    }
+
+    @Test
+    void deferredEntriesWriteTheSameBytesAsValuesGivenAtOnce() throws IOException {
+        Path atOnce = dir.resolve("at-once.safetensors"), inPieces = dir.resolve("in-pieces.safetensors");
+        SafetensorsWriter.write(atOnce, everyKind(false), Map.of("format", "pt"));
+        for (int piece : new int[] {1, 7, 1000, SafetensorsWriter.PIECE}) {   // pieces that cut tensors and conversion chunks
+            SafetensorsWriter.write(inPieces, everyKind(true), Map.of("format", "pt"), piece);
+            assertArrayEquals(Files.readAllBytes(atOnce), Files.readAllBytes(inPieces), "pieces of " + piece);
+        }
+    }
+
+    /** A file written by Python's safetensors, rewritten from its values (fetched in small pieces): the same bytes. */
+    @Test
+    void rewritesAReferenceFileByteForByte() throws IOException {
+        Path reference = Fixtures.path("tiny-sd-a/unet/diffusion_pytorch_model.safetensors");
+        Path fromValues = dir.resolve("values.safetensors"), fromBytes = dir.resolve("bytes.safetensors");
+        try (SafetensorsFile f = SafetensorsFile.open(reference)) {
+            SequencedMap<String, SafetensorsWriter.Entry> values = new LinkedHashMap<>(), bytes = new LinkedHashMap<>();
+            for (String name : f.names()) {
+                assertEquals(DType.F32, f.dtype(name));   // float values hold F32 exactly
+                values.put(name, floatEntry(DType.F32, f.shape(name), f.readFloats(name), true));
+                bytes.put(name, SafetensorsWriter.Entry.raw(f.dtype(name), f.shape(name), f.raw(name)));
+            }
+            SafetensorsWriter.write(fromValues, values, f.metadata(), 1000);
+            SafetensorsWriter.write(fromBytes, bytes, f.metadata());
+        }
+        assertArrayEquals(Files.readAllBytes(reference), Files.readAllBytes(fromValues));
+        assertArrayEquals(Files.readAllBytes(reference), Files.readAllBytes(fromBytes));
+    }
+
+    @Test
+    void aFailingOrShortDeferredTensorLeavesTheOldFile() throws IOException {
+        Path p = dir.resolve("state.safetensors");
+        Files.writeString(p, "old");
+        SequencedMap<String, SafetensorsWriter.Entry> failing = everyKind(false);
+        failing.put("late", SafetensorsWriter.Entry.deferred(DType.F32, new long[] {10}, (from, count) -> {
+            throw new UserError("values not finite");
+        }));
+        assertThrows(UserError.class, () -> SafetensorsWriter.write(p, failing, Map.of()));
+        SequencedMap<String, SafetensorsWriter.Entry> shortValues = everyKind(false);
+        shortValues.put("short", SafetensorsWriter.Entry.deferred(DType.F16, new long[] {10}, (from, count) -> new float[count - 1]));
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> SafetensorsWriter.write(p, shortValues, Map.of()));
+        assertTrue(e.getMessage().startsWith("short: asked for 10 values, got 9"), e.getMessage());
+        assertEquals("old", Files.readString(p));
+        assertEquals(List.of("state.safetensors"), listing());
+        assertThrows(IllegalArgumentException.class,
+                () -> SafetensorsWriter.Entry.deferred(DType.I32, new long[] {2}, (from, count) -> new float[count]));
     }
 
     @Test

@@ -34,9 +34,31 @@ final class Cublas implements AutoCloseable {
     private static final int CUBLAS_GEMM_DEFAULT = -1;
     private static final int CUBLAS_DEFAULT_MATH = 0;
 
+    // the GEMMs are called at the symbol's address passed first: constant handles, which the JIT inlines (handles
+    // bound to the symbols would sit in fields it cannot fold)
+    /**
+     * cublasGemmEx(handle, transa, transb, m, n, k, *alpha, A, Atype, lda, B, Btype, ldb, *beta, C, Ctype, ldc,
+     * computeType, algo)
+     */
+    @SuppressWarnings("restricted")
+    private static final MethodHandle GEMM_EX = Linker.nativeLinker().downcallHandle(FunctionDescriptor.of(JAVA_INT,
+            ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+            ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT,
+            ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    /**
+     * cublasGemmStridedBatchedEx(handle, transa, transb, m, n, k, *alpha, A, Atype, lda, strideA(long long),
+     * B, Btype, ldb, strideB, *beta, C, Ctype, ldc, strideC, batchCount, computeType, algo)
+     */
+    @SuppressWarnings("restricted")
+    private static final MethodHandle GEMM_STRIDED_BATCHED_EX = Linker.nativeLinker().downcallHandle(
+            FunctionDescriptor.of(JAVA_INT,
+                    ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                    ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS, JAVA_INT, JAVA_INT, JAVA_LONG,
+                    ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT));
+
     private final MethodHandle destroy;
-    private final MethodHandle gemmEx;
-    private final MethodHandle gemmStridedBatchedEx;
+    private final MemorySegment gemmEx;
+    private final MemorySegment gemmStridedBatchedEx;
     private final Arena arena = Arena.ofShared(); // the backend may be used from another thread than it was opened on
     private final MemorySegment handle;
     private final MemorySegment alpha;
@@ -61,18 +83,8 @@ final class Cublas implements AutoCloseable {
         MethodHandle getVersion = downcall(linker, lib, "cublasGetVersion_v2",
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         destroy = downcall(linker, lib, "cublasDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-        // cublasGemmEx(handle, transa, transb, m, n, k, *alpha, A, Atype, lda, B, Btype, ldb, *beta, C, Ctype, ldc,
-        //              computeType, algo)
-        gemmEx = downcall(linker, lib, "cublasGemmEx", FunctionDescriptor.of(JAVA_INT,
-                ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
-                ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT,
-                ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
-        // cublasGemmStridedBatchedEx(handle, transa, transb, m, n, k, *alpha, A, Atype, lda, strideA(long long),
-        //     B, Btype, ldb, strideB, *beta, C, Ctype, ldc, strideC, batchCount, computeType, algo)
-        gemmStridedBatchedEx = downcall(linker, lib, "cublasGemmStridedBatchedEx", FunctionDescriptor.of(JAVA_INT,
-                ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
-                ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS, JAVA_INT, JAVA_INT, JAVA_LONG,
-                ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT));
+        gemmEx = symbol(lib, "cublasGemmEx");
+        gemmStridedBatchedEx = symbol(lib, "cublasGemmStridedBatchedEx");
 
         MemorySegment handleOut = arena.allocate(ADDRESS);
         check(invokeInt(create, handleOut), "cublasCreate");
@@ -111,17 +123,26 @@ final class Cublas implements AutoCloseable {
         alpha.set(JAVA_FLOAT, 0, g.alpha());
         beta.set(JAVA_FLOAT, 0, g.beta());
         int status;
-        if (g.batch() == 1) {
-            status = invokeInt(gemmEx, handle, g.opA(), g.opB(), g.m(), g.n(), g.k(),
-                    alpha, MemorySegment.ofAddress(a), inputType, g.lda(),
-                    MemorySegment.ofAddress(b), inputType, g.ldb(),
-                    beta, MemorySegment.ofAddress(c), CUDA_R_32F, g.ldc(), computeType, CUBLAS_GEMM_DEFAULT);
-        } else {
-            status = invokeInt(gemmStridedBatchedEx, handle, g.opA(), g.opB(), g.m(), g.n(), g.k(),
-                    alpha, MemorySegment.ofAddress(a), inputType, g.lda(), g.strideA(),
-                    MemorySegment.ofAddress(b), inputType, g.ldb(), g.strideB(),
-                    beta, MemorySegment.ofAddress(c), CUDA_R_32F, g.ldc(), g.strideC(),
-                    g.batch(), computeType, CUBLAS_GEMM_DEFAULT);
+        // invokeExact with the descriptor's exact types: invokeWithArguments would box and spread 19-23 arguments
+        // and adapt the handle on every call (several µs; the backend issues thousands of GEMMs per iteration)
+        try {
+            if (g.batch() == 1) {
+                status = (int) GEMM_EX.invokeExact(gemmEx, handle, g.opA(), g.opB(), g.m(), g.n(), g.k(),
+                        alpha, MemorySegment.ofAddress(a), inputType, g.lda(),
+                        MemorySegment.ofAddress(b), inputType, g.ldb(),
+                        beta, MemorySegment.ofAddress(c), CUDA_R_32F, g.ldc(), computeType, CUBLAS_GEMM_DEFAULT);
+            } else {
+                status = (int) GEMM_STRIDED_BATCHED_EX.invokeExact(gemmStridedBatchedEx, handle, g.opA(), g.opB(),
+                        g.m(), g.n(), g.k(),
+                        alpha, MemorySegment.ofAddress(a), inputType, g.lda(), g.strideA(),
+                        MemorySegment.ofAddress(b), inputType, g.ldb(), g.strideB(),
+                        beta, MemorySegment.ofAddress(c), CUDA_R_32F, g.ldc(), g.strideC(),
+                        g.batch(), computeType, CUBLAS_GEMM_DEFAULT);
+            }
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException("cuBLAS call failed: " + t, t);
         }
         if (status != CUBLAS_STATUS_SUCCESS) {
             throw new CudaException("cuBLAS GEMM " + g + " failed: " + statusName(status));
@@ -139,9 +160,11 @@ final class Cublas implements AutoCloseable {
 
     @SuppressWarnings("restricted")
     private static MethodHandle downcall(Linker linker, SymbolLookup lib, String name, FunctionDescriptor fd) {
-        MemorySegment symbol = lib.find(name)
-                .orElseThrow(() -> new CudaException("cuBLAS has no symbol " + name));
-        return linker.downcallHandle(symbol, fd);
+        return linker.downcallHandle(symbol(lib, name), fd);
+    }
+
+    private static MemorySegment symbol(SymbolLookup lib, String name) {
+        return lib.find(name).orElseThrow(() -> new CudaException("cuBLAS has no symbol " + name));
     }
 
     private static int invokeInt(MethodHandle h, Object... args) {

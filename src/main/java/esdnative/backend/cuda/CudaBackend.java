@@ -75,7 +75,8 @@ public final class CudaBackend implements Backend {
     }
 
     /** The operations whose GEMMs are convolutions (TF32 in the DEFAULT mode). */
-    private static final Set<String> CONVOLUTIONS = Set.of("conv2d", "conv2dBackwardData", "conv2dBackwardWeight");
+    private static final Set<String> CONVOLUTIONS = Set.of("conv2d", "conv2dResidual", "conv2dSampleBias",
+            "conv2dBackwardData", "conv2dBackwardWeight");
     private static final int BLOCK = 256;                  // threads of 1-D kernels
     private static final int MAX_GRID = 65535 * 16;        // elementwise grids stride beyond this
     private static final int ROWS_PER_BLOCK = BLOCK / 32;  // warp-per-row kernels
@@ -292,6 +293,14 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public void addRowBiasResidual(Tensor y, Tensor bias, Tensor residual, int rows, int cols) {
+        begin("addRowBiasResidual");
+        long n = (long) rows * cols;
+        elementwise(Kernel.ADD_ROW_BIAS_RESIDUAL, n, ptr(y, n, "y"), ptr(bias, cols, "bias"),
+                ptr(residual, n, "residual"), rows, cols);
+    }
+
+    @Override
     public void sumRows(Tensor dBias, Tensor dy, int rows, int cols) {
         begin("sumRows");
         Ptr db = ptr(dBias, cols, "dBias"), g = ptr(dy, (long) rows * cols, "dy");
@@ -329,10 +338,35 @@ public final class CudaBackend implements Backend {
     @Override
     public void conv2d(Tensor out, Tensor in, Tensor weight, Tensor bias, Conv2dShape sh) {
         begin("conv2d");
+        convolve(out, in, weight, bias, null, null, sh);
+    }
+
+    /** The bias and the residual are added in one pass over the GEMM's output. */
+    @Override
+    public void conv2dResidual(Tensor out, Tensor in, Tensor weight, Tensor bias, Tensor residual, Conv2dShape sh) {
+        begin("conv2dResidual");
+        convolve(out, in, weight, bias, residual, null, sh);
+    }
+
+    /** Both biases are added in one pass over the GEMM's output. */
+    @Override
+    public void conv2dSampleBias(Tensor out, Tensor in, Tensor weight, Tensor bias, Tensor sampleBias,
+                                 Conv2dShape sh) {
+        begin("conv2dSampleBias");
+        convolve(out, in, weight, bias, null, sampleBias, sh);
+    }
+
+    /**
+     * out = conv(in) + bias (+ residual, or + sampleBias[n, k]): GEMMs, then one pass adding what is not null (at
+     * most one of residual and sampleBias).
+     */
+    private void convolve(Tensor out, Tensor in, Tensor weight, Tensor bias, Tensor residual, Tensor sampleBias,
+                          Conv2dShape sh) {
         ConvSizes z = new ConvSizes(sh);
         Ptr o = out(out, z.outAll, "out"), x = ptr(in, z.inAll, "in");
         long w = gemmOperand(weight, z.weight, "weight");
-        Ptr bi = optional(bias, sh.k(), "bias");
+        Ptr bi = optional(bias, sh.k(), "bias"), r = optional(residual, z.outAll, "residual");
+        Ptr sb = optional(sampleBias, (long) sh.n() * sh.k(), "sampleBias");
         if (z.pointwise) {
             // out[n] [k, hw] = w [k, c] · in[n] [c, hw], all samples in one batched GEMM
             gemmAt(false, false, sh.k(), z.ohw, sh.c(), 1f, w, sh.c(), 0, gemmInput(x, z.inAll), z.ohw, z.inSample,
@@ -353,7 +387,11 @@ public final class CudaBackend implements Backend {
                 allocator.release(col);
             }
         }
-        if (bi != null) {
+        if (r != null) {
+            elementwise(Kernel.ADD_CHANNEL_BIAS_RESIDUAL, z.outAll, o, bi, r, sh.n(), sh.k(), z.ohw);
+        } else if (sb != null) {
+            elementwise(Kernel.ADD_CHANNEL_BIASES, z.outAll, o, bi, sb, sh.n(), sh.k(), z.ohw);
+        } else if (bi != null) {
             elementwise(Kernel.ADD_CHANNEL_BIAS, z.outAll, o, bi, sh.n(), sh.k(), z.ohw, 0);
         }
     }
@@ -478,32 +516,82 @@ public final class CudaBackend implements Backend {
     public void groupNorm(Tensor out, Tensor mean, Tensor rstd, Tensor in, Tensor gamma, Tensor beta,
                           int n, int c, int hw, int groups, float eps) {
         begin("groupNorm");
-        checkGroups(c, groups);
-        long size = (long) n * c * hw;
-        int stats = n * groups;
-        if (size == 0) return;
-        launch(Kernel.GROUP_NORM_FORWARD, Dim.of(stats), Dim.of(groupBlock(c / groups, hw)),
-                out(out, size, "out"), optionalOut(mean, stats, "mean"), optionalOut(rstd, stats, "rstd"),
-                ptr(in, size, "in"), ptr(gamma, c, "gamma"), ptr(beta, c, "beta"), c, hw, groups, eps);
+        groupNormForward(out, mean, rstd, in, gamma, beta, n, c, hw, groups, eps, false);
+    }
+
+    /** One pass less than groupNorm then silu: the normalised values are never stored. */
+    @Override
+    public void groupNormSilu(Tensor out, Tensor mean, Tensor rstd, Tensor in, Tensor gamma, Tensor beta,
+                              int n, int c, int hw, int groups, float eps) {
+        begin("groupNormSilu");
+        groupNormForward(out, mean, rstd, in, gamma, beta, n, c, hw, groups, eps, true);
     }
 
     @Override
     public void groupNormBackward(Tensor dIn, Tensor dGamma, Tensor dBeta, Tensor dOut, Tensor in,
                                   Tensor mean, Tensor rstd, Tensor gamma, int n, int c, int hw, int groups) {
         begin("groupNormBackward");
+        groupNormBackwardPasses(dIn, dGamma, dBeta, dOut, in, mean, rstd, gamma, null, n, c, hw, groups);
+    }
+
+    /** The silu's gradient is taken inside the group norm's passes, y recomputed from in and the statistics. */
+    @Override
+    public void groupNormSiluBackward(Tensor dIn, Tensor dGamma, Tensor dBeta, Tensor dOut, Tensor in, Tensor mean,
+                                      Tensor rstd, Tensor gamma, Tensor beta, int n, int c, int hw, int groups,
+                                      float eps) {
+        begin("groupNormSiluBackward");
+        groupNormBackwardPasses(dIn, dGamma, dBeta, dOut, in, mean, rstd, gamma, beta, n, c, hw, groups);
+    }
+
+    /** Statistics per (plane, piece), then every element from its group's combined statistics (group_norm.cu). */
+    private void groupNormForward(Tensor out, Tensor mean, Tensor rstd, Tensor in, Tensor gamma, Tensor beta,
+                                  int n, int c, int hw, int groups, float eps, boolean silu) {
         checkGroups(c, groups);
         long size = (long) n * c * hw;
         int stats = n * groups;
+        Ptr x = ptr(in, size, "in"), g = ptr(gamma, c, "gamma"), b = ptr(beta, c, "beta");
+        Ptr o = out(out, size, "out"), mu = optionalOut(mean, stats, "mean"), rs = optionalOut(rstd, stats, "rstd");
+        if (size == 0) return;
+        GroupNormGrid grid = GroupNormGrid.of(n, c, hw);
+        CudaAllocator.Block partial = allocator.allocateWorkspace(grid.partialBytes(), op);
+        try {
+            Ptr sums = new Ptr(partial.address());
+            launch(Kernel.GROUP_NORM_STATS, grid.blocks(), grid.threads(), sums, x, hw);
+            launch(Kernel.GROUP_NORM_APPLY, grid.blocks(), grid.threads(), o, mu, rs, sums, x, g, b, c, hw, groups,
+                    eps, silu ? 1 : 0);
+        } finally {
+            allocator.release(partial);
+        }
+    }
+
+    /** Sums per (plane, piece), then the input gradient and the parameter gradients from them; beta: silu only. */
+    private void groupNormBackwardPasses(Tensor dIn, Tensor dGamma, Tensor dBeta, Tensor dOut, Tensor in,
+                                         Tensor mean, Tensor rstd, Tensor gamma, Tensor beta,
+                                         int n, int c, int hw, int groups) {
+        checkGroups(c, groups);
+        long size = (long) n * c * hw;
+        int stats = n * groups;
+        boolean silu = beta != null;
         Ptr dy = ptr(dOut, size, "dOut"), x = ptr(in, size, "in");
         Ptr mu = ptr(mean, stats, "mean"), rs = ptr(rstd, stats, "rstd");
-        if (size == 0) return;
-        if (dIn != null) {
-            launch(Kernel.GROUP_NORM_BACKWARD_INPUT, Dim.of(stats), Dim.of(groupBlock(c / groups, hw)),
-                    ptr(dIn, size, "dIn"), dy, x, mu, rs, ptr(gamma, c, "gamma"), c, hw, groups);
-        }
-        if (dGamma != null || dBeta != null) {
-            launch(Kernel.GROUP_NORM_BACKWARD_PARAMS, Dim.of(c), Dim.of(BLOCK),
-                    optional(dGamma, c, "dGamma"), optional(dBeta, c, "dBeta"), dy, x, mu, rs, n, c, hw, groups);
+        Ptr g = ptr(gamma, c, "gamma"), b = optional(beta, c, "beta");
+        Ptr dx = optional(dIn, size, "dIn"), dg = optional(dGamma, c, "dGamma"), db = optional(dBeta, c, "dBeta");
+        if (size == 0 || dx == null && dg == null && db == null) return;
+        GroupNormGrid grid = GroupNormGrid.of(n, c, hw);
+        CudaAllocator.Block partial = allocator.allocateWorkspace(grid.partialBytes(), op);
+        try {
+            Ptr sums = new Ptr(partial.address());
+            launch(Kernel.GROUP_NORM_BACKWARD_SUMS, grid.blocks(), grid.threads(), sums, dy, x, mu, rs, g, b,
+                    c, hw, groups, silu ? 1 : 0);
+            if (dx != null) {
+                launch(Kernel.GROUP_NORM_BACKWARD_INPUT, grid.blocks(), grid.threads(), dx, sums, dy, x, mu, rs, g, b,
+                        c, hw, groups, silu ? 1 : 0);
+            }
+            if (dg != null || db != null) {
+                elementwise(Kernel.GROUP_NORM_BACKWARD_PARAMS, c, dg, db, sums, n, c, grid.pieces());
+            }
+        } finally {
+            allocator.release(partial);
         }
     }
 
@@ -717,7 +805,16 @@ public final class CudaBackend implements Backend {
     public void geglu(Tensor out, Tensor in, int rows, int cols) {
         begin("geglu");
         long n = (long) rows * cols;
-        elementwise(Kernel.GEGLU_FORWARD, n, out(out, n, "out"), ptr(in, 2 * n, "in"), rows, cols);
+        elementwise(Kernel.GEGLU_FORWARD, n, out(out, n, "out"), ptr(in, 2 * n, "in"), null, rows, cols);
+    }
+
+    /** The bias is added as the kernel reads in: no pass of its own. */
+    @Override
+    public void gegluBias(Tensor out, Tensor in, Tensor bias, int rows, int cols) {
+        begin("gegluBias");
+        long n = (long) rows * cols;
+        elementwise(Kernel.GEGLU_FORWARD, n, out(out, n, "out"), ptr(in, 2 * n, "in"), ptr(bias, 2L * cols, "bias"),
+                rows, cols);
     }
 
     @Override
@@ -725,7 +822,15 @@ public final class CudaBackend implements Backend {
         begin("gegluBackward");
         long n = (long) rows * cols;
         elementwise(Kernel.GEGLU_BACKWARD, n, ptr(dIn, 2 * n, "dIn"), ptr(dOut, n, "dOut"), ptr(in, 2 * n, "in"),
-                rows, cols);
+                null, rows, cols);
+    }
+
+    @Override
+    public void gegluBiasBackward(Tensor dIn, Tensor dOut, Tensor in, Tensor bias, int rows, int cols) {
+        begin("gegluBiasBackward");
+        long n = (long) rows * cols;
+        elementwise(Kernel.GEGLU_BACKWARD, n, ptr(dIn, 2 * n, "dIn"), ptr(dOut, n, "dOut"), ptr(in, 2 * n, "in"),
+                ptr(bias, 2L * cols, "bias"), rows, cols);
     }
 
     // ---- shape ops -----------------------------------------------------------------------------------------
@@ -1039,12 +1144,6 @@ public final class CudaBackend implements Backend {
 
     private void launch(Kernel kernel, Dim grid, Dim block, Object... args) {
         device.launch(kernel, grid, block, args);
-    }
-
-    /** Threads per (sample, group) block: enough to cover small groups without idling most of a large block. */
-    private static int groupBlock(int channelsPerGroup, int hw) {
-        long count = (long) channelsPerGroup * hw;
-        return count >= 8192 ? 512 : count >= 1024 ? 256 : 64;
     }
 
     private static void checkGroups(int c, int groups) {

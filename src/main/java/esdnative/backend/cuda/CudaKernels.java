@@ -2,6 +2,7 @@ package esdnative.backend.cuda;
 
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
+import jcuda.driver.CUresult;
 import jcuda.driver.JCudaDriver;
 
 import java.lang.foreign.Arena;
@@ -11,7 +12,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.util.ArrayList;
-import java.util.EnumMap;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -42,10 +43,21 @@ final class CudaKernels implements AutoCloseable {
 
     private final CudaContext context;
     private final List<CUmodule> modules = new ArrayList<>();
-    private final Map<Kernel, MemorySegment> functions = new EnumMap<>(Kernel.class);
-    private final Map<Kernel, ParameterBlock> parameters = new EnumMap<>(Kernel.class);
+    /**
+     * CUresult cuLaunchKernel(CUfunction f, unsigned gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ,
+     * unsigned sharedMemBytes, CUstream hStream, void** kernelParams, void** extra), called at the address passed
+     * first: a constant handle, which the JIT inlines (one bound to the symbol would sit in a field it cannot fold)
+     */
+    @SuppressWarnings("restricted")
+    private static final MethodHandle CU_LAUNCH_KERNEL = Linker.nativeLinker().downcallHandle(FunctionDescriptor.of(
+            JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS,
+            ADDRESS));
+
+    /** each kernel's function handle and parameter block, by ordinal: no lookup per launch */
+    private final MemorySegment[] functions = new MemorySegment[Kernel.values().length];
+    private final ParameterBlock[] parameters = new ParameterBlock[Kernel.values().length];
     private final Arena arena = Arena.ofShared(); // the backend may be used from another thread than it was opened on
-    private final MethodHandle cuLaunchKernel;
+    private final MemorySegment cuLaunchKernel;
     private final MemorySegment stream;
     private final boolean syncEveryLaunch;
 
@@ -55,12 +67,8 @@ final class CudaKernels implements AutoCloseable {
         this.context = context;
         this.syncEveryLaunch = syncEveryLaunch;
         this.stream = MemorySegment.ofAddress(context.stream().handle());
-        // CUresult cuLaunchKernel(CUfunction f, unsigned gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY,
-        //     blockDimZ, unsigned sharedMemBytes, CUstream hStream, void** kernelParams, void** extra)
-        cuLaunchKernel = Linker.nativeLinker().downcallHandle(driver.find("cuLaunchKernel").orElseThrow(
-                () -> new CudaException("the driver library has no cuLaunchKernel")), FunctionDescriptor.of(JAVA_INT,
-                ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS,
-                ADDRESS));
+        cuLaunchKernel = driver.find("cuLaunchKernel").orElseThrow(
+                () -> new CudaException("the driver library has no cuLaunchKernel"));
         Map<String, List<Kernel>> byModule = new LinkedHashMap<>();
         for (Kernel k : Kernel.values()) byModule.computeIfAbsent(k.module, m -> new ArrayList<>()).add(k);
         for (var e : byModule.entrySet()) {
@@ -74,23 +82,26 @@ final class CudaKernels implements AutoCloseable {
             for (Kernel k : e.getValue()) {
                 Function f = new Function();
                 CudaContext.check(JCudaDriver.cuModuleGetFunction(f, module, k.entry), "finding kernel " + k.entry);
-                functions.put(k, f.handle());
-                parameters.put(k, new ParameterBlock(k, arena));
+                functions[k.ordinal()] = f.handle();
+                parameters[k.ordinal()] = new ParameterBlock(k, arena);
             }
         }
     }
 
     /** Launches {@code kernel} on grid × block threads; {@code op} names the backend operation for errors. */
     void launch(String op, Kernel kernel, Dim grid, Dim block, Object... args) {
-        MemorySegment params = parameters.get(kernel).write(args).pointers();
+        MemorySegment params = parameters[kernel.ordinal()].write(args).pointers();
         int result;
         try {
-            result = (int) cuLaunchKernel.invokeExact(functions.get(kernel), grid.x, grid.y, grid.z,
-                    block.x, block.y, block.z, 0, stream, params, MemorySegment.NULL);
+            result = (int) CU_LAUNCH_KERNEL.invokeExact(cuLaunchKernel, functions[kernel.ordinal()], grid.x, grid.y,
+                    grid.z, block.x, block.y, block.z, 0, stream, params, MemorySegment.NULL);
         } catch (Throwable t) {
             throw new CudaException("cuda " + op + ": cuLaunchKernel failed to run: " + t, t);
         }
-        CudaContext.check(result, "cuda " + op + ": launching " + kernel.entry + " grid " + grid + " block " + block);
+        if (result != CUresult.CUDA_SUCCESS) { // the message only on failure: building it costs more than the launch
+            CudaContext.check(result, "cuda " + op + ": launching " + kernel.entry + " grid " + grid
+                    + " block " + block);
+        }
         if (syncEveryLaunch) {
             context.synchronize("cuda " + op + ": kernel " + kernel.entry);
         }
@@ -110,8 +121,8 @@ final class CudaKernels implements AutoCloseable {
     public void close() {
         for (CUmodule m : modules) JCudaDriver.cuModuleUnload(m);
         modules.clear();
-        functions.clear();
-        parameters.clear();
+        Arrays.fill(functions, null);
+        Arrays.fill(parameters, null);
         arena.close();
     }
 }

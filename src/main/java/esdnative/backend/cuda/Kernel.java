@@ -26,13 +26,19 @@ enum Kernel {
     GELU_BACKWARD("activations", "gelu_backward", PTR, PTR, PTR, I64),
     QUICK_GELU_FORWARD("activations", "quick_gelu_forward", PTR, PTR, I64),
     QUICK_GELU_BACKWARD("activations", "quick_gelu_backward", PTR, PTR, PTR, I64),
-    GEGLU_FORWARD("activations", "geglu_forward", PTR, PTR, I32, I32),
-    GEGLU_BACKWARD("activations", "geglu_backward", PTR, PTR, PTR, I32, I32),
-    // group_norm.cu: (out, mean, rstd, in, gamma, beta, c, hw, groups, eps) etc.
-    GROUP_NORM_FORWARD("group_norm", "group_norm_forward", PTR, PTR, PTR, PTR, PTR, PTR, I32, I32, I32, F32),
-    GROUP_NORM_BACKWARD_INPUT("group_norm", "group_norm_backward_input", PTR, PTR, PTR, PTR, PTR, PTR, I32, I32, I32),
-    GROUP_NORM_BACKWARD_PARAMS("group_norm", "group_norm_backward_params",
-            PTR, PTR, PTR, PTR, PTR, PTR, I32, I32, I32, I32),
+    // geglu: (out, in, bias, rows, cols), (dIn, dOut, in, bias, rows, cols); bias may be null
+    GEGLU_FORWARD("activations", "geglu_forward", PTR, PTR, PTR, I32, I32),
+    GEGLU_BACKWARD("activations", "geglu_backward", PTR, PTR, PTR, PTR, I32, I32),
+    // group_norm.cu: stats (partial, in, hw); apply (out, mean, rstd, partial, in, gamma, beta, c, hw, groups, eps,
+    // silu); backward sums (partial, dOut, in, mean, rstd, gamma, beta, c, hw, groups, silu), input (dIn, partial,
+    // dOut, in, mean, rstd, gamma, beta, c, hw, groups, silu), params (dGamma, dBeta, partial, n, c, pieces)
+    GROUP_NORM_STATS("group_norm", "group_norm_stats", PTR, PTR, I32),
+    GROUP_NORM_APPLY("group_norm", "group_norm_apply", PTR, PTR, PTR, PTR, PTR, PTR, PTR, I32, I32, I32, F32, I32),
+    GROUP_NORM_BACKWARD_SUMS("group_norm", "group_norm_backward_sums",
+            PTR, PTR, PTR, PTR, PTR, PTR, PTR, I32, I32, I32, I32),
+    GROUP_NORM_BACKWARD_INPUT("group_norm", "group_norm_backward_input",
+            PTR, PTR, PTR, PTR, PTR, PTR, PTR, PTR, I32, I32, I32, I32),
+    GROUP_NORM_BACKWARD_PARAMS("group_norm", "group_norm_backward_params", PTR, PTR, PTR, I32, I32, I32),
     // layer_norm.cu
     LAYER_NORM_FORWARD("layer_norm", "layer_norm_forward", PTR, PTR, PTR, PTR, PTR, PTR, I32, I32, F32),
     LAYER_NORM_BACKWARD_INPUT("layer_norm", "layer_norm_backward_input", PTR, PTR, PTR, PTR, PTR, PTR, I32, I32),
@@ -51,7 +57,11 @@ enum Kernel {
     SUM_ROWS("bias", "sum_rows", PTR, PTR, I32, I32),
     SUM_ROWS_FINISH("bias", "sum_rows_finish", PTR, PTR, I32, I32),
     ADD_CHANNEL_BIAS("bias", "add_channel_bias", PTR, PTR, I32, I32, I32, I32),
+    ADD_CHANNEL_BIASES("bias", "add_channel_biases", PTR, PTR, PTR, I32, I32, I32),
     CHANNEL_BIAS_GRAD("bias", "channel_bias_grad", PTR, PTR, I32, I32, I32, I32),
+    // residual.cu: (y, bias, residual, n, c, hw), (y, bias, residual, rows, cols)
+    ADD_CHANNEL_BIAS_RESIDUAL("residual", "add_channel_bias_residual", PTR, PTR, PTR, I32, I32, I32),
+    ADD_ROW_BIAS_RESIDUAL("residual", "add_row_bias_residual", PTR, PTR, PTR, I32, I32),
     // im2col.cu: (col|dIn, in|col, n, c, h, w, r, s, stride, pad, oh, ow)
     IM2COL("im2col", "im2col", PTR, PTR, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32),
     COL2IM("im2col", "col2im", PTR, PTR, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32),

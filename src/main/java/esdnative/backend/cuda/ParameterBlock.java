@@ -18,12 +18,15 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  */
 final class ParameterBlock {
     private final Kernel kernel;
+    /** the kernel's parameter types, as an array: read on every launch */
+    private final Kernel.Param[] types;
     private final MemorySegment values;
     private final MemorySegment pointers;
 
     ParameterBlock(Kernel kernel, Arena arena) {
         this.kernel = kernel;
-        int count = kernel.params.size();
+        this.types = kernel.params.toArray(Kernel.Param[]::new);
+        int count = types.length;
         values = arena.allocate(JAVA_LONG, Math.max(1, count));
         pointers = arena.allocate(ADDRESS, Math.max(1, count));
         for (int i = 0; i < count; i++) pointers.setAtIndex(ADDRESS, i, values.asSlice(8L * i, 8));
@@ -31,14 +34,14 @@ final class ParameterBlock {
 
     /** Checks {@code args} against the kernel's parameters and writes them into the value slots. */
     ParameterBlock write(Object... args) {
-        if (args.length != kernel.params.size()) {
-            throw new IllegalArgumentException("kernel " + kernel.entry + " takes " + kernel.params.size()
+        if (args.length != types.length) {
+            throw new IllegalArgumentException("kernel " + kernel.entry + " takes " + types.length
                     + " arguments, got " + args.length);
         }
         for (int i = 0; i < args.length; i++) {
             Object a = args[i];
             long at = 8L * i;
-            switch (kernel.params.get(i)) {
+            switch (types[i]) {
                 case PTR -> {
                     if (a == null) values.set(JAVA_LONG, at, 0);
                     else if (a instanceof Ptr p) values.set(JAVA_LONG, at, p.address());

@@ -25,7 +25,6 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -133,7 +132,7 @@ public final class ConvertCommand implements Runnable {
                         SafetensorsWriter.write(dir.resolve(file), entries, Map.of("format", "pt"));
                         report(out, output.resolve(c.folder()).resolve(file), entries, null);
                     }
-                    if (configFrom != null) copyConfigs(configFrom, tmp);
+                    if (configFrom != null) DiffusersFolder.copyConfigs(configFrom, tmp);
                 });
                 if (configFrom == null) {
                     out.println("note: no config.json files written; pass --config-from DIR (a diffusers folder of the same architecture)");
@@ -194,7 +193,7 @@ public final class ConvertCommand implements Runnable {
                     SafetensorsWriter.write(file, c.getValue(), Map.of("format", "pt"));
                     report(out, output.resolve(SdxlConversion.weightsFile(c.getKey())), c.getValue(), null);
                 }
-                copyConfigs(configDir, tmp);
+                DiffusersFolder.copyConfigs(configDir, tmp);
             });
         }
         if (!dropped.isEmpty()) out.println("dropped " + dropped.size() + " tensors that are no model weight (e.g. " + dropped.getFirst() + ")");
@@ -247,28 +246,6 @@ public final class ConvertCommand implements Runnable {
         out.printf(Locale.ROOT, "wrote %s: %d tensors, %,d bytes of data%n", file, entries.size(), bytes);
         if (model != null && !model.unmapped().isEmpty()) {
             out.println("dropped " + model.unmapped().size() + " tensors that are no model weight (e.g. " + model.unmapped().getFirst() + ")");
-        }
-    }
-
-    /** Copies the small text files of a diffusers folder (configs, scheduler, tokenizer), never weights. */
-    static void copyConfigs(Path from, Path to) {
-        List<Path> files;
-        try (Stream<Path> s = Files.walk(from, 2)) {
-            files = s.filter(Files::isRegularFile).filter(p -> {
-                String n = p.getFileName().toString();
-                return n.endsWith(".json") || n.endsWith(".txt");
-            }).toList();
-        } catch (IOException e) {
-            throw new UserError(from + ": cannot list folder: " + e.getMessage(), e);
-        }
-        for (Path f : files) {
-            Path target = to.resolve(from.relativize(f).toString());
-            try {
-                Files.createDirectories(target.getParent());
-                Files.copy(f, target, StandardCopyOption.REPLACE_EXISTING);
-            } catch (IOException e) {
-                throw new UserError(target + ": cannot copy config: " + e.getMessage(), e);
-            }
         }
     }
 }

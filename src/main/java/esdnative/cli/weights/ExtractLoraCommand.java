@@ -98,7 +98,6 @@ public final class ExtractLoraCommand implements Runnable {
                     + base.getFileName() + " " + erased.getFileName()));
             LoraWriter.report(result).forEach(err::println);
             otherChanges.forEach(n -> err.println("not in the LoRA: " + n + " changed (only the UNet is extracted)"));
-            // e.g. SDXL's add_embedding (label_emb), which the single-file reader here does not map
             unshared.forEach(n -> err.println("not compared: unet/" + n + " is in only one of the two models"));
             err.printf(Locale.ROOT, "wrote %s (%,d bytes); extraction %.1f s, in all %.1f s; worst residual %s%n", out, sizeOf(out),
                     seconds, (System.nanoTime() - start) / 1e9, meta.get("esd.lora.worst_residual"));

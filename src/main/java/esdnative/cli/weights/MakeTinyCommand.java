@@ -1,6 +1,7 @@
 package esdnative.cli.weights;
 
 import esdnative.checkpoint.CompVisNames;
+import esdnative.checkpoint.DiffusersFolder;
 import esdnative.checkpoint.TensorEntries;
 import esdnative.model.ModelConfig;
 import esdnative.options.Flags;
@@ -11,13 +12,10 @@ import esdnative.io.DType;
 import esdnative.io.SafetensorsWriter;
 import esdnative.io.SafetensorsWriter.Entry;
 import esdnative.model.clip.ClipTextModel;
-import esdnative.model.clip.ClipTextConfig;
 import esdnative.model.clip.ClipTextModelWithProjection;
+import esdnative.model.sdxl.SdxlConfig;
 import esdnative.model.sdxl.SdxlConversion;
 import esdnative.model.sdxl.StableDiffusionXL;
-import esdnative.model.unet.UNetConfig;
-import esdnative.model.vae.VaeConfig;
-import esdnative.io.Json;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.util.Rng;
 import esdnative.checkpoint.CompVisNames.Component;
@@ -40,14 +38,15 @@ import java.util.SequencedMap;
 /**
  * {@code esd-native weights make-tiny}: a model of random weights for any architecture, in either layout, for tests
  * and benchmarks. Weights are drawn like PyTorch's default layer init (uniform ±1/√fan_in), norm scales near 1,
- * small biases and embeddings; the same seed gives the same values in both layouts. SDXL from an SDXL folder's configs.
+ * small biases and embeddings; the same seed gives the same values in both layouts. SDXL by name or from an SDXL folder's
+ * configs.
  */
 @Command(name = "make-tiny",
         description = "Write a Stable Diffusion model of random weights (a diffusers folder or a CompVis single file).")
 public final class MakeTinyCommand implements Runnable {
     @Option(names = "--config", required = true, paramLabel = "CONFIG",
-            description = "sd14-tiny, sd2-tiny, sd14, sd2 (full size), or a diffusers folder (or its model_index.json) whose configs to use "
-                    + "(an SDXL folder: an SDXL model, as a folder).")
+            description = "sd14-tiny, sd2-tiny, sdxl-tiny, sd14, sd2, sdxl (full size), or a diffusers folder (or its model_index.json) "
+                    + "whose configs to use (SDXL, built in or a folder: an SDXL model, as a folder).")
     String config;
 
     @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "Random seed. Default: ${DEFAULT-VALUE}.")
@@ -61,7 +60,8 @@ public final class MakeTinyCommand implements Runnable {
     String dtype;
 
     @Option(names = "--tokenizer", paramLabel = "DIR",
-            description = "diffusers layout: copy vocab.json and merges.txt from this folder into OUT/tokenizer.")
+            description = "diffusers layout: copy vocab.json and merges.txt from this folder into OUT/tokenizer "
+                    + "(a built-in SDXL: into tokenizer/ and tokenizer_2/; needed).")
     Path tokenizer;
 
     @Parameters(index = "0", paramLabel = "OUT", description = "The folder or .safetensors file to create.")
@@ -84,11 +84,15 @@ public final class MakeTinyCommand implements Runnable {
         if (tokenizer != null && !Files.isRegularFile(tokenizer.resolve("vocab.json"))) {
             throw new UserError("--tokenizer: " + tokenizer + " has no vocab.json");
         }
-        Path sdxlConfigs = sdxlConfigFolder();
-        if (sdxlConfigs != null) {
+        Path sdxlFolder = sdxlConfigFolder();
+        SdxlConfig sdxl = sdxlFolder != null ? Flags.about("--config", () -> SdxlConfig.fromFolder(sdxlFolder)) : SdxlConfig.named(config);
+        if (sdxl != null) {
             if (singleFile) throw new UserError("--layout single-file: an SDXL model is made as a folder; then `weights convert` it to a single file");
-            if (tokenizer != null) throw new UserError("--tokenizer: an SDXL model takes both tokenizers from its --config folder");
-            out.printf(Locale.ROOT, "wrote %s: %,d random parameters (%s, seed %d)%n", output, makeSdxl(sdxlConfigs, type), config, seed);
+            if (tokenizer != null && sdxlFolder != null) throw new UserError("--tokenizer: an SDXL model takes both tokenizers from its --config folder");
+            if (tokenizer == null && sdxlFolder == null) {
+                throw new UserError("--tokenizer: a built-in SDXL model needs CLIP's tokenizer folder (vocab.json, merges.txt) for its two tokenizers");
+            }
+            out.printf(Locale.ROOT, "wrote %s: %,d random parameters (%s, seed %d)%n", output, makeSdxl(sdxl, sdxlFolder, type), config, seed);
             out.flush();
             return;
         }
@@ -161,41 +165,45 @@ public final class MakeTinyCommand implements Runnable {
         shapes.forEach((name, shape) -> entries.put(prefix + name, Entry.floats(dtype, shape, values(name, shape, rng))));
     }
 
-    /** The SDXL diffusers folder --config names, or null when it names no SDXL model (no built-in SDXL config yet). */
+    /** The SDXL diffusers folder --config names, or null when it names none (a built-in name, an SD folder). */
     private Path sdxlConfigFolder() {
-        if (config.toLowerCase(Locale.ROOT).startsWith("sdxl") && !Files.exists(Path.of(config))) {
-            throw new UserError("--config: no built-in SDXL architecture; pass a diffusers SDXL folder whose configs to use");
-        }
+        if (SdxlConfig.NAMES.contains(config)) return null;
         Path p = Path.of(config);
         if (p.getFileName() != null && p.getFileName().toString().equals("model_index.json")) p = p.toAbsolutePath().getParent();
         return Files.isDirectory(p) && StableDiffusionXL.isSdxlFolder(p) ? p : null;
     }
 
     /**
-     * An SDXL folder of random weights with {@code configs}' configs and tokenizers: unet, vae, text_encoder and
-     * text_encoder_2 (with its projection), drawn in that order; the parameter count.
+     * An SDXL folder of random weights of architecture {@code arch}: unet, vae, text_encoder and text_encoder_2 (with
+     * its projection), drawn in that order; the configs and tokenizers copied from {@code configs}, or for a built-in
+     * architecture (null) written, with --tokenizer's vocabulary for both tokenizers. The parameter count.
      */
-    private long makeSdxl(Path configs, DType type) {
-        UNetConfig unet = UNetConfig.fromJson(configs.resolve("unet/config.json"));
-        VaeConfig vae = VaeConfig.fromJson(configs.resolve("vae/config.json"));
-        ClipTextConfig text = ClipTextConfig.read(configs.resolve("text_encoder/config.json"));
-        ClipTextConfig text2 = ClipTextConfig.read(configs.resolve("text_encoder_2/config.json"));
-        int projection = Json.tree(configs.resolve("text_encoder_2/config.json")).path("projection_dim").asInt(0);
-        if (projection < 1) throw new UserError("--config: " + configs.resolve("text_encoder_2/config.json") + ": projection_dim missing");
+    private long makeSdxl(SdxlConfig arch, Path configs, DType type) {
         Rng rng = new Rng(seed);
         long[] count = {0};
         AtomicOutput.write(output, "OUT", false, tmp -> {
             Files.createDirectory(tmp);
-            ConvertCommand.copyConfigs(configs, tmp);
+            if (configs != null) {
+                DiffusersFolder.copyConfigs(configs, tmp);
+            } else {
+                for (var f : arch.diffusersFiles().entrySet()) {
+                    Path p = tmp.resolve(f.getKey());
+                    Files.createDirectories(p.getParent());
+                    Files.writeString(p, f.getValue());
+                }
+                for (String folder : List.of("tokenizer", "tokenizer_2")) {
+                    for (String f : List.of("vocab.json", "merges.txt")) Files.copy(tokenizer.resolve(f), tmp.resolve(folder).resolve(f));
+                }
+            }
             for (String c : SdxlConversion.COMPONENTS) {
                 SequencedMap<String, Entry> entries = new LinkedHashMap<>();
                 switch (c) {
-                    case "unet" -> addRandom(entries, "", UNet2DConditionModel.parameterShapes(unet), rng, type);
-                    case "vae" -> addRandom(entries, "", AutoencoderShapes.all(vae), rng, type);
-                    case "text_encoder" -> addRandom(entries, "text_model.", ClipTextModel.parameterShapes(text), rng, type);
+                    case "unet" -> addRandom(entries, "", UNet2DConditionModel.parameterShapes(arch.unet()), rng, type);
+                    case "vae" -> addRandom(entries, "", AutoencoderShapes.all(arch.vae()), rng, type);
+                    case "text_encoder" -> addRandom(entries, "text_model.", ClipTextModel.parameterShapes(arch.text()), rng, type);
                     default -> {
-                        addRandom(entries, "text_model.", ClipTextModel.parameterShapes(text2), rng, type);
-                        addRandom(entries, "", ClipTextModelWithProjection.projectionShapes(text2, projection), rng, type);
+                        addRandom(entries, "text_model.", ClipTextModel.parameterShapes(arch.text2()), rng, type);
+                        addRandom(entries, "", ClipTextModelWithProjection.projectionShapes(arch.text2(), arch.projectionDim()), rng, type);
                     }
                 }
                 entries.values().forEach(e -> count[0] += e.floats().length);

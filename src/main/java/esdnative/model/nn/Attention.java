@@ -72,6 +72,14 @@ public final class Attention {
      * needs); the probabilities [n, heads, lq, lk] never, except by a backend's causal attention.
      */
     public Act forward(Backend be, Weights p, Tensor x, Tensor ctx, boolean train) {
+        return forward(be, p, x, ctx, train, null);
+    }
+
+    /**
+     * {@link #forward}, with {@code residual} [n, lq, queryDim] (null: none) added to the output in to_out's bias pass:
+     * the Act's out is then attention + residual (the residual's gradient is the caller's).
+     */
+    public Act forward(Backend be, Weights p, Tensor x, Tensor ctx, boolean train, Tensor residual) {
         int n = x.dim(0), lq = x.dim(1), lk = ctx.dim(1);
         Tensor q = toQ.forward(be, p, x, n * lq);
         Tensor k = toK.forward(be, p, ctx, n * lk);
@@ -85,7 +93,9 @@ public final class Attention {
             stats = train ? be.zeros(n, heads, lq) : null;
             be.attentionWithStats(o, stats, q, k, v, n, heads, lq, lk, headDim, scale());
         }
-        Tensor out = toOut.forward(be, p, o, n * lq).reshape(n, lq, toOut.out());
+        Tensor projected = residual != null ? toOut.forwardResidual(be, p, o, n * lq, residual)
+                : toOut.forward(be, p, o, n * lq);
+        Tensor out = projected.reshape(n, lq, toOut.out());
         return new Act(x, ctx, q, k, v, stats, o, out);
     }
 

@@ -35,6 +35,22 @@ public record Conv2d(String name, int in, int out, int kernel, int stride, int p
         return y;
     }
 
+    /** x [n, in, h, w] → conv(x) + residual [n, out, outH, outW] (a residual connection; its backward is dx's). */
+    public Tensor forwardResidual(Backend be, Weights p, Tensor x, Tensor residual) {
+        Conv2dShape s = shape(x);
+        Tensor y = be.zeros(s.n(), out, s.outH(), s.outW());
+        be.conv2dResidual(y, x, p.get(name + ".weight"), p.get(name + ".bias"), residual, s);
+        return y;
+    }
+
+    /** x [n, in, h, w] → conv(x) + sampleBias[n, out] broadcast over the pixels (the ResNet time embedding). */
+    public Tensor forwardSampleBias(Backend be, Weights p, Tensor x, Tensor sampleBias) {
+        Conv2dShape s = shape(x);
+        Tensor y = be.zeros(s.n(), out, s.outH(), s.outW());
+        be.conv2dSampleBias(y, x, p.get(name + ".weight"), p.get(name + ".bias"), sampleBias, s);
+        return y;
+    }
+
     /** dx += convᵀ(dy) (dx may be null); dW, db += their gradients where present. */
     public void backward(Backend be, Weights p, Weights g, Tensor dx, Tensor dy, Tensor x) {
         Conv2dShape s = shape(x);

@@ -27,6 +27,24 @@ public record GroupNorm(String name, int channels, int groups, float eps) {
         return new Act(out, mean, rstd);
     }
 
+    /** SiLU(GroupNorm(x)) in one op; the Act's out is the SiLU's output (the normalised values are not kept). */
+    public Act forwardSilu(Backend be, Weights p, Tensor x) {
+        int n = x.dim(0);
+        Tensor out = be.zeros(x.shape());
+        Tensor mean = be.zeros(n * groups);
+        Tensor rstd = be.zeros(n * groups);
+        be.groupNormSilu(out, mean, rstd, x, p.get(name + ".weight"), p.get(name + ".bias"),
+                n, channels, spatial(x), groups, eps);
+        return new Act(out, mean, rstd);
+    }
+
+    /** The backward of {@link #forwardSilu}: dy is the gradient of its output; dx += ∂/∂x; dγ, dβ += theirs. */
+    public void backwardSilu(Backend be, Weights p, Weights g, Tensor dx, Tensor dy, Tensor x, Act act) {
+        be.groupNormSiluBackward(dx, Params.grad(g, name + ".weight"), Params.grad(g, name + ".bias"), dy, x,
+                act.mean(), act.rstd(), p.get(name + ".weight"), p.get(name + ".bias"), x.dim(0), channels, spatial(x),
+                groups, eps);
+    }
+
     /** dx += ∂/∂x; dγ, dβ += theirs where present. */
     public void backward(Backend be, Weights p, Weights g, Tensor dx, Tensor dy, Tensor x, Act act) {
         be.groupNormBackward(dx, Params.grad(g, name + ".weight"), Params.grad(g, name + ".bias"), dy, x,

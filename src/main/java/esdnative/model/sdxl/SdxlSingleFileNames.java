@@ -11,7 +11,7 @@ import java.util.List;
  * {@code convert_diffusers_to_original_sdxl.py} writes it; README-sdxl.md §2):
  * <ul>
  * <li>UNet and VAE: the CompVis table ({@code model.diffusion_model.*}, {@code first_stage_model.*}) for the
- *     model's topology, plus SDXL's {@code label_emb.0.0} / {@code label_emb.0.2} for add_embedding's two linears;</li>
+ *     model's topology, which maps add_embedding's two linears to {@code label_emb.0.0} / {@code label_emb.0.2};</li>
  * <li>text_encoder: {@code conditioner.embedders.0.transformer.} + the Hugging Face name;</li>
  * <li>text_encoder_2: the OpenCLIP tower under {@code conditioner.embedders.1.model.} (q/k/v fused in
  *     {@code in_proj_*}, a third each), its projection stored transposed as {@code text_projection} [hidden, proj].</li>
@@ -45,7 +45,7 @@ public final class SdxlSingleFileNames {
     /** The place of {@code name} of diffusers component {@code component}, or null if the layout has none. */
     public Place place(String component, String name) {
         return switch (component) {
-            case UNET -> unet(name);
+            case UNET -> whole(table.toCompVis(CompVisNames.Component.UNET, name));
             case VAE -> whole(table.toCompVis(CompVisNames.Component.VAE, name));
             case TEXT_ENCODER -> new Place(TEXT_ENCODER_PREFIX + name, -1, false);
             case TEXT_ENCODER_2 -> textEncoder2(name);
@@ -69,23 +69,9 @@ public final class SdxlSingleFileNames {
             return OpenClipNames.toDiffusers(OpenClipNames.PREFIX + rest, Integer.MAX_VALUE).stream()
                     .map(n -> new Named(TEXT_ENCODER_2, n)).toList();
         }
-        String labelEmb = CompVisNames.Component.UNET.compVisPrefix() + "label_emb.0.";
-        if (key.startsWith(labelEmb + "0.")) return List.of(new Named(UNET, "add_embedding.linear_1." + key.substring(labelEmb.length() + 2)));
-        if (key.startsWith(labelEmb + "2.")) return List.of(new Named(UNET, "add_embedding.linear_2." + key.substring(labelEmb.length() + 2)));
         CompVisNames.DiffusersName d = table.toDiffusers(key);
         if (d == null || d.component() == CompVisNames.Component.TEXT_ENCODER) return List.of();
         return List.of(new Named(d.component().folder(), d.name()));
-    }
-
-    private Place unet(String name) {
-        String prefix = CompVisNames.Component.UNET.compVisPrefix();
-        if (name.startsWith("add_embedding.linear_1.")) {
-            return new Place(prefix + "label_emb.0.0." + name.substring("add_embedding.linear_1.".length()), -1, false);
-        }
-        if (name.startsWith("add_embedding.linear_2.")) {
-            return new Place(prefix + "label_emb.0.2." + name.substring("add_embedding.linear_2.".length()), -1, false);
-        }
-        return whole(table.toCompVis(CompVisNames.Component.UNET, name));
     }
 
     private static Place textEncoder2(String name) {

@@ -26,6 +26,7 @@ public final class BasicTransformerBlock {
     private final Linear ffOut;
     private final int dim;
 
+    /** What backward needs; h1 and h2 are a1's and a2's outputs (the residual added in); ffIn lacks its bias. */
     public record Act(Tensor h0, LayerNorm.Act n1, Attention.Act a1, Tensor h1, LayerNorm.Act n2, Attention.Act a2,
                       Tensor h2, LayerNorm.Act n3, Tensor ffIn, Tensor gelu, Tensor out) {}
 
@@ -55,21 +56,18 @@ public final class BasicTransformerBlock {
         int n = h.dim(0), l = h.dim(1), rows = n * l;
         LayerNorm.Act n1 = norm1.forward(be, p, h, rows);
         Tensor x1 = n1.out().reshape(n, l, dim);
-        Attention.Act a1 = attn1.forward(be, p, x1, x1, train);
-        Tensor h1 = be.zeros(n, l, dim);
-        be.add(h1, h, a1.out(), h1.size());
+        Attention.Act a1 = attn1.forward(be, p, x1, x1, train, h);
+        Tensor h1 = a1.out();                                   // h + attention
 
         LayerNorm.Act n2 = norm2.forward(be, p, h1, rows);
-        Attention.Act a2 = attn2.forward(be, p, n2.out().reshape(n, l, dim), context, train);
-        Tensor h2 = be.zeros(n, l, dim);
-        be.add(h2, h1, a2.out(), h2.size());
+        Attention.Act a2 = attn2.forward(be, p, n2.out().reshape(n, l, dim), context, train, h1);
+        Tensor h2 = a2.out();                                   // h1 + attention
 
         LayerNorm.Act n3 = norm3.forward(be, p, h2, rows);
-        Tensor ffIn = ffProj.forward(be, p, n3.out(), rows);
+        Tensor ffIn = ffProj.forwardWithoutBias(be, p, n3.out(), rows);  // its bias is added by gegluBias
         Tensor gelu = be.zeros(rows, 4 * dim);
-        be.geglu(gelu, ffIn, rows, 4 * dim);
-        Tensor out = ffOut.forward(be, p, gelu, rows).reshape(n, l, dim);
-        be.add(out, out, h2, out.size());
+        be.gegluBias(gelu, ffIn, ffProj.biasTensor(p), rows, 4 * dim);
+        Tensor out = ffOut.forwardResidual(be, p, gelu, rows, h2).reshape(n, l, dim);
         return new Act(h, n1, a1, h1, n2, a2, h2, n3, ffIn, gelu, out);
     }
 
@@ -82,7 +80,7 @@ public final class BasicTransformerBlock {
         Tensor dGelu = be.zeros(rows, 4 * dim);
         ffOut.backward(be, p, g, dGelu, d, a.gelu(), rows);
         Tensor dFfIn = be.zeros(rows, 8 * dim);
-        be.gegluBackward(dFfIn, dGelu, a.ffIn(), rows, 4 * dim);
+        be.gegluBiasBackward(dFfIn, dGelu, a.ffIn(), ffProj.biasTensor(p), rows, 4 * dim);
         Tensor dn3 = be.zeros(rows, dim);
         ffProj.backward(be, p, g, dn3, dFfIn, a.n3().out(), rows);
         norm3.backward(be, p, g, d, dn3, a.h2(), a.n3(), rows);

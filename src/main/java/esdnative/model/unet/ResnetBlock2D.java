@@ -28,9 +28,11 @@ public final class ResnetBlock2D {
     private final int outChannels;
     private final float outputScale;
 
-    /** What backward needs; {@code out} is the block's output; tembAct is null without a time embedding. */
-    public record Act(Tensor x, Tensor tembAct, GroupNorm.Act n1, Tensor s1, Tensor h1, GroupNorm.Act n2, Tensor s2,
-                      Tensor out) {}
+    /**
+     * What backward needs; {@code out} is the block's output; tembAct is null without a time embedding; n1 and n2
+     * hold SiLU(norm(·)) (the normalised values themselves are not kept).
+     */
+    public record Act(Tensor x, Tensor tembAct, GroupNorm.Act n1, Tensor h1, GroupNorm.Act n2, Tensor out) {}
 
     public ResnetBlock2D(String name, int in, int out, int tembChannels, int groups, float eps, float outputScale) {
         this.norm1 = new GroupNorm(name + ".norm1", in, groups, eps);
@@ -55,23 +57,14 @@ public final class ResnetBlock2D {
     /** x [n, in, h, w], tembAct [n, temb] (null without a time embedding) → out [n, out, h, w]. */
     public Act forward(Backend be, Weights p, Tensor x, Tensor tembAct) {
         int n = x.dim(0);
-        int hw = x.dim(2) * x.dim(3);
-        GroupNorm.Act n1 = norm1.forward(be, p, x);
-        Tensor s1 = be.zeros(x.shape());
-        be.silu(s1, n1.out(), s1.size());
-        Tensor h1 = conv1.forward(be, p, s1);
-        if (timeEmbProj != null) be.addChannelBias(h1, timeEmbProj.forward(be, p, tembAct, n), n, outChannels, hw);
-        GroupNorm.Act n2 = norm2.forward(be, p, h1);
-        Tensor s2 = be.zeros(h1.shape());
-        be.silu(s2, n2.out(), s2.size());
-        Tensor out = conv2.forward(be, p, s2);
-        if (shortcut != null) {
-            be.add(out, out, shortcut.forward(be, p, x), out.size());
-        } else {
-            be.add(out, out, x, out.size());
-        }
+        GroupNorm.Act n1 = norm1.forwardSilu(be, p, x);
+        Tensor h1 = timeEmbProj != null
+                ? conv1.forwardSampleBias(be, p, n1.out(), timeEmbProj.forward(be, p, tembAct, n))
+                : conv1.forward(be, p, n1.out());
+        GroupNorm.Act n2 = norm2.forwardSilu(be, p, h1);
+        Tensor out = conv2.forwardResidual(be, p, n2.out(), shortcut != null ? shortcut.forward(be, p, x) : x);
         if (outputScale != 1f) be.scale(out, out, 1f / outputScale, out.size());
-        return new Act(x, tembAct, n1, s1, h1, n2, s2, out);
+        return new Act(x, tembAct, n1, h1, n2, out);
     }
 
     /** dx += ∂/∂x (dx may be null), dTembAct += ∂/∂tembAct, parameter gradients += theirs. */
@@ -84,22 +77,18 @@ public final class ResnetBlock2D {
             be.scale(d, dOut, 1f / outputScale, d.size());
         }
         // main branch, last layer first
-        Tensor ds2 = be.zeros(a.s2().shape());
-        conv2.backward(be, p, g, ds2, d, a.s2());
-        Tensor dn2 = be.zeros(a.s2().shape());
-        be.siluBackward(dn2, ds2, a.n2().out(), dn2.size());
+        Tensor ds2 = be.zeros(a.n2().out().shape());
+        conv2.backward(be, p, g, ds2, d, a.n2().out());
         Tensor dh1 = be.zeros(a.h1().shape());
-        norm2.backward(be, p, g, dh1, dn2, a.h1(), a.n2());
+        norm2.backwardSilu(be, p, g, dh1, ds2, a.h1(), a.n2());
         if (timeEmbProj != null) {
             Tensor dt = be.zeros(n, outChannels);
             be.sumChannelBias(dt, dh1, n, outChannels, hw);
             timeEmbProj.backward(be, p, g, dTembAct, dt, a.tembAct(), n);
         }
-        Tensor ds1 = be.zeros(a.s1().shape());
-        conv1.backward(be, p, g, ds1, dh1, a.s1());
-        Tensor dn1 = be.zeros(a.s1().shape());
-        be.siluBackward(dn1, ds1, a.n1().out(), dn1.size());
-        norm1.backward(be, p, g, dx, dn1, a.x(), a.n1());
+        Tensor ds1 = be.zeros(a.n1().out().shape());
+        conv1.backward(be, p, g, ds1, dh1, a.n1().out());
+        norm1.backwardSilu(be, p, g, dx, ds1, a.x(), a.n1());
         // shortcut branch
         if (shortcut != null) {
             shortcut.backward(be, p, g, dx, d, a.x());

@@ -108,12 +108,12 @@ public final class Transformer2DModel {
             Tensor o = projOutLinear.forward(be, p, tokens, n * hw);
             out = be.zeros(n, channels, h, w);
             be.transpose(out, o, n, hw, channels);
+            be.add(out, out, x, out.size());
         } else {
             channelsOut = be.zeros(n, inner, h, w);
             be.transpose(channelsOut, tokens, n, hw, inner);
-            out = projOutConv.forward(be, p, channelsOut);
+            out = projOutConv.forwardResidual(be, p, channelsOut, x);
         }
-        be.add(out, out, x, out.size());
         return new Act(x, gn, tokensIn, acts, tokens, channelsOut, out);
     }
 

@@ -70,8 +70,8 @@ public final class UNet2DConditionModel {
         private final List<DownBlock2D.Act> down = new ArrayList<>();
         private MidBlock2DCrossAttn.Act mid;
         private final List<UpBlock2D.Act> up = new ArrayList<>();
+        /** SiLU(norm_out(·)): its out is conv_out's input */
         private GroupNorm.Act normOut;
-        private Tensor normOutAct;
         private Tensor output;
 
         private Activations(Tensor latents) {
@@ -263,10 +263,8 @@ public final class UNet2DConditionModel {
             }
         }
 
-        a.normOut = convNormOut.forward(be, p, h);
-        a.normOutAct = be.zeros(h.shape());
-        be.silu(a.normOutAct, a.normOut.out(), h.size());
-        a.output = convOut.forward(be, p, a.normOutAct);
+        a.normOut = convNormOut.forwardSilu(be, p, h);
+        a.output = convOut.forward(be, p, a.normOut.out());
         return a;
     }
 
@@ -303,13 +301,11 @@ public final class UNet2DConditionModel {
         // the skips' gradients: each up block pushes back those it popped, each down block pops its states'
         Deque<Tensor> dSkips = new ArrayDeque<>();
 
-        Tensor dAct = be.zeros(a.normOutAct.shape());
-        convOut.backward(be, p, grads, dAct, dOutput, a.normOutAct);
-        Tensor dNormOut = be.zeros(dAct.shape());
-        be.siluBackward(dNormOut, dAct, a.normOut.out(), dAct.size());
+        Tensor dAct = be.zeros(a.normOut.out().shape());
+        convOut.backward(be, p, grads, dAct, dOutput, a.normOut.out());
         Tensor upOut = a.up.getLast().out();
         Tensor d = be.zeros(upOut.shape());
-        convNormOut.backward(be, p, grads, d, dNormOut, upOut, a.normOut);
+        convNormOut.backwardSilu(be, p, grads, d, dAct, upOut, a.normOut);
 
         for (int i = upBlocks.size() - 1; i >= 0; i--) {
             Tensor in = i > 0 ? a.up.get(i - 1).out() : a.mid.out();

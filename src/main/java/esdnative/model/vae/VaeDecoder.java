@@ -108,10 +108,7 @@ public final class VaeDecoder {
             for (ResnetBlock2D r : upResnets.get(i)) h = r.forward(be, p, h, null).out();
             if (upsamplers.get(i) != null) h = upsamplers.get(i).forward(be, p, h).out();
         }
-        Tensor normed = convNormOut.forward(be, p, h).out();
-        Tensor act = be.zeros(normed.shape());
-        be.silu(act, normed, act.size());
-        return convOut.forward(be, p, act);
+        return convOut.forward(be, p, convNormOut.forwardSilu(be, p, h).out());
     }
 
     /** The mid block's attention: x + to_out(attention(group_norm(x) as tokens)), one head over all channels. */

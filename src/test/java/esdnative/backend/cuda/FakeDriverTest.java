@@ -30,10 +30,12 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class FakeDriverTest {
     /**
      * Cases that reach every binding: both GEMM calls (interleaved attention batches too), im2col, big blocks, float
-     * and 64-bit kernel parameters (the whole-model cases take minutes on the emulator: see benchmarks/gpu/README.md).
+     * and 64-bit kernel parameters, two-dimensional grids of group norm's plane pieces, the fused ops (the whole-model
+     * cases take minutes on the emulator: see benchmarks/gpu/README.md).
      */
     private static final List<String> CASES = List.of("gemm", "conv2d 3x3 s2", "conv2dBackwardWeight 1x1",
-            "attention cross", "attentionBackward", "groupNorm 2x64", "softmax 129", "adamStep", "mseLoss");
+            "attention cross", "attentionBackward", "groupNorm 2x64", "groupNormSiluBackward 1x8",
+            "conv2dSampleBias 3x3", "softmax 129", "adamStep", "mseLoss");
 
     @Test
     void theSelfTestPassesThroughJCudaAndCublas(@TempDir Path jcudaFolder) throws Exception {
@@ -78,6 +80,12 @@ class FakeDriverTest {
         assertTrue(Long.parseLong(summary.group(4)) <= 1, summary.group());
         assertTrue(memsets * 10 < launches, summary.group());
         assertTrue(Long.parseLong(summary.group(5)) > 0 && Long.parseLong(summary.group(7)) > 0, summary.group());
+        // the fake's own share of the host time is measured inside its calls: some, and less than the whole
+        Matcher host = Pattern.compile("host time ([0-9.]+) ms \\(this thread's CPU time ([0-9.]+) ms\\): ([0-9.]+) ms"
+                + " inside the fake driver's and cuBLAS's calls").matcher(run.output());
+        assertTrue(host.find(), run.output());
+        double total = Double.parseDouble(host.group(1)), fake = Double.parseDouble(host.group(3));
+        assertTrue(fake > 0 && fake < total && Double.parseDouble(host.group(2)) > 0, host.group());
     }
 
     /**

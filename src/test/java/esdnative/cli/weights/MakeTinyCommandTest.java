@@ -8,7 +8,13 @@ import esdnative.backend.cpu.CpuBackend;
 import esdnative.cli.Main;
 import esdnative.model.ModelLoader;
 import esdnative.model.StableDiffusion;
+import esdnative.esd.TrainMethod;
+import esdnative.esd.TrainedNames;
+import esdnative.model.clip.ClipTextModelWithProjection;
+import esdnative.model.sdxl.SdxlConfig;
 import esdnative.model.sdxl.StableDiffusionXL;
+import esdnative.testing.Cli;
+import esdnative.text.ClipTokenizer;
 import esdnative.io.SafetensorsFile;
 import esdnative.model.unet.UNet2DConditionModel;
 import esdnative.tensor.Tensor;
@@ -82,7 +88,8 @@ class MakeTinyCommandTest {
 
     /**
      * SDXL from an SDXL folder's configs: every tensor of the four components the fixture has, with its shape, new
-     * random values, and the folder loads as an SDXL model; no built-in "sdxl" config, no SDXL single file (one line each).
+     * random values, and the folder loads as an SDXL model; no SDXL single file, no built-in SDXL without a tokenizer
+     * (one line each).
      */
     @Test
     void sdxlFromAFoldersConfigsHasTheFixturesTensorsAndLoads() {
@@ -102,9 +109,50 @@ class MakeTinyCommandTest {
         try (Backend be = new CpuBackend()) {
             assertNotNull(StableDiffusionXL.loadFolder(be, out));
         }
-        assertEquals(2, run("weights", "make-tiny", "--config", "sdxl", dir.resolve("a").toString()));
+        assertEquals(2, run("weights", "make-tiny", "--config", "sdxl-tiny", dir.resolve("a").toString()));
+        assertFalse(Files.exists(dir.resolve("a")));
         assertEquals(2, run("weights", "make-tiny", "--config", configs.toString(), "--layout", "single-file", dir.resolve("a.safetensors").toString()));
         assertFalse(Files.exists(dir.resolve("a.safetensors")));
+    }
+
+    /**
+     * The built-in sdxl-tiny is the tiny-sdxl-a fixture's architecture (made by diffusers): the same configs as our
+     * loader reads them, every tensor with the fixture's name and shape, both tokenizers encoding as the fixture's
+     * (tokenizer_2 pads with "!"); and `train` runs an iteration on it, changing exactly the tensors esd-x selects.
+     */
+    @Test
+    void sdxlTinyIsTheFixturesArchitectureAndTrains() {
+        Path fixture = Fixtures.path("tiny-sdxl-a");
+        Path out = dir.resolve("xl");
+        assertEquals(0, run("weights", "make-tiny", "--config", "sdxl-tiny", "--seed", "3", "--tokenizer",
+                Fixtures.path("clip-tokenizer").toString(), out.toString()));
+        assertEquals(SdxlConfig.fromFolder(fixture), SdxlConfig.fromFolder(out));
+        for (String c : List.of("unet/diffusion_pytorch_model", "vae/diffusion_pytorch_model", "text_encoder/model", "text_encoder_2/model")) {
+            try (SafetensorsFile want = SafetensorsFile.open(fixture.resolve(c + ".safetensors"));
+                 SafetensorsFile got = SafetensorsFile.open(out.resolve(c + ".safetensors"))) {
+                assertEquals(want.names(), got.names(), c);
+                for (String n : want.names()) assertArrayEquals(want.shape(n), got.shape(n), n);
+            }
+        }
+        for (String t : List.of("tokenizer", "tokenizer_2")) {
+            ClipTokenizer want = ClipTokenizer.load(fixture.resolve(t)), got = ClipTokenizer.load(out.resolve(t));
+            assertArrayEquals(want.encodePadded("a photo of a cat"), got.encodePadded("a photo of a cat"), t);
+        }
+        try (Backend be = new CpuBackend()) {
+            StableDiffusionXL xl = StableDiffusionXL.loadFolder(be, out);
+            assertTrue(xl.text().forceZerosForEmptyPrompt());
+            assertEquals(0.13025f, xl.vae().config().scalingFactor(), "SDXL's latent scale, as the fixture's vae/config.json");
+        }
+
+        Path erased = dir.resolve("erased");
+        Cli train = Cli.run("train", "--model", out.toString(), "--concept", "a photo of a cat", "--iterations", "1",
+                "--ddim-steps", "2", "--backend", "cpu", "--output", erased.toString());
+        assertEquals(0, train.exit(), train.err());
+        String unet = "unet/diffusion_pytorch_model.safetensors";
+        try (SafetensorsFile a = SafetensorsFile.open(out.resolve(unet)); SafetensorsFile b = SafetensorsFile.open(erased.resolve(unet))) {
+            var selected = TrainedNames.selector(TrainMethod.XATTN, a.names());
+            for (String n : a.names()) assertEquals(selected.test(n), a.raw(n).mismatch(b.raw(n)) != -1, n);
+        }
     }
 
     @Test
@@ -141,6 +189,14 @@ class MakeTinyCommandTest {
         assertEquals(859_520_964L, AutoencoderShapes.count(UNet2DConditionModel.parameterShapes(sd14.unet())));
         assertEquals(123_060_480L, AutoencoderShapes.count(esdnative.model.clip.ClipTextModel.parameterShapes(sd14.text())));
         assertEquals(83_653_863L, AutoencoderShapes.count(AutoencoderShapes.all(sd14.vae())));
+        // stabilityai/stable-diffusion-xl-base-1.0: UNet 2,567,463,684 (issue #16), text_encoder 123,060,480 (ViT-L),
+        // text_encoder_2 694,659,840 (OpenCLIP bigG with its projection), VAE 83,653,863 (SD's architecture)
+        SdxlConfig sdxl = SdxlConfig.named("sdxl");
+        assertEquals(2_567_463_684L, AutoencoderShapes.count(UNet2DConditionModel.parameterShapes(sdxl.unet())));
+        assertEquals(123_060_480L, AutoencoderShapes.count(esdnative.model.clip.ClipTextModel.parameterShapes(sdxl.text())));
+        assertEquals(694_659_840L, AutoencoderShapes.count(esdnative.model.clip.ClipTextModel.parameterShapes(sdxl.text2()))
+                + AutoencoderShapes.count(ClipTextModelWithProjection.projectionShapes(sdxl.text2(), sdxl.projectionDim())));
+        assertEquals(83_653_863L, AutoencoderShapes.count(AutoencoderShapes.all(sdxl.vae())));
     }
 
     @Test

@@ -2,6 +2,7 @@ package esdnative.backend.cuda;
 
 import esdnative.backend.cuda.CudaKernels.Dim;
 import esdnative.backend.cuda.CudaKernels.Ptr;
+import esdnative.tensor.Tensor;
 import jcuda.Pointer;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
@@ -41,8 +42,10 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * through the foreign function API) against JCuda's {@code cuLaunchKernel} with its Java array of pointers
  * packed per launch ({@code jcuda}), as the backend launched before, and the floor: the fake's own cuLaunchKernel
  * through FFM on a block written once ({@code driverOnly}). Kernels: axpy (4 arguments) and adam_step
- * (13). Run from the repository root after {@code mvn package} (the fake driver is in target/fake-cuda, or
- * $ESD_FAKE_CUDA).
+ * (13). {@code backendOp} is the whole op as a model calls it ({@link CudaBackend#axpy} or
+ * {@link CudaBackend#adamStep} on 1000 elements: checks, pointers, the launch), and {@code backendGemm} a
+ * {@link CudaBackend#gemm} (64³: checks and the cuBLAS call through FFM). Run from the repository root after
+ * {@code mvn package} (the fake driver is in target/fake-cuda, or $ESD_FAKE_CUDA).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -62,6 +65,11 @@ public class LaunchBenchmark {
     private long buffer;
     private MethodHandle cuLaunchKernel;
     private MemorySegment fixedParameters;
+    private CudaBackend backend;
+    private Tensor x;
+    private Tensor y;
+    private Tensor z;
+    private Tensor w;
 
     /** A JCuda function whose raw handle the FFM call takes. */
     private static final class Function extends CUfunction {
@@ -95,6 +103,13 @@ public class LaunchBenchmark {
         fixedParameters = new ParameterBlock(which, Arena.global()).write(args).pointers();
         if (jcuda() != 0 || driverOnly() != 0) throw new IllegalStateException("the fake driver refused the launch");
         ffm();
+        backend = new CudaBackend(CudaBackend.MathMode.FP32, new CudaLibraries(List.of(folder)));
+        x = backend.fromHost(new float[64 * 64], 64 * 64);
+        y = backend.fromHost(new float[64 * 64], 64 * 64);
+        z = backend.fromHost(new float[64 * 64], 64 * 64);
+        w = backend.fromHost(new float[64 * 64], 64 * 64);
+        backendOp();
+        backendGemm();
     }
 
     /** The context is current per thread: JMH may measure on another thread than the one that set up. */
@@ -105,6 +120,7 @@ public class LaunchBenchmark {
 
     @TearDown(Level.Trial)
     public void close() {
+        backend.close();
         JCudaDriver.cuModuleUnload(module);
         device.free(buffer);
         device.close();
@@ -113,6 +129,19 @@ public class LaunchBenchmark {
     @Benchmark
     public void ffm() {
         device.launch(which, Dim.of(4), Dim.of(256), args);
+    }
+
+    /** One backend op that launches {@code kernel}, as a model calls it. */
+    @Benchmark
+    public void backendOp() {
+        if (which == Kernel.AXPY) backend.axpy(y, 0.5f, x, 1000);
+        else backend.adamStep(x, y, z, w, 1000, 3, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f);
+    }
+
+    /** One backend GEMM, 64 × 64 × 64: the backend's checks and cuBLAS through FFM. */
+    @Benchmark
+    public void backendGemm() {
+        backend.gemm(false, false, 64, 64, 64, 1f, x, 64, 0, y, 64, 0, 0f, z, 64, 0, 1);
     }
 
     /** The floor: the fake driver's cuLaunchKernel through FFM on a parameter block written once (no arguments). */
