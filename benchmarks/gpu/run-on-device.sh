@@ -84,10 +84,12 @@ selftest_rc=$?
 if [ "$selftest_rc" -ne 0 ] && [ "$selftest_rc" -ne 125 ]; then
   ESD_CUDA_SYNC=1 step 120 "$out/selftest-sync.txt" "${java[@]}" selftest --backend cuda
 fi
+# bf16 GEMMs (cuBLAS on CUDA_R_16BF operands, frozen weights in bf16) against the CPU's float32
+step 60 "$out/selftest-bf16.txt" "${java[@]}" selftest --backend cuda --precision bf16
 
 {
-  step 60 "$out/opbench-tf32.txt" "${java[@]}" opbench --backend cuda --math tf32
-  step 45 "$out/opbench-fp32.txt" "${java[@]}" opbench --backend cuda --math fp32
+  step 60 "$out/opbench-tf32.txt" "${java[@]}" opbench --backend cuda --precision tf32
+  step 45 "$out/opbench-fp32.txt" "${java[@]}" opbench --backend cuda --precision fp32
 } > /dev/null
 cat "$out"/opbench-*.txt > "$out/opbench.txt"
 

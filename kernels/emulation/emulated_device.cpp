@@ -6,6 +6,7 @@
 #include "../activations.cu"
 #include "../adam.cu"
 #include "../arithmetic.cu"
+#include "../bf16.cu"
 #include "../bias.cu"
 #include "../flash_attention.cu"
 #include "../group_norm.cu"
@@ -60,6 +61,7 @@ const bool enrolled = [] {
     PLAIN(add_row_bias); WAITS(sum_rows); PLAIN(sum_rows_finish); PLAIN(add_channel_bias); PLAIN(add_channel_biases); WAITS(channel_bias_grad);
     PLAIN(add_channel_bias_residual); PLAIN(add_row_bias_residual);
     PLAIN(im2col); PLAIN(col2im); PLAIN(timestep_embedding); PLAIN(timestep_embedding_from_device);
+    PLAIN(cast_to_bf16); PLAIN(cast_from_bf16); PLAIN(im2col_bf16);
     WAITS(mse_partial); WAITS(mse_finish); PLAIN(mse_backward); PLAIN(adam_step);
     return true;
 }();

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <functional>
 #include <csetjmp>
+#include <cstring>
 #include <memory>
 #include <ucontext.h>
 #include <vector>
@@ -187,4 +188,6 @@ inline float __fmul_rn(float a, float b) { return a * b; }
 inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __fsub_rn(float a, float b) { return a - b; }
 inline float __fdiv_rn(float a, float b) { return a / b; }
+inline unsigned __float_as_uint(float x) { unsigned u; std::memcpy(&u, &x, 4); return u; }
+inline float __uint_as_float(unsigned u) { float x; std::memcpy(&x, &u, 4); return x; }
 using std::min;

@@ -6,6 +6,7 @@
 #include "../activations.cu"
 #include "../adam.cu"
 #include "../arithmetic.cu"
+#include "../bf16.cu"
 #include "../bias.cu"
 #include "../flash_attention.cu"
 #include "../group_norm.cu"
@@ -17,6 +18,8 @@
 #include "../softmax.cu"
 #include "../timestep_embedding.cu"
 
+#include <cstdint>
+#include <cstring>
 #include <functional>
 #include <random>
 #include <string>
@@ -562,6 +565,79 @@ static void flash_attention() {
     }
 }
 
+// float32 -> bf16 by its definition, independent of the kernel's carry trick: of the two bf16 values around x
+// (x's bits truncated, and the next one away from zero) the nearer, ties to the even one; past the largest bf16
+// the next one up is 2^128 (infinity). nan: any nan.
+static uint16_t reference_bf16(float x) {
+    uint32_t bits;
+    std::memcpy(&bits, &x, 4);
+    if (std::isnan(x)) return 0x7fc0;
+    uint32_t lo = bits & 0xffff0000u, hi = lo + 0x10000u;
+    if (std::isinf(x)) return (uint16_t) (bits >> 16);
+    auto value = [](uint32_t b) {
+        if ((b & 0x7fffffffu) == 0x7f800000u) return std::ldexp((b >> 31) ? -1.0 : 1.0, 128);
+        float f;
+        std::memcpy(&f, &b, 4);
+        return (double) f;
+    };
+    double below = std::fabs(x - value(lo)), above = std::fabs(value(hi) - x);
+    if (below < above) return (uint16_t) (lo >> 16);
+    if (above < below) return (uint16_t) (hi >> 16);
+    return (uint16_t) ((lo >> 16) & 1 ? hi >> 16 : lo >> 16);
+}
+
+static void pass_fail(const std::string& name, long long wrong, long long n) {
+    if (wrong) failures++;
+    std::printf("%-34s %s  %lld of %lld differ\n", name.c_str(), wrong ? "FAIL" : "pass", wrong, n);
+}
+
+// the casts, bit for bit: float32 -> bf16 over random bit patterns (every exponent, nan and infinity included) and
+// the edge cases of rounding (ties both ways, just off a tie, overflow to infinity, subnormals, signed zeros);
+// bf16 -> float32 over all 65536 patterns; im2col_bf16 = round(im2col)
+static void bf16_casts() {
+    std::vector<uint32_t> patterns = {0x00000000u, 0x80000000u, 0x7f800000u, 0xff800000u, 0x7fc00000u, 0xffc00001u,
+                                      0x7f800001u, 0x00000001u, 0x807fffffu, 0x00008000u, 0x00018000u, 0x3f808000u,
+                                      0x3f818000u, 0x3f808001u, 0x3f807fffu, 0xbf818000u, 0x7f7fffffu, 0x7f7f8000u,
+                                      0x7f7effffu, 0x7f7e8000u, 0xff7f8000u, 0x0080ffffu, 0x007fffffu};
+    std::uniform_int_distribution<uint32_t> any;
+    while (patterns.size() < (1u << 20)) patterns.push_back(any(rng));
+    long long n = (long long) patterns.size();
+    Vec x(n);
+    for (long long i = 0; i < n; i++) std::memcpy(&x[i], &patterns[i], 4);
+    std::vector<bf16_bits> b(n, 0xdead);
+    launch(cast_to_bf16, d1(7), d1(256), b.data(), (const float*) x.data(), n);
+    long long wrong = 0;
+    for (long long i = 0; i < n; i++) {
+        uint16_t want = reference_bf16(x[i]);
+        bool bothNan = std::isnan(x[i]) && (b[i] & 0x7f80u) == 0x7f80u && (b[i] & 0x7fu) != 0;
+        if (b[i] != want && !bothNan) wrong++;
+    }
+    pass_fail("cast_to_bf16 (bit-exact RNE)", wrong, n);
+
+    std::vector<bf16_bits> every(65536);
+    for (int i = 0; i < 65536; i++) every[i] = (bf16_bits) i;
+    Vec widened(65536, NAN);
+    launch(cast_from_bf16, d1(5), d1(256), widened.data(), (const bf16_bits*) every.data(), (i64) 65536);
+    wrong = 0;
+    for (int i = 0; i < 65536; i++) {
+        uint32_t bits;
+        std::memcpy(&bits, &widened[i], 4);
+        if (bits != (uint32_t) i << 16) wrong++;
+    }
+    pass_fail("cast_from_bf16 (exact)", wrong, 65536);
+
+    int c = 3, h = 7, w = 9, r = 3, s = 3, stride = 2, pad = 1, batch = 2;
+    int oh = (h + 2 * pad - r) / stride + 1, ow = (w + 2 * pad - s) / stride + 1;
+    size_t colSize = (size_t) batch * c * r * s * oh * ow;
+    Vec in = random_vec((size_t) batch * c * h * w, -3, 3), col(colSize, NAN);
+    std::vector<bf16_bits> colBf16(colSize, 0xdead);
+    launch(im2col, d1(3), d1(64), col.data(), (const float*) in.data(), batch, c, h, w, r, s, stride, pad, oh, ow);
+    launch(im2col_bf16, d1(3), d1(64), colBf16.data(), (const float*) in.data(), batch, c, h, w, r, s, stride, pad, oh, ow);
+    wrong = 0;
+    for (size_t i = 0; i < colSize; i++) wrong += colBf16[i] != reference_bf16(col[i]);
+    pass_fail("im2col_bf16 3x3 s2 (= bf16(im2col))", wrong, (long long) colSize);
+}
+
 int main() {
     arithmetic_and_activations();
     group_norm();
@@ -573,6 +649,7 @@ int main() {
     im2col_col2im();
     embedding_loss_adam();
     flash_attention();
+    bf16_casts();
     std::printf("%s: %d failed\n", failures ? "FAILED" : "all passed", failures);
     return failures ? 1 : 0;
 }

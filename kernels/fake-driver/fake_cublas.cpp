@@ -1,5 +1,6 @@
 // a fake libcublas.so.13 with the 7 functions the backend calls (Cublas.java), on the fake driver's memory. GEMMs
-// run on the CPU in float32 accumulation, as a GPU accumulates (TF32 compute rounds the inputs to TF32 first);
+// run on the CPU in float32 accumulation, as a GPU accumulates (TF32 compute rounds the inputs to TF32 first;
+// bfloat16 inputs, CUDA_R_16BF, are read as the exact float32 values they stand for, so that products are exact);
 // every argument is checked as cuBLAS documents it (operations, sizes, leading dimensions, data and compute
 // types, algorithm, the stream, and that every matrix lies inside device memory), and a bad one is refused with
 // cuBLAS's status code and a line on stderr. Constants are cublas_api.h's and library_types.h's.
@@ -17,7 +18,7 @@
 namespace {
 constexpr int SUCCESS = 0, NOT_INITIALIZED = 1, INVALID_VALUE = 7, EXECUTION_FAILED = 13, NOT_SUPPORTED = 15;
 constexpr int OP_N = 0, OP_T = 1, OP_C = 2;
-constexpr int CUDA_R_32F = 0;
+constexpr int CUDA_R_32F = 0, CUDA_R_16BF = 14;
 constexpr int COMPUTE_32F = 68, COMPUTE_32F_PEDANTIC = 69, COMPUTE_32F_FAST_TF32 = 77;
 constexpr int DEFAULT_MATH = 0, PEDANTIC_MATH = 2, TF32_TENSOR_OP_MATH = 3, DISALLOW_REDUCED_PRECISION = 16;
 constexpr int VERSION = 130000;   // reported as 13.0.0
@@ -51,7 +52,17 @@ struct Matrix {
     unsigned long long address;
     int rows, cols, ld;   // as stored, column-major
     long long stride;
+    int bytes;            // per element: 4 (CUDA_R_32F) or 2 (CUDA_R_16BF)
 };
+
+// element i of a matrix of the given type, as float32 (a bf16 value is the top half of the float32 it stands for)
+float element(const void* base, long long i, int type) {
+    if (type == CUDA_R_32F) return static_cast<const float*>(base)[i];
+    uint32_t bits = (uint32_t) static_cast<const uint16_t*>(base)[i] << 16;
+    float x;
+    std::memcpy(&x, &bits, 4);
+    return x;
+}
 
 // the bytes [first, last] element a batch of matrices touches
 int checkMatrix(const char* call, const Matrix& x, int batch) {
@@ -63,7 +74,7 @@ int checkMatrix(const char* call, const Matrix& x, int batch) {
     if (x.stride < 0) return refuse(INVALID_VALUE, std::string(call) + ": negative stride" + x.name);
     unsigned long long elements = (unsigned long long) (batch - 1) * x.stride + (unsigned long long) (x.cols - 1) * x.ld
                                   + x.rows;
-    if (x.address % 4 || !esdfake_device_range(x.address, 4 * elements)) {
+    if (x.address % x.bytes || !esdfake_device_range(x.address, (unsigned long long) x.bytes * elements)) {
         char why[240];
         std::snprintf(why, sizeof why, "%s: %s (%d x %d, ld %d, stride %lld, batch %d) at 0x%llx is not inside one"
                       " device allocation", call, x.name, x.rows, x.cols, x.ld, x.stride, batch, x.address);
@@ -72,27 +83,25 @@ int checkMatrix(const char* call, const Matrix& x, int batch) {
     return SUCCESS;
 }
 
-// C = al op(A) op(B) + be C over the batch, float accumulation as on the GPU (TF32 rounding of the inputs when asked)
-void multiply(bool ta, bool tb, int m, int n, int k, float al, const void* a, int lda, long long strideA,
-              const void* b, int ldb, long long strideB, float be, void* c, int ldc, long long strideC, int batch,
-              bool roundTf32) {
-    const float* av = static_cast<const float*>(a);
-    const float* bv = static_cast<const float*>(b);
+// C = al op(A) op(B) + be C over the batch, float accumulation as on the GPU (TF32 rounding of the inputs when asked;
+// A and B of type atype and btype: CUDA_R_32F, or CUDA_R_16BF read as the float32 values they stand for)
+void multiply(bool ta, bool tb, int m, int n, int k, float al, const void* a, int atype, int lda, long long strideA,
+              const void* b, int btype, int ldb, long long strideB, float be, void* c, int ldc, long long strideC,
+              int batch, bool roundTf32) {
     float* cv = static_cast<float*>(c);
-    std::vector<float> row(k), column(k);
+    std::vector<float> row(k);
     for (int p = 0; p < batch; p++) {
-        const float* ap = av + p * strideA;
-        const float* bp = bv + p * strideB;
+        long long ap = p * strideA, bp = p * strideB;
         float* cp = cv + p * strideC;
         for (int i = 0; i < m; i++) {
             for (int l = 0; l < k; l++) {
-                float x = ta ? ap[l + (long long) i * lda] : ap[i + (long long) l * lda];
+                float x = element(a, ap + (ta ? l + (long long) i * lda : i + (long long) l * lda), atype);
                 row[l] = roundTf32 ? tf32(x) : x;
             }
             for (int j = 0; j < n; j++) {
                 float sum = 0;   // float accumulation, as on the GPU
                 for (int l = 0; l < k; l++) {
-                    float y = tb ? bp[j + (long long) l * ldb] : bp[l + (long long) j * ldb];
+                    float y = element(b, bp + (tb ? j + (long long) l * ldb : l + (long long) j * ldb), btype);
                     sum += row[l] * (roundTf32 ? tf32(y) : y);
                 }
                 float& out = cp[i + (long long) j * ldc];
@@ -114,23 +123,31 @@ int gemm(const char* call, void* handle, int transa, int transb, int m, int n, i
         if (op != OP_N && op != OP_T && op != OP_C) return refuse(INVALID_VALUE, std::string(call) + ": bad operation " + std::to_string(op));
     }
     if (m < 0 || n < 0 || k < 0 || batch < 0) return refuse(INVALID_VALUE, std::string(call) + ": negative size");
-    for (int type : {atype, btype, ctype}) {
-        if (type != CUDA_R_32F) return refuse(NOT_SUPPORTED, std::string(call) + ": data type " + std::to_string(type)
-                                                             + " (the fake knows CUDA_R_32F only)");
+    // the combinations the fake knows, of those cuBLAS documents for float32 compute: A, B, C all CUDA_R_32F, or
+    // A and B CUDA_R_16BF with C CUDA_R_32F (bf16 products, float32 accumulation and output)
+    bool bf16Inputs = atype == CUDA_R_16BF && btype == CUDA_R_16BF && ctype == CUDA_R_32F;
+    if (!bf16Inputs && (atype != CUDA_R_32F || btype != CUDA_R_32F || ctype != CUDA_R_32F)) {
+        return refuse(NOT_SUPPORTED, std::string(call) + ": data types A " + std::to_string(atype) + ", B "
+                                     + std::to_string(btype) + ", C " + std::to_string(ctype)
+                                     + " (the fake knows all CUDA_R_32F, or CUDA_R_16BF A and B with CUDA_R_32F C)");
     }
     if (computeType != COMPUTE_32F && computeType != COMPUTE_32F_PEDANTIC && computeType != COMPUTE_32F_FAST_TF32) {
         return refuse(INVALID_VALUE, std::string(call) + ": compute type " + std::to_string(computeType)
                                      + " is not a float32 compute type");
     }
+    if (bf16Inputs && computeType == COMPUTE_32F_FAST_TF32) {
+        return refuse(NOT_SUPPORTED, std::string(call) + ": CUBLAS_COMPUTE_32F_FAST_TF32 with CUDA_R_16BF inputs");
+    }
+    int abBytes = bf16Inputs ? 2 : 4;
     if (!(algo == -1 || (algo >= 0 && algo <= 23) || (algo >= 99 && algo <= 115))) {
         return refuse(INVALID_VALUE, std::string(call) + ": algorithm " + std::to_string(algo));
     }
     if (!alpha || !beta) return refuse(INVALID_VALUE, std::string(call) + ": null alpha or beta");
     float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);   // host pointer mode
     bool ta = transa != OP_N, tb = transb != OP_N;
-    Matrix A{"a", reinterpret_cast<unsigned long long>(a), ta ? k : m, ta ? m : k, lda, strideA};
-    Matrix B{"b", reinterpret_cast<unsigned long long>(b), tb ? n : k, tb ? k : n, ldb, strideB};
-    Matrix C{"c", reinterpret_cast<unsigned long long>(c), m, n, ldc, strideC};
+    Matrix A{"a", reinterpret_cast<unsigned long long>(a), ta ? k : m, ta ? m : k, lda, strideA, abBytes};
+    Matrix B{"b", reinterpret_cast<unsigned long long>(b), tb ? n : k, tb ? k : n, ldb, strideB, abBytes};
+    Matrix C{"c", reinterpret_cast<unsigned long long>(c), m, n, ldc, strideC, 4};
     if (m == 0 || n == 0 || batch == 0) return SUCCESS;
     bool readsAB = k > 0 && al != 0;
     if (readsAB) {
@@ -158,7 +175,7 @@ int gemm(const char* call, void* handle, int transa, int transb, int m, int n, i
         if (int s = checkMatrix(call, C, batch)) return s;
         esdfake_count_multiply_adds((long long) m * n * k * batch);
         if (esdfake_count_only()) return SUCCESS;
-        multiply(ta, tb, m, n, k, al, a, lda, strideA, b, ldb, strideB, be, c, ldc, strideC, batch,
+        multiply(ta, tb, m, n, k, al, a, atype, lda, strideA, b, btype, ldb, strideB, be, c, ldc, strideC, batch,
                  computeType == COMPUTE_32F_FAST_TF32);
         return SUCCESS;
     });

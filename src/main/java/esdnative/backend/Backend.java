@@ -3,6 +3,8 @@ package esdnative.backend;
 import esdnative.tensor.Conv2dShape;
 import esdnative.tensor.Tensor;
 
+import java.util.List;
+
 /**
  * The operations every layer is built from, implemented once per device (the CPU reference and CUDA).
  *
@@ -70,6 +72,15 @@ public interface Backend extends AutoCloseable {
 
     /** dst = src (same number of elements). */
     void copy(Tensor dst, Tensor src);
+
+    /**
+     * Declares {@code weights} frozen: from now on only read, as GEMM operands or convolution weights (or copied
+     * out). A backend may then store them the way it multiplies them: CUDA in bf16 precision keeps them as bfloat16
+     * (half the memory; a {@link #copy} out reads the rounded values), and refuses any other use of them. The other
+     * tensors sharing their buffers keep working as before. A buffer is frozen once: later calls on it change
+     * nothing. The default keeps them as they are.
+     */
+    default void freezeWeights(List<Tensor> weights) {}
 
     // ---- linear algebra ------------------------------------------------------------------------------------
 

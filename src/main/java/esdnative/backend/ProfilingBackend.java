@@ -128,6 +128,9 @@ public final class ProfilingBackend implements Backend {
     @Override
     public void copy(Tensor dst, Tensor src) { timed("copy", 0, () -> delegate.copy(dst, src)); }
 
+    @Override
+    public void freezeWeights(List<Tensor> weights) { timed("freezeWeights", 0, () -> delegate.freezeWeights(weights)); }
+
     // ---- linear algebra ------------------------------------------------------------------------------------
 
     @Override

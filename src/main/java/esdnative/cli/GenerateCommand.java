@@ -13,6 +13,7 @@ import esdnative.model.StableDiffusion;
 import esdnative.model.Vae;
 import esdnative.model.Weights;
 import esdnative.model.unet.UNetConfig;
+import esdnative.model.unet.UNetWeights;
 import esdnative.model.vae.VaeConfig;
 import esdnative.model.sdxl.StableDiffusionXL;
 import esdnative.options.BackendOptions;
@@ -118,7 +119,7 @@ public final class GenerateCommand implements Callable<Integer> {
              StableDiffusion sd = ModelLoader.load(be, model, tokenizer, configDir, ema ? ModelWeights.Ema.REQUIRE : ModelWeights.Ema.OFF,
                      predictionType)) {
             ModelLoader.hintConfig(System.err, sd, configDir, "--config DIR");
-            applyLoras(be, sd.unetWeights(), loraSpecs);
+            applyLorasAndFreeze(be, sd.unetWeights(), loraSpecs);
             Vae vae = ModelLoader.loadVae(be, sd, configDir);
             int[] size = imageSize(sd.unet(), vae == null ? null : vae.config(), sd.vaeScaleFactor(), sd.defaultResolution(), initShape);
             int h = size[0], w = size[1];
@@ -153,11 +154,16 @@ public final class GenerateCommand implements Callable<Integer> {
         if (Files.exists(file) && !overwrite) throw new UserError(flag + ": " + file + " already exists (pass --overwrite to replace it)");
     }
     /** Applies each LoRA file to the UNet's weights, saying how many modules it changed. */
-    static void applyLoras(Backend be, Weights unet, List<LoraApplier.Spec> specs) {
+    /**
+     * Applies the LoRAs to the UNet, whose weights are then final: frozen, for the backend to store as it multiplies
+     * them (--precision bf16: bfloat16).
+     */
+    static void applyLorasAndFreeze(Backend be, Weights unet, List<LoraApplier.Spec> specs) {
         for (LoraApplier.Spec lora : specs) {
             int modules = Flags.about("--lora", () -> LoraApplier.apply(be, unet, lora));
             System.err.printf(Locale.ROOT, "applied %s at scale %s (%d modules)%n", lora.file(), lora.scale(), modules);
         }
+        UNetWeights.freeze(be, unet, name -> true);
     }
 
     /**

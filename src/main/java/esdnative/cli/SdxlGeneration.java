@@ -28,7 +28,7 @@ final class SdxlGeneration {
         if (c.eta != 0) throw new UserError("--eta: SDXL sampling is deterministic here (eta 0), got " + c.eta);
         try (Backend be = c.backend.open(System.err::println)) {
             StableDiffusionXL sd = StableDiffusionXL.load(be, c.models.model(), c.models.config());
-            GenerateCommand.applyLoras(be, sd.unetWeights(), loras);
+            GenerateCommand.applyLorasAndFreeze(be, sd.unetWeights(), loras);
             int[] size = c.imageSize(sd.unet(), sd.vae().config(), sd.vaeScaleFactor(), sd.defaultResolution(), initShape);
             int h = size[0], w = size[1];
             int[] original = c.originalSize != null ? pair(c.originalSize, "--original-size") : new int[] {h, w};

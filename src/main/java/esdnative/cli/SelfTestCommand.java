@@ -28,14 +28,17 @@ import java.util.concurrent.Callable;
         description = {"Check every backend op on the GPU against the CPU reference.",
                 "",
                 "Each op runs on fresh random inputs; the table gives the relative error ||cuda-cpu||/||cpu|| (pass at"
-                        + " <= 1e-5 in float32, <= 5e-3 for GEMM ops in TF32) and whether two GPU runs were"
+                        + " <= 1e-5 in float32, <= 5e-3 for GEMM ops in TF32, <= 1e-2 in bf16; whole-model cases"
+                        + " 3e-2 in TF32, 5e-2 in bf16) and whether two GPU runs were"
                         + " bit-identical. Exit 0 all passed, 1 a case failed, 3 CUDA was asked for and is"
                         + " unusable (it prints the whole cause, runs the CPU ops once for sanity and still exits 3).",
                 "",
-                "GPU math (--math, else ESD_CUDA_MATH, for train, generate, eval, bench and opbench): 'default' is PyTorch's default"
+                "GPU precision (--precision, else ESD_CUDA_MATH, for train, generate, eval, bench and opbench): 'default' is PyTorch's default"
                         + " policy, TF32 tensor cores for convolutions only, strict float32 for matrix products and"
-                        + " attention; 'tf32' every GEMM in TF32; 'fp32' strict float32 everywhere. The self-test"
-                        + " checks the two extremes: every op with TF32 GEMMs, then the GEMM ops in strict float32."},
+                        + " attention; 'tf32' every GEMM in TF32; 'fp32' strict float32 everywhere; 'bf16' GEMMs on"
+                        + " bfloat16 operands with float32 accumulation. The self-test checks the two extremes by default:"
+                        + " every op with TF32 GEMMs, then the GEMM ops in strict float32; --precision bf16 checks every op"
+                        + " with bf16 GEMMs (the whole-model cases with their frozen weights in bf16)."},
         mixinStandardHelpOptions = true)
 final class SelfTestCommand implements Callable<Integer> {
     /** The exit code when --backend cuda finds no usable GPU. */
@@ -47,9 +50,9 @@ final class SelfTestCommand implements Callable<Integer> {
                     + "compare where a working GPU is found, else run the CPU ops once.")
     String backend;
 
-    @Option(names = "--math", defaultValue = "both", paramLabel = "tf32|fp32|both",
+    @Option(names = {"--precision", "--math"}, defaultValue = "both", paramLabel = "tf32|fp32|both|bf16",
             description = "GPU GEMM modes to check: all ops in TF32, then the GEMM ops again in strict float32"
-                    + " (default: both).")
+                    + " (default: both); or all ops with bf16 GEMM operands.")
     String math;
 
     @Option(names = "--only", paramLabel = "TEXT", description = "Only the cases whose name contains TEXT (repeat"
@@ -63,8 +66,8 @@ final class SelfTestCommand implements Callable<Integer> {
     public Integer call() {
         PrintStream out = System.out;
         BackendOptions.Kind kind = BackendOptions.parseKind(backend);
-        if (!List.of("tf32", "fp32", "both").contains(math)) {
-            throw new UserError("--math: expected tf32, fp32 or both, got '" + math + "'");
+        if (!List.of("tf32", "fp32", "both", "bf16").contains(math)) {
+            throw new UserError("--precision: expected tf32, fp32, both or bf16, got '" + math + "'");
         }
         List<OpCase> cases = new ArrayList<>();
         for (OpCase c : SelfTestCases.all()) {
@@ -89,6 +92,11 @@ final class SelfTestCommand implements Callable<Integer> {
             return CUDA_UNAVAILABLE;
         }
         boolean allPassed = true;
+        if (math.equals("bf16")) {
+            allPassed = compare(cases, CudaBackend.MathMode.BF16, out);
+            out.println(allPassed ? "selftest: all passed" : "selftest: FAILED");
+            return allPassed ? 0 : 1;
+        }
         if (!math.equals("fp32")) allPassed &= compare(cases, CudaBackend.MathMode.TF32, out);
         if (!math.equals("tf32")) {
             List<OpCase> gemmCases = math.equals("both") ? cases.stream().filter(OpCase::gemm).toList() : cases;
@@ -105,7 +113,8 @@ final class SelfTestCommand implements Callable<Integer> {
             int failed = 0;
             long start = System.nanoTime();
             for (OpCase c : cases) {
-                double tolerance = c.tolerance(mode == CudaBackend.MathMode.TF32);
+                double tolerance = mode == CudaBackend.MathMode.BF16 ? c.bf16Tolerance()
+                        : c.tolerance(mode == CudaBackend.MathMode.TF32);
                 SelfTest.Row row = SelfTest.compare(c, cpu, gpu, tolerance, seed);
                 print(out, row);
                 if (!row.passed()) failed++;

@@ -317,7 +317,7 @@ public final class TrainCommand implements Callable<Integer> {
         CommandLine.ParseResult given = spec.commandLine().getParseResult();
         List<String> unsupported = new ArrayList<>();
         for (String name : List.of("--concepts", "--preset", "--schedule", "--resolution", "--format", "--overwrite",
-                "--save-every", "--resume", "--backend", "--math", "--trace-dir", "--replay-dir", "--tokenizer", "--config", "--prediction-type", "--ema", "--dry-run", "--target")) {
+                "--save-every", "--resume", "--backend", "--precision", "--math", "--trace-dir", "--replay-dir", "--tokenizer", "--config", "--prediction-type", "--ema", "--dry-run", "--target")) {
             if (given.hasMatchedOption(name)) unsupported.add(name);
         }
         if (!unsupported.isEmpty()) {

@@ -12,6 +12,7 @@ import esdnative.model.unet.UNetConfig;
 import esdnative.sched.DdimConfig;
 import esdnative.model.unet.Evaluations;
 import esdnative.model.unet.UNet2DConditionModel;
+import esdnative.model.unet.UNetWeights;
 import esdnative.optim.Adam;
 import esdnative.pipeline.GuidedSampler;
 import esdnative.sched.DdimScheduler;
@@ -203,6 +204,9 @@ public final class EsdTrainer {
         // the selector refuses a method that selects nothing, with the message --dry-run gives too
         this.subset = TrainableSubset.select(be, model.unetWeights(),
                 TrainedNames.selector(settings.method(), model.unetWeights().asMap().keySet()));
+        // the frozen UNet as the backend multiplies it (--precision bf16: bfloat16, half the memory), except the
+        // trained tensors' originals: float32 as loaded, since LoRA extraction subtracts them from the trained copies
+        UNetWeights.freeze(be, model.unetWeights(), name -> !subset.trained().contains(name));
         this.adam = new Adam(be, subset.trained(), Adam.Config.torchDefaults(settings.lr()));
         this.rng = new Rng(settings.seed());
         // every prompt is encoded once, here: the caller may then take the text encoder off the device

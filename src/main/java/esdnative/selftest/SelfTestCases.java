@@ -1,10 +1,13 @@
 package esdnative.selftest;
 
+import esdnative.backend.Backend;
 import esdnative.esd.EsdLoss;
 import esdnative.esd.TrainableSubset;
 import esdnative.model.Weights;
 import esdnative.model.unet.UNet2DConditionModel;
+import esdnative.model.nn.Params;
 import esdnative.model.unet.UNetConfig;
+import esdnative.model.unet.UNetWeights;
 import esdnative.optim.Adam;
 import esdnative.tensor.Tensor;
 
@@ -53,7 +56,8 @@ public final class SelfTestCases {
                 .out("eps", 2, 4, 16, 16).out("grads", params).out("dLatents", 2, 4, 16, 16).out("dContext", 2, TOKENS, ctx)
                 .run((be, t) -> {
                     UNet2DConditionModel model = new UNet2DConditionModel(TINY);
-                    Weights w = Weights.over(t.get("weights"), shapes);
+                    Weights w = ownCopy(be, t.get("weights"), shapes);
+                    UNetWeights.freeze(be, w, name -> true); // as generate does (bf16: stored in bfloat16)
                     for (String g : List.of("grads", "dLatents", "dContext")) be.fill(t.get(g), 0f);
                     var acts = model.forward(be, w, t.get("latents"), new float[] {981, 1}, t.get("context"));
                     be.copy(t.get("eps"), acts.output());
@@ -75,8 +79,9 @@ public final class SelfTestCases {
                 .update("update", "grads", LR, ADAM.eps(), trainedCount)
                 .scalar((be, t) -> {
                     UNet2DConditionModel model = new UNet2DConditionModel(TINY);
-                    Weights frozen = Weights.over(t.get("weights"), shapes);
+                    Weights frozen = ownCopy(be, t.get("weights"), shapes);
                     TrainableSubset subset = TrainableSubset.select(be, frozen, trained::containsKey);
+                    UNetWeights.freeze(be, frozen, name -> !trained.containsKey(name)); // as EsdTrainer does
                     EsdLoss.Result r = EsdLoss.compute(be, model, frozen, subset.trainable(), subset.gradients(),
                             t.get("z"), 500, t.get("embNull"), t.get("embConcept"), 1f);
                     be.copy(t.get("grads"), subset.gradients().flat());
@@ -90,5 +95,13 @@ public final class SelfTestCases {
                     return r.loss();
                 });
         return List.of(unet, esd);
+    }
+
+    /**
+     * The case's weights in a buffer of their own, which the body may freeze ({@code Backend#freezeWeights}; CUDA in
+     * bf16 then holds them as bfloat16): the harness's input buffer stays float32, for its guard-cell checks.
+     */
+    private static Weights ownCopy(Backend be, Tensor weights, SequencedMap<String, int[]> shapes) {
+        return Weights.over(Params.copyOf(be, weights), shapes);
     }
 }

@@ -14,8 +14,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * cuBLAS through Java's foreign function API (JCublas cannot load next to CUDA 13's libcublas.so.13).
- * Only what the backend needs: a handle on the backend's stream, and float32 GEMMs (plain and strided-batched),
- * each with either TF32 tensor-core math or strict float32 (the compute type of the call).
+ * Only what the backend needs: a handle on the backend's stream, and GEMMs (plain and strided-batched) with float32
+ * output and accumulation: on float32 inputs with either TF32 tensor-core math or strict float32 (the compute type of
+ * the call), or on bfloat16 inputs.
  *
  * <p>cuBLAS is column-major; callers pass column-major arguments. {@link ColumnMajorGemm} maps the backend's
  * row-major GEMM onto them.
@@ -27,6 +28,7 @@ final class Cublas implements AutoCloseable {
     // cublas_api.h / library_types.h
     private static final int CUBLAS_STATUS_SUCCESS = 0;
     private static final int CUDA_R_32F = 0;
+    private static final int CUDA_R_16BF = 14;
     private static final int CUBLAS_COMPUTE_32F = 68;
     private static final int CUBLAS_COMPUTE_32F_FAST_TF32 = 77;
     private static final int CUBLAS_GEMM_DEFAULT = -1;
@@ -106,7 +108,18 @@ final class Cublas implements AutoCloseable {
      * @param tf32 TF32 tensor-core products (float32 accumulation); false: strict float32
      */
     void gemm(ColumnMajorGemm g, long a, long b, long c, boolean tf32) {
-        int computeType = tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+        gemm(g, a, b, c, CUDA_R_32F, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F);
+    }
+
+    /**
+     * {@link #gemm} on bfloat16 A and B (CUDA_R_16BF): their products (exact in float32) summed in float32 into a
+     * float32 C — tensor cores at twice TF32's rate.
+     */
+    void gemmBf16(ColumnMajorGemm g, long a, long b, long c) {
+        gemm(g, a, b, c, CUDA_R_16BF, CUBLAS_COMPUTE_32F);
+    }
+
+    private void gemm(ColumnMajorGemm g, long a, long b, long c, int inputType, int computeType) {
         alpha.set(JAVA_FLOAT, 0, g.alpha());
         beta.set(JAVA_FLOAT, 0, g.beta());
         int status;
@@ -115,14 +128,14 @@ final class Cublas implements AutoCloseable {
         try {
             if (g.batch() == 1) {
                 status = (int) GEMM_EX.invokeExact(gemmEx, handle, g.opA(), g.opB(), g.m(), g.n(), g.k(),
-                        alpha, MemorySegment.ofAddress(a), CUDA_R_32F, g.lda(),
-                        MemorySegment.ofAddress(b), CUDA_R_32F, g.ldb(),
+                        alpha, MemorySegment.ofAddress(a), inputType, g.lda(),
+                        MemorySegment.ofAddress(b), inputType, g.ldb(),
                         beta, MemorySegment.ofAddress(c), CUDA_R_32F, g.ldc(), computeType, CUBLAS_GEMM_DEFAULT);
             } else {
                 status = (int) GEMM_STRIDED_BATCHED_EX.invokeExact(gemmStridedBatchedEx, handle, g.opA(), g.opB(),
                         g.m(), g.n(), g.k(),
-                        alpha, MemorySegment.ofAddress(a), CUDA_R_32F, g.lda(), g.strideA(),
-                        MemorySegment.ofAddress(b), CUDA_R_32F, g.ldb(), g.strideB(),
+                        alpha, MemorySegment.ofAddress(a), inputType, g.lda(), g.strideA(),
+                        MemorySegment.ofAddress(b), inputType, g.ldb(), g.strideB(),
                         beta, MemorySegment.ofAddress(c), CUDA_R_32F, g.ldc(), g.strideC(),
                         g.batch(), computeType, CUBLAS_GEMM_DEFAULT);
             }

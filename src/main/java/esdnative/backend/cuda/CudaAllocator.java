@@ -171,6 +171,12 @@ final class CudaAllocator implements AutoCloseable {
         if (!closed) returned.add(block);
     }
 
+    /** Returns every wholly free segment, and the blocks handed back since the last allocation, to the driver. */
+    synchronized void freeUnused() {
+        collectReturned();
+        freeCached();
+    }
+
     /**
      * From now until {@code capturing(null)}, allocations come from {@code pool} (null: from the shared segments
      * again): the blocks a graph's captured work uses must keep their addresses, and no other work may be given

@@ -12,8 +12,10 @@ import esdnative.tensor.Tensor;
 import java.lang.ref.Cleaner;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -41,7 +43,14 @@ public final class CudaBackend implements Backend {
         /** TF32 for every GEMM: convolutions, matrix products and attention */
         TF32,
         /** strict float32 everywhere */
-        FP32;
+        FP32,
+        /**
+         * bfloat16 GEMM operands (8 significant bits: 2^-9 relative rounding) with float32 products, sums and
+         * outputs, for convolutions and matrix products (autocast's bf16): weights frozen by
+         * {@link #freezeWeights} are stored as bfloat16, any other operand is rounded per GEMM. Attention, norms,
+         * elementwise ops and the optimiser stay float32.
+         */
+        BF16;
 
         /** How this mode multiplies, for descriptions. */
         public String describe() {
@@ -49,17 +58,19 @@ public final class CudaBackend implements Backend {
                 case DEFAULT -> "TF32 convolutions, strict float32 matmul and attention (PyTorch's defaults)";
                 case TF32 -> "TF32 GEMMs";
                 case FP32 -> "strict float32 GEMMs";
+                case BF16 -> "bf16 GEMM operands, float32 accumulation";
             };
         }
 
-        /** ESD_CUDA_MATH's value: unset or "default", "tf32", "fp32". */
+        /** ESD_CUDA_MATH's value: unset or "default", "tf32", "fp32", "bf16". */
         public static MathMode fromEnvironment(String value) {
             if (value == null || value.isBlank()) return DEFAULT;
             return switch (value.trim().toLowerCase(java.util.Locale.ROOT)) {
                 case "default" -> DEFAULT;
                 case "tf32" -> TF32;
                 case "fp32" -> FP32;
-                default -> throw new CudaException("ESD_CUDA_MATH must be default, tf32 or fp32, got '" + value + "'");
+                case "bf16" -> BF16;
+                default -> throw new CudaException("ESD_CUDA_MATH must be default, tf32, fp32 or bf16, got '" + value + "'");
             };
         }
     }
@@ -86,6 +97,8 @@ public final class CudaBackend implements Backend {
     /** blocks of tensors made inside a scope go back to the allocator when it closes, not when the GC notices */
     private final ScopeStack<CudaStorage> scopes = new ScopeStack<>(CudaBackend::storageOf, CudaStorage::release);
     private final MathMode math;
+    /** BF16: the current operation's GEMM operands rounded to bfloat16; null in the float32 modes */
+    private final Bf16Operands bf16;
     private final String description;
     private String op = "init";
     private boolean closed;
@@ -114,6 +127,7 @@ public final class CudaBackend implements Backend {
         this.device = device;
         this.math = math;
         this.allocator = new CudaAllocator(device);
+        this.bf16 = math == MathMode.BF16 ? new Bf16Operands(allocator, this::castToBf16) : null;
         this.description = device.describe() + "; " + math.describe();
         this.graphs = new CudaGraphs(this, device, allocator,
                 device.capturesGraphs() && !"0".equals(System.getenv("ESD_CUDA_GRAPHS")), () -> attentionBytes);
@@ -246,9 +260,50 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("copy of " + src + " into " + dst + ": sizes differ");
         }
         if (src.size() > 0) {
+            long frozen = frozenBf16Address(src, src.size());
+            if (frozen >= 0) { // a frozen weight reads back as its bfloat16 values
+                elementwise(Kernel.CAST_FROM_BF16, src.size(), out(dst, src.size(), "dst"), new Ptr(frozen), src.size());
+                return;
+            }
             device.copy(out(dst, src.size(), "dst").address(), ptr(src, src.size(), "src").address(),
                     src.size() * Float.BYTES);
         }
+    }
+
+    /**
+     * In bf16 precision, moves each buffer holding some of {@code weights} to a {@link FrozenLayout}: the weights
+     * rounded into one bfloat16 block, the buffer's other elements copied into one float32 block; the float32 buffer
+     * then goes back to the driver. In the other modes nothing changes.
+     */
+    @Override
+    public void freezeWeights(List<Tensor> weights) {
+        begin("freezeWeights");
+        if (math != MathMode.BF16) return;
+        Map<CudaStorage, List<long[]>> ranges = new LinkedHashMap<>(); // storages compare by identity
+        for (Tensor t : weights) {
+            CudaStorage s = storageOf(t);
+            if (s.frozen() == null) ranges.computeIfAbsent(s, k -> new ArrayList<>()).add(new long[] {t.offset(), t.offset() + t.size()});
+        }
+        for (var e : ranges.entrySet()) {
+            CudaStorage s = e.getKey();
+            long source = ptr(new Tensor(s, 0, 0), 0, "weights").address(); // settles a pending zeros() memset
+            FrozenLayout layout = FrozenLayout.of(s.capacity(), e.getValue());
+            CudaAllocator.Block float32 = allocator.allocateTensor(layout.float32Elements() * Float.BYTES, op);
+            CudaAllocator.Block rounded = allocator.allocateTensor(layout.bf16Bytes(), op);
+            layout.place(float32.address(), rounded.address());
+            for (int run = 0; run < layout.runs(); run++) {
+                long from = source + layout.start(run) * Float.BYTES, n = layout.length(run);
+                if (layout.frozen(run)) castToBf16(layout.bf16Address(layout.start(run), n), from, n);
+                else device.copy(layout.float32Address(layout.start(run), n), from, n * Float.BYTES);
+            }
+            s.freeze(layout);
+            CudaAllocator blocks = allocator; // the cleaner's action must not reach the storage
+            CLEANER.register(s, () -> {
+                blocks.releaseLater(float32);
+                blocks.releaseLater(rounded);
+            });
+        }
+        if (!ranges.isEmpty()) allocator.freeUnused(); // the float32 buffers' memory goes back to the driver
     }
 
     // ---- linear algebra ------------------------------------------------------------------------------------
@@ -265,8 +320,8 @@ public final class CudaBackend implements Backend {
         boolean dense = ldc == n && (batch == 1 || strideC == (long) m * n); // C's elements are all written
         if (dense && beta != 0 && pendingZeroCoveredBy(c, cNeed)) beta = 0; // C += A·B into zeros: C = A·B
         Ptr cp = beta == 0 && dense ? out(c, cNeed, "C") : ptr(c, cNeed, "C");
-        gemmAt(transA, transB, m, n, k, alpha, ptr(a, aNeed, "A").address(), lda, strideA,
-                ptr(b, bNeed, "B").address(), ldb, strideB, beta, cp.address(), ldc, strideC, batch);
+        gemmAt(transA, transB, m, n, k, alpha, gemmOperand(a, aNeed, "A"), lda, strideA,
+                gemmOperand(b, bNeed, "B"), ldb, strideB, beta, cp.address(), ldc, strideC, batch);
     }
 
     @Override
@@ -347,22 +402,23 @@ public final class CudaBackend implements Backend {
     private void convolve(Tensor out, Tensor in, Tensor weight, Tensor bias, Tensor residual, Tensor sampleBias,
                           Conv2dShape sh) {
         ConvSizes z = new ConvSizes(sh);
-        Ptr o = out(out, z.outAll, "out"), x = ptr(in, z.inAll, "in"), w = ptr(weight, z.weight, "weight");
+        Ptr o = out(out, z.outAll, "out"), x = ptr(in, z.inAll, "in");
+        long w = gemmOperand(weight, z.weight, "weight");
         Ptr bi = optional(bias, sh.k(), "bias"), r = optional(residual, z.outAll, "residual");
         Ptr sb = optional(sampleBias, (long) sh.n() * sh.k(), "sampleBias");
         if (z.pointwise) {
             // out[n] [k, hw] = w [k, c] · in[n] [c, hw], all samples in one batched GEMM
-            gemmAt(false, false, sh.k(), z.ohw, sh.c(), 1f, w.address(), sh.c(), 0, x.address(), z.ohw, z.inSample,
+            gemmAt(false, false, sh.k(), z.ohw, sh.c(), 1f, w, sh.c(), 0, gemmInput(x, z.inAll), z.ohw, z.inSample,
                     0f, o.address(), z.ohw, z.outSample, sh.n());
         } else {
             int chunk = z.samplesPerChunk();
-            CudaAllocator.Block col = allocator.allocateWorkspace(chunk * z.colSample * Float.BYTES, op);
+            CudaAllocator.Block col = allocator.allocateWorkspace(chunk * z.colSample * gemmInputBytes(), op);
             try {
                 for (int first = 0; first < sh.n(); first += chunk) {
                     int count = Math.min(chunk, sh.n() - first);
                     im2col(col.address(), x.address() + first * z.inSample * Float.BYTES, count, sh);
                     // out[n] [k, ohw] = w [k, crs] · col[n] [crs, ohw]
-                    gemmAt(false, false, sh.k(), z.ohw, z.crs, 1f, w.address(), z.crs, 0,
+                    gemmAt(false, false, sh.k(), z.ohw, z.crs, 1f, w, z.crs, 0,
                             col.address(), z.ohw, z.colSample, 0f,
                             o.address() + first * z.outSample * Float.BYTES, z.ohw, z.outSample, count);
                 }
@@ -383,10 +439,11 @@ public final class CudaBackend implements Backend {
     public void conv2dBackwardData(Tensor dIn, Tensor dOut, Tensor weight, Conv2dShape sh) {
         begin("conv2dBackwardData");
         ConvSizes z = new ConvSizes(sh);
-        Ptr dx = ptr(dIn, z.inAll, "dIn"), dy = ptr(dOut, z.outAll, "dOut"), w = ptr(weight, z.weight, "weight");
+        Ptr dx = ptr(dIn, z.inAll, "dIn");
+        long dy = gemmInput(ptr(dOut, z.outAll, "dOut"), z.outAll), w = gemmOperand(weight, z.weight, "weight");
         if (z.pointwise) {
             // dIn[n] [c, hw] += wᵀ [c, k] · dOut[n] [k, hw]
-            gemmAt(true, false, sh.c(), z.ohw, sh.k(), 1f, w.address(), sh.c(), 0, dy.address(), z.ohw, z.outSample,
+            gemmAt(true, false, sh.c(), z.ohw, sh.k(), 1f, w, sh.c(), 0, dy, z.ohw, z.outSample,
                     1f, dx.address(), z.ohw, z.inSample, sh.n());
             return;
         }
@@ -396,8 +453,8 @@ public final class CudaBackend implements Backend {
             for (int first = 0; first < sh.n(); first += chunk) {
                 int count = Math.min(chunk, sh.n() - first);
                 // dcol[n] [crs, ohw] = wᵀ [crs, k] · dOut[n] [k, ohw], then folded back onto the pixels
-                gemmAt(true, false, z.crs, z.ohw, sh.k(), 1f, w.address(), z.crs, 0,
-                        dy.address() + first * z.outSample * Float.BYTES, z.ohw, z.outSample,
+                gemmAt(true, false, z.crs, z.ohw, sh.k(), 1f, w, z.crs, 0,
+                        dy + first * z.outSample * gemmInputBytes(), z.ohw, z.outSample,
                         0f, col.address(), z.ohw, z.colSample, count);
                 elementwise(Kernel.COL2IM, (long) count * z.inSample,
                         new Ptr(dx.address() + first * z.inSample * Float.BYTES), new Ptr(col.address()),
@@ -415,16 +472,19 @@ public final class CudaBackend implements Backend {
         Ptr dw = optional(dWeight, z.weight, "dWeight"), db = optional(dBias, sh.k(), "dBias");
         Ptr dy = ptr(dOut, z.outAll, "dOut"), x = ptr(in, z.inAll, "in");
         if (dw != null) {
+            long grad = gemmInput(dy, z.outAll);
+            int bytes = gemmInputBytes();
             if (z.pointwise) {
+                long input = gemmInput(x, z.inAll);
                 // dW [k, c] += dOut[n] [k, hw] · in[n]ᵀ [hw, c], one sample after another
                 for (int ni = 0; ni < sh.n(); ni++) {
-                    gemmAt(false, true, sh.k(), sh.c(), z.ohw, 1f, dy.address() + ni * z.outSample * Float.BYTES,
-                            z.ohw, 0, x.address() + ni * z.inSample * Float.BYTES, z.ohw, 0,
+                    gemmAt(false, true, sh.k(), sh.c(), z.ohw, 1f, grad + ni * z.outSample * bytes,
+                            z.ohw, 0, input + ni * z.inSample * bytes, z.ohw, 0,
                             1f, dw.address(), sh.c(), 0, 1);
                 }
             } else {
                 int chunk = z.samplesPerChunk();
-                CudaAllocator.Block col = allocator.allocateWorkspace(chunk * z.colSample * Float.BYTES, op);
+                CudaAllocator.Block col = allocator.allocateWorkspace(chunk * z.colSample * bytes, op);
                 try {
                     for (int first = 0; first < sh.n(); first += chunk) {
                         int count = Math.min(chunk, sh.n() - first);
@@ -432,8 +492,8 @@ public final class CudaBackend implements Backend {
                         // dW [k, crs] += dOut[n] [k, ohw] · col[n]ᵀ [ohw, crs]
                         for (int i = 0; i < count; i++) {
                             gemmAt(false, true, sh.k(), z.crs, z.ohw, 1f,
-                                    dy.address() + (first + i) * z.outSample * Float.BYTES, z.ohw, 0,
-                                    col.address() + i * z.colSample * Float.BYTES, z.ohw, 0,
+                                    grad + (first + i) * z.outSample * bytes, z.ohw, 0,
+                                    col.address() + i * z.colSample * bytes, z.ohw, 0,
                                     1f, dw.address(), z.crs, 0, 1);
                         }
                     }
@@ -482,9 +542,10 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /** The columns of {@code samples} samples, as the GEMMs read them: float32, or bfloat16 in BF16. */
     private void im2col(long col, long in, int samples, Conv2dShape sh) {
         long total = (long) samples * sh.c() * sh.r() * sh.s() * sh.outH() * sh.outW();
-        elementwise(Kernel.IM2COL, total, new Ptr(col), new Ptr(in), samples, sh.c(), sh.h(), sh.w(),
+        elementwise(bf16 != null ? Kernel.IM2COL_BF16 : Kernel.IM2COL, total, new Ptr(col), new Ptr(in), samples, sh.c(), sh.h(), sh.w(),
                 sh.r(), sh.s(), sh.stride(), sh.pad(), sh.outH(), sh.outW());
     }
 
@@ -978,6 +1039,7 @@ public final class CudaBackend implements Backend {
         if (closed) throw new IllegalStateException("the CUDA backend is closed (" + name + ")");
         op = name;
         overwrittenByThisOp.clear();
+        if (bf16 != null) bf16.releaseAll(); // the previous operation's rounded operands
         device.operation(name);
         device.bind();
     }
@@ -1026,7 +1088,7 @@ public final class CudaBackend implements Backend {
     private Ptr ptr(Tensor t, long elements, String what) {
         checkSize(t, elements, what);
         settleZeros(t);
-        return new Ptr(storageOf(t).address(t.offset()));
+        return new Ptr(float32Address(t, elements, what));
     }
 
     /**
@@ -1041,7 +1103,51 @@ public final class CudaBackend implements Backend {
         } else {
             settleZeros(t);
         }
-        return new Ptr(storageOf(t).address(t.offset()));
+        return new Ptr(float32Address(t, elements, what));
+    }
+
+    /** t's device address as float32; in a frozen storage, refused for a frozen weight (bf16 GEMM operands only). */
+    private long float32Address(Tensor t, long elements, String what) {
+        CudaStorage s = storageOf(t);
+        FrozenLayout frozen = s.frozen();
+        if (frozen == null) return s.address(t.offset());
+        long address = frozen.float32Address(t.offset(), elements);
+        if (address < 0) {
+            throw new IllegalArgumentException("cuda " + op + ": " + what + " " + t + " is a frozen bf16 weight, which"
+                    + " only GEMMs and copies read");
+        }
+        return address;
+    }
+
+    /** The bfloat16 address of t's first {@code elements} when they are a frozen weight, else -1. */
+    private static long frozenBf16Address(Tensor t, long elements) {
+        FrozenLayout frozen = storageOf(t).frozen();
+        return frozen == null ? -1 : frozen.bf16Address(t.offset(), elements);
+    }
+
+    /**
+     * Where a GEMM reads operand t: its float32 address, or in BF16 a bfloat16 one, a frozen weight's own or t's
+     * values rounded into a workspace.
+     */
+    private long gemmOperand(Tensor t, long elements, String what) {
+        if (bf16 == null) return ptr(t, elements, what).address();
+        checkSize(t, elements, what);
+        long frozen = frozenBf16Address(t, elements);
+        return frozen >= 0 ? frozen : bf16.rounded(ptr(t, elements, what).address(), elements, op);
+    }
+
+    /** A GEMM input at p (float32, {@code elements} of it): p's address, or in BF16 its values rounded to bf16. */
+    private long gemmInput(Ptr p, long elements) {
+        return bf16 == null ? p.address() : bf16.rounded(p.address(), elements, op);
+    }
+
+    /** Bytes per element of what GEMMs multiply: bfloat16 in BF16, else float32. */
+    private int gemmInputBytes() {
+        return bf16 != null ? Bf16Operands.BYTES : Float.BYTES;
+    }
+
+    private void castToBf16(long dst, long src, long n) {
+        elementwise(Kernel.CAST_TO_BF16, n, new Ptr(dst), new Ptr(src), n);
     }
 
     private void checkSize(Tensor t, long elements, String what) {
@@ -1072,8 +1178,13 @@ public final class CudaBackend implements Backend {
                         float beta, long c, int ldc, long strideC, int batch) {
         ColumnMajorGemm g = ColumnMajorGemm.fromRowMajor(transA, transB, m, n, k, alpha, lda, strideA, ldb, strideB,
                 beta, ldc, strideC, batch);
+        // column-major: the row-major B is cuBLAS's A
+        if (bf16 != null) {
+            device.gemmBf16(g, b, a, c);
+            return;
+        }
         boolean tf32 = math == MathMode.TF32 || math == MathMode.DEFAULT && CONVOLUTIONS.contains(op);
-        device.gemm(g, b, a, c, tf32); // column-major: the row-major B is cuBLAS's A
+        device.gemm(g, b, a, c, tf32);
     }
 
     private void elementwise(Kernel kernel, long n, Object... args) {

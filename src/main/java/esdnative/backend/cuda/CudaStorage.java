@@ -17,6 +17,8 @@ public final class CudaStorage implements Storage {
     private boolean zeroPending;
     /** given back (a closed scope, {@link CudaBackend#release}): its block may hold another tensor by now */
     private boolean released;
+    /** set once weights in it were frozen into bfloat16: its elements then live in the layout's blocks */
+    private FrozenLayout frozen;
 
     CudaStorage(CudaAllocator allocator, CudaAllocator.Block block, long capacity, Cleaner cleaner) {
         this.allocator = allocator;
@@ -41,10 +43,23 @@ public final class CudaStorage implements Storage {
 
     void zeroPending(boolean pending) { zeroPending = pending; }
 
-    /** Device address of element {@code elementOffset}. */
+    /** Device address of element {@code elementOffset}; a frozen storage's elements are found through its layout. */
     long address(long elementOffset) {
         if (allocator.isClosed()) throw new IllegalStateException("tensor used after its CUDA backend was closed");
+        if (frozen != null) throw new IllegalStateException("a frozen storage's elements are addressed by its layout");
         if (released) throw new IllegalStateException("tensor used after its memory was given back (a closed scope, or released)");
         return block.address() + elementOffset * Float.BYTES;
+    }
+
+    /** The layout of its frozen weights, or null. */
+    FrozenLayout frozen() {
+        if (allocator.isClosed()) throw new IllegalStateException("tensor used after its CUDA backend was closed");
+        return frozen;
+    }
+
+    /** Moves to {@code layout}, whose blocks hold every element now: this storage's own block goes back. */
+    void freeze(FrozenLayout layout) {
+        frozen = layout;
+        release();
     }
 }

@@ -36,6 +36,9 @@ interface Device extends AutoCloseable {
     /** C = alpha op(A) op(B) + beta C, column-major, at device addresses a, b, c; TF32 products or strict float32. */
     void gemm(ColumnMajorGemm g, long a, long b, long c, boolean tf32);
 
+    /** {@link #gemm} with bfloat16 A and B (float32 products and sums, float32 C). */
+    void gemmBf16(ColumnMajorGemm g, long a, long b, long c);
+
     /** Waits for all queued work; reports a failure of earlier work. */
     void synchronize();
 

@@ -125,6 +125,16 @@ final class JCudaDevice implements Device {
     }
 
     @Override
+    public void gemmBf16(ColumnMajorGemm g, long a, long b, long c) {
+        try {
+            cublas.gemmBf16(g, a, b, c);
+        } catch (CudaException e) {
+            throw new CudaException("cuda " + op + ": " + e.getMessage(), e);
+        }
+        if (syncEveryCall) context.synchronize("cuda " + op + ": cuBLAS bf16 GEMM " + g);
+    }
+
+    @Override
     public void synchronize() {
         hostInteractions++;
         context.synchronize("cuda " + op);

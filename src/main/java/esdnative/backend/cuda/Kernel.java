@@ -84,7 +84,11 @@ enum Kernel {
     MSE_FINISH("mse", "mse_finish", PTR, PTR, I32, I64),
     MSE_BACKWARD("mse", "mse_backward", PTR, PTR, PTR, F32, I64),
     // adam.cu: (param, grad, m, v, n, beta1, 1-beta1, beta2, 1-beta2, eps, weightDecay, stepSize, bc2Sqrt)
-    ADAM_STEP("adam", "adam_step", PTR, PTR, PTR, PTR, I64, F32, F32, F32, F32, F32, F32, F32, F32);
+    ADAM_STEP("adam", "adam_step", PTR, PTR, PTR, PTR, I64, F32, F32, F32, F32, F32, F32, F32, F32),
+    // bf16.cu: casts (out, in, n); im2col_bf16 as im2col, writing bfloat16 columns
+    CAST_TO_BF16("bf16", "cast_to_bf16", PTR, PTR, I64),
+    CAST_FROM_BF16("bf16", "cast_from_bf16", PTR, PTR, I64),
+    IM2COL_BF16("bf16", "im2col_bf16", PTR, PTR, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32);
 
     /** A kernel parameter's C type, as it appears in PTX. */
     enum Param {

@@ -65,6 +65,9 @@ final class CountingDevice implements Device {
     public void gemm(ColumnMajorGemm g, long a, long b, long c, boolean tf32) {}
 
     @Override
+    public void gemmBf16(ColumnMajorGemm g, long a, long b, long c) {}
+
+    @Override
     public long[] memoryInfo() { return new long[] {0, 0}; }
 
     @Override

@@ -21,8 +21,13 @@ public final class EmulatedCuda {
 
     /** A strict-float32 CUDA backend whose kernels run on the CPU emulator. */
     public static Backend create() {
+        return create(CudaBackend.MathMode.FP32);
+    }
+
+    /** The emulated backend in a given mode: FP32, or BF16 (the emulated GEMMs have no TF32 rounding). */
+    public static CudaBackend create(CudaBackend.MathMode mode) {
         ensureBuilt();
-        return new CudaBackend(new EmulatedDevice(LIBRARY.toAbsolutePath()), CudaBackend.MathMode.FP32);
+        return new CudaBackend(new EmulatedDevice(LIBRARY.toAbsolutePath()), mode);
     }
 
     static synchronized void ensureBuilt() {

@@ -16,6 +16,7 @@ import java.util.Map;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 /**
  * A {@link Device} without a GPU: host memory stands in for device memory (filled with a NaN pattern when
@@ -109,11 +110,29 @@ final class EmulatedDevice implements Device {
      */
     @Override
     public void gemm(ColumnMajorGemm g, long a, long b, long c, boolean tf32) {
+        multiply(g, read(a, spanA(g)), read(b, spanB(g)), c);
+    }
+
+    /** {@link #gemm} on bfloat16 A and B: each element read as the float32 it stands for (its bits shifted up). */
+    @Override
+    public void gemmBf16(ColumnMajorGemm g, long a, long b, long c) {
+        multiply(g, readBf16(a, spanA(g)), readBf16(b, spanB(g)), c);
+    }
+
+    private static long spanA(ColumnMajorGemm g) {
+        boolean ta = g.opA() == ColumnMajorGemm.OP_T;
+        return (g.batch() - 1) * g.strideA() + (ta ? (long) (g.m() - 1) * g.lda() + g.k()
+                : (long) (g.k() - 1) * g.lda() + g.m());
+    }
+
+    private static long spanB(ColumnMajorGemm g) {
+        boolean tb = g.opB() == ColumnMajorGemm.OP_T;
+        return (g.batch() - 1) * g.strideB() + (tb ? (long) (g.k() - 1) * g.ldb() + g.n()
+                : (long) (g.n() - 1) * g.ldb() + g.k());
+    }
+
+    private static void multiply(ColumnMajorGemm g, float[] av, float[] bv, long c) {
         boolean ta = g.opA() == ColumnMajorGemm.OP_T, tb = g.opB() == ColumnMajorGemm.OP_T;
-        float[] av = read(a, (g.batch() - 1) * g.strideA() + (ta ? (long) (g.m() - 1) * g.lda() + g.k()
-                : (long) (g.k() - 1) * g.lda() + g.m()));
-        float[] bv = read(b, (g.batch() - 1) * g.strideB() + (tb ? (long) (g.k() - 1) * g.ldb() + g.n()
-                : (long) (g.n() - 1) * g.ldb() + g.k()));
         float[] cv = read(c, (g.batch() - 1) * g.strideC() + (long) (g.n() - 1) * g.ldc() + g.m());
         for (int p = 0; p < g.batch(); p++) {
             int aOff = (int) (p * g.strideA()), bOff = (int) (p * g.strideB()), cOff = (int) (p * g.strideC());
@@ -132,6 +151,14 @@ final class EmulatedDevice implements Device {
             }
         }
         MemorySegment.copy(cv, 0, at(c, cv.length * 4L), JAVA_FLOAT, 0, cv.length);
+    }
+
+    private static float[] readBf16(long address, long elements) {
+        short[] bits = new short[Math.toIntExact(elements)];
+        MemorySegment.copy(at(address, elements * 2), JAVA_SHORT, 0, bits, 0, bits.length);
+        float[] out = new float[bits.length];
+        for (int i = 0; i < bits.length; i++) out[i] = Float.intBitsToFloat((bits[i] & 0xffff) << 16);
+        return out;
     }
 
     private static float[] read(long address, long elements) {

@@ -94,6 +94,34 @@ class FakeDriverTest {
         assertTrue(fake > 0 && fake < total && Double.parseDouble(host.group(2)) > 0, host.group());
     }
 
+    /**
+     * bf16 through the real binding — cublasGemmEx and cublasGemmStridedBatchedEx on CUDA_R_16BF operands, the cast
+     * and im2col_bf16 kernels through JCuda's module loading and FFM launches — on the fake driver, whose cuBLAS reads
+     * bf16 operands as the float32 values they stand for: a GEMM, the convolution ops and a tiny UNet forward+backward
+     * (its weights frozen, stored in bf16) against the CPU's float32 within the bf16 tolerances. Each of those rows
+     * must also differ from float32 by what bf16 rounding makes: a path that skipped the rounding would be within
+     * float32's ~1e-6. (The ESD-x step in bf16 is Bf16CudaTest's, in this JVM: the emulator's minutes twice over
+     * would not fit this run's time limit on a busy machine.)
+     */
+    @Test
+    void bf16SelfTestPassesOnTheFakeDriverAndShowsTheRounding() throws Exception {
+        FakeDriver.Run run = FakeDriver.esdNative(Map.of(), List.of(), "selftest", "--backend", "cuda", "--precision",
+                "bf16", "--only", "gemm NN 67", "--only", "conv2d", "--only", "unet tiny forward+backward b2 #1");
+        assertEquals(0, run.exitCode(), "bf16 selftest on the fake driver");
+        assertTrue(run.output().contains("bf16 GEMM operands"), run.output());
+        assertFalse(run.output().contains("refused"), "no call was refused");
+        Matcher row = Pattern.compile("(?m)^((?:gemm|conv2d|unet tiny|esd-x step).*?)\\s+gemm\\s+(\\S+)\\s+(\\S+)\\s+yes\\s+pass")
+                .matcher(run.output());
+        int rows = 0;
+        while (row.find()) {
+            rows++;
+            double error = Double.parseDouble(row.group(3)), tolerance = Double.parseDouble(row.group(2));
+            assertTrue(error <= tolerance && error >= 1e-4, row.group(1) + ": relative error " + error);
+        }
+        assertTrue(rows >= 10, rows + " GEMM rows found in\n" + run.output());
+        assertTrue(run.output().contains("unet tiny forward+backward b2 #1"), run.output());
+    }
+
     private static long number(String withCommas) {
         return Long.parseLong(withCommas.replace(",", ""));
     }

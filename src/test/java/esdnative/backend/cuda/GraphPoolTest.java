@@ -34,6 +34,7 @@ class GraphPoolTest {
         @Override public void copy(long dst, long src, long bytes) {}
         @Override public void launch(Kernel kernel, Dim grid, Dim block, Object... args) {}
         @Override public void gemm(ColumnMajorGemm g, long a, long b, long c, boolean tf32) {}
+        @Override public void gemmBf16(ColumnMajorGemm g, long a, long b, long c) {}
         @Override public void synchronize() {}
         @Override public long[] memoryInfo() { return new long[] {1L << 30, 1L << 30}; }
         @Override public String describe() { return "addresses"; }
