@@ -2,7 +2,7 @@
 // accumulation, so float32 operands are rounded first; frozen weights are stored rounded. A bf16 value is the top
 // 16 bits of a float32 (sign, 8 exponent bits, 7 mantissa bits); it is handled as its raw bits (unsigned short),
 // with the rounding written out, so that the cpu emulator runs the same code as the gpu.
-#include "common.cuh"
+#include "im2col.cuh"
 
 typedef unsigned short bf16_bits;
 
@@ -37,13 +37,7 @@ extern "C" __global__ void im2col_bf16(bf16_bits* col, const float* in, int n, i
                                        int stride, int pad, int oh, int ow) {
     i64 total = (i64) n * c * r * s * oh * ow;
     GRID_STRIDE_LOOP(i, total) {
-        int ox = (int) (i % ow);
-        i64 rest = i / ow;
-        int oy = (int) (rest % oh); rest /= oh;
-        int kj = (int) (rest % s); rest /= s;
-        int ki = (int) (rest % r); rest /= r;
-        i64 plane = rest;                          // ni * c + ci
-        int y = oy * stride - pad + ki, x = ox * stride - pad + kj;
-        col[i] = (y >= 0 && y < h && x >= 0 && x < w) ? float_to_bf16(in[(plane * h + y) * w + x]) : (bf16_bits) 0;
+        i64 from = im2col_source(i, h, w, r, s, stride, pad, oh, ow);
+        col[i] = from >= 0 ? float_to_bf16(in[from]) : (bf16_bits) 0;
     }
 }

@@ -1,20 +1,14 @@
 // convolution as im2col + gemm. per sample, col[(ci*r + ki)*s + kj, oy*ow + ox] holds the input pixel that
 // kernel tap (ki, kj) of channel ci sees at output (oy, ox), or 0 in the zero padding.
-#include "common.cuh"
+#include "im2col.cuh"
 
 // in[n, c, h, w] -> col[n, c*r*s, oh*ow]
 extern "C" __global__ void im2col(float* col, const float* in, int n, int c, int h, int w, int r, int s,
                                   int stride, int pad, int oh, int ow) {
     i64 total = (i64) n * c * r * s * oh * ow;
     GRID_STRIDE_LOOP(i, total) {
-        int ox = (int) (i % ow);
-        i64 rest = i / ow;
-        int oy = (int) (rest % oh); rest /= oh;
-        int kj = (int) (rest % s); rest /= s;
-        int ki = (int) (rest % r); rest /= r;
-        i64 plane = rest;                          // ni * c + ci
-        int y = oy * stride - pad + ki, x = ox * stride - pad + kj;
-        col[i] = (y >= 0 && y < h && x >= 0 && x < w) ? in[(plane * h + y) * w + x] : 0.0f;
+        i64 from = im2col_source(i, h, w, r, s, stride, pad, oh, ow);
+        col[i] = from >= 0 ? in[from] : 0.0f;
     }
 }
 

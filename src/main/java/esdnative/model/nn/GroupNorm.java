@@ -18,23 +18,22 @@ public record GroupNorm(String name, int channels, int groups, float eps) {
     }
 
     public Act forward(Backend be, Weights p, Tensor x) {
-        int n = x.dim(0);
-        Tensor out = be.zeros(x.shape());
-        Tensor mean = be.zeros(n * groups);
-        Tensor rstd = be.zeros(n * groups);
-        be.groupNorm(out, mean, rstd, x, p.get(name + ".weight"), p.get(name + ".bias"),
-                n, channels, spatial(x), groups, eps);
-        return new Act(out, mean, rstd);
+        return normalise(be, p, x, false);
     }
 
     /** SiLU(GroupNorm(x)) in one op; the Act's out is the SiLU's output (the normalised values are not kept). */
     public Act forwardSilu(Backend be, Weights p, Tensor x) {
+        return normalise(be, p, x, true);
+    }
+
+    private Act normalise(Backend be, Weights p, Tensor x, boolean silu) {
         int n = x.dim(0);
         Tensor out = be.zeros(x.shape());
         Tensor mean = be.zeros(n * groups);
         Tensor rstd = be.zeros(n * groups);
-        be.groupNormSilu(out, mean, rstd, x, p.get(name + ".weight"), p.get(name + ".bias"),
-                n, channels, spatial(x), groups, eps);
+        Tensor weight = p.get(name + ".weight"), bias = p.get(name + ".bias");
+        if (silu) be.groupNormSilu(out, mean, rstd, x, weight, bias, n, channels, spatial(x), groups, eps);
+        else be.groupNorm(out, mean, rstd, x, weight, bias, n, channels, spatial(x), groups, eps);
         return new Act(out, mean, rstd);
     }
 
