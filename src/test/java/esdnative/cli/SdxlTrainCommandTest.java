@@ -36,6 +36,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class SdxlTrainCommandTest {
     private static final String[] QUICK = {"--iterations", "1", "--ddim-steps", "2", "--lr", "1e-3", "--backend", "cpu"};
+
+    /** `train --concept "a photo of a cat"` with these flags at QUICK's settings; it must succeed. */
+    private static void trainQuickly(List<String> flags) {
+        List<String> args = new ArrayList<>(List.of("train", "--concept", "a photo of a cat"));
+        args.addAll(flags);
+        args.addAll(List.of(QUICK));
+        Cli r = Cli.run(args.toArray(String[]::new));
+        assertEquals(0, r.exit(), r.err());
+    }
     private static final String UNET = "unet/diffusion_pytorch_model.safetensors";
 
     @Test
@@ -77,11 +86,8 @@ class SdxlTrainCommandTest {
     void singleFileWithConfigGivesASingleFileWithTheAuthorsTensorsChanged(@TempDir Path tmp) {
         Path source = Fixtures.path("tiny-sdxl-a-single-file.safetensors");
         Path out = tmp.resolve("erased.safetensors");
-        List<String> args = new ArrayList<>(List.of("train", "--model", source.toString(), "--config",
-                TinySdxl.model("").toString(), "--concept", "a photo of a cat", "--output", out.toString()));
-        args.addAll(List.of(QUICK));
-        Cli r = Cli.run(args.toArray(String[]::new));
-        assertEquals(0, r.exit(), r.err());
+        trainQuickly(List.of("--model", source.toString(), "--config", TinySdxl.model("").toString(),
+                "--output", out.toString()));
         var keyMap = Json.tree(Fixtures.path("tiny-sdxl-a-single-file.safetensors.conversion.json")).path("key_map");
         Set<String> expected = new TreeSet<>();
         for (String name : authorsEsdX()) expected.add(keyMap.path("unet/" + name).asText());
@@ -96,11 +102,8 @@ class SdxlTrainCommandTest {
     @Test
     void folderToSingleFileIsDiffusersScriptsLayout(@TempDir Path tmp) {
         Path out = tmp.resolve("erased.safetensors");
-        List<String> args = new ArrayList<>(List.of("train", "--model", TinySdxl.model("").toString(), "--concept",
-                "a photo of a cat", "--format", "single-file", "--output", out.toString()));
-        args.addAll(List.of(QUICK));
-        Cli r = Cli.run(args.toArray(String[]::new));
-        assertEquals(0, r.exit(), r.err());
+        trainQuickly(List.of("--model", TinySdxl.model("").toString(), "--format", "single-file",
+                "--output", out.toString()));
         var keyMap = Json.tree(Fixtures.path("tiny-sdxl-a-single-file.safetensors.conversion.json")).path("key_map");
         Set<String> expected = new TreeSet<>();
         for (String name : authorsEsdX()) expected.add(keyMap.path("unet/" + name).asText());
@@ -120,11 +123,7 @@ class SdxlTrainCommandTest {
                 List.of("--model", Fixtures.path("tiny-sdxl-a-single-file.safetensors").toString(), "--config", source.toString(),
                         "--format", "diffusers", "--output", fromSingle.toString()),
                 List.of("--model", source.toString(), "--output", fromFolder.toString()))) {
-            List<String> args = new ArrayList<>(List.of("train", "--concept", "a photo of a cat"));
-            args.addAll(run);
-            args.addAll(List.of(QUICK));
-            Cli r = Cli.run(args.toArray(String[]::new));
-            assertEquals(0, r.exit(), r.err());
+            trainQuickly(run);
         }
         assertEquals(relativeFiles(source), relativeFiles(fromSingle));
         for (String rel : relativeFiles(source)) {
@@ -151,11 +150,7 @@ class SdxlTrainCommandTest {
     @Test
     void loraOutput(@TempDir Path tmp) {
         Path out = tmp.resolve("erased-lora.safetensors");
-        List<String> args = new ArrayList<>(List.of("train", "--model", TinySdxl.model("").toString(), "--concept",
-                "a photo of a cat", "--format", "lora", "--output", out.toString()));
-        args.addAll(List.of(QUICK));
-        Cli r = Cli.run(args.toArray(String[]::new));
-        assertEquals(0, r.exit(), r.err());
+        trainQuickly(List.of("--model", TinySdxl.model("").toString(), "--format", "lora", "--output", out.toString()));
         try (SafetensorsFile f = SafetensorsFile.open(out)) {
             // every trained 2-D weight (to_q, to_k, to_v, to_out.0 of each attn2) as a down, an up and an alpha; the
             // to_out.0 biases are not expressible as a LoRA
